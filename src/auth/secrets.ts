@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { SluiceError } from '../errors.js';
+
+/** Per-node secrets, which never live in topology.yaml. */
+export interface Secrets {
+  /** Path of the primary's Ed25519 private key (SLUICE_SIGNING_KEY). */
+  readonly signingKeyPath: string | undefined;
+  /** Comma-separated admin tokens (SLUICE_ADMIN_TOKEN). */
+  readonly adminTokens: string | undefined;
+}
+
+const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN'] as const;
+
+/**
+ * Reads secrets from the environment, falling back to a secrets file in environment-file
+ * syntax (`KEY=VALUE` lines, `#` comments, as systemd's EnvironmentFile): the file named
+ * by `file`, else by SLUICE_SECRETS_FILE. The environment wins over the file.
+ */
+export function loadSecrets(env: NodeJS.ProcessEnv, file = env.SLUICE_SECRETS_FILE): Secrets {
+  const fromFile = file ? parseEnvFile(file) : {};
+  const pick = (k: (typeof KEYS)[number]) => env[k] || fromFile[k] || undefined;
+  return { signingKeyPath: pick('SLUICE_SIGNING_KEY'), adminTokens: pick('SLUICE_ADMIN_TOKEN') };
+}
+
+export function parseEnvFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SluiceError('SECRETS_INVALID', `cannot read the secrets file ${file} (${(err as NodeJS.ErrnoException).code ?? err}); check the path given by --secrets or SLUICE_SECRETS_FILE`);
+  }
+  const out: Record<string, string> = {};
+  text.split('\n').forEach((line, i) => {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) return;
+    const m = /^([A-Z_][A-Z0-9_]*)\s*=\s*(.*)$/.exec(t);
+    if (!m) throw new SluiceError('SECRETS_INVALID', `${file}:${i + 1}: expected KEY=VALUE`);
+    out[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
+  });
+  return out;
+}

@@ -1,0 +1,123 @@
+import type { KeyObject } from 'node:crypto';
+import { SluiceError } from '../errors.js';
+import type { BatchPut, MetaDb, Sublevel } from '../store/meta-db.js';
+import { sublevels, syncBatch } from '../store/meta-db.js';
+import { CatalogState } from './catalog-state.js';
+import { signedHeadSchema, verifyHeadSignature, type SignedHead } from './head.js';
+import { GENESIS_HASH, hashRecord, recordSchema, type CatalogRecord } from './records.js';
+
+const HEAD_KEY = 'catalog-head';
+/** Zero-padded so LevelDB's byte order is sequence order. */
+export const seqKey = (seq: number): string => String(seq).padStart(16, '0');
+
+/**
+ * A node's verified copy of the catalog, persisted in LevelDB. Promises: every record it
+ * holds links to the one before it, and the newest is named by a head signed with the
+ * pinned key (checked at open). Leaves out: who may append (the writer at the primary,
+ * the follower downstream) and how records travel.
+ */
+export class CatalogLog {
+  readonly state = new CatalogState();
+  private lastSeq = 0;
+  private lastHash = GENESIS_HASH;
+  private currentHead: SignedHead | undefined;
+  private readonly waiters = new Set<() => void>();
+  readonly records: Sublevel;
+  private readonly stateDb: Sublevel;
+
+  private constructor(private readonly db: MetaDb) {
+    const s = sublevels(db);
+    this.records = s.records;
+    this.stateDb = s.state;
+  }
+
+  /** Loads and re-verifies the whole log; throws if the chain or the head does not verify. */
+  static async open(db: MetaDb, publicKey: KeyObject): Promise<CatalogLog> {
+    const log = new CatalogLog(db);
+    for await (const value of log.records.values() as AsyncIterable<unknown>) {
+      const record = recordSchema.parse(value);
+      if (record.seq !== log.lastSeq + 1 || record.prev !== log.lastHash || hashRecord(record) !== record.hash) {
+        throw new SluiceError('CATALOG_CHAIN_BROKEN', `the local catalog is corrupt at record ${record.seq}; move the node's data directory aside and let it resynchronise`);
+      }
+      log.state.apply(record);
+      log.lastSeq = record.seq;
+      log.lastHash = record.hash;
+    }
+    const stored = (await log.stateDb.get(HEAD_KEY)) as unknown;
+    if (stored !== undefined) {
+      const head = signedHeadSchema.parse(stored);
+      if (head.seq !== log.lastSeq || head.hash !== log.lastHash || !verifyHeadSignature(head, publicKey)) {
+        throw new SluiceError('CATALOG_SIGNATURE_INVALID', 'the stored catalog head does not match the records or the pinned key (was trust.catalogKey changed?); move the data directory aside to resynchronise');
+      }
+      log.currentHead = head;
+    } else if (log.lastSeq !== 0) {
+      throw new SluiceError('CATALOG_SIGNATURE_INVALID', 'the local catalog has records but no signed head; move the data directory aside to resynchronise');
+    }
+    return log;
+  }
+
+  get seq(): number {
+    return this.lastSeq;
+  }
+
+  get tipHash(): string {
+    return this.lastHash;
+  }
+
+  get head(): SignedHead | undefined {
+    return this.currentHead;
+  }
+
+  /** Records with seq > after, oldest first, at most `limit`. */
+  async read(after: number, limit: number): Promise<CatalogRecord[]> {
+    const out: CatalogRecord[] = [];
+    for await (const value of this.records.values({ gt: seqKey(after), limit }) as AsyncIterable<unknown>) {
+      out.push(value as CatalogRecord);
+    }
+    return out;
+  }
+
+  /** Batch entries that persist `records` and `head`; commit them with `syncBatch` or a store commit. */
+  writes(records: readonly CatalogRecord[], head: SignedHead): BatchPut[] {
+    return [...records.map((r) => ({ sublevel: this.records, key: seqKey(r.seq), value: r })), { sublevel: this.stateDb, key: HEAD_KEY, value: head }];
+  }
+
+  /** Call after the batch from `writes` is durable: updates memory and wakes long-polls. */
+  applied(records: readonly CatalogRecord[], head: SignedHead): void {
+    for (const r of records) {
+      this.state.apply(r);
+      this.lastSeq = r.seq;
+      this.lastHash = r.hash;
+    }
+    const grew = records.length > 0;
+    this.currentHead = head;
+    if (grew) for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Persists a re-signed head for the same records. */
+  async replaceHead(head: SignedHead): Promise<void> {
+    await syncBatch(this.db, [{ type: 'put', sublevel: this.stateDb, key: HEAD_KEY, value: head }]);
+    this.currentHead = head;
+  }
+
+  /** Resolves when seq passes `after`, after `timeoutMs`, or when `signal` aborts. */
+  waitForRecords(after: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.lastSeq > after || timeoutMs <= 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Ends every long-poll at once (shutdown). */
+  wakeAll(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+}

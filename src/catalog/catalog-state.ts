@@ -1,0 +1,104 @@
+import type { Severity } from '../topology/types.js';
+import { RING_ALL, parsePackageId, type CatalogRecord, type FileEntry } from './records.js';
+
+/** What a package looks like once every record about it has been applied. */
+export interface PackageView {
+  readonly id: string;
+  readonly name: string;
+  readonly version: string;
+  readonly severity: Severity;
+  readonly classification: string | undefined;
+  readonly files: readonly FileEntry[];
+  readonly published: Decision;
+  /** Ring → the approval; cleared by a decline. */
+  readonly approvals: Map<string, Decision>;
+  declined: Decision | undefined;
+  supersededBy: string | undefined;
+  supersedes: string | undefined;
+}
+
+export interface Decision {
+  readonly by: string;
+  readonly at: string;
+  readonly seq: number;
+}
+
+export type PackageState = 'new' | 'approved' | 'declined' | 'superseded';
+
+/**
+ * The catalog folded into package views. Pure and in memory (metadata only, never blob
+ * bytes); rebuilt from the log at start-up and updated as records are applied.
+ */
+export class CatalogState {
+  private readonly packages = new Map<string, PackageView>();
+
+  apply(record: CatalogRecord): void {
+    const decision = { by: record.by, at: record.at, seq: record.seq };
+    if (record.type === 'publish') {
+      const { name, version } = parsePackageId(record.id)!;
+      this.packages.set(record.id, {
+        id: record.id,
+        name,
+        version,
+        severity: record.severity,
+        classification: record.classification,
+        files: record.files,
+        published: decision,
+        approvals: new Map(),
+        declined: undefined,
+        supersededBy: undefined,
+        supersedes: undefined,
+      });
+      return;
+    }
+    const pkg = this.packages.get(record.id);
+    // The writer never emits a decision for an unknown package; a verified log cannot either.
+    if (!pkg) return;
+    switch (record.type) {
+      case 'approve':
+        pkg.declined = undefined;
+        pkg.approvals.set(record.ring, decision);
+        break;
+      case 'decline':
+        pkg.declined = decision;
+        pkg.approvals.clear();
+        break;
+      case 'supersede': {
+        pkg.supersededBy = record.supersededBy;
+        const successor = this.packages.get(record.supersededBy);
+        if (successor) successor.supersedes = record.id;
+        break;
+      }
+    }
+  }
+
+  get(id: string): PackageView | undefined {
+    return this.packages.get(id);
+  }
+
+  all(): IterableIterator<PackageView> {
+    return this.packages.values();
+  }
+
+  get size(): number {
+    return this.packages.size;
+  }
+
+  /** A package is superseded once a package replacing it is approved for some ring. */
+  stateOf(pkg: PackageView): PackageState {
+    if (pkg.declined) return 'declined';
+    if (pkg.supersededBy && this.isApproved(this.packages.get(pkg.supersededBy))) return 'superseded';
+    return pkg.approvals.size > 0 ? 'approved' : 'new';
+  }
+
+  isApproved(pkg: PackageView | undefined): boolean {
+    return pkg !== undefined && !pkg.declined && pkg.approvals.size > 0;
+  }
+
+  /** Approved for `all` or one of `rings`, and not replaced by an approved successor. */
+  isWantedBy(pkg: PackageView, rings: readonly string[]): boolean {
+    if (this.stateOf(pkg) !== 'approved') return false;
+    if (pkg.approvals.has(RING_ALL)) return true;
+    return rings.some((r) => pkg.approvals.has(r));
+  }
+}

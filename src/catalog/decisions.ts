@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { SluiceError } from '../errors.js';
+import { SEVERITIES } from '../topology/types.js';
+import type { CatalogLog } from './catalog-log.js';
+import type { PackageView } from './catalog-state.js';
+import { PACKAGE_NAME_PATTERN, PACKAGE_VERSION_PATTERN, RING_ALL, parsePackageId, type FileEntry, type RecordBody } from './records.js';
+
+/**
+ * The rules of administrative decisions, as pure functions from the current catalog to the
+ * records to append. They run inside the writer's lock, so two admins racing cannot publish
+ * the same id twice or approve a package that was just declined by mistake.
+ */
+
+const label = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-", at most 64');
+
+export const publishMetaSchema = z
+  .object({
+    name: z.string().regex(PACKAGE_NAME_PATTERN, 'a package name: letters, digits, ".", "_", "+" or "-", starting with a letter or digit, at most 128'),
+    version: z.string().regex(PACKAGE_VERSION_PATTERN, 'a version: letters, digits, ".", "+", "_", "~" or "-", at most 64'),
+    severity: z.enum(SEVERITIES).default('moderate'),
+    classification: label.optional(),
+    platform: label.optional(),
+    language: label.optional(),
+    supersedes: z.string().optional(),
+  })
+  .strict();
+
+export type PublishMeta = z.infer<typeof publishMetaSchema>;
+
+/** `meta` arrives as text, or already parsed when its part says application/json. */
+export function parsePublishMeta(meta: unknown): PublishMeta {
+  let value: unknown = meta;
+  if (typeof meta === 'string') {
+    try {
+      value = JSON.parse(meta);
+    } catch {
+      throw new SluiceError('INVALID_UPLOAD', 'the "meta" field is not valid JSON');
+    }
+  }
+  const parsed = publishMetaSchema.safeParse(value);
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `${i.path.join('.') || 'meta'}: ${i.message}`).join('; ');
+    throw new SluiceError('INVALID_UPLOAD', `invalid package metadata: ${msg}`);
+  }
+  return parsed.data;
+}
+
+/** Checks that can run before any byte is uploaded (and again inside the lock). */
+export function checkPublishable(log: CatalogLog, meta: PublishMeta): void {
+  const id = `${meta.name}@${meta.version}`;
+  if (log.state.get(id)) throw new SluiceError('PACKAGE_EXISTS', `package ${id} is already published; publish a new version instead (packages are immutable)`);
+  if (meta.supersedes !== undefined) {
+    const old = log.state.get(meta.supersedes);
+    if (!old) throw new SluiceError('PACKAGE_NOT_FOUND', `--supersedes ${meta.supersedes}: no such package; see "sluice packages"`);
+    if (old.supersededBy) throw new SluiceError('PACKAGE_EXISTS', `package ${meta.supersedes} is already superseded by ${old.supersededBy}`);
+  }
+}
+
+export function publishRecords(log: CatalogLog, meta: PublishMeta, files: readonly FileEntry[], by: string, at: string): RecordBody[] {
+  checkPublishable(log, meta);
+  const id = `${meta.name}@${meta.version}`;
+  const names = new Set<string>();
+  for (const f of files) {
+    if (names.has(f.name)) throw new SluiceError('INVALID_UPLOAD', `two files are named "${f.name}"; file names within a package must differ`);
+    names.add(f.name);
+  }
+  const out: RecordBody[] = [{ type: 'publish', id, severity: meta.severity, classification: meta.classification, files: [...files], by, at }];
+  if (meta.supersedes) out.push({ type: 'supersede', id: meta.supersedes, supersededBy: id, by, at });
+  return out;
+}
+
+export function approveRecords(log: CatalogLog, id: string, ring: string, knownRings: readonly string[], by: string, at: string): RecordBody[] {
+  const pkg = requirePackage(log, id);
+  if (ring !== RING_ALL && !knownRings.includes(ring)) {
+    throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${knownRings.join(', ') || '(no rings in the topology)'}`);
+  }
+  // Approving twice for the same ring changes nothing, so it appends nothing.
+  if (!pkg.declined && pkg.approvals.has(ring)) return [];
+  return [{ type: 'approve', id, ring, by, at }];
+}
+
+export function declineRecords(log: CatalogLog, id: string, by: string, at: string): RecordBody[] {
+  const pkg = requirePackage(log, id);
+  return pkg.declined ? [] : [{ type: 'decline', id, by, at }];
+}
+
+function requirePackage(log: CatalogLog, id: string): PackageView {
+  if (!parsePackageId(id)) throw new SluiceError('INVALID_PACKAGE_ID', `"${id.slice(0, 200)}" is not a package id; expected name@version`);
+  const pkg = log.state.get(id);
+  if (!pkg) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}; see "sluice packages"`);
+  return pkg;
+}
+
+/** The JSON form of a package in /v1/packages and `sluice packages --json`. */
+export function packageJson(log: CatalogLog, pkg: PackageView) {
+  return {
+    id: pkg.id,
+    name: pkg.name,
+    version: pkg.version,
+    severity: pkg.severity,
+    classification: pkg.classification ?? null,
+    state: log.state.stateOf(pkg),
+    rings: [...pkg.approvals.keys()],
+    files: pkg.files,
+    published: pkg.published,
+    approvals: [...pkg.approvals].map(([ring, d]) => ({ ring, ...d })),
+    declined: pkg.declined ?? null,
+    supersedes: pkg.supersedes ?? null,
+    supersededBy: pkg.supersededBy ?? null,
+  };
+}

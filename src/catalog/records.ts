@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { SEVERITIES } from '../topology/types.js';
+import { canonicalJson } from './canonical-json.js';
+
+/**
+ * The catalog is an append-only log of these records. Each carries its sequence number and
+ * the hash of the record before it; `hash` is sha256 over the canonical JSON of the record
+ * without `hash`. Changing, dropping, inserting or re-ordering any record breaks the chain.
+ */
+
+export const GENESIS_HASH = '0'.repeat(64);
+export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+/** `name@version`; names and versions are what package managers commonly allow. */
+export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]{0,127}$/i;
+export const PACKAGE_VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_~-]{0,63}$/;
+export const RING_ALL = 'all';
+
+const sha256 = z.string().regex(SHA256_PATTERN);
+const packageId = z.string().refine((s) => parsePackageId(s) !== undefined, 'expected name@version');
+
+export const fileEntrySchema = z
+  .object({
+    name: z.string().min(1).max(255),
+    size: z.number().int().nonnegative(),
+    sha256,
+    platform: z.string().max(64).optional(),
+    language: z.string().max(64).optional(),
+  })
+  .strict();
+
+const base = { seq: z.number().int().positive(), prev: sha256, hash: sha256, at: z.string().datetime(), by: z.string().min(1).max(128) };
+
+export const recordSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      ...base,
+      type: z.literal('publish'),
+      id: packageId,
+      severity: z.enum(SEVERITIES),
+      classification: z.string().max(64).optional(),
+      files: z.array(fileEntrySchema).min(1).max(1000),
+    })
+    .strict(),
+  z.object({ ...base, type: z.literal('approve'), id: packageId, ring: z.string().min(1).max(64) }).strict(),
+  z.object({ ...base, type: z.literal('decline'), id: packageId }).strict(),
+  z.object({ ...base, type: z.literal('supersede'), id: packageId, supersededBy: packageId }).strict(),
+]);
+
+export type CatalogRecord = z.infer<typeof recordSchema>;
+export type FileEntry = z.infer<typeof fileEntrySchema>;
+export type PublishRecord = Extract<CatalogRecord, { type: 'publish' }>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** What a writer supplies; the log fills in seq, prev, hash. */
+export type RecordBody = DistributiveOmit<CatalogRecord, 'seq' | 'prev' | 'hash'>;
+
+export function hashRecord(record: Omit<CatalogRecord, 'hash'> | CatalogRecord): string {
+  const { hash: _omit, ...rest } = record as CatalogRecord;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+export function sealRecord(body: RecordBody, seq: number, prev: string): CatalogRecord {
+  const unsealed = { ...body, seq, prev } as Omit<CatalogRecord, 'hash'>;
+  return { ...unsealed, hash: hashRecord(unsealed) } as CatalogRecord;
+}
+
+export function parsePackageId(id: string): { name: string; version: string } | undefined {
+  const at = id.lastIndexOf('@');
+  if (at <= 0) return undefined;
+  const name = id.slice(0, at);
+  const version = id.slice(at + 1);
+  return PACKAGE_NAME_PATTERN.test(name) && PACKAGE_VERSION_PATTERN.test(version) ? { name, version } : undefined;
+}

@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadSecrets, parseEnvFile } from '../auth/secrets.js';
+import { PRIVATE_KEY_FILE, generateKeyPair } from '../catalog/keys.js';
+import { SluiceNode } from '../daemon.js';
+import { SluiceError } from '../errors.js';
+import { createLogger } from '../log/logger.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import { common, topologyOf } from './context.js';
+import { closeOnSignal } from './lifecycle.js';
+
+/**
+ * `sluice up`: every node of the topology that listens on this machine, in one process.
+ * This is the local demo: on first run it creates the catalog key pair next to
+ * trust.catalogKey and a demo secrets file (data/demo.env, mode 0600) with an admin token.
+ */
+export function registerUp(program: Command): void {
+  common(program.command('up'))
+    .description('run every node of the topology that listens on this machine (the local demo)')
+    .option('--secrets <file>', 'secrets file (KEY=VALUE lines); default $SLUICE_SECRETS_FILE, else data/demo.env')
+    .action(async (opts: { secrets?: string }, cmd: Command) => {
+      const topology = topologyOf(cmd);
+      const local = [...topology.nodes.values()].filter((n) => isLocalAddress(n.listenHost));
+      if (local.length === 0) throw new SluiceError('USAGE', `no node of ${topology.file} listens on this machine; use "sluice serve --node NAME" on each site`);
+      const secretsFile = opts.secrets ?? process.env.SLUICE_SECRETS_FILE ?? bootstrapDemo(topology);
+      const secrets = loadSecrets(process.env, secretsFile);
+      const logger = createLogger();
+      const nodes = local.map((spec) => new SluiceNode({ topology, nodeName: spec.name, secrets, logger }));
+      closeOnSignal(nodes.map((n) => () => n.close()), logger);
+      try {
+        // The primary first, so downstream nodes find it on their first poll.
+        for (const node of nodes.sort((a, b) => Number(b.spec.isPrimary) - Number(a.spec.isPrimary))) await node.start();
+      } catch (err) {
+        await Promise.allSettled(nodes.map((n) => n.close()));
+        throw err;
+      }
+      printBanner(topology, local, secretsFile, secrets.adminTokens);
+    });
+}
+
+function bootstrapDemo(topology: Topology): string {
+  const root = path.dirname(topology.file);
+  const secretsFile = path.join(root, 'data', 'demo.env');
+  const keyDir = path.dirname(topology.trust.catalogKeyPath);
+  const privateKey = path.join(keyDir, PRIVATE_KEY_FILE);
+  if (!existsSync(topology.trust.catalogKeyPath) && !existsSync(privateKey)) {
+    generateKeyPair(keyDir);
+    process.stdout.write(`created the catalog key pair in ${path.relative(process.cwd(), keyDir) || '.'}/ (first run)\n`);
+  }
+  if (!existsSync(secretsFile)) {
+    mkdirSync(path.dirname(secretsFile), { recursive: true });
+    const token = randomBytes(24).toString('hex');
+    writeFileSync(secretsFile, `# Demo secrets for "sluice up" (created on first run). Production: see deploy/README.md\nSLUICE_ADMIN_TOKEN=admin=${token}\nSLUICE_SIGNING_KEY=${privateKey}\n`, { mode: 0o600 });
+    process.stdout.write(`created ${path.relative(process.cwd(), secretsFile)} with a demo admin token (first run)\n`);
+  }
+  return secretsFile;
+}
+
+function printBanner(topology: Topology, local: NodeSpec[], secretsFile: string, adminTokens: string | undefined): void {
+  const lines = ['', `Sluice is running ${local.length} node${local.length === 1 ? '' : 's'} of ${path.relative(process.cwd(), topology.file) || topology.file}:`];
+  for (const n of local) lines.push(`  ${n.name.padEnd(12)} ${n.url.padEnd(26)} ${n.isPrimary ? 'primary' : `upstream ${n.upstream}`}`);
+  const demoToken = adminTokens?.split(',')[0]?.replace(/^[A-Za-z0-9._@-]+=/, '');
+  if (demoToken && existsSync(secretsFile) && parseEnvFile(secretsFile).SLUICE_ADMIN_TOKEN) {
+    lines.push('', `Admin token (from ${path.relative(process.cwd(), secretsFile)}); in another terminal:`, `  export SLUICE_TOKEN=${demoToken}`, '  npx sluice publish FILE --name hello --version 1.0.0 && npx sluice packages');
+  }
+  lines.push('', 'Stop with Ctrl-C.', '');
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Loopback, wildcard, or an address of one of this machine's interfaces. */
+export function isLocalAddress(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h === '0.0.0.0' || h === '::' || h === '::1' || h.startsWith('127.')) return true;
+  return Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address.toLowerCase() === h));
+}

@@ -1,0 +1,184 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { AdminTokens } from './auth/admin-tokens.js';
+import type { Secrets } from './auth/secrets.js';
+import { CatalogLog } from './catalog/catalog-log.js';
+import { CatalogWriter } from './catalog/catalog-writer.js';
+import { keysMatch, readPrivateKey, readPublicKey } from './catalog/keys.js';
+import { SluiceError, toSluiceError } from './errors.js';
+import { buildHttpServer } from './http/server.js';
+import type { Logger } from './log/logger.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { FsBlobStore } from './store/fs-blob-store.js';
+import { openMetaDb, type MetaDb } from './store/meta-db.js';
+import type { NodeSpec, Topology } from './topology/types.js';
+import { VERSION } from './version.js';
+
+export interface NodeOptions {
+  readonly topology: Topology;
+  readonly nodeName: string;
+  readonly secrets: Secrets;
+  readonly logger: Logger;
+  /** Largest file accepted by publish. @defaultValue 64 GiB */
+  readonly maxUploadBytes?: number;
+  /** Bind here instead of the topology's address (tests bind port 0). */
+  readonly listenOverride?: { host: string; port: number };
+}
+
+/**
+ * The composition root: builds one node from the topology and its secrets, with every
+ * component passed explicitly. `start()` brings it to ready; `close()` drains and is
+ * idempotent.
+ */
+export class SluiceNode {
+  readonly spec: NodeSpec;
+  readonly metrics: Metrics;
+  private readonly log: Logger;
+  private db: MetaDb | undefined;
+  private http: FastifyInstance | undefined;
+  private writer: CatalogWriter | undefined;
+  private catalogLog: CatalogLog | undefined;
+  private blobStore: FsBlobStore | undefined;
+  private ready = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: NodeOptions) {
+    const spec = options.topology.nodes.get(options.nodeName);
+    if (!spec) {
+      throw new SluiceError('UNKNOWN_NODE', `node "${options.nodeName}" is not in ${options.topology.file}; expected one of: ${[...options.topology.nodes.keys()].join(', ')}`);
+    }
+    this.spec = spec;
+    this.log = options.logger.child({ node: spec.name });
+    this.metrics = createMetrics(spec.name, VERSION);
+  }
+
+  get catalog(): CatalogLog {
+    if (!this.catalogLog) throw new Error('node not started');
+    return this.catalogLog;
+  }
+
+  get store(): FsBlobStore {
+    if (!this.blobStore) throw new Error('node not started');
+    return this.blobStore;
+  }
+
+  /** The address actually bound (differs from the topology when port 0 was asked for). */
+  get address(): { host: string; port: number; url: string } {
+    const a = this.http?.server.address() as AddressInfo | null | undefined;
+    if (!a) throw new Error('node not listening');
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return { host: a.address, port: a.port, url: `http://${host}:${a.port}` };
+  }
+
+  async start(): Promise<void> {
+    const { topology, secrets } = this.options;
+    const publicKey = readPublicKey(topology.trust.catalogKeyPath, 'the catalog public key (trust.catalogKey)');
+    const signingKey = this.spec.isPrimary ? this.loadSigningKey(publicKey) : undefined;
+    const tokens = new AdminTokens(secrets.adminTokens);
+    if (this.spec.isPrimary && !tokens.configured) this.log.warn('SLUICE_ADMIN_TOKEN is not set: this primary will refuse every publish and approval');
+
+    this.db = await openMetaDb(this.spec.dataDir);
+    try {
+      this.catalogLog = await CatalogLog.open(this.db, publicKey);
+      const catalog = this.catalogLog;
+      const referenced = new Set<string>();
+      for (const p of catalog.state.all()) for (const f of p.files) referenced.add(f.sha256);
+      const opened = await FsBlobStore.open(this.db, this.spec.dataDir, (sha) => referenced.has(sha));
+      this.blobStore = opened.store;
+      if (opened.dropped.length || opened.adopted.length || opened.deleted.length) {
+        this.log.warn({ dropped: opened.dropped.length, adopted: opened.adopted.length, deleted: opened.deleted.length }, 'store reconciled with disk at start-up');
+      }
+      if (signingKey) {
+        this.writer = new CatalogWriter(catalog, opened.store, signingKey, topology.trust.headTtlMs);
+        await this.writer.start();
+      }
+      this.metrics.onScrape(() => this.updateGauges());
+      this.http = buildHttpServer({
+        topology,
+        node: this.spec,
+        store: opened.store,
+        catalog,
+        writer: this.writer,
+        tokens,
+        metrics: this.metrics,
+        logger: this.log,
+        isReady: () => (this.ready ? { ready: true } : { ready: false, reason: 'starting' }),
+        status: () => this.status(),
+        maxUploadBytes: this.options.maxUploadBytes ?? 64 * 1024 ** 3,
+      });
+      const host = this.options.listenOverride?.host ?? this.spec.listenHost;
+      const port = this.options.listenOverride?.port ?? this.spec.listenPort;
+      try {
+        await this.http.listen({ host, port });
+      } catch (err) {
+        throw new SluiceError('LISTEN_FAILED', `node ${this.spec.name} cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); free the port or change "listen"/"url" in the topology`, { cause: err });
+      }
+      this.ready = true;
+      this.log.info({ url: this.address.url, catalogSeq: catalog.seq, blobs: opened.store.stats().blobs, primary: this.spec.isPrimary }, 'node ready');
+    } catch (err) {
+      await this.close();
+      throw toSluiceError(err, `node ${this.spec.name} failed to start`);
+    }
+  }
+
+  /** This node's own status; the replication issue adds transfers and the subtree. */
+  status() {
+    const head = this.catalogLog?.head;
+    return {
+      node: this.spec.name,
+      primary: this.spec.isPrimary,
+      upstream: this.spec.upstream ?? null,
+      region: this.spec.region,
+      version: VERSION,
+      ready: this.ready,
+      catalog: { seq: this.catalogLog?.seq ?? 0, headExpires: head?.expires ?? null },
+      store: this.blobStore?.stats() ?? { blobs: 0, bytes: 0 },
+    };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.ready = false;
+      const steps: [string, () => unknown][] = [
+        ['writer', () => this.writer?.close()],
+        ['long-polls', () => this.catalogLog?.wakeAll()],
+        ['http', () => this.http?.close()],
+        ['database', () => this.db?.close()],
+      ];
+      // Every step runs even when one fails; the first failure is reported.
+      let first: unknown;
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          first ??= err;
+          this.log.error({ err, step: name }, 'error while closing');
+        }
+      }
+      if (first) throw toSluiceError(first, `closing node ${this.spec.name}`);
+    })();
+    return this.closing;
+  }
+
+  private loadSigningKey(publicKey: ReturnType<typeof readPublicKey>) {
+    const file = this.options.secrets.signingKeyPath;
+    if (!file) {
+      throw new SluiceError('KEY_MISSING', `node ${this.spec.name} is the primary and needs the catalog signing key: set SLUICE_SIGNING_KEY to the path of catalog.key (create a pair with "sluice keygen --out DIR")`);
+    }
+    const key = readPrivateKey(file, 'the catalog signing key (SLUICE_SIGNING_KEY)');
+    if (!keysMatch(key, publicKey)) {
+      throw new SluiceError('KEY_MISMATCH', `SLUICE_SIGNING_KEY (${file}) is not the private half of trust.catalogKey (${this.options.topology.trust.catalogKeyPath}); every node would reject what this primary signs. Point one of them at the matching key`);
+    }
+    return key;
+  }
+
+  private updateGauges(): void {
+    if (!this.catalogLog || !this.blobStore) return;
+    const { blobs, bytes } = this.blobStore.stats();
+    this.metrics.storeBlobs.set(blobs);
+    this.metrics.storeBytes.set(bytes);
+    this.metrics.catalogSeq.set(this.catalogLog.seq);
+    const head = this.catalogLog.head;
+    if (head) this.metrics.catalogHeadExpiry.set(Date.parse(head.expires) / 1000);
+  }
+}

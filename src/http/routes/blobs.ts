@@ -1,0 +1,67 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import parseRange from 'range-parser';
+import { SHA256_PATTERN } from '../../catalog/records.js';
+import { SluiceError } from '../../errors.js';
+import type { HttpDeps } from '../server.js';
+import { peerOf } from '../peer.js';
+
+/**
+ * GET/HEAD /v1/blobs/SHA256. Blobs are immutable and named by their hash, so the hash is a
+ * strong validator and the response may be cached forever.
+ */
+export function registerBlobRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  const handler = (request: FastifyRequest, reply: FastifyReply) => serveBlob(request, reply, deps);
+  app.get('/v1/blobs/:sha256', handler);
+  app.head('/v1/blobs/:sha256', handler);
+}
+
+type Plan = { status: 200 | 206; start: number; end: number } | { status: 304 } | { status: 416 };
+
+async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: HttpDeps): Promise<unknown> {
+  const { sha256 } = request.params as { sha256: string };
+  // Reject before any file access: the id becomes a path.
+  if (!SHA256_PATTERN.test(sha256)) throw new SluiceError('INVALID_BLOB_ID', `"${sha256.slice(0, 80)}" is not a blob id; expected 64 lowercase hex digits (a sha256)`);
+  const size = deps.store.sizeOf(sha256);
+  if (size === undefined) throw new SluiceError('BLOB_NOT_FOUND', `blob ${sha256} is not stored on node ${deps.node.name} (not approved for it, or not replicated yet)`);
+
+  const etag = `"${sha256}"`;
+  void reply.header('etag', etag).header('accept-ranges', 'bytes').header('cache-control', 'public, max-age=31536000, immutable').type('application/octet-stream');
+  const plan = planResponse(request.headers, etag, size);
+  if (plan.status === 304) return reply.code(304).send();
+  if (plan.status === 416) {
+    // RFC 9110 §15.5.17: a 416 "SHOULD generate a Content-Range header field specifying the current length".
+    void reply.header('content-range', `bytes */${size}`);
+    throw new SluiceError('RANGE_NOT_SATISFIABLE', `the requested range is outside blob ${sha256} of ${size} bytes`);
+  }
+  const length = plan.end - plan.start + 1;
+  void reply.code(plan.status).header('content-length', String(length));
+  if (plan.status === 206) void reply.header('content-range', `bytes ${plan.start}-${plan.end}/${size}`);
+  if (request.method === 'HEAD' || length === 0) return reply.send();
+
+  const stream = deps.store.read(sha256, { start: plan.start, end: plan.end });
+  const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer: peerOf(request, deps.topology) });
+  stream.on('data', (chunk: Buffer) => counter.inc(chunk.length));
+  return reply.send(stream);
+}
+
+/** Decides 200 / 206 / 304 / 416 from the request headers (RFC 9110 §13, §14). */
+export function planResponse(headers: Record<string, string | string[] | undefined>, etag: string, size: number): Plan {
+  const full: Plan = { status: 200, start: 0, end: size - 1 };
+  const inm = headers['if-none-match'];
+  if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')) return { status: 304 };
+  const range = headers.range;
+  if (typeof range !== 'string') return full;
+  // §13.1.5: "If the validator given in the If-Range header field matches the current
+  // validator ... the server SHOULD process the Range header field"; otherwise it MUST
+  // ignore it. Only a strong ETag can match: we send no Last-Modified, so a date never does.
+  const ifRange = headers['if-range'];
+  if (typeof ifRange === 'string' && ifRange.trim() !== etag) return full;
+  const parsed = parseRange(size, range, { combine: true });
+  // Malformed: §14.2 lets a server ignore Range, and a client then gets the whole blob.
+  if (parsed === -2) return full;
+  if (parsed === -1) return { status: 416 };
+  // Several disjoint ranges would need multipart/byteranges; transfers never ask for them.
+  if (parsed.type !== 'bytes' || parsed.length !== 1) return full;
+  const r = parsed[0]!;
+  return { status: 206, start: r.start, end: r.end };
+}

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import { SluiceError } from '../../errors.js';
+import { HTTP_LIMITS, type HttpDeps } from '../server.js';
+import { intParam } from '../params.js';
+
+/**
+ * GET /v1/catalog?after=SEQ&wait=SECONDS&limit=N → { records, head, more }.
+ * With nothing after SEQ it holds the request up to `wait` seconds and answers as soon as a
+ * record lands. Records and head are sent exactly as stored, so relays cannot alter them
+ * without breaking the chain or the signature.
+ */
+export function registerCatalogRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.get('/v1/catalog', async (request) => {
+    const q = request.query as Record<string, string | undefined>;
+    const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
+    const waitSec = intParam(q, 'wait', 0, 0, HTTP_LIMITS.maxWaitSeconds);
+    const limit = intParam(q, 'limit', HTTP_LIMITS.defaultCatalogPage, 1, HTTP_LIMITS.maxCatalogPage);
+    if (!deps.catalog.head) throw new SluiceError('NOT_READY', `node ${deps.node.name} holds no verified catalog yet; retry shortly`);
+    if (after > deps.catalog.seq && deps.node.isPrimary) {
+      throw new SluiceError('BAD_REQUEST', `after=${after} is beyond the catalog's newest record (${deps.catalog.seq}); a node that believes otherwise holds a catalog from another primary`);
+    }
+    if (waitSec > 0 && deps.catalog.seq <= after) {
+      const aborted = new AbortController();
+      request.raw.once('close', () => aborted.abort());
+      await deps.catalog.waitForRecords(after, waitSec * 1000, aborted.signal);
+    }
+    const records = await deps.catalog.read(after, limit + 1);
+    const more = records.length > limit;
+    if (more) records.pop();
+    return { records, head: deps.catalog.head, more };
+  });
+}

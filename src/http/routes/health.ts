@@ -1,0 +1,12 @@
+import type { FastifyInstance } from 'fastify';
+import { SluiceError } from '../../errors.js';
+import type { HttpDeps } from '../server.js';
+
+export function registerHealthRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.get('/healthz', async () => ({ status: 'ok', node: deps.node.name }));
+  app.get('/readyz', async () => {
+    const r = deps.isReady();
+    if (!r.ready) throw new SluiceError('NOT_READY', `node ${deps.node.name} is not ready: ${r.reason ?? 'starting'}`);
+    return { status: 'ready', node: deps.node.name, catalogSeq: deps.catalog.seq };
+  });
+}

@@ -1,0 +1,95 @@
+import path from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CatalogWriter } from '../../catalog/catalog-writer.js';
+import { approveRecords, checkPublishable, declineRecords, packageJson, parsePublishMeta, publishRecords, type PublishMeta } from '../../catalog/decisions.js';
+import type { FileEntry } from '../../catalog/records.js';
+import { SluiceError } from '../../errors.js';
+import type { StagedBlob } from '../../store/blob-store.js';
+import type { HttpDeps } from '../server.js';
+
+export function registerPackageRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  /** Authenticates before the body is read: an unauthenticated upload costs us nothing. */
+  const admin = async (request: FastifyRequest) => {
+    (request as FastifyRequest & { actor?: string }).actor = deps.tokens.authenticate(request.headers.authorization);
+  };
+  const actorOf = (request: FastifyRequest) => (request as FastifyRequest & { actor?: string }).actor!;
+  const primaryWriter = (): CatalogWriter => {
+    if (!deps.writer) {
+      const primary = deps.topology.nodes.get(deps.topology.primary)!;
+      throw new SluiceError('NOT_PRIMARY', `node ${deps.node.name} is not the primary; send administrative calls to ${primary.name} at ${primary.url} (--server ${primary.url})`);
+    }
+    return deps.writer;
+  };
+
+  app.get('/v1/packages', async () => ({
+    seq: deps.catalog.seq,
+    packages: [...deps.catalog.state.all()].map((p) => packageJson(deps.catalog, p)),
+  }));
+
+  app.get('/v1/packages/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    const pkg = deps.catalog.state.get(id);
+    if (!pkg) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}; see "sluice packages"`);
+    return packageJson(deps.catalog, pkg);
+  });
+
+  app.post('/v1/packages/:id/approve', { onRequest: admin }, async (request) => {
+    const writer = primaryWriter();
+    const { id } = request.params as { id: string };
+    const body = (request.body ?? {}) as { ring?: unknown };
+    if (typeof body !== 'object' || (body.ring !== undefined && typeof body.ring !== 'string')) {
+      throw new SluiceError('BAD_REQUEST', 'expected a JSON body like { "ring": "pilot" } (or {} for "all")');
+    }
+    const ring = body.ring ?? 'all';
+    const records = await writer.append((log) => approveRecords(log, id, ring, deps.topology.rings, actorOf(request), new Date().toISOString()));
+    return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
+  });
+
+  app.post('/v1/packages/:id/decline', { onRequest: admin }, async (request) => {
+    const writer = primaryWriter();
+    const { id } = request.params as { id: string };
+    const records = await writer.append((log) => declineRecords(log, id, actorOf(request), new Date().toISOString()));
+    return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
+  });
+
+  /**
+   * Multipart upload: a "meta" JSON field first, then one part per file. Each file streams
+   * into the store's staging area, hashed while it arrives; nothing becomes visible until
+   * every file is in and the publish record commits with them in one batch.
+   */
+  app.post('/v1/packages', { onRequest: admin }, async (request, reply) => {
+    const writer = primaryWriter();
+    if (!request.isMultipart()) throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'publish expects multipart/form-data: a "meta" JSON field, then the files');
+    const staged: StagedBlob[] = [];
+    const files: FileEntry[] = [];
+    let meta: PublishMeta | undefined;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'field') {
+          if (part.fieldname !== 'meta' || meta) throw new SluiceError('INVALID_UPLOAD', `unexpected field "${part.fieldname}"; send one "meta" field before the files`);
+          meta = parsePublishMeta(part.value);
+          checkPublishable(deps.catalog, meta);
+          continue;
+        }
+        if (!meta) throw new SluiceError('INVALID_UPLOAD', 'the "meta" field must come before the files');
+        const name = path.basename(part.filename ?? '');
+        if (!/^[^\x00-\x1f/\\]{1,255}$/.test(name) || name === '.' || name === '..') {
+          throw new SluiceError('INVALID_UPLOAD', `file part "${part.fieldname}" needs a file name (1-255 characters, no slashes or control characters)`);
+        }
+        const blob = await deps.store.stage(part.file, { maxBytes: deps.maxUploadBytes });
+        staged.push(blob);
+        if (part.file.truncated) throw new SluiceError('PAYLOAD_TOO_LARGE', `file "${name}" is larger than this node accepts (${deps.maxUploadBytes} bytes)`);
+        files.push({ name, size: blob.size, sha256: blob.sha256, platform: meta.platform, language: meta.language });
+      }
+      if (!meta) throw new SluiceError('INVALID_UPLOAD', 'missing the "meta" field with name and version');
+      if (files.length === 0) throw new SluiceError('INVALID_UPLOAD', 'a package needs at least one file');
+      const m = meta;
+      const records = await writer.append((log) => publishRecords(log, m, files, actorOf(request), new Date().toISOString()), staged);
+      staged.length = 0;
+      void reply.code(201);
+      return { ...packageJson(deps.catalog, deps.catalog.state.get(`${m.name}@${m.version}`)!), appended: records.map((r) => r.seq) };
+    } finally {
+      for (const s of staged) await deps.store.discard(s);
+    }
+  });
+}

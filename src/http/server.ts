@@ -1,0 +1,110 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import type { AdminTokens } from '../auth/admin-tokens.js';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { CatalogWriter } from '../catalog/catalog-writer.js';
+import { SluiceError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import { registerBlobRoutes } from './routes/blobs.js';
+import { registerCatalogRoutes } from './routes/catalog.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerPackageRoutes } from './routes/packages.js';
+
+export interface HttpDeps {
+  readonly topology: Topology;
+  readonly node: NodeSpec;
+  readonly store: BlobStore;
+  readonly catalog: CatalogLog;
+  /** Present on the primary only. */
+  readonly writer: CatalogWriter | undefined;
+  readonly tokens: AdminTokens;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly isReady: () => { ready: boolean; reason?: string };
+  readonly status: () => unknown;
+  /** Largest single file accepted by publish. */
+  readonly maxUploadBytes: number;
+}
+
+/** Limits on what a client may send; beyond them the request is refused, never buffered. */
+export const HTTP_LIMITS = {
+  jsonBodyBytes: 1024 * 1024,
+  filesPerPackage: 1000,
+  metaFieldBytes: 64 * 1024,
+  /** Long-polls are capped so proxies and clients never hold a request forever. */
+  maxWaitSeconds: 60,
+  maxCatalogPage: 10_000,
+  defaultCatalogPage: 1000,
+} as const;
+
+export function buildHttpServer(deps: HttpDeps): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    // One log line per request would flood the blob-serving hot path; errors are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: HTTP_LIMITS.jsonBodyBytes,
+    // Uploads may take long; idle connections are still closed by keep-alive timeouts.
+    requestTimeout: 0,
+    routerOptions: { maxParamLength: 256 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    exposeHeadRoutes: false,
+  });
+
+  void app.register(multipart, {
+    limits: {
+      fileSize: deps.maxUploadBytes,
+      files: HTTP_LIMITS.filesPerPackage,
+      fields: 1,
+      fieldSize: HTTP_LIMITS.metaFieldBytes,
+      parts: HTTP_LIMITS.filesPerPackage + 1,
+      headerPairs: 100,
+    },
+  });
+
+  app.setErrorHandler((err: FastifyError | SluiceError, request, reply) => {
+    const e = toHttpError(err);
+    deps.metrics.httpErrors.inc({ code: e.code });
+    if (e.status >= 500) request.log.error({ err, url: request.url }, 'request failed');
+    if (!reply.sent) void reply.code(e.status).type('application/json').send(e.toJSON());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const e = new SluiceError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; see the HTTP API in the README`);
+    deps.metrics.httpErrors.inc({ code: e.code });
+    void reply.code(404).send(e.toJSON());
+  });
+
+  registerHealthRoutes(app, deps);
+  registerCatalogRoutes(app, deps);
+  registerBlobRoutes(app, deps);
+  registerPackageRoutes(app, deps);
+  app.get('/v1/status', async () => deps.status());
+  app.get('/metrics', async (_req, reply) => {
+    void reply.type(deps.metrics.registry.contentType);
+    return deps.metrics.scrape();
+  });
+  return app;
+}
+
+/** Fastify's own errors (parsing, limits, multipart) mapped onto the catalogue. */
+function toHttpError(err: FastifyError | SluiceError): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const byCode: Record<string, [ErrorCode, string]> = {
+    FST_ERR_CTP_BODY_TOO_LARGE: ['PAYLOAD_TOO_LARGE', `the request body is larger than ${HTTP_LIMITS.jsonBodyBytes} bytes`],
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type; send application/json (or multipart/form-data to publish)'],
+    FST_ERR_CTP_EMPTY_JSON_BODY: ['BAD_REQUEST', 'the JSON body is empty; send {} or omit the Content-Type'],
+    FST_ERR_CTP_INVALID_JSON_BODY: ['BAD_REQUEST', 'the body is not valid JSON'],
+    FST_REQ_FILE_TOO_LARGE: ['PAYLOAD_TOO_LARGE', 'a file is larger than this node accepts for publishing'],
+    FST_FILES_LIMIT: ['PAYLOAD_TOO_LARGE', `too many files; at most ${HTTP_LIMITS.filesPerPackage} per package`],
+    FST_PARTS_LIMIT: ['PAYLOAD_TOO_LARGE', `too many parts; at most ${HTTP_LIMITS.filesPerPackage + 1} per package`],
+    FST_FIELDS_LIMIT: ['INVALID_UPLOAD', 'only one form field ("meta") is allowed'],
+    FST_INVALID_MULTIPART_CONTENT_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'publish expects multipart/form-data'],
+  };
+  const mapped = err.code ? byCode[err.code] : undefined;
+  if (mapped) return new SluiceError(mapped[0], mapped[1], { cause: err });
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return new SluiceError('BAD_REQUEST', err.message, { cause: err });
+  return new SluiceError('INTERNAL', `internal error: ${err.message}`, { cause: err });
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { registerCheck } from './cli/check.js';
+import { registerKeygen } from './cli/keygen.js';
+import { registerPackageCommands } from './cli/packages.js';
+import { registerServe } from './cli/serve.js';
+import { registerStatus } from './cli/status.js';
+import { registerUp } from './cli/up.js';
+import { SluiceError } from './errors.js';
+import { VERSION } from './version.js';
+
+/** Exit codes: 0 ok, 1 failure, 2 bad usage. */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+const program = new Command('sluice')
+  .description('Sluice: hierarchical replication of approved package files')
+  .version(VERSION, '-V, --version', 'print the Sluice version')
+  .enablePositionalOptions()
+  .exitOverride()
+  .showHelpAfterError('(run "sluice --help" for usage)');
+
+registerUp(program);
+registerServe(program);
+registerCheck(program);
+registerKeygen(program);
+registerPackageCommands(program);
+registerStatus(program);
+for (const cmd of program.commands) cmd.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // help and version also arrive here, with exit code 0
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (err instanceof SluiceError) {
+    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+    for (const line of err.details) process.stderr.write(`  ${line}\n`);
+    process.exitCode = err.code === 'USAGE' ? EXIT_USAGE : EXIT_FAILURE;
+  } else {
+    process.stderr.write(`error INTERNAL: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = EXIT_FAILURE;
+  }
+}

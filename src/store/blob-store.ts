@@ -1,0 +1,38 @@
+import type { Readable } from 'node:stream';
+import type { BatchPut } from './meta-db.js';
+
+/**
+ * Content-addressed blobs on local disk. Promises:
+ * - a blob is visible (has/sizeOf/read) only once its bytes were hashed, fsynced, renamed
+ *   into place and recorded in LevelDB; a crash at any instant leaves the whole blob or none;
+ * - no blob is ever held in memory: data flows through in chunks.
+ * Leaves out: where bytes come from (uploads, transfers) and which blobs a node should hold.
+ */
+export interface BlobStore {
+  has(sha256: string): boolean;
+  sizeOf(sha256: string): number | undefined;
+  /** Bytes [start, end] inclusive of a visible blob. */
+  read(sha256: string, range?: { start: number; end: number }): Readable;
+  /** Streams `source` into a staging file, hashing as it goes. Not visible until commit. */
+  stage(source: AsyncIterable<Uint8Array>, limits?: StageLimits): Promise<StagedBlob>;
+  /** Makes staged blobs visible and writes `extra` in the same LevelDB batch. */
+  commit(staged: readonly StagedBlob[], extra?: readonly BatchPut[]): Promise<void>;
+  discard(staged: StagedBlob): Promise<void>;
+  /** Moves a blob aside (failed verification) and forgets it. */
+  quarantine(sha256: string): Promise<void>;
+  remove(sha256: string): Promise<void>;
+  list(): IterableIterator<[string, number]>;
+  stats(): { blobs: number; bytes: number };
+}
+
+export interface StageLimits {
+  /** Abort with PAYLOAD_TOO_LARGE beyond this many bytes. */
+  readonly maxBytes?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface StagedBlob {
+  readonly tmpPath: string;
+  readonly sha256: string;
+  readonly size: number;
+}

@@ -1,0 +1,191 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import type { ZodIssue } from 'zod';
+import { SluiceError } from '../errors.js';
+import { allowedKeysAt, topologySchema, type RawTopology, type RawWindow } from './schema.js';
+import { checkRules, type TopologyIssue } from './rules.js';
+import { TOPOLOGY_DEFAULTS, WEEKDAYS, SEVERITIES, type CriticalLane, type NodeSpec, type Region, type ScheduleWindow, type Severity, type Topology } from './types.js';
+import { parseClock, parseDuration, parseRate } from './units.js';
+
+/** A located problem: `file:line:col path: message`. */
+export interface LocatedIssue {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  readonly path: string;
+  readonly message: string;
+}
+
+export function formatIssue(i: LocatedIssue): string {
+  return `${i.file}:${i.line}:${i.col} ${i.path ? `${i.path}: ` : ''}${i.message}`;
+}
+
+/**
+ * Reads and validates a topology file. Throws TOPOLOGY_NOT_FOUND or TOPOLOGY_INVALID; the
+ * latter's `details` hold every located error, in file order.
+ */
+export function loadTopology(file: string): Topology {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new SluiceError('TOPOLOGY_NOT_FOUND', `cannot read topology file ${file}: ${(err as Error).message}; pass its path with -t FILE`, { cause: err });
+  }
+  return parseTopology(text, abs, file);
+}
+
+/** `displayName` is how messages name the file (as the user typed it). */
+export function parseTopology(text: string, absFile: string, displayName = absFile): Topology {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const located: LocatedIssue[] = [];
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    located.push({ file: displayName, line: pos.line, col: pos.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
+  }
+  if (located.length === 0) {
+    const raw: unknown = doc.toJS();
+    const parsed = topologySchema.safeParse(raw);
+    const issues: TopologyIssue[] = parsed.success ? [] : parsed.error.issues.flatMap(fromZod);
+    issues.push(...checkRules(raw));
+    for (const issue of issues) located.push(locate(issue, doc, lines, displayName));
+    if (located.length === 0 && parsed.success) return normalize(parsed.data, absFile);
+  }
+  located.sort((a, b) => a.line - b.line || a.col - b.col);
+  const count = located.length;
+  throw new SluiceError('TOPOLOGY_INVALID', `${displayName}: ${count} error${count === 1 ? '' : 's'}; fix ${count === 1 ? 'it' : 'them'} and run "sluice check" again`, {
+    details: located.map(formatIssue),
+  });
+}
+
+function fromZod(issue: ZodIssue): TopologyIssue[] {
+  if (issue.code === 'unrecognized_keys') {
+    const allowed = allowedKeysAt(issue.path);
+    return issue.keys.map((key) => ({
+      path: [...issue.path, key],
+      atKey: true,
+      message: `unknown key "${key}"; expected one of: ${allowed.join(', ')}`,
+    }));
+  }
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') {
+    const field = issue.path[issue.path.length - 1];
+    return [{ path: issue.path.slice(0, -1), atKey: true, message: `missing "${String(field)}"; ${issue.message.replace(/^missing; /, '')}` }];
+  }
+  return [{ path: issue.path, message: issue.message }];
+}
+
+function locate(issue: TopologyIssue, doc: Document, lines: LineCounter, file: string): LocatedIssue {
+  // Walk down as far as the document goes; a missing key is reported at its parent.
+  let node: unknown = doc.contents;
+  let keyNode: YamlNode | undefined;
+  for (const segment of issue.path) {
+    if (!isMap(node) && !(node && typeof node === 'object' && 'items' in node)) break;
+    const items = (node as { items: unknown[] }).items;
+    const next = isMap(node)
+      ? items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment))
+      : items[Number(segment)];
+    if (next === undefined) break;
+    if (isPair(next)) {
+      keyNode = next.key as YamlNode;
+      node = next.value ?? next.key;
+    } else {
+      keyNode = undefined;
+      node = next;
+    }
+  }
+  const target = (issue.atKey && keyNode) || (node as YamlNode | null);
+  const offset = target?.range?.[0] ?? 0;
+  const pos = lines.linePos(offset);
+  return { file, line: pos.line, col: pos.col, path: yamlPath(issue.path), message: issue.message };
+}
+
+function normalize(raw: RawTopology, absFile: string): Topology {
+  const dir = path.dirname(absFile);
+  const d = (text: string) => parseDuration(text)!;
+  const regions = new Map<string, Region>();
+  for (const [name, r] of Object.entries(raw.regions)) {
+    regions.set(
+      name,
+      Object.freeze({
+        name,
+        timezone: r.timezone,
+        schedule: windows(r.schedule ?? TOPOLOGY_DEFAULTS.schedule),
+        critical: criticalLane(r.critical ?? TOPOLOGY_DEFAULTS.critical),
+        syncEveryMs: d(r.sync?.every ?? TOPOLOGY_DEFAULTS.sync.every),
+        syncJitterMs: d(r.sync?.jitter ?? (r.sync ? '0s' : TOPOLOGY_DEFAULTS.sync.jitter)),
+      }),
+    );
+  }
+  const nodes = new Map<string, NodeSpec>();
+  for (const [name, n] of Object.entries(raw.nodes)) {
+    const url = new URL(n.url);
+    const [listenHost, listenPort] = n.listen
+      ? splitHostPort(n.listen)
+      : [url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || (url.protocol === 'https:' ? 443 : 80))];
+    nodes.set(
+      name,
+      Object.freeze({
+        name,
+        url: n.url.replace(/\/+$/, ''),
+        listenHost,
+        listenPort,
+        region: n.region,
+        upstream: n.upstream,
+        fallback: Object.freeze([...(n.fallback ?? [])]),
+        rings: Object.freeze(n.ring === undefined ? [] : typeof n.ring === 'string' ? [n.ring] : [...n.ring]),
+        accept: Object.freeze({ platforms: n.accept?.platforms, languages: n.accept?.languages }),
+        dataDir: path.resolve(dir, n.data ?? `./data/${name}`),
+        schedule: n.schedule ? windows(n.schedule) : undefined,
+        egress: Object.freeze({
+          rateBytesPerSec: parseRate(n.egress?.rate ?? 'unlimited')!,
+          perChildBytesPerSec: parseRate(n.egress?.perChild ?? 'unlimited')!,
+        }),
+        isPrimary: name === raw.primary,
+      }),
+    );
+  }
+  const deadlinesMs = Object.fromEntries(
+    SEVERITIES.map((s) => [s, d((raw.policy?.deadlines as Partial<Record<Severity, string>> | undefined)?.[s] ?? TOPOLOGY_DEFAULTS.deadlines[s])]),
+  ) as Record<Severity, number>;
+  const usedRings = [...new Set([...nodes.values()].flatMap((n) => n.rings))];
+  return Object.freeze({
+    file: absFile,
+    primary: raw.primary,
+    trust: Object.freeze({ catalogKeyPath: path.resolve(dir, raw.trust.catalogKey), headTtlMs: d(raw.trust.headTtl ?? TOPOLOGY_DEFAULTS.headTtl) }),
+    deadlinesMs: Object.freeze(deadlinesMs),
+    rings: Object.freeze(raw.rings ?? usedRings),
+    regions,
+    nodes,
+  });
+}
+
+function windows(list: readonly Partial<RawWindow>[]): readonly ScheduleWindow[] {
+  return Object.freeze(
+    list.map((w) =>
+      Object.freeze({
+        days: w.days ? new Set(w.days.map((day) => WEEKDAYS.indexOf(day))) : undefined,
+        fromMin: w.from ? parseClock(w.from)! : 0,
+        toMin: w.to ? parseClock(w.to)! : 24 * 60,
+        rateBytesPerSec: parseRate(w.rate ?? 'unlimited')!,
+        label: `${w.days ? w.days.join(',') : 'every day'} ${w.from ?? '00:00'}-${w.to ?? '24:00'} ${w.rate}`,
+      }),
+    ),
+  );
+}
+
+function criticalLane(text: string): CriticalLane {
+  if (text === 'bypass' || text === 'schedule') return { kind: text };
+  return { kind: 'rate', rateBytesPerSec: parseRate(text)! };
+}
+
+function splitHostPort(listen: string): [string, number] {
+  const i = listen.lastIndexOf(':');
+  return [listen.slice(0, i).replace(/^\[|\]$/g, ''), Number(listen.slice(i + 1))];
+}
+
+/** `nodes.lyon.fallback[0]`: the form users read in messages. */
+export function yamlPath(p: readonly (string | number)[]): string {
+  return p.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { CLOCK_SYNTAX, DURATION_SYNTAX, RATE_SYNTAX, parseClock, parseDuration, parseRate } from './units.js';
+import { SEVERITIES, WEEKDAYS } from './types.js';
+
+/**
+ * The shape of topology.yaml. Every object is strict: an unknown key is an error (a typo
+ * such as `upstrem` must not silently turn a node into an orphan). Cross-references
+ * (upstream names, regions, rings, the tree) are checked afterwards in rules.ts.
+ */
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const NAME_SYNTAX = 'a name of lowercase letters, digits, "-" or "_" (at most 63), starting with a letter or digit';
+
+const str = (what: string) =>
+  z.string({ required_error: `missing; expected ${what}`, invalid_type_error: `expected ${what}` });
+const name = str(NAME_SYNTAX).regex(NAME_PATTERN, `expected ${NAME_SYNTAX}`);
+const rate = str(RATE_SYNTAX).refine((s) => parseRate(s) !== undefined, `expected ${RATE_SYNTAX}`);
+const duration = str(DURATION_SYNTAX).refine((s) => parseDuration(s) !== undefined, `expected ${DURATION_SYNTAX}`);
+const clock = str(CLOCK_SYNTAX).refine((s) => parseClock(s) !== undefined, `expected ${CLOCK_SYNTAX}`);
+const names = (what: string) => z.array(name, { invalid_type_error: `expected a list of ${what}` });
+const label = str('a platform or language label').regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected a label of letters, digits, ".", "_" or "-"');
+
+export const windowSchema = z
+  .object({
+    days: z
+      .array(z.enum(WEEKDAYS, { errorMap: () => ({ message: `expected one of ${WEEKDAYS.join(', ')}` }) }))
+      .nonempty('expected at least one day; omit "days" for every day')
+      .optional(),
+    from: clock.optional(),
+    to: clock.optional(),
+    rate,
+  })
+  .strict();
+
+export const regionSchema = z
+  .object({
+    timezone: str('an IANA timezone such as "Europe/Paris"'),
+    schedule: z.array(windowSchema, { invalid_type_error: 'expected a list of windows' }).nonempty('expected at least one window').optional(),
+    critical: z.union([z.literal('bypass'), z.literal('schedule'), rate], {
+      errorMap: () => ({ message: `expected "bypass", "schedule" or ${RATE_SYNTAX}` }),
+    }).optional(),
+    sync: z.object({ every: duration, jitter: duration.optional() }).strict().optional(),
+  })
+  .strict();
+
+export const nodeSchema = z
+  .object({
+    url: str('an http:// or https:// URL such as "http://10.0.0.5:7400"').url('expected an http:// or https:// URL such as "http://10.0.0.5:7400"'),
+    region: name,
+    upstream: name.optional(),
+    fallback: names('node names').optional(),
+    ring: z.union([name, z.array(name)], { errorMap: () => ({ message: 'expected a ring name or a list of ring names' }) }).optional(),
+    accept: z
+      .object({ platforms: z.array(label).optional(), languages: z.array(label).optional() })
+      .strict()
+      .optional(),
+    listen: str('"HOST:PORT"').regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "HOST:PORT", e.g. "0.0.0.0:7402" or "[::]:7402"').optional(),
+    data: str('a directory path').min(1).optional(),
+    schedule: z.array(windowSchema).nonempty('expected at least one window').optional(),
+    egress: z.object({ rate: rate.optional(), perChild: rate.optional() }).strict().optional(),
+  })
+  .strict();
+
+export const topologySchema = z
+  .object({
+    version: z.literal(1, { errorMap: () => ({ message: 'expected 1 (the only format version)' }) }),
+    primary: name,
+    trust: z.object({ catalogKey: str('the path of the catalog public key, e.g. "keys/catalog.pub"').min(1), headTtl: duration.optional() }).strict(),
+    policy: z
+      .object({
+        deadlines: z.object(Object.fromEntries(SEVERITIES.map((s) => [s, duration.optional()]))).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    rings: names('ring names').optional(),
+    regions: z.record(name, regionSchema, { invalid_type_error: 'expected a map of region name → region' }),
+    nodes: z.record(name, nodeSchema, { invalid_type_error: 'expected a map of node name → node' }),
+  })
+  .strict();
+
+export type RawTopology = z.infer<typeof topologySchema>;
+export type RawWindow = z.infer<typeof windowSchema>;
+export type RawNode = z.infer<typeof nodeSchema>;
+
+/** The keys an object at `path` may have, for "unknown key" messages. */
+export function allowedKeysAt(path: readonly (string | number)[]): string[] {
+  let schema: z.ZodTypeAny = topologySchema;
+  for (const segment of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject) schema = (schema.shape as Record<string, z.ZodTypeAny>)[String(segment)] ?? z.never();
+    else if (schema instanceof z.ZodRecord) schema = schema.valueSchema as z.ZodTypeAny;
+    else if (schema instanceof z.ZodArray) schema = schema.element as z.ZodTypeAny;
+    else return [];
+  }
+  schema = unwrap(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape as object) : [];
+}
+
+function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let s = schema;
+  for (;;) {
+    if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodTypeAny;
+    else if (s instanceof z.ZodEffects) s = s.innerType() as z.ZodTypeAny;
+    else if (s instanceof z.ZodDefault) s = s.removeDefault() as z.ZodTypeAny;
+    else return s;
+  }
+}

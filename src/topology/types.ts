@@ -1,0 +1,72 @@
+import type { RateBytesPerSec } from './units.js';
+
+export const SEVERITIES = ['critical', 'important', 'moderate', 'low'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+/** One line of a schedule. Times are minutes since local midnight in the region's timezone. */
+export interface ScheduleWindow {
+  /** Weekdays the window applies to (0 = Sunday); all days when absent. */
+  readonly days: ReadonlySet<number> | undefined;
+  readonly fromMin: number;
+  readonly toMin: number;
+  readonly rateBytesPerSec: RateBytesPerSec;
+  /** As written in the file, for status output. */
+  readonly label: string;
+}
+
+export type CriticalLane = { readonly kind: 'bypass' } | { readonly kind: 'schedule' } | { readonly kind: 'rate'; readonly rateBytesPerSec: RateBytesPerSec };
+
+export interface Region {
+  readonly name: string;
+  readonly timezone: string;
+  readonly schedule: readonly ScheduleWindow[];
+  readonly critical: CriticalLane;
+  readonly syncEveryMs: number;
+  readonly syncJitterMs: number;
+}
+
+export interface NodeSpec {
+  readonly name: string;
+  /** How other nodes and endpoints reach this node. */
+  readonly url: string;
+  /** Where the node binds. */
+  readonly listenHost: string;
+  readonly listenPort: number;
+  readonly region: string;
+  readonly upstream: string | undefined;
+  readonly fallback: readonly string[];
+  /** Rings the node belongs to; packages approved for one of these or `all` replicate here. */
+  readonly rings: readonly string[];
+  readonly accept: { readonly platforms: readonly string[] | undefined; readonly languages: readonly string[] | undefined };
+  /** Absolute path of the node's data directory. */
+  readonly dataDir: string;
+  /** Overrides the region's schedule when set. */
+  readonly schedule: readonly ScheduleWindow[] | undefined;
+  readonly egress: { readonly rateBytesPerSec: RateBytesPerSec; readonly perChildBytesPerSec: RateBytesPerSec };
+  readonly isPrimary: boolean;
+}
+
+export interface Topology {
+  /** Absolute path of the file this was loaded from. */
+  readonly file: string;
+  readonly primary: string;
+  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number };
+  readonly deadlinesMs: Readonly<Record<Severity, number>>;
+  /** Every ring name an approval may use (besides `all`). */
+  readonly rings: readonly string[];
+  readonly regions: ReadonlyMap<string, Region>;
+  /** In file order. */
+  readonly nodes: ReadonlyMap<string, NodeSpec>;
+}
+
+/** Defaults for every optional setting, in one place. */
+export const TOPOLOGY_DEFAULTS = {
+  headTtl: '7d',
+  deadlines: { critical: '24h', important: '30d', moderate: '120d', low: '365d' },
+  sync: { every: '10m', jitter: '2m' },
+  schedule: [{ rate: 'unlimited' }],
+  critical: 'schedule',
+} as const;
