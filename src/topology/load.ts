@@ -71,7 +71,8 @@ function fromZod(issue: ZodIssue): TopologyIssue[] {
   }
   if (issue.code === 'invalid_type' && issue.received === 'undefined') {
     const field = issue.path[issue.path.length - 1];
-    return [{ path: issue.path.slice(0, -1), atKey: true, message: `missing "${String(field)}"; ${issue.message.replace(/^missing; /, '')}` }];
+    const expected = issue.message === 'Required' ? 'this key is required' : issue.message.replace(/^missing; /, '');
+    return [{ path: issue.path.slice(0, -1), atKey: true, message: `missing "${String(field)}"; ${expected}` }];
   }
   return [{ path: issue.path, message: issue.message }];
 }

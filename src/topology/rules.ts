@@ -48,13 +48,13 @@ export function checkRules(raw: unknown): TopologyIssue[] {
     if (isPrimary) {
       if (node.upstream !== undefined) issues.push({ path: at('upstream'), message: 'the primary has no upstream; remove this key (or make another node the primary)' });
       if (node.fallback !== undefined) issues.push({ path: at('fallback'), message: 'the primary has no fallback; remove this key' });
-    } else if (node.upstream === undefined) {
+    } else if (node.upstream === undefined && isStr(primary) && known(primary)) {
       issues.push({ path: at(), atKey: true, message: `missing "upstream"; expected the name of the node "${name}" pulls from (every node but the primary has one)` });
     } else if (isStr(node.upstream)) {
       if (node.upstream === name) issues.push({ path: at('upstream'), message: `a node cannot be its own upstream; expected another node (e.g. "${String(primary)}")` });
       else if (!known(node.upstream)) issues.push({ path: at('upstream'), message: `unknown node "${node.upstream}"; expected one of the nodes: ${list(nodeNames.filter((n) => n !== name))}` });
     }
-    if (Array.isArray(node.fallback)) {
+    if (Array.isArray(node.fallback) && !isPrimary) {
       const seen = new Set<string>();
       node.fallback.forEach((f, i) => {
         if (!isStr(f)) return;
@@ -94,22 +94,21 @@ export function checkRules(raw: unknown): TopologyIssue[] {
     checkSchedule(node.schedule, at('schedule'), issues);
   }
 
-  // the upstream graph must be a tree rooted at the primary
-  if (isStr(primary) && known(primary)) {
-    for (const name of nodeNames) {
-      const chain = [name];
-      let cur = name;
-      for (;;) {
-        const node = nodes[cur];
-        const up = isObj(node) && isStr(node.upstream) ? node.upstream : undefined;
-        if (cur === primary || up === undefined || !known(up) || up === cur) break;
-        if (chain.includes(up)) {
-          if (name === up) issues.push({ path: ['nodes', name, 'upstream'], message: `upstream cycle ${[...chain, up].join(' → ')}; every chain of upstreams must end at the primary "${primary}"` });
-          break;
-        }
-        chain.push(up);
-        cur = up;
+  // The upstream graph must be a tree: every chain of upstreams ends (at the primary,
+  // checked above) instead of looping. Checked even when the primary is unknown.
+  for (const name of nodeNames) {
+    const chain = [name];
+    let cur = name;
+    for (;;) {
+      const node = nodes[cur];
+      const up = isObj(node) && isStr(node.upstream) ? node.upstream : undefined;
+      if (up === undefined || !known(up) || up === cur) break;
+      if (chain.includes(up)) {
+        if (name === up) issues.push({ path: ['nodes', name, 'upstream'], message: `upstream cycle ${[...chain, up].join(' → ')}; every chain of upstreams must end at the primary${isStr(primary) ? ` "${primary}"` : ''}` });
+        break;
       }
+      chain.push(up);
+      cur = up;
     }
   }
 

@@ -36,9 +36,9 @@ export const regionSchema = z
   .object({
     timezone: str('an IANA timezone such as "Europe/Paris"'),
     schedule: z.array(windowSchema, { invalid_type_error: 'expected a list of windows' }).nonempty('expected at least one window').optional(),
-    critical: z.union([z.literal('bypass'), z.literal('schedule'), rate], {
-      errorMap: () => ({ message: `expected "bypass", "schedule" or ${RATE_SYNTAX}` }),
-    }).optional(),
+    critical: str(`"bypass", "schedule" or ${RATE_SYNTAX}`)
+      .refine((s) => s === 'bypass' || s === 'schedule' || parseRate(s) !== undefined, `expected "bypass", "schedule" or ${RATE_SYNTAX}`)
+      .optional(),
     sync: z.object({ every: duration, jitter: duration.optional() }).strict().optional(),
   })
   .strict();
@@ -65,7 +65,9 @@ export const topologySchema = z
   .object({
     version: z.literal(1, { errorMap: () => ({ message: 'expected 1 (the only format version)' }) }),
     primary: name,
-    trust: z.object({ catalogKey: str('the path of the catalog public key, e.g. "keys/catalog.pub"').min(1), headTtl: duration.optional() }).strict(),
+    trust: z
+      .object({ catalogKey: str('the path of the catalog public key, e.g. "keys/catalog.pub"').min(1), headTtl: duration.optional() }, { required_error: 'expected trust: { catalogKey: keys/catalog.pub }' })
+      .strict(),
     policy: z
       .object({
         deadlines: z.object(Object.fromEntries(SEVERITIES.map((s) => [s, duration.optional()]))).strict().optional(),
@@ -73,8 +75,8 @@ export const topologySchema = z
       .strict()
       .optional(),
     rings: names('ring names').optional(),
-    regions: z.record(name, regionSchema, { invalid_type_error: 'expected a map of region name → region' }),
-    nodes: z.record(name, nodeSchema, { invalid_type_error: 'expected a map of node name → node' }),
+    regions: z.record(name, regionSchema, { invalid_type_error: 'expected a map of region name → region', required_error: 'expected a map of region name → { timezone, schedule, ... }' }),
+    nodes: z.record(name, nodeSchema, { invalid_type_error: 'expected a map of node name → node', required_error: 'expected a map of node name → { url, region, upstream, ... }' }),
   })
   .strict();
 

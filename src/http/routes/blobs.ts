@@ -56,12 +56,26 @@ export function planResponse(headers: Record<string, string | string[] | undefin
   // ignore it. Only a strong ETag can match: we send no Last-Modified, so a date never does.
   const ifRange = headers['if-range'];
   if (typeof ifRange === 'string' && ifRange.trim() !== etag) return full;
+  // Invalid or of another unit: §14.2 lets a server ignore Range; the client gets the whole blob.
+  if (!isValidByteRanges(range)) return full;
   const parsed = parseRange(size, range, { combine: true });
-  // Malformed: §14.2 lets a server ignore Range, and a client then gets the whole blob.
   if (parsed === -2) return full;
   if (parsed === -1) return { status: 416 };
   // Several disjoint ranges would need multipart/byteranges; transfers never ask for them.
   if (parsed.type !== 'bytes' || parsed.length !== 1) return full;
   const r = parsed[0]!;
   return { status: 206, start: r.start, end: r.end };
+}
+
+/**
+ * §14.1.1: ranges-specifier syntax, and "A byte-range-spec is invalid if the last-pos
+ * value is present and less than the first-pos." Invalid is not unsatisfiable: it is ignored.
+ */
+function isValidByteRanges(header: string): boolean {
+  const m = /^bytes=(.+)$/.exec(header.trim());
+  if (!m) return false;
+  return m[1]!.split(',').every((spec) => {
+    const r = /^\s*(?:(\d+)-(\d*)|-(\d+))\s*$/.exec(spec);
+    return r !== null && (r[2] === undefined || r[2] === '' || Number(r[2]) >= Number(r[1]));
+  });
 }
