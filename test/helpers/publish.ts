@@ -6,7 +6,7 @@ import { multipartBody } from '../../src/cli/multipart.js';
 import { ADMIN_TOKEN } from './cluster.js';
 
 /** Publishes files over HTTP exactly as `sluice publish` does; returns status and JSON. */
-export async function publish(baseUrl: string, meta: Record<string, unknown>, files: { path: string; size: number }[], token: string | undefined = ADMIN_TOKEN) {
+export async function publish(baseUrl: string, meta: Record<string, unknown>, files: { path: string; size: number }[], token: string | null = ADMIN_TOKEN) {
   const mp = multipartBody(meta, files, () => {});
   const res = await request(`${baseUrl}/v1/packages`, {
     method: 'POST',
@@ -22,7 +22,7 @@ export function writeFile(dir: string, name: string, content: Buffer): { path: s
   return { path: p, size: content.length };
 }
 
-export async function adminPost(baseUrl: string, route: string, body: unknown, token: string | undefined = ADMIN_TOKEN) {
+export async function adminPost(baseUrl: string, route: string, body: unknown, token: string | null = ADMIN_TOKEN) {
   const res = await request(`${baseUrl}${route}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
