@@ -16,7 +16,7 @@ const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN'] as const;
  * syntax (`KEY=VALUE` lines, `#` comments, as systemd's EnvironmentFile): the file named
  * by `file`, else by SLUICE_SECRETS_FILE. The environment wins over the file.
  */
-export function loadSecrets(env: NodeJS.ProcessEnv, file = env.SLUICE_SECRETS_FILE): Secrets {
+export function loadSecrets(env: NodeJS.ProcessEnv, file: string | undefined = env.SLUICE_SECRETS_FILE || undefined): Secrets {
   const fromFile = file ? parseEnvFile(file) : {};
   const pick = (k: (typeof KEYS)[number]) => env[k] || fromFile[k] || undefined;
   return { signingKeyPath: pick('SLUICE_SIGNING_KEY'), adminTokens: pick('SLUICE_ADMIN_TOKEN') };

@@ -25,7 +25,7 @@ export function registerUp(program: Command): void {
       const topology = topologyOf(cmd);
       const local = [...topology.nodes.values()].filter((n) => isLocalAddress(n.listenHost));
       if (local.length === 0) throw new SluiceError('USAGE', `no node of ${topology.file} listens on this machine; use "sluice serve --node NAME" on each site`);
-      const secretsFile = opts.secrets ?? process.env.SLUICE_SECRETS_FILE ?? bootstrapDemo(topology);
+      const secretsFile = opts.secrets || process.env.SLUICE_SECRETS_FILE || bootstrapDemo(topology);
       const secrets = loadSecrets(process.env, secretsFile);
       const logger = createLogger();
       const nodes = local.map((spec) => new SluiceNode({ topology, nodeName: spec.name, secrets, logger }));
