@@ -24,10 +24,10 @@ export class CatalogWriter {
 
   /** Signs a head for the current tip if none is stored yet, or if it is past half its life. */
   async start(): Promise<void> {
-    await this.serialize(() => this.resignIfDue());
+    await this.refreshHead();
     // Checking a few times per half-life keeps the head fresh even across clock jumps.
     const everyMs = Math.max(1000, Math.min(this.headTtlMs / 8, 3_600_000));
-    this.timer = setInterval(() => void this.serialize(() => this.resignIfDue()).catch(() => undefined), everyMs);
+    this.timer = setInterval(() => void this.refreshHead().catch(() => undefined), everyMs);
     this.timer.unref();
   }
 
@@ -52,6 +52,11 @@ export class CatalogWriter {
       this.log.applied(records, head);
       return records;
     });
+  }
+
+  /** Re-signs the head when less than half its lifetime remains (or none is stored). */
+  refreshHead(): Promise<void> {
+    return this.serialize(() => this.resignIfDue());
   }
 
   private async resignIfDue(): Promise<void> {

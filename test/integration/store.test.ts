@@ -127,6 +127,27 @@ describe('catalog log on LevelDB', () => {
     await db.close();
   });
 
+  it('the primary re-signs the head before it expires, and only then', async () => {
+    const dir = tempDir();
+    const db = await openMetaDb(dir);
+    const log = await CatalogLog.open(db, publicKey);
+    const { store } = await FsBlobStore.open(db, dir);
+    let now = Date.parse('2030-01-01T00:00:00Z');
+    const writer = new CatalogWriter(log, store, privateKey, 3_600_000, () => now);
+    await writer.start();
+    writer.close();
+    const first = log.head!;
+    assert.equal(first.expires, '2030-01-01T01:00:00.000Z');
+    now += 29 * 60_000;
+    await writer.refreshHead();
+    assert.equal(log.head, first, 'more than half the lifetime left: unchanged');
+    now += 2 * 60_000;
+    await writer.refreshHead();
+    assert.equal(log.head!.expires, '2030-01-01T01:31:00.000Z');
+    assert.ok(verifyHeadSignature(log.head!, publicKey));
+    await db.close();
+  });
+
   it('a tampered record or a foreign key is detected when the log is opened', async () => {
     const dir = tempDir();
     let db = await openMetaDb(dir);
