@@ -9,7 +9,12 @@ import { SluiceError, toSluiceError } from './errors.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { Replicator } from './replicate/replicator.js';
+import { ChildStatuses, StatusPusher } from './replicate/status-rollup.js';
+import { DEFAULT_TUNING, type ReplicationTuning } from './replicate/tuning.js';
+import { UNLIMITED_BUDGET } from './schedule/rate-budget.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
+import { verifyStore } from './store/verify-store.js';
 import { openMetaDb, type MetaDb } from './store/meta-db.js';
 import type { NodeSpec, Topology } from './topology/types.js';
 import { VERSION } from './version.js';
@@ -23,6 +28,8 @@ export interface NodeOptions {
   readonly maxUploadBytes?: number;
   /** Bind here instead of the topology's address (tests bind port 0). */
   readonly listenOverride?: { host: string; port: number };
+  /** Replication timing; defaults in replicate/tuning.ts. */
+  readonly tuning?: Partial<ReplicationTuning>;
 }
 
 /**
@@ -39,6 +46,9 @@ export class SluiceNode {
   private writer: CatalogWriter | undefined;
   private catalogLog: CatalogLog | undefined;
   private blobStore: FsBlobStore | undefined;
+  private replicator: Replicator | undefined;
+  private pusher: StatusPusher | undefined;
+  private children: ChildStatuses | undefined;
   private ready = false;
   private closing: Promise<void> | undefined;
 
@@ -93,6 +103,8 @@ export class SluiceNode {
         await this.writer.start();
       }
       this.metrics.onScrape(() => this.updateGauges());
+      const tuning = { ...DEFAULT_TUNING, ...this.options.tuning };
+      this.children = new ChildStatuses(topology, this.spec, tuning.statusStaleMs);
       this.http = buildHttpServer({
         topology,
         node: this.spec,
@@ -100,6 +112,9 @@ export class SluiceNode {
         catalog,
         writer: this.writer,
         tokens,
+        peerTokens: new AdminTokens(secrets.peerToken, 'SLUICE_PEER_TOKEN'),
+        children: this.children,
+        verify: () => this.verify(),
         metrics: this.metrics,
         logger: this.log,
         isReady: () => (this.ready ? { ready: true } : { ready: false, reason: 'starting' }),
@@ -113,6 +128,24 @@ export class SluiceNode {
       } catch (err) {
         throw new SluiceError('LISTEN_FAILED', `node ${this.spec.name} cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); free the port or change "listen"/"url" in the topology`, { cause: err });
       }
+      if (!this.spec.isPrimary) {
+        this.replicator = new Replicator({
+          topology,
+          spec: this.spec,
+          catalog,
+          store: opened.store,
+          db: this.db,
+          publicKey,
+          metrics: this.metrics,
+          log: this.log.child({ component: 'replicate' }),
+          tuning,
+          budget: UNLIMITED_BUDGET,
+          graceMs: topology.graceMs,
+        });
+        await this.replicator.start();
+        this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => this.status(20), tuning.statusPushMs, this.log.child({ component: 'status' }));
+        this.pusher.start();
+      }
       this.ready = true;
       this.log.info({ url: this.address.url, catalogSeq: catalog.seq, blobs: opened.store.stats().blobs, primary: this.spec.isPrimary }, 'node ready');
     } catch (err) {
@@ -121,25 +154,51 @@ export class SluiceNode {
     }
   }
 
-  /** This node's own status; the replication issue adds transfers and the subtree. */
-  status() {
+  /**
+   * This node's status and, below it, the last status each downstream node pushed (with
+   * theirs). The shape is documented in the README (`sluice status --json`).
+   */
+  status(maxTransfers = 100): Record<string, unknown> {
     const head = this.catalogLog?.head;
+    const progress = this.replicator?.progress();
+    const peers = this.replicator?.peers;
     return {
       node: this.spec.name,
       primary: this.spec.isPrimary,
-      upstream: this.spec.upstream ?? null,
       region: this.spec.region,
       version: VERSION,
+      at: new Date().toISOString(),
       ready: this.ready,
+      upstream: peers
+        ? {
+            preferred: peers.preferred.name,
+            current: peers.current().name,
+            lastSyncAt: this.replicator?.follower.lastSyncAt ? new Date(this.replicator.follower.lastSyncAt).toISOString() : null,
+          }
+        : null,
       catalog: { seq: this.catalogLog?.seq ?? 0, headExpires: head?.expires ?? null },
       store: this.blobStore?.stats() ?? { blobs: 0, bytes: 0 },
+      pending: { blobs: progress?.pendingBlobs ?? 0, bytes: progress?.pendingBytes ?? 0 },
+      transfers: progress?.transfers.slice(0, maxTransfers) ?? [],
+      lastError: this.replicator?.lastError ?? null,
+      children: this.children?.snapshot() ?? {},
     };
+  }
+
+  /** Re-hashes every stored blob; failures are quarantined and, on a downstream node, fetched again. */
+  async verify() {
+    const report = await verifyStore(this.store);
+    if (report.quarantined.length) this.log.error({ quarantined: report.quarantined }, 'blobs failed verification and were quarantined');
+    this.replicator?.refresh();
+    return { node: this.spec.name, ...report };
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.ready = false;
       const steps: [string, () => unknown][] = [
+        ['status', () => this.pusher?.close()],
+        ['replication', () => this.replicator?.close()],
         ['writer', () => this.writer?.close()],
         ['long-polls', () => this.catalogLog?.wakeAll()],
         ['http', () => this.http?.close()],
@@ -180,5 +239,6 @@ export class SluiceNode {
     this.metrics.catalogSeq.set(this.catalogLog.seq);
     const head = this.catalogLog.head;
     if (head) this.metrics.catalogHeadExpiry.set(Date.parse(head.expires) / 1000);
+    this.replicator?.updateMetrics();
   }
 }

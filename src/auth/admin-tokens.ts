@@ -10,7 +10,11 @@ import { SluiceError } from '../errors.js';
 export class AdminTokens {
   private readonly entries: { digest: Buffer; who: string }[];
 
-  constructor(spec: string | undefined) {
+  /** `envName` names where the tokens come from, in messages. */
+  constructor(
+    spec: string | undefined,
+    private readonly envName = 'SLUICE_ADMIN_TOKEN',
+  ) {
     this.entries = (spec ?? '')
       .split(',')
       .map((s) => s.trim())
@@ -19,7 +23,7 @@ export class AdminTokens {
         const eq = entry.indexOf('=');
         const named = eq > 0 && /^[A-Za-z0-9._@-]{1,64}$/.test(entry.slice(0, eq));
         const token = named ? entry.slice(eq + 1) : entry;
-        if (token.length < 16) throw new SluiceError('SECRETS_INVALID', `an admin token in SLUICE_ADMIN_TOKEN is shorter than 16 characters; use a long random value (e.g. "openssl rand -hex 24")`);
+        if (token.length < 16) throw new SluiceError('SECRETS_INVALID', `a token in ${envName} is shorter than 16 characters; use a long random value (e.g. "openssl rand -hex 24")`);
         const digest = sha256(token);
         return { digest, who: named ? entry.slice(0, eq) : `token:${digest.toString('hex').slice(0, 8)}` };
       });
@@ -41,7 +45,7 @@ export class AdminTokens {
     let who: string | undefined;
     for (const e of this.entries) if (timingSafeEqual(e.digest, presented) && who === undefined) who = e.who;
     if (who === undefined) {
-      throw new SluiceError('FORBIDDEN', this.configured ? 'the token is not one this node accepts (SLUICE_ADMIN_TOKEN on the node)' : 'this node has no admin token configured (set SLUICE_ADMIN_TOKEN where it runs), so it accepts no admin calls');
+      throw new SluiceError('FORBIDDEN', this.configured ? `the token is not one this node accepts (${this.envName} on the node)` : `this node has no token configured in ${this.envName}, so it accepts no such calls`);
     }
     return who;
   }

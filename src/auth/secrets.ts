@@ -7,9 +7,15 @@ export interface Secrets {
   readonly signingKeyPath: string | undefined;
   /** Comma-separated admin tokens (SLUICE_ADMIN_TOKEN). */
   readonly adminTokens: string | undefined;
+  /**
+   * The token nodes of one tree share for node-to-node pushes (status, reports): a node
+   * sends it to its upstream and accepts it from its children (SLUICE_PEER_TOKEN). It grants
+   * no administrative right.
+   */
+  readonly peerToken?: string | undefined;
 }
 
-const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN'] as const;
+const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN'] as const;
 
 /**
  * Reads secrets from the environment, falling back to a secrets file in environment-file
@@ -19,7 +25,7 @@ const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN'] as const;
 export function loadSecrets(env: NodeJS.ProcessEnv, file: string | undefined = env.SLUICE_SECRETS_FILE || undefined): Secrets {
   const fromFile = file ? parseEnvFile(file) : {};
   const pick = (k: (typeof KEYS)[number]) => env[k] || fromFile[k] || undefined;
-  return { signingKeyPath: pick('SLUICE_SIGNING_KEY'), adminTokens: pick('SLUICE_ADMIN_TOKEN') };
+  return { signingKeyPath: pick('SLUICE_SIGNING_KEY'), adminTokens: pick('SLUICE_ADMIN_TOKEN'), peerToken: pick('SLUICE_PEER_TOKEN') };
 }
 
 export function parseEnvFile(file: string): Record<string, string> {

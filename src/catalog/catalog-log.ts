@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { SluiceError } from '../errors.js';
-import type { BatchPut, MetaDb, Sublevel } from '../store/meta-db.js';
+import type { BatchOp, MetaDb, Sublevel } from '../store/meta-db.js';
 import { sublevels, syncBatch } from '../store/meta-db.js';
 import { CatalogState } from './catalog-state.js';
 import { signedHeadSchema, verifyHeadSignature, type SignedHead } from './head.js';
@@ -21,6 +21,7 @@ export class CatalogLog {
   private lastSeq = 0;
   private lastHash = GENESIS_HASH;
   private currentHead: SignedHead | undefined;
+  private received: { seq: number; hash: string } | undefined;
   private readonly waiters = new Set<() => void>();
   readonly records: Sublevel;
   private readonly stateDb: Sublevel;
@@ -31,10 +32,17 @@ export class CatalogLog {
     this.stateDb = s.state;
   }
 
-  /** Loads and re-verifies the whole log; throws if the chain or the head does not verify. */
+  /**
+   * Loads and re-verifies the whole log; throws if the chain or the head does not verify.
+   * Records beyond the signed head (received by a follower that crashed before the head
+   * covered them) were never trusted and are dropped.
+   */
   static async open(db: MetaDb, publicKey: KeyObject): Promise<CatalogLog> {
     const log = new CatalogLog(db);
-    for await (const value of log.records.values() as AsyncIterable<unknown>) {
+    const stored = (await log.stateDb.get(HEAD_KEY)) as unknown;
+    const head = stored === undefined ? undefined : signedHeadSchema.parse(stored);
+    const limit = head?.seq ?? 0;
+    for await (const value of log.records.values({ lte: seqKey(limit) }) as AsyncIterable<unknown>) {
       const record = recordSchema.parse(value);
       if (record.seq !== log.lastSeq + 1 || record.prev !== log.lastHash || hashRecord(record) !== record.hash) {
         throw new SluiceError('CATALOG_CHAIN_BROKEN', `the local catalog is corrupt at record ${record.seq}; move the node's data directory aside and let it resynchronise`);
@@ -43,17 +51,50 @@ export class CatalogLog {
       log.lastSeq = record.seq;
       log.lastHash = record.hash;
     }
-    const stored = (await log.stateDb.get(HEAD_KEY)) as unknown;
-    if (stored !== undefined) {
-      const head = signedHeadSchema.parse(stored);
+    if (head) {
       if (head.seq !== log.lastSeq || head.hash !== log.lastHash || !verifyHeadSignature(head, publicKey)) {
         throw new SluiceError('CATALOG_SIGNATURE_INVALID', 'the stored catalog head does not match the records or the pinned key (was trust.catalogKey changed?); move the data directory aside to resynchronise');
       }
       log.currentHead = head;
-    } else if (log.lastSeq !== 0) {
-      throw new SluiceError('CATALOG_SIGNATURE_INVALID', 'the local catalog has records but no signed head; move the data directory aside to resynchronise');
     }
+    await log.discardUnverified();
     return log;
+  }
+
+  /** Where received-but-unverified records end (equals seq/tipHash when none are pending). */
+  get receivedTip(): { seq: number; hash: string } {
+    return this.received ?? { seq: this.lastSeq, hash: this.lastHash };
+  }
+
+  /**
+   * A follower writes chain-checked records ahead of the signed head that will cover them
+   * (a long initial sync spans several pages). They stay invisible until `commitHead`.
+   */
+  async stageRecords(records: readonly CatalogRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.records.batch(records.map((r) => ({ type: 'put' as const, key: seqKey(r.seq), value: r })));
+    const last = records[records.length - 1]!;
+    this.received = { seq: last.seq, hash: last.hash };
+  }
+
+  /** Makes every staged record up to `head.seq` trusted, durably, then applies and announces them. */
+  async commitHead(head: SignedHead): Promise<CatalogRecord[]> {
+    const fresh: CatalogRecord[] = [];
+    if (head.seq > this.lastSeq) {
+      for await (const value of this.records.values({ gt: seqKey(this.lastSeq), lte: seqKey(head.seq) }) as AsyncIterable<unknown>) fresh.push(value as CatalogRecord);
+    }
+    await syncBatch(this.db, [{ type: 'put', sublevel: this.stateDb, key: HEAD_KEY, value: head }]);
+    this.received = undefined;
+    this.applied(fresh, head);
+    return fresh;
+  }
+
+  /** Forgets records received beyond the verified head (after a rejected sync). */
+  async discardUnverified(): Promise<void> {
+    const stale: string[] = [];
+    for await (const key of this.records.keys({ gt: seqKey(this.lastSeq) }) as AsyncIterable<string>) stale.push(key);
+    if (stale.length) await syncBatch(this.db, stale.map((key) => ({ type: 'del' as const, sublevel: this.records, key })));
+    this.received = undefined;
   }
 
   get seq(): number {
@@ -71,15 +112,19 @@ export class CatalogLog {
   /** Records with seq > after, oldest first, at most `limit`. */
   async read(after: number, limit: number): Promise<CatalogRecord[]> {
     const out: CatalogRecord[] = [];
-    for await (const value of this.records.values({ gt: seqKey(after), limit }) as AsyncIterable<unknown>) {
+    if (after >= this.lastSeq) return [];
+    for await (const value of this.records.values({ gt: seqKey(after), lte: seqKey(this.lastSeq), limit }) as AsyncIterable<unknown>) {
       out.push(value as CatalogRecord);
     }
     return out;
   }
 
   /** Batch entries that persist `records` and `head`; commit them with `syncBatch` or a store commit. */
-  writes(records: readonly CatalogRecord[], head: SignedHead): BatchPut[] {
-    return [...records.map((r) => ({ sublevel: this.records, key: seqKey(r.seq), value: r })), { sublevel: this.stateDb, key: HEAD_KEY, value: head }];
+  writes(records: readonly CatalogRecord[], head: SignedHead): BatchOp[] {
+    return [
+      ...records.map((r) => ({ type: 'put' as const, sublevel: this.records, key: seqKey(r.seq), value: r })),
+      { type: 'put' as const, sublevel: this.stateDb, key: HEAD_KEY, value: head },
+    ];
   }
 
   /** Call after the batch from `writes` is durable: updates memory and wakes long-polls. */
@@ -89,7 +134,7 @@ export class CatalogLog {
       this.lastSeq = r.seq;
       this.lastHash = r.hash;
     }
-    const grew = records.length > 0;
+    const grew = records.length > 0 || this.currentHead === undefined;
     this.currentHead = head;
     if (grew) for (const wake of [...this.waiters]) wake();
   }
@@ -100,9 +145,12 @@ export class CatalogLog {
     this.currentHead = head;
   }
 
-  /** Resolves when seq passes `after`, after `timeoutMs`, or when `signal` aborts. */
+  /**
+   * Resolves when seq passes `after` (or the first verified head arrives), after
+   * `timeoutMs`, or when `signal` aborts.
+   */
   waitForRecords(after: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.lastSeq > after || timeoutMs <= 0 || signal?.aborted) return Promise.resolve();
+    if ((this.currentHead && this.lastSeq > after) || timeoutMs <= 0 || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

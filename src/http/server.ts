@@ -6,7 +6,9 @@ import type { CatalogWriter } from '../catalog/catalog-writer.js';
 import { SluiceError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { ChildStatuses } from '../replicate/status-rollup.js';
 import type { BlobStore } from '../store/blob-store.js';
+import type { VerifyReport } from '../store/verify-store.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { registerBlobRoutes } from './routes/blobs.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
@@ -21,6 +23,11 @@ export interface HttpDeps {
   /** Present on the primary only. */
   readonly writer: CatalogWriter | undefined;
   readonly tokens: AdminTokens;
+  /** Tokens accepted for node-to-node pushes (SLUICE_PEER_TOKEN). */
+  readonly peerTokens: AdminTokens;
+  readonly children: ChildStatuses;
+  /** Re-hashes the store (admin): quarantines and re-fetches what fails. */
+  readonly verify: () => Promise<VerifyReport>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly isReady: () => { ready: boolean; reason?: string };
@@ -68,7 +75,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.setErrorHandler((err: FastifyError | SluiceError, request, reply) => {
     const e = toHttpError(err);
     deps.metrics.httpErrors.inc({ code: e.code });
-    if (e.status >= 500) request.log.error({ err, url: request.url }, 'request failed');
+    // Unexpected failures get a stack; expected ones (not ready, bad peer data) one line.
+    if (e.code === 'INTERNAL' || e.code === 'STORE_IO') request.log.error({ err, url: request.url }, 'request failed');
+    else if (e.status >= 500) request.log.warn({ code: e.code, url: request.url }, e.message);
     if (!reply.sent) void reply.code(e.status).type('application/json').send(e.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {
@@ -82,6 +91,12 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerBlobRoutes(app, deps);
   registerPackageRoutes(app, deps);
   app.get('/v1/status', async () => deps.status());
+  // A downstream node reports its status (and its subtree's) here.
+  app.post('/v1/status', { onRequest: async (request) => void deps.peerTokens.authenticate(request.headers.authorization) }, async (request) => {
+    deps.children.accept(request.body);
+    return { ok: true };
+  });
+  app.post('/v1/verify', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, async () => deps.verify());
   app.get('/metrics', async (_req, reply) => {
     void reply.type(deps.metrics.registry.contentType);
     return deps.metrics.scrape();

@@ -1,4 +1,8 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { REJECT_REASONS } from '../catalog/verify-page.js';
+
+/** States of a transfer, the label values of sluice_transfer_queue. */
+export const TRANSFER_STATES = ['queued', 'active', 'verifying', 'waiting'] as const;
 
 /**
  * Every metric a node exposes, declared in one place on the node's own Registry (several
@@ -17,8 +21,27 @@ export function createMetrics(nodeName: string, version: string) {
     storeBytes: new Gauge({ name: 'sluice_store_bytes', help: 'Bytes of verified blobs stored on this node', registers: [registry] }),
     storeBlobs: new Gauge({ name: 'sluice_store_blobs', help: 'Verified blobs stored on this node', registers: [registry] }),
     httpErrors: new Counter({ name: 'sluice_http_errors_total', help: 'HTTP error responses by error code', labelNames: ['code'], registers: [registry] }),
+    transfersActive: new Gauge({ name: 'sluice_transfers_active', help: 'Blob transfers receiving bytes now', registers: [registry] }),
+    transferQueue: new Gauge({ name: 'sluice_transfer_queue', help: 'Blob transfers by state', labelNames: ['state'], registers: [registry] }),
+    pendingBytes: new Gauge({ name: 'sluice_replication_pending_bytes', help: 'Bytes of wanted blobs not yet stored here', registers: [registry] }),
+    pendingBlobs: new Gauge({ name: 'sluice_replication_pending_blobs', help: 'Wanted blobs not yet stored here', registers: [registry] }),
+    replicationLag: new Histogram({
+      name: 'sluice_replication_lag_seconds',
+      help: 'Time from approval at the primary to verified storage on this node',
+      buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400],
+      registers: [registry],
+    }),
+    catalogRejected: new Counter({ name: 'sluice_catalog_rejected_total', help: 'Catalog responses from an upstream rejected, by reason', labelNames: ['reason'], registers: [registry] }),
+    hashMismatch: new Counter({ name: 'sluice_hash_mismatch_total', help: 'Transfers whose bytes did not hash to the catalog sha256 (discarded)', registers: [registry] }),
+    transferRetries: new Counter({ name: 'sluice_transfer_retries_total', help: 'Transfer attempts that failed and were scheduled again', registers: [registry] }),
+    transferResumes: new Counter({ name: 'sluice_transfer_resumes_total', help: 'Transfers continued from a partial file', registers: [registry] }),
+    upstreamLastSync: new Gauge({ name: 'sluice_upstream_last_sync_timestamp_seconds', help: 'Last verified catalog sync from each upstream (Unix time)', labelNames: ['peer'], registers: [registry] }),
+    upstreamUp: new Gauge({ name: 'sluice_upstream_up', help: '1 while the peer is considered reachable, by peer', labelNames: ['peer'], registers: [registry] }),
   };
   m.buildInfo.set({ version, node: nodeName }, 1);
+  // Every label value of a fixed set exists from start-up, so rate() and alerts see a 0.
+  for (const reason of REJECT_REASONS) m.catalogRejected.inc({ reason }, 0);
+  for (const state of TRANSFER_STATES) m.transferQueue.set({ state }, 0);
   const samplers: (() => void)[] = [];
   return {
     ...m,

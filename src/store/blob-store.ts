@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { BatchPut } from './meta-db.js';
+import type { BatchOp } from './meta-db.js';
 
 /**
  * Content-addressed blobs on local disk. Promises:
@@ -16,7 +16,7 @@ export interface BlobStore {
   /** Streams `source` into a staging file, hashing as it goes. Not visible until commit. */
   stage(source: AsyncIterable<Uint8Array>, limits?: StageLimits): Promise<StagedBlob>;
   /** Makes staged blobs visible and writes `extra` in the same LevelDB batch. */
-  commit(staged: readonly StagedBlob[], extra?: readonly BatchPut[]): Promise<void>;
+  commit(staged: readonly StagedBlob[], extra?: readonly BatchOp[]): Promise<void>;
   discard(staged: StagedBlob): Promise<void>;
   /** Moves a blob aside (failed verification) and forgets it. */
   quarantine(sha256: string): Promise<void>;

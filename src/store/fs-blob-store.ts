@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SluiceError, toSluiceError } from '../errors.js';
 import type { BlobStore, StagedBlob, StageLimits } from './blob-store.js';
-import type { BatchPut, BlobMeta, MetaDb, Sublevel } from './meta-db.js';
+import type { BatchOp, BlobMeta, MetaDb, Sublevel } from './meta-db.js';
 import { sublevels, syncBatch } from './meta-db.js';
 import { fsyncDir, writeHashed } from './hashed-write.js';
 
@@ -112,7 +112,7 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async commit(staged: readonly StagedBlob[], extra: readonly BatchPut[] = []): Promise<void> {
+  async commit(staged: readonly StagedBlob[], extra: readonly BatchOp[] = []): Promise<void> {
     const fresh = staged.filter((s, i) => !this.index.has(s.sha256) && staged.findIndex((o) => o.sha256 === s.sha256) === i);
     const dirs = new Set<string>();
     try {
@@ -127,7 +127,7 @@ export class FsBlobStore implements BlobStore {
       const storedAt = Date.now();
       await syncBatch(this.db, [
         ...fresh.map((s) => ({ type: 'put' as const, sublevel: this.blobsDb, key: s.sha256, value: { size: s.size, storedAt } satisfies BlobMeta })),
-        ...extra.map((p) => ({ type: 'put' as const, ...p })),
+        ...extra,
       ]);
     } catch (err) {
       throw toSluiceError(err, 'cannot commit blobs to the store');

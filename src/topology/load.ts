@@ -156,6 +156,7 @@ function normalize(raw: RawTopology, absFile: string): Topology {
     primary: raw.primary,
     trust: Object.freeze({ catalogKeyPath: path.resolve(dir, raw.trust.catalogKey), headTtlMs: d(raw.trust.headTtl ?? TOPOLOGY_DEFAULTS.headTtl) }),
     deadlinesMs: Object.freeze(deadlinesMs),
+    graceMs: d(raw.policy?.grace ?? TOPOLOGY_DEFAULTS.grace),
     rings: Object.freeze(raw.rings ?? usedRings),
     regions,
     nodes,

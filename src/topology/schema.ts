@@ -71,6 +71,7 @@ export const topologySchema = z
     policy: z
       .object({
         deadlines: z.object(Object.fromEntries(SEVERITIES.map((s) => [s, duration.optional()]))).strict().optional(),
+        grace: duration.optional(),
       })
       .strict()
       .optional(),

@@ -55,6 +55,8 @@ export interface Topology {
   readonly primary: string;
   readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number };
   readonly deadlinesMs: Readonly<Record<Severity, number>>;
+  /** How long a node keeps a blob nothing wants any more (declined, superseded). */
+  readonly graceMs: number;
   /** Every ring name an approval may use (besides `all`). */
   readonly rings: readonly string[];
   readonly regions: ReadonlyMap<string, Region>;
@@ -65,6 +67,7 @@ export interface Topology {
 /** Defaults for every optional setting, in one place. */
 export const TOPOLOGY_DEFAULTS = {
   headTtl: '7d',
+  grace: '24h',
   deadlines: { critical: '24h', important: '30d', moderate: '120d', low: '365d' },
   sync: { every: '10m', jitter: '2m' },
   schedule: [{ rate: 'unlimited' }],

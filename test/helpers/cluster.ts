@@ -5,9 +5,11 @@ import { SluiceNode } from '../../src/daemon.js';
 import { createLogger } from '../../src/log/logger.js';
 import { loadTopology } from '../../src/topology/load.js';
 import type { Topology } from '../../src/topology/types.js';
+import type { ReplicationTuning } from '../../src/replicate/tuning.js';
 import { freePorts, onTeardown, tempDir } from './env.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+export const PEER_TOKEN = 'test-peer-token-0123456789abcdef';
 
 export interface NodeDef {
   name: string;
@@ -35,16 +37,27 @@ export async function makeCluster(defs: NodeDef[] = [{ name: 'hq' }, { name: 'hu
   ];
   const file = path.join(dir, 'topology.yaml');
   writeFileSync(file, `${lines.join('\n')}\n`);
-  const secrets = { signingKeyPath: keys.privatePath, adminTokens: `tester=${ADMIN_TOKEN}` };
-  return { dir, file, topology: loadTopology(file), secrets, ports, env: { SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: `tester=${ADMIN_TOKEN}`, SLUICE_TOKEN: ADMIN_TOKEN } };
+  const secrets = { signingKeyPath: keys.privatePath, adminTokens: `tester=${ADMIN_TOKEN}`, peerToken: PEER_TOKEN };
+  return {
+    dir,
+    file,
+    topology: loadTopology(file),
+    secrets,
+    ports,
+    env: { SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: `tester=${ADMIN_TOKEN}`, SLUICE_TOKEN: ADMIN_TOKEN, SLUICE_PEER_TOKEN: PEER_TOKEN },
+  };
 }
 
 /** Starts a node in this process, the way the CLI does; closed when the test file ends. */
-export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string }): Promise<SluiceNode> {
+/** Replication timing short enough for tests on loopback. */
+export const TEST_TUNING: Partial<ReplicationTuning> = { longPollSec: 5, backoffFloorMs: 50, backoffCapMs: 1000, stallMs: 2000, probeMs: 300, statusPushMs: 200, gcEveryMs: 100 };
+
+export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string }, tuning: Partial<ReplicationTuning> = {}): Promise<SluiceNode> {
   const node = new SluiceNode({
     topology,
     nodeName: name,
-    secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens },
+    tuning: { ...TEST_TUNING, ...tuning },
+    secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens, peerToken: secrets.peerToken },
     logger: createLogger({ level: (process.env.SLUICE_TEST_LOG as 'info' | undefined) ?? 'silent' }),
   });
   onTeardown(() => node.close());

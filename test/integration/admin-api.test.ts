@@ -143,7 +143,8 @@ describe('publish, approve, decline', () => {
     assert.equal(res.status, 409);
     assert.equal(res.json.error.code, 'NOT_PRIMARY');
     assert.ok(res.json.error.message.includes(base));
-    assert.equal(hub.store.stats().blobs, 0);
+    assert.equal(hub.catalog.state.get('x@1'), undefined);
+    assert.deepEqual(readdirSync(hub.store.tmpDir), []);
   });
 });
 

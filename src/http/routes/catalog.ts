@@ -15,15 +15,16 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: HttpDeps): voi
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const waitSec = intParam(q, 'wait', 0, 0, HTTP_LIMITS.maxWaitSeconds);
     const limit = intParam(q, 'limit', HTTP_LIMITS.defaultCatalogPage, 1, HTTP_LIMITS.maxCatalogPage);
-    if (!deps.catalog.head) throw new SluiceError('NOT_READY', `node ${deps.node.name} holds no verified catalog yet; retry shortly`);
     if (after > deps.catalog.seq && deps.node.isPrimary) {
       throw new SluiceError('BAD_REQUEST', `after=${after} is beyond the catalog's newest record (${deps.catalog.seq}); a node that believes otherwise holds a catalog from another primary`);
     }
-    if (waitSec > 0 && deps.catalog.seq <= after) {
+    // A node that has not verified any catalog yet holds the poll too, rather than failing it.
+    if (waitSec > 0 && (deps.catalog.seq <= after || !deps.catalog.head)) {
       const aborted = new AbortController();
       request.raw.once('close', () => aborted.abort());
       await deps.catalog.waitForRecords(after, waitSec * 1000, aborted.signal);
     }
+    if (!deps.catalog.head) throw new SluiceError('NOT_READY', `node ${deps.node.name} holds no verified catalog yet; retry shortly`);
     const records = await deps.catalog.read(after, limit + 1);
     const more = records.length > limit;
     if (more) records.pop();

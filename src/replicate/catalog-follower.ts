@@ -1,0 +1,120 @@
+import type { KeyObject } from 'node:crypto';
+import { request } from 'undici';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { CatalogRecord } from '../catalog/records.js';
+import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verify-page.js';
+import { SluiceError, toSluiceError } from '../errors.js';
+import { NODE_HEADER } from '../http/peer.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { backoffMs, sleep } from './backoff.js';
+import type { PeerSelector } from './peers.js';
+import type { ReplicationTuning } from './tuning.js';
+
+export interface FollowerDeps {
+  readonly selfName: string;
+  readonly catalog: CatalogLog;
+  readonly peers: PeerSelector;
+  readonly publicKey: KeyObject;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly tuning: ReplicationTuning;
+  readonly syncEveryMs: number;
+  readonly syncJitterMs: number;
+  /** Called after newly verified records were committed. */
+  readonly onRecords: (records: readonly CatalogRecord[]) => void;
+  readonly onError: (err: SluiceError) => void;
+  readonly now?: () => number;
+}
+
+/**
+ * Keeps this node's catalog in step with its upstream. Long-polls for records after the
+ * newest one received; each page is verified (signature, expiry, no rollback, hash chain)
+ * and staged; once the records reach the signed head they are committed and announced.
+ * A response that fails verification is rejected whole and counted; the node keeps its last
+ * verified catalog, and the peer is counted as failing (so a forging hub is left for the
+ * fallback). When long-poll is not honoured (answers come back at once), it polls every
+ * `sync.every` ± `sync.jitter` instead.
+ */
+export class CatalogFollower {
+  private attempt = 0;
+  private lastProblem: string | undefined;
+  private running: Promise<void> | undefined;
+  lastSyncAt: number | undefined;
+
+  constructor(private readonly d: FollowerDeps) {}
+
+  start(signal: AbortSignal): void {
+    this.running = this.loop(signal);
+  }
+
+  async closed(): Promise<void> {
+    await this.running;
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    const now = this.d.now ?? Date.now;
+    while (!signal.aborted) {
+      const peer = this.d.peers.current();
+      const tip = this.d.catalog.receivedTip;
+      const catchingUp = tip.seq > this.d.catalog.seq;
+      const waitSec = catchingUp ? 0 : this.d.tuning.longPollSec;
+      const started = now();
+      try {
+        const url = `${peer.url}/v1/catalog?after=${tip.seq}&wait=${waitSec}&limit=${this.d.tuning.catalogPage}`;
+        const res = await request(url, { headers: { [NODE_HEADER]: this.d.selfName }, signal, headersTimeout: (waitSec + 30) * 1000, bodyTimeout: 60_000 });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${peer.name}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          throw new CatalogRejected('malformed', `catalog from ${peer.name} is not JSON`);
+        }
+        const page = verifyPage(body, { seq: this.d.catalog.seq, hash: this.d.catalog.tipHash }, tip, this.d.publicKey, now());
+        await this.d.catalog.stageRecords(page.records);
+        if (page.complete) {
+          const fresh = await this.d.catalog.commitHead(page.head);
+          this.lastSyncAt = now();
+          this.d.metrics.upstreamLastSync.set({ peer: peer.name }, this.lastSyncAt / 1000);
+          if (fresh.length) this.d.onRecords(fresh);
+        }
+        this.d.peers.succeeded(peer);
+        this.attempt = 0;
+        this.recovered();
+        const answeredAtOnce = waitSec > 0 && page.records.length === 0 && now() - started < (waitSec * 1000) / 2;
+        if (answeredAtOnce) {
+          // The upstream (or a proxy) does not hold long-polls: fall back to interval polling.
+          const jitter = (Math.random() * 2 - 1) * this.d.syncJitterMs;
+          await sleep(Math.max(1000, this.d.syncEveryMs + jitter), signal);
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        const e = err instanceof SluiceError ? err : toSluiceError(err, `catalog from ${peer.name}`);
+        if (e instanceof CatalogRejected) {
+          this.d.metrics.catalogRejected.inc({ reason: e.reason });
+          await this.d.catalog.discardUnverified().catch(() => undefined);
+        }
+        this.d.peers.failed(peer, e.code);
+        this.problem(e, peer.name, e instanceof CatalogRejected ? e.reason : undefined);
+        await sleep(backoffMs(this.attempt++, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs), signal);
+      }
+    }
+  }
+
+  /** Logs a problem once per kind, not on every retry. */
+  private problem(err: SluiceError, peer: string, reason: RejectReason | undefined): void {
+    this.d.onError(err);
+    const kind = `${peer}:${err.code}`;
+    if (kind === this.lastProblem) return;
+    this.lastProblem = kind;
+    if (reason) this.d.log.error({ peer, reason, code: err.code }, `catalog rejected: ${err.message}; keeping the verified catalog (seq ${this.d.catalog.seq})`);
+    else this.d.log.warn({ peer, code: err.code }, `catalog sync failing: ${err.message}`);
+  }
+
+  private recovered(): void {
+    if (this.lastProblem === undefined) return;
+    this.lastProblem = undefined;
+    this.d.log.info({ seq: this.d.catalog.seq }, 'catalog sync healthy again');
+  }
+}

@@ -1,0 +1,286 @@
+import type { KeyObject } from 'node:crypto';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import PQueue from 'p-queue';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import { SluiceError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { RateBudget } from '../schedule/rate-budget.js';
+import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { MetaDb } from '../store/meta-db.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import { SEVERITIES } from '../topology/types.js';
+import { Checkpoints } from '../transfer/checkpoints.js';
+import { fetchBlob } from '../transfer/fetch-blob.js';
+import { backoffMs } from './backoff.js';
+import { CatalogFollower } from './catalog-follower.js';
+import { PeerSelector } from './peers.js';
+import type { ReplicationTuning } from './tuning.js';
+import { wantedBlobs, type WantedBlob } from './wanted.js';
+
+export type TransferState = 'queued' | 'active' | 'verifying' | 'waiting';
+
+interface Task {
+  readonly blob: WantedBlob;
+  state: TransferState;
+  attempts: number;
+  /** Bytes of the blob held in the partial file (resumed offset + received). */
+  offset: number;
+  rateBytesPerSec: number;
+  sample: { at: number; offset: number };
+  lastError: { code: string; message: string; at: string } | undefined;
+  peer: string | undefined;
+  controller: AbortController | undefined;
+  retryTimer: NodeJS.Timeout | undefined;
+}
+
+export interface ReplicatorDeps {
+  readonly topology: Topology;
+  readonly spec: NodeSpec;
+  readonly catalog: CatalogLog;
+  readonly store: FsBlobStore;
+  readonly db: MetaDb;
+  readonly publicKey: KeyObject;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly tuning: ReplicationTuning;
+  readonly budget: RateBudget;
+  /** Unwanted blobs are deleted after this long (policy.grace). */
+  readonly graceMs: number;
+}
+
+/**
+ * What this node should hold versus what it holds. It follows the catalog, computes the
+ * wanted blobs (its own and its subtree's), and fetches the missing ones from the current
+ * peer, most urgent first: severity, then approval time. Blobs no longer wanted are removed
+ * after the grace period unless another wanted package shares them.
+ */
+export class Replicator {
+  private wanted = new Map<string, WantedBlob>();
+  private readonly tasks = new Map<string, Task>();
+  private readonly unwantedSince = new Map<string, number>();
+  private readonly small: PQueue;
+  private readonly large: PQueue;
+  private readonly stop = new AbortController();
+  private readonly checkpoints: Checkpoints;
+  private readonly partialDir: string;
+  private gcTimer: NodeJS.Timeout | undefined;
+  readonly peers: PeerSelector;
+  readonly follower: CatalogFollower;
+  lastError: { code: string; message: string; at: string } | undefined;
+
+  constructor(private readonly d: ReplicatorDeps) {
+    this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
+    this.large = new PQueue({ concurrency: d.tuning.largeConcurrency });
+    this.checkpoints = new Checkpoints(d.db);
+    this.partialDir = path.join(d.spec.dataDir, 'partial');
+    this.peers = new PeerSelector(d.topology, d.spec, d.tuning.peerFailures, d.tuning.probeMs, d.metrics, d.log.child({ component: 'peers' }));
+    const region = d.topology.regions.get(d.spec.region)!;
+    this.follower = new CatalogFollower({
+      selfName: d.spec.name,
+      catalog: d.catalog,
+      peers: this.peers,
+      publicKey: d.publicKey,
+      metrics: d.metrics,
+      log: d.log.child({ component: 'catalog' }),
+      tuning: d.tuning,
+      syncEveryMs: region.syncEveryMs,
+      syncJitterMs: region.syncJitterMs,
+      onRecords: () => this.refresh(),
+      onError: (e) => this.noteError(e),
+    });
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.partialDir, { recursive: true });
+    this.wanted = wantedBlobs(this.d.topology, this.d.spec, this.d.catalog.state);
+    await this.reconcilePartials();
+    this.refresh();
+    this.follower.start(this.stop.signal);
+    this.gcTimer = setInterval(() => void this.collectGarbage(), this.d.tuning.gcEveryMs);
+    this.gcTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.stop.abort();
+    clearInterval(this.gcTimer);
+    this.peers.close();
+    for (const t of this.tasks.values()) {
+      clearTimeout(t.retryTimer);
+      t.controller?.abort();
+    }
+    this.small.clear();
+    this.large.clear();
+    await Promise.all([this.small.onIdle(), this.large.onIdle(), this.follower.closed()]);
+  }
+
+  /** Recomputes what to hold after the catalog (or the store) changed. */
+  refresh(): void {
+    this.wanted = wantedBlobs(this.d.topology, this.d.spec, this.d.catalog.state);
+    const now = Date.now();
+    for (const blob of this.wanted.values()) {
+      this.unwantedSince.delete(blob.sha256);
+      if (!this.d.store.has(blob.sha256) && !this.tasks.has(blob.sha256)) this.enqueue(this.newTask(blob));
+    }
+    for (const [sha, task] of this.tasks) {
+      if (this.wanted.has(sha)) continue;
+      clearTimeout(task.retryTimer);
+      task.controller?.abort();
+      this.tasks.delete(sha);
+    }
+    for (const [sha] of this.d.store.list()) if (!this.wanted.has(sha) && !this.unwantedSince.has(sha)) this.unwantedSince.set(sha, now);
+    if (this.d.graceMs === 0) void this.collectGarbage();
+  }
+
+  /** Snapshot for status and metrics. */
+  progress() {
+    let pendingBytes = 0;
+    let pendingBlobs = 0;
+    for (const blob of this.wanted.values()) {
+      if (this.d.store.has(blob.sha256)) continue;
+      pendingBlobs++;
+      pendingBytes += blob.size - (this.tasks.get(blob.sha256)?.offset ?? 0);
+    }
+    const transfers = [...this.tasks.values()]
+      .sort((a, b) => stateOrder(a.state) - stateOrder(b.state) || priorityOf(b.blob) - priorityOf(a.blob))
+      .map((t) => ({
+        sha256: t.blob.sha256,
+        packages: t.blob.packages,
+        severity: t.blob.severity,
+        size: t.blob.size,
+        offset: t.offset,
+        state: t.state,
+        rateBytesPerSec: Math.round(t.rateBytesPerSec),
+        attempts: t.attempts,
+        peer: t.peer ?? null,
+        lastError: t.lastError ?? null,
+      }));
+    return { pendingBytes, pendingBlobs, transfers };
+  }
+
+  updateMetrics(): void {
+    const { pendingBytes, pendingBlobs } = this.progress();
+    this.d.metrics.pendingBytes.set(pendingBytes);
+    this.d.metrics.pendingBlobs.set(pendingBlobs);
+    const counts: Record<TransferState, number> = { queued: 0, active: 0, verifying: 0, waiting: 0 };
+    for (const t of this.tasks.values()) counts[t.state]++;
+    for (const [state, n] of Object.entries(counts)) this.d.metrics.transferQueue.set({ state }, n);
+    this.d.metrics.transfersActive.set(counts.active);
+  }
+
+  private newTask(blob: WantedBlob): Task {
+    return { blob, state: 'queued', attempts: 0, offset: 0, rateBytesPerSec: 0, sample: { at: Date.now(), offset: 0 }, lastError: undefined, peer: undefined, controller: undefined, retryTimer: undefined };
+  }
+
+  private enqueue(task: Task): void {
+    if (this.stop.signal.aborted) return;
+    task.state = 'queued';
+    this.tasks.set(task.blob.sha256, task);
+    const lane = task.blob.size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
+    void lane.add(() => this.run(task), { priority: priorityOf(task.blob) }).catch(() => undefined);
+  }
+
+  private async run(task: Task): Promise<void> {
+    const sha = task.blob.sha256;
+    if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
+    if (!this.wanted.has(sha) || this.d.store.has(sha)) {
+      this.tasks.delete(sha);
+      return;
+    }
+    const peer = this.peers.current();
+    task.state = 'active';
+    task.peer = peer.name;
+    task.controller = new AbortController();
+    const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
+    try {
+      const outcome = await fetchBlob({
+        sha256: sha,
+        size: task.blob.size,
+        peer,
+        selfName: this.d.spec.name,
+        partialPath: path.join(this.partialDir, `${sha}.part`),
+        checkpoints: this.checkpoints,
+        budget: this.d.budget,
+        signal: task.controller.signal,
+        stallMs: this.d.tuning.stallMs,
+        checkpointBytes: this.d.tuning.checkpointBytes,
+        checkpointMs: this.d.tuning.checkpointMs,
+        onBytes: (n) => {
+          counter.inc(n);
+          task.offset += n;
+          const now = Date.now();
+          if (now - task.sample.at >= 1000) {
+            task.rateBytesPerSec = ((task.offset - task.sample.offset) * 1000) / (now - task.sample.at);
+            task.sample = { at: now, offset: task.offset };
+          }
+        },
+      });
+      if (outcome.resumedFrom > 0) this.d.metrics.transferResumes.inc();
+      task.state = 'verifying';
+      await this.d.store.commit([outcome.staged], [this.checkpoints.deleteOp(sha)]);
+      this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
+      this.peers.succeeded(peer);
+      this.tasks.delete(sha);
+      this.d.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
+    } catch (err) {
+      if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
+      const e = err instanceof SluiceError ? err : new SluiceError('INTERNAL', String(err));
+      task.attempts++;
+      task.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
+      this.noteError(e);
+      if (e.code === 'HASH_MISMATCH') this.d.metrics.hashMismatch.inc();
+      this.d.metrics.transferRetries.inc();
+      // A peer that simply does not hold the blob yet is not failing.
+      if (e.code !== 'BLOB_NOT_FOUND') this.peers.failed(peer, e.code);
+      const checkpoint = await this.checkpoints.get(sha).catch(() => undefined);
+      task.offset = checkpoint?.offset ?? 0;
+      task.state = 'waiting';
+      task.rateBytesPerSec = 0;
+      const delay = backoffMs(task.attempts - 1, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs);
+      this.d.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
+      task.retryTimer = setTimeout(() => this.enqueue(task), delay);
+    } finally {
+      task.controller = undefined;
+    }
+  }
+
+  /** Partials whose blob is unwanted, unrecorded or too old are removed at start-up. */
+  private async reconcilePartials(): Promise<void> {
+    const checkpoints = await this.checkpoints.all();
+    const files = await readdir(this.partialDir);
+    for (const file of files) {
+      const sha = file.replace(/\.part$/, '');
+      const full = path.join(this.partialDir, file);
+      const age = Date.now() - (await stat(full)).mtimeMs;
+      if (!checkpoints.has(sha) || !this.wanted.has(sha) || this.d.store.has(sha) || age > this.d.tuning.partialTtlMs) {
+        await unlink(full).catch(() => undefined);
+        if (checkpoints.has(sha)) await this.checkpoints.delete(sha);
+      }
+    }
+    for (const sha of checkpoints.keys()) if (!files.includes(`${sha}.part`)) await this.checkpoints.delete(sha);
+  }
+
+  private async collectGarbage(): Promise<void> {
+    const now = Date.now();
+    for (const [sha, since] of this.unwantedSince) {
+      if (now - since < this.d.graceMs || this.wanted.has(sha)) continue;
+      this.unwantedSince.delete(sha);
+      await this.d.store.remove(sha).catch((err) => this.d.log.warn({ err, sha256: sha }, 'cannot remove unwanted blob'));
+      this.d.log.info({ sha256: sha }, 'unwanted blob removed after the grace period');
+    }
+  }
+
+  private noteError(e: SluiceError): void {
+    this.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
+  }
+}
+
+/** Higher runs first: severity dominates, then earlier approval. */
+function priorityOf(blob: WantedBlob): number {
+  return (SEVERITIES.length - SEVERITIES.indexOf(blob.severity)) * 1e13 + (1e13 - blob.approvedAtMs);
+}
+
+function stateOrder(s: TransferState): number {
+  return ['active', 'verifying', 'queued', 'waiting'].indexOf(s);
+}

@@ -1,0 +1,99 @@
+import { request } from 'undici';
+import { z } from 'zod';
+import { SluiceError } from '../errors.js';
+import { NODE_HEADER } from '../http/peer.js';
+import type { Logger } from '../log/logger.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import { subtreeOf } from '../topology/tree.js';
+import type { PeerSelector } from './peers.js';
+
+export const statusPushSchema = z.object({ node: z.string(), status: z.record(z.unknown()) });
+
+/**
+ * The latest status each direct child pushed (each carries its own subtree), so that any
+ * node, and the primary above all, can show the whole tree below it.
+ */
+export class ChildStatuses {
+  private readonly latest = new Map<string, { status: Record<string, unknown>; receivedAt: number }>();
+
+  constructor(
+    private readonly topology: Topology,
+    private readonly self: NodeSpec,
+    private readonly staleMs: number,
+  ) {}
+
+  /** Accepts a push from a node that pulls from this one (as upstream or fallback). */
+  accept(body: unknown): void {
+    const parsed = statusPushSchema.safeParse(body);
+    if (!parsed.success) throw new SluiceError('BAD_REQUEST', 'expected { "node": NAME, "status": {...} }');
+    const from = this.topology.nodes.get(parsed.data.node);
+    if (!from || (from.upstream !== this.self.name && !from.fallback.includes(this.self.name))) {
+      throw new SluiceError('FORBIDDEN', `node "${parsed.data.node}" does not pull from ${this.self.name}; only its downstream nodes report here`);
+    }
+    this.latest.set(parsed.data.node, { status: parsed.data.status, receivedAt: Date.now() });
+  }
+
+  /** Children of this node in the topology, each with its last status or `null`. */
+  snapshot(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const expected = new Set(subtreeOf(this.topology, this.self.name).filter((n) => n.upstream === this.self.name).map((n) => n.name));
+    for (const name of this.latest.keys()) expected.add(name);
+    for (const name of expected) {
+      const entry = this.latest.get(name);
+      out[name] = entry ? { ...entry.status, receivedAt: new Date(entry.receivedAt).toISOString(), stale: Date.now() - entry.receivedAt > this.staleMs } : null;
+    }
+    return out;
+  }
+}
+
+/** Pushes this node's status to its current upstream every `everyMs`. */
+export class StatusPusher {
+  private timer: NodeJS.Timeout | undefined;
+  private failing = false;
+
+  constructor(
+    private readonly self: NodeSpec,
+    private readonly peers: PeerSelector,
+    private readonly peerToken: string | undefined,
+    private readonly status: () => Record<string, unknown>,
+    private readonly everyMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (!this.peerToken) {
+      this.log.warn('SLUICE_PEER_TOKEN is not set: this node will not report its status upstream');
+      return;
+    }
+    const tick = async () => {
+      await this.pushOnce();
+      if (this.timer !== undefined) this.timer = setTimeout(() => void tick(), this.everyMs).unref();
+    };
+    this.timer = setTimeout(() => void tick(), 0).unref();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  async pushOnce(): Promise<void> {
+    const peer = this.peers.current();
+    try {
+      const res = await request(`${peer.url}/v1/status`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.peerToken}`, [NODE_HEADER]: this.self.name },
+        body: JSON.stringify({ node: this.self.name, status: this.status() }),
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+      if (this.failing) this.log.info({ peer: peer.name }, 'status reports reach the upstream again');
+      this.failing = false;
+    } catch (err) {
+      if (!this.failing) this.log.warn({ peer: peer.name, err: (err as Error).message }, 'cannot report status upstream');
+      this.failing = true;
+    }
+  }
+}

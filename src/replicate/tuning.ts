@@ -1,0 +1,54 @@
+/**
+ * Timing and concurrency of replication, with their defaults in one place. Tests shorten
+ * them; operators rarely need to (see the README's table).
+ */
+export interface ReplicationTuning {
+  /** Long-poll wait asked of the upstream, seconds. @defaultValue 30 */
+  readonly longPollSec: number;
+  /** Catalog records per page. @defaultValue 5000 */
+  readonly catalogPage: number;
+  /** Retry delays: exponential from the floor, capped, with full jitter. @defaultValue 500 ms / 60 s */
+  readonly backoffFloorMs: number;
+  readonly backoffCapMs: number;
+  /** No byte for this long while waiting on the network aborts a transfer. @defaultValue 30 s */
+  readonly stallMs: number;
+  /** A partial file is fsynced and its offset recorded at least this often. @defaultValue 8 MiB / 2 s */
+  readonly checkpointBytes: number;
+  readonly checkpointMs: number;
+  /** Consecutive failures before an upstream is considered offline. @defaultValue 3 */
+  readonly peerFailures: number;
+  /** While on a fallback, how often the preferred upstream is probed. @defaultValue 30 s */
+  readonly probeMs: number;
+  /** Concurrent transfers of blobs up to `smallBlobBytes`, and of larger ones. @defaultValue 8 and 2 */
+  readonly smallConcurrency: number;
+  readonly largeConcurrency: number;
+  /** Blobs up to this size use the small-blob lane, so they never wait behind a huge one. @defaultValue 8 MiB */
+  readonly smallBlobBytes: number;
+  /** Status pushed to the upstream this often. @defaultValue 5 s */
+  readonly statusPushMs: number;
+  /** A child's status older than this is shown as stale. @defaultValue 60 s */
+  readonly statusStaleMs: number;
+  /** Partial files untouched this long are removed at start-up. @defaultValue 7 days */
+  readonly partialTtlMs: number;
+  /** How often unwanted blobs are looked for (deleted once past policy.grace). @defaultValue 60 s */
+  readonly gcEveryMs: number;
+}
+
+export const DEFAULT_TUNING: ReplicationTuning = Object.freeze({
+  longPollSec: 30,
+  catalogPage: 5000,
+  backoffFloorMs: 500,
+  backoffCapMs: 60_000,
+  stallMs: 30_000,
+  checkpointBytes: 8 * 1024 * 1024,
+  checkpointMs: 2000,
+  peerFailures: 3,
+  probeMs: 30_000,
+  smallConcurrency: 8,
+  largeConcurrency: 2,
+  smallBlobBytes: 8 * 1024 * 1024,
+  statusPushMs: 5000,
+  statusStaleMs: 60_000,
+  partialTtlMs: 7 * 86_400_000,
+  gcEveryMs: 60_000,
+});

@@ -1,0 +1,50 @@
+import type { CatalogState } from '../catalog/catalog-state.js';
+import type { FileEntry } from '../catalog/records.js';
+import { subtreeOf } from '../topology/tree.js';
+import { SEVERITIES, type NodeSpec, type Severity, type Topology } from '../topology/types.js';
+
+export interface WantedBlob {
+  readonly sha256: string;
+  readonly size: number;
+  /** The most urgent severity among the packages that want it. */
+  readonly severity: Severity;
+  /** Earliest relevant approval at the primary (ms since epoch): the start of replication lag. */
+  readonly approvedAtMs: number;
+  readonly packages: readonly string[];
+}
+
+/** A file passes a node's `accept` filter when it has no label of that kind or the label is listed. */
+export function accepts(node: NodeSpec, file: FileEntry): boolean {
+  const { platforms, languages } = node.accept;
+  if (platforms && file.platform !== undefined && !platforms.includes(file.platform)) return false;
+  if (languages && file.language !== undefined && !languages.includes(file.language)) return false;
+  return true;
+}
+
+/**
+ * What `node` must hold: the files wanted by itself or any node below it (a hub relays
+ * for its subtree), for packages approved for their rings or `all`, not declined and not
+ * superseded by an approved package, matching their accept filters.
+ */
+export function wantedBlobs(topology: Topology, node: NodeSpec, state: CatalogState): Map<string, WantedBlob> {
+  const members = [node, ...subtreeOf(topology, node.name)];
+  const out = new Map<string, WantedBlob>();
+  for (const pkg of state.all()) {
+    const wanting = members.filter((m) => state.isWantedBy(pkg, m.rings));
+    if (wanting.length === 0) continue;
+    const approvals = [...pkg.approvals].filter(([ring]) => ring === 'all' || wanting.some((m) => m.rings.includes(ring)));
+    const approvedAtMs = Math.min(...approvals.map(([, d]) => Date.parse(d.at)));
+    for (const file of pkg.files) {
+      if (!wanting.some((m) => accepts(m, file))) continue;
+      const prev = out.get(file.sha256);
+      out.set(file.sha256, {
+        sha256: file.sha256,
+        size: file.size,
+        severity: prev && SEVERITIES.indexOf(prev.severity) < SEVERITIES.indexOf(pkg.severity) ? prev.severity : pkg.severity,
+        approvedAtMs: prev ? Math.min(prev.approvedAtMs, approvedAtMs) : approvedAtMs,
+        packages: prev ? [...prev.packages, pkg.id] : [pkg.id],
+      });
+    }
+  }
+  return out;
+}
