@@ -6,6 +6,7 @@ import { registerPackageCommands } from './cli/packages.js';
 import { registerServe } from './cli/serve.js';
 import { registerStatus } from './cli/status.js';
 import { registerUp } from './cli/up.js';
+import { registerVerify } from './cli/verify.js';
 import { SluiceError } from './errors.js';
 import { VERSION } from './version.js';
 
@@ -26,6 +27,7 @@ registerCheck(program);
 registerKeygen(program);
 registerPackageCommands(program);
 registerStatus(program);
+registerVerify(program);
 for (const cmd of program.commands) cmd.exitOverride();
 
 try {

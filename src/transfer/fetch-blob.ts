@@ -48,7 +48,8 @@ export interface FetchOutcome {
  */
 export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
   const what = `blob ${o.sha256.slice(0, 12)}… from ${o.peer.name}`;
-  let offset = await resumableOffset(o);
+  const { offset: startOffset, durable } = await resumableOffset(o);
+  let offset = startOffset;
   const resumedFrom = offset;
   let hash = createHash('sha256');
   if (offset > 0) await hashPrefix(o.partialPath, offset, hash);
@@ -118,6 +119,9 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
     }
 
     const fh = await open(o.partialPath, offset > 0 ? 'r+' : 'w', 0o644);
+    // Registers the partial at once, so a crash before the first periodic checkpoint still
+    // resumes; small blobs skip it (one synced write per tiny file costs more than a refetch).
+    if (offset === 0 && o.size > o.checkpointBytes) await o.checkpoints.set(o.sha256, 0);
     let position = offset;
     let sinceCheckpoint = 0;
     let lastCheckpointAt = Date.now();
@@ -164,7 +168,14 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
     }
     const digest = hash.digest('hex');
     if (digest !== o.sha256) {
-      await discardPartial(o);
+      if (resumedFrom > durable) {
+        // The resume trusted bytes written after the last fsync (a power loss can tear
+        // those); fall back to the durable checkpoint rather than to zero.
+        await truncate(o.partialPath, durable);
+        await o.checkpoints.set(o.sha256, durable);
+      } else {
+        await discardPartial(o);
+      }
       throw new SluiceError('HASH_MISMATCH', `${what}: the bytes hash to ${digest.slice(0, 12)}…, not to the catalog's sha256; discarded`);
     }
     return { staged: { tmpPath: o.partialPath, sha256: o.sha256, size: o.size }, resumedFrom, received: position - offset };
@@ -174,17 +185,22 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
   }
 }
 
-/** The checkpointed offset, with the partial file cut back to it (bytes after it are not trusted). */
-async function resumableOffset(o: FetchBlobOptions): Promise<number> {
+/**
+ * Where to resume. After a process crash the partial file's bytes are all good, including
+ * those written after the last checkpoint (the page cache survives a SIGKILL), so resuming
+ * from its length wastes nothing. Only a power loss can tear the unsynced tail; the final
+ * hash check catches that, and the retry then starts from `durable`, the fsynced checkpoint.
+ */
+async function resumableOffset(o: FetchBlobOptions): Promise<{ offset: number; durable: number }> {
   const checkpoint = await o.checkpoints.get(o.sha256);
   const onDisk = await stat(o.partialPath).then((s) => s.size, () => -1);
-  if (!checkpoint || onDisk < checkpoint.offset || checkpoint.offset >= o.size) {
+  if (!checkpoint || onDisk < checkpoint.offset || onDisk > o.size) {
     if (checkpoint) await o.checkpoints.delete(o.sha256);
     if (onDisk >= 0) await unlink(o.partialPath).catch(() => undefined);
-    return 0;
+    return { offset: 0, durable: 0 };
   }
-  if (onDisk > checkpoint.offset) await truncate(o.partialPath, checkpoint.offset);
-  return checkpoint.offset;
+  // A complete-length partial that failed before (e.g. crashed while verifying) is re-hashed and re-checked.
+  return { offset: onDisk === o.size ? checkpoint.offset : onDisk, durable: checkpoint.offset };
 }
 
 async function discardPartial(o: FetchBlobOptions): Promise<void> {

@@ -7,6 +7,7 @@ import { loadTopology } from '../../src/topology/load.js';
 import type { Topology } from '../../src/topology/types.js';
 import type { ReplicationTuning } from '../../src/replicate/tuning.js';
 import { freePorts, onTeardown, tempDir } from './env.js';
+import { FaultProxy } from './fault-proxy.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const PEER_TOKEN = 'test-peer-token-0123456789abcdef';
@@ -15,6 +16,8 @@ export interface NodeDef {
   name: string;
   upstream?: string;
   extra?: string;
+  /** Put a FaultProxy in front: the topology url is the proxy, the node listens elsewhere. */
+  proxied?: boolean;
 }
 
 /**
@@ -24,6 +27,7 @@ export interface NodeDef {
 export async function makeCluster(defs: NodeDef[] = [{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }], header = '') {
   const dir = tempDir();
   const ports = await freePorts(defs.length);
+  const realPorts = await freePorts(defs.length);
   const keys = generateKeyPair(path.join(dir, 'keys'));
   const lines = [
     'version: 1',
@@ -31,12 +35,22 @@ export async function makeCluster(defs: NodeDef[] = [{ name: 'hq' }, { name: 'hu
     'trust: { catalogKey: keys/catalog.pub }',
     header,
     'regions:',
-    '  main: { timezone: UTC }',
+    '  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }',
     'nodes:',
-    ...defs.map((d, i) => `  ${d.name}: { url: "http://127.0.0.1:${ports[i]}", region: main${d.upstream ? `, upstream: ${d.upstream}` : ''}${d.extra ? `, ${d.extra}` : ''} }`),
+    ...defs.map(
+      (d, i) =>
+        `  ${d.name}: { url: "http://127.0.0.1:${ports[i]}", region: main${d.proxied ? `, listen: "127.0.0.1:${realPorts[i]}"` : ''}${d.upstream ? `, upstream: ${d.upstream}` : ''}${d.extra ? `, ${d.extra}` : ''} }`,
+    ),
   ];
   const file = path.join(dir, 'topology.yaml');
   writeFileSync(file, `${lines.join('\n')}\n`);
+  const proxies = new Map<string, FaultProxy>();
+  for (const [i, d] of defs.entries()) {
+    if (!d.proxied) continue;
+    const proxy = new FaultProxy(`http://127.0.0.1:${realPorts[i]}`);
+    await proxy.listen(ports[i]!);
+    proxies.set(d.name, proxy);
+  }
   const secrets = { signingKeyPath: keys.privatePath, adminTokens: `tester=${ADMIN_TOKEN}`, peerToken: PEER_TOKEN };
   return {
     dir,
@@ -44,6 +58,7 @@ export async function makeCluster(defs: NodeDef[] = [{ name: 'hq' }, { name: 'hu
     topology: loadTopology(file),
     secrets,
     ports,
+    proxies,
     env: { SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: `tester=${ADMIN_TOKEN}`, SLUICE_TOKEN: ADMIN_TOKEN, SLUICE_PEER_TOKEN: PEER_TOKEN },
   };
 }

@@ -1,0 +1,61 @@
+import { formatBytes, formatDuration } from '../topology/units.js';
+
+/** The JSON of GET /v1/status, as far as rendering needs it. */
+export interface StatusJson {
+  node: string;
+  primary: boolean;
+  catalog: { seq: number; headExpires: string | null };
+  store: { blobs: number; bytes: number };
+  pending: { blobs: number; bytes: number };
+  upstream: { preferred: string; current: string; lastSyncAt: string | null } | null;
+  transfers: { packages: string[]; size: number; offset: number; state: string; rateBytesPerSec: number; lastError: { code: string; message: string } | null }[];
+  lastError: { code: string; message: string; at: string } | null;
+  children: Record<string, StatusJson | null>;
+  receivedAt?: string;
+  stale?: boolean;
+}
+
+const BAR = 20;
+
+function bar(fraction: number): string {
+  const full = Math.round(Math.max(0, Math.min(1, fraction)) * BAR);
+  return `[${'#'.repeat(full)}${'-'.repeat(BAR - full)}]`;
+}
+
+/** The tree `sluice status` prints: one line per node, one per transfer, its last error. */
+export function renderStatus(root: StatusJson, maxTransfers = 5): string {
+  const primarySeq = root.catalog.seq;
+  const lines: string[] = [];
+  const walk = (name: string, s: StatusJson | null, prefix: string, childPrefix: string) => {
+    if (!s) {
+      lines.push(`${prefix}${name}  (no report yet)`);
+      return;
+    }
+    const parts = [`${s.node}${s.primary ? ' (primary)' : ''}`, `catalog ${s.catalog.seq}${s.catalog.seq < primarySeq ? ` (${primarySeq - s.catalog.seq} behind)` : ''}`, `store ${s.store.blobs} blobs ${formatBytes(s.store.bytes)}`];
+    if (!s.primary) {
+      if (s.pending.blobs === 0) parts.push('up to date');
+      else {
+        const rate = s.transfers.reduce((n, t) => n + (t.state === 'active' ? t.rateBytesPerSec : 0), 0);
+        parts.push(`pending ${s.pending.blobs} blobs ${formatBytes(s.pending.bytes)}${rate > 0 ? `, eta ${formatDuration((s.pending.bytes / rate) * 1000)}` : ''}`);
+      }
+      if (s.upstream) parts.push(s.upstream.current === s.upstream.preferred ? `via ${s.upstream.current}` : `via FALLBACK ${s.upstream.current} (${s.upstream.preferred} offline)`);
+    }
+    if (s.stale) parts.push(`STALE: last report ${s.receivedAt}`);
+    lines.push(`${prefix}${parts.join('  ')}`);
+    for (const t of s.transfers.slice(0, maxTransfers)) {
+      const pct = t.size ? Math.floor((t.offset / t.size) * 100) : 100;
+      const rate = t.state === 'active' && t.rateBytesPerSec > 0 ? `  ${formatBytes(t.rateBytesPerSec)}/s  eta ${formatDuration(((t.size - t.offset) / t.rateBytesPerSec) * 1000)}` : '';
+      const err = t.state === 'waiting' && t.lastError ? `  retrying: ${t.lastError.code}` : '';
+      lines.push(`${childPrefix}  ${t.state.padEnd(9)} ${t.packages.join(',')} ${bar(t.offset / (t.size || 1))} ${pct}% ${formatBytes(t.offset)}/${formatBytes(t.size)}${rate}${err}`);
+    }
+    if (s.transfers.length > maxTransfers) lines.push(`${childPrefix}  … ${s.transfers.length - maxTransfers} more transfers`);
+    if (s.lastError) lines.push(`${childPrefix}  last error ${s.lastError.at}: ${s.lastError.code} ${s.lastError.message}`);
+    const kids = Object.entries(s.children ?? {});
+    kids.forEach(([kid, ks], i) => {
+      const last = i === kids.length - 1;
+      walk(kid, ks, `${childPrefix}${last ? '└── ' : '├── '}`, `${childPrefix}${last ? '    ' : '│   '}`);
+    });
+  };
+  walk(root.node, root, '', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,149 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { onTeardown } from './env.js';
+
+export type BlobFault = 'none' | 'cut' | 'flip' | 'ignore-range' | 'wrong-range' | 'stall' | 'extra';
+export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'forge-head' | 'replay-expired';
+
+/**
+ * A misbehaving upstream for tests: a loopback HTTP server in front of a real node (the
+ * node's topology `url` points here, its `listen` elsewhere). It forwards everything, but
+ * can break blob bodies and catalog responses on demand, throttle blobs, and counts the
+ * body bytes it sent per blob and the faults it injected.
+ */
+export class FaultProxy {
+  blobFault: BlobFault = 'none';
+  catalogFault: CatalogFault = 'none';
+  rateBytesPerSec = Infinity;
+  readonly bytesSent = new Map<string, number>();
+  readonly injected = new Map<string, number>();
+  /** Every blob request: its Range header and the status answered. */
+  readonly blobRequests: { sha: string; range: string | undefined; status: number }[] = [];
+  private firstCatalog: string | undefined;
+  private server: Server | undefined;
+  private readonly sockets = new Set<import('node:net').Socket>();
+
+  constructor(private readonly target: string) {}
+
+  async listen(port: number): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    onTeardown(() => this.close());
+  }
+
+  get port(): number {
+    return (this.server!.address() as AddressInfo).port;
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  count(fault: string): number {
+    return this.injected.get(fault) ?? 0;
+  }
+
+  private note(fault: string): void {
+    this.injected.set(fault, this.count(fault) + 1);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const blob = /^\/v1\/blobs\/([0-9a-f]{64})$/.exec(url);
+    if (blob && req.method === 'GET') return this.blob(blob[1]!, req, res);
+    if (url.startsWith('/v1/catalog')) return this.catalog(url, req, res);
+    // Anything else (status pushes, readyz) passes through unchanged.
+    const body = await new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d)).on('end', () => resolve(Buffer.concat(parts)));
+    });
+    const up = await request(`${this.target}${url}`, { method: req.method as 'GET', headers: forwardable(req), body: body.length ? body : undefined });
+    res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
+    res.end(Buffer.from(await up.body.arrayBuffer()));
+  }
+
+  private async catalog(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const up = await request(`${this.target}${url}`, { headers: forwardable(req) });
+    let text = await up.body.text();
+    this.firstCatalog ??= up.statusCode === 200 && JSON.parse(text).records.length > 0 ? text : undefined;
+    if (up.statusCode === 200 && this.catalogFault !== 'none') {
+      const page = JSON.parse(text) as { records: Record<string, unknown>[]; head: Record<string, unknown> };
+      const fault = this.catalogFault;
+      if (fault === 'alter' && page.records[0]) page.records[0].by = 'mallory';
+      if (fault === 'drop' && page.records.length) page.records.splice(0, 1);
+      if (fault === 'reorder' && page.records.length >= 2) page.records.reverse();
+      if (fault === 'forge-head') page.head.seq = Number(page.head.seq) + 1;
+      text = JSON.stringify(page);
+      if ((fault === 'replay' || fault === 'replay-expired') && this.firstCatalog) text = this.firstCatalog;
+      this.note(`catalog:${fault}`);
+    }
+    res.writeHead(up.statusCode, { 'content-type': 'application/json' });
+    res.end(text);
+  }
+
+  private async blob(sha: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const fault = this.blobFault;
+    const headers = forwardable(req);
+    if (fault === 'ignore-range') {
+      delete headers.range;
+      delete headers['if-range'];
+    }
+    const up = await request(`${this.target}/v1/blobs/${sha}`, { headers });
+    const body = Buffer.from(await up.body.arrayBuffer());
+    const out: Record<string, string> = {};
+    for (const h of ['content-type', 'etag', 'accept-ranges', 'content-range', 'content-length']) if (up.headers[h] !== undefined) out[h] = String(up.headers[h]);
+    this.blobRequests.push({ sha, range: req.headers.range, status: up.statusCode });
+    if (up.statusCode >= 300) {
+      res.writeHead(up.statusCode, out);
+      return void res.end(body);
+    }
+    let payload = body;
+    if (fault === 'flip') {
+      payload = Buffer.from(body);
+      payload[payload.length >> 1] = payload[payload.length >> 1]! ^ 0xff;
+    }
+    if (fault === 'wrong-range' && up.statusCode === 206) {
+      const [, start, end, total] = /bytes (\d+)-(\d+)\/(\d+)/.exec(out['content-range']!)!;
+      out['content-range'] = `bytes ${Number(start) + 1}-${end}/${total}`;
+    }
+    if (fault === 'extra') {
+      delete out['content-length'];
+      payload = Buffer.concat([body, Buffer.alloc(4096, 7)]);
+    }
+    if (fault !== 'none') this.note(`blob:${fault}`);
+    res.writeHead(up.statusCode, out);
+    const limit = fault === 'cut' || fault === 'stall' ? payload.length >> 1 : payload.length;
+    await this.send(res, sha, payload.subarray(0, limit));
+    if (fault === 'cut') return void res.destroy();
+    if (fault === 'stall') return; // headers and half the body, then silence until the client gives up
+    res.end();
+  }
+
+  /** Writes in 64 KiB slices, paced to `rateBytesPerSec`, counting what went out. */
+  private async send(res: ServerResponse, sha: string, data: Buffer): Promise<void> {
+    const started = Date.now();
+    let sent = 0;
+    for (let i = 0; i < data.length && !res.destroyed; i += 65536) {
+      const slice = data.subarray(i, i + 65536);
+      if (!res.write(slice)) await new Promise((r) => res.once('drain', r));
+      sent += slice.length;
+      this.bytesSent.set(sha, (this.bytesSent.get(sha) ?? 0) + slice.length);
+      if (this.rateBytesPerSec !== Infinity) {
+        const due = started + (sent / this.rateBytesPerSec) * 1000;
+        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      }
+    }
+  }
+}
+
+function forwardable(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(k)) out[k] = v;
+  return out;
+}
