@@ -134,20 +134,21 @@ export class CatalogLog {
       this.lastSeq = r.seq;
       this.lastHash = r.hash;
     }
-    const grew = records.length > 0 || this.currentHead === undefined;
+    // New records or a re-signed head: either way downstream long-polls should hear of it.
+    const changed = records.length > 0 || this.currentHead?.expires !== head.expires;
     this.currentHead = head;
-    if (grew) for (const wake of [...this.waiters]) wake();
+    if (changed) for (const wake of [...this.waiters]) wake();
   }
 
-  /** Persists a re-signed head for the same records. */
+  /** Persists a re-signed head for the same records, and passes it down to long-polls. */
   async replaceHead(head: SignedHead): Promise<void> {
     await syncBatch(this.db, [{ type: 'put', sublevel: this.stateDb, key: HEAD_KEY, value: head }]);
-    this.currentHead = head;
+    this.applied([], head);
   }
 
   /**
-   * Resolves when seq passes `after` (or the first verified head arrives), after
-   * `timeoutMs`, or when `signal` aborts.
+   * Resolves when seq passes `after`, when the head changes (first head, re-signed head),
+   * after `timeoutMs`, or when `signal` aborts.
    */
   waitForRecords(after: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if ((this.currentHead && this.lastSeq > after) || timeoutMs <= 0 || signal?.aborted) return Promise.resolve();

@@ -60,6 +60,7 @@ export class CatalogFollower {
       const catchingUp = tip.seq > this.d.catalog.seq;
       const waitSec = catchingUp ? 0 : this.d.tuning.longPollSec;
       const started = now();
+      const headBefore = this.d.catalog.head?.expires;
       try {
         const url = `${peer.url}/v1/catalog?after=${tip.seq}&wait=${waitSec}&limit=${this.d.tuning.catalogPage}`;
         const res = await request(url, { headers: { [NODE_HEADER]: this.d.selfName }, signal, headersTimeout: (waitSec + 30) * 1000, bodyTimeout: 60_000 });
@@ -82,7 +83,7 @@ export class CatalogFollower {
         this.d.peers.succeeded(peer);
         this.attempt = 0;
         this.recovered();
-        const answeredAtOnce = waitSec > 0 && page.records.length === 0 && now() - started < (waitSec * 1000) / 2;
+        const answeredAtOnce = waitSec > 0 && page.records.length === 0 && page.head.expires === headBefore && now() - started < (waitSec * 1000) / 2;
         if (answeredAtOnce) {
           // The upstream (or a proxy) does not hold long-polls: fall back to interval polling.
           const jitter = (Math.random() * 2 - 1) * this.d.syncJitterMs;

@@ -69,7 +69,9 @@ export class FaultProxy {
   }
 
   private async catalog(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const up = await request(`${this.target}${url}`, { headers: forwardable(req) });
+    // To re-order, fetch from one record earlier so the page always has two to swap.
+    const fetchUrl = this.catalogFault === 'reorder' ? url.replace(/after=(\d+)/, (_m, n: string) => `after=${Math.max(0, Number(n) - 1)}`) : url;
+    const up = await request(`${this.target}${fetchUrl}`, { headers: forwardable(req) });
     let text = await up.body.text();
     this.firstCatalog ??= up.statusCode === 200 && JSON.parse(text).records.length > 0 ? text : undefined;
     if (up.statusCode === 200 && this.catalogFault !== 'none') {
@@ -77,7 +79,9 @@ export class FaultProxy {
       const fault = this.catalogFault;
       if (fault === 'alter' && page.records[0]) page.records[0].by = 'mallory';
       if (fault === 'drop' && page.records.length) page.records.splice(0, 1);
-      if (fault === 'reorder' && page.records.length >= 2) page.records.reverse();
+      if (fault === 'reorder' && page.records.length >= 2) [page.records[0], page.records[1]] = [page.records[1]!, page.records[0]!];
+      // A lone record cannot be swapped (a poll held since before the fault): repeat it instead.
+      else if (fault === 'reorder' && page.records.length === 1) page.records.push(page.records[0]!);
       if (fault === 'forge-head') page.head.seq = Number(page.head.seq) + 1;
       text = JSON.stringify(page);
       if ((fault === 'replay' || fault === 'replay-expired') && this.firstCatalog) text = this.firstCatalog;
