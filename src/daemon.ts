@@ -1,12 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import { AdminTokens } from './auth/admin-tokens.js';
 import type { Secrets } from './auth/secrets.js';
 import { CatalogLog } from './catalog/catalog-log.js';
 import { CatalogWriter } from './catalog/catalog-writer.js';
 import { keysMatch, readPrivateKey, readPublicKey } from './catalog/keys.js';
 import { SluiceError, toSluiceError } from './errors.js';
-import { buildHttpServer } from './http/server.js';
+import { buildHttpServer, type SluiceHttpServer } from './http/server.js';
 import type { Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { Replicator } from './replicate/replicator.js';
@@ -18,6 +17,9 @@ import { verifyStore } from './store/verify-store.js';
 import { openMetaDb, type MetaDb } from './store/meta-db.js';
 import type { NodeSpec, Topology } from './topology/types.js';
 import { VERSION } from './version.js';
+
+/** How long a stopping node lets in-flight requests finish before cutting them. */
+const DRAIN_MS = 10_000;
 
 export interface NodeOptions {
   readonly topology: Topology;
@@ -42,7 +44,7 @@ export class SluiceNode {
   readonly metrics: Metrics;
   private readonly log: Logger;
   private db: MetaDb | undefined;
-  private http: FastifyInstance | undefined;
+  private http: SluiceHttpServer | undefined;
   private writer: CatalogWriter | undefined;
   private catalogLog: CatalogLog | undefined;
   private blobStore: FsBlobStore | undefined;
@@ -200,8 +202,7 @@ export class SluiceNode {
         ['status', () => this.pusher?.close()],
         ['replication', () => this.replicator?.close()],
         ['writer', () => this.writer?.close()],
-        ['long-polls', () => this.catalogLog?.wakeAll()],
-        ['http', () => this.http?.close()],
+        ['http', () => this.closeHttp()],
         ['database', () => this.db?.close()],
       ];
       // Every step runs even when one fails; the first failure is reported.
@@ -217,6 +218,28 @@ export class SluiceNode {
       if (first) throw toSluiceError(first, `closing node ${this.spec.name}`);
     })();
     return this.closing;
+  }
+
+  /**
+   * Stops accepting, releases held long-polls, lets in-flight requests finish (uploads,
+   * downloads) for up to DRAIN_MS, then cuts what remains. Connections that finish a request
+   * begun before the close would otherwise idle in keep-alive and hold the close open.
+   */
+  private async closeHttp(): Promise<void> {
+    if (!this.http) return;
+    const http = this.http;
+    const server = http.server;
+    const closing = http.close();
+    this.catalogLog?.wakeAll();
+    // Once no request is being answered, whatever connections remain are idle: cut them.
+    const reaper = setInterval(() => (http.inFlight() <= 0 ? server.closeAllConnections() : server.closeIdleConnections()), 50);
+    const deadline = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+    try {
+      await closing;
+    } finally {
+      clearInterval(reaper);
+      clearTimeout(deadline);
+    }
   }
 
   private loadSigningKey(publicKey: ReturnType<typeof readPublicKey>) {

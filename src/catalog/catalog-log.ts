@@ -22,6 +22,7 @@ export class CatalogLog {
   private lastHash = GENESIS_HASH;
   private currentHead: SignedHead | undefined;
   private received: { seq: number; hash: string } | undefined;
+  private closing = false;
   private readonly waiters = new Set<() => void>();
   readonly records: Sublevel;
   private readonly stateDb: Sublevel;
@@ -151,7 +152,7 @@ export class CatalogLog {
    * after `timeoutMs`, or when `signal` aborts.
    */
   waitForRecords(after: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if ((this.currentHead && this.lastSeq > after) || timeoutMs <= 0 || signal?.aborted) return Promise.resolve();
+    if ((this.currentHead && this.lastSeq > after) || timeoutMs <= 0 || signal?.aborted || this.closing) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -165,8 +166,9 @@ export class CatalogLog {
     });
   }
 
-  /** Ends every long-poll at once (shutdown). */
+  /** Ends every long-poll at once, and any that starts later (shutdown). */
   wakeAll(): void {
+    this.closing = true;
     for (const wake of [...this.waiters]) wake();
   }
 }

@@ -47,7 +47,10 @@ export const HTTP_LIMITS = {
   defaultCatalogPage: 1000,
 } as const;
 
-export function buildHttpServer(deps: HttpDeps): FastifyInstance {
+/** The server plus the number of requests still being answered (for a clean drain). */
+export type SluiceHttpServer = FastifyInstance & { inFlight: () => number };
+
+export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // One log line per request would flood the blob-serving hot path; errors are logged below.
@@ -86,6 +89,19 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     void reply.code(404).send(e.toJSON());
   });
 
+  // Counted once per request, whichever of response or abort ends it.
+  const open = new WeakSet<object>();
+  let inFlight = 0;
+  const done = async (request: object) => {
+    if (open.delete(request)) inFlight--;
+  };
+  app.addHook('onRequest', async (request) => {
+    open.add(request);
+    inFlight++;
+  });
+  app.addHook('onResponse', done);
+  app.addHook('onRequestAbort', done);
+
   registerHealthRoutes(app, deps);
   registerCatalogRoutes(app, deps);
   registerBlobRoutes(app, deps);
@@ -101,7 +117,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     void reply.type(deps.metrics.registry.contentType);
     return deps.metrics.scrape();
   });
-  return app;
+  return Object.assign(app, { inFlight: () => inFlight });
 }
 
 /** Fastify's own errors (parsing, limits, multipart) mapped onto the catalogue. */

@@ -38,6 +38,8 @@ export interface FollowerDeps {
  */
 export class CatalogFollower {
   private attempt = 0;
+  /** Consecutive empty answers that came back long before the wait was over. */
+  private quickEmpty = 0;
   private lastProblem: string | undefined;
   private running: Promise<void> | undefined;
   lastSyncAt: number | undefined;
@@ -84,8 +86,10 @@ export class CatalogFollower {
         this.attempt = 0;
         this.recovered();
         const answeredAtOnce = waitSec > 0 && page.records.length === 0 && page.head.expires === headBefore && now() - started < (waitSec * 1000) / 2;
-        if (answeredAtOnce) {
-          // The upstream (or a proxy) does not hold long-polls: fall back to interval polling.
+        this.quickEmpty = answeredAtOnce ? this.quickEmpty + 1 : 0;
+        // One early answer happens (an upstream shutting down releases its polls); three in a
+        // row mean the upstream, or a proxy before it, does not hold long-polls: poll on a timer.
+        if (this.quickEmpty >= 3) {
           const jitter = (Math.random() * 2 - 1) * this.d.syncJitterMs;
           await sleep(Math.max(1000, this.d.syncEveryMs + jitter), signal);
         }
