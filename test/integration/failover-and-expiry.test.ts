@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/env.js';
@@ -53,5 +55,24 @@ describe('an expired catalog head', () => {
     await waitFor('an "expired" rejection', async () => (await metric(branch, 'sluice_catalog_rejected_total{reason="expired"}')) > before);
     assert.equal(branch.catalog.seq, seq);
     proxy.catalogFault = 'none';
+  });
+});
+
+describe('start-up reconciliation', () => {
+  it('a recorded blob that went missing while the node was down is fetched again; a stray file is removed', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }]);
+    const base = c.topology.nodes.get('hq')!.url;
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    let branch = await startNode(c.topology, 'branch', c.secrets);
+    const rel = await release(base, c.dir, 'kept', { size: 300_000 });
+    await converged(branch, hq.catalog.seq);
+    const blobPath = branch.store.pathOf(rel.sha);
+    const stray = path.join(path.dirname(blobPath), 'f'.repeat(64));
+    await branch.close();
+    rmSync(blobPath);
+    writeFileSync(stray, 'not wanted by anyone');
+    branch = await startNode(c.topology, 'branch', c.secrets);
+    await waitFor('the missing blob to be fetched again', () => holdsExactly(branch, rel.content));
+    assert.ok(!existsSync(stray));
   });
 });

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { request } from 'undici';
+import { makeCluster, startNode } from '../helpers/cluster.js';
+import { exited, spawnCli } from '../helpers/cli.js';
+import { onTeardown, waitFor } from '../helpers/env.js';
+import { getJson, release } from '../helpers/replication.js';
+
+const MiB = 1024 * 1024;
+
+describe('SIGKILL of a downstream node in mid-transfer', () => {
+  it('resumes after restart; the upstream sends at most 5% more than the blob across the kill', async () => {
+    const c = await makeCluster([{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq' }]);
+    const proxy = c.proxies.get('hq')!;
+    proxy.rateBytesPerSec = 24 * MiB; // slow enough to kill mid-transfer, fast enough for CI
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branchSpec = c.topology.nodes.get('branch')!;
+    const serve = () => {
+      const child = spawnCli(['serve', '--node', 'branch', '-t', c.file], { env: c.env });
+      onTeardown(() => child.kill('SIGKILL'));
+      return child;
+    };
+    let branch = serve();
+    await waitFor('branch ready', async () => (await request(`${branchSpec.url}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200);
+
+    const size = 48 * MiB;
+    const rel = await release(hq.address.url, c.dir, 'big', { size });
+    const partial = path.join(branchSpec.dataDir, 'partial', `${rel.sha}.part`);
+    await waitFor('a quarter of the blob to reach the branch', () => existsSync(partial) && statSync(partial).size >= size / 4, 30_000);
+    branch.kill('SIGKILL');
+    assert.equal((await exited(branch)).signal, 'SIGKILL');
+    const atKill = statSync(partial).size;
+    assert.ok(atKill < size, 'killed before the end');
+
+    branch = serve();
+    await waitFor('the blob to be stored after the restart', async () => {
+      const s = await getJson(`${branchSpec.url}/v1/status`).catch(() => undefined);
+      return s?.store?.blobs === 1 && s.pending.blobs === 0;
+    }, 60_000);
+    const sent = proxy.bytesSent.get(rel.sha)!;
+    const overhead = sent / size - 1;
+    assert.ok(overhead <= 0.05, `upstream sent ${sent} bytes for a ${size}-byte blob (+${(overhead * 100).toFixed(2)}%)`);
+    const resumed = proxy.blobRequests.filter((r) => r.sha === rel.sha && r.range);
+    assert.equal(resumed.length, 1, 'exactly one resumed request');
+    assert.equal(resumed[0]!.status, 206);
+    assert.ok(Number(/bytes=(\d+)-/.exec(resumed[0]!.range!)![1]) >= atKill - 8 * MiB, 'resumed near where it stopped');
+    const metrics = await (await request(`${branchSpec.url}/metrics`)).body.text();
+    assert.match(metrics, /^sluice_transfer_resumes_total 1$/m);
+    assert.ok(!existsSync(partial), 'the partial became the blob');
+    process.stdout.write(`# resume overhead: ${(overhead * 100).toFixed(3)}% (${sent - size} bytes re-sent; killed at ${atKill} of ${size})\n`);
+    branch.kill('SIGTERM');
+    assert.equal((await exited(branch)).code, 0);
+  });
+});
