@@ -11,7 +11,8 @@ import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { Replicator } from './replicate/replicator.js';
 import { ChildStatuses, StatusPusher } from './replicate/status-rollup.js';
 import { DEFAULT_TUNING, type ReplicationTuning } from './replicate/tuning.js';
-import { UNLIMITED_BUDGET } from './schedule/rate-budget.js';
+import { EgressLimiter } from './schedule/egress.js';
+import { ScheduleController } from './schedule/schedule-controller.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { verifyStore } from './store/verify-store.js';
 import { openMetaDb, type MetaDb } from './store/meta-db.js';
@@ -50,6 +51,7 @@ export class SluiceNode {
   private blobStore: FsBlobStore | undefined;
   private replicator: Replicator | undefined;
   private pusher: StatusPusher | undefined;
+  private schedule: ScheduleController | undefined;
   private children: ChildStatuses | undefined;
   private ready = false;
   private closing: Promise<void> | undefined;
@@ -117,6 +119,7 @@ export class SluiceNode {
         peerTokens: new AdminTokens(secrets.peerToken, 'SLUICE_PEER_TOKEN'),
         children: this.children,
         verify: () => this.verify(),
+        egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
         metrics: this.metrics,
         logger: this.log,
         isReady: () => (this.ready ? { ready: true } : { ready: false, reason: 'starting' }),
@@ -131,6 +134,9 @@ export class SluiceNode {
         throw new SluiceError('LISTEN_FAILED', `node ${this.spec.name} cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); free the port or change "listen"/"url" in the topology`, { cause: err });
       }
       if (!this.spec.isPrimary) {
+        const region = topology.regions.get(this.spec.region)!;
+        this.schedule = new ScheduleController(this.spec.schedule ?? region.schedule, region.timezone, region.critical, this.metrics, this.log.child({ component: 'schedule' }));
+        this.schedule.start();
         this.replicator = new Replicator({
           topology,
           spec: this.spec,
@@ -141,7 +147,7 @@ export class SluiceNode {
           metrics: this.metrics,
           log: this.log.child({ component: 'replicate' }),
           tuning,
-          budget: UNLIMITED_BUDGET,
+          schedule: this.schedule,
           graceMs: topology.graceMs,
         });
         await this.replicator.start();
@@ -182,6 +188,14 @@ export class SluiceNode {
       store: this.blobStore?.stats() ?? { blobs: 0, bytes: 0 },
       pending: { blobs: progress?.pendingBlobs ?? 0, bytes: progress?.pendingBytes ?? 0 },
       transfers: progress?.transfers.slice(0, maxTransfers) ?? [],
+      rate: this.schedule
+        ? {
+            limitBytesPerSec: finiteOrNull(this.schedule.current.rateBytesPerSec),
+            unlimited: this.schedule.current.rateBytesPerSec === Infinity,
+            window: this.schedule.current.window,
+            nextChangeAt: this.schedule.current.nextChangeAt,
+          }
+        : null,
       lastError: this.replicator?.lastError ?? null,
       children: this.children?.snapshot() ?? {},
     };
@@ -201,6 +215,7 @@ export class SluiceNode {
       const steps: [string, () => unknown][] = [
         ['status', () => this.pusher?.close()],
         ['replication', () => this.replicator?.close()],
+        ['schedule', () => this.schedule?.close()],
         ['writer', () => this.writer?.close()],
         ['http', () => this.closeHttp()],
         ['database', () => this.db?.close()],
@@ -264,4 +279,9 @@ export class SluiceNode {
     if (head) this.metrics.catalogHeadExpiry.set(Date.parse(head.expires) / 1000);
     this.replicator?.updateMetrics();
   }
+}
+
+/** JSON has no Infinity: unlimited rates are written as null. */
+function finiteOrNull(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
 }

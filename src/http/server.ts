@@ -7,6 +7,7 @@ import { SluiceError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ChildStatuses } from '../replicate/status-rollup.js';
+import type { EgressLimiter } from '../schedule/egress.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { VerifyReport } from '../store/verify-store.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
@@ -32,6 +33,8 @@ export interface HttpDeps {
   readonly logger: Logger;
   readonly isReady: () => { ready: boolean; reason?: string };
   readonly status: () => unknown;
+  /** Caps on what this node sends (egress: { rate, perChild }). */
+  readonly egress: EgressLimiter;
   /** Largest single file accepted by publish. */
   readonly maxUploadBytes: number;
 }

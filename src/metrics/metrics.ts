@@ -36,6 +36,8 @@ export function createMetrics(nodeName: string, version: string) {
     transferRetries: new Counter({ name: 'sluice_transfer_retries_total', help: 'Transfer attempts that failed and were scheduled again', registers: [registry] }),
     transferResumes: new Counter({ name: 'sluice_transfer_resumes_total', help: 'Transfers continued from a partial file', registers: [registry] }),
     upstreamLastSync: new Gauge({ name: 'sluice_upstream_last_sync_timestamp_seconds', help: 'Last verified catalog sync from each upstream (Unix time)', labelNames: ['peer'], registers: [registry] }),
+    rateLimit: new Gauge({ name: 'sluice_rate_limit_bytes_per_second', help: 'Ingress rate allowed now by the schedule; -1 when unlimited, 0 when paused or no window matches', registers: [registry] }),
+    scheduleWindow: new Gauge({ name: 'sluice_schedule_window', help: 'Index (from 0) of the schedule window in force; -1 when none matches', registers: [registry] }),
     upstreamUp: new Gauge({ name: 'sluice_upstream_up', help: '1 while the peer is considered reachable, by peer', labelNames: ['peer'], registers: [registry] }),
   };
   m.buildInfo.set({ version, node: nodeName }, 1);

@@ -56,6 +56,9 @@ export class CatalogFollower {
 
   private async loop(signal: AbortSignal): Promise<void> {
     const now = this.d.now ?? Date.now;
+    // Nodes restarted together (a site power cut, a fleet upgrade) spread their first
+    // polls over the jitter window instead of hitting their upstream at once.
+    if (this.d.syncJitterMs > 0) await sleep(Math.random() * this.d.syncJitterMs, signal);
     while (!signal.aborted) {
       const peer = this.d.peers.current();
       const tip = this.d.catalog.receivedTip;

@@ -6,7 +6,7 @@ import type { CatalogLog } from '../catalog/catalog-log.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { RateBudget } from '../schedule/rate-budget.js';
+import type { ScheduleController } from '../schedule/schedule-controller.js';
 import type { FsBlobStore } from '../store/fs-blob-store.js';
 import type { MetaDb } from '../store/meta-db.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
@@ -45,7 +45,8 @@ export interface ReplicatorDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly tuning: ReplicationTuning;
-  readonly budget: RateBudget;
+  /** Ingress budgets from the schedule (and the critical lane). */
+  readonly schedule: ScheduleController;
   /** Unwanted blobs are deleted after this long (policy.grace). */
   readonly graceMs: number;
 }
@@ -201,7 +202,7 @@ export class Replicator {
         selfName: this.d.spec.name,
         partialPath: path.join(this.partialDir, `${sha}.part`),
         checkpoints: this.checkpoints,
-        budget: this.d.budget,
+        budget: task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : this.d.schedule.budget,
         signal: task.controller.signal,
         stallMs: this.d.tuning.stallMs,
         checkpointBytes: this.d.tuning.checkpointBytes,

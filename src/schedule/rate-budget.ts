@@ -11,6 +11,14 @@ export interface RateBudget {
   readonly rateBytesPerSec: number;
 }
 
+/**
+ * How many bytes to ask for at a time: about 20 ms worth, so the output stays smooth even
+ * when one network chunk holds more than a second of budget.
+ */
+export function sliceBytes(budget: RateBudget): number {
+  return budget.rateBytesPerSec === Infinity || budget.rateBytesPerSec === 0 ? Infinity : Math.max(1024, Math.floor(budget.rateBytesPerSec / 50));
+}
+
 /** No limit: the budget of a node whose schedule is `unlimited`. */
 export const UNLIMITED_BUDGET: RateBudget = Object.freeze({
   rateBytesPerSec: Infinity,

@@ -3,7 +3,7 @@ import { open, stat, truncate, unlink } from 'node:fs/promises';
 import { request, type Dispatcher } from 'undici';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../http/peer.js';
-import type { RateBudget } from '../schedule/rate-budget.js';
+import { sliceBytes, type RateBudget } from '../schedule/rate-budget.js';
 import type { StagedBlob } from '../store/blob-store.js';
 import type { Checkpoints } from './checkpoints.js';
 
@@ -138,12 +138,17 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
           keepPartial = false;
           throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the peer sent more than the ${o.size} bytes the catalog lists`);
         }
-        await o.budget.take(chunk.length, controller.signal);
-        await fh.write(chunk, 0, chunk.length, position);
-        hash.update(chunk);
-        position += chunk.length;
-        sinceCheckpoint += chunk.length;
-        o.onBytes?.(chunk.length);
+        // Budget and write in slices of ~20 ms of rate (the whole chunk when unlimited).
+        for (let i = 0; i < chunk.length; ) {
+          const n = Math.min(chunk.length - i, sliceBytes(o.budget));
+          await o.budget.take(n, controller.signal);
+          await fh.write(chunk, i, n, position);
+          hash.update(i === 0 && n === chunk.length ? chunk : chunk.subarray(i, i + n));
+          position += n;
+          sinceCheckpoint += n;
+          i += n;
+          o.onBytes?.(n);
+        }
         if (sinceCheckpoint >= o.checkpointBytes || Date.now() - lastCheckpointAt >= o.checkpointMs) {
           await fh.sync();
           await o.checkpoints.set(o.sha256, position);

@@ -38,8 +38,12 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Htt
   if (plan.status === 206) void reply.header('content-range', `bytes ${plan.start}-${plan.end}/${size}`);
   if (request.method === 'HEAD' || length === 0) return reply.send();
 
-  const stream = deps.store.read(sha256, { start: plan.start, end: plan.end });
-  const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer: peerOf(request, deps.topology) });
+  const peer = peerOf(request, deps.topology);
+  const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
+  const file = deps.store.read(sha256, { start: plan.start, end: plan.end });
+  // Egress caps pace the response; without caps the file streams straight out.
+  const stream = deps.egress.limited ? file.pipe(deps.egress.throttle(peer)) : file;
+  if (stream !== file) file.on('error', (err) => stream.destroy(err));
   stream.on('data', (chunk: Buffer) => counter.inc(chunk.length));
   return reply.send(stream);
 }

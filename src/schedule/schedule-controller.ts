@@ -1,0 +1,73 @@
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { CriticalLane, ScheduleWindow } from '../topology/types.js';
+import { formatRate } from '../topology/units.js';
+import { PacedBudget } from './paced-budget.js';
+import { UNLIMITED_BUDGET, type RateBudget } from './rate-budget.js';
+import { activeWindow, nextChange } from './windows.js';
+
+export interface ScheduleState {
+  readonly rateBytesPerSec: number;
+  /** Index and text of the active window; null when none matches (nothing moves). */
+  readonly window: { readonly index: number; readonly label: string } | null;
+  readonly nextChangeAt: string | null;
+}
+
+/**
+ * Sets a node's ingress budget from its schedule: the first window matching the local time
+ * in the region's timezone. Re-evaluated at every local minute (windows start and end on
+ * whole minutes), so running transfers continue at the new rate as soon as a window turns.
+ * Critical packages use their own lane: unlimited (`bypass`), a fixed rate, or the schedule.
+ */
+export class ScheduleController {
+  readonly budget: PacedBudget;
+  readonly criticalBudget: RateBudget;
+  private timer: NodeJS.Timeout | undefined;
+  private lastIndex: number | undefined = -2;
+  private state: ScheduleState = { rateBytesPerSec: 0, window: null, nextChangeAt: null };
+
+  constructor(
+    private readonly schedule: readonly ScheduleWindow[],
+    private readonly timezone: string,
+    critical: CriticalLane,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.budget = new PacedBudget(0);
+    this.criticalBudget = critical.kind === 'bypass' ? UNLIMITED_BUDGET : critical.kind === 'rate' ? new PacedBudget(critical.rateBytesPerSec) : this.budget;
+  }
+
+  start(): void {
+    this.evaluate();
+    const tick = () => {
+      this.evaluate();
+      this.timer = setTimeout(tick, 60_000 - (this.now() % 60_000) + 5).unref();
+    };
+    this.timer = setTimeout(tick, 60_000 - (this.now() % 60_000) + 5).unref();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+  }
+
+  get current(): ScheduleState {
+    return this.state;
+  }
+
+  /** Applies the window active at `at` (the clock's now by default). */
+  evaluate(at = new Date(this.now())): ScheduleState {
+    const active = activeWindow(this.schedule, this.timezone, at);
+    const rate = active?.window.rateBytesPerSec ?? 0;
+    this.budget.setRate(rate);
+    const next = nextChange(this.schedule, this.timezone, at);
+    this.state = { rateBytesPerSec: rate, window: active ? { index: active.index, label: active.window.label } : null, nextChangeAt: next?.toISOString() ?? null };
+    this.metrics.rateLimit.set(rate === Infinity ? -1 : rate);
+    this.metrics.scheduleWindow.set(active?.index ?? -1);
+    if (active?.index !== this.lastIndex) {
+      this.lastIndex = active?.index;
+      this.log.info({ window: this.state.window?.label ?? null, rate: formatRate(rate), until: this.state.nextChangeAt }, active ? 'schedule window active' : 'no schedule window matches: transfers wait');
+    }
+    return this.state;
+  }
+}
