@@ -24,7 +24,11 @@ export interface NodeDef {
  * A topology in a fresh directory: nodes on free loopback ports, a fresh key pair and an
  * admin token. The default is the 3-tier shape primary → hub → branch.
  */
-export async function makeCluster(defs: NodeDef[] = [{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }], header = '') {
+export async function makeCluster(
+  defs: NodeDef[] = [{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }],
+  header = '',
+  regions = ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }'],
+) {
   const dir = tempDir();
   const ports = await freePorts(defs.length);
   const realPorts = await freePorts(defs.length);
@@ -35,11 +39,11 @@ export async function makeCluster(defs: NodeDef[] = [{ name: 'hq' }, { name: 'hu
     'trust: { catalogKey: keys/catalog.pub }',
     header,
     'regions:',
-    '  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }',
+    ...regions,
     'nodes:',
     ...defs.map(
       (d, i) =>
-        `  ${d.name}: { url: "http://127.0.0.1:${ports[i]}", region: main${d.proxied ? `, listen: "127.0.0.1:${realPorts[i]}"` : ''}${d.upstream ? `, upstream: ${d.upstream}` : ''}${d.extra ? `, ${d.extra}` : ''} }`,
+        `  ${d.name}: { url: "http://127.0.0.1:${ports[i]}"${d.extra?.includes('region:') ? '' : ', region: main'}${d.proxied ? `, listen: "127.0.0.1:${realPorts[i]}"` : ''}${d.upstream ? `, upstream: ${d.upstream}` : ''}${d.extra ? `, ${d.extra}` : ''} }`,
     ),
   ];
   const file = path.join(dir, 'topology.yaml');

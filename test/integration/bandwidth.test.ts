@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SluiceNode } from '../../src/daemon.js';
+import { PacedBudget } from '../../src/schedule/paced-budget.js';
+import { makeCluster, startNode } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/env.js';
+import { converged, holdsExactly, metric, release } from '../helpers/replication.js';
+
+const MB = 1e6;
+
+/** Samples a byte counter every 100 ms while `until` is false; returns the samples. */
+async function sampleBytes(read: () => Promise<number>, until: () => boolean, timeoutMs = 30_000): Promise<{ t: number; bytes: number }[]> {
+  const samples: { t: number; bytes: number }[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (!until() && Date.now() < deadline) {
+    samples.push({ t: performance.now(), bytes: await read() });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  samples.push({ t: performance.now(), bytes: await read() });
+  return samples;
+}
+
+/** Average rate from the first to the last moving sample, and the fullest 1-second window. */
+function rates(samples: { t: number; bytes: number }[]) {
+  const first = samples.findIndex((s) => s.bytes > samples[0]!.bytes);
+  const moving = samples.slice(Math.max(0, first - 1));
+  const last = moving[moving.length - 1]!;
+  const avg = ((last.bytes - moving[0]!.bytes) * 1000) / (last.t - moving[0]!.t);
+  let worst = 0;
+  for (const a of moving) {
+    const b = moving.find((s) => s.t >= a.t + 1000);
+    if (b) worst = Math.max(worst, ((b.bytes - a.bytes) * 1000) / (b.t - a.t));
+  }
+  return { avg, worst };
+}
+
+describe('one byte budget per node, shared by all its transfers', () => {
+  it('four concurrent transfers together stay within the 4 MB/s window, without bursts', async () => {
+    const c = await makeCluster(
+      [{ name: 'hq' }, { name: 'branch', upstream: 'hq', extra: 'region: slow' }],
+      '',
+      ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }', '  slow: { timezone: Europe/Paris, schedule: [ { rate: 4MB/s } ], sync: { every: 10m, jitter: 0s } }'],
+    );
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    const base = c.topology.nodes.get('hq')!.url;
+    const files = await Promise.all([1, 2, 3, 4].map((i) => release(base, c.dir, `blob${i}`, { size: 3 * 1024 * 1024 })));
+    const inBytes = () => metric(branch, 'sluice_transfer_bytes_total{direction="in",peer="hq"}').then((v) => (Number.isNaN(v) ? 0 : v));
+    await waitFor('transfers to start', async () => (await inBytes()) > 0);
+    assert.ok((branch.status() as { transfers: { state: string }[] }).transfers.filter((t) => t.state === 'active').length >= 2, 'several transfers run at once');
+    const samples = await sampleBytes(inBytes, () => files.every((f) => branch.store.has(f.sha)));
+    await converged(branch, hq.catalog.seq);
+    for (const f of files) assert.ok(holdsExactly(branch, f.content));
+    const { avg, worst } = rates(samples);
+    // Unthrottled, 12 MiB cross loopback in a fraction of a second: these bounds cannot pass without the limiter.
+    assert.ok(avg <= 4 * MB * 1.1 && avg >= 4 * MB * 0.7, `average ${(avg / MB).toFixed(2)} MB/s for a 4 MB/s window`);
+    assert.ok(worst <= 4 * MB * 1.2, `fullest second ${(worst / MB).toFixed(2)} MB/s`);
+    assert.equal(await metric(branch, 'sluice_rate_limit_bytes_per_second'), 4 * MB);
+    assert.equal(await metric(branch, 'sluice_schedule_window'), 0);
+    const rate = (branch.status() as { rate: { limitBytesPerSec: number; window: { label: string } } }).rate;
+    assert.equal(rate.limitBytesPerSec, 4 * MB);
+    assert.match(rate.window.label, /4MB\/s/);
+  });
+
+  it('a paused schedule moves nothing, while critical packages take the bypass lane', async () => {
+    const c = await makeCluster(
+      [{ name: 'hq' }, { name: 'branch', upstream: 'hq', extra: 'region: closed' }],
+      '',
+      ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }', '  closed: { timezone: Asia/Tokyo, schedule: [ { rate: paused } ], critical: bypass, sync: { every: 10m, jitter: 0s } }'],
+    );
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    const base = c.topology.nodes.get('hq')!.url;
+    const routine = await release(base, c.dir, 'routine', { size: 500_000, meta: { severity: 'low' } });
+    const urgent = await release(base, c.dir, 'urgent', { size: 500_000, meta: { severity: 'critical' } });
+    await waitFor('the critical package to arrive', () => holdsExactly(branch, urgent.content));
+    assert.equal(branch.catalog.seq, hq.catalog.seq);
+    assert.ok(!branch.store.has(routine.sha), 'the paused window holds the routine package back');
+    const s = branch.status() as { pending: { blobs: number }; rate: { limitBytesPerSec: number } };
+    assert.equal(s.pending.blobs, 1);
+    assert.equal(s.rate.limitBytesPerSec, 0);
+  });
+});
+
+describe('upstream egress caps', () => {
+  it('perChild caps what each downstream node receives', async () => {
+    const c = await makeCluster([
+      { name: 'hq', extra: 'egress: { perChild: 2MB/s }' },
+      { name: 'a', upstream: 'hq' },
+      { name: 'b', upstream: 'hq' },
+    ]);
+    await startNode(c.topology, 'hq', c.secrets);
+    const a = await startNode(c.topology, 'a', c.secrets);
+    const b = await startNode(c.topology, 'b', c.secrets);
+    const base = c.topology.nodes.get('hq')!.url;
+    const f = await release(base, c.dir, 'shared', { size: 4 * 1024 * 1024 });
+    const inA = () => metric(a, 'sluice_transfer_bytes_total{direction="in",peer="hq"}').then((v) => (Number.isNaN(v) ? 0 : v));
+    const inB = () => metric(b, 'sluice_transfer_bytes_total{direction="in",peer="hq"}').then((v) => (Number.isNaN(v) ? 0 : v));
+    const [sa, sb] = await Promise.all([sampleBytes(inA, () => a.store.has(f.sha)), sampleBytes(inB, () => b.store.has(f.sha))]);
+    for (const s of [sa, sb]) {
+      const { avg } = rates(s);
+      assert.ok(avg <= 2 * MB * 1.15 && avg >= 2 * MB * 0.6, `a child received ${(avg / MB).toFixed(2)} MB/s under a 2 MB/s cap`);
+    }
+    assert.ok(holdsExactly(a, f.content) && holdsExactly(b, f.content));
+  });
+});
+
+describe('rate changes while transfers run', () => {
+  it('running consumers follow a new rate at once, and a pause holds them until resumed', async () => {
+    const budget = new PacedBudget(1 * MB);
+    let total = 0;
+    let stop = false;
+    const consumers = [1, 2, 3].map(async () => {
+      while (!stop) {
+        await budget.take(16 * 1024);
+        total += 16 * 1024;
+      }
+    });
+    const measure = async (ms: number) => {
+      const start = total;
+      const t = performance.now();
+      await new Promise((r) => setTimeout(r, ms));
+      return ((total - start) * 1000) / (performance.now() - t);
+    };
+    const slow = await measure(1000);
+    budget.setRate(4 * MB);
+    const fast = await measure(1000);
+    budget.setRate(0);
+    await new Promise((r) => setTimeout(r, 50));
+    const paused = await measure(500);
+    budget.setRate(2 * MB);
+    const resumed = await measure(1000);
+    stop = true;
+    budget.setRate(Infinity);
+    await Promise.all(consumers);
+    assert.ok(slow > 0.85 * MB && slow < 1.2 * MB, `1 MB/s gave ${slow}`);
+    assert.ok(fast > 3.4 * MB && fast < 4.6 * MB, `4 MB/s gave ${fast}`);
+    assert.equal(paused, 0);
+    assert.ok(resumed > 1.6 * MB && resumed < 2.4 * MB, `2 MB/s gave ${resumed}`);
+  });
+});
