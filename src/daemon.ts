@@ -169,6 +169,8 @@ export class SluiceNode {
   status(maxTransfers = 100): Record<string, unknown> {
     const head = this.catalogLog?.head;
     const progress = this.replicator?.progress();
+    const forecast = this.replicator?.forecast() ?? [];
+    const etas = forecast.map((f) => f.eta);
     const peers = this.replicator?.peers;
     return {
       node: this.spec.name,
@@ -196,6 +198,12 @@ export class SluiceNode {
             nextChangeAt: this.schedule.current.nextChangeAt,
           }
         : null,
+      forecast: {
+        // When everything pending should be here; null if some of it is beyond the horizon (paused).
+        doneAt: forecast.length === 0 ? null : etas.includes(null) ? null : etas.sort().at(-1)!,
+        pendingPackages: forecast.length,
+        late: forecast.filter((f) => f.late).slice(0, 20),
+      },
       lastError: this.replicator?.lastError ?? null,
       children: this.children?.snapshot() ?? {},
     };

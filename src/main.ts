@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCheck } from './cli/check.js';
 import { registerKeygen } from './cli/keygen.js';
 import { registerPackageCommands } from './cli/packages.js';
+import { registerPlan } from './cli/plan.js';
 import { registerServe } from './cli/serve.js';
 import { registerStatus } from './cli/status.js';
 import { registerUp } from './cli/up.js';
@@ -28,6 +29,7 @@ registerKeygen(program);
 registerPackageCommands(program);
 registerStatus(program);
 registerVerify(program);
+registerPlan(program);
 for (const cmd of program.commands) cmd.exitOverride();
 
 try {

@@ -110,11 +110,15 @@ export class CatalogLog {
     return this.currentHead;
   }
 
-  /** Records with seq > after, oldest first, at most `limit`. */
-  async read(after: number, limit: number): Promise<CatalogRecord[]> {
+  /**
+   * Records with seq > after and ≤ upTo (default: the newest), oldest first, at most
+   * `limit`. Callers pairing records with a head pass that head's seq, so an append landing
+   * during the read cannot give them records that stop short of, or run past, the head.
+   */
+  async read(after: number, limit: number, upTo = this.lastSeq): Promise<CatalogRecord[]> {
     const out: CatalogRecord[] = [];
-    if (after >= this.lastSeq) return [];
-    for await (const value of this.records.values({ gt: seqKey(after), lte: seqKey(this.lastSeq), limit }) as AsyncIterable<unknown>) {
+    if (after >= upTo) return [];
+    for await (const value of this.records.values({ gt: seqKey(after), lte: seqKey(upTo), limit }) as AsyncIterable<unknown>) {
       out.push(value as CatalogRecord);
     }
     return out;

@@ -10,6 +10,8 @@ export interface StatusJson {
   upstream: { preferred: string; current: string; lastSyncAt: string | null } | null;
   transfers: { packages: string[]; size: number; offset: number; state: string; rateBytesPerSec: number; lastError: { code: string; message: string } | null }[];
   lastError: { code: string; message: string; at: string } | null;
+  rate?: { limitBytesPerSec: number | null; unlimited: boolean; window: { index: number; label: string } | null; nextChangeAt: string | null } | null;
+  forecast?: { doneAt: string | null; pendingPackages: number; late: { id: string; severity: string; deadline: string; eta: string | null }[] };
   children: Record<string, StatusJson | null>;
   receivedAt?: string;
   stale?: boolean;
@@ -34,12 +36,10 @@ export function renderStatus(root: StatusJson, maxTransfers = 5): string {
     const parts = [`${s.node}${s.primary ? ' (primary)' : ''}`, `catalog ${s.catalog.seq}${s.catalog.seq < primarySeq ? ` (${primarySeq - s.catalog.seq} behind)` : ''}`, `store ${s.store.blobs} blobs ${formatBytes(s.store.bytes)}`];
     if (!s.primary) {
       if (s.pending.blobs === 0) parts.push('up to date');
-      else {
-        const rate = s.transfers.reduce((n, t) => n + (t.state === 'active' ? t.rateBytesPerSec : 0), 0);
-        parts.push(`pending ${s.pending.blobs} blobs ${formatBytes(s.pending.bytes)}${rate > 0 ? `, eta ${formatDuration((s.pending.bytes / rate) * 1000)}` : ''}`);
-      }
+      else parts.push(`pending ${s.pending.blobs} blobs ${formatBytes(s.pending.bytes)}, ${etaText(s)}`);
       if (s.upstream) parts.push(s.upstream.current === s.upstream.preferred ? `via ${s.upstream.current}` : `via FALLBACK ${s.upstream.current} (${s.upstream.preferred} offline)`);
     }
+    if (s.rate) parts.push(`rate ${rateText(s.rate)}`);
     if (s.stale) parts.push(`STALE: last report ${s.receivedAt}`);
     lines.push(`${prefix}${parts.join('  ')}`);
     for (const t of s.transfers.slice(0, maxTransfers)) {
@@ -49,6 +49,7 @@ export function renderStatus(root: StatusJson, maxTransfers = 5): string {
       lines.push(`${childPrefix}  ${t.state.padEnd(9)} ${t.packages.join(',')} ${bar(t.offset / (t.size || 1))} ${pct}% ${formatBytes(t.offset)}/${formatBytes(t.size)}${rate}${err}`);
     }
     if (s.transfers.length > maxTransfers) lines.push(`${childPrefix}  … ${s.transfers.length - maxTransfers} more transfers`);
+    for (const late of s.forecast?.late ?? []) lines.push(`${childPrefix}  LATE ${late.id} (${late.severity}): deadline ${late.deadline.slice(0, 16)}, expected ${late.eta ? late.eta.slice(0, 16) : 'not within 400 days'}`);
     if (s.lastError) lines.push(`${childPrefix}  last error ${s.lastError.at}: ${s.lastError.code} ${s.lastError.message}`);
     const kids = Object.entries(s.children ?? {});
     kids.forEach(([kid, ks], i) => {
@@ -58,4 +59,19 @@ export function renderStatus(root: StatusJson, maxTransfers = 5): string {
   };
   walk(root.node, root, '', '');
   return lines.join('\n');
+}
+
+/** The schedule-aware forecast when the node sent one, else remaining bytes over current speed. */
+export function etaText(s: StatusJson, now = Date.now()): string {
+  if (s.forecast) {
+    if (s.forecast.doneAt === null) return 'eta: not within 400 days at this schedule';
+    return `eta ${formatDuration(Math.max(0, Date.parse(s.forecast.doneAt) - now))}`;
+  }
+  const rate = s.transfers.reduce((n, t) => n + (t.state === 'active' ? t.rateBytesPerSec : 0), 0);
+  return rate > 0 ? `eta ${formatDuration((s.pending.bytes / rate) * 1000)}` : 'eta unknown';
+}
+
+export function rateText(rate: NonNullable<StatusJson['rate']>): string {
+  const value = rate.unlimited ? 'unlimited' : rate.limitBytesPerSec === 0 || rate.limitBytesPerSec === null ? 'paused' : `${formatBytes(rate.limitBytesPerSec)}/s`;
+  return `${value}${rate.window ? ` (window ${rate.window.index}` : ' (no window'}${rate.nextChangeAt ? `, until ${rate.nextChangeAt.slice(0, 16).replace('T', ' ')}Z)` : ')'}`;
 }

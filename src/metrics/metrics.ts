@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { REJECT_REASONS } from '../catalog/verify-page.js';
+import { SEVERITIES } from '../topology/types.js';
 
 /** States of a transfer, the label values of sluice_transfer_queue. */
 export const TRANSFER_STATES = ['queued', 'active', 'verifying', 'waiting'] as const;
@@ -38,12 +39,14 @@ export function createMetrics(nodeName: string, version: string) {
     upstreamLastSync: new Gauge({ name: 'sluice_upstream_last_sync_timestamp_seconds', help: 'Last verified catalog sync from each upstream (Unix time)', labelNames: ['peer'], registers: [registry] }),
     rateLimit: new Gauge({ name: 'sluice_rate_limit_bytes_per_second', help: 'Ingress rate allowed now by the schedule; -1 when unlimited, 0 when paused or no window matches', registers: [registry] }),
     scheduleWindow: new Gauge({ name: 'sluice_schedule_window', help: 'Index (from 0) of the schedule window in force; -1 when none matches', registers: [registry] }),
+    overduePackages: new Gauge({ name: 'sluice_overdue_packages', help: 'Approved packages not yet held here past their severity deadline', labelNames: ['severity'], registers: [registry] }),
     upstreamUp: new Gauge({ name: 'sluice_upstream_up', help: '1 while the peer is considered reachable, by peer', labelNames: ['peer'], registers: [registry] }),
   };
   m.buildInfo.set({ version, node: nodeName }, 1);
   // Every label value of a fixed set exists from start-up, so rate() and alerts see a 0.
   for (const reason of REJECT_REASONS) m.catalogRejected.inc({ reason }, 0);
   for (const state of TRANSFER_STATES) m.transferQueue.set({ state }, 0);
+  for (const severity of SEVERITIES) m.overduePackages.set({ severity }, 0);
   const samplers: (() => void)[] = [];
   return {
     ...m,

@@ -18,6 +18,7 @@ import { CatalogFollower } from './catalog-follower.js';
 import { PeerSelector } from './peers.js';
 import type { ReplicationTuning } from './tuning.js';
 import { wantedBlobs, type WantedBlob } from './wanted.js';
+import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
 
 export type TransferState = 'queued' | 'active' | 'verifying' | 'waiting';
 
@@ -160,7 +161,38 @@ export class Replicator {
     return { pendingBytes, pendingBlobs, transfers };
   }
 
+  /** Packages with blobs still missing here, with the bytes each still needs. */
+  pendingPackages(): PendingPackage[] {
+    const out = new Map<string, { id: string; severity: PendingPackage['severity']; approvedAtMs: number; bytes: number }>();
+    for (const blob of this.wanted.values()) {
+      if (this.d.store.has(blob.sha256)) continue;
+      const remaining = blob.size - (this.tasks.get(blob.sha256)?.offset ?? 0);
+      blob.packages.forEach((id, i) => {
+        let entry = out.get(id);
+        if (!entry) {
+          const pkg = this.d.catalog.state.get(id);
+          const approvals = pkg ? [...pkg.approvals.values()].map((d) => Date.parse(d.at)) : [];
+          entry = { id, severity: pkg?.severity ?? blob.severity, approvedAtMs: approvals.length ? Math.min(...approvals) : blob.approvedAtMs, bytes: 0 };
+          out.set(id, entry);
+        }
+        // A blob shared by several packages is counted once.
+        if (i === 0) entry.bytes += remaining;
+      });
+    }
+    return [...out.values()];
+  }
+
+  /** When each pending package should be here, given the schedule; which will be late. */
+  forecast(now = new Date()): PackageForecast[] {
+    const region = this.d.topology.regions.get(this.d.spec.region)!;
+    return forecastPackages(this.pendingPackages(), { schedule: this.d.spec.schedule ?? region.schedule, timezone: region.timezone, critical: region.critical }, this.d.topology.deadlinesMs, now);
+  }
+
   updateMetrics(): void {
+    const now = Date.now();
+    const overdue: Record<string, number> = { critical: 0, important: 0, moderate: 0, low: 0 };
+    for (const p of this.pendingPackages()) if (now > p.approvedAtMs + this.d.topology.deadlinesMs[p.severity]) overdue[p.severity]!++;
+    for (const [severity, n] of Object.entries(overdue)) this.d.metrics.overduePackages.set({ severity }, n);
     const { pendingBytes, pendingBlobs } = this.progress();
     this.d.metrics.pendingBytes.set(pendingBytes);
     this.d.metrics.pendingBlobs.set(pendingBlobs);

@@ -53,15 +53,20 @@ export function rateAt(schedule: readonly ScheduleWindow[], timezone: string, at
 }
 
 /**
- * The next instant after `from` at which the active window changes, searched minute by
- * minute (windows start and end on whole local minutes) up to `horizonMs`.
+ * The next instant after `from` at which the active window changes, up to `horizonMs`.
+ * Windows turn on whole local minutes: the search steps 5 minutes at a time and refines to
+ * the minute (a window shorter than 5 minutes may be stepped over).
  */
 export function nextChange(schedule: readonly ScheduleWindow[], timezone: string, from: Date, horizonMs = 8 * 86_400_000): Date | undefined {
-  const current = activeWindow(schedule, timezone, from)?.index ?? -1;
-  let t = Math.floor(from.getTime() / 60_000) * 60_000 + 60_000;
+  const indexAt = (t: number) => activeWindow(schedule, timezone, new Date(t))?.index ?? -1;
+  const current = indexAt(from.getTime());
   const end = from.getTime() + horizonMs;
-  for (; t <= end; t += 60_000) {
-    if ((activeWindow(schedule, timezone, new Date(t))?.index ?? -1) !== current) return new Date(t);
+  let prev = Math.floor(from.getTime() / 60_000) * 60_000;
+  for (let t = prev + 5 * 60_000; t <= end + 5 * 60_000; t += 5 * 60_000) {
+    if (indexAt(t) !== current) {
+      for (let m = prev + 60_000; m <= t; m += 60_000) if (indexAt(m) !== current) return m <= end ? new Date(m) : undefined;
+    }
+    prev = t;
   }
   return undefined;
 }

@@ -4,7 +4,8 @@ import type { SluiceNode } from '../../src/daemon.js';
 import { PacedBudget } from '../../src/schedule/paced-budget.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/env.js';
-import { converged, holdsExactly, metric, release } from '../helpers/replication.js';
+import { converged, getJson, holdsExactly, metric, release } from '../helpers/replication.js';
+import { runCli } from '../helpers/cli.js';
 
 const MB = 1e6;
 
@@ -137,5 +138,35 @@ describe('rate changes while transfers run', () => {
     assert.ok(fast > 3.4 * MB && fast < 4.6 * MB, `4 MB/s gave ${fast}`);
     assert.equal(paused, 0);
     assert.ok(resumed > 1.6 * MB && resumed < 2.4 * MB, `2 MB/s gave ${resumed}`);
+  });
+});
+
+describe('sluice plan', () => {
+  it('shows when each node will hold everything, and what will miss its deadline (exit 1)', async () => {
+    const c = await makeCluster(
+      [{ name: 'hq' }, { name: 'branch', upstream: 'hq', extra: 'region: closed' }],
+      'policy: { deadlines: { low: 1s } }',
+      ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }', '  closed: { timezone: UTC, schedule: [ { rate: paused } ], sync: { every: 10m, jitter: 0s } }'],
+    );
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    await release(c.topology.nodes.get('hq')!.url, c.dir, 'stuck', { meta: { severity: 'low' } });
+    await waitFor('the branch to know of the package and to report it', async () => {
+      const s = await getJson(`${c.topology.nodes.get('hq')!.url}/v1/status`);
+      return branch.catalog.seq === hq.catalog.seq && s.children?.branch?.pending?.blobs === 1;
+    });
+    const r = await runCli(['plan', '--json', '-t', c.file]);
+    assert.equal(r.code, 1, `a package that will be late fails the plan: ${r.stdout}`);
+    const plan = JSON.parse(r.stdout) as { nodes: { node: string; doneAt: string | null; pendingBlobs: number; late: { id: string; eta: string | null }[]; rate: string }[] };
+    const row = plan.nodes.find((n) => n.node === 'branch')!;
+    assert.equal(row.pendingBlobs, 1);
+    assert.equal(row.doneAt, null);
+    assert.deepEqual(row.late.map((l) => [l.id, l.eta]), [['stuck@1', null]]);
+    assert.match(row.rate, /^paused/);
+    assert.equal(plan.nodes.find((n) => n.node === 'hq')!.rate, 'source');
+    await waitFor('the package to count as overdue once its 1 s deadline passed', async () => (await metric(branch, 'sluice_overdue_packages{severity="low"}')) === 1);
+    const text = await runCli(['plan', '-t', c.file]);
+    assert.match(text.stdout, /branch\s+1 blobs 64\.0 KiB\s+paused.*not within 400 days\s+1/);
+    assert.match(text.stdout, /will miss their deadline:\n {2}branch: stuck@1 \(low\)/);
   });
 });

@@ -24,10 +24,13 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: HttpDeps): voi
       request.raw.once('close', () => aborted.abort());
       await deps.catalog.waitForRecords(after, waitSec * 1000, aborted.signal);
     }
-    if (!deps.catalog.head) throw new SluiceError('NOT_READY', `node ${deps.node.name} holds no verified catalog yet; retry shortly`);
-    const records = await deps.catalog.read(after, limit + 1);
+    // The head is taken first and the records read up to it: the page is consistent even
+    // when an append lands while the records are being read.
+    const head = deps.catalog.head;
+    if (!head) throw new SluiceError('NOT_READY', `node ${deps.node.name} holds no verified catalog yet; retry shortly`);
+    const records = await deps.catalog.read(after, limit + 1, head.seq);
     const more = records.length > limit;
     if (more) records.pop();
-    return { records, head: deps.catalog.head, more };
+    return { records, head, more };
   });
 }
