@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { generateKeyPair } from '../../src/catalog/keys.js';
+import { ApiClient } from '../../src/client/api-client.js';
+import { multipartBody } from '../../src/cli/multipart.js';
+
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
+const ADMIN = 'bench-admin-token-0123456789abcdef';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BenchNode {
+  name: string;
+  upstream?: string;
+  /** Extra YAML for the node's flow map, e.g. `region: slow, ring: r1`. */
+  extra?: string;
+}
+
+/** A topology of real `sluice serve` processes on loopback, in a temp dir removed by stop(). */
+export async function startCluster(nodes: BenchNode[], opts: { header?: string; regions?: string[] } = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sluice-bench-'));
+  const keys = generateKeyPair(path.join(dir, 'keys'));
+  const ports = new Map<string, number>();
+  for (const n of nodes) ports.set(n.name, await freePort());
+  const yaml = [
+    'version: 1',
+    `primary: ${nodes[0]!.name}`,
+    'trust: { catalogKey: keys/catalog.pub }',
+    opts.header ?? '',
+    'regions:',
+    '  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }',
+    ...(opts.regions ?? []),
+    'nodes:',
+    ...nodes.map((n) => `  ${n.name}: { url: "http://127.0.0.1:${ports.get(n.name)}"${n.extra?.includes('region:') ? '' : ', region: main'}${n.upstream ? `, upstream: ${n.upstream}` : ''}${n.extra ? `, ${n.extra}` : ''} }`),
+  ].join('\n');
+  const file = path.join(dir, 'topology.yaml');
+  writeFileSync(file, `${yaml}\n`);
+  const env = { ...process.env, SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: ADMIN, SLUICE_PEER_TOKEN: 'bench-peer-token-0123456789abcdef', SLUICE_LOG_LEVEL: 'warn' };
+  const children = new Map<string, ChildProcess>();
+  const url = (name: string) => `http://127.0.0.1:${ports.get(name)}`;
+  const spawnNode = (name: string, extraArgs: string[] = []) => {
+    const child = spawn(process.execPath, [...extraArgs, CLI, 'serve', '--node', name, '-t', file], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    children.set(name, child);
+    return child;
+  };
+  for (const n of nodes) spawnNode(n.name);
+  for (const n of nodes) await until(`${n.name} ready`, async () => (await request(`${url(n.name)}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200, 30_000);
+  const admin = new ApiClient(url(nodes[0]!.name), ADMIN);
+  return {
+    dir,
+    file,
+    url,
+    children,
+    spawnNode,
+    dataDir: (name: string) => path.join(dir, 'data', name),
+    async publish(name: string, version: string, files: { path: string; size: number }[]): Promise<{ id: string; sha: string[] }> {
+      const mp = multipartBody({ name, version }, files, () => {});
+      const pkg = await admin.postStream<{ id: string; files: { sha256: string }[] }>('v1/packages', mp.body, mp.contentType, mp.length);
+      return { id: pkg.id, sha: pkg.files.map((f) => f.sha256) };
+    },
+    approve: (id: string, ring = 'all') => admin.postJson(`v1/packages/${encodeURIComponent(id)}/approve`, { ring }),
+    status: (name: string) => request(`${url(name)}/v1/status`).then((r) => r.body.json() as Promise<any>),
+    async stop() {
+      for (const c of children.values()) c.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `cond` holds (bounded by `timeoutMs`). */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 600_000, everyMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,0 +1,35 @@
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { throttleScenario } from './scenarios/throttle.js';
+
+/**
+ * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
+ * tool on this machine, in the same run; prints tables of medians and ratios.
+ */
+const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise<string>> = {
+  throttle: throttleScenario,
+};
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const chosen = args.filter((a) => !a.startsWith('--'));
+const unknown = chosen.filter((c) => !(c in SCENARIOS));
+if (unknown.length) {
+  process.stderr.write(`unknown scenario ${unknown.join(', ')}; choose from: ${Object.keys(SCENARIOS).join(', ')}\n`);
+  process.exit(2);
+}
+
+const tool = (cmd: string, args: string[]) => {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0]!.trim();
+  } catch {
+    return 'missing';
+  }
+};
+process.stdout.write(
+  `Sluice benchmarks  ${new Date().toISOString()}\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; curl: ${tool('curl', ['--version'])}; nginx: ${tool('nginx', ['-v'])}\n\n`,
+);
+for (const name of chosen.length ? chosen : Object.keys(SCENARIOS)) {
+  const started = Date.now();
+  process.stdout.write(`${await SCENARIOS[name]!({ quick, reps: quick ? 1 : 2 })}\n(${name}: ${((Date.now() - started) / 1000).toFixed(0)} s)\n\n`);
+}

@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, openSync, closeSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { startCluster } from '../lib/cluster.js';
+import { watchGrowth, type Growth } from '../lib/growth.js';
+import { fmtRate, median, pct, table } from '../lib/report.js';
+
+/**
+ * Scheduled bandwidth: a branch whose region allows R bytes/s pulls a blob of R × seconds
+ * bytes; achieved average and the fullest 1-second window, next to curl --limit-rate R
+ * fetching the same blob from the same node in the same run.
+ */
+export async function throttleScenario(opts: { quick: boolean; reps: number }): Promise<string> {
+  const rates = opts.quick ? [1e6, 20 * 1024 * 1024] : [64e3, 1e6, 20 * 1024 * 1024, 100e6];
+  const seconds = opts.quick ? 4 : 10;
+  const cluster = await startCluster(
+    [{ name: 'hq' }, ...rates.map((_, i) => ({ name: `b${i}`, upstream: 'hq', extra: `region: r${i}, ring: k${i}` }))],
+    {
+      header: `rings: [${rates.map((_, i) => `k${i}`).join(', ')}]`,
+      regions: rates.map((r, i) => `  r${i}: { timezone: UTC, schedule: [ { rate: ${r}B/s } ], sync: { every: 10m, jitter: 0s } }`),
+    },
+  );
+  const rows: string[][] = [];
+  try {
+    for (const [i, rate] of rates.entries()) {
+      const sluice: Growth[] = [];
+      const curl: Growth[] = [];
+      for (let rep = 0; rep < opts.reps; rep++) {
+        const size = Math.round(rate * seconds);
+        const file = path.join(cluster.dir, `t${i}-${rep}.bin`);
+        writeRandom(file, size);
+        const pkg = await cluster.publish(`t${i}`, `${rep}`, [{ path: file, size }]);
+        const sha = pkg.sha[0]!;
+        const dataDir = cluster.dataDir(`b${i}`);
+        const blob = path.join(dataDir, 'blobs', sha.slice(0, 2), sha);
+        const partial = path.join(dataDir, 'partial', `${sha}.part`);
+        await cluster.approve(pkg.id, `k${i}`);
+        sluice.push(await watchGrowth(() => (existsSync(partial) ? partial : blob), () => existsSync(blob), size));
+
+        const out = path.join(cluster.dir, `curl-${i}-${rep}.bin`);
+        const child = spawn('curl', ['-s', '--limit-rate', String(Math.round(rate)), '-o', out, `${cluster.url('hq')}/v1/blobs/${sha}`], { stdio: 'ignore' });
+        let exited = false;
+        child.on('exit', () => (exited = true));
+        curl.push(await watchGrowth(() => out, () => exited, size));
+      }
+      const s = { avg: median(sluice.map((g) => g.avg)), worst: median(sluice.map((g) => g.worst)) };
+      const c = { avg: median(curl.map((g) => g.avg)), worst: median(curl.map((g) => g.worst)) };
+      rows.push([fmtRate(rate), fmtRate(s.avg), pct(s.avg / rate), pct(s.worst / rate), fmtRate(c.avg), pct(c.avg / rate), pct(c.worst / rate)]);
+    }
+  } finally {
+    await cluster.stop();
+  }
+  return [
+    `Scheduled rate: branch pulling R×${seconds}s bytes under a schedule of R, vs curl --limit-rate R (median of ${opts.reps}; goal: within ±3% on average, no second above 110%)`,
+    table(['rate', 'sluice avg', 'of rate', 'worst 1 s', 'curl avg', 'of rate', 'worst 1 s'], rows),
+  ].join('\n');
+}
+
+function writeRandom(file: string, size: number): void {
+  const fd = openSync(file, 'w');
+  const block = randomBytes(Math.min(size, 4 * 1024 * 1024));
+  for (let left = size; left > 0; left -= block.length) writeSync(fd, block, 0, Math.min(left, block.length));
+  closeSync(fd);
+}
