@@ -73,3 +73,23 @@ describe('schedule windows in the region\'s own timezone (injected instants)', (
     assert.equal(nextChange(us.schedule, us.timezone, at('2026-11-28T12:00:00Z'))!.toISOString(), '2026-11-29T03:00:00.000Z', 'Sat paused → Sat 22:00 New York');
   });
 });
+
+describe('the README\'s worked example', () => {
+  it('gives the rates the README states', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { REPO_ROOT } = await import('../helpers/env.js');
+    const readme = readFileSync(`${REPO_ROOT}/README.md`, 'utf8');
+    const block = /\*\*Worked example: two regions, two timezones\.\*\*\n\n```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+    const t = parseTopology(`version: 1\nprimary: hq\ntrust: { catalogKey: k.pub }\n${block}nodes:\n  hq: { url: "http://127.0.0.1:1", region: europe }\n`, '/t/topology.yaml');
+    const eu = t.regions.get('europe')!;
+    const am = t.regions.get('americas')!;
+    const wed = at('2026-12-02T15:00:00Z');
+    assert.equal(rateAt(eu.schedule, eu.timezone, wed), 500_000);
+    assert.equal(rateAt(am.schedule, am.timezone, wed), 2e6);
+    const sat = at('2026-12-05T03:30:00Z');
+    assert.equal(rateAt(eu.schedule, eu.timezone, sat), 50e6 / 8);
+    assert.equal(rateAt(am.schedule, am.timezone, sat), Infinity);
+    assert.deepEqual(eu.critical, { kind: 'bypass' });
+    assert.deepEqual(am.critical, { kind: 'rate', rateBytesPerSec: 10e6 });
+  });
+});
