@@ -20,6 +20,8 @@ export class FaultProxy {
   readonly injected = new Map<string, number>();
   /** Every blob request: its Range header and the status answered. */
   readonly blobRequests: { sha: string; range: string | undefined; status: number }[] = [];
+  /** Every catalog request: which node asked (x-sluice-node) and when (ms, performance clock). */
+  readonly catalogRequests: { node: string | undefined; at: number }[] = [];
   private firstCatalog: string | undefined;
   private server: Server | undefined;
   private readonly sockets = new Set<import('node:net').Socket>();
@@ -69,6 +71,7 @@ export class FaultProxy {
   }
 
   private async catalog(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.catalogRequests.push({ node: req.headers['x-sluice-node'] as string | undefined, at: performance.now() });
     // To re-order, fetch from one record earlier so the page always has two to swap.
     const fetchUrl = this.catalogFault === 'reorder' ? url.replace(/after=(\d+)/, (_m, n: string) => `after=${Math.max(0, Number(n) - 1)}`) : url;
     const up = await request(`${this.target}${fetchUrl}`, { headers: forwardable(req) });

@@ -170,3 +170,23 @@ describe('sluice plan', () => {
     assert.match(text.stdout, /will miss their deadline:\n {2}branch: stuck@1 \(low\)/);
   });
 });
+
+describe('sync jitter', () => {
+  it('nodes started together spread their first catalog polls over the jitter window', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const c = await makeCluster(
+      [{ name: 'hq', proxied: true }, ...names.map((n) => ({ name: n, upstream: 'hq', extra: 'region: spread' }))],
+      '',
+      ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }', '  spread: { timezone: UTC, sync: { every: 10m, jitter: 3s } }'],
+    );
+    const proxy = c.proxies.get('hq')!;
+    await startNode(c.topology, 'hq', c.secrets);
+    const started = performance.now();
+    await Promise.all(names.map((n) => startNode(c.topology, n, c.secrets)));
+    await waitFor('every node\'s first poll', () => names.every((n) => proxy.catalogRequests.some((r) => r.node === n)), 10_000);
+    const firsts = names.map((n) => proxy.catalogRequests.find((r) => r.node === n)!.at - started);
+    const spread = Math.max(...firsts) - Math.min(...firsts);
+    assert.ok(spread > 100, `first polls within ${spread.toFixed(0)} ms of each other`);
+    assert.ok(Math.max(...firsts) < 3000 + 2000, 'all within the jitter window (plus start-up)');
+  });
+});
