@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AdminTokens } from './auth/admin-tokens.js';
 import type { Secrets } from './auth/secrets.js';
@@ -63,7 +64,9 @@ export class SluiceNode {
     }
     this.spec = spec;
     this.log = options.logger.child({ node: spec.name });
-    this.metrics = createMetrics(spec.name, VERSION);
+    // Peers that can appear in labels, known up front so every series exists from start-up.
+    const children = [...options.topology.nodes.values()].filter((n) => n.upstream === spec.name || n.fallback.includes(spec.name)).map((n) => n.name);
+    this.metrics = createMetrics(spec.name, VERSION, { upstreams: spec.upstream ? [spec.upstream, ...spec.fallback] : [], children });
   }
 
   get catalog(): CatalogLog {
@@ -265,6 +268,17 @@ export class SluiceNode {
     }
   }
 
+  /** Free space where the blobs live, for the "disk nearly full" alert (statfs is cheap). */
+  private sampleFilesystem(): void {
+    try {
+      const fs = statfsSync(this.spec.dataDir);
+      this.metrics.filesystemAvail.set(fs.bavail * fs.bsize);
+      this.metrics.filesystemSize.set(fs.blocks * fs.bsize);
+    } catch {
+      // the directory vanished: the store errors will say so
+    }
+  }
+
   private loadSigningKey(publicKey: ReturnType<typeof readPublicKey>) {
     const file = this.options.secrets.signingKeyPath;
     if (!file) {
@@ -286,6 +300,7 @@ export class SluiceNode {
     const head = this.catalogLog.head;
     if (head) this.metrics.catalogHeadExpiry.set(Date.parse(head.expires) / 1000);
     this.replicator?.updateMetrics();
+    this.sampleFilesystem();
   }
 }
 

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { REJECT_REASONS } from '../catalog/verify-page.js';
 import { SEVERITIES } from '../topology/types.js';
+import { ERROR_CATALOGUE } from '../errors.js';
+import { REPORT_STATUSES } from '../reports/statuses.js';
 
 /** States of a transfer, the label values of sluice_transfer_queue. */
 export const TRANSFER_STATES = ['queued', 'active', 'verifying', 'waiting'] as const;
@@ -10,9 +12,12 @@ export const TRANSFER_STATES = ['queued', 'active', 'verifying', 'waiting'] as c
  * nodes can share a process in `sluice up`, so the global registry is never used).
  * Labels take values from fixed sets or topology node names only.
  */
-export function createMetrics(nodeName: string, version: string) {
+export function createMetrics(nodeName: string, version: string, peers: { readonly upstreams: readonly string[]; readonly children: readonly string[] } = { upstreams: [], children: [] }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
+  // prom-client also exposes these gauges as *_total, a suffix Prometheus reserves for
+  // counters (promtool flags them); the same values remain under names without it.
+  for (const name of ['sluice_nodejs_active_handles_total', 'sluice_nodejs_active_requests_total', 'sluice_nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const m = {
     registry,
     buildInfo: new Gauge({ name: 'sluice_build_info', help: 'Sluice version and node name; always 1', labelNames: ['version', 'node'], registers: [registry] }),
@@ -39,6 +44,9 @@ export function createMetrics(nodeName: string, version: string) {
     upstreamLastSync: new Gauge({ name: 'sluice_upstream_last_sync_timestamp_seconds', help: 'Last verified catalog sync from each upstream (Unix time)', labelNames: ['peer'], registers: [registry] }),
     rateLimit: new Gauge({ name: 'sluice_rate_limit_bytes_per_second', help: 'Ingress rate allowed now by the schedule; -1 when unlimited, 0 when paused or no window matches', registers: [registry] }),
     scheduleWindow: new Gauge({ name: 'sluice_schedule_window', help: 'Index (from 0) of the schedule window in force; -1 when none matches', registers: [registry] }),
+    filesystemAvail: new Gauge({ name: 'sluice_data_filesystem_avail_bytes', help: 'Bytes available to Sluice on the filesystem of the data directory', registers: [registry] }),
+    filesystemSize: new Gauge({ name: 'sluice_data_filesystem_size_bytes', help: 'Size of the filesystem of the data directory', registers: [registry] }),
+    reports: new Counter({ name: 'sluice_reports_total', help: 'Endpoint install reports received, by status', labelNames: ['status'], registers: [registry] }),
     overduePackages: new Gauge({ name: 'sluice_overdue_packages', help: 'Approved packages not yet held here past their severity deadline', labelNames: ['severity'], registers: [registry] }),
     upstreamUp: new Gauge({ name: 'sluice_upstream_up', help: '1 while the peer is considered reachable, by peer', labelNames: ['peer'], registers: [registry] }),
   };
@@ -47,6 +55,13 @@ export function createMetrics(nodeName: string, version: string) {
   for (const reason of REJECT_REASONS) m.catalogRejected.inc({ reason }, 0);
   for (const state of TRANSFER_STATES) m.transferQueue.set({ state }, 0);
   for (const severity of SEVERITIES) m.overduePackages.set({ severity }, 0);
+  for (const status of REPORT_STATUSES) m.reports.inc({ status }, 0);
+  for (const code of Object.keys(ERROR_CATALOGUE)) m.httpErrors.inc({ code }, 0);
+  for (const peer of peers.upstreams) {
+    m.transferBytes.inc({ direction: 'in', peer }, 0);
+    m.upstreamLastSync.set({ peer }, 0);
+  }
+  for (const peer of [...peers.children, 'endpoint']) m.transferBytes.inc({ direction: 'out', peer }, 0);
   const samplers: (() => void)[] = [];
   return {
     ...m,
