@@ -4,6 +4,7 @@ import { registerCheck } from './cli/check.js';
 import { registerKeygen } from './cli/keygen.js';
 import { registerPackageCommands } from './cli/packages.js';
 import { registerPlan } from './cli/plan.js';
+import { registerScrapeConfig } from './cli/scrape-config.js';
 import { registerServe } from './cli/serve.js';
 import { registerStatus } from './cli/status.js';
 import { registerUp } from './cli/up.js';
@@ -30,6 +31,7 @@ registerPackageCommands(program);
 registerStatus(program);
 registerVerify(program);
 registerPlan(program);
+registerScrapeConfig(program);
 for (const cmd of program.commands) cmd.exitOverride();
 
 try {

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, the system tools the test suite runs as real processes:
+#   curl        range and resume tests drive curl as a client
+#   prometheus  a real Prometheus scrapes test nodes; promtool checks metrics and rules
+# Benchmarks also use nginx-light (npm run bench says when it is missing).
+set -euo pipefail
+need=()
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
