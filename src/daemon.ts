@@ -11,6 +11,8 @@ import type { Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { Replicator } from './replicate/replicator.js';
 import { ChildStatuses, StatusPusher } from './replicate/status-rollup.js';
+import { ReportStore } from './reports/report-store.js';
+import { ReportRollup } from './reports/rollup.js';
 import { DEFAULT_TUNING, type ReplicationTuning } from './replicate/tuning.js';
 import { EgressLimiter } from './schedule/egress.js';
 import { ScheduleController } from './schedule/schedule-controller.js';
@@ -52,6 +54,8 @@ export class SluiceNode {
   private blobStore: FsBlobStore | undefined;
   private replicator: Replicator | undefined;
   private pusher: StatusPusher | undefined;
+  private reportPusher: StatusPusher | undefined;
+  private rollup: ReportRollup | undefined;
   private schedule: ScheduleController | undefined;
   private children: ChildStatuses | undefined;
   private ready = false;
@@ -112,6 +116,9 @@ export class SluiceNode {
       this.metrics.onScrape(() => this.updateGauges());
       const tuning = { ...DEFAULT_TUNING, ...this.options.tuning };
       this.children = new ChildStatuses(topology, this.spec, tuning.statusStaleMs);
+      const reports = await ReportStore.open(this.db, this.metrics);
+      const rollup = new ReportRollup(topology, this.spec, reports);
+      this.rollup = rollup;
       this.http = buildHttpServer({
         topology,
         node: this.spec,
@@ -120,6 +127,9 @@ export class SluiceNode {
         writer: this.writer,
         tokens,
         peerTokens: new AdminTokens(secrets.peerToken, 'SLUICE_PEER_TOKEN'),
+        endpointTokens: new AdminTokens(secrets.endpointTokens, 'SLUICE_ENDPOINT_TOKEN'),
+        reports,
+        rollup,
         children: this.children,
         verify: () => this.verify(),
         egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
@@ -154,8 +164,10 @@ export class SluiceNode {
           graceMs: topology.graceMs,
         });
         await this.replicator.start();
-        this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => this.status(20), tuning.statusPushMs, this.log.child({ component: 'status' }));
+        this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ status: this.status(20) }), tuning.statusPushMs, this.log.child({ component: 'status' }));
         this.pusher.start();
+        this.reportPusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ nodes: rollup.subtree() }), tuning.statusPushMs, this.log.child({ component: 'reports' }), '/v1/reports/rollup');
+        this.reportPusher.start();
       }
       this.ready = true;
       this.log.info({ url: this.address.url, catalogSeq: catalog.seq, blobs: opened.store.stats().blobs, primary: this.spec.isPrimary }, 'node ready');
@@ -225,6 +237,7 @@ export class SluiceNode {
       this.ready = false;
       const steps: [string, () => unknown][] = [
         ['status', () => this.pusher?.close()],
+        ['reports', () => this.reportPusher?.close()],
         ['replication', () => this.replicator?.close()],
         ['schedule', () => this.schedule?.close()],
         ['writer', () => this.writer?.close()],
@@ -268,6 +281,29 @@ export class SluiceNode {
     }
   }
 
+  /**
+   * Compliant installs / endpoints, over approved packages of each severity, in this node's
+   * subtree (endpoints counted at the sites where they reported anything).
+   */
+  private sampleCompliance(): void {
+    if (!this.rollup || !this.catalogLog) return;
+    const sites = Object.values(this.rollup.subtree());
+    const totals: Record<string, { ok: number; all: number }> = {};
+    for (const pkg of this.catalogLog.state.all()) {
+      if (this.catalogLog.state.stateOf(pkg) !== 'approved') continue;
+      const t = (totals[pkg.severity] ??= { ok: 0, all: 0 });
+      for (const site of sites) {
+        const c = site.packages[pkg.id] ?? {};
+        t.ok += (c.succeeded ?? 0) + (c['succeeded-reboot'] ?? 0) + (c['not-applicable'] ?? 0);
+        t.all += site.clients;
+      }
+    }
+    for (const severity of ['critical', 'important', 'moderate', 'low']) {
+      const t = totals[severity];
+      this.metrics.compliance.set({ severity }, t && t.all ? t.ok / t.all : 1);
+    }
+  }
+
   /** Free space where the blobs live, for the "disk nearly full" alert (statfs is cheap). */
   private sampleFilesystem(): void {
     try {
@@ -301,6 +337,7 @@ export class SluiceNode {
     if (head) this.metrics.catalogHeadExpiry.set(Date.parse(head.expires) / 1000);
     this.replicator?.updateMetrics();
     this.sampleFilesystem();
+    this.sampleCompliance();
   }
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { registerAgent } from './cli/agent.js';
 import { registerCheck } from './cli/check.js';
 import { registerKeygen } from './cli/keygen.js';
 import { registerPackageCommands } from './cli/packages.js';
 import { registerPlan } from './cli/plan.js';
+import { registerReport } from './cli/report.js';
 import { registerScrapeConfig } from './cli/scrape-config.js';
 import { registerServe } from './cli/serve.js';
 import { registerStatus } from './cli/status.js';
@@ -32,6 +34,8 @@ registerStatus(program);
 registerVerify(program);
 registerPlan(program);
 registerScrapeConfig(program);
+registerAgent(program);
+registerReport(program);
 for (const cmd of program.commands) cmd.exitOverride();
 
 try {

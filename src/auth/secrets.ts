@@ -13,9 +13,11 @@ export interface Secrets {
    * no administrative right.
    */
   readonly peerToken?: string | undefined;
+  /** Comma-separated tokens this node accepts from endpoints reporting (SLUICE_ENDPOINT_TOKEN). */
+  readonly endpointTokens?: string | undefined;
 }
 
-const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN'] as const;
+const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN'] as const;
 
 /**
  * Reads secrets from the environment, falling back to a secrets file in environment-file
@@ -25,7 +27,7 @@ const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN'] a
 export function loadSecrets(env: NodeJS.ProcessEnv, file: string | undefined = env.SLUICE_SECRETS_FILE || undefined): Secrets {
   const fromFile = file ? parseEnvFile(file) : {};
   const pick = (k: (typeof KEYS)[number]) => env[k] || fromFile[k] || undefined;
-  return { signingKeyPath: pick('SLUICE_SIGNING_KEY'), adminTokens: pick('SLUICE_ADMIN_TOKEN'), peerToken: pick('SLUICE_PEER_TOKEN') };
+  return { signingKeyPath: pick('SLUICE_SIGNING_KEY'), adminTokens: pick('SLUICE_ADMIN_TOKEN'), peerToken: pick('SLUICE_PEER_TOKEN'), endpointTokens: pick('SLUICE_ENDPOINT_TOKEN') };
 }
 
 export function parseEnvFile(file: string): Record<string, string> {

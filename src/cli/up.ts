@@ -54,7 +54,12 @@ function bootstrapDemo(topology: Topology): string {
     mkdirSync(path.dirname(secretsFile), { recursive: true });
     const token = randomBytes(24).toString('hex');
     const peerToken = randomBytes(24).toString('hex');
-    writeFileSync(secretsFile, `# Demo secrets for "sluice up" (created on first run). Production: see deploy/README.md\nSLUICE_ADMIN_TOKEN=admin=${token}\nSLUICE_SIGNING_KEY=${privateKey}\nSLUICE_PEER_TOKEN=${peerToken}\n`, { mode: 0o600 });
+    const endpointToken = randomBytes(24).toString('hex');
+    writeFileSync(
+      secretsFile,
+      `# Demo secrets for "sluice up" (created on first run). Production: see deploy/README.md\nSLUICE_ADMIN_TOKEN=admin=${token}\nSLUICE_SIGNING_KEY=${privateKey}\nSLUICE_PEER_TOKEN=${peerToken}\nSLUICE_ENDPOINT_TOKEN=${endpointToken}\n`,
+      { mode: 0o600 },
+    );
     process.stdout.write(`created ${path.relative(process.cwd(), secretsFile)} with a demo admin token (first run)\n`);
   }
   return secretsFile;

@@ -7,6 +7,8 @@ import { SluiceError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ChildStatuses } from '../replicate/status-rollup.js';
+import type { ReportStore } from '../reports/report-store.js';
+import type { ReportRollup } from '../reports/rollup.js';
 import type { EgressLimiter } from '../schedule/egress.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { VerifyReport } from '../store/verify-store.js';
@@ -15,6 +17,8 @@ import { registerBlobRoutes } from './routes/blobs.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerPackageRoutes } from './routes/packages.js';
+import { registerReportRoutes } from './routes/reports.js';
+import { registerUpdateRoutes } from './routes/updates.js';
 
 export interface HttpDeps {
   readonly topology: Topology;
@@ -27,6 +31,10 @@ export interface HttpDeps {
   /** Tokens accepted for node-to-node pushes (SLUICE_PEER_TOKEN). */
   readonly peerTokens: AdminTokens;
   readonly children: ChildStatuses;
+  /** Tokens endpoints present to report (SLUICE_ENDPOINT_TOKEN). */
+  readonly endpointTokens: AdminTokens;
+  readonly reports: ReportStore;
+  readonly rollup: ReportRollup;
   /** Re-hashes the store (admin): quarantines and re-fetches what fails. */
   readonly verify: () => Promise<VerifyReport>;
   readonly metrics: Metrics;
@@ -109,6 +117,8 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerCatalogRoutes(app, deps);
   registerBlobRoutes(app, deps);
   registerPackageRoutes(app, deps);
+  registerUpdateRoutes(app, deps);
+  registerReportRoutes(app, deps);
   app.get('/v1/status', async () => deps.status());
   // A downstream node reports its status (and its subtree's) here.
   app.post('/v1/status', { onRequest: async (request) => void deps.peerTokens.authenticate(request.headers.authorization) }, async (request) => {

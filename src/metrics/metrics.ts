@@ -47,6 +47,7 @@ export function createMetrics(nodeName: string, version: string, peers: { readon
     filesystemAvail: new Gauge({ name: 'sluice_data_filesystem_avail_bytes', help: 'Bytes available to Sluice on the filesystem of the data directory', registers: [registry] }),
     filesystemSize: new Gauge({ name: 'sluice_data_filesystem_size_bytes', help: 'Size of the filesystem of the data directory', registers: [registry] }),
     reports: new Counter({ name: 'sluice_reports_total', help: 'Endpoint install reports received, by status', labelNames: ['status'], registers: [registry] }),
+    compliance: new Gauge({ name: 'sluice_compliance_ratio', help: 'Share of endpoint installs of approved packages reported compliant in this node\'s subtree, by package severity', labelNames: ['severity'], registers: [registry] }),
     overduePackages: new Gauge({ name: 'sluice_overdue_packages', help: 'Approved packages not yet held here past their severity deadline', labelNames: ['severity'], registers: [registry] }),
     upstreamUp: new Gauge({ name: 'sluice_upstream_up', help: '1 while the peer is considered reachable, by peer', labelNames: ['peer'], registers: [registry] }),
   };

@@ -46,7 +46,7 @@ export class ChildStatuses {
   }
 }
 
-/** Pushes this node's status to its current upstream every `everyMs`. */
+/** Pushes a payload (this node's status, its report rollup) to its current upstream every `everyMs`. */
 export class StatusPusher {
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
@@ -55,14 +55,15 @@ export class StatusPusher {
     private readonly self: NodeSpec,
     private readonly peers: PeerSelector,
     private readonly peerToken: string | undefined,
-    private readonly status: () => Record<string, unknown>,
+    private readonly payload: () => Record<string, unknown>,
     private readonly everyMs: number,
     private readonly log: Logger,
+    private readonly route = '/v1/status',
   ) {}
 
   start(): void {
     if (!this.peerToken) {
-      this.log.warn('SLUICE_PEER_TOKEN is not set: this node will not report its status upstream');
+      this.log.warn(`SLUICE_PEER_TOKEN is not set: this node will not push ${this.route} upstream`);
       return;
     }
     const tick = async () => {
@@ -80,19 +81,19 @@ export class StatusPusher {
   async pushOnce(): Promise<void> {
     const peer = this.peers.current();
     try {
-      const res = await request(`${peer.url}/v1/status`, {
+      const res = await request(`${peer.url}${this.route}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.peerToken}`, [NODE_HEADER]: this.self.name },
-        body: JSON.stringify({ node: this.self.name, status: this.status() }),
+        body: JSON.stringify({ node: this.self.name, ...this.payload() }),
         headersTimeout: 10_000,
         bodyTimeout: 10_000,
       });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${text.slice(0, 200)}`);
-      if (this.failing) this.log.info({ peer: peer.name }, 'status reports reach the upstream again');
+      if (this.failing) this.log.info({ peer: peer.name, route: this.route }, 'pushes reach the upstream again');
       this.failing = false;
     } catch (err) {
-      if (!this.failing) this.log.warn({ peer: peer.name, err: (err as Error).message }, 'cannot report status upstream');
+      if (!this.failing) this.log.warn({ peer: peer.name, route: this.route, err: (err as Error).message }, 'cannot push to the upstream');
       this.failing = true;
     }
   }

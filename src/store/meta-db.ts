@@ -33,6 +33,7 @@ export function sublevels(db: MetaDb) {
     blobs: makeSublevel(db, 'blobs'),
     records: makeSublevel(db, 'records'),
     state: makeSublevel(db, 'state'),
+    reports: makeSublevel(db, 'reports'),
   };
 }
 

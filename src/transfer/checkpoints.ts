@@ -7,12 +7,19 @@ export interface Checkpoint {
   readonly updatedAt: number;
 }
 
+/** Where a transfer records its durable progress (LevelDB on nodes, files on endpoints). */
+export interface CheckpointStore {
+  get(sha256: string): Promise<Checkpoint | undefined>;
+  set(sha256: string, offset: number): Promise<void>;
+  delete(sha256: string): Promise<void>;
+}
+
 /**
  * Durable progress of partial downloads, in LevelDB. An offset is recorded only after the
  * bytes before it were fsynced, so after any crash the partial file holds at least that many
  * good bytes; anything beyond is cut off and fetched again.
  */
-export class Checkpoints {
+export class Checkpoints implements CheckpointStore {
   private readonly db: Sublevel;
 
   constructor(private readonly root: MetaDb) {

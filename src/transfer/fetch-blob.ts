@@ -5,7 +5,7 @@ import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../http/peer.js';
 import { sliceBytes, type RateBudget } from '../schedule/rate-budget.js';
 import type { StagedBlob } from '../store/blob-store.js';
-import type { Checkpoints } from './checkpoints.js';
+import type { CheckpointStore } from './checkpoints.js';
 
 export interface FetchBlobOptions {
   readonly sha256: string;
@@ -15,7 +15,7 @@ export interface FetchBlobOptions {
   /** Sent in NODE_HEADER so the peer can attribute traffic. */
   readonly selfName: string;
   readonly partialPath: string;
-  readonly checkpoints: Checkpoints;
+  readonly checkpoints: CheckpointStore;
   readonly budget: RateBudget;
   readonly signal: AbortSignal;
   readonly stallMs: number;

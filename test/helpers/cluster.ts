@@ -11,6 +11,7 @@ import { FaultProxy } from './fault-proxy.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const PEER_TOKEN = 'test-peer-token-0123456789abcdef';
+export const ENDPOINT_TOKEN = 'test-endpoint-token-0123456789abcdef';
 
 export interface NodeDef {
   name: string;
@@ -55,7 +56,7 @@ export async function makeCluster(
     await proxy.listen(ports[i]!);
     proxies.set(d.name, proxy);
   }
-  const secrets = { signingKeyPath: keys.privatePath, adminTokens: `tester=${ADMIN_TOKEN}`, peerToken: PEER_TOKEN };
+  const secrets = { signingKeyPath: keys.privatePath, adminTokens: `tester=${ADMIN_TOKEN}`, peerToken: PEER_TOKEN, endpointTokens: ENDPOINT_TOKEN };
   return {
     dir,
     file,
@@ -63,7 +64,7 @@ export async function makeCluster(
     secrets,
     ports,
     proxies,
-    env: { SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: `tester=${ADMIN_TOKEN}`, SLUICE_TOKEN: ADMIN_TOKEN, SLUICE_PEER_TOKEN: PEER_TOKEN },
+    env: { SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: `tester=${ADMIN_TOKEN}`, SLUICE_TOKEN: ADMIN_TOKEN, SLUICE_PEER_TOKEN: PEER_TOKEN, SLUICE_ENDPOINT_TOKEN: ENDPOINT_TOKEN },
   };
 }
 
@@ -71,12 +72,12 @@ export async function makeCluster(
 /** Replication timing short enough for tests on loopback. */
 export const TEST_TUNING: Partial<ReplicationTuning> = { longPollSec: 5, backoffFloorMs: 50, backoffCapMs: 1000, stallMs: 2000, probeMs: 300, statusPushMs: 200, gcEveryMs: 100 };
 
-export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string }, tuning: Partial<ReplicationTuning> = {}): Promise<SluiceNode> {
+export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string }, tuning: Partial<ReplicationTuning> = {}): Promise<SluiceNode> {
   const node = new SluiceNode({
     topology,
     nodeName: name,
     tuning: { ...TEST_TUNING, ...tuning },
-    secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens, peerToken: secrets.peerToken },
+    secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens, peerToken: secrets.peerToken, endpointTokens: secrets.endpointTokens },
     logger: createLogger({ level: (process.env.SLUICE_TEST_LOG as 'info' | undefined) ?? 'silent' }),
   });
   onTeardown(() => node.close());

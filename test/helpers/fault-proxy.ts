@@ -5,6 +5,7 @@ import { onTeardown } from './env.js';
 
 export type BlobFault = 'none' | 'cut' | 'flip' | 'ignore-range' | 'wrong-range' | 'stall' | 'extra';
 export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'forge-head' | 'replay-expired';
+export type UpdatesFault = 'none' | 'forge';
 
 /**
  * A misbehaving upstream for tests: a loopback HTTP server in front of a real node (the
@@ -15,6 +16,7 @@ export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'f
 export class FaultProxy {
   blobFault: BlobFault = 'none';
   catalogFault: CatalogFault = 'none';
+  updatesFault: UpdatesFault = 'none';
   rateBytesPerSec = Infinity;
   readonly bytesSent = new Map<string, number>();
   readonly injected = new Map<string, number>();
@@ -60,6 +62,7 @@ export class FaultProxy {
     const blob = /^\/v1\/blobs\/([0-9a-f]{64})$/.exec(url);
     if (blob && req.method === 'GET') return this.blob(blob[1]!, req, res);
     if (url.startsWith('/v1/catalog')) return this.catalog(url, req, res);
+    if (url.startsWith('/v1/updates') && this.updatesFault === 'forge') return this.forgeUpdates(url, req, res);
     // Anything else (status pushes, readyz) passes through unchanged.
     const body = await new Promise<Buffer>((resolve) => {
       const parts: Buffer[] = [];
@@ -92,6 +95,17 @@ export class FaultProxy {
     }
     res.writeHead(up.statusCode, { 'content-type': 'application/json' });
     res.end(text);
+  }
+
+  /** Adds a critical "evil@1" that no signed record names, pointing at a real blob. */
+  private async forgeUpdates(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const up = await request(`${this.target}${url}`, { headers: forwardable(req) });
+    const body = (await up.body.json()) as { updates: { files: Record<string, unknown>[]; state: string }[] };
+    const real = body.updates.find((u) => u.state === 'available');
+    if (real) body.updates.unshift({ ...real, id: 'evil@1', name: 'evil', version: '1', severity: 'critical', files: [{ ...real.files[0], name: 'evil.sh' }] } as never);
+    this.note('updates:forge');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
   }
 
   private async blob(sha: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,0 +1,228 @@
+import { spawn } from 'node:child_process';
+import type { KeyObject } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { request } from 'undici';
+import { hashFile } from '../store/fs-blob-store.js';
+import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
+import { fetchBlob } from '../transfer/fetch-blob.js';
+import { SluiceError } from '../errors.js';
+import { SEVERITIES, type Severity } from '../topology/types.js';
+import type { ReportStatus } from '../reports/statuses.js';
+import { FileCheckpoints } from './file-checkpoints.js';
+import { VerifiedCatalog } from './verified-catalog.js';
+
+export interface AgentOptions {
+  /** Nodes to try, nearest first; the first that answers /readyz is used. */
+  readonly servers: readonly string[];
+  readonly clientId: string;
+  readonly platform?: string | undefined;
+  readonly language?: string | undefined;
+  readonly ring?: string | undefined;
+  /** Local cache: verified catalog, downloaded files, install history. */
+  readonly cacheDir: string;
+  /** Shell command run per package; {file}, {files}, {dir}, {id}, {name}, {version} are replaced (shell-quoted). */
+  readonly exec: string;
+  /** Exit code of the install command that means "installed, reboot required". @defaultValue 194 (3010 mod 256) */
+  readonly rebootExitCode: number;
+  readonly execTimeoutMs: number;
+  readonly publicKey: KeyObject;
+  /** The site's endpoint token (SLUICE_ENDPOINT_TOKEN); without it nothing is reported. */
+  readonly endpointToken: string | undefined;
+  readonly log: (line: string) => void;
+}
+
+interface UpdateJson {
+  id: string;
+  name: string;
+  version: string;
+  severity: Severity;
+  approvedAt: string;
+  state: 'available' | 'pending';
+  files: { name: string; size: number; sha256: string; url: string | null }[];
+}
+
+export interface InstallRecord {
+  status: ReportStatus;
+  error?: string;
+  at: string;
+}
+
+export interface AgentRun {
+  server: string;
+  catalogSeq: number;
+  installed: { id: string; status: ReportStatus; error?: string }[];
+  pending: string[];
+  reported: number;
+}
+
+/**
+ * One pass of the endpoint agent: sync the verified catalog from the first reachable node,
+ * ask it what applies, and install each new package, most urgent first. A file runs only if
+ * its bytes hash to the sha256 that the signed catalog lists for that approved package,
+ * checked again right before it runs. Outcomes are remembered (a success is never rerun; a
+ * failure is retried next pass) and reported, latest first.
+ */
+export async function runAgentOnce(o: AgentOptions): Promise<AgentRun> {
+  const server = await firstReachable(o.servers);
+  const catalog = await VerifiedCatalog.open(path.join(o.cacheDir, 'catalog'), o.publicKey);
+  await catalog.sync(server);
+  const history = await loadHistory(o.cacheDir);
+  const query = new URLSearchParams();
+  for (const key of ['platform', 'language', 'ring'] as const) if (o[key]) query.set(key, o[key]!);
+  const res = await request(`${server}/v1/updates?${query}`, { headersTimeout: 30_000 });
+  const body = (await res.body.json()) as { updates?: UpdateJson[]; error?: { message: string } };
+  if (res.statusCode !== 200 || !body.updates) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `updates from ${server}: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
+  const updates = body.updates.sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) || (a.approvedAt < b.approvedAt ? -1 : 1));
+
+  const run: AgentRun = { server, catalogSeq: catalog.position, installed: [], pending: [], reported: 0 };
+  for (const u of updates) {
+    const done = history[u.id];
+    if (done && (done.status === 'succeeded' || done.status === 'succeeded-reboot')) continue;
+    if (u.state === 'pending') {
+      run.pending.push(u.id);
+      continue;
+    }
+    let outcome: InstallRecord;
+    try {
+      const files = await fetchVerified(o, catalog, u);
+      outcome = await install(o, u, files);
+    } catch (err) {
+      outcome = { status: 'failed', error: (err as Error).message, at: new Date().toISOString() };
+    }
+    history[u.id] = outcome;
+    await saveHistory(o.cacheDir, history);
+    run.installed.push({ id: u.id, status: outcome.status, ...(outcome.error ? { error: outcome.error } : {}) });
+    o.log(`${u.id}: ${outcome.status}${outcome.error ? ` (${outcome.error})` : ''}`);
+  }
+  run.reported = await report(o, server, history);
+  return run;
+}
+
+async function firstReachable(servers: readonly string[]): Promise<string> {
+  const tried: string[] = [];
+  for (const s of servers) {
+    const url = s.replace(/\/+$/, '');
+    try {
+      const res = await request(`${url}/readyz`, { headersTimeout: 5000, bodyTimeout: 5000 });
+      await res.body.dump();
+      if (res.statusCode === 200) return url;
+      tried.push(`${url} (HTTP ${res.statusCode})`);
+    } catch (err) {
+      tried.push(`${url} (${(err as { code?: string }).code ?? (err as Error).message})`);
+    }
+  }
+  throw new SluiceError('SERVER_UNREACHABLE', `no node answered: ${tried.join(', ')}; check --server and the network`);
+}
+
+/** Downloads (with resume) the package's files into the cache, each checked against the signed catalog. */
+async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: UpdateJson): Promise<string[]> {
+  const pkg = catalog.state.get(u.id);
+  if (!pkg) throw new Error(`${u.id} is not in the signed catalog; refusing to install it`);
+  const state = catalog.state.stateOf(pkg);
+  const ringOk = o.ring ? pkg.approvals.has(o.ring) || pkg.approvals.has('all') : pkg.approvals.size > 0;
+  if (state !== 'approved' || !ringOk) throw new Error(`${u.id} is ${state} in the signed catalog${ringOk ? '' : ` (not for ring ${o.ring})`}; refusing to install it`);
+  const dir = path.join(o.cacheDir, 'files');
+  const partialDir = path.join(o.cacheDir, 'partial');
+  await mkdir(partialDir, { recursive: true });
+  const out: string[] = [];
+  for (const f of u.files) {
+    const signed = pkg.files.find((s) => s.sha256 === f.sha256 && s.size === f.size && s.name === f.name);
+    if (!signed) throw new Error(`${f.name} of ${u.id} does not match the signed catalog; refusing to install it`);
+    if (!f.url) throw new Error(`${f.name} has no URL yet`);
+    const dest = path.join(dir, f.sha256, path.basename(signed.name));
+    const cached = await hashFile(dest).catch(() => undefined);
+    if (cached !== f.sha256) {
+      const outcome = await fetchBlob({
+        sha256: f.sha256,
+        size: f.size,
+        peer: { name: 'node', url: new URL(f.url).origin },
+        selfName: o.clientId,
+        partialPath: path.join(partialDir, `${f.sha256}.part`),
+        checkpoints: new FileCheckpoints(partialDir),
+        budget: UNLIMITED_BUDGET,
+        signal: new AbortController().signal,
+        stallMs: 60_000,
+        checkpointBytes: 8 * 1024 * 1024,
+        checkpointMs: 2000,
+      });
+      await mkdir(path.dirname(dest), { recursive: true });
+      await rename(outcome.staged.tmpPath, dest);
+      await new FileCheckpoints(partialDir).delete(f.sha256);
+    }
+    out.push(dest);
+  }
+  return out;
+}
+
+/** Runs the install command, after re-hashing every file (the cache could have changed). */
+async function install(o: AgentOptions, u: UpdateJson, files: string[]): Promise<InstallRecord> {
+  for (const [i, file] of files.entries()) {
+    if ((await hashFile(file)) !== u.files[i]!.sha256) {
+      await rm(path.dirname(file), { recursive: true, force: true });
+      throw new Error(`${path.basename(file)} no longer matches its sha256; not run (it will be fetched again)`);
+    }
+  }
+  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const command = o.exec
+    .replaceAll('{files}', files.map(q).join(' '))
+    .replaceAll('{file}', q(files[0]!))
+    .replaceAll('{dir}', q(path.dirname(files[0]!)))
+    .replaceAll('{id}', q(u.id))
+    .replaceAll('{name}', q(u.name))
+    .replaceAll('{version}', q(u.version));
+  const { code, stderr } = await runShell(command, o.execTimeoutMs);
+  const at = new Date().toISOString();
+  if (code === 0) return { status: 'succeeded', at };
+  if (code === o.rebootExitCode) return { status: 'succeeded-reboot', at };
+  const last = stderr.trim().split('\n').at(-1) ?? '';
+  return { status: 'failed', error: `exit code ${code ?? 'none (killed)'}${last ? `: ${last.slice(0, 500)}` : ''}`, at };
+}
+
+function runShell(command: string, timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: 127, stderr: err.message });
+    });
+  });
+}
+
+async function report(o: AgentOptions, server: string, history: Record<string, InstallRecord>): Promise<number> {
+  if (!o.endpointToken) {
+    o.log('not reporting: SLUICE_ENDPOINT_TOKEN is not set');
+    return 0;
+  }
+  // Everything remembered, newest first: reports are idempotent, so a lost one is resent.
+  const reports = Object.entries(history)
+    .sort(([, a], [, b]) => (a.at < b.at ? 1 : -1))
+    .slice(0, 1000)
+    .map(([pkg, r]) => ({ clientId: o.clientId, package: pkg, status: r.status, ...(r.error ? { error: r.error.slice(0, 2000) } : {}), at: r.at }));
+  if (reports.length === 0) return 0;
+  const res = await request(`${server}/v1/reports`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${o.endpointToken}` },
+    body: JSON.stringify({ reports }),
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `reporting to ${server}: HTTP ${res.statusCode} ${text.slice(0, 300)}`);
+  return reports.length;
+}
+
+async function loadHistory(cacheDir: string): Promise<Record<string, InstallRecord>> {
+  return readFile(path.join(cacheDir, 'installed.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, InstallRecord>, () => ({}));
+}
+
+async function saveHistory(cacheDir: string, history: Record<string, InstallRecord>): Promise<void> {
+  const tmp = path.join(cacheDir, 'installed.json.tmp');
+  await writeFile(tmp, JSON.stringify(history, null, 1));
+  await rename(tmp, path.join(cacheDir, 'installed.json'));
+}

@@ -1,0 +1,90 @@
+import type { KeyObject } from 'node:crypto';
+import { appendFile, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { request } from 'undici';
+import { CatalogState } from '../catalog/catalog-state.js';
+import { GENESIS_HASH, type CatalogRecord } from '../catalog/records.js';
+import { signedHeadSchema, verifyHeadSignature, type SignedHead } from '../catalog/head.js';
+import { hashRecord, recordSchema } from '../catalog/records.js';
+import { verifyPage } from '../catalog/verify-page.js';
+import { SluiceError } from '../errors.js';
+
+/**
+ * An endpoint's own verified copy of the catalog, in its cache directory (records.jsonl and
+ * head.json). It accepts from any node exactly what a node would: a chain that links to the
+ * head signed with the pinned key, never older than what it holds, not expired. File hashes
+ * the agent trusts come only from here, never from the node's /v1/updates answer.
+ */
+export class VerifiedCatalog {
+  readonly state = new CatalogState();
+  private seq = 0;
+  private hash = GENESIS_HASH;
+  private head: SignedHead | undefined;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly publicKey: KeyObject,
+  ) {}
+
+  static async open(dir: string, publicKey: KeyObject): Promise<VerifiedCatalog> {
+    const c = new VerifiedCatalog(dir, publicKey);
+    await mkdir(dir, { recursive: true });
+    const head = await readFile(path.join(dir, 'head.json'), 'utf8').then((t) => signedHeadSchema.parse(JSON.parse(t)), () => undefined);
+    const lines = await readFile(path.join(dir, 'records.jsonl'), 'utf8').then((t) => t.split('\n').filter(Boolean), () => []);
+    for (const line of lines) {
+      const r = recordSchema.parse(JSON.parse(line));
+      if (head && r.seq > head.seq) break; // written before a crash, never covered by a head
+      if (r.seq !== c.seq + 1 || r.prev !== c.hash || hashRecord(r) !== r.hash) throw new SluiceError('CATALOG_CHAIN_BROKEN', `the agent's cached catalog in ${dir} is corrupt; delete the directory to resynchronise`);
+      c.state.apply(r);
+      c.seq = r.seq;
+      c.hash = r.hash;
+    }
+    if (head && (head.seq !== c.seq || head.hash !== c.hash || !verifyHeadSignature(head, publicKey))) {
+      throw new SluiceError('CATALOG_SIGNATURE_INVALID', `the agent's cached catalog in ${dir} does not match its signed head; delete the directory to resynchronise`);
+    }
+    c.head = head;
+    if (lines.length > c.seq) await writeFile(path.join(dir, 'records.jsonl'), lines.slice(0, c.seq).map((l) => `${l}\n`).join(''));
+    return c;
+  }
+
+  get position(): number {
+    return this.seq;
+  }
+
+  /** Brings the copy up to the node's signed head, page by page. */
+  async sync(server: string, now = Date.now()): Promise<number> {
+    const fresh: CatalogRecord[] = [];
+    let tip = { seq: this.seq, hash: this.hash };
+    for (;;) {
+      const res = await request(`${server}/v1/catalog?after=${tip.seq}&limit=5000`, { headersTimeout: 30_000, bodyTimeout: 60_000 });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+      const page = verifyPage(JSON.parse(text), { seq: this.seq, hash: this.hash }, tip, this.publicKey, now);
+      fresh.push(...page.records);
+      const last = page.records.at(-1);
+      if (last) tip = { seq: last.seq, hash: last.hash };
+      if (page.complete) {
+        await this.commit(fresh, page.head);
+        return fresh.length;
+      }
+    }
+  }
+
+  private async commit(records: CatalogRecord[], head: SignedHead): Promise<void> {
+    if (records.length) {
+      await appendFile(path.join(this.dir, 'records.jsonl'), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      const fh = await open(path.join(this.dir, 'records.jsonl'), 'r');
+      await fh.sync();
+      await fh.close();
+    }
+    const tmp = path.join(this.dir, 'head.json.tmp');
+    await writeFile(tmp, JSON.stringify(head));
+    await rename(tmp, path.join(this.dir, 'head.json'));
+    for (const r of records) {
+      this.state.apply(r);
+      this.seq = r.seq;
+      this.hash = r.hash;
+    }
+    this.head = head;
+  }
+}

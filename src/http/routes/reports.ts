@@ -1,0 +1,29 @@
+import type { FastifyInstance } from 'fastify';
+import { reportBatchSchema } from '../../reports/report-store.js';
+import { SluiceError } from '../../errors.js';
+import type { HttpDeps } from '../server.js';
+
+export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
+  app.post('/v1/reports', { onRequest: async (request) => void deps.endpointTokens.authenticate(request.headers.authorization) }, async (request) => {
+    const parsed = reportBatchSchema.safeParse(request.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new SluiceError('BAD_REQUEST', `invalid report batch at ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}; expected { "reports": [{ clientId, package, status, error?, at }] } (1-1000 reports)`);
+    }
+    return deps.reports.record(parsed.data.reports);
+  });
+
+  /** A downstream node pushes its subtree's figures (SLUICE_PEER_TOKEN). */
+  app.post('/v1/reports/rollup', { onRequest: async (request) => void deps.peerTokens.authenticate(request.headers.authorization) }, async (request) => {
+    deps.rollup.accept(request.body);
+    return { ok: true };
+  });
+
+  /** Per site, per package, clients by status, for this node's subtree (admin). */
+  app.get('/v1/reports', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, async () => ({
+    node: deps.node.name,
+    at: new Date().toISOString(),
+    sites: deps.rollup.subtree(),
+  }));
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { request } from 'undici';
+import type { SluiceNode } from '../../src/daemon.js';
+import { ADMIN_TOKEN, ENDPOINT_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir, waitFor } from '../helpers/env.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
+import { converged, getJson, metric, release } from '../helpers/replication.js';
+
+let c: Awaited<ReturnType<typeof makeCluster>>;
+let hq: SluiceNode;
+let b1: SluiceNode;
+let b2: SluiceNode;
+let proxy: FaultProxy;
+let base: string;
+let installer: string;
+const A3_OPTS = ['--platform', 'linux-x64', '--language', 'en'];
+
+/** An install command: logs "<agent> <id>" to a file; "broken" fails, "reboot" asks for a reboot. */
+function writeInstaller(dir: string): string {
+  const script = path.join(dir, 'install.sh');
+  writeFileSync(
+    script,
+    ['#!/bin/sh', 'echo "$3 $2" >> "$4"', 'case "$2" in', '  broken@*) echo "installer crashed" >&2; exit 1 ;;', '  reboot@*) exit 194 ;;', 'esac', '[ -f "$1" ] || exit 9', 'exit 0', ''].join('\n'),
+    { mode: 0o755 },
+  );
+  return script;
+}
+
+async function agent(name: string, server: string, opts: string[], extraEnv: Record<string, string> = {}) {
+  const dir = path.join(c.dir, `agent-${name}`);
+  const log = path.join(c.dir, `installs-${name}.log`);
+  const r = await runCli(
+    ['agent', '--server', server, '--client-id', name, '--cache', dir, '--exec', `${installer} {file} {id} ${name} ${log}`, '--json', '-t', c.file, ...opts],
+    { env: { SLUICE_ENDPOINT_TOKEN: ENDPOINT_TOKEN, ...extraEnv } },
+  );
+  const installs = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')[1]!) : [];
+  return { ...r, installs, run: r.stdout ? JSON.parse(r.stdout) : undefined };
+}
+
+before(async () => {
+  c = await makeCluster([
+    { name: 'hq' },
+    { name: 'hub', upstream: 'hq' },
+    { name: 'b1', upstream: 'hub' },
+    { name: 'b2', upstream: 'hq', proxied: true },
+  ]);
+  proxy = c.proxies.get('b2')!;
+  installer = writeInstaller(tempDir());
+  hq = await startNode(c.topology, 'hq', c.secrets);
+  await startNode(c.topology, 'hub', c.secrets);
+  b1 = await startNode(c.topology, 'b1', c.secrets);
+  b2 = await startNode(c.topology, 'b2', c.secrets);
+  base = c.topology.nodes.get('hq')!.url;
+  await release(base, c.dir, 'p-linux', { meta: { platform: 'linux-x64', severity: 'low' } });
+  await release(base, c.dir, 'p-win', { meta: { platform: 'windows-x64', severity: 'important' } });
+  await release(base, c.dir, 'p-fr', { meta: { language: 'fr', severity: 'critical' } });
+  await release(base, c.dir, 'p-all', { meta: { severity: 'moderate' } });
+  await release(base, c.dir, 'broken', { meta: { severity: 'low' } });
+  await release(base, c.dir, 'reboot', { meta: { severity: 'low' } });
+  await release(base, c.dir, 'unapproved', { ring: null });
+  await converged(b1, hq.catalog.seq);
+  await converged(b2, hq.catalog.seq);
+});
+
+describe('endpoints install what applies, in severity order, and report', () => {
+  const expected: Record<string, [string, string[], string[]]> = {
+    a1: ['b1', ['--platform', 'linux-x64', '--language', 'fr'], ['p-fr@1', 'p-all@1', 'p-linux@1', 'broken@1', 'reboot@1']],
+    a2: ['b1', ['--platform', 'windows-x64', '--language', 'en'], ['p-win@1', 'p-all@1', 'broken@1', 'reboot@1']],
+    a3: ['b2', ['--platform', 'linux-x64', '--language', 'en'], ['p-all@1', 'p-linux@1', 'broken@1', 'reboot@1']],
+    a4: ['b2', ['--platform', 'windows-x64', '--language', 'fr'], ['p-fr@1', 'p-win@1', 'p-all@1', 'broken@1', 'reboot@1']],
+  };
+
+  it('four agents on two branches each install exactly their packages, most urgent first; a failing installer is reported with its error', async () => {
+    for (const [name, [site, opts, want]] of Object.entries(expected)) {
+      const a = await agent(name, c.topology.nodes.get(site)!.url, opts);
+      assert.deepEqual(a.installs, want, `${name} installs`);
+      assert.equal(a.code, 1, `${name}: a failed install makes the pass fail`);
+      const byId = Object.fromEntries(a.run.installed.map((i: { id: string; status: string; error?: string }) => [i.id, i]));
+      assert.equal(byId['broken@1'].status, 'failed');
+      assert.equal(byId['broken@1'].error, 'exit code 1: installer crashed');
+      assert.equal(byId['reboot@1'].status, 'succeeded-reboot');
+      assert.equal(byId['p-all@1'].status, 'succeeded');
+      assert.equal(a.run.reported, want.length);
+    }
+  });
+
+  it('the primary\'s report adds up across tiers (b1 behind a hub, b2 direct)', async () => {
+    const reports = await waitFor('both sites to reach the primary', async () => {
+      const res = await request(`${base}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const body = (await res.body.json()) as { sites: Record<string, { clients: number; packages: Record<string, Record<string, number>> }> };
+      return body.sites.b1?.clients === 2 && body.sites.b2?.clients === 2 ? body : undefined;
+    });
+    assert.deepEqual(reports.sites.b1!.packages['p-all@1'], { succeeded: 2 });
+    assert.deepEqual(reports.sites.b2!.packages['broken@1'], { failed: 2 });
+    assert.deepEqual(reports.sites.b2!.packages['reboot@1'], { 'succeeded-reboot': 2 });
+    assert.deepEqual(reports.sites.hub!.packages, {});
+    const r = await runCli(['report', '--json', '-t', c.file], { env: { SLUICE_TOKEN: ADMIN_TOKEN } });
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout) as { rows: { package: string; site: string; counts: Record<string, number>; notReported: number; compliantPercent: number }[]; failures: { site: string; clientId: string; error: string }[] };
+    const row = (pkg: string, site: string) => rep.rows.find((x) => x.package === pkg && x.site === site)!;
+    assert.equal(row('p-all@1', 'b1').compliantPercent, 100);
+    assert.equal(row('p-linux@1', 'b1').counts.succeeded, 1);
+    assert.equal(row('p-linux@1', 'b1').notReported, 1, 'a2 (windows) sent nothing for the linux package');
+    assert.equal(row('p-linux@1', 'b1').compliantPercent, 50);
+    assert.equal(row('broken@1', 'b2').compliantPercent, 0);
+    assert.deepEqual(rep.failures.filter((f) => f.site === 'b1').map((f) => [f.clientId, f.error]).sort(), [['a1', 'exit code 1: installer crashed'], ['a2', 'exit code 1: installer crashed']]);
+    const text = await runCli(['report', '--package', 'broken@1', '-t', c.file], { env: { SLUICE_TOKEN: ADMIN_TOKEN } });
+    assert.match(text.stdout, /broken@1 +b1 +2 +0 +0 +2 .* 0%/);
+    assert.match(text.stdout, /failed endpoints \(last error\):\n {2}b1\/a\d +broken@1 .*installer crashed/);
+  });
+
+  it('duplicate reports do not double-count; a success is not installed again', async () => {
+    const a = await agent('a1', c.topology.nodes.get('b1')!.url, expected.a1![1]);
+    assert.deepEqual(a.installs, [...expected.a1![2], 'broken@1'], 'only the failed package is tried again');
+    const res = await request(`${c.topology.nodes.get('b1')!.url}/v1/reports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ENDPOINT_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reports: [{ clientId: 'a2', package: 'p-all@1', status: 'succeeded', at: '2020-01-01T00:00:00.000Z' }] }),
+    });
+    assert.deepEqual(await res.body.json(), { accepted: 0, unchanged: 1 }, 'an older duplicate changes nothing');
+    const reports = await (await request(`${base}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.json() as { sites: Record<string, { packages: Record<string, Record<string, number>> }> };
+    assert.deepEqual(reports.sites.b1!.packages['p-all@1'], { succeeded: 2 });
+  });
+
+  it('reports need the site\'s endpoint token and a valid batch', async () => {
+    const url = `${c.topology.nodes.get('b2')!.url}/v1/reports`;
+    const post = (body: unknown, token: string | null = ENDPOINT_TOKEN) =>
+      request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.statusCode, json: (await r.body.json()) as any }));
+    assert.equal((await post({ reports: [] }, null)).status, 401);
+    assert.equal((await post({ reports: [] }, ADMIN_TOKEN)).status, 403);
+    const bad = await post({ reports: [{ clientId: 'x', package: 'p@1', status: 'installed', at: 'now' }] });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /status/);
+    const many = await post({ reports: Array.from({ length: 1001 }, () => ({ clientId: 'x', package: 'p@1', status: 'failed', at: new Date().toISOString() })) });
+    assert.equal(many.status, 400);
+    assert.ok((await metric(b2, 'sluice_reports_total{status="failed"}')) >= 2);
+  });
+});
+
+describe('an endpoint never runs what the signed catalog does not vouch for', () => {
+  it('a corrupted download is refused and reported failed, never executed', async () => {
+    const fresh = await release(base, c.dir, 'fresh', { meta: { severity: 'critical' } });
+    await converged(b2, hq.catalog.seq);
+    proxy.blobFault = 'flip';
+    try {
+      const a = await agent('a3', c.topology.nodes.get('b2')!.url, A3_OPTS);
+      assert.ok(!a.installs.includes('fresh@1'), 'not executed');
+      const r = a.run.installed.find((i: { id: string }) => i.id === 'fresh@1');
+      assert.equal(r.status, 'failed');
+      assert.match(r.error, /hash/);
+      assert.ok(!existsSync(path.join(c.dir, 'agent-a3', 'files', fresh.sha)), 'nothing kept');
+    } finally {
+      proxy.blobFault = 'none';
+    }
+    const again = await agent('a3', c.topology.nodes.get('b2')!.url, A3_OPTS);
+    assert.ok(again.installs.includes('fresh@1'), 'installed once the bytes are right');
+  });
+
+  it('a package the node invents (not in the signed catalog) is refused, never executed', async () => {
+    proxy.updatesFault = 'forge';
+    try {
+      const a = await agent('a4', c.topology.nodes.get('b2')!.url, ['--platform', 'windows-x64', '--language', 'fr']);
+      assert.ok(proxy.count('updates:forge') >= 1);
+      assert.ok(!a.installs.includes('evil@1'));
+      const r = a.run.installed.find((i: { id: string }) => i.id === 'evil@1');
+      assert.equal(r.status, 'failed');
+      assert.match(r.error, /not in the signed catalog; refusing/);
+    } finally {
+      proxy.updatesFault = 'none';
+    }
+  });
+
+  it('an agent pinned to another key rejects the catalog and installs nothing', async () => {
+    const { generateKeyPair } = await import('../../src/catalog/keys.js');
+    const other = generateKeyPair(path.join(tempDir(), 'k'));
+    const a = await agent('a5', c.topology.nodes.get('b1')!.url, ['--catalog-key', other.publicPath]);
+    assert.equal(a.code, 1);
+    assert.match(a.stderr, /CATALOG_SIGNATURE_INVALID/);
+    assert.deepEqual(a.installs, []);
+  });
+});
+
+describe('GET /v1/updates', () => {
+  it('lists approved, applicable packages with URLs here; pending ones without a URL', async () => {
+    const b1url = c.topology.nodes.get('b1')!.url;
+    const u = await getJson(`${b1url}/v1/updates?platform=linux-x64&language=en`);
+    const ids = u.updates.map((x: { id: string }) => x.id);
+    assert.ok(ids.includes('p-linux@1') && ids.includes('p-all@1') && !ids.includes('p-win@1') && !ids.includes('p-fr@1') && !ids.includes('unapproved@1'));
+    const all = u.updates.find((x: { id: string }) => x.id === 'p-all@1');
+    assert.equal(all.state, 'available');
+    assert.equal(all.files[0].url, `${b1url}/v1/blobs/${all.files[0].sha256}`);
+    assert.ok(Date.parse(all.deadline) > Date.parse(all.approvedAt));
+    const bad = await request(`${b1url}/v1/updates?platform=../x`);
+    assert.equal(bad.statusCode, 400);
+    await bad.body.dump();
+  });
+});
