@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
+import { hopsScenario } from './scenarios/hops.js';
 import { throttleScenario } from './scenarios/throttle.js';
 
 /**
@@ -7,6 +8,7 @@ import { throttleScenario } from './scenarios/throttle.js';
  * tool on this machine, in the same run; prints tables of medians and ratios.
  */
 const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise<string>> = {
+  hops: hopsScenario,
   throttle: throttleScenario,
 };
 

@@ -132,6 +132,7 @@ export class SluiceNode {
         rollup,
         children: this.children,
         verify: () => this.verify(),
+        liveTransfer: async (sha, waitMs) => this.replicator?.liveTransfer(sha, waitMs),
         egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
         metrics: this.metrics,
         logger: this.log,

@@ -29,7 +29,7 @@ export interface BenchNode {
 }
 
 /** A topology of real `sluice serve` processes on loopback, in a temp dir removed by stop(). */
-export async function startCluster(nodes: BenchNode[], opts: { header?: string; regions?: string[] } = {}) {
+export async function startCluster(nodes: BenchNode[], opts: { header?: string; regions?: string[]; nodeArgs?: string[] } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'sluice-bench-'));
   const keys = generateKeyPair(path.join(dir, 'keys'));
   const ports = new Map<string, number>();
@@ -55,7 +55,7 @@ export async function startCluster(nodes: BenchNode[], opts: { header?: string; 
     children.set(name, child);
     return child;
   };
-  for (const n of nodes) spawnNode(n.name);
+  for (const n of nodes) spawnNode(n.name, opts.nodeArgs);
   for (const n of nodes) await until(`${n.name} ready`, async () => (await request(`${url(n.name)}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200, 30_000);
   const admin = new ApiClient(url(nodes[0]!.name), ADMIN);
   return {

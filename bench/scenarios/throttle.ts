@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, openSync, closeSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeRandomFile } from '../lib/files.js';
 import path from 'node:path';
 import { startCluster } from '../lib/cluster.js';
 import { watchGrowth, type Growth } from '../lib/growth.js';
@@ -29,7 +29,7 @@ export async function throttleScenario(opts: { quick: boolean; reps: number }): 
       for (let rep = 0; rep < opts.reps; rep++) {
         const size = Math.round(rate * seconds);
         const file = path.join(cluster.dir, `t${i}-${rep}.bin`);
-        writeRandom(file, size);
+        writeRandomFile(file, size);
         const pkg = await cluster.publish(`t${i}`, `${rep}`, [{ path: file, size }]);
         const sha = pkg.sha[0]!;
         const dataDir = cluster.dataDir(`b${i}`);
@@ -55,11 +55,4 @@ export async function throttleScenario(opts: { quick: boolean; reps: number }): 
     `Scheduled rate: branch pulling R×${seconds}s bytes under a schedule of R, vs curl --limit-rate R (median of ${opts.reps}; goal: within ±3% on average, no second above 110%)`,
     table(['rate', 'sluice avg', 'of rate', 'worst 1 s', 'curl avg', 'of rate', 'worst 1 s'], rows),
   ].join('\n');
-}
-
-function writeRandom(file: string, size: number): void {
-  const fd = openSync(file, 'w');
-  const block = randomBytes(Math.min(size, 4 * 1024 * 1024));
-  for (let left = size; left > 0; left -= block.length) writeSync(fd, block, 0, Math.min(left, block.length));
-  closeSync(fd);
 }

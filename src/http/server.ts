@@ -10,6 +10,7 @@ import type { ChildStatuses } from '../replicate/status-rollup.js';
 import type { ReportStore } from '../reports/report-store.js';
 import type { ReportRollup } from '../reports/rollup.js';
 import type { EgressLimiter } from '../schedule/egress.js';
+import type { LiveTransfer } from '../transfer/live-transfer.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { VerifyReport } from '../store/verify-store.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
@@ -41,6 +42,8 @@ export interface HttpDeps {
   readonly logger: Logger;
   readonly isReady: () => { ready: boolean; reason?: string };
   readonly status: () => unknown;
+  /** A blob being received right now, for cut-through relaying (downstream nodes only). */
+  readonly liveTransfer: (sha256: string, waitMs: number) => Promise<LiveTransfer | undefined>;
   /** Caps on what this node sends (egress: { rate, perChild }). */
   readonly egress: EgressLimiter;
   /** Largest single file accepted by publish. */

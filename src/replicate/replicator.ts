@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
@@ -13,6 +14,7 @@ import type { NodeSpec, Topology } from '../topology/types.js';
 import { SEVERITIES } from '../topology/types.js';
 import { Checkpoints } from '../transfer/checkpoints.js';
 import { fetchBlob } from '../transfer/fetch-blob.js';
+import { LiveTransfer } from '../transfer/live-transfer.js';
 import { backoffMs } from './backoff.js';
 import { CatalogFollower } from './catalog-follower.js';
 import { PeerSelector } from './peers.js';
@@ -62,6 +64,9 @@ export class Replicator {
   private wanted = new Map<string, WantedBlob>();
   private readonly tasks = new Map<string, Task>();
   private readonly unwantedSince = new Map<string, number>();
+  /** Transfers receiving bytes now, which children may be served from (cut-through). */
+  private readonly live = new Map<string, LiveTransfer>();
+  private readonly liveStarted = new EventEmitter();
   private readonly small: PQueue;
   private readonly large: PQueue;
   private readonly stop = new AbortController();
@@ -133,6 +138,26 @@ export class Replicator {
     }
     for (const [sha] of this.d.store.list()) if (!this.wanted.has(sha) && !this.unwantedSince.has(sha)) this.unwantedSince.set(sha, now);
     if (this.d.graceMs === 0) void this.collectGarbage();
+  }
+
+  /**
+   * The live transfer of a blob, waiting up to `waitMs` for a wanted one to start: a child
+   * that asks for a blob its hub is about to fetch gets it relayed rather than a 404.
+   */
+  async liveTransfer(sha256: string, waitMs: number): Promise<LiveTransfer | undefined> {
+    const now = this.live.get(sha256);
+    if (now || !this.wanted.has(sha256) || waitMs <= 0) return now;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.liveStarted.off(sha256, started);
+        resolve(this.live.get(sha256));
+      }, waitMs);
+      const started = (live: LiveTransfer) => {
+        clearTimeout(timer);
+        resolve(live);
+      };
+      this.liveStarted.once(sha256, started);
+    });
   }
 
   /** Snapshot for status and metrics. */
@@ -226,19 +251,29 @@ export class Replicator {
     task.peer = peer.name;
     task.controller = new AbortController();
     const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
+    const partialPath = path.join(this.partialDir, `${sha}.part`);
+    const live = new LiveTransfer(sha, task.blob.size, partialPath);
+    let stored = false;
     try {
       const outcome = await fetchBlob({
         sha256: sha,
         size: task.blob.size,
         peer,
         selfName: this.d.spec.name,
-        partialPath: path.join(this.partialDir, `${sha}.part`),
+        partialPath,
         checkpoints: this.checkpoints,
         budget: task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : this.d.schedule.budget,
         signal: task.controller.signal,
         stallMs: this.d.tuning.stallMs,
         checkpointBytes: this.d.tuning.checkpointBytes,
         checkpointMs: this.d.tuning.checkpointMs,
+        onProgress: (written) => {
+          if (!this.live.has(sha)) {
+            this.live.set(sha, live);
+            this.liveStarted.emit(sha, live);
+          }
+          live.progress(written);
+        },
         onBytes: (n) => {
           counter.inc(n);
           task.offset += n;
@@ -252,6 +287,7 @@ export class Replicator {
       if (outcome.resumedFrom > 0) this.d.metrics.transferResumes.inc();
       task.state = 'verifying';
       await this.d.store.commit([outcome.staged], [this.checkpoints.deleteOp(sha)]);
+      stored = true;
       this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
       this.peers.succeeded(peer);
       this.tasks.delete(sha);
@@ -270,11 +306,15 @@ export class Replicator {
       task.offset = checkpoint?.offset ?? 0;
       task.state = 'waiting';
       task.rateBytesPerSec = 0;
-      const delay = backoffMs(task.attempts - 1, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs);
+      // An upstream that does not hold the blob yet will soon (or relays it as it arrives):
+      // ask again quickly rather than backing off for a minute.
+      const delay = e.code === 'BLOB_NOT_FOUND' ? backoffMs(task.attempts - 1, 200, 2000) : backoffMs(task.attempts - 1, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs);
       this.d.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
       task.retryTimer = setTimeout(() => this.enqueue(task), delay);
     } finally {
       task.controller = undefined;
+      if (this.live.get(sha) === live) this.live.delete(sha);
+      live.finish(stored);
     }
   }
 

@@ -90,13 +90,14 @@ describe('upstream egress caps', () => {
       { name: 'a', upstream: 'hq' },
       { name: 'b', upstream: 'hq' },
     ]);
-    await startNode(c.topology, 'hq', c.secrets);
+    const hq = await startNode(c.topology, 'hq', c.secrets);
     const a = await startNode(c.topology, 'a', c.secrets);
     const b = await startNode(c.topology, 'b', c.secrets);
     const base = c.topology.nodes.get('hq')!.url;
     const f = await release(base, c.dir, 'shared', { size: 4 * 1024 * 1024 });
-    const inA = () => metric(a, 'sluice_transfer_bytes_total{direction="in",peer="hq"}').then((v) => (Number.isNaN(v) ? 0 : v));
-    const inB = () => metric(b, 'sluice_transfer_bytes_total{direction="in",peer="hq"}').then((v) => (Number.isNaN(v) ? 0 : v));
+    // Measured where the cap applies: what the upstream sends to each child.
+    const inA = () => metric(hq, 'sluice_transfer_bytes_total{direction="out",peer="a"}');
+    const inB = () => metric(hq, 'sluice_transfer_bytes_total{direction="out",peer="b"}');
     const [sa, sb] = await Promise.all([sampleBytes(inA, () => a.store.has(f.sha)), sampleBytes(inB, () => b.store.has(f.sha))]);
     for (const s of [sa, sb]) {
       const { avg } = rates(s);

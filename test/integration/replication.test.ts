@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { SluiceNode } from '../../src/daemon.js';
 import { renderStatus } from '../../src/cli/render-status.js';
@@ -108,5 +109,21 @@ describe('replication three tiers down: primary → hub → branch', () => {
     const again = await runCli(['verify', '--node', 'branch', '-t', file], { env: { SLUICE_TOKEN: ADMIN_TOKEN } });
     assert.equal(again.code, 0);
     assert.match(again.stdout, /0 failed/);
+  });
+});
+
+describe('cut-through relaying', () => {
+  it('a hub relays a blob to its branch while still receiving it; both end byte-exact', async () => {
+    const c = await makeCluster([{ name: 'hq', proxied: true }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }]);
+    const proxy = c.proxies.get('hq')!;
+    proxy.rateBytesPerSec = 8 * 1024 * 1024; // the hub's own download takes about a second
+    const hqNode = await startNode(c.topology, 'hq', c.secrets);
+    const hubNode = await startNode(c.topology, 'hub', c.secrets);
+    const branchNode = await startNode(c.topology, 'branch', c.secrets);
+    const rel = await release(hqNode.address.url, c.dir, 'relayed', { size: 8 * 1024 * 1024 });
+    const partial = path.join(branchNode.spec.dataDir, 'partial', `${rel.sha}.part`);
+    await waitFor('the branch to receive bytes before the hub holds the whole blob', () => !hubNode.store.has(rel.sha) && existsSync(partial) && statSync(partial).size > 0);
+    await converged(branchNode, hqNode.catalog.seq);
+    assert.ok(holdsExactly(hubNode, rel.content) && holdsExactly(branchNode, rel.content));
   });
 });

@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { open } from 'node:fs/promises';
 import parseRange from 'range-parser';
 import { SHA256_PATTERN } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { HttpDeps } from '../server.js';
+import type { LiveTransfer } from '../../transfer/live-transfer.js';
 import { peerOf } from '../peer.js';
 
 /**
@@ -15,13 +17,20 @@ export function registerBlobRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.head('/v1/blobs/:sha256', handler);
 }
 
+/** How long a request for a wanted blob waits for this node's own transfer of it to start. */
+const LIVE_WAIT_MS = 5000;
+
 type Plan = { status: 200 | 206; start: number; end: number } | { status: 304 } | { status: 416 };
 
 async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: HttpDeps): Promise<unknown> {
   const { sha256 } = request.params as { sha256: string };
   // Reject before any file access: the id becomes a path.
   if (!SHA256_PATTERN.test(sha256)) throw new SluiceError('INVALID_BLOB_ID', `"${sha256.slice(0, 80)}" is not a blob id; expected 64 lowercase hex digits (a sha256)`);
-  const size = deps.store.sizeOf(sha256);
+  let size = deps.store.sizeOf(sha256);
+  // Not stored yet, but arriving: relay it as it lands (cut-through), waiting briefly for a
+  // wanted blob's transfer to start.
+  const live = size === undefined ? await deps.liveTransfer(sha256, LIVE_WAIT_MS) : undefined;
+  if (live) size = live.size;
   if (size === undefined) throw new SluiceError('BLOB_NOT_FOUND', `blob ${sha256} is not stored on node ${deps.node.name} (not approved for it, or not replicated yet)`);
 
   const etag = `"${sha256}"`;
@@ -40,7 +49,7 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Htt
 
   const peer = peerOf(request, deps.topology);
   const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
-  const file = deps.store.read(sha256, { start: plan.start, end: plan.end });
+  const file = (live && (await openLive(live, plan.start, plan.end))) || deps.store.read(sha256, { start: plan.start, end: plan.end });
   // Egress caps pace the response; without caps the file streams straight out.
   const stream = deps.egress.limited ? file.pipe(deps.egress.throttle(peer)) : file;
   if (stream !== file) file.on('error', (err) => stream.destroy(err));
@@ -82,4 +91,14 @@ function isValidByteRanges(header: string): boolean {
     const r = /^\s*(?:(\d+)-(\d*)|-(\d+))\s*$/.exec(spec);
     return r !== null && (r[2] === undefined || r[2] === '' || Number(r[2]) >= Number(r[1]));
   });
+}
+
+/** The live partial, or undefined if it was just renamed into the store (read it from there). */
+async function openLive(live: LiveTransfer, start: number, end: number) {
+  try {
+    return live.read(await open(live.partialPath, 'r'), start, end);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && live.state === 'stored') return undefined;
+    throw err;
+  }
 }

@@ -1,0 +1,50 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { request } from 'undici';
+import { freePort, until } from './cluster.js';
+
+/** True when a reference tool is on PATH; otherwise says how to get it. */
+export function haveTool(cmd: string, install: string): boolean {
+  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0) return true;
+  process.stdout.write(`(reference tool "${cmd}" is missing: ${install}; skipping that comparison)\n`);
+  return false;
+}
+
+/** nginx serving `root` on a loopback port, as a plain static file server (sendfile on). */
+export async function startNginx(root: string, workDir: string): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const prefix = path.join(workDir, 'nginx');
+  mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+  const conf = path.join(prefix, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  types { application/octet-stream bin; }
+  default_type application/octet-stream;
+  client_body_temp_path ${prefix}/tmp;
+  proxy_temp_path ${prefix}/tmp;
+  fastcgi_temp_path ${prefix}/tmp;
+  uwsgi_temp_path ${prefix}/tmp;
+  scgi_temp_path ${prefix}/tmp;
+  server { listen 127.0.0.1:${port}; root ${root}; }
+}
+`,
+  );
+  // nginx workers run as an unprivileged user: let them into the (0700) temp directory.
+  chmodSync(workDir, 0o755);
+  chmodSync(root, 0o755);
+  const child: ChildProcess = spawn('nginx', ['-p', prefix, '-c', conf], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await until('nginx', async () => (await request(`${url}/`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) > 0, 10_000);
+  return { url, stop: () => child.kill('SIGKILL') };
+}
