@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { hopsScenario } from './scenarios/hops.js';
+import { smallBlobsScenario } from './scenarios/small-blobs.js';
 import { throttleScenario } from './scenarios/throttle.js';
 
 /**
@@ -9,6 +10,7 @@ import { throttleScenario } from './scenarios/throttle.js';
  */
 const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise<string>> = {
   hops: hopsScenario,
+  'small-blobs': smallBlobsScenario,
   throttle: throttleScenario,
 };
 

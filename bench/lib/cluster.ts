@@ -29,7 +29,17 @@ export interface BenchNode {
 }
 
 /** A topology of real `sluice serve` processes on loopback, in a temp dir removed by stop(). */
-export async function startCluster(nodes: BenchNode[], opts: { header?: string; regions?: string[]; nodeArgs?: string[] } = {}) {
+export interface ClusterOptions {
+  header?: string;
+  regions?: string[];
+  nodeArgs?: string[];
+  /** Runs before any node starts (e.g. to fill the primary's catalog offline). */
+  prepare?: (ctx: { dir: string; dataDir: (name: string) => string; signingKeyPath: string; publicKeyPath: string; topologyFile: string }) => Promise<void>;
+  /** Nodes to start now (default: all); others with spawnNode later. */
+  start?: string[];
+}
+
+export async function startCluster(nodes: BenchNode[], opts: ClusterOptions = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'sluice-bench-'));
   const keys = generateKeyPair(path.join(dir, 'keys'));
   const ports = new Map<string, number>();
@@ -55,8 +65,11 @@ export async function startCluster(nodes: BenchNode[], opts: { header?: string; 
     children.set(name, child);
     return child;
   };
-  for (const n of nodes) spawnNode(n.name, opts.nodeArgs);
-  for (const n of nodes) await until(`${n.name} ready`, async () => (await request(`${url(n.name)}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200, 30_000);
+  await opts.prepare?.({ dir, dataDir: (name) => path.join(dir, 'data', name), signingKeyPath: keys.privatePath, publicKeyPath: keys.publicPath, topologyFile: file });
+  const ready = (name: string) => until(`${name} ready`, async () => (await request(`${url(name)}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200, 120_000);
+  const initial = nodes.filter((n) => !opts.start || opts.start.includes(n.name));
+  for (const n of initial) spawnNode(n.name, opts.nodeArgs);
+  for (const n of initial) await ready(n.name);
   const admin = new ApiClient(url(nodes[0]!.name), ADMIN);
   return {
     dir,
@@ -64,9 +77,15 @@ export async function startCluster(nodes: BenchNode[], opts: { header?: string; 
     url,
     children,
     spawnNode,
+    ready,
+    metric: async (name: string, series: string) => {
+      const text = await request(`${url(name)}/metrics`).then((r) => r.body.text());
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+    },
     dataDir: (name: string) => path.join(dir, 'data', name),
-    async publish(name: string, version: string, files: { path: string; size: number }[]): Promise<{ id: string; sha: string[] }> {
-      const mp = multipartBody({ name, version }, files, () => {});
+    async publish(name: string, version: string, files: { path: string; size: number }[], meta: Record<string, unknown> = {}): Promise<{ id: string; sha: string[] }> {
+      const mp = multipartBody({ name, version, ...meta }, files, () => {});
       const pkg = await admin.postStream<{ id: string; files: { sha256: string }[] }>('v1/packages', mp.body, mp.contentType, mp.length);
       return { id: pkg.id, sha: pkg.files.map((f) => f.sha256) };
     },

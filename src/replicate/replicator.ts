@@ -17,7 +17,7 @@ import { fetchBlob } from '../transfer/fetch-blob.js';
 import { LiveTransfer } from '../transfer/live-transfer.js';
 import { backoffMs } from './backoff.js';
 import { CatalogFollower } from './catalog-follower.js';
-import { PeerSelector } from './peers.js';
+import { PeerSelector, type Peer } from './peers.js';
 import type { ReplicationTuning } from './tuning.js';
 import { wantedBlobs, type WantedBlob } from './wanted.js';
 import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
@@ -267,6 +267,7 @@ export class Replicator {
         stallMs: this.d.tuning.stallMs,
         checkpointBytes: this.d.tuning.checkpointBytes,
         checkpointMs: this.d.tuning.checkpointMs,
+        deferSync: task.blob.size <= this.d.tuning.smallBlobBytes,
         onProgress: (written) => {
           if (!this.live.has(sha)) {
             this.live.set(sha, live);
@@ -285,37 +286,56 @@ export class Replicator {
         },
       });
       if (outcome.resumedFrom > 0) this.d.metrics.transferResumes.inc();
-      task.state = 'verifying';
-      await this.d.store.commit([outcome.staged], [this.checkpoints.deleteOp(sha)]);
-      stored = true;
-      this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
       this.peers.succeeded(peer);
-      this.tasks.delete(sha);
-      this.d.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
+      task.state = 'verifying';
+      // The commit (fsync, rename, LevelDB) joins the store's next group-commit round; the
+      // transfer slot is free meanwhile, so small blobs keep the network busy.
+      void this.d.store.commit([outcome.staged], [this.checkpoints.deleteOp(sha)]).then(
+        () => {
+          this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
+          if (this.tasks.get(sha) === task) this.tasks.delete(sha);
+          if (this.live.get(sha) === live) this.live.delete(sha);
+          live.finish(true);
+          this.d.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
+        },
+        (err: unknown) => this.failed(task, peer, err instanceof SluiceError ? err : new SluiceError('STORE_IO', String(err)), live),
+      );
+      stored = true;
     } catch (err) {
       if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
-      const e = err instanceof SluiceError ? err : new SluiceError('INTERNAL', String(err));
-      task.attempts++;
-      task.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
-      this.noteError(e);
-      if (e.code === 'HASH_MISMATCH') this.d.metrics.hashMismatch.inc();
-      this.d.metrics.transferRetries.inc();
-      // A peer that simply does not hold the blob yet is not failing.
-      if (e.code !== 'BLOB_NOT_FOUND') this.peers.failed(peer, e.code);
-      const checkpoint = await this.checkpoints.get(sha).catch(() => undefined);
-      task.offset = checkpoint?.offset ?? 0;
-      task.state = 'waiting';
-      task.rateBytesPerSec = 0;
-      // An upstream that does not hold the blob yet will soon (or relays it as it arrives):
-      // ask again quickly rather than backing off for a minute.
-      const delay = e.code === 'BLOB_NOT_FOUND' ? backoffMs(task.attempts - 1, 200, 2000) : backoffMs(task.attempts - 1, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs);
-      this.d.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
-      task.retryTimer = setTimeout(() => this.enqueue(task), delay);
+      await this.failed(task, peer, err instanceof SluiceError ? err : new SluiceError('INTERNAL', String(err)), live);
     } finally {
       task.controller = undefined;
-      if (this.live.get(sha) === live) this.live.delete(sha);
-      live.finish(stored);
+      // A blob handed to the commit stays relayable until it is visible (above).
+      if (!stored) {
+        if (this.live.get(sha) === live) this.live.delete(sha);
+        live.finish(false);
+      }
     }
+  }
+
+  /** Counts a failed attempt and schedules the next one with backoff. */
+  private async failed(task: Task, peer: { name: string }, e: SluiceError, live: LiveTransfer): Promise<void> {
+    const sha = task.blob.sha256;
+    if (this.live.get(sha) === live) this.live.delete(sha);
+    live.finish(false);
+    if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
+    task.attempts++;
+    task.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
+    this.noteError(e);
+    if (e.code === 'HASH_MISMATCH') this.d.metrics.hashMismatch.inc();
+    this.d.metrics.transferRetries.inc();
+    // A peer that simply does not hold the blob yet is not failing.
+    if (e.code !== 'BLOB_NOT_FOUND') this.peers.failed(peer as Peer, e.code);
+    const checkpoint = await this.checkpoints.get(sha).catch(() => undefined);
+    task.offset = checkpoint?.offset ?? 0;
+    task.state = 'waiting';
+    task.rateBytesPerSec = 0;
+    // An upstream that does not hold the blob yet will soon (or relays it as it arrives):
+    // ask again quickly rather than backing off for a minute.
+    const delay = e.code === 'BLOB_NOT_FOUND' ? backoffMs(task.attempts - 1, 200, 2000) : backoffMs(task.attempts - 1, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs);
+    this.d.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
+    task.retryTimer = setTimeout(() => this.enqueue(task), delay);
   }
 
   /** Partials whose blob is unwanted, unrecorded or too old are removed at start-up. */

@@ -23,7 +23,7 @@ export interface ReplicationTuning {
   readonly peerFailures: number;
   /** While on a fallback, how often the preferred upstream is probed. @defaultValue 30 s */
   readonly probeMs: number;
-  /** Concurrent transfers of blobs up to `smallBlobBytes`, and of larger ones. @defaultValue 8 and 2 */
+  /** Concurrent transfers of blobs up to `smallBlobBytes`, and of larger ones. @defaultValue 16 and 2 */
   readonly smallConcurrency: number;
   readonly largeConcurrency: number;
   /** Blobs up to this size use the small-blob lane, so they never wait behind a huge one. @defaultValue 8 MiB */
@@ -48,7 +48,7 @@ export const DEFAULT_TUNING: ReplicationTuning = Object.freeze({
   checkpointMs: 5000,
   peerFailures: 3,
   probeMs: 30_000,
-  smallConcurrency: 8,
+  smallConcurrency: 16,
   largeConcurrency: 2,
   smallBlobBytes: 8 * 1024 * 1024,
   statusPushMs: 5000,

@@ -11,6 +11,8 @@ import type { BatchOp } from './meta-db.js';
 export interface BlobStore {
   has(sha256: string): boolean;
   sizeOf(sha256: string): number | undefined;
+  /** The whole blob from memory if it is small (≤ 64 KiB), else undefined: stream it with read(). */
+  readSmall(sha256: string): Promise<Buffer | undefined>;
   /** Bytes [start, end] inclusive of a visible blob. */
   read(sha256: string, range?: { start: number; end: number }): Readable;
   /** Streams `source` into a staging file, hashing as it goes. Not visible until commit. */
@@ -35,4 +37,6 @@ export interface StagedBlob {
   readonly tmpPath: string;
   readonly sha256: string;
   readonly size: number;
+  /** Written but not fsynced yet: commit fsyncs it (with the rest of its round) before the rename. */
+  readonly unsynced?: boolean;
 }

@@ -34,6 +34,15 @@ export async function writeHashed(
   return { sha256: hash.copy().digest('hex'), size: position, hash };
 }
 
+export async function fsyncFile(file: string): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {

@@ -24,6 +24,11 @@ export interface FetchBlobOptions {
   readonly dispatcher?: Dispatcher;
   /** Called for every chunk written (progress, byte counters). */
   readonly onBytes?: (bytes: number) => void;
+  /**
+   * Leave the final fsync to the store's commit round (small blobs: one round fsyncs many
+   * files in parallel). @defaultValue false
+   */
+  readonly deferSync?: boolean;
   /** Called with the partial file's length after each write (cut-through relaying). */
   readonly onProgress?: (writtenBytes: number) => void;
 }
@@ -217,7 +222,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
         }
       }
       await flush();
-      await fh.sync();
+      if (!o.deferSync) await fh.sync();
     } catch (err) {
       // Keep whatever reached the disk for the next attempt (unless the bytes are suspect).
       if (keepPartial) await flush().then(() => fh.sync()).then(() => o.checkpoints.set(o.sha256, written)).catch(() => undefined);
@@ -244,7 +249,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
       }
       throw new SluiceError('HASH_MISMATCH', `${what}: the bytes hash to ${digest.slice(0, 12)}…, not to the catalog's sha256; discarded`);
     }
-    return { staged: { tmpPath: o.partialPath, sha256: o.sha256, size: o.size }, resumedFrom, received: position - offset };
+    return { staged: { tmpPath: o.partialPath, sha256: o.sha256, size: o.size, unsynced: o.deferSync === true }, resumedFrom, received: position - offset };
   } finally {
     clearInterval(watchdog);
     o.signal.removeEventListener('abort', onAbort);

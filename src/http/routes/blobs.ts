@@ -49,6 +49,13 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Htt
 
   const peer = peerOf(request, deps.topology);
   const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
+  if (!live && !deps.egress.limited) {
+    const small = await deps.store.readSmall(sha256);
+    if (small) {
+      counter.inc(length);
+      return reply.send(plan.start === 0 && plan.end === small.length - 1 ? small : small.subarray(plan.start, plan.end + 1));
+    }
+  }
   const file = (live && (await openLive(live, plan.start, plan.end))) || deps.store.read(sha256, { start: plan.start, end: plan.end });
   // Egress caps pace the response; without caps the file streams straight out.
   const stream = deps.egress.limited ? file.pipe(deps.egress.throttle(peer)) : file;
