@@ -2,6 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { hopsScenario } from './scenarios/hops.js';
 import { smallBlobsScenario } from './scenarios/small-blobs.js';
+import { servingScenario } from './scenarios/serving.js';
+import { resumeScenario } from './scenarios/resume.js';
+import { memoryScenario } from './scenarios/memory.js';
+import { catalogScaleScenario } from './scenarios/catalog-scale.js';
 import { throttleScenario } from './scenarios/throttle.js';
 
 /**
@@ -11,6 +15,10 @@ import { throttleScenario } from './scenarios/throttle.js';
 const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise<string>> = {
   hops: hopsScenario,
   'small-blobs': smallBlobsScenario,
+  serving: servingScenario,
+  resume: resumeScenario,
+  memory: memoryScenario,
+  'catalog-scale': catalogScaleScenario,
   throttle: throttleScenario,
 };
 
