@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { hopsScenario } from './scenarios/hops.js';
 import { smallBlobsScenario } from './scenarios/small-blobs.js';
@@ -32,11 +32,9 @@ if (unknown.length) {
 }
 
 const tool = (cmd: string, args: string[]) => {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0]!.trim();
-  } catch {
-    return 'missing';
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  // nginx -v prints on stderr, curl --version on stdout.
+  return r.error ? 'missing' : `${r.stdout}${r.stderr}`.split('\n')[0]!.trim();
 };
 process.stdout.write(
   `Sluice benchmarks  ${new Date().toISOString()}\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; curl: ${tool('curl', ['--version'])}; nginx: ${tool('nginx', ['-v'])}\n\n`,

@@ -19,6 +19,7 @@ import { ScheduleController } from './schedule/schedule-controller.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { verifyStore } from './store/verify-store.js';
 import { openMetaDb, type MetaDb } from './store/meta-db.js';
+import { pullsFrom } from './topology/tree.js';
 import type { NodeSpec, Topology } from './topology/types.js';
 import { VERSION } from './version.js';
 
@@ -69,7 +70,7 @@ export class SluiceNode {
     this.spec = spec;
     this.log = options.logger.child({ node: spec.name });
     // Peers that can appear in labels, known up front so every series exists from start-up.
-    const children = [...options.topology.nodes.values()].filter((n) => n.upstream === spec.name || n.fallback.includes(spec.name)).map((n) => n.name);
+    const children = [...options.topology.nodes.keys()].filter((name) => pullsFrom(options.topology, name, spec.name));
     this.metrics = createMetrics(spec.name, VERSION, { upstreams: spec.upstream ? [spec.upstream, ...spec.fallback] : [], children });
   }
 

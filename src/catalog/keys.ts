@@ -27,24 +27,21 @@ export function generateKeyPair(outDir: string, options: { force?: boolean } = {
 }
 
 export function readPublicKey(file: string, purpose: string): KeyObject {
-  const pem = readKeyFile(file, purpose);
-  try {
-    const key = createPublicKey(pem);
-    if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType} key`);
-    return key;
-  } catch (err) {
-    throw new SluiceError('KEY_INVALID', `${file} is not an Ed25519 public key (${(err as Error).message}); create a pair with "sluice keygen --out DIR"`, { cause: err });
-  }
+  return readKey(file, purpose, 'public');
 }
 
 export function readPrivateKey(file: string, purpose: string): KeyObject {
+  return readKey(file, purpose, 'private');
+}
+
+function readKey(file: string, purpose: string, kind: 'public' | 'private'): KeyObject {
   const pem = readKeyFile(file, purpose);
   try {
-    const key = createPrivateKey(pem);
+    const key = kind === 'public' ? createPublicKey(pem) : createPrivateKey(pem);
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType} key`);
     return key;
   } catch (err) {
-    throw new SluiceError('KEY_INVALID', `${file} is not an Ed25519 private key (${(err as Error).message}); create a pair with "sluice keygen --out DIR"`, { cause: err });
+    throw new SluiceError('KEY_INVALID', `${file} is not an Ed25519 ${kind} key (${(err as Error).message}); create a pair with "sluice keygen --out DIR"`, { cause: err });
   }
 }
 

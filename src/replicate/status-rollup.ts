@@ -4,7 +4,7 @@ import { SluiceError } from '../errors.js';
 import { NODE_HEADER } from '../http/peer.js';
 import type { Logger } from '../log/logger.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import { subtreeOf } from '../topology/tree.js';
+import { pullsFrom, subtreeOf } from '../topology/tree.js';
 import type { PeerSelector } from './peers.js';
 
 export const statusPushSchema = z.object({ node: z.string(), status: z.record(z.unknown()) });
@@ -26,8 +26,7 @@ export class ChildStatuses {
   accept(body: unknown): void {
     const parsed = statusPushSchema.safeParse(body);
     if (!parsed.success) throw new SluiceError('BAD_REQUEST', 'expected { "node": NAME, "status": {...} }');
-    const from = this.topology.nodes.get(parsed.data.node);
-    if (!from || (from.upstream !== this.self.name && !from.fallback.includes(this.self.name))) {
+    if (!pullsFrom(this.topology, parsed.data.node, this.self.name)) {
       throw new SluiceError('FORBIDDEN', `node "${parsed.data.node}" does not pull from ${this.self.name}; only its downstream nodes report here`);
     }
     this.latest.set(parsed.data.node, { status: parsed.data.status, receivedAt: Date.now() });

@@ -1,4 +1,5 @@
 import { SluiceError } from '../errors.js';
+import { pullsFrom } from '../topology/tree.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { rollupPushSchema, type ReportStore, type SiteSummary } from './report-store.js';
 
@@ -19,8 +20,7 @@ export class ReportRollup {
   accept(body: unknown): void {
     const parsed = rollupPushSchema.safeParse(body);
     if (!parsed.success) throw new SluiceError('BAD_REQUEST', `expected { "node": NAME, "nodes": { SITE: summary } }: ${parsed.error.issues[0]?.message ?? ''}`);
-    const from = this.topology.nodes.get(parsed.data.node);
-    if (!from || (from.upstream !== this.self.name && !from.fallback.includes(this.self.name))) {
+    if (!pullsFrom(this.topology, parsed.data.node, this.self.name)) {
       throw new SluiceError('FORBIDDEN', `node "${parsed.data.node}" does not pull from ${this.self.name}; only its downstream nodes report here`);
     }
     this.children.set(parsed.data.node, { nodes: parsed.data.nodes as Record<string, SiteSummary>, receivedAt: Date.now() });

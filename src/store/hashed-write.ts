@@ -34,17 +34,13 @@ export async function writeHashed(
   return { sha256: hash.copy().digest('hex'), size: position, hash };
 }
 
-export async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** fsync of a file's bytes. */
+export const fsyncFile = (file: string) => fsyncPath(file, 'r+');
+/** fsync of a directory, making renames in it durable. */
+export const fsyncDir = (dir: string) => fsyncPath(dir, 'r');
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+async function fsyncPath(target: string, flags: 'r' | 'r+'): Promise<void> {
+  const fh = await open(target, flags);
   try {
     await fh.sync();
   } finally {

@@ -33,3 +33,9 @@ export function renderTree(topology: Topology): string {
   if (primary) walk(primary, '', true, true);
   return out.join('\n');
 }
+
+/** True when `name` pulls from `from`, as its upstream or one of its fallbacks. */
+export function pullsFrom(topology: Topology, name: string, from: string): boolean {
+  const node = topology.nodes.get(name);
+  return node !== undefined && (node.upstream === from || node.fallback.includes(from));
+}
