@@ -19,7 +19,6 @@ export class VerifiedCatalog {
   readonly state = new CatalogState();
   private seq = 0;
   private hash = GENESIS_HASH;
-  private head: SignedHead | undefined;
 
   private constructor(
     private readonly dir: string,
@@ -42,7 +41,6 @@ export class VerifiedCatalog {
     if (head && (head.seq !== c.seq || head.hash !== c.hash || !verifyHeadSignature(head, publicKey))) {
       throw new SluiceError('CATALOG_SIGNATURE_INVALID', `the agent's cached catalog in ${dir} does not match its signed head; delete the directory to resynchronise`);
     }
-    c.head = head;
     if (lines.length > c.seq) await writeFile(path.join(dir, 'records.jsonl'), lines.slice(0, c.seq).map((l) => `${l}\n`).join(''));
     return c;
   }
@@ -85,6 +83,5 @@ export class VerifiedCatalog {
       this.seq = r.seq;
       this.hash = r.hash;
     }
-    this.head = head;
   }
 }

@@ -1,10 +1,10 @@
 import { request } from 'undici';
 import { z } from 'zod';
-import { SluiceError } from '../errors.js';
 import { NODE_HEADER } from '../http/peer.js';
 import type { Logger } from '../log/logger.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import { pullsFrom, subtreeOf } from '../topology/tree.js';
+import { subtreeOf } from '../topology/tree.js';
+import { ChildPushes } from './child-pushes.js';
 import type { PeerSelector } from './peers.js';
 
 export const statusPushSchema = z.object({ node: z.string(), status: z.record(z.unknown()) });
@@ -14,32 +14,28 @@ export const statusPushSchema = z.object({ node: z.string(), status: z.record(z.
  * node, and the primary above all, can show the whole tree below it.
  */
 export class ChildStatuses {
-  private readonly latest = new Map<string, { status: Record<string, unknown>; receivedAt: number }>();
+  private readonly pushes: ChildPushes<z.infer<typeof statusPushSchema>>;
 
   constructor(
     private readonly topology: Topology,
     private readonly self: NodeSpec,
     private readonly staleMs: number,
-  ) {}
+  ) {
+    this.pushes = new ChildPushes(topology, self, statusPushSchema, '{ "node": NAME, "status": {...} }');
+  }
 
-  /** Accepts a push from a node that pulls from this one (as upstream or fallback). */
   accept(body: unknown): void {
-    const parsed = statusPushSchema.safeParse(body);
-    if (!parsed.success) throw new SluiceError('BAD_REQUEST', 'expected { "node": NAME, "status": {...} }');
-    if (!pullsFrom(this.topology, parsed.data.node, this.self.name)) {
-      throw new SluiceError('FORBIDDEN', `node "${parsed.data.node}" does not pull from ${this.self.name}; only its downstream nodes report here`);
-    }
-    this.latest.set(parsed.data.node, { status: parsed.data.status, receivedAt: Date.now() });
+    this.pushes.accept(body);
   }
 
   /** Children of this node in the topology, each with its last status or `null`. */
   snapshot(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     const expected = new Set(subtreeOf(this.topology, this.self.name).filter((n) => n.upstream === this.self.name).map((n) => n.name));
-    for (const name of this.latest.keys()) expected.add(name);
+    for (const [name] of this.pushes.entries()) expected.add(name);
     for (const name of expected) {
-      const entry = this.latest.get(name);
-      out[name] = entry ? { ...entry.status, receivedAt: new Date(entry.receivedAt).toISOString(), stale: Date.now() - entry.receivedAt > this.staleMs } : null;
+      const entry = this.pushes.get(name);
+      out[name] = entry ? { ...entry.value.status, receivedAt: new Date(entry.receivedAt).toISOString(), stale: Date.now() - entry.receivedAt > this.staleMs } : null;
     }
     return out;
   }

@@ -1,5 +1,5 @@
-import { SluiceError } from '../errors.js';
-import { pullsFrom } from '../topology/tree.js';
+import type { z } from 'zod';
+import { ChildPushes } from '../replicate/child-pushes.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { rollupPushSchema, type ReportStore, type SiteSummary } from './report-store.js';
 
@@ -9,27 +9,24 @@ import { rollupPushSchema, type ReportStore, type SiteSummary } from './report-s
  * every site even when branches sit behind NAT, because figures travel upward.
  */
 export class ReportRollup {
-  private readonly children = new Map<string, { nodes: Record<string, SiteSummary>; receivedAt: number }>();
+  private readonly pushes: ChildPushes<z.infer<typeof rollupPushSchema>>;
 
   constructor(
-    private readonly topology: Topology,
+    topology: Topology,
     private readonly self: NodeSpec,
     private readonly store: ReportStore,
-  ) {}
+  ) {
+    this.pushes = new ChildPushes(topology, self, rollupPushSchema, '{ "node": NAME, "nodes": { SITE: summary } }');
+  }
 
   accept(body: unknown): void {
-    const parsed = rollupPushSchema.safeParse(body);
-    if (!parsed.success) throw new SluiceError('BAD_REQUEST', `expected { "node": NAME, "nodes": { SITE: summary } }: ${parsed.error.issues[0]?.message ?? ''}`);
-    if (!pullsFrom(this.topology, parsed.data.node, this.self.name)) {
-      throw new SluiceError('FORBIDDEN', `node "${parsed.data.node}" does not pull from ${this.self.name}; only its downstream nodes report here`);
-    }
-    this.children.set(parsed.data.node, { nodes: parsed.data.nodes as Record<string, SiteSummary>, receivedAt: Date.now() });
+    this.pushes.accept(body);
   }
 
   /** Site → summary for this node and everything below it. */
   subtree(): Record<string, SiteSummary> {
     const out: Record<string, SiteSummary> = { [this.self.name]: this.store.summary() };
-    for (const { nodes } of this.children.values()) Object.assign(out, nodes);
+    for (const [, { value }] of this.pushes.entries()) Object.assign(out, value.nodes as Record<string, SiteSummary>);
     return out;
   }
 }

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { verifyHeadSignature } from '../../src/catalog/head.js';

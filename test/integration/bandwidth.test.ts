@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SluiceNode } from '../../src/daemon.js';
 import { PacedBudget } from '../../src/schedule/paced-budget.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/env.js';
