@@ -17,6 +17,8 @@ export class FaultProxy {
   blobFault: BlobFault = 'none';
   catalogFault: CatalogFault = 'none';
   updatesFault: UpdatesFault = 'none';
+  /** Answer long-polls at once (as some proxies do) by forwarding wait=0. */
+  stripWait = false;
   rateBytesPerSec = Infinity;
   readonly bytesSent = new Map<string, number>();
   readonly injected = new Map<string, number>();
@@ -76,7 +78,8 @@ export class FaultProxy {
   private async catalog(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.catalogRequests.push({ node: req.headers['x-sluice-node'] as string | undefined, at: performance.now() });
     // To re-order, fetch from one record earlier so the page always has two to swap.
-    const fetchUrl = this.catalogFault === 'reorder' ? url.replace(/after=(\d+)/, (_m, n: string) => `after=${Math.max(0, Number(n) - 1)}`) : url;
+    let fetchUrl = this.catalogFault === 'reorder' ? url.replace(/after=(\d+)/, (_m, n: string) => `after=${Math.max(0, Number(n) - 1)}`) : url;
+    if (this.stripWait) fetchUrl = fetchUrl.replace(/wait=\d+/, 'wait=0');
     const up = await request(`${this.target}${fetchUrl}`, { headers: forwardable(req) });
     let text = await up.body.text();
     this.firstCatalog ??= up.statusCode === 200 && JSON.parse(text).records.length > 0 ? text : undefined;

@@ -76,3 +76,26 @@ describe('start-up reconciliation', () => {
     assert.ok(!existsSync(stray));
   });
 });
+
+describe('long-poll not honoured', () => {
+  it('a node whose upstream answers long-polls at once polls every sync.every instead, and still converges', async () => {
+    const c = await makeCluster(
+      [{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq', extra: 'region: polled' }],
+      '',
+      ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }', '  polled: { timezone: UTC, sync: { every: 1s, jitter: 0s } }'],
+    );
+    const proxy = c.proxies.get('hq')!;
+    proxy.stripWait = true;
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    const polls = () => proxy.catalogRequests.filter((r) => r.node === 'branch');
+    await waitFor('three early answers and then interval polls', () => polls().length >= 6, 15_000);
+    const times = polls().map((r) => r.at);
+    // After three early answers in a row the node waits sync.every (1 s) between polls.
+    const gaps = times.slice(4).map((t, i) => t - times[3 + i]!);
+    assert.ok(gaps.every((g) => g >= 900), `gaps between polls: ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`);
+    const rel = await release(c.topology.nodes.get('hq')!.url, c.dir, 'polled');
+    await converged(branch, hq.catalog.seq);
+    assert.ok(holdsExactly(branch, rel.content));
+  });
+});
