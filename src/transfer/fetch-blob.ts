@@ -33,7 +33,7 @@ export interface FetchBlobOptions {
   readonly onProgress?: (writtenBytes: number) => void;
 }
 
-const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+const MAX_BATCH_BYTES = 2 * 1024 * 1024;
 /** Partials of blobs above this are registered as soon as they start, so a crash resumes them. */
 const REGISTER_PARTIAL_ABOVE = 4 * 1024 * 1024;
 const MIN_BATCH_BYTES = 256 * 1024;
