@@ -60,8 +60,10 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Htt
   // Egress caps pace the response; without caps the file streams straight out.
   const stream = deps.egress.limited ? file.pipe(deps.egress.throttle(peer)) : file;
   if (stream !== file) file.on('error', (err) => stream.destroy(err));
+  // Piped first, counted after: a listener added before the pipe would start the flow early.
+  const sent = reply.send(stream);
   stream.on('data', (chunk: Buffer) => counter.inc(chunk.length));
-  return reply.send(stream);
+  return sent;
 }
 
 /** Decides 200 / 206 / 304 / 416 from the request headers (RFC 9110 §13, §14). */
