@@ -76,6 +76,7 @@ export class Replicator {
   readonly peers: PeerSelector;
   readonly follower: CatalogFollower;
   lastError: { code: string; message: string; at: string } | undefined;
+  private forecastCache: { at: number; key: string; value: PackageForecast[] } | undefined;
 
   constructor(private readonly d: ReplicatorDeps) {
     this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
@@ -207,10 +208,20 @@ export class Replicator {
     return [...out.values()];
   }
 
-  /** When each pending package should be here, given the schedule; which will be late. */
+  /**
+   * When each pending package should be here, given the schedule; which will be late.
+   * Recomputed when the set of pending packages changes, else at most every 10 s (status
+   * pushes and requests ask far more often than bytes move the forecast).
+   */
   forecast(now = new Date()): PackageForecast[] {
+    const pending = this.pendingPackages();
+    const key = pending.map((p) => p.id).sort().join('\n');
+    const cached = this.forecastCache;
+    if (cached && cached.key === key && now.getTime() - cached.at < 10_000) return cached.value;
     const region = this.d.topology.regions.get(this.d.spec.region)!;
-    return forecastPackages(this.pendingPackages(), { schedule: this.d.spec.schedule ?? region.schedule, timezone: region.timezone, critical: region.critical }, this.d.topology.deadlinesMs, now);
+    const value = forecastPackages(pending, { schedule: this.d.spec.schedule ?? region.schedule, timezone: region.timezone, critical: region.critical }, this.d.topology.deadlinesMs, now);
+    this.forecastCache = { at: now.getTime(), key, value };
+    return value;
   }
 
   updateMetrics(): void {

@@ -8,20 +8,32 @@ const HORIZON_MS = 400 * 86_400_000;
  * allows; undefined when not within ~400 days (e.g. paused for good).
  */
 export function finishTime(schedule: readonly ScheduleWindow[], timezone: string, from: Date, bytes: number): Date | undefined {
+  return finishTimes(schedule, timezone, from, [bytes])[0];
+}
+
+/**
+ * finishTime for ascending cumulative byte counts, in one walk over the schedule's windows:
+ * a backlog of many packages costs one pass, not one per package.
+ */
+export function finishTimes(schedule: readonly ScheduleWindow[], timezone: string, from: Date, ascending: readonly number[]): (Date | undefined)[] {
+  const out: (Date | undefined)[] = ascending.map(() => undefined);
+  let i = 0;
   let t = from.getTime();
-  let left = bytes;
+  let moved = 0;
   const end = t + HORIZON_MS;
-  while (t < end) {
-    if (left <= 0) return new Date(t);
+  while (i < ascending.length && t < end) {
     const rate = activeWindow(schedule, timezone, new Date(t))?.window.rateBytesPerSec ?? 0;
-    if (rate === Infinity) return new Date(t);
-    const next = nextChange(schedule, timezone, new Date(t))?.getTime() ?? end;
-    const capacity = (rate * (next - t)) / 1000;
-    if (capacity >= left) return new Date(t + (left / rate) * 1000);
-    left -= capacity;
+    const next = rate === Infinity ? t : (nextChange(schedule, timezone, new Date(t))?.getTime() ?? end);
+    const capacity = rate === Infinity ? Infinity : (rate * (next - t)) / 1000;
+    while (i < ascending.length && ascending[i]! - moved <= capacity) {
+      out[i] = new Date(rate === Infinity || ascending[i]! <= moved ? t : t + ((ascending[i]! - moved) / rate) * 1000);
+      i++;
+    }
+    if (rate === Infinity) break;
+    moved += capacity;
     t = next;
   }
-  return undefined;
+  return out;
 }
 
 export interface PendingPackage {
@@ -55,16 +67,21 @@ export function forecastPackages(
 ): PackageForecast[] {
   const order: Severity[] = ['critical', 'important', 'moderate', 'low'];
   const sorted = [...pending].sort((a, b) => order.indexOf(a.severity) - order.indexOf(b.severity) || a.approvedAtMs - b.approvedAtMs);
+  const separateCritical = lanes.critical.kind !== 'schedule';
+  // Cumulative bytes per lane, in priority order; then one walk over the schedule for all.
   let normalBytes = 0;
   let criticalBytes = 0;
-  return sorted.map((p) => {
+  const cumulative = sorted.map((p) => (p.severity === 'critical' && separateCritical ? (criticalBytes += p.bytes) : (normalBytes += p.bytes)));
+  const normal = sorted.map((p, i) => (p.severity === 'critical' && separateCritical ? undefined : cumulative[i]!));
+  const normalEtas = finishTimes(lanes.schedule, lanes.timezone, now, normal.filter((b): b is number => b !== undefined));
+  let k = 0;
+  return sorted.map((p, i) => {
     let eta: Date | undefined;
-    if (p.severity === 'critical' && lanes.critical.kind !== 'schedule') {
-      criticalBytes += p.bytes;
-      eta = lanes.critical.kind === 'bypass' ? now : new Date(now.getTime() + (criticalBytes / lanes.critical.rateBytesPerSec) * 1000);
+    if (normal[i] === undefined) {
+      const crit = lanes.critical as { kind: 'bypass' } | { kind: 'rate'; rateBytesPerSec: number };
+      eta = crit.kind === 'bypass' ? now : new Date(now.getTime() + (cumulative[i]! / crit.rateBytesPerSec) * 1000);
     } else {
-      normalBytes += p.bytes;
-      eta = finishTime(lanes.schedule, lanes.timezone, now, normalBytes);
+      eta = normalEtas[k++];
     }
     const deadline = p.approvedAtMs + deadlinesMs[p.severity];
     return {

@@ -55,3 +55,19 @@ describe('forecast from schedules', () => {
     assert.equal(f[2]!.late, false);
   });
 });
+
+describe('forecast cost', () => {
+  it('many pending packages under a restrictive schedule are forecast in one pass over the windows', () => {
+    const now = new Date('2026-11-23T17:00:00Z');
+    const pending = Array.from({ length: 500 }, (_, i) => ({ id: `p${i}@1`, severity: 'low' as const, approvedAtMs: now.getTime() - i, bytes: 1e9 }));
+    const started = process.cpuUsage();
+    const f = forecastPackages(pending, { schedule: office.schedule, timezone: office.timezone, critical: { kind: 'schedule' } }, t.deadlinesMs, now);
+    const cpuMs = (process.cpuUsage(started).user + process.cpuUsage(started).system) / 1000;
+    // 500 GB at 1 MB/s is ~139 hours of transfer; 11 office hours per weekday: ~2.5 weeks.
+    assert.equal(f.length, 500);
+    const lastDays = (Date.parse(f[499]!.eta!) - now.getTime()) / 86_400_000;
+    assert.ok(lastDays > 14 && lastDays < 25, `last package after ${lastDays.toFixed(1)} days`);
+    assert.ok(Date.parse(f[10]!.eta!) > Date.parse(f[9]!.eta!), 'later packages arrive later');
+    assert.ok(cpuMs < 5000, `took ${cpuMs.toFixed(0)} ms of CPU`);
+  });
+});
