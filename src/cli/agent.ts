@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { runAgentOnce, type AgentOptions } from '../agent/agent.js';
 import { readPublicKey } from '../catalog/keys.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError, isSluiceError } from '../errors.js';
 import { backoffMs, sleep } from '../replicate/backoff.js';
 import { parseDuration } from '../topology/units.js';
 import { common, globalOptions, printJson, topologyOf } from './context.js';
@@ -49,7 +49,16 @@ export function registerAgent(program: Command): void {
       };
       const rebootExitCode = Number(opts.rebootExitCode);
       if (!Number.isInteger(rebootExitCode)) throw new SluiceError('USAGE', `--reboot-exit-code ${opts.rebootExitCode}: expected a whole number`);
-      const topology = !opts.catalogKey || !opts.server?.length ? topologyOf(cmd) : undefined;
+      let topology: ReturnType<typeof topologyOf> | undefined;
+      if (!opts.catalogKey || !opts.server?.length) {
+        try {
+          topology = topologyOf(cmd);
+        } catch (err) {
+          if (!isSluiceError(err, 'TOPOLOGY_NOT_FOUND')) throw err;
+          // Endpoints rarely have the topology: say what to give instead.
+          throw new SluiceError('USAGE', `${err.message}. An endpoint needs no topology: give --catalog-key FILE (the catalog.pub nodes pin) and --server URL (its nearest node first)`);
+        }
+      }
       const servers = opts.server?.length ? opts.server : [topology!.nodes.get(topology!.primary)!.url];
       const keyPath = opts.catalogKey ?? topology!.trust.catalogKeyPath;
       const o: AgentOptions = {
