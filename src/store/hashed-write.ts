@@ -1,37 +1,35 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { SluiceError } from '../errors.js';
+import { BatchedWriter } from './batched-writer.js';
 
 /**
- * Appends `source` to `file` while hashing it, then fsyncs. Small chunks are gathered into
- * one buffer first: fewer, larger writes cost much less than one syscall per socket read.
- * `resume` continues a partial file whose first bytes were already hashed into `hash`.
+ * Writes `source` to a new `file` while hashing it, then fsyncs. Used for uploads; the
+ * same batched writer as transfers, so a publish streams as fast as a replication.
  */
 export async function writeHashed(
   source: AsyncIterable<Uint8Array>,
   file: string,
-  options: { maxBytes?: number | undefined; signal?: AbortSignal | undefined; hash?: Hash; startOffset?: number; onChunk?: (bytes: number) => void } = {},
-): Promise<{ sha256: string; size: number; hash: Hash }> {
-  const hash = options.hash ?? createHash('sha256');
+  options: { maxBytes?: number | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
   const maxBytes = options.maxBytes ?? Infinity;
-  const fh = await open(file, options.startOffset ? 'r+' : 'w', 0o644);
-  let position = options.startOffset ?? 0;
-  let written = 0;
+  const fh = await open(file, 'w', 0o644);
   try {
+    const out = new BatchedWriter(fh, 0, 2 * 1024 * 1024, 50);
     for await (const chunk of source) {
       options.signal?.throwIfAborted();
-      written += chunk.byteLength;
-      if (written > maxBytes) throw new SluiceError('PAYLOAD_TOO_LARGE', `more than ${maxBytes} bytes received; the file is larger than allowed`);
-      hash.update(chunk);
-      await fh.write(chunk, 0, chunk.byteLength, position);
-      position += chunk.byteLength;
-      options.onChunk?.(chunk.byteLength);
+      if (out.accepted + chunk.byteLength > maxBytes) throw new SluiceError('PAYLOAD_TOO_LARGE', `more than ${maxBytes} bytes received; the file is larger than allowed`);
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      hash.update(buf);
+      await out.push(buf);
     }
+    await out.flush();
     await fh.sync();
+    return { sha256: hash.digest('hex'), size: out.written };
   } finally {
     await fh.close();
   }
-  return { sha256: hash.copy().digest('hex'), size: position, hash };
 }
 
 /** fsync of a file's bytes. */
