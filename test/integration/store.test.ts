@@ -16,11 +16,17 @@ async function* chunks(buf: Buffer, size = 65536) {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
 }
 
+/** A store on real LevelDB and files in a fresh directory. */
+async function freshStore() {
+  const dir = tempDir();
+  const db = await openMetaDb(dir);
+  const { store } = await FsBlobStore.open(db, dir);
+  return { dir, db, store };
+}
+
 describe('content store on real files and LevelDB', () => {
   it('a staged blob is invisible until commit, then readable byte-exact under its sha256', async () => {
-    const dir = tempDir();
-    const db = await openMetaDb(dir);
-    const { store } = await FsBlobStore.open(db, dir);
+    const { db, store } = await freshStore();
     const data = randomBytes(3 * 1024 * 1024 + 11);
     const staged = await store.stage(chunks(data));
     assert.equal(staged.sha256, sha(data));
@@ -40,18 +46,14 @@ describe('content store on real files and LevelDB', () => {
   });
 
   it('an upload over the size limit is refused and leaves no staging file', async () => {
-    const dir = tempDir();
-    const db = await openMetaDb(dir);
-    const { store } = await FsBlobStore.open(db, dir);
+    const { db, store } = await freshStore();
     await assert.rejects(store.stage(chunks(randomBytes(1000)), { maxBytes: 999 }), (e: SluiceError) => e.code === 'PAYLOAD_TOO_LARGE');
     assert.deepEqual(readdirSync(store.tmpDir), []);
     await db.close();
   });
 
   it('committing the same content twice stores it once', async () => {
-    const dir = tempDir();
-    const db = await openMetaDb(dir);
-    const { store } = await FsBlobStore.open(db, dir);
+    const { db, store } = await freshStore();
     const data = randomBytes(1000);
     await store.commit([await store.stage(chunks(data)), await store.stage(chunks(data))]);
     await store.commit([await store.stage(chunks(data))]);
