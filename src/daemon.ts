@@ -6,9 +6,10 @@ import { CatalogLog } from './catalog/catalog-log.js';
 import { CatalogWriter } from './catalog/catalog-writer.js';
 import { keysMatch, readPrivateKey, readPublicKey } from './catalog/keys.js';
 import { SluiceError, toSluiceError } from './errors.js';
-import { buildHttpServer, type SluiceHttpServer } from './http/server.js';
+import { HTTP_LIMITS, buildHttpServer, type SluiceHttpServer } from './http/server.js';
 import type { Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { CLOCK_SKEW_WARN_SECONDS } from './replicate/catalog-follower.js';
 import { Replicator } from './replicate/replicator.js';
 import { ChildStatuses, StatusPusher } from './replicate/status-rollup.js';
 import { ReportStore } from './reports/report-store.js';
@@ -37,6 +38,12 @@ export interface NodeOptions {
   readonly listenOverride?: { host: string; port: number };
   /** Replication timing; defaults in replicate/tuning.ts. */
   readonly tuning?: Partial<ReplicationTuning>;
+  /**
+   * A connection that sends and receives nothing for this long is cut (stalled request
+   * bodies, half-sent headers, clients that stopped reading). Long-polls get their wait on
+   * top. @defaultValue 120 s
+   */
+  readonly httpIdleTimeoutMs?: number;
 }
 
 /**
@@ -60,6 +67,7 @@ export class SluiceNode {
   private schedule: ScheduleController | undefined;
   private children: ChildStatuses | undefined;
   private ready = false;
+  private lostCache: { key: string; value: { sha256: string; packages: string[] }[] } | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: NodeOptions) {
@@ -140,6 +148,7 @@ export class SluiceNode {
         isReady: () => (this.ready ? { ready: true } : { ready: false, reason: 'starting' }),
         status: () => this.status(),
         maxUploadBytes: this.options.maxUploadBytes ?? 64 * 1024 ** 3,
+        idleTimeoutMs: this.options.httpIdleTimeoutMs ?? HTTP_LIMITS.idleTimeoutMs,
       });
       const host = this.options.listenOverride?.host ?? this.spec.listenHost;
       const port = this.options.listenOverride?.port ?? this.spec.listenPort;
@@ -168,7 +177,7 @@ export class SluiceNode {
         await this.replicator.start();
         this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ status: this.status(20) }), tuning.statusPushMs, this.log.child({ component: 'status' }));
         this.pusher.start();
-        this.reportPusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ nodes: rollup.subtree() }), tuning.statusPushMs, this.log.child({ component: 'reports' }), '/v1/reports/rollup');
+        this.reportPusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ nodes: rollup.forPush() }), tuning.statusPushMs, this.log.child({ component: 'reports' }), '/v1/reports/rollup');
         this.reportPusher.start();
       }
       this.ready = true;
@@ -201,6 +210,7 @@ export class SluiceNode {
             preferred: peers.preferred.name,
             current: peers.current().name,
             lastSyncAt: this.replicator?.follower.lastSyncAt ? new Date(this.replicator.follower.lastSyncAt).toISOString() : null,
+            clockSkewSeconds: this.replicator?.follower.clockSkew.get(peers.current().name) ?? null,
           }
         : null,
       catalog: { seq: this.catalogLog?.seq ?? 0, headExpires: head?.expires ?? null },
@@ -222,14 +232,52 @@ export class SluiceNode {
         late: forecast.filter((f) => f.late).slice(0, 20),
       },
       lastError: this.replicator?.lastError ?? null,
+      // Blobs the upstream keeps answering 404 for (withheld or lost there).
+      missing: this.replicator?.missing().slice(0, 20) ?? [],
+      // On the primary: catalogued blobs whose file is gone.
+      lost: this.lostBlobs().slice(0, 20),
+      warnings: this.warnings(),
       children: this.children?.snapshot() ?? {},
     };
+  }
+
+  /** Conditions an operator should act on, one sentence each. */
+  private warnings(): string[] {
+    const out: string[] = [];
+    for (const [peer, skew] of this.replicator?.follower.clockSkew ?? []) {
+      if (Math.abs(skew) > CLOCK_SKEW_WARN_SECONDS) out.push(`the clock of ${peer} differs from this node's by ${skew} s: head expiry and lag are judged wrongly; check NTP on both hosts`);
+    }
+    const lost = this.lostBlobs();
+    if (lost.length) out.push(`${lost.length} catalogued blob(s) are missing from this primary's store; re-publish each file with "sluice restore FILE"`);
+    for (const m of this.replicator?.missing() ?? []) out.push(`${m.peer} has answered 404 for blob ${m.sha256.slice(0, 12)}… (${m.packages.join(', ')}) since ${m.since}`);
+    return out;
+  }
+
+  /**
+   * On the primary, blobs named by a package that is not declined but not held here (lost
+   * disk, removed by verify): nothing can fetch them until they are restored. Cached per
+   * catalog position and store size, since status and scrapes ask often.
+   */
+  private lostBlobs(): { sha256: string; packages: string[] }[] {
+    if (!this.spec.isPrimary || !this.catalogLog || !this.blobStore) return [];
+    const key = `${this.catalogLog.seq}:${this.blobStore.stats().blobs}`;
+    if (this.lostCache?.key === key) return this.lostCache.value;
+    const lost = new Map<string, string[]>();
+    for (const pkg of this.catalogLog.state.all()) {
+      if (this.catalogLog.state.stateOf(pkg) === 'declined') continue;
+      for (const f of pkg.files) if (!this.blobStore.has(f.sha256)) lost.set(f.sha256, [...(lost.get(f.sha256) ?? []), pkg.id]);
+    }
+    const value = [...lost].map(([sha256, packages]) => ({ sha256, packages }));
+    this.lostCache = { key, value };
+    return value;
   }
 
   /** Re-hashes every stored blob; failures are quarantined and, on a downstream node, fetched again. */
   async verify() {
     const report = await verifyStore(this.store);
     if (report.quarantined.length) this.log.error({ quarantined: report.quarantined }, 'blobs failed verification and were quarantined');
+    if (report.missing.length) this.log.error({ missing: report.missing }, 'blobs whose file is gone were forgotten');
+    if (report.unreadable.length) this.log.warn({ unreadable: report.unreadable }, 'some blobs could not be read; they are kept (run verify again)');
     this.replicator?.refresh();
     return { node: this.spec.name, ...report };
   }
@@ -338,6 +386,12 @@ export class SluiceNode {
     const head = this.catalogLog.head;
     if (head) this.metrics.catalogHeadExpiry.set(Date.parse(head.expires) / 1000);
     this.replicator?.updateMetrics();
+    if (this.replicator) {
+      const missing = new Map<string, number>(this.replicator.peers.all.map((p) => [p.name, 0]));
+      for (const m of this.replicator.missing()) missing.set(m.peer, (missing.get(m.peer) ?? 0) + 1);
+      for (const [peer, n] of missing) this.metrics.blobsMissingUpstream.set({ peer }, n);
+    }
+    this.metrics.blobsLost.set(this.lostBlobs().length);
     this.sampleFilesystem();
     this.sampleCompliance();
   }

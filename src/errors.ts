@@ -32,6 +32,7 @@ export const ERROR_CATALOGUE = {
   RANGE_NOT_SATISFIABLE: { status: 416, retryable: false },
   NOT_READY: { status: 503, retryable: true },
   STORE_IO: { status: 500, retryable: true },
+  STORE_FULL: { status: 507, retryable: true },
   INTERNAL: { status: 500, retryable: true },
   // catalog integrity (downstream verification)
   CATALOG_CHAIN_BROKEN: { status: 502, retryable: true },
@@ -48,6 +49,7 @@ export const ERROR_CATALOGUE = {
   USAGE: { status: 400, retryable: false },
   SERVER_UNREACHABLE: { status: 502, retryable: true },
   FILE_NOT_READABLE: { status: 400, retryable: false },
+  AGENT_BUSY: { status: 409, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
@@ -79,9 +81,10 @@ export function isSluiceError(err: unknown, code?: ErrorCode): err is SluiceErro
 
 /**
  * The one place where foreign errors (errno, undici, LevelDB) become catalogue errors.
- * `context` names what was being done, so the message tells the user where to look.
+ * `context` names what was being done, so the message tells the user where to look;
+ * `fallback` is the code of anything not recognised (STORE_IO for this node's own disk).
  */
-export function toSluiceError(err: unknown, context: string): SluiceError {
+export function toSluiceError(err: unknown, context: string, fallback: ErrorCode = 'INTERNAL'): SluiceError {
   if (err instanceof SluiceError) return err;
   const e = err as { code?: string; message?: string; cause?: { message?: string } } | undefined;
   const code = e?.code ?? '';
@@ -94,5 +97,5 @@ export function toSluiceError(err: unknown, context: string): SluiceError {
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ECONNRESET' || code.startsWith('UND_ERR_')) {
     return new SluiceError('UPSTREAM_UNREACHABLE', `${context}: ${code} ${msg}`, { cause: err });
   }
-  return new SluiceError('INTERNAL', `${context}: ${msg}`, { cause: err });
+  return new SluiceError(fallback, `${context}: ${msg}`, { cause: err });
 }

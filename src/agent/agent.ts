@@ -1,15 +1,19 @@
 import { spawn } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { hashFile } from '../store/fs-blob-store.js';
 import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import { fetchBlob } from '../transfer/fetch-blob.js';
-import { SluiceError } from '../errors.js';
+import { writeFileDurably } from '../store/durable-file.js';
+import { PartialFile } from '../store/partial-file.js';
+import { SluiceError, toSluiceError } from '../errors.js';
 import { SEVERITIES, type Severity } from '../topology/types.js';
 import type { ReportStatus } from '../reports/statuses.js';
+import { CacheLock } from './cache-lock.js';
 import { FileCheckpoints } from './file-checkpoints.js';
+import { substitute } from './install-command.js';
 import { VerifiedCatalog } from './verified-catalog.js';
 
 export interface AgentOptions {
@@ -64,18 +68,41 @@ export interface AgentRun {
  * failure is retried next pass) and reported, latest first.
  */
 export async function runAgentOnce(o: AgentOptions): Promise<AgentRun> {
-  const server = await firstReachable(o.servers);
+  const lock = await CacheLock.take(o.cacheDir);
+  try {
+    return await runLocked(o);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runLocked(o: AgentOptions): Promise<AgentRun> {
+  const servers = await reachable(o.servers);
   const catalog = await VerifiedCatalog.open(path.join(o.cacheDir, 'catalog'), o.publicKey);
-  await catalog.sync(server);
+  // A server whose catalog fails verification (a forging or stale hub) is passed over for
+  // the next one; the pass fails only when none verifies.
+  const problems: string[] = [];
+  let firstError: SluiceError | undefined;
+  let server: string | undefined;
+  let updates: UpdateJson[] = [];
+  for (const candidate of servers) {
+    try {
+      await catalog.sync(candidate);
+      updates = await fetchUpdates(o, candidate);
+      server = candidate;
+      break;
+    } catch (err) {
+      firstError ??= toSluiceError(err, `catalog from ${candidate}`);
+      problems.push(`${candidate}: ${(err as Error).message}`);
+      if (servers.length > 1) o.log(`${candidate}: ${(err as Error).message}; trying the next server`);
+    }
+  }
+  if (!server) throw new SluiceError(firstError!.code, problems.length > 1 ? `no server gave a catalog that verifies: ${problems.join('; ')}` : firstError!.message, { cause: firstError });
   const history = await loadHistory(o.cacheDir);
-  const query = new URLSearchParams();
-  for (const key of ['platform', 'language', 'ring'] as const) if (o[key]) query.set(key, o[key]!);
-  const res = await request(`${server}/v1/updates?${query}`, { headersTimeout: 30_000 });
-  const body = (await res.body.json()) as { updates?: UpdateJson[]; error?: { message: string } };
-  if (res.statusCode !== 200 || !body.updates) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `updates from ${server}: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
-  const updates = body.updates.sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) || (a.approvedAt < b.approvedAt ? -1 : 1));
+  updates.sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));
 
   const run: AgentRun = { server, catalogSeq: catalog.position, installed: [], pending: [], reported: 0 };
+  const others = servers.filter((s) => s !== server);
   for (const u of updates) {
     const done = history[u.id];
     if (done && (done.status === 'succeeded' || done.status === 'succeeded-reboot')) continue;
@@ -85,7 +112,7 @@ export async function runAgentOnce(o: AgentOptions): Promise<AgentRun> {
     }
     let outcome: InstallRecord;
     try {
-      const files = await fetchVerified(o, catalog, u);
+      const files = await fetchVerified(o, catalog, u, others);
       outcome = await install(o, u, files);
     } catch (err) {
       outcome = { status: 'failed', error: (err as Error).message, at: new Date().toISOString() };
@@ -99,24 +126,39 @@ export async function runAgentOnce(o: AgentOptions): Promise<AgentRun> {
   return run;
 }
 
-async function firstReachable(servers: readonly string[]): Promise<string> {
+async function fetchUpdates(o: AgentOptions, server: string): Promise<UpdateJson[]> {
+  const query = new URLSearchParams();
+  for (const key of ['platform', 'language', 'ring'] as const) if (o[key]) query.set(key, o[key]!);
+  const res = await request(`${server}/v1/updates?${query}`, { headersTimeout: 30_000 });
+  const body = (await res.body.json()) as { updates?: UpdateJson[]; error?: { message: string } };
+  if (res.statusCode !== 200 || !body.updates) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `updates from ${server}: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
+  return body.updates;
+}
+
+/** Every server that answers /readyz, in the order given. */
+async function reachable(servers: readonly string[]): Promise<string[]> {
   const tried: string[] = [];
+  const up: string[] = [];
   for (const s of servers) {
     const url = s.replace(/\/+$/, '');
     try {
       const res = await request(`${url}/readyz`, { headersTimeout: 5000, bodyTimeout: 5000 });
       await res.body.dump();
-      if (res.statusCode === 200) return url;
-      tried.push(`${url} (HTTP ${res.statusCode})`);
+      if (res.statusCode === 200) up.push(url);
+      else tried.push(`${url} (HTTP ${res.statusCode})`);
     } catch (err) {
       tried.push(`${url} (${(err as { code?: string }).code ?? (err as Error).message})`);
     }
   }
-  throw new SluiceError('SERVER_UNREACHABLE', `no node answered: ${tried.join(', ')}; check --server and the network`);
+  if (up.length === 0) throw new SluiceError('SERVER_UNREACHABLE', `no node answered: ${tried.join(', ')}; check --server and the network`);
+  return up;
 }
 
-/** Downloads (with resume) the package's files into the cache, each checked against the signed catalog. */
-async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: UpdateJson): Promise<string[]> {
+/**
+ * Downloads (with resume) the package's files into the cache, each checked against the
+ * signed catalog; a file that fails at one server is tried at the others.
+ */
+async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: UpdateJson, others: readonly string[]): Promise<string[]> {
   const pkg = catalog.state.get(u.id);
   if (!pkg) throw new Error(`${u.id} is not in the signed catalog; refusing to install it`);
   const state = catalog.state.stateOf(pkg);
@@ -125,6 +167,7 @@ async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: Updat
   const dir = path.join(o.cacheDir, 'files');
   const partialDir = path.join(o.cacheDir, 'partial');
   await mkdir(partialDir, { recursive: true });
+  const checkpoints = new FileCheckpoints(partialDir);
   const out: string[] = [];
   for (const f of u.files) {
     const signed = pkg.files.find((s) => s.sha256 === f.sha256 && s.size === f.size && s.name === f.name);
@@ -133,22 +176,31 @@ async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: Updat
     const dest = path.join(dir, f.sha256, path.basename(signed.name));
     const cached = await hashFile(dest).catch(() => undefined);
     if (cached !== f.sha256) {
-      const outcome = await fetchBlob({
-        sha256: f.sha256,
-        size: f.size,
-        peer: { name: 'node', url: new URL(f.url).origin },
-        selfName: o.clientId,
-        partialPath: path.join(partialDir, `${f.sha256}.part`),
-        checkpoints: new FileCheckpoints(partialDir),
-        budget: UNLIMITED_BUDGET,
-        signal: new AbortController().signal,
-        stallMs: 60_000,
-        checkpointBytes: 8 * 1024 * 1024,
-        checkpointMs: 2000,
-      });
+      const partial = new PartialFile(f.sha256, f.size, path.join(partialDir, `${f.sha256}.part`), checkpoints);
+      const failures: string[] = [];
+      let staged: string | undefined;
+      for (const origin of [new URL(f.url).origin, ...others]) {
+        try {
+          const outcome = await fetchBlob({
+            partial,
+            peer: { name: 'node', url: origin },
+            selfName: o.clientId,
+            budget: UNLIMITED_BUDGET,
+            signal: new AbortController().signal,
+            stallMs: 60_000,
+            checkpointBytes: 8 * 1024 * 1024,
+            checkpointMs: 2000,
+          });
+          staged = outcome.staged.tmpPath;
+          break;
+        } catch (err) {
+          failures.push(`${origin}: ${(err as Error).message}`);
+        }
+      }
+      if (!staged) throw new Error(`${f.name}: ${failures.join('; ')}`);
       await mkdir(path.dirname(dest), { recursive: true });
-      await rename(outcome.staged.tmpPath, dest);
-      await new FileCheckpoints(partialDir).delete(f.sha256);
+      await rename(staged, dest);
+      await checkpoints.delete(f.sha256);
     }
     out.push(dest);
   }
@@ -163,14 +215,7 @@ async function install(o: AgentOptions, u: UpdateJson, files: string[]): Promise
       throw new Error(`${path.basename(file)} no longer matches its sha256; not run (it will be fetched again)`);
     }
   }
-  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  const command = o.exec
-    .replaceAll('{files}', files.map(q).join(' '))
-    .replaceAll('{file}', q(files[0]!))
-    .replaceAll('{dir}', q(path.dirname(files[0]!)))
-    .replaceAll('{id}', q(u.id))
-    .replaceAll('{name}', q(u.name))
-    .replaceAll('{version}', q(u.version));
+  const command = substitute(o.exec, files, u);
   const { code, stderr } = await runShell(command, o.execTimeoutMs);
   const at = new Date().toISOString();
   if (code === 0) return { status: 'succeeded', at };
@@ -222,7 +267,5 @@ async function loadHistory(cacheDir: string): Promise<Record<string, InstallReco
 }
 
 async function saveHistory(cacheDir: string, history: Record<string, InstallRecord>): Promise<void> {
-  const tmp = path.join(cacheDir, 'installed.json.tmp');
-  await writeFile(tmp, JSON.stringify(history, null, 1));
-  await rename(tmp, path.join(cacheDir, 'installed.json'));
+  await writeFileDurably(path.join(cacheDir, 'installed.json'), JSON.stringify(history, null, 1));
 }

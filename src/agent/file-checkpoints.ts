@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Checkpoint, CheckpointStore } from '../transfer/checkpoints.js';
+import type { Checkpoint, CheckpointStore } from '../store/partial-file.js';
 
 /** An endpoint's transfer checkpoints: one small JSON file per partial download. */
 export class FileCheckpoints implements CheckpointStore {

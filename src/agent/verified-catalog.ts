@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { appendFile, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { CatalogState } from '../catalog/catalog-state.js';
@@ -8,6 +8,7 @@ import { signedHeadSchema, verifyHeadSignature, type SignedHead } from '../catal
 import { hashRecord, recordSchema } from '../catalog/records.js';
 import { verifyPage } from '../catalog/verify-page.js';
 import { SluiceError } from '../errors.js';
+import { writeFileDurably } from '../store/durable-file.js';
 
 /**
  * An endpoint's own verified copy of the catalog, in its cache directory (records.jsonl and
@@ -75,9 +76,7 @@ export class VerifiedCatalog {
       await fh.sync();
       await fh.close();
     }
-    const tmp = path.join(this.dir, 'head.json.tmp');
-    await writeFile(tmp, JSON.stringify(head));
-    await rename(tmp, path.join(this.dir, 'head.json'));
+    await writeFileDurably(path.join(this.dir, 'head.json'), JSON.stringify(head));
     for (const r of records) {
       this.state.apply(r);
       this.seq = r.seq;

@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { runAgentOnce, type AgentOptions } from '../agent/agent.js';
@@ -16,13 +16,23 @@ interface AgentCliOptions {
   platform?: string;
   language?: string;
   ring?: string;
-  cache: string;
+  cache?: string;
   exec: string;
   rebootExitCode: string;
   execTimeout: string;
   catalogKey?: string;
   every?: string;
   splay?: string;
+}
+
+/**
+ * A fixed place, whatever the working directory (a cache relative to it re-installed
+ * everything when the agent ran from elsewhere): /var/cache/sluice-agent for root, as a
+ * service runs it; the user's cache directory otherwise.
+ */
+export function defaultCacheDir(): string {
+  if (process.getuid?.() === 0) return '/var/cache/sluice-agent';
+  return path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'sluice-agent');
 }
 
 /** `sluice agent`: the endpoint side: fetch what is approved, verify, install, report. */
@@ -35,7 +45,7 @@ export function registerAgent(program: Command): void {
     .option('--platform <platform>', 'only files for this platform (and unlabelled ones)')
     .option('--language <language>', 'only files for this language (and unlabelled ones)')
     .option('--ring <ring>', 'this endpoint\'s ring (default: its node\'s rings)')
-    .option('--cache <dir>', 'verified catalog, downloads and install history', './sluice-agent')
+    .option('--cache <dir>', `verified catalog, downloads and install history (default: ${defaultCacheDir()})`)
     .option('--reboot-exit-code <n>', 'install exit code meaning "succeeded, reboot required" (POSIX exit codes are 0-255: Windows-style 3010 arrives as 194)', '194')
     .option('--exec-timeout <duration>', 'longest an install may run', '1h')
     .option('--catalog-key <file>', 'the pinned catalog public key (default: trust.catalogKey of the topology)')
@@ -67,7 +77,7 @@ export function registerAgent(program: Command): void {
         platform: opts.platform,
         language: opts.language,
         ring: opts.ring,
-        cacheDir: path.resolve(opts.cache),
+        cacheDir: path.resolve(opts.cache ?? defaultCacheDir()),
         exec: opts.exec,
         rebootExitCode,
         execTimeoutMs: duration('--exec-timeout', opts.execTimeout),

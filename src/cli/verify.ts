@@ -24,10 +24,12 @@ export function registerVerify(program: Command): void {
         report = { ...(await verifyOffline(cmd, opts.node)), node: opts.node, offline: true };
       }
       // A failed verification is a failure for scripts too, whatever the output format.
-      if (report.quarantined.length) process.exitCode = 1;
+      if (report.quarantined.length || report.missing.length || report.unreadable.length) process.exitCode = 1;
       if (globalOptions(cmd).json) return printJson(report);
-      process.stdout.write(`${report.node}: ${report.checked} blobs (${formatBytes(report.bytes)}) re-hashed${report.offline ? ' offline' : ''}; ${report.quarantined.length} failed\n`);
-      for (const sha of report.quarantined) process.stdout.write(`  quarantined ${sha} (will be fetched again)\n`);
+      process.stdout.write(`${report.node}: ${report.checked} blobs (${formatBytes(report.bytes)}) re-hashed${report.offline ? ' offline' : ''}; ${report.quarantined.length} failed, ${report.missing.length} missing, ${report.unreadable.length} unreadable\n`);
+      for (const sha of report.quarantined) process.stdout.write(`  quarantined ${sha} (a downstream node fetches it again; on the primary: sluice restore FILE)\n`);
+      for (const sha of report.missing) process.stdout.write(`  missing     ${sha} (its file is gone; same remedy)\n`);
+      for (const u of report.unreadable) process.stdout.write(`  unreadable  ${u.sha256} (${u.error}; kept: run verify again)\n`);
     });
 }
 

@@ -25,7 +25,11 @@ export class ApiClient {
     return this.call<T>('POST', pathAndQuery, { body: Readable.from(body), contentType, contentLength });
   }
 
-  private async call<T>(method: 'GET' | 'POST', pathAndQuery: string, opts: { body?: string | Readable; contentType?: string; contentLength?: number } = {}): Promise<T> {
+  async putStream<T>(pathAndQuery: string, body: AsyncIterable<Uint8Array>, contentType: string, contentLength: number): Promise<T> {
+    return this.call<T>('PUT', pathAndQuery, { body: Readable.from(body), contentType, contentLength });
+  }
+
+  private async call<T>(method: 'GET' | 'POST' | 'PUT', pathAndQuery: string, opts: { body?: string | Readable; contentType?: string; contentLength?: number } = {}): Promise<T> {
     const url = new URL(pathAndQuery, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;

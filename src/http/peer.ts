@@ -1,8 +1,6 @@
 import type { FastifyRequest } from 'fastify';
+import { NODE_HEADER } from '../protocol/headers.js';
 import type { Topology } from '../topology/types.js';
-
-/** Header a Sluice node sends so its upstream can attribute traffic to it. */
-export const NODE_HEADER = 'x-sluice-node';
 
 /** Metric label for the peer: a topology node name, or "endpoint" (bounded cardinality). */
 export function peerOf(request: FastifyRequest, topology: Topology): string {

@@ -48,11 +48,24 @@ export interface HttpDeps {
   readonly egress: EgressLimiter;
   /** Largest single file accepted by publish. */
   readonly maxUploadBytes: number;
+  /** A connection idle this long is cut (HTTP_LIMITS.idleTimeoutMs unless a test shortens it). */
+  readonly idleTimeoutMs: number;
 }
 
 /** Limits on what a client may send; beyond them the request is refused, never buffered. */
 export const HTTP_LIMITS = {
   jsonBodyBytes: 1024 * 1024,
+  /**
+   * Status and report rollups pushed by a child carry its whole subtree: a 1,000-node tree
+   * measured about 10 MiB (test/integration/resource-limits), so pushes may be larger.
+   */
+  pushBodyBytes: 32 * 1024 * 1024,
+  /**
+   * No byte either way for this long cuts the connection: stalled uploads and report posts,
+   * headers never finished, downloads nobody reads. Longer than the longest long-poll wait,
+   * which the catalog route adds on top for its own requests.
+   */
+  idleTimeoutMs: 120_000,
   filesPerPackage: 1000,
   metaFieldBytes: 64 * 1024,
   /** Long-polls are capped so proxies and clients never hold a request forever. */
@@ -70,8 +83,9 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
     // One log line per request would flood the blob-serving hot path; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: HTTP_LIMITS.jsonBodyBytes,
-    // Uploads may take long; idle connections are still closed by keep-alive timeouts.
+    // Uploads may take long, so no cap on a whole request; an idle connection is cut instead.
     requestTimeout: 0,
+    connectionTimeout: deps.idleTimeoutMs,
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -124,7 +138,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerReportRoutes(app, deps);
   app.get('/v1/status', async () => deps.status());
   // A downstream node reports its status (and its subtree's) here.
-  app.post('/v1/status', { onRequest: async (request) => void deps.peerTokens.authenticate(request.headers.authorization) }, async (request) => {
+  app.post('/v1/status', { bodyLimit: HTTP_LIMITS.pushBodyBytes, onRequest: async (request) => void deps.peerTokens.authenticate(request.headers.authorization) }, async (request) => {
     deps.children.accept(request.body);
     return { ok: true };
   });
@@ -133,6 +147,8 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
     void reply.type(deps.metrics.registry.contentType);
     return deps.metrics.scrape();
   });
+  // Headers that never finish are cut after the idle time too (Node's default is 60 s).
+  app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);
   return Object.assign(app, { inFlight: () => inFlight });
 }
 
@@ -140,7 +156,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
 function toHttpError(err: FastifyError | SluiceError): SluiceError {
   if (err instanceof SluiceError) return err;
   const byCode: Record<string, [ErrorCode, string]> = {
-    FST_ERR_CTP_BODY_TOO_LARGE: ['PAYLOAD_TOO_LARGE', `the request body is larger than ${HTTP_LIMITS.jsonBodyBytes} bytes`],
+    FST_ERR_CTP_BODY_TOO_LARGE: ['PAYLOAD_TOO_LARGE', `the request body is larger than this route accepts (${HTTP_LIMITS.jsonBodyBytes} bytes; ${HTTP_LIMITS.pushBodyBytes} for status and rollup pushes)`],
     FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type; send application/json (or multipart/form-data to publish)'],
     FST_ERR_CTP_EMPTY_JSON_BODY: ['BAD_REQUEST', 'the JSON body is empty; send {} or omit the Content-Type'],
     FST_ERR_CTP_INVALID_JSON_BODY: ['BAD_REQUEST', 'the body is not valid JSON'],

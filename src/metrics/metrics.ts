@@ -49,6 +49,9 @@ export function createMetrics(nodeName: string, version: string, peers: { readon
     reports: new Counter({ name: 'sluice_reports_total', help: 'Endpoint install reports received, by status', labelNames: ['status'], registers: [registry] }),
     compliance: new Gauge({ name: 'sluice_compliance_ratio', help: 'Share of endpoint installs of approved packages reported compliant in this node\'s subtree, by package severity', labelNames: ['severity'], registers: [registry] }),
     overduePackages: new Gauge({ name: 'sluice_overdue_packages', help: 'Approved packages not yet held here past their severity deadline', labelNames: ['severity'], registers: [registry] }),
+    peerClockSkew: new Gauge({ name: 'sluice_peer_clock_skew_seconds', help: 'The upstream peer\'s clock minus this node\'s, from its last answer (whole seconds)', labelNames: ['peer'], registers: [registry] }),
+    blobsMissingUpstream: new Gauge({ name: 'sluice_blobs_missing_upstream', help: 'Wanted blobs the peer has answered 404 for longer than the missing threshold, by peer', labelNames: ['peer'], registers: [registry] }),
+    blobsLost: new Gauge({ name: 'sluice_blobs_lost', help: 'Blobs named by the catalog that the primary no longer holds (re-publish them with sluice restore)', registers: [registry] }),
     upstreamUp: new Gauge({ name: 'sluice_upstream_up', help: '1 while the peer is considered reachable, by peer', labelNames: ['peer'], registers: [registry] }),
   };
   m.buildInfo.set({ version, node: nodeName }, 1);
@@ -61,6 +64,8 @@ export function createMetrics(nodeName: string, version: string, peers: { readon
   for (const peer of peers.upstreams) {
     m.transferBytes.inc({ direction: 'in', peer }, 0);
     m.upstreamLastSync.set({ peer }, 0);
+    m.peerClockSkew.set({ peer }, 0);
+    m.blobsMissingUpstream.set({ peer }, 0);
   }
   for (const peer of [...peers.children, 'endpoint']) m.transferBytes.inc({ direction: 'out', peer }, 0);
   const samplers: (() => void)[] = [];

@@ -4,7 +4,7 @@ import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogRecord } from '../catalog/records.js';
 import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verify-page.js';
 import { SluiceError, toSluiceError } from '../errors.js';
-import { NODE_HEADER } from '../http/peer.js';
+import { NODE_HEADER } from '../protocol/headers.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { backoffMs, sleep } from './backoff.js';
@@ -27,6 +27,9 @@ export interface FollowerDeps {
   readonly now?: () => number;
 }
 
+/** A peer clock further off than this is shown as a warning in status. */
+export const CLOCK_SKEW_WARN_SECONDS = 30;
+
 /**
  * Keeps this node's catalog in step with its upstream. Long-polls for records after the
  * newest one received; each page is verified (signature, expiry, no rollback, hash chain)
@@ -43,6 +46,8 @@ export class CatalogFollower {
   private lastProblem: string | undefined;
   private running: Promise<void> | undefined;
   lastSyncAt: number | undefined;
+  /** Each peer's clock minus ours, seconds, from the Date header of its last answer (±1 s). */
+  readonly clockSkew = new Map<string, number>();
 
   constructor(private readonly d: FollowerDeps) {}
 
@@ -70,6 +75,7 @@ export class CatalogFollower {
         const url = `${peer.url}/v1/catalog?after=${tip.seq}&wait=${waitSec}&limit=${this.d.tuning.catalogPage}`;
         const res = await request(url, { headers: { [NODE_HEADER]: this.d.selfName }, signal, headersTimeout: (waitSec + 30) * 1000, bodyTimeout: 60_000 });
         const text = await res.body.text();
+        this.noteClock(peer.name, res.headers.date, now());
         if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${peer.name}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
         let body: unknown;
         try {
@@ -108,6 +114,23 @@ export class CatalogFollower {
         await sleep(backoffMs(this.attempt++, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs), signal);
       }
     }
+  }
+
+  /**
+   * Sites' clocks drift, and head expiry is judged by ours: the offset of each peer's clock
+   * is measured from its answers (the Date header, written as it answers) and exposed, so
+   * that a skew is seen before it makes heads look expired or fresh when they are not.
+   */
+  private noteClock(peer: string, date: string | string[] | undefined, at: number): void {
+    const theirs = typeof date === 'string' ? Date.parse(date) : NaN;
+    if (Number.isNaN(theirs)) return;
+    // The header has whole seconds: compare with our time truncated the same way.
+    const skew = Math.round((theirs - Math.floor(at / 1000) * 1000) / 1000);
+    const before = this.clockSkew.get(peer);
+    this.clockSkew.set(peer, skew);
+    this.d.metrics.peerClockSkew.set({ peer }, skew);
+    const warn = Math.abs(skew) > CLOCK_SKEW_WARN_SECONDS;
+    if (warn && (before === undefined || Math.abs(before) <= CLOCK_SKEW_WARN_SECONDS)) this.d.log.warn({ peer, skewSeconds: skew }, `the clock of ${peer} differs from ours by ${skew} s; check NTP on both hosts`);
   }
 
   /** Logs a problem once per kind, not on every retry. */

@@ -1,18 +1,17 @@
 import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { statfs } from 'node:fs/promises';
 import PQueue from 'p-queue';
 import type { CatalogLog } from '../catalog/catalog-log.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError, toSluiceError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ScheduleController } from '../schedule/schedule-controller.js';
 import type { FsBlobStore } from '../store/fs-blob-store.js';
 import type { MetaDb } from '../store/meta-db.js';
+import type { OwnedPartial } from '../store/partial-files.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { SEVERITIES } from '../topology/types.js';
-import { Checkpoints } from '../transfer/checkpoints.js';
 import { fetchBlob } from '../transfer/fetch-blob.js';
 import { LiveTransfer } from '../transfer/live-transfer.js';
 import { backoffMs } from './backoff.js';
@@ -36,7 +35,15 @@ interface Task {
   peer: string | undefined;
   controller: AbortController | undefined;
   retryTimer: NodeJS.Timeout | undefined;
+  /** Since when the current peer has answered 404 for this blob (undefined: it has not). */
+  notFoundSince: number | undefined;
 }
+
+/**
+ * Failures that say something about the peer. This node's own disk (STORE_IO, STORE_FULL)
+ * and a blob the peer does not hold yet (BLOB_NOT_FOUND, until `missingAfterMs`) do not.
+ */
+const PEER_FAULTS = new Set(['UPSTREAM_UNREACHABLE', 'UPSTREAM_BAD_RESPONSE', 'TRANSFER_STALLED', 'HASH_MISMATCH']);
 
 export interface ReplicatorDeps {
   readonly topology: Topology;
@@ -69,9 +76,9 @@ export class Replicator {
   private readonly liveStarted = new EventEmitter();
   private readonly small: PQueue;
   private readonly large: PQueue;
+  /** Critical packages have slots of their own: bulk transfers held by a paused window never block them. */
+  private readonly critical: PQueue;
   private readonly stop = new AbortController();
-  private readonly checkpoints: Checkpoints;
-  private readonly partialDir: string;
   private gcTimer: NodeJS.Timeout | undefined;
   readonly peers: PeerSelector;
   readonly follower: CatalogFollower;
@@ -81,8 +88,7 @@ export class Replicator {
   constructor(private readonly d: ReplicatorDeps) {
     this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
     this.large = new PQueue({ concurrency: d.tuning.largeConcurrency });
-    this.checkpoints = new Checkpoints(d.db);
-    this.partialDir = path.join(d.spec.dataDir, 'partial');
+    this.critical = new PQueue({ concurrency: d.tuning.criticalConcurrency });
     this.peers = new PeerSelector(d.topology, d.spec, d.tuning.peerFailures, d.tuning.probeMs, d.metrics, d.log.child({ component: 'peers' }));
     const region = d.topology.regions.get(d.spec.region)!;
     this.follower = new CatalogFollower({
@@ -101,9 +107,8 @@ export class Replicator {
   }
 
   async start(): Promise<void> {
-    await mkdir(this.partialDir, { recursive: true });
     this.wanted = wantedBlobs(this.d.topology, this.d.spec, this.d.catalog.state);
-    await this.reconcilePartials();
+    await this.d.store.partials.reconcile((sha) => this.wanted.has(sha) && !this.d.store.has(sha), this.d.tuning.partialTtlMs);
     this.refresh();
     this.follower.start(this.stop.signal);
     this.gcTimer = setInterval(() => void this.collectGarbage(), this.d.tuning.gcEveryMs);
@@ -118,9 +123,8 @@ export class Replicator {
       clearTimeout(t.retryTimer);
       t.controller?.abort();
     }
-    this.small.clear();
-    this.large.clear();
-    await Promise.all([this.small.onIdle(), this.large.onIdle(), this.follower.closed()]);
+    for (const lane of [this.small, this.large, this.critical]) lane.clear();
+    await Promise.all([this.small.onIdle(), this.large.onIdle(), this.critical.onIdle(), this.follower.closed()]);
   }
 
   /** Recomputes what to hold after the catalog (or the store) changed. */
@@ -239,14 +243,14 @@ export class Replicator {
   }
 
   private newTask(blob: WantedBlob): Task {
-    return { blob, state: 'queued', attempts: 0, offset: 0, rateBytesPerSec: 0, sample: { at: Date.now(), offset: 0 }, lastError: undefined, peer: undefined, controller: undefined, retryTimer: undefined };
+    return { blob, state: 'queued', attempts: 0, offset: 0, rateBytesPerSec: 0, sample: { at: Date.now(), offset: 0 }, lastError: undefined, peer: undefined, controller: undefined, retryTimer: undefined, notFoundSince: undefined };
   }
 
   private enqueue(task: Task): void {
     if (this.stop.signal.aborted) return;
     task.state = 'queued';
     this.tasks.set(task.blob.sha256, task);
-    const lane = task.blob.size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
+    const lane = task.blob.severity === 'critical' ? this.critical : task.blob.size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
     void lane.add(() => this.run(task), { priority: priorityOf(task.blob) }).catch(() => undefined);
   }
 
@@ -260,31 +264,42 @@ export class Replicator {
     const peer = this.peers.current();
     task.state = 'active';
     task.peer = peer.name;
-    task.controller = new AbortController();
-    const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
-    const partialPath = path.join(this.partialDir, `${sha}.part`);
-    const live = new LiveTransfer(sha, task.blob.size, partialPath);
-    let stored = false;
+    const controller = (task.controller = new AbortController());
+    let partial: OwnedPartial | undefined;
+    let live: LiveTransfer | undefined;
+    let committing = false;
     try {
+      // One owner per blob: a commit of an earlier attempt may still be renaming this file.
+      partial = await this.d.store.partials.acquire(sha, task.blob.size, controller.signal);
+      if (this.d.store.has(sha)) {
+        if (this.tasks.get(sha) === task) this.tasks.delete(sha);
+        return;
+      }
+      await this.ensureSpace(task);
+      live = new LiveTransfer(partial);
+      const relay = live;
+      const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
       const outcome = await fetchBlob({
-        sha256: sha,
-        size: task.blob.size,
+        partial,
         peer,
         selfName: this.d.spec.name,
-        partialPath,
-        checkpoints: this.checkpoints,
         budget: task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : this.d.schedule.budget,
-        signal: task.controller.signal,
+        signal: controller.signal,
         stallMs: this.d.tuning.stallMs,
         checkpointBytes: this.d.tuning.checkpointBytes,
         checkpointMs: this.d.tuning.checkpointMs,
         deferSync: task.blob.size <= this.d.tuning.smallBlobBytes,
+        onResume: (offset) => {
+          // Progress, pending bytes and ETA start from what is already held, not from 0.
+          task.offset = offset;
+          task.sample = { at: Date.now(), offset };
+        },
         onProgress: (written) => {
           if (!this.live.has(sha)) {
-            this.live.set(sha, live);
-            this.liveStarted.emit(sha, live);
+            this.live.set(sha, relay);
+            this.liveStarted.emit(sha, relay);
           }
-          live.progress(written);
+          relay.progress(written);
         },
         onBytes: (n) => {
           counter.inc(n);
@@ -296,50 +311,88 @@ export class Replicator {
           }
         },
       });
+      // Verified: relays waiting on the final bytes may complete now.
+      live.verified();
       if (outcome.resumedFrom > 0) this.d.metrics.transferResumes.inc();
       this.peers.succeeded(peer);
+      task.notFoundSince = undefined;
       task.state = 'verifying';
       // The commit (fsync, rename, LevelDB) joins the store's next group-commit round; the
-      // transfer slot is free meanwhile, so small blobs keep the network busy.
-      void this.d.store.commit([outcome.staged], [this.checkpoints.deleteOp(sha)]).then(
+      // transfer slot is free meanwhile, so small blobs keep the network busy. The partial
+      // stays owned until the commit has ended.
+      const owned = partial;
+      committing = true;
+      void this.d.store.commit([outcome.staged], [this.d.store.partials.forgetOp(sha)]).then(
         () => {
           this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
           if (this.tasks.get(sha) === task) this.tasks.delete(sha);
-          if (this.live.get(sha) === live) this.live.delete(sha);
-          live.finish(true);
+          if (this.live.get(sha) === relay) this.live.delete(sha);
+          relay.finish(true);
+          owned.release();
           this.d.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
         },
-        (err: unknown) => this.failed(task, peer, err instanceof SluiceError ? err : new SluiceError('STORE_IO', String(err)), live),
+        (err: unknown) => {
+          owned.release();
+          void this.failed(task, peer, toSluiceError(err, `committing blob ${sha.slice(0, 12)}…`, 'STORE_IO'), relay);
+        },
       );
-      stored = true;
     } catch (err) {
       if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
-      await this.failed(task, peer, err instanceof SluiceError ? err : new SluiceError('INTERNAL', String(err)), live);
+      await this.failed(task, peer, toSluiceError(err, `fetching blob ${sha.slice(0, 12)}…`), live);
     } finally {
       task.controller = undefined;
-      // A blob handed to the commit stays relayable until it is visible (above).
-      if (!stored) {
-        if (this.live.get(sha) === live) this.live.delete(sha);
-        live.finish(false);
+      // A blob handed to the commit stays relayable and owned until that ends (above).
+      if (!committing) {
+        partial?.release();
+        if (live) {
+          if (this.live.get(sha) === live) this.live.delete(sha);
+          live.finish(false);
+        }
       }
     }
   }
 
+  /**
+   * Refuses to start a transfer that cannot fit: what it and the other running transfers
+   * still need, plus a reserve for LevelDB, must be free on the data filesystem.
+   */
+  private async ensureSpace(task: Task): Promise<void> {
+    let need = this.d.tuning.diskReserveBytes + task.blob.size - task.offset;
+    for (const t of this.tasks.values()) if (t !== task && t.state === 'active') need += t.blob.size - t.offset;
+    const fs = await statfs(this.d.spec.dataDir).catch(() => undefined);
+    if (!fs) return;
+    const free = fs.bavail * fs.bsize;
+    if (free < need) {
+      throw new SluiceError('STORE_FULL', `blob ${task.blob.sha256.slice(0, 12)}… (${task.blob.packages.join(', ')}) needs ${need} bytes with the transfers under way, but only ${free} are free in ${this.d.spec.dataDir}; free space or grow the disk (it is retried)`);
+    }
+  }
+
   /** Counts a failed attempt and schedules the next one with backoff. */
-  private async failed(task: Task, peer: { name: string }, e: SluiceError, live: LiveTransfer): Promise<void> {
+  private async failed(task: Task, peer: Peer, e: SluiceError, live: LiveTransfer | undefined): Promise<void> {
     const sha = task.blob.sha256;
-    if (this.live.get(sha) === live) this.live.delete(sha);
-    live.finish(false);
+    if (live) {
+      if (this.live.get(sha) === live) this.live.delete(sha);
+      live.finish(false);
+    }
     if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
     task.attempts++;
     task.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
     this.noteError(e);
     if (e.code === 'HASH_MISMATCH') this.d.metrics.hashMismatch.inc();
     this.d.metrics.transferRetries.inc();
-    // A peer that simply does not hold the blob yet is not failing.
-    if (e.code !== 'BLOB_NOT_FOUND') this.peers.failed(peer as Peer, e.code);
-    const checkpoint = await this.checkpoints.get(sha).catch(() => undefined);
-    task.offset = checkpoint?.offset ?? 0;
+    const now = Date.now();
+    if (e.code === 'BLOB_NOT_FOUND') {
+      task.notFoundSince ??= now;
+      // Withheld, lost or misconfigured: after a while a 404 is the peer's fault, so that
+      // the subtree fails over to a fallback that holds the blob.
+      if (now - task.notFoundSince >= this.d.tuning.missingAfterMs) {
+        this.peers.failed(peer, e.code);
+        if (this.peers.current().name !== peer.name) task.notFoundSince = undefined;
+      }
+    } else {
+      task.notFoundSince = undefined;
+      if (PEER_FAULTS.has(e.code)) this.peers.failed(peer, e.code);
+    }
     task.state = 'waiting';
     task.rateBytesPerSec = 0;
     // An upstream that does not hold the blob yet will soon (or relays it as it arrives):
@@ -349,20 +402,14 @@ export class Replicator {
     task.retryTimer = setTimeout(() => this.enqueue(task), delay);
   }
 
-  /** Partials whose blob is unwanted, unrecorded or too old are removed at start-up. */
-  private async reconcilePartials(): Promise<void> {
-    const checkpoints = await this.checkpoints.all();
-    const files = await readdir(this.partialDir);
-    for (const file of files) {
-      const sha = file.replace(/\.part$/, '');
-      const full = path.join(this.partialDir, file);
-      const age = Date.now() - (await stat(full)).mtimeMs;
-      if (!checkpoints.has(sha) || !this.wanted.has(sha) || this.d.store.has(sha) || age > this.d.tuning.partialTtlMs) {
-        await unlink(full).catch(() => undefined);
-        if (checkpoints.has(sha)) await this.checkpoints.delete(sha);
-      }
+  /** Blobs a peer has answered 404 for longer than `missingAfterMs`: withheld or lost upstream. */
+  missing(now = Date.now()): { sha256: string; packages: readonly string[]; peer: string; since: string }[] {
+    const out: { sha256: string; packages: readonly string[]; peer: string; since: string }[] = [];
+    for (const t of this.tasks.values()) {
+      if (t.notFoundSince === undefined || now - t.notFoundSince < this.d.tuning.missingAfterMs) continue;
+      out.push({ sha256: t.blob.sha256, packages: t.blob.packages, peer: t.peer ?? this.peers.current().name, since: new Date(t.notFoundSince).toISOString() });
     }
-    for (const sha of checkpoints.keys()) if (!files.includes(`${sha}.part`)) await this.checkpoints.delete(sha);
+    return out;
   }
 
   private async collectGarbage(): Promise<void> {

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { z } from 'zod';
-import { NODE_HEADER } from '../http/peer.js';
+import { NODE_HEADER } from '../protocol/headers.js';
 import type { Logger } from '../log/logger.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { subtreeOf } from '../topology/tree.js';

@@ -26,6 +26,15 @@ export interface ReplicationTuning {
   /** Concurrent transfers of blobs up to `smallBlobBytes`, and of larger ones. @defaultValue 16 and 2 */
   readonly smallConcurrency: number;
   readonly largeConcurrency: number;
+  /** Concurrent transfers of critical packages, in slots of their own. @defaultValue 2 */
+  readonly criticalConcurrency: number;
+  /**
+   * A peer that answers 404 for a wanted blob this long counts as failing for it (withheld,
+   * lost, misconfigured), so the node fails over to a fallback. @defaultValue 10 min
+   */
+  readonly missingAfterMs: number;
+  /** Free space kept beyond what running transfers need before another one starts. @defaultValue 64 MiB */
+  readonly diskReserveBytes: number;
   /** Blobs up to this size use the small-blob lane, so they never wait behind a huge one. @defaultValue 8 MiB */
   readonly smallBlobBytes: number;
   /** Status pushed to the upstream this often. @defaultValue 5 s */
@@ -51,6 +60,9 @@ export const DEFAULT_TUNING: ReplicationTuning = Object.freeze({
   smallConcurrency: 16,
   largeConcurrency: 2,
   smallBlobBytes: 8 * 1024 * 1024,
+  criticalConcurrency: 2,
+  missingAfterMs: 10 * 60_000,
+  diskReserveBytes: 64 * 1024 * 1024,
   statusPushMs: 5000,
   statusStaleMs: 60_000,
   partialTtlMs: 7 * 86_400_000,

@@ -17,6 +17,8 @@ export const reportSchema = z
 export const REPORTS_PER_BATCH = 1000;
 export const reportBatchSchema = z.object({ reports: z.array(reportSchema).min(1).max(REPORTS_PER_BATCH) }).strict();
 export type Report = z.infer<typeof reportSchema>;
+/** A report as kept: with the time it is ordered by (its own, or its arrival if that was earlier). */
+type StoredReport = Report & { orderMs: number };
 
 /** What one site's endpoints reported: per package, clients by status; recent failures. */
 export interface SiteSummary {
@@ -34,7 +36,7 @@ const MAX_FAILURES = 200;
  * the previous, so counts never double. Persisted in LevelDB (one synced batch per request).
  */
 export class ReportStore {
-  private readonly latest = new Map<string, Map<string, { status: ReportStatus; error: string | undefined; at: string }>>();
+  private readonly latest = new Map<string, Map<string, { status: ReportStatus; error: string | undefined; at: string; orderMs: number }>>();
   private readonly db: Sublevel;
 
   private constructor(
@@ -46,19 +48,26 @@ export class ReportStore {
 
   static async open(db: MetaDb, metrics: Metrics): Promise<ReportStore> {
     const store = new ReportStore(db, metrics);
-    for await (const [, value] of store.db.iterator() as AsyncIterable<[string, Report]>) store.remember(value);
+    for await (const [, value] of store.db.iterator() as AsyncIterable<[string, StoredReport]>) store.remember(value, value.orderMs ?? Date.parse(value.at));
     return store;
   }
 
-  /** Records a batch; returns how many changed something. */
-  async record(reports: readonly Report[]): Promise<{ accepted: number; unchanged: number }> {
-    const fresh = reports.filter((r) => {
+  /**
+   * Records a batch; returns how many changed something. Reports are ordered by their time
+   * as numbers (string order mis-sorts mixed fractional seconds), and a time in the future
+   * counts as the moment it arrived: an endpoint whose clock ran ahead cannot freeze its
+   * own status, since its next honest report is still newer.
+   */
+  async record(reports: readonly Report[], receivedAt = Date.now()): Promise<{ accepted: number; unchanged: number }> {
+    const fresh: StoredReport[] = [];
+    for (const r of reports) {
+      const orderMs = Math.min(Date.parse(r.at), receivedAt);
       const prev = this.latest.get(r.package)?.get(r.clientId);
-      return !prev || r.at > prev.at || (r.at === prev.at && (r.status !== prev.status || r.error !== prev.error));
-    });
+      if (!prev || orderMs > prev.orderMs || (orderMs === prev.orderMs && (r.status !== prev.status || r.error !== prev.error))) fresh.push({ ...r, orderMs });
+    }
     await syncBatch(this.root, fresh.map((r) => ({ type: 'put' as const, sublevel: this.db, key: `${r.package}\u0000${r.clientId}`, value: r })));
     for (const r of fresh) {
-      this.remember(r);
+      this.remember(r, r.orderMs);
       this.metrics.reports.inc({ status: r.status });
     }
     return { accepted: fresh.length, unchanged: reports.length - fresh.length };
@@ -77,14 +86,14 @@ export class ReportStore {
       }
       packages[pkg] = counts;
     }
-    failures.sort((a, b) => (a.at < b.at ? 1 : -1));
+    failures.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
     return { clients: clients.size, packages, failures: failures.slice(0, MAX_FAILURES) };
   }
 
-  private remember(r: Report): void {
+  private remember(r: Report, orderMs: number): void {
     let byClient = this.latest.get(r.package);
     if (!byClient) this.latest.set(r.package, (byClient = new Map()));
-    byClient.set(r.clientId, { status: r.status, error: r.error, at: r.at });
+    byClient.set(r.clientId, { status: r.status, error: r.error, at: r.at, orderMs });
   }
 }
 

@@ -3,6 +3,8 @@ import { ChildPushes } from '../replicate/child-pushes.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { rollupPushSchema, type ReportStore, type SiteSummary } from './report-store.js';
 
+const PUSHED_FAILURES_PER_SITE = 20;
+
 /**
  * Report figures for a node's whole subtree: its own endpoints' summary plus the latest
  * rollup each downstream node pushed (which carries theirs), keyed by site. Head office sees
@@ -21,6 +23,16 @@ export class ReportRollup {
 
   accept(body: unknown): void {
     this.pushes.accept(body);
+  }
+
+  /**
+   * The subtree as pushed upstream: failures cut to the newest few per site, so a push
+   * stays about 10 KiB per site and a 1,000-site tree fits the push body limit.
+   */
+  forPush(): Record<string, SiteSummary> {
+    const out: Record<string, SiteSummary> = {};
+    for (const [site, summary] of Object.entries(this.subtree())) out[site] = { ...summary, failures: summary.failures.slice(0, PUSHED_FAILURES_PER_SITE) };
+    return out;
   }
 
   /** Site → summary for this node and everything below it. */

@@ -8,6 +8,14 @@ import type { BlobStore, StagedBlob, StageLimits } from './blob-store.js';
 import type { BatchOp, BlobMeta, MetaDb, Sublevel } from './meta-db.js';
 import { sublevels, syncBatch } from './meta-db.js';
 import { fsyncDir, fsyncFile, writeHashed } from './hashed-write.js';
+import { PartialFiles } from './partial-files.js';
+
+interface PendingCommit {
+  readonly staged: readonly StagedBlob[];
+  readonly extra: readonly BatchOp[];
+  resolve(): void;
+  reject(err: unknown): void;
+}
 
 const SHA_FILE = /^[0-9a-f]{64}$/;
 const HOT_BLOB_MAX = 64 * 1024;
@@ -21,21 +29,27 @@ const MIN_READ_AHEAD = 64 * 1024;
  *   blobs/ab/<sha256>   visible blobs (two-hex fan-out keeps directories small)
  *   tmp/                staging files, on the same filesystem so rename is atomic
  *   quarantine/         blobs that failed re-verification, kept for inspection
+ *   partial/            downloads under way, owned through `partials`
  */
 export class FsBlobStore implements BlobStore {
   private readonly index = new Map<string, number>();
-  private readonly pendingCommits: { staged: readonly StagedBlob[]; extra: readonly BatchOp[]; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private readonly pendingCommits: PendingCommit[] = [];
   private committing = false;
   private readonly knownDirs = new Set<string>();
   /** Small blobs recently read, served from memory (bounded; content-addressed, so never stale). */
   private readonly hot = new Map<string, Buffer>();
   private hotBytes = 0;
   private openReads = 0;
+  /** Blob reads open now (each holds a descriptor and a share of the read-ahead budget). */
+  get readsOpen(): number {
+    return this.openReads;
+  }
   private bytes = 0;
   private readonly blobsDb: Sublevel;
   readonly blobDir: string;
   readonly tmpDir: string;
   readonly quarantineDir: string;
+  readonly partials: PartialFiles;
 
   private constructor(
     private readonly db: MetaDb,
@@ -45,6 +59,7 @@ export class FsBlobStore implements BlobStore {
     this.blobDir = path.join(dataDir, 'blobs');
     this.tmpDir = path.join(dataDir, 'tmp');
     this.quarantineDir = path.join(dataDir, 'quarantine');
+    this.partials = new PartialFiles(db, dataDir);
   }
 
   /**
@@ -159,7 +174,9 @@ export class FsBlobStore implements BlobStore {
    * Makes staged blobs visible. Concurrent commits are gathered into one round (group
    * commit): renames, one fsync per directory, one synced LevelDB batch for all of them, so
    * thousands of small blobs do not pay three fsyncs each. A round never mixes in a commit
-   * that arrives after it started; a failing round fails all of its commits.
+   * that arrives after it started. Each commit succeeds or fails on its own: a file that
+   * cannot be renamed fails its commit only (whose renamed files are taken back), never the
+   * others of the round.
    */
   commit(staged: readonly StagedBlob[], extra: readonly BatchOp[] = []): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -171,53 +188,74 @@ export class FsBlobStore implements BlobStore {
   private async commitRounds(): Promise<void> {
     this.committing = true;
     try {
-      while (this.pendingCommits.length) {
-        const round = this.pendingCommits.splice(0, 512);
-        try {
-          await this.commitRound(round.flatMap((c) => c.staged), round.flatMap((c) => c.extra));
-          for (const c of round) c.resolve();
-        } catch (err) {
-          for (const c of round) c.reject(err);
-        }
-      }
+      while (this.pendingCommits.length) await this.commitRound(this.pendingCommits.splice(0, 512));
     } finally {
       this.committing = false;
     }
   }
 
-  private async commitRound(staged: readonly StagedBlob[], extra: readonly BatchOp[]): Promise<void> {
-    const fresh = staged.filter((s, i) => !this.index.has(s.sha256) && staged.findIndex((o) => o.sha256 === s.sha256) === i);
+  private async commitRound(round: PendingCommit[]): Promise<void> {
+    const placed = new Set<string>();
     const dirs = new Set<string>();
-    try {
-      // Durable bytes before the rename that makes them visible; in parallel, so the
-      // filesystem can fold them into few journal commits.
-      await Promise.all(fresh.filter((s) => s.unsynced).map((s) => fsyncFile(s.tmpPath)));
-      for (const s of fresh) {
-        const dest = this.pathOf(s.sha256);
-        const dir = path.dirname(dest);
-        if (!this.knownDirs.has(dir)) {
-          await mkdir(dir, { recursive: true });
-          this.knownDirs.add(dir);
+    const ok: PendingCommit[] = [];
+    // Durable bytes before the rename that makes them visible; in parallel, so the
+    // filesystem can fold them into few journal commits.
+    const synced = await Promise.all(round.flatMap((c) => c.staged).map((s) => (s.unsynced ? fsyncFile(s.tmpPath).then(() => undefined, (err: unknown) => err) : undefined)));
+    let k = 0;
+    for (const c of round) {
+      const failures = c.staged.map(() => synced[k++]).filter((e) => e !== undefined);
+      const mine: string[] = [];
+      try {
+        if (failures.length) throw failures[0];
+        for (const s of c.staged) {
+          if (this.index.has(s.sha256) || placed.has(s.sha256)) {
+            await unlink(s.tmpPath).catch(() => undefined);
+            continue;
+          }
+          const dest = this.pathOf(s.sha256);
+          const dir = path.dirname(dest);
+          if (!this.knownDirs.has(dir)) {
+            await mkdir(dir, { recursive: true });
+            this.knownDirs.add(dir);
+          }
+          await rename(s.tmpPath, dest);
+          mine.push(s.sha256);
+          placed.add(s.sha256);
+          dirs.add(dir);
         }
-        await rename(s.tmpPath, dest);
-        dirs.add(dir);
+        ok.push(c);
+      } catch (err) {
+        // Nothing of a failed commit may stay: an unrecorded file would be deleted at
+        // start-up anyway, but until then it would look like a blob on disk.
+        for (const sha of mine) {
+          placed.delete(sha);
+          await unlink(this.pathOf(sha)).catch(() => undefined);
+        }
+        for (const s of c.staged) await unlink(s.tmpPath).catch(() => undefined);
+        c.reject(toSluiceError(err, 'cannot commit blobs to the store', 'STORE_IO'));
       }
+    }
+    if (ok.length === 0) return;
+    const fresh = ok.flatMap((c) => c.staged).filter((s) => placed.has(s.sha256) && !this.index.has(s.sha256));
+    try {
       // The renames must be durable before LevelDB says the blobs exist.
       await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
       const storedAt = Date.now();
       await syncBatch(this.db, [
         ...fresh.map((s) => ({ type: 'put' as const, sublevel: this.blobsDb, key: s.sha256, value: { size: s.size, storedAt } satisfies BlobMeta })),
-        ...extra,
+        ...ok.flatMap((c) => c.extra),
       ]);
     } catch (err) {
-      throw toSluiceError(err, 'cannot commit blobs to the store');
-    } finally {
-      for (const s of staged) if (!fresh.includes(s)) await unlink(s.tmpPath).catch(() => undefined);
+      const e = toSluiceError(err, 'cannot commit blobs to the store', 'STORE_IO');
+      for (const c of ok) c.reject(e);
+      return;
     }
     for (const s of fresh) {
+      if (this.index.has(s.sha256)) continue;
       this.index.set(s.sha256, s.size);
       this.bytes += s.size;
     }
+    for (const c of ok) c.resolve();
   }
 
   async discard(staged: StagedBlob): Promise<void> {
@@ -242,6 +280,11 @@ export class FsBlobStore implements BlobStore {
     return { blobs: this.index.size, bytes: this.bytes };
   }
 
+  /** Forgets a blob whose file is gone (lost disk, removed by hand). */
+  async forgetMissing(sha256: string): Promise<void> {
+    await this.forget(sha256);
+  }
+
   /** The record goes first: a crash after it leaves an unrecorded file, which start-up removes. */
   private async forget(sha256: string): Promise<void> {
     const size = this.index.get(sha256);
@@ -258,17 +301,24 @@ export class FsBlobStore implements BlobStore {
 }
 
 export async function hashFile(file: string): Promise<string> {
+  return (await digestFile(file)).sha256;
+}
+
+/** sha256 and length of a file, read in 1 MiB slices. */
+export async function digestFile(file: string): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   const fh = await open(file, 'r');
+  let size = 0;
   try {
     const buf = Buffer.allocUnsafe(1024 * 1024);
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       hash.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
     }
   } finally {
     await fh.close();
   }
-  return hash.digest('hex');
+  return { sha256: hash.digest('hex'), size };
 }

@@ -1,22 +1,18 @@
 import { createHash, type Hash } from 'node:crypto';
-import { open, stat, truncate, unlink } from 'node:fs/promises';
 import { request, type Dispatcher } from 'undici';
 import { SluiceError, toSluiceError } from '../errors.js';
-import { NODE_HEADER } from '../http/peer.js';
+import { NODE_HEADER } from '../protocol/headers.js';
 import { sliceBytes, type RateBudget } from '../schedule/rate-budget.js';
 import type { StagedBlob } from '../store/blob-store.js';
 import { BatchedWriter } from '../store/batched-writer.js';
-import type { CheckpointStore } from './checkpoints.js';
+import type { PartialFile } from '../store/partial-file.js';
 
 export interface FetchBlobOptions {
-  readonly sha256: string;
-  /** From the verified catalog: caps the body and must match the total the peer reports. */
-  readonly size: number;
+  /** The partial file this attempt writes: its blob's sha256 and catalog size. */
+  readonly partial: PartialFile;
   readonly peer: { readonly name: string; readonly url: string };
   /** Sent in NODE_HEADER so the peer can attribute traffic. */
   readonly selfName: string;
-  readonly partialPath: string;
-  readonly checkpoints: CheckpointStore;
   readonly budget: RateBudget;
   readonly signal: AbortSignal;
   readonly stallMs: number;
@@ -30,6 +26,8 @@ export interface FetchBlobOptions {
    * files in parallel). @defaultValue false
    */
   readonly deferSync?: boolean;
+  /** Called once the resume point is known, with the bytes already held. */
+  readonly onResume?: (offset: number) => void;
   /** Called with the partial file's length after each write (cut-through relaying). */
   readonly onProgress?: (writtenBytes: number) => void;
 }
@@ -57,16 +55,24 @@ export interface FetchOutcome {
  *   only a 206 whose start and total match; a 200 means the peer sent the whole blob again;
  * - the body may not exceed the catalog size; the whole-file sha256 must match before the
  *   caller may make it visible; a mismatch discards the partial.
+ * - a partial that already holds every byte (a crash after the last write) is verified
+ *   without asking the peer for anything;
+ * - a failure of this node's own disk is a STORE_IO error, never blamed on the peer.
  * Throws a SluiceError (TRANSFER_STALLED, HASH_MISMATCH, UPSTREAM_BAD_RESPONSE,
- * UPSTREAM_UNREACHABLE, BLOB_NOT_FOUND when the peer does not hold it yet).
+ * UPSTREAM_UNREACHABLE, BLOB_NOT_FOUND when the peer does not hold it yet, STORE_IO).
  */
 export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
-  const what = `blob ${o.sha256.slice(0, 12)}… from ${o.peer.name}`;
-  const { offset: startOffset, durable } = await resumableOffset(o);
-  let offset = startOffset;
+  const { partial } = o;
+  const size = partial.size;
+  const what = `blob ${partial.sha256.slice(0, 12)}… from ${o.peer.name}`;
+  const resume = await local(partial.resumePoint(o.signal), `resuming ${what}`);
+  let offset = resume.offset;
+  let hash = resume.hash;
   const resumedFrom = offset;
-  let hash = createHash('sha256');
-  if (offset > 0) await hashPrefix(o.partialPath, offset, hash);
+  o.onResume?.(offset);
+  // Every byte is already here: verify it rather than ask for an empty range (a 416 forever).
+  // (An empty blob has no partial file yet: it is fetched, which creates one.)
+  if (offset === size && size > 0) return verified(o, hash, resume.durable, resumedFrom, 0, what);
 
   const controller = new AbortController();
   const onAbort = () => controller.abort(o.signal.reason);
@@ -82,7 +88,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
     }
   }, Math.max(20, Math.floor(o.stallMs / 4)));
 
-  const fail = (err: unknown): SluiceError => {
+  const networkError = (err: unknown): SluiceError => {
     if (stalled) return new SluiceError('TRANSFER_STALLED', `${what}: no data for ${o.stallMs} ms`);
     return toSluiceError(err, `fetching ${what}`);
   };
@@ -93,74 +99,78 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
       headers.range = `bytes=${offset}-`;
       // RFC 9110 §13.1.5: with If-Range the peer sends the range only if the representation
       // is still the one we began with; otherwise the whole of it with 200.
-      headers['if-range'] = `"${o.sha256}"`;
+      headers['if-range'] = `"${partial.sha256}"`;
     }
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(`${o.peer.url}/v1/blobs/${o.sha256}`, { headers, signal: controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
+      res = await request(`${o.peer.url}/v1/blobs/${partial.sha256}`, { headers, signal: controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
     } catch (err) {
-      throw fail(err);
+      throw networkError(err);
     }
     waitingSince = Date.now();
 
     if (res.statusCode === 206) {
       const range = parseContentRange(res.headers['content-range']);
-      if (!range || range.start !== offset || range.end !== o.size - 1 || range.total !== o.size) {
+      if (!range || range.start !== offset || range.end !== size - 1 || range.total !== size) {
         await res.body.dump().catch(() => undefined);
-        await discardPartial(o);
-        throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: asked for bytes ${offset}- of ${o.size}, got Content-Range "${String(res.headers['content-range'])}"; starting over`);
+        await partial.discard();
+        throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: asked for bytes ${offset}- of ${size}, got Content-Range "${String(res.headers['content-range'])}"; starting over`);
       }
     } else if (res.statusCode === 200) {
+      // The peer ignored the range: its body is the whole blob, so start over with it.
       if (offset > 0) {
-        // The peer ignored the range: its body is the whole blob, so start over with it.
         offset = 0;
         hash = createHash('sha256');
-        await o.checkpoints.delete(o.sha256);
-        await truncate(o.partialPath, 0).catch(() => undefined);
       }
     } else {
       await res.body.dump().catch(() => undefined);
-      if (res.statusCode === 404) throw new SluiceError('BLOB_NOT_FOUND', `${what}: the peer does not hold it yet`);
+      if (res.statusCode === 404) throw new SluiceError('BLOB_NOT_FOUND', `${what}: the peer does not hold it`);
       throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected HTTP ${res.statusCode}`);
     }
 
-    const expected = o.size - offset;
+    const expected = size - offset;
     const length = Number(res.headers['content-length'] ?? expected);
     if (length !== expected) {
       await res.body.dump().catch(() => undefined);
-      if (offset > 0) await discardPartial(o);
+      if (offset > 0) await partial.discard();
       throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: Content-Length ${length}, expected ${expected} by the catalog`);
     }
 
-    const fh = await open(o.partialPath, offset > 0 ? 'r+' : 'w', 0o644);
+    const fh = await local(partial.openForWrite(offset), `writing ${what}`);
     // Registers the partial at once, so a crash before the first periodic checkpoint still
     // resumes; small blobs skip it (one synced write per tiny file costs more than a refetch).
-    if (offset === 0 && o.size > REGISTER_PARTIAL_ABOVE) await o.checkpoints.set(o.sha256, 0);
+    if (offset === 0 && size > REGISTER_PARTIAL_ABOVE) await local(partial.checkpoint(0), `writing ${what}`);
     let sinceCheckpoint = 0;
     let lastCheckpointAt = Date.now();
     let keepPartial = true;
+    let hashed = offset;
     // A batch is at most 1/128 of the blob (256 KiB to 2 MiB) and 50 ms old: a crash loses
     // little (2 MiB instead of 4 took resume waste from 1.3% to 0.8%, throughput unchanged).
-    const batchLimit = Math.min(MAX_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, Math.floor(o.size / 128)));
+    const batchLimit = Math.min(MAX_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, Math.floor(size / 128)));
     const out = new BatchedWriter(fh, offset, batchLimit, BATCH_MAX_WAIT_MS, (n) => {
       sinceCheckpoint += n;
       o.onBytes?.(n);
       o.onProgress?.(out.written);
     });
     const limited = () => o.budget.rateBytesPerSec !== Infinity;
+    // Errors of this node's disk are told apart from the peer's: they must not count against it.
+    let inNetwork = false;
     try {
       const it = res.body[Symbol.asyncIterator]();
       for (;;) {
         waitingSince = Date.now();
+        inNetwork = true;
         const next = await it.next();
+        inNetwork = false;
         waitingSince = undefined;
         if (next.done) break;
         const chunk = next.value as Buffer;
-        if (out.accepted + chunk.length > o.size) {
+        if (out.accepted + chunk.length > size) {
           keepPartial = false;
-          throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the peer sent more than the ${o.size} bytes the catalog lists`);
+          throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the peer sent more than the ${size} bytes the catalog lists`);
         }
         hash.update(chunk);
+        hashed += chunk.length;
         if (limited()) {
           // Budget in slices of ~20 ms of rate, written as they are granted: smooth at any rate.
           for (let i = 0; i < chunk.length; ) {
@@ -175,7 +185,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
         if (sinceCheckpoint >= o.checkpointBytes || (sinceCheckpoint > 0 && Date.now() - lastCheckpointAt >= o.checkpointMs)) {
           await out.flush();
           await fh.sync();
-          await o.checkpoints.set(o.sha256, out.written);
+          await partial.checkpoint(out.written);
           sinceCheckpoint = 0;
           lastCheckpointAt = Date.now();
         }
@@ -183,75 +193,55 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
       await out.flush();
       if (!o.deferSync) await fh.sync();
     } catch (err) {
-      // Keep whatever reached the disk for the next attempt (unless the bytes are suspect).
-      if (keepPartial) await out.flush().then(() => fh.sync()).then(() => o.checkpoints.set(o.sha256, out.written)).catch(() => undefined);
+      // Keep whatever reached the disk for the next attempt (unless the bytes are suspect),
+      // with the hash of it when the hash covers exactly what was written.
+      if (keepPartial) {
+        const kept = await out.flush().then(() => fh.sync()).then(() => partial.checkpoint(out.written)).then(() => true, () => false);
+        if (kept && hashed === out.written) partial.remember(out.written, hash);
+      }
       await fh.close().catch(() => undefined);
-      if (!keepPartial) await discardPartial(o);
+      if (!keepPartial) await partial.discard();
       await res.body.dump().catch(() => undefined);
-      throw err instanceof SluiceError ? err : fail(err);
+      if (err instanceof SluiceError) throw err;
+      if (inNetwork || stalled || controller.signal.aborted) throw networkError(err);
+      throw toSluiceError(err, `writing ${what} to this node's disk`, 'STORE_IO');
     }
-    await fh.close();
+    await local(fh.close(), `writing ${what}`);
     const position = out.written;
 
-    if (position < o.size) {
-      await o.checkpoints.set(o.sha256, position);
-      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the connection ended after ${position} of ${o.size} bytes`);
+    if (position < size) {
+      await local(partial.checkpoint(position), `writing ${what}`);
+      partial.remember(position, hash);
+      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the connection ended after ${position} of ${size} bytes`);
     }
-    const digest = hash.digest('hex');
-    if (digest !== o.sha256) {
-      if (resumedFrom > durable) {
-        // The resume trusted bytes written after the last fsync (a power loss can tear
-        // those); fall back to the durable checkpoint rather than to zero.
-        await truncate(o.partialPath, durable);
-        await o.checkpoints.set(o.sha256, durable);
-      } else {
-        await discardPartial(o);
-      }
-      throw new SluiceError('HASH_MISMATCH', `${what}: the bytes hash to ${digest.slice(0, 12)}…, not to the catalog's sha256; discarded`);
-    }
-    return { staged: { tmpPath: o.partialPath, sha256: o.sha256, size: o.size, unsynced: o.deferSync === true }, resumedFrom, received: position - offset };
+    return await verified(o, hash, resume.durable, resumedFrom, position - offset, what);
   } finally {
     clearInterval(watchdog);
     o.signal.removeEventListener('abort', onAbort);
   }
 }
 
-/**
- * Where to resume. After a process crash the partial file's bytes are all good, including
- * those written after the last checkpoint (the page cache survives a SIGKILL), so resuming
- * from its length wastes nothing. Only a power loss can tear the unsynced tail; the final
- * hash check catches that, and the retry then starts from `durable`, the fsynced checkpoint.
- */
-async function resumableOffset(o: FetchBlobOptions): Promise<{ offset: number; durable: number }> {
-  const checkpoint = await o.checkpoints.get(o.sha256);
-  const onDisk = await stat(o.partialPath).then((s) => s.size, () => -1);
-  if (!checkpoint || onDisk < checkpoint.offset || onDisk > o.size) {
-    if (checkpoint) await o.checkpoints.delete(o.sha256);
-    if (onDisk >= 0) await unlink(o.partialPath).catch(() => undefined);
-    return { offset: 0, durable: 0 };
+/** The whole-file hash decides: a match hands the file to the commit, a mismatch discards it. */
+async function verified(o: FetchBlobOptions, hash: Hash, durable: number, resumedFrom: number, received: number, what: string): Promise<FetchOutcome> {
+  const { partial } = o;
+  const digest = hash.digest('hex');
+  if (digest !== partial.sha256) {
+    // The resume trusted bytes written after the last fsync (a power loss can tear those);
+    // fall back to the durable checkpoint rather than to zero.
+    if (resumedFrom > durable) await local(partial.rollback(durable), `writing ${what}`);
+    else await partial.discard();
+    throw new SluiceError('HASH_MISMATCH', `${what}: the bytes hash to ${digest.slice(0, 12)}…, not to the catalog's sha256; discarded`);
   }
-  // A complete-length partial that failed before (e.g. crashed while verifying) is re-hashed and re-checked.
-  return { offset: onDisk === o.size ? checkpoint.offset : onDisk, durable: checkpoint.offset };
+  return { staged: partial.staged(o.deferSync === true), resumedFrom, received };
 }
 
-async function discardPartial(o: FetchBlobOptions): Promise<void> {
-  await o.checkpoints.delete(o.sha256).catch(() => undefined);
-  await unlink(o.partialPath).catch(() => undefined);
-}
-
-async function hashPrefix(file: string, length: number, hash: Hash): Promise<void> {
-  const fh = await open(file, 'r');
+/** A step on this node's own disk: its failure is STORE_IO (never the peer's fault). */
+async function local<T>(step: Promise<T>, context: string): Promise<T> {
   try {
-    const buf = Buffer.allocUnsafe(1024 * 1024);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, length - done), done);
-      if (bytesRead === 0) throw new Error(`partial file ended at ${done} of ${length} bytes`);
-      hash.update(buf.subarray(0, bytesRead));
-      done += bytesRead;
-    }
-  } finally {
-    await fh.close();
+    return await step;
+  } catch (err) {
+    if (err instanceof SluiceError || (err as Error).name === 'AbortError') throw err;
+    throw toSluiceError(err, `${context} to this node's disk`, 'STORE_IO');
   }
 }
 

@@ -91,7 +91,7 @@ describe('replication three tiers down: primary → hub → branch', () => {
     assert.match(cli.stdout, /branch .*up to date/);
     const json = JSON.parse((await runCli(['status', '--json', '--node', 'branch', '-t', file])).stdout);
     assert.equal(json.node, 'branch');
-    assert.deepEqual(Object.keys(json).sort(), ['at', 'catalog', 'children', 'forecast', 'lastError', 'node', 'pending', 'primary', 'rate', 'ready', 'region', 'store', 'transfers', 'upstream', 'version'].sort());
+    assert.deepEqual(Object.keys(json).sort(), ['at', 'catalog', 'children', 'forecast', 'lastError', 'lost', 'missing', 'node', 'pending', 'primary', 'rate', 'ready', 'region', 'store', 'transfers', 'upstream', 'version', 'warnings'].sort());
   });
 
   it('sluice verify quarantines a corrupted blob and the node fetches it again', async () => {

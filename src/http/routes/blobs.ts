@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import parseRange from 'range-parser';
 import { SHA256_PATTERN } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
@@ -15,6 +16,37 @@ export function registerBlobRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const handler = (request: FastifyRequest, reply: FastifyReply) => serveBlob(request, reply, deps);
   app.get('/v1/blobs/:sha256', handler);
   app.head('/v1/blobs/:sha256', handler);
+  // The body of a restore is the blob itself, streamed to the store (never buffered).
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+  app.put('/v1/blobs/:sha256', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, (request) => restoreBlob(request, deps));
+}
+
+/**
+ * PUT /v1/blobs/SHA256 (admin, primary): puts back the file of a catalogued blob that the
+ * primary lost (disk failure, quarantined by verify). Only a blob the catalog names and the
+ * store lacks is accepted, and only if the body hashes to it: nothing new enters this way.
+ */
+async function restoreBlob(request: FastifyRequest, deps: HttpDeps): Promise<unknown> {
+  const { sha256 } = request.params as { sha256: string };
+  if (!SHA256_PATTERN.test(sha256)) throw new SluiceError('INVALID_BLOB_ID', `"${sha256.slice(0, 80)}" is not a blob id; expected 64 lowercase hex digits (a sha256)`);
+  if (!deps.writer) throw new SluiceError('NOT_PRIMARY', `node ${deps.node.name} is not the primary; restore blobs on the primary, downstream nodes fetch them again by themselves`);
+  const size = catalogSize(deps, sha256);
+  if (size === undefined) throw new SluiceError('BLOB_NOT_FOUND', `no package in the catalog names blob ${sha256}; publish new files with "sluice publish"`);
+  if (deps.store.has(sha256)) return { sha256, size, restored: false };
+  if (!(request.body instanceof Readable)) throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'send the file as the body with Content-Type: application/octet-stream');
+  const staged = await deps.store.stage(request.body, { maxBytes: size });
+  if (staged.sha256 !== sha256 || staged.size !== size) {
+    await deps.store.discard(staged);
+    throw new SluiceError('HASH_MISMATCH', `the uploaded bytes hash to ${staged.sha256} (${staged.size} bytes), not to blob ${sha256} (${size} bytes); restore the original file`);
+  }
+  await deps.store.commit([staged]);
+  request.log.info({ sha256, size }, 'lost blob restored');
+  return { sha256, size, restored: true };
+}
+
+function catalogSize(deps: HttpDeps, sha256: string): number | undefined {
+  for (const pkg of deps.catalog.state.all()) for (const f of pkg.files) if (f.sha256 === sha256) return f.size;
+  return undefined;
 }
 
 /** How long a request for a wanted blob waits for this node's own transfer of it to start. */
@@ -56,14 +88,23 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Htt
       return reply.send(plan.start === 0 && plan.end === small.length - 1 ? small : small.subarray(plan.start, plan.end + 1));
     }
   }
-  const file = (live && (await openLive(live, plan.start, plan.end))) || deps.store.read(sha256, { start: plan.start, end: plan.end });
-  // Egress caps pace the response; without caps the file streams straight out.
-  const stream = deps.egress.limited ? file.pipe(deps.egress.throttle(peer)) : file;
-  if (stream !== file) file.on('error', (err) => stream.destroy(err));
+  const relayed = live ? await openLive(live, plan.start, plan.end) : undefined;
+  // A relayed range that stops before the last byte is sent unverified: no cache may keep it.
+  if (relayed && plan.end < size - 1) void reply.header('cache-control', 'no-store');
+  const file = relayed ?? deps.store.read(sha256, { start: plan.start, end: plan.end });
+  const count = (chunk: Buffer) => counter.inc(chunk.length);
   // Piped first, counted after: a listener added before the pipe would start the flow early.
-  const sent = reply.send(stream);
-  stream.on('data', (chunk: Buffer) => counter.inc(chunk.length));
-  return sent;
+  if (!deps.egress.limited) {
+    const sent = reply.send(file);
+    file.on('data', count);
+    return sent;
+  }
+  // Egress caps pace the response. pipeline() destroys the file stream (its descriptor and
+  // read-ahead share) when the client goes away; pipe() would leave it open for good.
+  const paced = deps.egress.throttle(peer);
+  pipeline(file, paced).catch(() => undefined);
+  file.on('data', count);
+  return reply.send(paced);
 }
 
 /** Decides 200 / 206 / 304 / 416 from the request headers (RFC 9110 §13, §14). */
@@ -105,7 +146,7 @@ function isValidByteRanges(header: string): boolean {
 /** The live partial, or undefined if it was just renamed into the store (read it from there). */
 async function openLive(live: LiveTransfer, start: number, end: number) {
   try {
-    return live.read(await open(live.partialPath, 'r'), start, end);
+    return await live.read(start, end);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && live.state === 'stored') return undefined;
     throw err;

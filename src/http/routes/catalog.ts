@@ -22,6 +22,8 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: HttpDeps): voi
     if (waitSec > 0 && (deps.catalog.seq <= after || !deps.catalog.head)) {
       const aborted = new AbortController();
       request.raw.once('close', () => aborted.abort());
+      // A held poll is idle by design: its wait comes on top of the idle cut-off.
+      request.raw.socket.setTimeout(waitSec * 1000 + deps.idleTimeoutMs);
       await deps.catalog.waitForRecords(after, waitSec * 1000, aborted.signal);
     }
     // The head is taken first and the records read up to it: the page is consistent even

@@ -1,25 +1,13 @@
-import type { BatchOp, MetaDb, Sublevel } from '../store/meta-db.js';
-import { sublevels, syncBatch } from '../store/meta-db.js';
-
-export interface Checkpoint {
-  /** Bytes of the partial file known to be on disk (fsynced before this was written). */
-  readonly offset: number;
-  readonly updatedAt: number;
-}
-
-/** Where a transfer records its durable progress (LevelDB on nodes, files on endpoints). */
-export interface CheckpointStore {
-  get(sha256: string): Promise<Checkpoint | undefined>;
-  set(sha256: string, offset: number): Promise<void>;
-  delete(sha256: string): Promise<void>;
-}
+import type { BatchOp, MetaDb, Sublevel } from './meta-db.js';
+import { sublevels, syncBatch } from './meta-db.js';
+import type { Checkpoint, CheckpointStore } from './partial-file.js';
 
 /**
  * Durable progress of partial downloads, in LevelDB. An offset is recorded only after the
  * bytes before it were fsynced, so after any crash the partial file holds at least that many
  * good bytes; anything beyond is cut off and fetched again.
  */
-export class Checkpoints implements CheckpointStore {
+export class LevelCheckpoints implements CheckpointStore {
   private readonly db: Sublevel;
 
   constructor(private readonly root: MetaDb) {
