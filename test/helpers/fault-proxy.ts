@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { onTeardown } from './env.js';
 
-export type BlobFault = 'none' | 'cut' | 'flip' | 'ignore-range' | 'wrong-range' | 'stall' | 'extra';
+export type BlobFault = 'none' | 'cut' | 'flip' | 'ignore-range' | 'wrong-range' | 'stall' | 'extra' | 'withhold';
 export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'forge-head' | 'replay-expired';
 export type UpdatesFault = 'none' | 'forge';
 
@@ -20,6 +20,8 @@ export class FaultProxy {
   /** Answer long-polls at once (as some proxies do) by forwarding wait=0. */
   stripWait = false;
   rateBytesPerSec = Infinity;
+  /** Added to the Date header of catalog answers (a peer whose clock is off). */
+  dateShiftMs = 0;
   readonly bytesSent = new Map<string, number>();
   readonly injected = new Map<string, number>();
   /** Every blob request: its Range header and the status answered. */
@@ -96,7 +98,9 @@ export class FaultProxy {
       if ((fault === 'replay' || fault === 'replay-expired') && this.firstCatalog) text = this.firstCatalog;
       this.note(`catalog:${fault}`);
     }
-    res.writeHead(up.statusCode, { 'content-type': 'application/json' });
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.dateShiftMs) headers.date = new Date(Date.now() + this.dateShiftMs).toUTCString();
+    res.writeHead(up.statusCode, headers);
     res.end(text);
   }
 
@@ -113,6 +117,12 @@ export class FaultProxy {
 
   private async blob(sha: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const fault = this.blobFault;
+    if (fault === 'withhold') {
+      this.note('blob:withhold');
+      this.blobRequests.push({ sha, range: req.headers.range, status: 404 });
+      res.writeHead(404, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ error: { code: 'BLOB_NOT_FOUND', message: 'withheld by the fault proxy' } }));
+    }
     const headers = forwardable(req);
     if (fault === 'ignore-range') {
       delete headers.range;
