@@ -76,6 +76,7 @@ export class FsBlobStore implements BlobStore {
     try {
       await mkdir(store.blobDir, { recursive: true });
       await mkdir(store.quarantineDir, { recursive: true });
+      await mkdir(store.partials.dir, { recursive: true });
       await rm(store.tmpDir, { recursive: true, force: true });
       await mkdir(store.tmpDir, { recursive: true });
       for await (const [sha, meta] of store.blobsDb.iterator() as AsyncIterable<[string, BlobMeta]>) {

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { FsBlobStore } from '../../src/store/fs-blob-store.js';
+import { openMetaDb } from '../../src/store/meta-db.js';
+import { PartialFiles } from '../../src/store/partial-files.js';
+import { verifyStore } from '../../src/store/verify-store.js';
+import { tempDir } from '../helpers/env.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+async function* once(buf: Buffer) {
+  yield buf;
+}
+
+async function freshStore() {
+  const dir = tempDir();
+  const db = await openMetaDb(dir);
+  const { store } = await FsBlobStore.open(db, dir);
+  return { dir, db, store };
+}
+
+describe('group commit: per-blob outcomes', () => {
+  it('one blob whose rename fails fails its own commit only; the rest of the round is visible, nothing orphaned', async () => {
+    const { store } = await freshStore();
+    const blobs = [randomBytes(1000), randomBytes(2000), randomBytes(3000)];
+    const staged = await Promise.all(blobs.map((b) => store.stage(once(b))));
+    unlinkSync(staged[1]!.tmpPath); // its rename will fail with ENOENT
+    const outcomes = await Promise.allSettled(staged.map((s) => store.commit([s])));
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.equal((outcomes[1] as PromiseRejectedResult).reason.code, 'STORE_IO');
+    assert.ok(store.has(sha(blobs[0]!)) && store.has(sha(blobs[2]!)));
+    assert.ok(!store.has(sha(blobs[1]!)));
+    const files = readdirSync(store.blobDir, { recursive: true }).map(String).filter((f) => /[0-9a-f]{64}$/.test(f));
+    assert.equal(files.length, 2, 'only the committed blobs are on disk');
+  });
+});
+
+describe('partial files have one owner', () => {
+  it('a second owner of a blob waits until the first has committed, and then finds it stored', async () => {
+    const { store } = await freshStore();
+    const data = randomBytes(100_000);
+    const id = sha(data);
+    const first = await store.partials.acquire(id, data.length);
+    const fh = await first.openForWrite(0);
+    await fh.write(data);
+    await fh.close();
+    let secondGotIt = false;
+    const second = store.partials.acquire(id, data.length).then((p) => {
+      secondGotIt = true;
+      return p;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(secondGotIt, false, 'held while the first owner commits');
+    await store.commit([first.staged(true)]);
+    first.release();
+    const p = await second;
+    assert.ok(store.has(id), 'the second owner sees the committed blob');
+    p.release();
+  });
+
+  it('a retry reuses the hash of what was written (no re-read); a restart re-hashes, and stops at once on abort', async () => {
+    const { store, db, dir } = await freshStore();
+    const data = randomBytes(8 * 1024 * 1024);
+    const id = sha(data);
+    const half = data.length / 2;
+    const a = await store.partials.acquire(id, data.length);
+    const fh = await a.openForWrite(0);
+    await fh.write(data.subarray(0, half));
+    await fh.sync();
+    await fh.close();
+    await a.checkpoint(half);
+    const hash = createHash('sha256').update(data.subarray(0, half));
+    a.remember(half, hash);
+    a.release();
+    // Same length, other bytes: only a re-read would notice.
+    const file = a.path;
+    writeFileSync(file, Buffer.alloc(half, 1));
+    const b = await store.partials.acquire(id, data.length);
+    const memo = await b.resumePoint();
+    assert.equal(memo.offset, half);
+    assert.equal(memo.hash.digest('hex'), createHash('sha256').update(data.subarray(0, half)).digest('hex'), 'the remembered hash was used');
+    // A new process has no memo: it re-hashes, and an abort stops that before any read.
+    const c = await new PartialFiles(db, dir).acquire(id, data.length);
+    const stop = new AbortController();
+    stop.abort();
+    await assert.rejects(c.resumePoint(stop.signal), (err: Error) => err.name === 'AbortError');
+    const rehashed = await c.resumePoint();
+    assert.equal(rehashed.hash.digest('hex'), createHash('sha256').update(Buffer.alloc(half, 1)).digest('hex'));
+    b.release();
+    c.release();
+  });
+});
+
+describe('verify condemns only on evidence', () => {
+  it('a blob that cannot be read is kept and reported; a missing one is forgotten; a corrupt one is quarantined', async () => {
+    const { store } = await freshStore();
+    const blobs = [randomBytes(5000), randomBytes(6000), randomBytes(7000), randomBytes(8000)];
+    for (const b of blobs) await store.commit([await store.stage(once(b))]);
+    const [unreadable, missing, corrupt, healthy] = blobs.map(sha) as [string, string, string, string];
+    // A read error that says nothing about the bytes (EISDIR stands in for EIO or EMFILE).
+    rmSync(store.pathOf(unreadable));
+    mkdirSync(store.pathOf(unreadable));
+    unlinkSync(store.pathOf(missing));
+    const bad = Buffer.from(blobs[2]!);
+    bad[10] = bad[10]! ^ 0xff;
+    writeFileSync(store.pathOf(corrupt), bad);
+    const report = await verifyStore(store);
+    assert.deepEqual(report.quarantined, [corrupt]);
+    assert.deepEqual(report.missing, [missing]);
+    assert.deepEqual(report.unreadable.map((u) => u.sha256), [unreadable]);
+    assert.equal(report.unreadable[0]!.error, 'EISDIR');
+    assert.ok(store.has(unreadable), 'kept: a transient error is no evidence');
+    assert.ok(!store.has(missing) && !store.has(corrupt) && store.has(healthy));
+  });
+});
