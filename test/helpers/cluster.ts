@@ -72,8 +72,9 @@ export async function makeCluster(
 /** Replication timing short enough for tests on loopback. */
 export const TEST_TUNING: Partial<ReplicationTuning> = { longPollSec: 5, backoffFloorMs: 50, backoffCapMs: 1000, stallMs: 2000, probeMs: 300, statusPushMs: 200, gcEveryMs: 100 };
 
-export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string }, tuning: Partial<ReplicationTuning> = {}): Promise<SluiceNode> {
+export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string }, tuning: Partial<ReplicationTuning> = {}, options: { httpIdleTimeoutMs?: number } = {}): Promise<SluiceNode> {
   const node = new SluiceNode({
+    ...options,
     topology,
     nodeName: name,
     tuning: { ...TEST_TUNING, ...tuning },

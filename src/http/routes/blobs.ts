@@ -103,8 +103,9 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Htt
   // read-ahead share) when the client goes away; pipe() would leave it open for good.
   const paced = deps.egress.throttle(peer);
   pipeline(file, paced).catch(() => undefined);
-  file.on('data', count);
-  return reply.send(paced);
+  const sent = reply.send(paced);
+  paced.on('data', count);
+  return sent;
 }
 
 /** Decides 200 / 206 / 304 / 416 from the request headers (RFC 9110 §13, §14). */
