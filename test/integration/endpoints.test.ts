@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { request } from 'undici';
@@ -197,5 +198,52 @@ describe('GET /v1/updates', () => {
     const bad = await request(`${b1url}/v1/updates?platform=../x`);
     assert.equal(bad.statusCode, 400);
     await bad.body.dump();
+  });
+});
+
+describe('the agent on a bad day', () => {
+  it('a catalog that fails verification, or a corrupted file, at the first --server is taken from the next one', async () => {
+    const pkg = await release(base, c.dir, 'second-chance', { meta: { severity: 'critical' } });
+    await converged(b1, hq.catalog.seq);
+    await converged(b2, hq.catalog.seq);
+    const servers = ['--server', c.topology.nodes.get('b2')!.url, c.topology.nodes.get('b1')!.url];
+    proxy.catalogFault = 'forge-head';
+    try {
+      const a = await agent('a6', servers[1]!, [...A3_OPTS, ...servers]);
+      assert.ok(a.run, a.stderr);
+      assert.ok(proxy.count('catalog:forge-head') >= 1, 'the first server was tried');
+      assert.ok(a.installs.includes(pkg.id), 'installed from the second server');
+      assert.equal(a.run.server, c.topology.nodes.get('b1')!.url);
+    } finally {
+      proxy.catalogFault = 'none';
+    }
+    const late = await release(base, c.dir, 'late-fix', { meta: { severity: 'critical' } });
+    await converged(b1, hq.catalog.seq);
+    await converged(b2, hq.catalog.seq);
+    proxy.blobFault = 'flip';
+    try {
+      const a = await agent('a7', servers[1]!, [...A3_OPTS, ...servers]);
+      assert.ok(a.run, a.stderr);
+      assert.ok(proxy.count('blob:flip') >= 1, 'the first server sent corrupted bytes');
+      assert.ok(a.installs.includes(late.id), 'the file came from the next server');
+    } finally {
+      proxy.blobFault = 'none';
+    }
+  });
+
+  it('two agent runs never share a cache at once; a lock left by a dead process is taken over', async () => {
+    const dir = path.join(c.dir, 'agent-a8');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'lock'), `${process.pid}\n`);
+    const busy = await agent('a8', c.topology.nodes.get('b1')!.url, []);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /AGENT_BUSY.*pid \d+/);
+    assert.deepEqual(busy.installs, []);
+    const dead = spawnSync('true').pid!;
+    writeFileSync(path.join(dir, 'lock'), `${dead}\n`);
+    const ok = await agent('a8', c.topology.nodes.get('b1')!.url, []);
+    assert.doesNotMatch(ok.stderr, /AGENT_BUSY/);
+    assert.ok(ok.installs.length > 0);
+    assert.ok(!existsSync(path.join(dir, 'lock')), 'released after the run');
   });
 });
