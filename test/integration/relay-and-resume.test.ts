@@ -35,11 +35,13 @@ describe('a node never completes a response with bytes it has not verified', () 
     proxy.rateBytesPerSec = 8 * 1024 * 1024;
     const bad = await release(base, c.dir, 'flipped', { size });
     const url = `${hub.address.url}/v1/blobs/${bad.sha}`;
+    await waitFor('the hub to know the package', () => hub.catalog.seq === hq.catalog.seq);
     let wrongComplete = 0;
     let relayedBytes = 0;
     let attempts = 0;
     const deadline = Date.now() + 20_000;
-    while (attempts < 12 && Date.now() < deadline) {
+    // Bounded in count and time; goes on until several corrupted transfers were relayed.
+    while (attempts < 40 && (attempts < 8 || proxy.count('blob:flip') < 3) && Date.now() < deadline) {
       attempts++;
       const r = await plainGet(url);
       if (r.status === 200) relayedBytes = Math.max(relayedBytes, r.body.length);
