@@ -2,23 +2,15 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { FsBlobStore } from '../../src/store/fs-blob-store.js';
-import { openMetaDb } from '../../src/store/meta-db.js';
 import { PartialFiles } from '../../src/store/partial-files.js';
 import { verifyStore } from '../../src/store/verify-store.js';
-import { tempDir } from '../helpers/env.js';
+import { freshStore } from '../helpers/store.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 async function* once(buf: Buffer) {
   yield buf;
 }
 
-async function freshStore() {
-  const dir = tempDir();
-  const db = await openMetaDb(dir);
-  const { store } = await FsBlobStore.open(db, dir);
-  return { dir, db, store };
-}
 
 describe('group commit: per-blob outcomes', () => {
   it('one blob whose rename fails fails its own commit only; the rest of the round is visible, nothing orphaned', async () => {

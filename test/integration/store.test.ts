@@ -10,19 +10,13 @@ import { SluiceError } from '../../src/errors.js';
 import { FsBlobStore } from '../../src/store/fs-blob-store.js';
 import { openMetaDb, sublevels } from '../../src/store/meta-db.js';
 import { tempDir } from '../helpers/env.js';
+import { freshStore } from '../helpers/store.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 async function* chunks(buf: Buffer, size = 65536) {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
 }
 
-/** A store on real LevelDB and files in a fresh directory. */
-async function freshStore() {
-  const dir = tempDir();
-  const db = await openMetaDb(dir);
-  const { store } = await FsBlobStore.open(db, dir);
-  return { dir, db, store };
-}
 
 describe('content store on real files and LevelDB', () => {
   it('a staged blob is invisible until commit, then readable byte-exact under its sha256', async () => {
