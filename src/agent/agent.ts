@@ -77,32 +77,41 @@ export async function runAgentOnce(o: AgentOptions): Promise<AgentRun> {
 }
 
 async function runLocked(o: AgentOptions): Promise<AgentRun> {
-  const servers = await reachable(o.servers);
+  const servers = o.servers.map((s) => s.replace(/\/+$/, ''));
   const catalog = await VerifiedCatalog.open(path.join(o.cacheDir, 'catalog'), o.publicKey);
-  // A server whose catalog fails verification (a forging or stale hub) is passed over for
-  // the next one; the pass fails only when none verifies.
-  const problems: string[] = [];
-  let firstError: SluiceError | undefined;
+  // Servers are tried in order, each only when the ones before it failed: unreachable, not
+  // ready, or a catalog that fails verification (a forging or stale hub).
+  const unreachable: string[] = [];
+  const rejected: { server: string; error: SluiceError }[] = [];
   let server: string | undefined;
   let updates: UpdateJson[] = [];
   for (const candidate of servers) {
+    const down = await notReady(candidate);
+    if (down) {
+      unreachable.push(`${candidate} (${down})`);
+      continue;
+    }
     try {
       await catalog.sync(candidate);
       updates = await fetchUpdates(o, candidate);
       server = candidate;
       break;
     } catch (err) {
-      firstError ??= toSluiceError(err, `catalog from ${candidate}`);
-      problems.push(`${candidate}: ${(err as Error).message}`);
+      rejected.push({ server: candidate, error: toSluiceError(err, `catalog from ${candidate}`) });
       if (servers.length > 1) o.log(`${candidate}: ${(err as Error).message}; trying the next server`);
     }
   }
-  if (!server) throw new SluiceError(firstError!.code, problems.length > 1 ? `no server gave a catalog that verifies: ${problems.join('; ')}` : firstError!.message, { cause: firstError });
+  if (!server) {
+    if (rejected.length === 0) throw new SluiceError('SERVER_UNREACHABLE', `no node answered: ${unreachable.join(', ')}; check --server and the network`);
+    const first = rejected[0]!.error;
+    const all = [...rejected.map((r) => `${r.server}: ${r.error.message}`), ...unreachable];
+    throw new SluiceError(first.code, all.length > 1 ? `no server gave a catalog that verifies: ${all.join('; ')}` : first.message, { cause: first });
+  }
   const history = await loadHistory(o.cacheDir);
   updates.sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));
 
   const run: AgentRun = { server, catalogSeq: catalog.position, installed: [], pending: [], reported: 0 };
-  const others = servers.filter((s) => s !== server);
+  const others = servers.filter((s) => s !== server && !unreachable.some((u) => u.startsWith(`${s} (`)));
   for (const u of updates) {
     const done = history[u.id];
     if (done && (done.status === 'succeeded' || done.status === 'succeeded-reboot')) continue;
@@ -135,23 +144,15 @@ async function fetchUpdates(o: AgentOptions, server: string): Promise<UpdateJson
   return body.updates;
 }
 
-/** Every server that answers /readyz, in the order given. */
-async function reachable(servers: readonly string[]): Promise<string[]> {
-  const tried: string[] = [];
-  const up: string[] = [];
-  for (const s of servers) {
-    const url = s.replace(/\/+$/, '');
-    try {
-      const res = await request(`${url}/readyz`, { headersTimeout: 5000, bodyTimeout: 5000 });
-      await res.body.dump();
-      if (res.statusCode === 200) up.push(url);
-      else tried.push(`${url} (HTTP ${res.statusCode})`);
-    } catch (err) {
-      tried.push(`${url} (${(err as { code?: string }).code ?? (err as Error).message})`);
-    }
+/** Why `server` cannot be used now (unreachable, not ready), or undefined when it answers /readyz. */
+async function notReady(server: string): Promise<string | undefined> {
+  try {
+    const res = await request(`${server}/readyz`, { headersTimeout: 5000, bodyTimeout: 5000 });
+    await res.body.dump();
+    return res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}`;
+  } catch (err) {
+    return (err as { code?: string }).code ?? (err as Error).message;
   }
-  if (up.length === 0) throw new SluiceError('SERVER_UNREACHABLE', `no node answered: ${tried.join(', ')}; check --server and the network`);
-  return up;
 }
 
 /**

@@ -48,7 +48,7 @@ export class ReportStore {
 
   static async open(db: MetaDb, metrics: Metrics): Promise<ReportStore> {
     const store = new ReportStore(db, metrics);
-    for await (const [, value] of store.db.iterator() as AsyncIterable<[string, StoredReport]>) store.remember(value, value.orderMs ?? Date.parse(value.at));
+    for await (const [, value] of store.db.iterator() as AsyncIterable<[string, StoredReport]>) store.remember(value, value.orderMs ?? Math.min(Date.parse(value.at), Date.now()));
     return store;
   }
 
