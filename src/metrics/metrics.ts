@@ -5,7 +5,7 @@ import { ERROR_CATALOGUE } from '../errors.js';
 import { REPORT_STATUSES } from '../reports/statuses.js';
 
 /** States of a transfer, the label values of sluice_transfer_queue. */
-export const TRANSFER_STATES = ['queued', 'active', 'verifying', 'waiting'] as const;
+export const TRANSFER_STATES = ['queued', 'active', 'paused', 'verifying', 'waiting'] as const;
 
 /**
  * Every metric a node exposes, declared in one place on the node's own Registry (several

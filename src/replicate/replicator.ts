@@ -12,7 +12,7 @@ import type { MetaDb } from '../store/meta-db.js';
 import type { OwnedPartial } from '../store/partial-files.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { SEVERITIES } from '../topology/types.js';
-import { fetchBlob } from '../transfer/fetch-blob.js';
+import { TransferPaused, fetchBlob } from '../transfer/fetch-blob.js';
 import { LiveTransfer } from '../transfer/live-transfer.js';
 import { backoffMs } from './backoff.js';
 import { CatalogFollower } from './catalog-follower.js';
@@ -21,7 +21,8 @@ import type { ReplicationTuning } from './tuning.js';
 import { wantedBlobs, type WantedBlob } from './wanted.js';
 import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
 
-export type TransferState = 'queued' | 'active' | 'verifying' | 'waiting';
+/** `paused`: held by a closed schedule window; it keeps its slot but holds no connection. */
+export type TransferState = 'queued' | 'active' | 'paused' | 'verifying' | 'waiting';
 
 interface Task {
   readonly blob: WantedBlob;
@@ -236,7 +237,7 @@ export class Replicator {
     const { pendingBytes, pendingBlobs } = this.progress();
     this.d.metrics.pendingBytes.set(pendingBytes);
     this.d.metrics.pendingBlobs.set(pendingBlobs);
-    const counts: Record<TransferState, number> = { queued: 0, active: 0, verifying: 0, waiting: 0 };
+    const counts: Record<TransferState, number> = { queued: 0, active: 0, paused: 0, verifying: 0, waiting: 0 };
     for (const t of this.tasks.values()) counts[t.state]++;
     for (const [state, n] of Object.entries(counts)) this.d.metrics.transferQueue.set({ state }, n);
     this.d.metrics.transfersActive.set(counts.active);
@@ -268,6 +269,8 @@ export class Replicator {
     let partial: OwnedPartial | undefined;
     let live: LiveTransfer | undefined;
     let committing = false;
+    const budget = task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : this.d.schedule.budget;
+    let pausedAt: number | undefined;
     try {
       // One owner per blob: a commit of an earlier attempt may still be renaming this file.
       partial = await this.d.store.partials.acquire(sha, task.blob.size, controller.signal);
@@ -283,7 +286,7 @@ export class Replicator {
         partial,
         peer,
         selfName: this.d.spec.name,
-        budget: task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : this.d.schedule.budget,
+        budget,
         signal: controller.signal,
         stallMs: this.d.tuning.stallMs,
         checkpointBytes: this.d.tuning.checkpointBytes,
@@ -338,7 +341,8 @@ export class Replicator {
       );
     } catch (err) {
       if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
-      await this.failed(task, peer, toSluiceError(err, `fetching blob ${sha.slice(0, 12)}…`), live);
+      if (err instanceof TransferPaused) pausedAt = err.offset;
+      else await this.failed(task, peer, toSluiceError(err, `fetching blob ${sha.slice(0, 12)}…`), live);
     } finally {
       task.controller = undefined;
       // A blob handed to the commit stays relayable and owned until that ends (above).
@@ -350,6 +354,25 @@ export class Replicator {
         }
       }
     }
+    if (pausedAt === undefined) return;
+    // The window closed: keep the slot (the most urgent transfers go first when it opens),
+    // but no connection, then continue from the bytes already held.
+    task.state = 'paused';
+    task.offset = pausedAt;
+    task.rateBytesPerSec = 0;
+    // Its own signal: an un-wanted paused task gives its slot back at once (refresh aborts it).
+    const wait = (task.controller = new AbortController());
+    const onStop = () => wait.abort();
+    this.stop.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      await budget.take(1, wait.signal);
+    } catch {
+      return;
+    } finally {
+      this.stop.signal.removeEventListener('abort', onStop);
+      if (task.controller === wait) task.controller = undefined;
+    }
+    return this.run(task);
   }
 
   /**
@@ -433,5 +456,5 @@ function priorityOf(blob: WantedBlob): number {
 }
 
 function stateOrder(s: TransferState): number {
-  return ['active', 'verifying', 'queued', 'waiting'].indexOf(s);
+  return ['active', 'verifying', 'paused', 'queued', 'waiting'].indexOf(s);
 }

@@ -38,6 +38,18 @@ const REGISTER_PARTIAL_ABOVE = 4 * 1024 * 1024;
 const MIN_BATCH_BYTES = 256 * 1024;
 const BATCH_MAX_WAIT_MS = 50;
 
+/**
+ * The byte budget is paused (a closed schedule window): the attempt stopped, its bytes kept
+ * and checkpointed, and no connection is held while the window stays closed. Not a failure:
+ * the caller waits for the budget and resumes with a Range request.
+ */
+export class TransferPaused extends Error {
+  constructor(readonly offset: number) {
+    super('the schedule paused this transfer');
+    this.name = 'TransferPaused';
+  }
+}
+
 export interface FetchOutcome {
   /** The verified bytes, ready for BlobStore.commit. */
   readonly staged: StagedBlob;
@@ -73,6 +85,11 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
   // Every byte is already here: verify it rather than ask for an empty range (a 416 forever).
   // (An empty blob has no partial file yet: it is fetched, which creates one.)
   if (offset === size && size > 0) return verified(o, hash, resume.durable, resumedFrom, 0, what);
+  // A closed window opens no connection: an upstream would hold a socket and a file for hours.
+  if (o.budget.rateBytesPerSec === 0) {
+    if (offset > 0) partial.remember(offset, hash);
+    throw new TransferPaused(offset);
+  }
 
   const controller = new AbortController();
   const onAbort = () => controller.abort(o.signal.reason);
@@ -81,12 +98,18 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
   // waiting for the byte budget (a paused schedule is not a stall).
   let waitingSince: number | undefined = Date.now();
   let stalled = false;
+  // A window that closes mid-transfer stops it (its bytes kept): the connection and the
+  // upstream's file are given back rather than held open until the window reopens.
+  let paused = false;
   const watchdog = setInterval(() => {
     if (waitingSince !== undefined && Date.now() - waitingSince > o.stallMs) {
       stalled = true;
       controller.abort();
+    } else if (o.budget.rateBytesPerSec === 0 && !paused) {
+      paused = true;
+      controller.abort();
     }
-  }, Math.max(20, Math.floor(o.stallMs / 4)));
+  }, Math.max(20, Math.min(500, Math.floor(o.stallMs / 4))));
 
   const networkError = (err: unknown): SluiceError => {
     if (stalled) return new SluiceError('TRANSFER_STALLED', `${what}: no data for ${o.stallMs} ms`);
@@ -105,6 +128,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
     try {
       res = await request(`${o.peer.url}/v1/blobs/${partial.sha256}`, { headers, signal: controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
     } catch (err) {
+      if (paused && !o.signal.aborted) throw new TransferPaused(offset);
       throw networkError(err);
     }
     waitingSince = Date.now();
@@ -169,17 +193,21 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
           keepPartial = false;
           throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the peer sent more than the ${size} bytes the catalog lists`);
         }
-        hash.update(chunk);
-        hashed += chunk.length;
         if (limited()) {
           // Budget in slices of ~20 ms of rate, written as they are granted: smooth at any rate.
+          // Hashed slice by slice as granted, so the hash covers exactly what the file holds
+          // when a pause stops the transfer between two slices.
           for (let i = 0; i < chunk.length; ) {
             const n = Math.min(chunk.length - i, sliceBytes(o.budget));
             await o.budget.take(n, controller.signal);
+            hash.update(chunk.subarray(i, i + n));
+            hashed += n;
             await out.writeNow(chunk, i, i + n);
             i += n;
           }
         } else {
+          hash.update(chunk);
+          hashed += chunk.length;
           await out.push(chunk);
         }
         if (sinceCheckpoint >= o.checkpointBytes || (sinceCheckpoint > 0 && Date.now() - lastCheckpointAt >= o.checkpointMs)) {
@@ -203,6 +231,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
       if (!keepPartial) await partial.discard();
       await res.body.dump().catch(() => undefined);
       if (err instanceof SluiceError) throw err;
+      if (paused && !o.signal.aborted) throw new TransferPaused(out.written);
       if (inNetwork || stalled || controller.signal.aborted) throw networkError(err);
       throw toSluiceError(err, `writing ${what} to this node's disk`, 'STORE_IO');
     }

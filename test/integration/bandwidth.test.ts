@@ -82,6 +82,34 @@ describe('one byte budget per node, shared by all its transfers', () => {
   });
 });
 
+describe('a window that closes mid-transfer', () => {
+  it('gives the connection back (the upstream closes its file), keeps the slot and the bytes, and resumes with a range when it opens', async () => {
+    const c = await makeCluster(
+      [{ name: 'hq' }, { name: 'branch', upstream: 'hq', extra: 'region: slow' }],
+      '',
+      ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }', '  slow: { timezone: UTC, schedule: [ { rate: 20MB/s } ], sync: { every: 10m, jitter: 0s } }'],
+    );
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    // Large enough that the upstream is still reading its file (not all in socket buffers).
+    const size = 64 * 1024 * 1024;
+    const rel = await release(c.topology.nodes.get('hq')!.url, c.dir, 'paused-mid-way', { size });
+    const received = () => (branch.status() as { transfers: { offset: number }[] }).transfers[0]?.offset ?? 0;
+    await waitFor('a quarter of the blob to arrive', () => received() >= size / 4 && hq.store.readsOpen === 1);
+    // The schedule's budget is what a window sets; closing it is what a window turning does.
+    const budget = (branch as unknown as { schedule: { budget: PacedBudget } }).schedule.budget;
+    budget.setRate(0);
+    const paused = await waitFor('the transfer to pause', () => (branch.status() as { transfers: { state: string; offset: number }[] }).transfers.find((t) => t.state === 'paused'));
+    assert.ok(paused.offset >= size / 4, `the bytes received are kept (${paused.offset})`);
+    await waitFor('the upstream to close the blob it was sending', () => hq.store.readsOpen === 0, 10_000);
+    assert.ok(!branch.store.has(rel.sha));
+    budget.setRate(Infinity);
+    await waitFor('the blob to complete once the window opens', () => holdsExactly(branch, rel.content), 20_000);
+    // Resumed from the kept bytes with a range, not restarted.
+    assert.ok((await metric(branch, 'sluice_transfer_resumes_total')) >= 1);
+  });
+});
+
 describe('upstream egress caps', () => {
   it('perChild caps what each downstream node receives', async () => {
     const c = await makeCluster([

@@ -26,7 +26,7 @@ describe('critical packages never wait behind bulk', () => {
     const branch = await startNode(c.topology, 'branch', c.secrets, { smallBlobBytes: 64 * 1024 });
     const base = c.topology.nodes.get('hq')!.url;
     const bulk = await Promise.all([1, 2].map((i) => release(base, c.dir, `bulk${i}`, { size: 1024 * 1024, meta: { severity: 'low' } })));
-    await waitFor('both bulk transfers to hold their slots', () => (branch.status() as Status).transfers.filter((t) => t.state === 'active').length === 2);
+    await waitFor('both bulk transfers to hold their slots, paused', () => (branch.status() as Status).transfers.filter((t) => t.state === 'paused').length === 2);
     const urgent = await release(base, c.dir, 'urgent-fix', { size: 1024 * 1024, meta: { severity: 'critical' } });
     await waitFor('the critical package to arrive', () => holdsExactly(branch, urgent.content), 10_000);
     assert.equal(branch.catalog.seq, hq.catalog.seq);

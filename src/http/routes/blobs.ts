@@ -80,9 +80,6 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Htt
   if (request.method === 'HEAD' || length === 0) return reply.send();
 
   const peer = peerOf(request, deps.topology);
-  // A downstream node stops reading while its schedule is paused, for hours if need be, and
-  // resumes the same response when its window opens: the idle cut-off is for other clients.
-  if (peer !== 'endpoint') request.raw.socket.setTimeout(0);
   const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
   if (!live && !deps.egress.limited) {
     const small = await deps.store.readSmall(sha256);
