@@ -6,7 +6,10 @@ import { CatalogLog } from './catalog/catalog-log.js';
 import { CatalogWriter } from './catalog/catalog-writer.js';
 import { keysMatch, readPrivateKey, readPublicKey } from './catalog/keys.js';
 import { SluiceError, toSluiceError } from './errors.js';
-import { HTTP_LIMITS, buildHttpServer, type SluiceHttpServer } from './http/server.js';
+import { HTTP_LIMITS, buildHttpServer, tlsServerOptions, type SluiceHttpServer } from './http/server.js';
+import { PeerAuth } from './http/peer-auth.js';
+import { PeerClient } from './protocol/peer-client.js';
+import { loadCaBundle, loadTlsMaterial, watchTlsMaterial, type TlsMaterial } from './tls/tls-files.js';
 import type { Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { CLOCK_SKEW_WARN_SECONDS } from './replicate/catalog-follower.js';
@@ -36,6 +39,8 @@ export interface NodeOptions {
   readonly maxUploadBytes?: number;
   /** Bind here instead of the topology's address (tests bind port 0). */
   readonly listenOverride?: { host: string; port: number };
+  /** How often the TLS files are checked for a renewal. @defaultValue 10 s */
+  readonly tlsReloadMs?: number;
   /** Replication timing; defaults in replicate/tuning.ts. */
   readonly tuning?: Partial<ReplicationTuning>;
   /**
@@ -67,6 +72,11 @@ export class SluiceNode {
   private schedule: ScheduleController | undefined;
   private children: ChildStatuses | undefined;
   private ready = false;
+  /** TLS material of this node (served when its url is https://, presented to upstreams). */
+  private tls: TlsMaterial | undefined;
+  /** The one pool for calls to other nodes. */
+  private readonly client = new PeerClient();
+  private stopWatchingTls: (() => void) | undefined;
   private lostCache: { key: string; value: { sha256: string; packages: string[] }[] } | undefined;
   private closing: Promise<void> | undefined;
 
@@ -97,7 +107,7 @@ export class SluiceNode {
     const a = this.http?.server.address() as AddressInfo | null | undefined;
     if (!a) throw new Error('node not listening');
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return { host: a.address, port: a.port, url: `http://${host}:${a.port}` };
+    return { host: a.address, port: a.port, url: `${this.tls ? 'https' : 'http'}://${host}:${a.port}` };
   }
 
   async start(): Promise<void> {
@@ -107,6 +117,7 @@ export class SluiceNode {
     const tokens = new AdminTokens(secrets.adminTokens);
     if (this.spec.isPrimary && !tokens.configured) this.log.warn('SLUICE_ADMIN_TOKEN is not set: this primary will refuse every publish and approval');
 
+    this.loadTls();
     this.db = await openMetaDb(this.spec.dataDir);
     try {
       this.catalogLog = await CatalogLog.open(this.db, publicKey);
@@ -135,7 +146,8 @@ export class SluiceNode {
         catalog,
         writer: this.writer,
         tokens,
-        peerTokens: new AdminTokens(secrets.peerToken, 'SLUICE_PEER_TOKEN'),
+        peerAuth: this.peerAuth(),
+        tls: this.tls,
         endpointTokens: new AdminTokens(secrets.endpointTokens, 'SLUICE_ENDPOINT_TOKEN'),
         reports,
         rollup,
@@ -173,11 +185,12 @@ export class SluiceNode {
           tuning,
           schedule: this.schedule,
           graceMs: topology.graceMs,
+          client: this.client,
         });
         await this.replicator.start();
-        this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ status: this.status(20) }), tuning.statusPushMs, this.log.child({ component: 'status' }));
+        this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ status: this.status(20) }), tuning.statusPushMs, this.log.child({ component: 'status' }), '/v1/status', this.client);
         this.pusher.start();
-        this.reportPusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ nodes: rollup.forPush() }), tuning.statusPushMs, this.log.child({ component: 'reports' }), '/v1/reports/rollup');
+        this.reportPusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ nodes: rollup.forPush() }), tuning.statusPushMs, this.log.child({ component: 'reports' }), '/v1/reports/rollup', this.client);
         this.reportPusher.start();
       }
       this.ready = true;
@@ -285,6 +298,7 @@ export class SluiceNode {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.ready = false;
+      this.stopWatchingTls?.();
       const steps: [string, () => unknown][] = [
         ['status', () => this.pusher?.close()],
         ['reports', () => this.reportPusher?.close()],
@@ -293,6 +307,7 @@ export class SluiceNode {
         ['writer', () => this.writer?.close()],
         ['http', () => this.closeHttp()],
         ['database', () => this.db?.close()],
+        ['peer connections', () => this.client.close()],
       ];
       // Every step runs even when one fails; the first failure is reported.
       let first: unknown;
@@ -363,6 +378,51 @@ export class SluiceNode {
     } catch {
       // the directory vanished: the store errors will say so
     }
+  }
+
+  /**
+   * Loads this node's certificate and key (SLUICE_TLS_CERT, SLUICE_TLS_KEY), required when
+   * its url is https:// and presented to its upstream for mutual TLS whenever present, and
+   * watches them: a renewed pair is used for new connections without a restart.
+   */
+  private loadTls(): void {
+    const { secrets, topology } = this.options;
+    const https = this.spec.url.startsWith('https:');
+    const caPath = topology.trust.caPath;
+    const ca = caPath ? loadCaBundle(caPath) : undefined;
+    if (!secrets.tlsCertPath || !secrets.tlsKeyPath) {
+      if (https) throw new SluiceError('TLS_INVALID', `node ${this.spec.name} has an https:// url but no certificate: set SLUICE_TLS_CERT and SLUICE_TLS_KEY (create a pair with "sluice cert node ${this.spec.name} --ca-dir DIR --out DIR")`);
+      this.client.update({ ca });
+      return;
+    }
+    const paths = { certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath };
+    const apply = (m: TlsMaterial) => {
+      this.tls = https ? m : undefined;
+      this.client.update({ ca: m.ca, cert: m.cert, key: m.key });
+      this.metrics.tlsCertExpiry.set(m.notAfterMs / 1000);
+    };
+    apply(loadTlsMaterial(paths));
+    this.stopWatchingTls = watchTlsMaterial(
+      paths,
+      this.options.tlsReloadMs ?? 10_000,
+      (m) => {
+        apply(m);
+        if (this.tls && this.http) (this.http.server as unknown as { setSecureContext(o: object): void }).setSecureContext(tlsServerOptions(m));
+        this.log.info({ expires: new Date(m.notAfterMs).toISOString() }, 'TLS certificate reloaded; new connections use it');
+      },
+      (err) => this.log.error({ code: err.code }, `TLS files changed but cannot be used (${err.message}); keeping the previous certificate`),
+    );
+  }
+
+  /** Who may push here: certified nodes, per-node tokens, or (legacy) the tree-wide token. */
+  private peerAuth(): PeerAuth {
+    const { secrets, topology } = this.options;
+    const childTokens = new AdminTokens(secrets.childTokens, 'SLUICE_PEER_TOKENS');
+    // The tree-wide token of earlier versions names no node; accepted only without per-node tokens.
+    const shared = new AdminTokens(childTokens.configured ? undefined : secrets.peerToken, 'SLUICE_PEER_TOKEN');
+    const hasChildren = [...topology.nodes.values()].some((n) => pullsFrom(topology, n.name, this.spec.name));
+    if (hasChildren && shared.configured) this.log.warn('accepting pushes with the tree-wide SLUICE_PEER_TOKEN: any node holding it can claim to be any other; give each node its own token (SLUICE_PEER_TOKENS=NAME=TOKEN,...) or use mutual TLS');
+    return new PeerAuth(topology, childTokens, shared);
   }
 
   private loadSigningKey(publicKey: ReturnType<typeof readPublicKey>) {

@@ -14,6 +14,7 @@ export const ERROR_CATALOGUE = {
   SECRETS_INVALID: { status: 500, retryable: false },
   DATA_DIR_LOCKED: { status: 500, retryable: false },
   LISTEN_FAILED: { status: 500, retryable: false },
+  TLS_INVALID: { status: 500, retryable: false },
   // requests
   BAD_REQUEST: { status: 400, retryable: false },
   INVALID_BLOB_ID: { status: 400, retryable: false },

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { hashFile } from '../store/fs-blob-store.js';
 import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import { fetchBlob } from '../transfer/fetch-blob.js';
@@ -34,6 +34,8 @@ export interface AgentOptions {
   /** The site's endpoint token (SLUICE_ENDPOINT_TOKEN); without it nothing is reported. */
   readonly endpointToken: string | undefined;
   readonly log: (line: string) => void;
+  /** Connections to nodes, with the pinned CA (--ca, or trust.ca). */
+  readonly dispatcher: Dispatcher;
 }
 
 interface UpdateJson {
@@ -86,13 +88,13 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
   let server: string | undefined;
   let updates: UpdateJson[] = [];
   for (const candidate of servers) {
-    const down = await notReady(candidate);
+    const down = await notReady(candidate, o.dispatcher);
     if (down) {
       unreachable.push(`${candidate} (${down})`);
       continue;
     }
     try {
-      await catalog.sync(candidate);
+      await catalog.sync(candidate, o.dispatcher);
       updates = await fetchUpdates(o, candidate);
       server = candidate;
       break;
@@ -138,16 +140,16 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
 async function fetchUpdates(o: AgentOptions, server: string): Promise<UpdateJson[]> {
   const query = new URLSearchParams();
   for (const key of ['platform', 'language', 'ring'] as const) if (o[key]) query.set(key, o[key]!);
-  const res = await request(`${server}/v1/updates?${query}`, { headersTimeout: 30_000 });
+  const res = await request(`${server}/v1/updates?${query}`, { dispatcher: o.dispatcher, headersTimeout: 30_000 });
   const body = (await res.body.json()) as { updates?: UpdateJson[]; error?: { message: string } };
   if (res.statusCode !== 200 || !body.updates) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `updates from ${server}: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
   return body.updates;
 }
 
 /** Why `server` cannot be used now (unreachable, not ready), or undefined when it answers /readyz. */
-async function notReady(server: string): Promise<string | undefined> {
+async function notReady(server: string, dispatcher: Dispatcher): Promise<string | undefined> {
   try {
-    const res = await request(`${server}/readyz`, { headersTimeout: 5000, bodyTimeout: 5000 });
+    const res = await request(`${server}/readyz`, { dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
     await res.body.dump();
     return res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}`;
   } catch (err) {
@@ -186,6 +188,7 @@ async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: Updat
             partial,
             peer: { name: 'node', url: origin },
             selfName: o.clientId,
+            dispatcher: o.dispatcher,
             budget: UNLIMITED_BUDGET,
             signal: new AbortController().signal,
             stallMs: 60_000,
@@ -254,6 +257,7 @@ async function report(o: AgentOptions, server: string, history: Record<string, I
     .map(([pkg, r]) => ({ clientId: o.clientId, package: pkg, status: r.status, ...(r.error ? { error: r.error.slice(0, 2000) } : {}), at: r.at }));
   if (reports.length === 0) return 0;
   const res = await request(`${server}/v1/reports`, {
+    dispatcher: o.dispatcher,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${o.endpointToken}` },
     body: JSON.stringify({ reports }),

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { CatalogState } from '../catalog/catalog-state.js';
 import { GENESIS_HASH, type CatalogRecord } from '../catalog/records.js';
 import { signedHeadSchema, verifyHeadSignature, type SignedHead } from '../catalog/head.js';
@@ -51,11 +51,11 @@ export class VerifiedCatalog {
   }
 
   /** Brings the copy up to the node's signed head, page by page. */
-  async sync(server: string, now = Date.now()): Promise<number> {
+  async sync(server: string, dispatcher?: Dispatcher, now = Date.now()): Promise<number> {
     const fresh: CatalogRecord[] = [];
     let tip = { seq: this.seq, hash: this.hash };
     for (;;) {
-      const res = await request(`${server}/v1/catalog?after=${tip.seq}&limit=5000`, { headersTimeout: 30_000, bodyTimeout: 60_000 });
+      const res = await request(`${server}/v1/catalog?after=${tip.seq}&limit=5000`, { dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
       const page = verifyPage(JSON.parse(text), { seq: this.seq, hash: this.hash }, tip, this.publicKey, now);

@@ -15,9 +15,18 @@ export interface Secrets {
   readonly peerToken?: string | undefined;
   /** Comma-separated tokens this node accepts from endpoints reporting (SLUICE_ENDPOINT_TOKEN). */
   readonly endpointTokens?: string | undefined;
+  /**
+   * The peer tokens of this node's downstream nodes, one per node: `NAME=TOKEN,...`
+   * (SLUICE_PEER_TOKENS). A push with one of them is from that node and no other. Needed
+   * only where TLS ends before the node (mutual TLS identifies nodes by certificate).
+   */
+  readonly childTokens?: string | undefined;
+  /** This node's certificate and private key, PEM files (SLUICE_TLS_CERT, SLUICE_TLS_KEY). */
+  readonly tlsCertPath?: string | undefined;
+  readonly tlsKeyPath?: string | undefined;
 }
 
-const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN'] as const;
+const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN', 'SLUICE_PEER_TOKENS', 'SLUICE_TLS_CERT', 'SLUICE_TLS_KEY'] as const;
 
 /**
  * Reads secrets from the environment, falling back to a secrets file in environment-file
@@ -27,7 +36,15 @@ const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', '
 export function loadSecrets(env: NodeJS.ProcessEnv, file: string | undefined = env.SLUICE_SECRETS_FILE || undefined): Secrets {
   const fromFile = file ? parseEnvFile(file) : {};
   const pick = (k: (typeof KEYS)[number]) => env[k] || fromFile[k] || undefined;
-  return { signingKeyPath: pick('SLUICE_SIGNING_KEY'), adminTokens: pick('SLUICE_ADMIN_TOKEN'), peerToken: pick('SLUICE_PEER_TOKEN'), endpointTokens: pick('SLUICE_ENDPOINT_TOKEN') };
+  return {
+    signingKeyPath: pick('SLUICE_SIGNING_KEY'),
+    adminTokens: pick('SLUICE_ADMIN_TOKEN'),
+    peerToken: pick('SLUICE_PEER_TOKEN'),
+    endpointTokens: pick('SLUICE_ENDPOINT_TOKEN'),
+    childTokens: pick('SLUICE_PEER_TOKENS'),
+    tlsCertPath: pick('SLUICE_TLS_CERT'),
+    tlsKeyPath: pick('SLUICE_TLS_KEY'),
+  };
 }
 
 export function parseEnvFile(file: string): Record<string, string> {

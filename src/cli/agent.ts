@@ -9,6 +9,8 @@ import { parseDuration } from '../topology/units.js';
 import { common, globalOptions, printJson, topologyOf } from './context.js';
 import { closeOnSignal } from './lifecycle.js';
 import { createLogger } from '../log/logger.js';
+import { PeerClient } from '../protocol/peer-client.js';
+import { loadCaBundle } from '../tls/tls-files.js';
 
 interface AgentCliOptions {
   server?: string[];
@@ -21,6 +23,7 @@ interface AgentCliOptions {
   rebootExitCode: string;
   execTimeout: string;
   catalogKey?: string;
+  ca?: string;
   every?: string;
   splay?: string;
 }
@@ -48,6 +51,7 @@ export function registerAgent(program: Command): void {
     .option('--cache <dir>', `verified catalog, downloads and install history (default: ${defaultCacheDir()})`)
     .option('--reboot-exit-code <n>', 'install exit code meaning "succeeded, reboot required" (POSIX exit codes are 0-255: Windows-style 3010 arrives as 194)', '194')
     .option('--exec-timeout <duration>', 'longest an install may run', '1h')
+    .option('--ca <file>', 'the CA bundle that nodes\' certificates must chain to (default: trust.ca of the topology, else the system\'s CAs)')
     .option('--catalog-key <file>', 'the pinned catalog public key (default: trust.catalogKey of the topology)')
     .option('--every <duration>', 'keep running: one pass every DURATION (e.g. 4h), each after a random delay')
     .option('--splay <duration>', 'longest random delay before a pass (default: a quarter of --every, at most 30m)')
@@ -71,6 +75,7 @@ export function registerAgent(program: Command): void {
       }
       const servers = opts.server?.length ? opts.server : [topology!.nodes.get(topology!.primary)!.url];
       const keyPath = opts.catalogKey ?? topology!.trust.catalogKeyPath;
+      const caPath = opts.ca ?? topology?.trust.caPath;
       const o: AgentOptions = {
         servers,
         clientId: opts.clientId,
@@ -84,6 +89,7 @@ export function registerAgent(program: Command): void {
         publicKey: readPublicKey(keyPath, 'the catalog public key (--catalog-key)'),
         endpointToken: process.env.SLUICE_ENDPOINT_TOKEN || undefined,
         log: (line) => process.stderr.write(`${line}\n`),
+        dispatcher: new PeerClient({ ca: caPath ? loadCaBundle(caPath) : undefined }).dispatcher,
       };
       if (!opts.every) {
         const run = await runAgentOnce(o);

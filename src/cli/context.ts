@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { ApiClient } from '../client/api-client.js';
 import { SluiceError } from '../errors.js';
+import { PeerClient } from '../protocol/peer-client.js';
+import { loadCaBundle } from '../tls/tls-files.js';
 import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/types.js';
 
@@ -41,7 +43,22 @@ export function clientFor(cmd: Command, env: NodeJS.ProcessEnv = process.env, no
   } catch {
     throw new SluiceError('USAGE', `--server ${base} is not a URL; expected e.g. http://127.0.0.1:7400`);
   }
-  return new ApiClient(base, env.SLUICE_TOKEN || undefined);
+  return new ApiClient(base, env.SLUICE_TOKEN || undefined, base.startsWith('https:') ? new PeerClient({ ca: caFor(cmd, env) }).dispatcher : undefined);
+}
+
+/**
+ * The CA an https:// node's certificate must chain to: $SLUICE_CA, else trust.ca of the
+ * topology (when there is one to read), else the system's CAs.
+ */
+function caFor(cmd: Command, env: NodeJS.ProcessEnv): string | undefined {
+  if (env.SLUICE_CA) return loadCaBundle(env.SLUICE_CA);
+  let caPath: string | undefined;
+  try {
+    caPath = topologyOf(cmd).trust.caPath;
+  } catch {
+    return undefined;
+  }
+  return caPath ? loadCaBundle(caPath) : undefined;
 }
 
 function nodeUrl(cmd: Command, name: string): string {

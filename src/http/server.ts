@@ -1,6 +1,11 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { AdminTokens } from '../auth/admin-tokens.js';
+import type { TLSSocket } from 'node:tls';
+import { nodeNameOf, tlsFailureReason, type TlsFailureReason } from '../tls/node-identity.js';
+import type { TlsMaterial } from '../tls/tls-files.js';
+import { nodePush } from './node-push.js';
+import type { PeerAuth } from './peer-auth.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogWriter } from '../catalog/catalog-writer.js';
 import { SluiceError, type ErrorCode } from '../errors.js';
@@ -29,8 +34,10 @@ export interface HttpDeps {
   /** Present on the primary only. */
   readonly writer: CatalogWriter | undefined;
   readonly tokens: AdminTokens;
-  /** Tokens accepted for node-to-node pushes (SLUICE_PEER_TOKEN). */
-  readonly peerTokens: AdminTokens;
+  /** Who a node-to-node call comes from (certificate or per-node token). */
+  readonly peerAuth: PeerAuth;
+  /** TLS material when the node's url is https:// (served with mutual TLS); undefined: plain HTTP. */
+  readonly tls: TlsMaterial | undefined;
   readonly children: ChildStatuses;
   /** Tokens endpoints present to report (SLUICE_ENDPOINT_TOKEN). */
   readonly endpointTokens: AdminTokens;
@@ -79,6 +86,9 @@ export type SluiceHttpServer = FastifyInstance & { inFlight: () => number };
 
 export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   const app: FastifyInstance = Fastify({
+    // Mutual TLS: a client certificate is asked for but not required (endpoints, curl and
+    // browsers have none); one that is presented must verify, or the connection is refused.
+    ...(deps.tls ? { https: { ...tlsServerOptions(deps.tls), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
     loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // One log line per request would flood the blob-serving hot path; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),
@@ -138,10 +148,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerReportRoutes(app, deps);
   app.get('/v1/status', async () => deps.status());
   // A downstream node reports its status (and its subtree's) here.
-  app.post('/v1/status', { bodyLimit: HTTP_LIMITS.pushBodyBytes, onRequest: async (request) => void deps.peerTokens.authenticate(request.headers.authorization) }, async (request) => {
-    deps.children.accept(request.body);
-    return { ok: true };
-  });
+  app.post('/v1/status', ...nodePush(deps, (body, caller) => deps.children.accept(body, caller)));
   app.post('/v1/verify', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, async () => deps.verify());
   app.get('/metrics', async (_req, reply) => {
     void reply.type(deps.metrics.registry.contentType);
@@ -149,7 +156,42 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   });
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);
+  if (deps.tls) watchHandshakes(app, deps);
   return Object.assign(app, { inFlight: () => inFlight });
+}
+
+/** The certificate, key and trust anchors as Node's TLS options. */
+export function tlsServerOptions(m: TlsMaterial): { cert: string; key: string; ca?: string } {
+  return { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) };
+}
+
+/**
+ * Counts and logs refused TLS connections: a client certificate that does not verify
+ * (another CA, expired) is cut right after the handshake; failed handshakes (plain HTTP to
+ * the TLS port, no common cipher) are counted by reason. Logged once per peer and reason.
+ */
+function watchHandshakes(app: FastifyInstance, deps: HttpDeps): void {
+  const logged = new Set<string>();
+  const refuse = (reason: TlsFailureReason, peer: string, detail: string) => {
+    deps.metrics.tlsHandshakeFailures.inc({ reason });
+    const key = `${peer}\u0000${reason}`;
+    if (logged.has(key)) return;
+    logged.add(key);
+    app.log.warn({ peer, reason }, `TLS connection refused: ${detail}`);
+  };
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.authorized) return;
+    const cert = socket.getPeerCertificate();
+    if (!cert || Object.keys(cert).length === 0) return; // no client certificate: an endpoint or a browser
+    const code = String(socket.authorizationError ?? '');
+    const who = nodeNameOf(cert) ?? [cert.subject?.CN].flat()[0] ?? socket.remoteAddress ?? 'unknown';
+    refuse(tlsFailureReason(code), who, `the client certificate of ${who} does not verify against trust.ca (${code})`);
+    socket.destroy();
+  });
+  app.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    const reason = tlsFailureReason(err.code, err.message);
+    refuse(reason, socket.remoteAddress ?? 'unknown', reason === 'plain_http' ? 'plain HTTP sent to the HTTPS port; use https:// in the URL' : err.message);
+  });
 }
 
 /** Fastify's own errors (parsing, limits, multipart) mapped onto the catalogue. */

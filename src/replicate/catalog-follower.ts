@@ -5,6 +5,8 @@ import type { CatalogRecord } from '../catalog/records.js';
 import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verify-page.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
+import type { PeerClient } from '../protocol/peer-client.js';
+import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { backoffMs, sleep } from './backoff.js';
@@ -24,6 +26,8 @@ export interface FollowerDeps {
   /** Called after newly verified records were committed. */
   readonly onRecords: (records: readonly CatalogRecord[]) => void;
   readonly onError: (err: SluiceError) => void;
+  /** The node's one connection pool for calls to other nodes (TLS options included). */
+  readonly client: PeerClient;
   readonly now?: () => number;
 }
 
@@ -73,7 +77,7 @@ export class CatalogFollower {
       const headBefore = this.d.catalog.head?.expires;
       try {
         const url = `${peer.url}/v1/catalog?after=${tip.seq}&wait=${waitSec}&limit=${this.d.tuning.catalogPage}`;
-        const res = await request(url, { headers: { [NODE_HEADER]: this.d.selfName }, signal, headersTimeout: (waitSec + 30) * 1000, bodyTimeout: 60_000 });
+        const res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName }, signal, headersTimeout: (waitSec + 30) * 1000, bodyTimeout: 60_000 });
         const text = await res.body.text();
         this.noteClock(peer.name, res.headers.date, now());
         if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${peer.name}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
@@ -105,6 +109,8 @@ export class CatalogFollower {
       } catch (err) {
         if (signal.aborted) break;
         const e = err instanceof SluiceError ? err : toSluiceError(err, `catalog from ${peer.name}`);
+        const tls = tlsErrorCode(err);
+        if (tls) this.d.metrics.tlsHandshakeFailures.inc({ reason: tlsFailureReason(tls) });
         if (e instanceof CatalogRejected) {
           this.d.metrics.catalogRejected.inc({ reason: e.reason });
           await this.d.catalog.discardUnverified().catch(() => undefined);

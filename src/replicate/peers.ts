@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import type { PeerClient } from '../protocol/peer-client.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
@@ -28,6 +29,7 @@ export class PeerSelector {
     private readonly probeMs: number,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    private readonly client: PeerClient,
   ) {
     this.peers = [node.upstream!, ...node.fallback].map((name) => ({ name, url: topology.nodes.get(name)!.url }));
     for (const p of this.peers) metrics.upstreamUp.set({ peer: p.name }, 1);
@@ -78,7 +80,7 @@ export class PeerSelector {
     if (this.index === 0 || this.probing) return;
     this.probing = true;
     try {
-      const res = await request(`${this.preferred.url}/readyz`, { headersTimeout: 5000, bodyTimeout: 5000 });
+      const res = await request(`${this.preferred.url}/readyz`, { dispatcher: this.client.dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
       await res.body.dump();
       if (res.statusCode === 200) {
         this.log.info({ peer: this.preferred.name, from: this.current().name }, 'upstream online again; switching back');

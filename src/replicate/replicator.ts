@@ -10,6 +10,8 @@ import type { ScheduleController } from '../schedule/schedule-controller.js';
 import type { FsBlobStore } from '../store/fs-blob-store.js';
 import type { MetaDb } from '../store/meta-db.js';
 import type { OwnedPartial } from '../store/partial-files.js';
+import type { PeerClient } from '../protocol/peer-client.js';
+import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { SEVERITIES } from '../topology/types.js';
 import { TransferPaused, fetchBlob } from '../transfer/fetch-blob.js';
@@ -60,6 +62,8 @@ export interface ReplicatorDeps {
   readonly schedule: ScheduleController;
   /** Unwanted blobs are deleted after this long (policy.grace). */
   readonly graceMs: number;
+  /** The node's one connection pool for calls to other nodes. */
+  readonly client: PeerClient;
 }
 
 /**
@@ -90,7 +94,7 @@ export class Replicator {
     this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
     this.large = new PQueue({ concurrency: d.tuning.largeConcurrency });
     this.critical = new PQueue({ concurrency: d.tuning.criticalConcurrency });
-    this.peers = new PeerSelector(d.topology, d.spec, d.tuning.peerFailures, d.tuning.probeMs, d.metrics, d.log.child({ component: 'peers' }));
+    this.peers = new PeerSelector(d.topology, d.spec, d.tuning.peerFailures, d.tuning.probeMs, d.metrics, d.log.child({ component: 'peers' }), d.client);
     const region = d.topology.regions.get(d.spec.region)!;
     this.follower = new CatalogFollower({
       selfName: d.spec.name,
@@ -104,6 +108,7 @@ export class Replicator {
       syncJitterMs: region.syncJitterMs,
       onRecords: () => this.refresh(),
       onError: (e) => this.noteError(e),
+      client: d.client,
     });
   }
 
@@ -286,6 +291,7 @@ export class Replicator {
         partial,
         peer,
         selfName: this.d.spec.name,
+        dispatcher: this.d.client.dispatcher,
         budget,
         signal: controller.signal,
         stallMs: this.d.tuning.stallMs,
@@ -402,6 +408,8 @@ export class Replicator {
     task.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
     this.noteError(e);
     if (e.code === 'HASH_MISMATCH') this.d.metrics.hashMismatch.inc();
+    const tls = tlsErrorCode(e.cause);
+    if (tls) this.d.metrics.tlsHandshakeFailures.inc({ reason: tlsFailureReason(tls) });
     this.d.metrics.transferRetries.inc();
     const now = Date.now();
     if (e.code === 'BLOB_NOT_FOUND') {

@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import { z } from 'zod';
 import { NODE_HEADER } from '../protocol/headers.js';
+import type { PeerClient } from '../protocol/peer-client.js';
 import type { Logger } from '../log/logger.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { subtreeOf } from '../topology/tree.js';
@@ -21,11 +22,11 @@ export class ChildStatuses {
     private readonly self: NodeSpec,
     private readonly staleMs: number,
   ) {
-    this.pushes = new ChildPushes(topology, self, statusPushSchema, '{ "node": NAME, "status": {...} }');
+    this.pushes = new ChildPushes(topology, self, statusPushSchema, '{ "node": NAME, "status": {...} }', (push) => nestedNodes(push.status));
   }
 
-  accept(body: unknown): void {
-    this.pushes.accept(body);
+  accept(body: unknown, caller: string | undefined): void {
+    this.pushes.accept(body, caller);
   }
 
   /** Children of this node in the topology, each with its last status or `null`. */
@@ -41,6 +42,16 @@ export class ChildStatuses {
   }
 }
 
+/** Names of the nodes nested under a status's `children`, at any depth. */
+function* nestedNodes(status: Record<string, unknown>): Generator<string> {
+  const children = status.children;
+  if (!children || typeof children !== 'object') return;
+  for (const [name, child] of Object.entries(children as Record<string, unknown>)) {
+    yield name;
+    if (child && typeof child === 'object') yield* nestedNodes(child as Record<string, unknown>);
+  }
+}
+
 /** Pushes a payload (this node's status, its report rollup) to its current upstream every `everyMs`. */
 export class StatusPusher {
   private timer: NodeJS.Timeout | undefined;
@@ -53,12 +64,14 @@ export class StatusPusher {
     private readonly payload: () => Record<string, unknown>,
     private readonly everyMs: number,
     private readonly log: Logger,
-    private readonly route = '/v1/status',
+    private readonly route: string,
+    private readonly client: PeerClient,
   ) {}
 
   start(): void {
-    if (!this.peerToken) {
-      this.log.warn(`SLUICE_PEER_TOKEN is not set: this node will not push ${this.route} upstream`);
+    // Over HTTPS the node's certificate proves who it is; a token is for plain HTTP.
+    if (!this.peerToken && !this.peers.current().url.startsWith('https:')) {
+      this.log.warn(`SLUICE_PEER_TOKEN is not set and the upstream is plain HTTP: this node will not push ${this.route} upstream`);
       return;
     }
     const tick = async () => {
@@ -78,7 +91,8 @@ export class StatusPusher {
     try {
       const res = await request(`${peer.url}${this.route}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.peerToken}`, [NODE_HEADER]: this.self.name },
+        dispatcher: this.client.dispatcher,
+        headers: { 'content-type': 'application/json', ...(this.peerToken ? { authorization: `Bearer ${this.peerToken}` } : {}), [NODE_HEADER]: this.self.name },
         body: JSON.stringify({ node: this.self.name, ...this.payload() }),
         headersTimeout: 10_000,
         bodyTimeout: 10_000,

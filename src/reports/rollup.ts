@@ -18,11 +18,11 @@ export class ReportRollup {
     private readonly self: NodeSpec,
     private readonly store: ReportStore,
   ) {
-    this.pushes = new ChildPushes(topology, self, rollupPushSchema, '{ "node": NAME, "nodes": { SITE: summary } }');
+    this.pushes = new ChildPushes(topology, self, rollupPushSchema, '{ "node": NAME, "nodes": { SITE: summary } }', (push) => Object.keys(push.nodes));
   }
 
-  accept(body: unknown): void {
-    this.pushes.accept(body);
+  accept(body: unknown, caller: string | undefined): void {
+    this.pushes.accept(body, caller);
   }
 
   /**

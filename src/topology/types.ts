@@ -53,7 +53,8 @@ export interface Topology {
   /** Absolute path of the file this was loaded from. */
   readonly file: string;
   readonly primary: string;
-  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number };
+  /** `caPath`: the CA bundle nodes and agents verify TLS peers with (trust.ca); undefined: the system's CAs. */
+  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number; readonly caPath: string | undefined };
   readonly deadlinesMs: Readonly<Record<Severity, number>>;
   /** How long a node keeps a blob nothing wants any more (declined, superseded). */
   readonly graceMs: number;

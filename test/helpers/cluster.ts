@@ -4,6 +4,7 @@ import { generateKeyPair } from '../../src/catalog/keys.js';
 import { SluiceNode } from '../../src/daemon.js';
 import { createLogger } from '../../src/log/logger.js';
 import { loadTopology } from '../../src/topology/load.js';
+import { createCa, issueNodeCert, nodeCertPaths } from '../../src/tls/certificates.js';
 import type { Topology } from '../../src/topology/types.js';
 import type { ReplicationTuning } from '../../src/replicate/tuning.js';
 import { freePorts, onTeardown, tempDir } from './env.js';
@@ -29,6 +30,7 @@ export async function makeCluster(
   defs: NodeDef[] = [{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }],
   header = '',
   regions = ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }'],
+  options: { tls?: boolean } = {},
 ) {
   const dir = tempDir();
   const ports = await freePorts(defs.length);
@@ -37,16 +39,21 @@ export async function makeCluster(
   const lines = [
     'version: 1',
     `primary: ${defs[0]!.name}`,
-    'trust: { catalogKey: keys/catalog.pub }',
+    options.tls ? 'trust: { catalogKey: keys/catalog.pub, ca: keys/tls/ca.pem }' : 'trust: { catalogKey: keys/catalog.pub }',
     header,
     'regions:',
     ...regions,
     'nodes:',
     ...defs.map(
       (d, i) =>
-        `  ${d.name}: { url: "http://127.0.0.1:${ports[i]}"${d.extra?.includes('region:') ? '' : ', region: main'}${d.proxied ? `, listen: "127.0.0.1:${realPorts[i]}"` : ''}${d.upstream ? `, upstream: ${d.upstream}` : ''}${d.extra ? `, ${d.extra}` : ''} }`,
+        `  ${d.name}: { url: "${options.tls ? 'https' : 'http'}://127.0.0.1:${ports[i]}"${d.extra?.includes('region:') ? '' : ', region: main'}${d.proxied ? `, listen: "127.0.0.1:${realPorts[i]}"` : ''}${d.upstream ? `, upstream: ${d.upstream}` : ''}${d.extra ? `, ${d.extra}` : ''} }`,
     ),
   ];
+  const tlsDir = path.join(dir, 'keys', 'tls');
+  if (options.tls) {
+    await createCa(tlsDir);
+    for (const d of defs) await issueNodeCert({ caDir: tlsDir, name: d.name, hosts: ['127.0.0.1', 'localhost'], outDir: tlsDir });
+  }
   const file = path.join(dir, 'topology.yaml');
   writeFileSync(file, `${lines.join('\n')}\n`);
   const proxies = new Map<string, FaultProxy>();
@@ -56,10 +63,12 @@ export async function makeCluster(
     await proxy.listen(ports[i]!);
     proxies.set(d.name, proxy);
   }
-  const secrets = { signingKeyPath: keys.privatePath, adminTokens: `tester=${ADMIN_TOKEN}`, peerToken: PEER_TOKEN, endpointTokens: ENDPOINT_TOKEN };
+  const secrets = { signingKeyPath: keys.privatePath, adminTokens: `tester=${ADMIN_TOKEN}`, peerToken: PEER_TOKEN, endpointTokens: ENDPOINT_TOKEN, ...(options.tls ? { tlsDir } : {}) };
   return {
     dir,
     file,
+    /** With tls: the CA bundle (trust.ca) clients pin. */
+    caPath: path.join(tlsDir, 'ca.pem'),
     topology: loadTopology(file),
     secrets,
     ports,
@@ -72,13 +81,15 @@ export async function makeCluster(
 /** Replication timing short enough for tests on loopback. */
 export const TEST_TUNING: Partial<ReplicationTuning> = { longPollSec: 5, backoffFloorMs: 50, backoffCapMs: 1000, stallMs: 2000, probeMs: 300, statusPushMs: 200, gcEveryMs: 100 };
 
-export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string }, tuning: Partial<ReplicationTuning> = {}, options: { httpIdleTimeoutMs?: number } = {}): Promise<SluiceNode> {
+export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string; childTokens?: string; tlsDir?: string }, tuning: Partial<ReplicationTuning> = {}, options: { httpIdleTimeoutMs?: number; tlsReloadMs?: number } = {}): Promise<SluiceNode> {
+  // A TLS cluster gives every node its own certificate (DIR/NAME.crt, DIR/NAME.key).
+  const tls = secrets.tlsDir ? nodeCertPaths(secrets.tlsDir, name) : undefined;
   const node = new SluiceNode({
     ...options,
     topology,
     nodeName: name,
     tuning: { ...TEST_TUNING, ...tuning },
-    secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens, peerToken: secrets.peerToken, endpointTokens: secrets.endpointTokens },
+    secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens, peerToken: secrets.peerToken, endpointTokens: secrets.endpointTokens, childTokens: secrets.childTokens, tlsCertPath: tls?.certPath, tlsKeyPath: tls?.keyPath },
     logger: createLogger({ level: (process.env.SLUICE_TEST_LOG as 'info' | undefined) ?? 'silent' }),
   });
   onTeardown(() => node.close());

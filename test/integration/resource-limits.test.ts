@@ -67,7 +67,9 @@ describe('resources held by clients are given back', () => {
   });
 
   it('status and report pushes of a 1,000-node subtree are accepted', async () => {
-    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }]);
+    // A hub with 1,000 sites below it (only hq runs: the pushes are built here).
+    const sitesDefs = Array.from({ length: 1000 }, (_, i) => ({ name: `site${i}`, upstream: 'hub' }));
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, ...sitesDefs]);
     const hq = await startNode(c.topology, 'hq', c.secrets);
     const transfer = { sha256: 'a'.repeat(64), packages: ['office-suite@16.0.1'], severity: 'important', size: 300e6, offset: 1e8, state: 'active', rateBytesPerSec: 1e6, attempts: 0, peer: 'hub', lastError: null };
     const leaf = (i: number) => ({ node: `site${i}`, primary: false, region: 'main', catalog: { seq: 1000, headExpires: null }, store: { blobs: 500, bytes: 5e10 }, pending: { blobs: 20, bytes: 6e9 }, transfers: Array.from({ length: 20 }, () => transfer), lastError: null, warnings: [], children: {} });

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { reportBatchSchema } from '../../reports/report-store.js';
 import { SluiceError } from '../../errors.js';
-import { HTTP_LIMITS, type HttpDeps } from '../server.js';
+import { nodePush } from '../node-push.js';
+import type { HttpDeps } from '../server.js';
 
 export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
@@ -15,10 +16,7 @@ export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void
   });
 
   /** A downstream node pushes its subtree's figures (SLUICE_PEER_TOKEN). */
-  app.post('/v1/reports/rollup', { bodyLimit: HTTP_LIMITS.pushBodyBytes, onRequest: async (request) => void deps.peerTokens.authenticate(request.headers.authorization) }, async (request) => {
-    deps.rollup.accept(request.body);
-    return { ok: true };
-  });
+  app.post('/v1/reports/rollup', ...nodePush(deps, (body, caller) => deps.rollup.accept(body, caller)));
 
   /** Per site, per package, clients by status, for this node's subtree (admin). */
   app.get('/v1/reports', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, async () => ({

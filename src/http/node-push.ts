@@ -1,0 +1,34 @@
+import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
+import { PushRefused } from '../replicate/child-pushes.js';
+import type { NodeCaller } from './peer-auth.js';
+import { HTTP_LIMITS, type HttpDeps } from './server.js';
+
+const callers = new WeakMap<FastifyRequest, NodeCaller>();
+
+/**
+ * Route options and handler for a push from a downstream node (status, report rollups): the
+ * caller is proven before the body is read (certificate or per-node token), then `accept`
+ * applies the subtree rule. A refusal answers 403, is counted by reason, and is logged once
+ * per peer and reason.
+ */
+export function nodePush(deps: HttpDeps, accept: (body: unknown, caller: string | undefined) => void): [RouteShorthandOptions, (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>] {
+  const options: RouteShorthandOptions = {
+    bodyLimit: HTTP_LIMITS.pushBodyBytes,
+    onRequest: async (request) => void callers.set(request, deps.peerAuth.authenticate(request)),
+  };
+  const handler = async (request: FastifyRequest) => {
+    const caller = callers.get(request)!;
+    try {
+      accept(request.body, caller.node);
+    } catch (err) {
+      if (err instanceof PushRefused) {
+        const peer = caller.node ?? String((request.body as { node?: unknown } | undefined)?.node ?? 'unknown');
+        deps.metrics.pushesRefused.inc({ reason: err.reason });
+        if (deps.peerAuth.firstRefusal(peer, err.reason)) request.log.warn({ peer, reason: err.reason, via: caller.via, url: request.url }, `push refused: ${err.message}`);
+      }
+      throw err;
+    }
+    return { ok: true };
+  };
+  return [options, handler];
+}
