@@ -29,7 +29,7 @@ export function tlsFailureReason(code: string | undefined, message = ''): TlsFai
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return 'expired';
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH') return 'name_mismatch';
   if (code === 'ERR_SSL_HTTP_REQUEST' || /http request/i.test(message)) return 'plain_http';
-  if (/UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)|SELF_SIGNED|UNKNOWN_CA|TLSV1_ALERT_UNKNOWN_CA/.test(code)) return 'unknown_ca';
+  if (/UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)|SELF_SIGNED|UNKNOWN_CA|TLSV1_ALERT_UNKNOWN_CA|CERT_SIGNATURE_FAILURE/.test(code)) return 'unknown_ca';
   if (/CERT|CERTIFICATE/.test(code)) return 'bad_certificate';
   return 'other';
 }
