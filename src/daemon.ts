@@ -418,8 +418,10 @@ export class SluiceNode {
   private peerAuth(): PeerAuth {
     const { secrets, topology } = this.options;
     const childTokens = new AdminTokens(secrets.childTokens, 'SLUICE_PEER_TOKENS');
-    // The tree-wide token of earlier versions names no node; accepted only without per-node tokens.
-    const shared = new AdminTokens(childTokens.configured ? undefined : secrets.peerToken, 'SLUICE_PEER_TOKEN');
+    // The tree-wide token of earlier versions names no node: accepted only on a plain-HTTP
+    // node without per-node tokens (over HTTPS, certificates say who calls).
+    const https = this.spec.url.startsWith('https:');
+    const shared = new AdminTokens(childTokens.configured || https ? undefined : secrets.peerToken, 'SLUICE_PEER_TOKEN');
     const hasChildren = [...topology.nodes.values()].some((n) => pullsFrom(topology, n.name, this.spec.name));
     if (hasChildren && shared.configured) this.log.warn('accepting pushes with the tree-wide SLUICE_PEER_TOKEN: any node holding it can claim to be any other; give each node its own token (SLUICE_PEER_TOKENS=NAME=TOKEN,...) or use mutual TLS');
     return new PeerAuth(topology, childTokens, shared);

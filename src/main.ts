@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerAgent } from './cli/agent.js';
+import { registerCert } from './cli/cert.js';
 import { registerCheck } from './cli/check.js';
 import { registerKeygen } from './cli/keygen.js';
 import { registerPackageCommands } from './cli/packages.js';
@@ -30,6 +31,7 @@ registerUp(program);
 registerServe(program);
 registerCheck(program);
 registerKeygen(program);
+registerCert(program);
 registerPackageCommands(program);
 registerStatus(program);
 registerVerify(program);

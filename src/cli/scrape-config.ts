@@ -5,16 +5,19 @@ import { common, topologyOf } from './context.js';
 
 /**
  * The Prometheus scrape job for a topology: one target per node, labelled with its node
- * name, region, role and upstream, which the dashboards and alert rules group by.
+ * name, region, role and upstream, which the dashboards and alert rules group by. An
+ * https:// node is scraped over HTTPS (`__scheme__` per target), its certificate checked
+ * against trust.ca.
  */
 export function scrapeConfig(topology: Topology, job = 'sluice', intervalSec = 15): unknown {
   return {
     job_name: job,
     scrape_interval: `${intervalSec}s`,
     metrics_path: '/metrics',
+    ...(topology.trust.caPath ? { tls_config: { ca_file: topology.trust.caPath } } : {}),
     static_configs: [...topology.nodes.values()].map((n) => ({
       targets: [new URL(n.url).host],
-      labels: { node: n.name, region: n.region, role: n.isPrimary ? 'primary' : 'downstream', upstream: n.upstream ?? '' },
+      labels: { node: n.name, region: n.region, role: n.isPrimary ? 'primary' : 'downstream', upstream: n.upstream ?? '', ...(n.url.startsWith('https:') ? { __scheme__: 'https' } : {}) },
     })),
   };
 }

@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadSecrets, parseEnvFile } from '../auth/secrets.js';
+import { loadSecrets, parseEnvFile, type Secrets } from '../auth/secrets.js';
+import { CA_CERT_FILE, createCa, issueNodeCert, nodeCertPaths } from '../tls/certificates.js';
 import { PRIVATE_KEY_FILE, generateKeyPair } from '../catalog/keys.js';
 import { SluiceNode } from '../daemon.js';
 import { SluiceError } from '../errors.js';
@@ -27,8 +28,9 @@ export function registerUp(program: Command): void {
       if (local.length === 0) throw new SluiceError('USAGE', `no node of ${topology.file} listens on this machine; use "sluice serve --node NAME" on each site`);
       const secretsFile = opts.secrets || process.env.SLUICE_SECRETS_FILE || bootstrapDemo(topology);
       const secrets = loadSecrets(process.env, secretsFile);
+      const certs = await bootstrapCertificates(topology, local, secrets);
       const logger = createLogger();
-      const nodes = local.map((spec) => new SluiceNode({ topology, nodeName: spec.name, secrets, logger }));
+      const nodes = local.map((spec) => new SluiceNode({ topology, nodeName: spec.name, secrets: { ...secrets, ...certs.get(spec.name) }, logger }));
       closeOnSignal(nodes.map((n) => () => n.close()), logger);
       try {
         // The primary first, so downstream nodes find it on their first poll.
@@ -53,16 +55,41 @@ function bootstrapDemo(topology: Topology): string {
   if (!existsSync(secretsFile)) {
     mkdirSync(path.dirname(secretsFile), { recursive: true });
     const token = randomBytes(24).toString('hex');
-    const peerToken = randomBytes(24).toString('hex');
     const endpointToken = randomBytes(24).toString('hex');
     writeFileSync(
       secretsFile,
-      `# Demo secrets for "sluice up" (created on first run). Production: see deploy/README.md\nSLUICE_ADMIN_TOKEN=admin=${token}\nSLUICE_SIGNING_KEY=${privateKey}\nSLUICE_PEER_TOKEN=${peerToken}\nSLUICE_ENDPOINT_TOKEN=${endpointToken}\n`,
+      `# Demo secrets for "sluice up" (created on first run). Production: see deploy/README.md\nSLUICE_ADMIN_TOKEN=admin=${token}\nSLUICE_SIGNING_KEY=${privateKey}\nSLUICE_ENDPOINT_TOKEN=${endpointToken}\n`,
       { mode: 0o600 },
     );
     process.stdout.write(`created ${path.relative(process.cwd(), secretsFile)} with a demo admin token (first run)\n`);
   }
   return secretsFile;
+}
+
+/**
+ * The demo runs with TLS on: on first run, a local CA at trust.ca (its key beside it) and one
+ * certificate per local https:// node under keys/nodes/. Certificates given explicitly
+ * (SLUICE_TLS_CERT) win. Production: see "sluice cert" and deploy/README.md.
+ */
+async function bootstrapCertificates(topology: Topology, local: NodeSpec[], secrets: Secrets): Promise<Map<string, { tlsCertPath: string; tlsKeyPath: string }>> {
+  const out = new Map<string, { tlsCertPath: string; tlsKeyPath: string }>();
+  const https = local.filter((n) => n.url.startsWith('https:'));
+  if (https.length === 0 || secrets.tlsCertPath) return out;
+  const caPath = topology.trust.caPath;
+  if (!caPath) throw new SluiceError('TOPOLOGY_INVALID', `${topology.file}: nodes have https:// urls but trust.ca is not set; add "ca: keys/ca.pem" under trust (sluice up creates it)`);
+  const caDir = path.dirname(caPath);
+  if (path.basename(caPath) !== CA_CERT_FILE) throw new SluiceError('TOPOLOGY_INVALID', `${topology.file}: for the demo, trust.ca must be a file named ${CA_CERT_FILE} (sluice up creates it and its key beside it); got ${caPath}`);
+  if (!existsSync(caPath)) {
+    await createCa(caDir);
+    process.stdout.write(`created a local certificate authority in ${path.relative(process.cwd(), caDir) || '.'}/${CA_CERT_FILE} (first run)\n`);
+  }
+  const dir = path.join(caDir, 'nodes');
+  for (const n of https) {
+    const paths = nodeCertPaths(dir, n.name);
+    if (!existsSync(paths.certPath) || !existsSync(paths.keyPath)) await issueNodeCert({ caDir, name: n.name, hosts: [new URL(n.url).hostname.replace(/^\[|\]$/g, ''), 'localhost'], outDir: dir });
+    out.set(n.name, { tlsCertPath: paths.certPath, tlsKeyPath: paths.keyPath });
+  }
+  return out;
 }
 
 function printBanner(topology: Topology, local: NodeSpec[], secretsFile: string, adminTokens: string | undefined): void {
@@ -71,6 +98,9 @@ function printBanner(topology: Topology, local: NodeSpec[], secretsFile: string,
   const demoToken = adminTokens?.split(',')[0]?.replace(/^[A-Za-z0-9._@-]+=/, '');
   if (demoToken && existsSync(secretsFile) && parseEnvFile(secretsFile).SLUICE_ADMIN_TOKEN) {
     lines.push('', `Admin token (from ${path.relative(process.cwd(), secretsFile)}); in another terminal:`, `  export SLUICE_TOKEN=${demoToken}`, '  npx sluice publish FILE --name hello --version 1.0.0 && npx sluice packages');
+  }
+  if (topology.trust.caPath && local.some((n) => n.url.startsWith('https:'))) {
+    lines.push('', `TLS is on; clients pin the demo CA: curl --cacert ${path.relative(process.cwd(), topology.trust.caPath)} ${local[0]!.url}/v1/status`);
   }
   lines.push('', 'Stop with Ctrl-C.', '');
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { generateKeyPair } from '../../src/catalog/keys.js';
 import { ADMIN_TOKEN, makeCluster } from '../helpers/cluster.js';
 import { exited, runCli, spawnCli } from '../helpers/cli.js';
@@ -11,9 +11,9 @@ import { REPO_ROOT, freePorts, onTeardown, tempDir, waitFor } from '../helpers/e
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/topologies');
 
-async function readyz(url: string): Promise<boolean> {
+async function readyz(url: string, caFile?: string): Promise<boolean> {
   try {
-    const res = await request(`${url}/readyz`);
+    const res = await request(`${url}/readyz`, caFile ? { dispatcher: new Agent({ connect: { ca: readFileSync(caFile, 'utf8') } }) } : {});
     await res.body.dump();
     return res.statusCode === 200;
   } catch {
@@ -175,14 +175,17 @@ describe('sluice up (npm start)', () => {
     for (const p of ports) {
       await waitFor(`node on ${p} ready`, async () => {
         if (child.exitCode !== null) throw new Error(`sluice up exited: ${child.output()}`);
-        return readyz(`http://127.0.0.1:${p}`);
+        return readyz(`https://127.0.0.1:${p}`, path.join(dir, 'keys/ca.pem'));
       }, 30_000);
     }
     assert.ok(existsSync(path.join(dir, 'keys/catalog.key')));
+    assert.equal(statSync(path.join(dir, 'keys/ca.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(path.join(dir, 'keys/nodes/lyon.key')).mode & 0o777, 0o600);
+    const ca = readFileSync(path.join(dir, 'keys/ca.pem'), 'utf8');
     assert.equal(statSync(path.join(dir, 'data/demo.env')).mode & 0o777, 0o600);
     const out = await waitFor('banner', () => /export SLUICE_TOKEN=(\w+)/.exec(child.output()));
     const token = out[1]!;
-    const res = await request(`http://127.0.0.1:${ports[0]}/v1/packages/x@1/approve`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    const res = await request(`https://127.0.0.1:${ports[0]}/v1/packages/x@1/approve`, { dispatcher: new Agent({ connect: { ca } }), method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
     assert.equal(res.statusCode, 404, 'the printed token is accepted (the package simply does not exist)');
     await res.body.dump();
     child.kill('SIGTERM');

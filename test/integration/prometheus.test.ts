@@ -3,7 +3,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { request } from 'undici';
+import { Agent, request, setGlobalDispatcher } from 'undici';
 import { stringify } from 'yaml';
 import { scrapeConfig } from '../../src/cli/scrape-config.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
@@ -33,7 +33,9 @@ function measureOf(expr: string): string {
 
 describe('Prometheus scrapes a three-tier tree; every dashboard and alert expression has data', { skip }, () => {
   before(async () => {
-    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }]);
+    // Over TLS, as the demo and production run: Prometheus scrapes with trust.ca pinned.
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }], '', undefined, { tls: true });
+    setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(c.caPath, 'utf8') } }));
     const hq = await startNode(c.topology, 'hq', c.secrets);
     await startNode(c.topology, 'hub', c.secrets);
     const branch = await startNode(c.topology, 'branch', c.secrets);
