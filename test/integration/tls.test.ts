@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -110,5 +110,42 @@ describe('HTTPS between nodes, with one identity per node', () => {
     await waitFor('the transfer to complete', () => holdsExactly(edge, rel.content), 30_000);
     assert.equal(await metric(edge, 'sluice_transfer_resumes_total'), 0, 'completed on its original connection');
     assert.equal(await metric(edge, 'sluice_transfer_retries_total'), 0);
+  });
+
+  it('sluice check --node validates the certificate a node would use, naming the command that fixes each problem', async () => {
+    const tlsDir = path.dirname(c.caPath);
+    const check = (dir: string) => {
+      const p = nodeCertPaths(dir, 'hq');
+      return runCli(['check', '--node', 'hq', '-t', c.file], { env: { SLUICE_TLS_CERT: p.certPath, SLUICE_TLS_KEY: p.keyPath } });
+    };
+    const good = await check(tlsDir);
+    assert.equal(good.code, 0, good.stderr);
+    const other = tempDir();
+    await createCa(other);
+    await issueNodeCert({ caDir: other, name: 'hq', hosts: ['127.0.0.1'], outDir: other });
+    const foreign = await check(other);
+    assert.equal(foreign.code, 1);
+    assert.match(foreign.stderr, /TLS_INVALID.*not issued by trust\.ca.*sluice cert node hq/);
+    const wrongHost = tempDir();
+    await issueNodeCert({ caDir: tlsDir, name: 'hq', hosts: ['10.9.9.9'], outDir: wrongHost });
+    const mismatch = await check(wrongHost);
+    assert.match(mismatch.stderr, /does not cover 127\.0\.0\.1.*name mismatch/);
+    const soon = tempDir();
+    await issueNodeCert({ caDir: tlsDir, name: 'hq', hosts: ['127.0.0.1'], outDir: soon, days: 10 });
+    const expiring = await check(soon);
+    assert.equal(expiring.code, 0);
+    assert.match(expiring.stderr, /expires in 9 days.*renew it with "sluice cert node hq/);
+    const unreadable = await runCli(['check', '--node', 'hq', '-t', c.file], { env: { SLUICE_TLS_CERT: '/nonexistent.crt', SLUICE_TLS_KEY: '/nonexistent.key' } });
+    assert.match(unreadable.stderr, /cannot read the certificate \/nonexistent\.crt \(no such file\)/);
+  });
+
+  it('sluice check warns for every plain http:// url beyond this machine', async () => {
+    const yaml = readFileSync(c.file, 'utf8').replace(/(b2: \{ url: ")https:\/\/127\.0\.0\.1:\d+/, '$1http://10.0.0.5:7400');
+    const file = path.join(c.dir, 'plain.yaml');
+    writeFileSync(file, yaml);
+    const r = await runCli(['check', '-t', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /nodes\.b2\.url http:\/\/10\.0\.0\.5:7400 is plain HTTP beyond this machine/);
+    assert.doesNotMatch(r.stderr, /nodes\.hq\.url/);
   });
 });
