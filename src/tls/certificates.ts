@@ -55,7 +55,7 @@ export async function createCa(dir: string, days = 3650): Promise<{ certPath: st
  * `sluice://node/NAME`, and `hosts` (names or addresses from its URL) for hostname checks.
  * Usable as server and as client (mutual TLS). Replaces an existing pair (renewal).
  */
-export async function issueNodeCert(o: { caDir: string; name: string; hosts: readonly string[]; outDir: string; days?: number }): Promise<{ certPath: string; keyPath: string }> {
+export async function issueNodeCert(o: { caDir: string; name: string; hosts: readonly string[]; outDir: string; days?: number; validFrom?: Date }): Promise<{ certPath: string; keyPath: string }> {
   const caCertPem = readFileSync(path.join(o.caDir, CA_CERT_FILE), 'utf8');
   const caKeyPem = readFileSync(path.join(o.caDir, CA_KEY_FILE), 'utf8');
   const caCert = new x509.X509Certificate(caCertPem);
@@ -66,8 +66,8 @@ export async function issueNodeCert(o: { caDir: string; name: string; hosts: rea
     serialNumber: serial(),
     subject: `CN=${o.name}`,
     issuer: caCert.subject,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + (o.days ?? 397) * DAY_MS),
+    notBefore: o.validFrom ?? new Date(Date.now() - 60_000),
+    notAfter: new Date((o.validFrom?.getTime() ?? Date.now()) + (o.days ?? 397) * DAY_MS),
     signingKey: caKey,
     publicKey: keys.publicKey,
     signingAlgorithm: ALG,

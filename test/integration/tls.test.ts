@@ -148,4 +148,45 @@ describe('HTTPS between nodes, with one identity per node', () => {
     assert.match(r.stderr, /nodes\.b2\.url http:\/\/10\.0\.0\.5:7400 is plain HTTP beyond this machine/);
     assert.doesNotMatch(r.stderr, /nodes\.hq\.url/);
   });
+
+  it('an expired client certificate is refused and counted; an upstream whose certificate does not cover its host is refused by the node', async () => {
+    const tlsDir = path.dirname(c.caPath);
+    const expiredDir = tempDir();
+    await issueNodeCert({ caDir: tlsDir, name: 'rogue', hosts: ['127.0.0.1'], outDir: expiredDir, validFrom: new Date(Date.now() - 10 * 86_400_000), days: 1 });
+    const before = await metric(hq, 'sluice_tls_handshake_failures_total{reason="expired"}');
+    const stale = await startNode(c.topology, 'rogue', { ...c.secrets, tlsDir: expiredDir });
+    await waitFor('the expired certificate to be refused', async () => (await metric(hq, 'sluice_tls_handshake_failures_total{reason="expired"}')) > before);
+    assert.equal(stale.catalog.seq, 0);
+    await stale.close();
+
+    // hq presents a certificate for another host: its child refuses to talk to it.
+    const m = await makeCluster([{ name: 'top' }, { name: 'child', upstream: 'top' }], '', undefined, { tls: true });
+    const mDir = path.dirname(m.caPath);
+    await issueNodeCert({ caDir: mDir, name: 'top', hosts: ['10.9.9.9'], outDir: mDir });
+    await startNode(m.topology, 'top', m.secrets);
+    const child = await startNode(m.topology, 'child', m.secrets);
+    await waitFor('the name mismatch to be counted by the child', async () => (await metric(child, 'sluice_tls_handshake_failures_total{reason="name_mismatch"}')) >= 1);
+    assert.equal(child.catalog.seq, 0);
+  });
+});
+
+describe('plain HTTP with one token per node', () => {
+  it('a push with a node\'s own token is that node\'s; claiming another node or another subtree is refused', async () => {
+    const p = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'b2', upstream: 'hq' }]);
+    const tokens = { hub: 'hub-token-0123456789abcdef', b2: 'b2-token-0123456789abcdef' };
+    const top = await startNode(p.topology, 'hq', { ...p.secrets, childTokens: `hub=${tokens.hub},b2=${tokens.b2}` });
+    const hubNode = await startNode(p.topology, 'hub', { ...p.secrets, peerToken: tokens.hub });
+    await waitFor('the hub\'s status at head office (its own token)', () => (top.status() as { children: { hub: unknown } }).children.hub !== null);
+    const push = async (token: string, body: unknown) => {
+      const res = await request(`${p.topology.nodes.get('hq')!.url}/v1/reports/rollup`, { dispatcher: new Agent(), method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    const summary = { clients: 1, packages: {}, failures: [] };
+    assert.equal(await push(tokens.b2, { node: 'hub', nodes: { hub: summary } }), 403, 'b2\'s token cannot speak for hub');
+    assert.equal(await push(tokens.b2, { node: 'b2', nodes: { b2: summary, hub: summary } }), 403, 'nor for a site outside its subtree');
+    assert.equal(await push(p.secrets.peerToken, { node: 'b2', nodes: { b2: summary } }), 403, 'the tree-wide token is not accepted once per-node tokens are set');
+    assert.equal(await push(tokens.b2, { node: 'b2', nodes: { b2: summary } }), 200);
+    assert.ok(hubNode);
+  });
 });
