@@ -7,6 +7,7 @@ import { resumeScenario } from './scenarios/resume.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { catalogScaleScenario } from './scenarios/catalog-scale.js';
 import { throttleScenario } from './scenarios/throttle.js';
+import { tlsScenario } from './scenarios/tls.js';
 
 /**
  * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
@@ -20,6 +21,7 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   memory: memoryScenario,
   'catalog-scale': catalogScaleScenario,
   throttle: throttleScenario,
+  tls: tlsScenario,
 };
 
 const args = process.argv.slice(2);

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
+import { createCa, issueNodeCert } from '../../src/tls/certificates.js';
 import { generateKeyPair } from '../../src/catalog/keys.js';
 import { ApiClient } from '../../src/client/api-client.js';
 import { multipartBody } from '../../src/cli/multipart.js';
@@ -37,40 +38,51 @@ export interface ClusterOptions {
   prepare?: (ctx: { dir: string; dataDir: (name: string) => string; signingKeyPath: string; publicKeyPath: string; topologyFile: string }) => Promise<void>;
   /** Nodes to start now (default: all); others with spawnNode later. */
   start?: string[];
+  /** HTTPS with mutual TLS: a CA in DIR/keys/tls and one certificate per node. */
+  tls?: boolean;
 }
 
 export async function startCluster(nodes: BenchNode[], opts: ClusterOptions = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'sluice-bench-'));
+  const scheme = opts.tls ? 'https' : 'http';
+  const tlsDir = path.join(dir, 'keys', 'tls');
+  if (opts.tls) {
+    await createCa(tlsDir);
+    for (const n of nodes) await issueNodeCert({ caDir: tlsDir, name: n.name, hosts: ['127.0.0.1'], outDir: tlsDir });
+  }
+  // The bench's own requests (readiness, publish, status) trust the tree's CA.
+  const dispatcher = opts.tls ? new Agent({ connect: { ca: readFileSync(path.join(tlsDir, 'ca.pem'), 'utf8') } }) : undefined;
   const keys = generateKeyPair(path.join(dir, 'keys'));
   const ports = new Map<string, number>();
   for (const n of nodes) ports.set(n.name, await freePort());
   const yaml = [
     'version: 1',
     `primary: ${nodes[0]!.name}`,
-    'trust: { catalogKey: keys/catalog.pub }',
+    opts.tls ? 'trust: { catalogKey: keys/catalog.pub, ca: keys/tls/ca.pem }' : 'trust: { catalogKey: keys/catalog.pub }',
     opts.header ?? '',
     'regions:',
     '  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }',
     ...(opts.regions ?? []),
     'nodes:',
-    ...nodes.map((n) => `  ${n.name}: { url: "http://127.0.0.1:${ports.get(n.name)}"${n.extra?.includes('region:') ? '' : ', region: main'}${n.upstream ? `, upstream: ${n.upstream}` : ''}${n.extra ? `, ${n.extra}` : ''} }`),
+    ...nodes.map((n) => `  ${n.name}: { url: "${scheme}://127.0.0.1:${ports.get(n.name)}"${n.extra?.includes('region:') ? '' : ', region: main'}${n.upstream ? `, upstream: ${n.upstream}` : ''}${n.extra ? `, ${n.extra}` : ''} }`),
   ].join('\n');
   const file = path.join(dir, 'topology.yaml');
   writeFileSync(file, `${yaml}\n`);
   const env = { ...process.env, SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: ADMIN, SLUICE_PEER_TOKEN: 'bench-peer-token-0123456789abcdef', SLUICE_LOG_LEVEL: 'warn' };
   const children = new Map<string, ChildProcess>();
-  const url = (name: string) => `http://127.0.0.1:${ports.get(name)}`;
+  const url = (name: string) => `${scheme}://127.0.0.1:${ports.get(name)}`;
   const spawnNode = (name: string, extraArgs: string[] = []) => {
-    const child = spawn(process.execPath, [...extraArgs, CLI, 'serve', '--node', name, '-t', file], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const tls = opts.tls ? { SLUICE_TLS_CERT: path.join(tlsDir, `${name}.crt`), SLUICE_TLS_KEY: path.join(tlsDir, `${name}.key`) } : {};
+    const child = spawn(process.execPath, [...extraArgs, CLI, 'serve', '--node', name, '-t', file], { env: { ...env, ...tls }, stdio: ['ignore', 'ignore', 'inherit'] });
     children.set(name, child);
     return child;
   };
   await opts.prepare?.({ dir, dataDir: (name) => path.join(dir, 'data', name), signingKeyPath: keys.privatePath, publicKeyPath: keys.publicPath, topologyFile: file });
-  const ready = (name: string) => until(`${name} ready`, async () => (await request(`${url(name)}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200, 120_000);
+  const ready = (name: string) => until(`${name} ready`, async () => (await request(`${url(name)}/readyz`, { dispatcher }).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200, 120_000);
   const initial = nodes.filter((n) => !opts.start || opts.start.includes(n.name));
   for (const n of initial) spawnNode(n.name, opts.nodeArgs);
   for (const n of initial) await ready(n.name);
-  const admin = new ApiClient(url(nodes[0]!.name), ADMIN);
+  const admin = new ApiClient(url(nodes[0]!.name), ADMIN, dispatcher);
   return {
     dir,
     file,
@@ -79,7 +91,7 @@ export async function startCluster(nodes: BenchNode[], opts: ClusterOptions = {}
     spawnNode,
     ready,
     metric: async (name: string, series: string) => {
-      const text = await request(`${url(name)}/metrics`).then((r) => r.body.text());
+      const text = await request(`${url(name)}/metrics`, { dispatcher }).then((r) => r.body.text());
       const line = text.split('\n').find((l) => l.startsWith(`${series} `));
       return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
     },
@@ -90,7 +102,9 @@ export async function startCluster(nodes: BenchNode[], opts: ClusterOptions = {}
       return { id: pkg.id, sha: pkg.files.map((f) => f.sha256) };
     },
     approve: (id: string, ring = 'all') => admin.postJson(`v1/packages/${encodeURIComponent(id)}/approve`, { ring }),
-    status: (name: string) => request(`${url(name)}/v1/status`).then((r) => r.body.json() as Promise<any>),
+    /** With tls: the CA bundle clients (curl --cacert) pin. */
+    caPath: path.join(tlsDir, 'ca.pem'),
+    status: (name: string) => request(`${url(name)}/v1/status`, { dispatcher }).then((r) => r.body.json() as Promise<any>),
     async stop() {
       for (const c of children.values()) c.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
