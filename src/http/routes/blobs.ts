@@ -79,7 +79,8 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Htt
   if (plan.status === 206) void reply.header('content-range', `bytes ${plan.start}-${plan.end}/${size}`);
   if (request.method === 'HEAD' || length === 0) return reply.send();
 
-  const peer = peerOf(request, deps.topology);
+  // A verified certificate names the peer; otherwise the header's claim (metric labels only).
+  const peer = deps.peerAuth.certifiedNode(request) ?? peerOf(request, deps.topology);
   const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
   if (!live && !deps.egress.limited) {
     const small = await deps.store.readSmall(sha256);
