@@ -4,7 +4,7 @@ import { AdminTokens } from './auth/admin-tokens.js';
 import type { Secrets } from './auth/secrets.js';
 import { CatalogLog } from './catalog/catalog-log.js';
 import { CatalogWriter } from './catalog/catalog-writer.js';
-import { keysMatch, readPrivateKey, readPublicKey } from './catalog/keys.js';
+import { readPrivateKey, readPublicKey } from './catalog/keys.js';
 import { SluiceError, toSluiceError } from './errors.js';
 import { HTTP_LIMITS, buildHttpServer, tlsServerOptions, type SluiceHttpServer } from './http/server.js';
 import { PeerAuth } from './http/peer-auth.js';
@@ -112,8 +112,9 @@ export class SluiceNode {
 
   async start(): Promise<void> {
     const { topology, secrets } = this.options;
+    // The pinned root of trust: version 1 is trust.catalogKey; later roots arrive in the catalog.
     const publicKey = readPublicKey(topology.trust.catalogKeyPath, 'the catalog public key (trust.catalogKey)');
-    const signingKey = this.spec.isPrimary ? this.loadSigningKey(publicKey) : undefined;
+    const signingKeys = this.spec.isPrimary ? this.loadSigningKeys() : undefined;
     const tokens = new AdminTokens(secrets.adminTokens);
     if (this.spec.isPrimary && !tokens.configured) this.log.warn('SLUICE_ADMIN_TOKEN is not set: this primary will refuse every publish and approval');
 
@@ -129,8 +130,8 @@ export class SluiceNode {
       if (opened.dropped.length || opened.adopted.length || opened.deleted.length) {
         this.log.warn({ dropped: opened.dropped.length, adopted: opened.adopted.length, deleted: opened.deleted.length }, 'store reconciled with disk at start-up');
       }
-      if (signingKey) {
-        this.writer = new CatalogWriter(catalog, opened.store, signingKey, topology.trust.headTtlMs);
+      if (signingKeys) {
+        this.writer = new CatalogWriter(catalog, opened.store, signingKeys, topology.trust.headTtlMs, topology.trust.timestampTtlMs);
         await this.writer.start();
       }
       this.metrics.onScrape(() => this.updateGauges());
@@ -179,7 +180,6 @@ export class SluiceNode {
           catalog,
           store: opened.store,
           db: this.db,
-          publicKey,
           metrics: this.metrics,
           log: this.log.child({ component: 'replicate' }),
           tuning,
@@ -427,16 +427,17 @@ export class SluiceNode {
     return new PeerAuth(topology, childTokens, shared);
   }
 
-  private loadSigningKey(publicKey: ReturnType<typeof readPublicKey>) {
-    const file = this.options.secrets.signingKeyPath;
-    if (!file) {
+  /**
+   * The primary's catalog signing keys: SLUICE_SIGNING_KEY, a path or a comma-separated list
+   * (the old and the new key while a rotation is applied). The writer signs with the one the
+   * root in force lists, and refuses to start with none.
+   */
+  private loadSigningKeys() {
+    const spec = this.options.secrets.signingKeyPath;
+    if (!spec) {
       throw new SluiceError('KEY_MISSING', `node ${this.spec.name} is the primary and needs the catalog signing key: set SLUICE_SIGNING_KEY to the path of catalog.key (create a pair with "sluice keygen --out DIR")`);
     }
-    const key = readPrivateKey(file, 'the catalog signing key (SLUICE_SIGNING_KEY)');
-    if (!keysMatch(key, publicKey)) {
-      throw new SluiceError('KEY_MISMATCH', `SLUICE_SIGNING_KEY (${file}) is not the private half of trust.catalogKey (${this.options.topology.trust.catalogKeyPath}); every node would reject what this primary signs. Point one of them at the matching key`);
-    }
-    return key;
+    return spec.split(',').map((file) => readPrivateKey(file.trim(), 'the catalog signing key (SLUICE_SIGNING_KEY)'));
   }
 
   private updateGauges(): void {
@@ -447,6 +448,9 @@ export class SluiceNode {
     this.metrics.catalogSeq.set(this.catalogLog.seq);
     const head = this.catalogLog.head;
     if (head) this.metrics.catalogHeadExpiry.set(Date.parse(head.expires) / 1000);
+    const ts = this.catalogLog.timestamp;
+    if (ts) this.metrics.catalogTimestampAge.set(Math.max(0, (Date.now() - Date.parse(ts.issued)) / 1000));
+    this.metrics.rootVersion.set(this.catalogLog.root.version);
     this.replicator?.updateMetrics();
     if (this.replicator) {
       const missing = new Map<string, number>(this.replicator.peers.all.map((p) => [p.name, 0]));

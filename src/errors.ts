@@ -41,6 +41,8 @@ export const ERROR_CATALOGUE = {
   CATALOG_ROLLBACK: { status: 502, retryable: true },
   CATALOG_EXPIRED: { status: 502, retryable: true },
   CATALOG_MALFORMED: { status: 502, retryable: true },
+  CATALOG_ROOT_INVALID: { status: 502, retryable: true },
+  CATALOG_STALE: { status: 502, retryable: true },
   // transfers and peers
   UPSTREAM_UNREACHABLE: { status: 502, retryable: true },
   UPSTREAM_BAD_RESPONSE: { status: 502, retryable: true },

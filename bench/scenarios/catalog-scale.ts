@@ -25,7 +25,7 @@ export async function catalogScaleScenario(opts: { quick: boolean }): Promise<st
       const db = await openMetaDb(ctx.dataDir('hq'));
       const log = await CatalogLog.open(db, readPublicKey(ctx.publicKeyPath, 'key'));
       const { store } = await FsBlobStore.open(db, ctx.dataDir('hq'));
-      const writer = new CatalogWriter(log, store, readPrivateKey(ctx.signingKeyPath, 'key'), 7 * 86_400_000);
+      const writer = new CatalogWriter(log, store, [readPrivateKey(ctx.signingKeyPath, 'key')], 7 * 86_400_000, 3_600_000);
       await writer.start();
       const at = new Date().toISOString();
       for (let i = 0; i < count; i += 1000) {

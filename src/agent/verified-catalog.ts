@@ -4,7 +4,8 @@ import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { CatalogState } from '../catalog/catalog-state.js';
 import { GENESIS_HASH, type CatalogRecord } from '../catalog/records.js';
-import { signedHeadSchema, verifyHeadSignature, type SignedHead } from '../catalog/head.js';
+import { headSignedBy, signedHeadSchema, type SignedHead } from '../catalog/head.js';
+import { implicitRoot, nextRoot, type TrustRoot } from '../catalog/root.js';
 import { hashRecord, recordSchema } from '../catalog/records.js';
 import { verifyPage } from '../catalog/verify-page.js';
 import { SluiceError } from '../errors.js';
@@ -20,11 +21,14 @@ export class VerifiedCatalog {
   readonly state = new CatalogState();
   private seq = 0;
   private hash = GENESIS_HASH;
+  private root: TrustRoot;
 
   private constructor(
     private readonly dir: string,
-    private readonly publicKey: KeyObject,
-  ) {}
+    publicKey: KeyObject,
+  ) {
+    this.root = implicitRoot(publicKey);
+  }
 
   static async open(dir: string, publicKey: KeyObject): Promise<VerifiedCatalog> {
     const c = new VerifiedCatalog(dir, publicKey);
@@ -35,11 +39,12 @@ export class VerifiedCatalog {
       const r = recordSchema.parse(JSON.parse(line));
       if (head && r.seq > head.seq) break; // written before a crash, never covered by a head
       if (r.seq !== c.seq + 1 || r.prev !== c.hash || hashRecord(r) !== r.hash) throw new SluiceError('CATALOG_CHAIN_BROKEN', `the agent's cached catalog in ${dir} is corrupt; delete the directory to resynchronise`);
+      if (r.type === 'root') c.root = nextRoot(c.root, r.root);
       c.state.apply(r);
       c.seq = r.seq;
       c.hash = r.hash;
     }
-    if (head && (head.seq !== c.seq || head.hash !== c.hash || !verifyHeadSignature(head, publicKey))) {
+    if (head && (head.seq !== c.seq || head.hash !== c.hash || !headSignedBy(head, c.root.catalogKeys))) {
       throw new SluiceError('CATALOG_SIGNATURE_INVALID', `the agent's cached catalog in ${dir} does not match its signed head; delete the directory to resynchronise`);
     }
     if (lines.length > c.seq) await writeFile(path.join(dir, 'records.jsonl'), lines.slice(0, c.seq).map((l) => `${l}\n`).join(''));
@@ -54,16 +59,19 @@ export class VerifiedCatalog {
   async sync(server: string, dispatcher?: Dispatcher, now = Date.now()): Promise<number> {
     const fresh: CatalogRecord[] = [];
     let tip = { seq: this.seq, hash: this.hash };
+    let root = this.root;
     for (;;) {
       const res = await request(`${server}/v1/catalog?after=${tip.seq}&limit=5000`, { dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
-      const page = verifyPage(JSON.parse(text), { seq: this.seq, hash: this.hash }, tip, this.publicKey, now);
+      const page = verifyPage(JSON.parse(text), { seq: this.seq, hash: this.hash }, tip, root, now);
+      root = page.root;
       fresh.push(...page.records);
       const last = page.records.at(-1);
       if (last) tip = { seq: last.seq, hash: last.hash };
       if (page.complete) {
         await this.commit(fresh, page.head);
+        this.root = page.root;
         return fresh.length;
       }
     }

@@ -3,10 +3,12 @@ import { SluiceError } from '../errors.js';
 import type { BatchOp, MetaDb, Sublevel } from '../store/meta-db.js';
 import { sublevels, syncBatch } from '../store/meta-db.js';
 import { CatalogState } from './catalog-state.js';
-import { signedHeadSchema, verifyHeadSignature, type SignedHead } from './head.js';
+import { headSignedBy, signedHeadSchema, timestampSchema, timestampSignedBy, type SignedHead, type SignedTimestamp } from './head.js';
+import { implicitRoot, nextRoot, type TrustRoot } from './root.js';
 import { GENESIS_HASH, hashRecord, recordSchema, type CatalogRecord } from './records.js';
 
 const HEAD_KEY = 'catalog-head';
+const TIMESTAMP_KEY = 'catalog-timestamp';
 /** Zero-padded so LevelDB's byte order is sequence order. */
 export const seqKey = (seq: number): string => String(seq).padStart(16, '0');
 
@@ -21,13 +23,20 @@ export class CatalogLog {
   private lastSeq = 0;
   private lastHash = GENESIS_HASH;
   private currentHead: SignedHead | undefined;
-  private received: { seq: number; hash: string } | undefined;
+  private currentTimestamp: SignedTimestamp | undefined;
+  private currentRoot: TrustRoot;
+  /** Where received (staged, not yet trusted) records end, and the root in force after them. */
+  private received: { seq: number; hash: string; root: TrustRoot } | undefined;
   private closing = false;
   private readonly waiters = new Set<() => void>();
   readonly records: Sublevel;
   private readonly stateDb: Sublevel;
 
-  private constructor(private readonly db: MetaDb) {
+  private constructor(
+    private readonly db: MetaDb,
+    pinned: TrustRoot,
+  ) {
+    this.currentRoot = pinned;
     const s = sublevels(db);
     this.records = s.records;
     this.stateDb = s.state;
@@ -38,8 +47,8 @@ export class CatalogLog {
    * Records beyond the signed head (received by a follower that crashed before the head
    * covered them) were never trusted and are dropped.
    */
-  static async open(db: MetaDb, publicKey: KeyObject): Promise<CatalogLog> {
-    const log = new CatalogLog(db);
+  static async open(db: MetaDb, trust: TrustRoot | KeyObject): Promise<CatalogLog> {
+    const log = new CatalogLog(db, 'catalogKeys' in trust ? trust : implicitRoot(trust));
     const stored = (await log.stateDb.get(HEAD_KEY)) as unknown;
     const head = stored === undefined ? undefined : signedHeadSchema.parse(stored);
     const limit = head?.seq ?? 0;
@@ -48,45 +57,61 @@ export class CatalogLog {
       if (record.seq !== log.lastSeq + 1 || record.prev !== log.lastHash || hashRecord(record) !== record.hash) {
         throw new SluiceError('CATALOG_CHAIN_BROKEN', `the local catalog is corrupt at record ${record.seq}; move the node's data directory aside and let it resynchronise`);
       }
+      // Roots in the log were verified when they arrived; their expiry belonged to their time.
+      if (record.type === 'root') log.currentRoot = nextRoot(log.currentRoot, record.root);
       log.state.apply(record);
       log.lastSeq = record.seq;
       log.lastHash = record.hash;
     }
     if (head) {
-      if (head.seq !== log.lastSeq || head.hash !== log.lastHash || !verifyHeadSignature(head, publicKey)) {
-        throw new SluiceError('CATALOG_SIGNATURE_INVALID', 'the stored catalog head does not match the records or the pinned key (was trust.catalogKey changed?); move the data directory aside to resynchronise');
+      if (head.seq !== log.lastSeq || head.hash !== log.lastHash || !headSignedBy(head, log.currentRoot.catalogKeys)) {
+        throw new SluiceError('CATALOG_SIGNATURE_INVALID', 'the stored catalog head does not match the records or the pinned root of trust (was trust.catalogKey or trust.root changed?); move the data directory aside to resynchronise');
       }
       log.currentHead = head;
+      const ts = (await log.stateDb.get(TIMESTAMP_KEY)) as unknown;
+      const parsedTs = ts === undefined ? undefined : timestampSchema.safeParse(ts);
+      if (parsedTs?.success && parsedTs.data.seq === head.seq && timestampSignedBy(parsedTs.data, log.currentRoot.catalogKeys)) log.currentTimestamp = parsedTs.data;
     }
     await log.discardUnverified();
     return log;
   }
 
   /** Where received-but-unverified records end (equals seq/tipHash when none are pending). */
-  get receivedTip(): { seq: number; hash: string } {
-    return this.received ?? { seq: this.lastSeq, hash: this.lastHash };
+  get receivedTip(): { seq: number; hash: string; root: TrustRoot } {
+    return this.received ?? { seq: this.lastSeq, hash: this.lastHash, root: this.currentRoot };
+  }
+
+  /** The root of trust in force: the pinned one, moved on by every root record verified since. */
+  get root(): TrustRoot {
+    return this.currentRoot;
+  }
+
+  /** The newest verified timestamp over the head (served to downstream nodes and agents). */
+  get timestamp(): SignedTimestamp | undefined {
+    return this.currentTimestamp;
   }
 
   /**
    * A follower writes chain-checked records ahead of the signed head that will cover them
    * (a long initial sync spans several pages). They stay invisible until `commitHead`.
    */
-  async stageRecords(records: readonly CatalogRecord[]): Promise<void> {
+  async stageRecords(records: readonly CatalogRecord[], rootAfter: TrustRoot): Promise<void> {
     if (records.length === 0) return;
     await this.records.batch(records.map((r) => ({ type: 'put' as const, key: seqKey(r.seq), value: r })));
     const last = records[records.length - 1]!;
-    this.received = { seq: last.seq, hash: last.hash };
+    this.received = { seq: last.seq, hash: last.hash, root: rootAfter };
   }
 
   /** Makes every staged record up to `head.seq` trusted, durably, then applies and announces them. */
-  async commitHead(head: SignedHead): Promise<CatalogRecord[]> {
+  async commitHead(head: SignedHead, timestamp: SignedTimestamp | undefined, root: TrustRoot): Promise<CatalogRecord[]> {
     const fresh: CatalogRecord[] = [];
     if (head.seq > this.lastSeq) {
       for await (const value of this.records.values({ gt: seqKey(this.lastSeq), lte: seqKey(head.seq) }) as AsyncIterable<unknown>) fresh.push(value as CatalogRecord);
     }
-    await syncBatch(this.db, [{ type: 'put', sublevel: this.stateDb, key: HEAD_KEY, value: head }]);
+    await syncBatch(this.db, this.headWrites(head, timestamp));
     this.received = undefined;
-    this.applied(fresh, head);
+    this.currentRoot = root;
+    this.applied(fresh, head, timestamp);
     return fresh;
   }
 
@@ -124,31 +149,40 @@ export class CatalogLog {
     return out;
   }
 
-  /** Batch entries that persist `records` and `head`; commit them with `syncBatch` or a store commit. */
-  writes(records: readonly CatalogRecord[], head: SignedHead): BatchOp[] {
+  /** Batch entries that persist `records`, `head` and its timestamp; commit them with `syncBatch` or a store commit. */
+  writes(records: readonly CatalogRecord[], head: SignedHead, timestamp: SignedTimestamp | undefined): BatchOp[] {
+    return [...records.map((r) => ({ type: 'put' as const, sublevel: this.records, key: seqKey(r.seq), value: r })), ...this.headWrites(head, timestamp)];
+  }
+
+  private headWrites(head: SignedHead, timestamp: SignedTimestamp | undefined): BatchOp[] {
     return [
-      ...records.map((r) => ({ type: 'put' as const, sublevel: this.records, key: seqKey(r.seq), value: r })),
       { type: 'put' as const, sublevel: this.stateDb, key: HEAD_KEY, value: head },
+      ...(timestamp ? [{ type: 'put' as const, sublevel: this.stateDb, key: TIMESTAMP_KEY, value: timestamp }] : []),
     ];
   }
 
-  /** Call after the batch from `writes` is durable: updates memory and wakes long-polls. */
-  applied(records: readonly CatalogRecord[], head: SignedHead): void {
+  /**
+   * Call after the batch from `writes` is durable: updates memory and wakes long-polls. The
+   * primary passes the root its records put in force.
+   */
+  applied(records: readonly CatalogRecord[], head: SignedHead, timestamp: SignedTimestamp | undefined, root?: TrustRoot): void {
     for (const r of records) {
       this.state.apply(r);
       this.lastSeq = r.seq;
       this.lastHash = r.hash;
     }
-    // New records or a re-signed head: either way downstream long-polls should hear of it.
-    const changed = records.length > 0 || this.currentHead?.expires !== head.expires;
+    if (root) this.currentRoot = root;
+    // New records, a re-signed head or a fresh timestamp: downstream long-polls should hear of it.
+    const changed = records.length > 0 || this.currentHead?.expires !== head.expires || (timestamp !== undefined && this.currentTimestamp?.issued !== timestamp.issued);
     this.currentHead = head;
+    if (timestamp) this.currentTimestamp = timestamp;
     if (changed) for (const wake of [...this.waiters]) wake();
   }
 
-  /** Persists a re-signed head for the same records, and passes it down to long-polls. */
-  async replaceHead(head: SignedHead): Promise<void> {
-    await syncBatch(this.db, [{ type: 'put', sublevel: this.stateDb, key: HEAD_KEY, value: head }]);
-    this.applied([], head);
+  /** Persists a re-signed head and timestamp for the same records, and passes them down to long-polls. */
+  async replaceHead(head: SignedHead, timestamp: SignedTimestamp | undefined): Promise<void> {
+    await syncBatch(this.db, this.headWrites(head, timestamp));
+    this.applied([], head, timestamp);
   }
 
   /**

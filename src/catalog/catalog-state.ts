@@ -51,6 +51,8 @@ export class CatalogState {
       });
       return;
     }
+    // Roots concern trust, not packages: the log and the verifier apply them.
+    if (record.type === 'root') return;
     const pkg = this.packages.get(record.id);
     // The writer never emits a decision for an unknown package; a verified log cannot either.
     if (!pkg) return;

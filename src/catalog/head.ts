@@ -34,3 +34,46 @@ export function verifyHeadSignature(head: SignedHead, key: KeyObject): boolean {
     return false;
   }
 }
+
+/** True when any key of the root's catalog role signed `head`. */
+export function headSignedBy(head: SignedHead, keys: readonly KeyObject[]): boolean {
+  return keys.some((k) => verifyHeadSignature(head, k));
+}
+
+/**
+ * The short-lived timestamp over the current head: the primary re-signs it well before it
+ * ends (lifetime trust.timestampTtl, about an hour), so a hub that replays an old head and
+ * timestamp is noticed within one lifetime, long before the head's own expiry.
+ */
+export const timestampSchema = z
+  .object({
+    seq: z.number().int().nonnegative(),
+    hash: z.string().regex(SHA256_PATTERN),
+    issued: z.string().datetime(),
+    expires: z.string().datetime(),
+    signature: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/),
+  })
+  .strict();
+
+export type SignedTimestamp = z.infer<typeof timestampSchema>;
+
+// "kind" separates the two signed forms: a head signature never verifies as a timestamp.
+function timestampBytes(t: Omit<SignedTimestamp, 'signature'>): Buffer {
+  return Buffer.from(canonicalJson({ kind: 'timestamp', seq: t.seq, hash: t.hash, issued: t.issued, expires: t.expires }));
+}
+
+export function signTimestamp(seq: number, hash: string, issuedAt: Date, expiresAt: Date, key: KeyObject): SignedTimestamp {
+  const unsigned = { seq, hash, issued: issuedAt.toISOString(), expires: expiresAt.toISOString() };
+  return { ...unsigned, signature: sign(null, timestampBytes(unsigned), key).toString('base64') };
+}
+
+export function timestampSignedBy(t: SignedTimestamp, keys: readonly KeyObject[]): boolean {
+  const bytes = timestampBytes(t);
+  return keys.some((k) => {
+    try {
+      return verify(null, bytes, k, Buffer.from(t.signature, 'base64'));
+    } catch {
+      return false;
+    }
+  });
+}

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
 
@@ -8,11 +8,11 @@ import { SluiceError } from '../errors.js';
 export const PRIVATE_KEY_FILE = 'catalog.key';
 export const PUBLIC_KEY_FILE = 'catalog.pub';
 
-export function generateKeyPair(outDir: string, options: { force?: boolean } = {}): { privatePath: string; publicPath: string } {
+export function generateKeyPair(outDir: string, options: { force?: boolean; name?: string } = {}): { privatePath: string; publicPath: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   mkdirSync(outDir, { recursive: true });
-  const privatePath = path.join(outDir, PRIVATE_KEY_FILE);
-  const publicPath = path.join(outDir, PUBLIC_KEY_FILE);
+  const privatePath = path.join(outDir, options.name ? `${options.name}.key` : PRIVATE_KEY_FILE);
+  const publicPath = path.join(outDir, options.name ? `${options.name}.pub` : PUBLIC_KEY_FILE);
   const flag = options.force ? 'w' : 'wx';
   try {
     writeFileSync(privatePath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag });
@@ -36,6 +36,11 @@ export function readPrivateKey(file: string, purpose: string): KeyObject {
 
 function readKey(file: string, purpose: string, kind: 'public' | 'private'): KeyObject {
   const pem = readKeyFile(file, purpose);
+  // A signing key others on the host can read is as good as published.
+  if (kind === 'private') {
+    const mode = statSync(file).mode & 0o777;
+    if (mode & 0o077) throw new SluiceError('KEY_INVALID', `${purpose} ${file} is readable by other users (mode ${mode.toString(8).padStart(4, '0')}); make it private: chmod 600 ${file} (and chown it to the Sluice user)`);
+  }
   try {
     const key = kind === 'public' ? createPublicKey(pem) : createPrivateKey(pem);
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType} key`);

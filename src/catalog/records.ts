@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { SEVERITIES } from '../topology/types.js';
 import { canonicalJson } from './canonical-json.js';
+import { signedRootSchema } from './root.js';
 
 /**
  * The catalog is an append-only log of these records. Each carries its sequence number and
@@ -45,6 +46,8 @@ export const recordSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('approve'), id: packageId, ring: z.string().min(1).max(64) }).strict(),
   z.object({ ...base, type: z.literal('decline'), id: packageId }).strict(),
   z.object({ ...base, type: z.literal('supersede'), id: packageId, supersededBy: packageId }).strict(),
+  // A new root of trust, signed by the offline root keys; nodes accept it one version at a time.
+  z.object({ ...base, type: z.literal('root'), root: signedRootSchema }).strict(),
 ]);
 
 export type CatalogRecord = z.infer<typeof recordSchema>;

@@ -1,11 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { SluiceError, type ErrorCode } from '../errors.js';
-import { signedHeadSchema, verifyHeadSignature, type SignedHead } from './head.js';
+import { headSignedBy, signedHeadSchema, timestampSchema, timestampSignedBy, type SignedHead, type SignedTimestamp } from './head.js';
+import { implicitRoot, nextRoot, type TrustRoot } from './root.js';
 import { hashRecord, recordSchema, type CatalogRecord } from './records.js';
 
 /** Why a node refused what its upstream sent; the label of `sluice_catalog_rejected_total`. */
-export const REJECT_REASONS = ['malformed', 'signature', 'expired', 'rollback', 'chain'] as const;
+export const REJECT_REASONS = ['malformed', 'signature', 'expired', 'rollback', 'chain', 'root', 'stale'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 const REASON_CODE: Record<RejectReason, ErrorCode> = {
@@ -14,6 +15,8 @@ const REASON_CODE: Record<RejectReason, ErrorCode> = {
   expired: 'CATALOG_EXPIRED',
   rollback: 'CATALOG_ROLLBACK',
   chain: 'CATALOG_CHAIN_BROKEN',
+  root: 'CATALOG_ROOT_INVALID',
+  stale: 'CATALOG_STALE',
 };
 
 export class CatalogRejected extends SluiceError {
@@ -25,7 +28,7 @@ export class CatalogRejected extends SluiceError {
   }
 }
 
-export const catalogPageSchema = z.object({ records: z.array(z.unknown()), head: signedHeadSchema, more: z.boolean() });
+export const catalogPageSchema = z.object({ records: z.array(z.unknown()), head: signedHeadSchema, timestamp: timestampSchema.optional(), more: z.boolean() });
 
 /** Where the verified chain stands: the tip of what this node trusts, plus records received since. */
 export interface ChainTip {
@@ -38,6 +41,10 @@ export interface VerifiedPage {
   readonly head: SignedHead;
   /** True when `records` reach the signed head: everything up to head.seq can be trusted. */
   readonly complete: boolean;
+  /** The root in force after these records (a root record among them moves it on). */
+  readonly root: TrustRoot;
+  /** The verified timestamp over the head (complete pages). */
+  readonly timestamp: SignedTimestamp | undefined;
 }
 
 /**
@@ -47,11 +54,15 @@ export interface VerifiedPage {
  * not verify is rejected whole. Relays cannot forge: records must link hash to hash from
  * `tip`, and the final hash must be the one the primary signed.
  */
-export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, publicKey: KeyObject, nowMs: number): VerifiedPage {
+export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, trust: TrustRoot | KeyObject, nowMs: number): VerifiedPage {
+  let root = 'catalogKeys' in trust ? trust : implicitRoot(trust);
   const page = catalogPageSchema.safeParse(body);
   if (!page.success) throw new CatalogRejected('malformed', `the catalog response does not have the documented shape (${page.error.issues[0]?.message ?? 'invalid'})`);
-  const { head } = page.data;
-  if (!verifyHeadSignature(head, publicKey)) throw new CatalogRejected('signature', `the catalog head (seq ${head.seq}) is not signed by the pinned trust.catalogKey`);
+  const { head, timestamp } = page.data;
+  // Without a root record in the page the root in force is known now: a forged head is
+  // refused before anything else is looked at.
+  const carriesRoot = page.data.records.some((r) => (r as { type?: unknown } | null)?.type === 'root');
+  if (!carriesRoot && !page.data.more && !headSignedBy(head, root.catalogKeys)) throw new CatalogRejected('signature', `the catalog head (seq ${head.seq}) is not signed by a catalog key of the root in force (version ${root.version})`);
   if (Date.parse(head.expires) <= nowMs) throw new CatalogRejected('expired', `the catalog head (seq ${head.seq}) expired at ${head.expires}; the primary has not re-signed it`);
   if (head.seq < verified.seq) throw new CatalogRejected('rollback', `the upstream offers catalog seq ${head.seq}, older than the verified seq ${verified.seq} held here`);
   if (head.seq === verified.seq && head.hash !== verified.hash) throw new CatalogRejected('chain', `the upstream's catalog at seq ${head.seq} differs from the one verified here (a fork)`);
@@ -65,6 +76,13 @@ export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, pub
     if (r.seq !== seq + 1) throw new CatalogRejected('chain', `expected catalog record ${seq + 1}, got ${r.seq} (dropped or re-ordered records)`);
     if (r.prev !== hash || hashRecord(r) !== r.hash) throw new CatalogRejected('chain', `catalog record ${r.seq} does not link to the chain (altered or inserted)`);
     if (r.seq > head.seq) throw new CatalogRejected('chain', `catalog record ${r.seq} is beyond the signed head ${head.seq}`);
+    if (r.type === 'root') {
+      try {
+        root = nextRoot(root, r.root, nowMs);
+      } catch (err) {
+        throw new CatalogRejected('root', `catalog record ${r.seq}: ${(err as Error).message}`);
+      }
+    }
     records.push(r);
     seq = r.seq;
     hash = r.hash;
@@ -74,5 +92,15 @@ export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, pub
   if (!complete && (!page.data.more || records.length === 0)) {
     throw new CatalogRejected('chain', `the records stop at seq ${seq} but the signed head is at ${head.seq} (records withheld)`);
   }
-  return { records, head, complete };
+  // The head (and its timestamp) are judged by the root in force at head.seq, which the
+  // records before it may have changed: so only once the page reaches the head. Records of
+  // an incomplete page are staged, never trusted, until a page that reaches it verifies.
+  if (!complete) return { records, head, complete, root, timestamp: undefined };
+  if (root.expires !== null && Date.parse(root.expires) <= nowMs) throw new CatalogRejected('root', `the root of trust in force (version ${root.version}) expired at ${root.expires}; the offline root keys must sign its successor`);
+  if (!headSignedBy(head, root.catalogKeys)) throw new CatalogRejected('signature', `the catalog head (seq ${head.seq}) is not signed by a catalog key of the root in force (version ${root.version}); a revoked or foreign key`);
+  if (!timestamp) throw new CatalogRejected('stale', `the upstream sent no timestamp with the catalog head (seq ${head.seq}); it cannot prove the catalog is current`);
+  if (!timestampSignedBy(timestamp, root.catalogKeys)) throw new CatalogRejected('signature', `the catalog timestamp is not signed by a catalog key of the root in force (version ${root.version})`);
+  if (timestamp.seq !== head.seq || timestamp.hash !== head.hash) throw new CatalogRejected('stale', `the upstream is replaying an old catalog: its timestamp covers seq ${timestamp.seq}, not the head it sent (seq ${head.seq})`);
+  if (Date.parse(timestamp.expires) <= nowMs) throw new CatalogRejected('stale', `the upstream is replaying an old catalog: its newest timestamp expired at ${timestamp.expires} (issued ${timestamp.issued})`);
+  return { records, head, complete, root, timestamp };
 }

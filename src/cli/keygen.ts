@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { generateKeyPair } from '../catalog/keys.js';
+import { SluiceError } from '../errors.js';
 
 export function registerKeygen(program: Command): void {
   program
@@ -7,8 +8,10 @@ export function registerKeygen(program: Command): void {
     .description('write an Ed25519 catalog key pair: DIR/catalog.key (private, 0600) and DIR/catalog.pub')
     .requiredOption('--out <dir>', 'directory for the key pair')
     .option('--force', 'replace an existing pair (every node then needs the new catalog.pub)')
-    .action((opts: { out: string; force?: boolean }) => {
-      const { privatePath, publicPath } = generateKeyPair(opts.out, { force: opts.force });
-      process.stdout.write(`wrote ${privatePath} (private: keep it on the primary only, mode 0600)\nwrote ${publicPath} (public: point trust.catalogKey at it on every node)\n`);
+    .option('--name <name>', 'write DIR/NAME.key and DIR/NAME.pub instead (e.g. root-1 for an offline root key, catalog-2 for a new online key)')
+    .action((opts: { out: string; force?: boolean; name?: string }) => {
+      if (opts.name !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(opts.name)) throw new SluiceError('USAGE', `--name ${opts.name}: expected letters, digits, ".", "_" or "-"`);
+      const { privatePath, publicPath } = generateKeyPair(opts.out, { force: opts.force, name: opts.name });
+      process.stdout.write(`wrote ${privatePath} (private: keep it on the primary only, mode 0600)\nwrote ${publicPath} (public: trust.catalogKey on every node, or a key in a root document: sluice root new)\n`);
     });
 }

@@ -24,6 +24,7 @@ import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerPackageRoutes } from './routes/packages.js';
 import { registerReportRoutes } from './routes/reports.js';
+import { registerRootRoutes } from './routes/root.js';
 import { registerUpdateRoutes } from './routes/updates.js';
 
 export interface HttpDeps {
@@ -146,6 +147,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerPackageRoutes(app, deps);
   registerUpdateRoutes(app, deps);
   registerReportRoutes(app, deps);
+  registerRootRoutes(app, deps);
   app.get('/v1/status', async () => deps.status());
   // A downstream node reports its status (and its subtree's) here.
   app.post('/v1/status', ...nodePush(deps, (body, caller) => deps.children.accept(body, caller)));

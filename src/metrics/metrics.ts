@@ -25,6 +25,8 @@ export function createMetrics(nodeName: string, version: string, peers: { readon
     buildInfo: new Gauge({ name: 'sluice_build_info', help: 'Sluice version and node name; always 1', labelNames: ['version', 'node'], registers: [registry] }),
     transferBytes: new Counter({ name: 'sluice_transfer_bytes_total', help: 'Blob bytes moved, by direction and peer node ("endpoint" for non-nodes)', labelNames: ['direction', 'peer'], registers: [registry] }),
     catalogSeq: new Gauge({ name: 'sluice_catalog_seq', help: 'Sequence number of the newest verified catalog record held here', registers: [registry] }),
+    catalogTimestampAge: new Gauge({ name: 'sluice_catalog_timestamp_age_seconds', help: 'Age of the newest verified catalog timestamp held here (the primary renews it; a growing age means the catalog is frozen upstream)', registers: [registry] }),
+    rootVersion: new Gauge({ name: 'sluice_catalog_root_version', help: 'Version of the root of trust in force here', registers: [registry] }),
     catalogHeadExpiry: new Gauge({ name: 'sluice_catalog_head_expiry_timestamp_seconds', help: 'When the signed catalog head held here expires (Unix time)', registers: [registry] }),
     storeBytes: new Gauge({ name: 'sluice_store_bytes', help: 'Bytes of verified blobs stored on this node', registers: [registry] }),
     storeBlobs: new Gauge({ name: 'sluice_store_blobs', help: 'Verified blobs stored on this node', registers: [registry] }),

@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { request } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogRecord } from '../catalog/records.js';
@@ -17,7 +16,6 @@ export interface FollowerDeps {
   readonly selfName: string;
   readonly catalog: CatalogLog;
   readonly peers: PeerSelector;
-  readonly publicKey: KeyObject;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly tuning: ReplicationTuning;
@@ -75,6 +73,7 @@ export class CatalogFollower {
       const waitSec = catchingUp ? 0 : this.d.tuning.longPollSec;
       const started = now();
       const headBefore = this.d.catalog.head?.expires;
+      const timestampBefore = this.d.catalog.timestamp?.issued;
       try {
         const url = `${peer.url}/v1/catalog?after=${tip.seq}&wait=${waitSec}&limit=${this.d.tuning.catalogPage}`;
         const res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName }, signal, headersTimeout: (waitSec + 30) * 1000, bodyTimeout: 60_000 });
@@ -87,10 +86,12 @@ export class CatalogFollower {
         } catch {
           throw new CatalogRejected('malformed', `catalog from ${peer.name} is not JSON`);
         }
-        const page = verifyPage(body, { seq: this.d.catalog.seq, hash: this.d.catalog.tipHash }, tip, this.d.publicKey, now());
-        await this.d.catalog.stageRecords(page.records);
+        const page = verifyPage(body, { seq: this.d.catalog.seq, hash: this.d.catalog.tipHash }, tip, tip.root, now());
+        await this.d.catalog.stageRecords(page.records, page.root);
         if (page.complete) {
-          const fresh = await this.d.catalog.commitHead(page.head);
+          const rootBefore = this.d.catalog.root.version;
+          const fresh = await this.d.catalog.commitHead(page.head, page.timestamp, page.root);
+          if (page.root.version !== rootBefore) this.d.log.info({ version: page.root.version, peer: peer.name }, 'new root of trust verified and in force');
           this.lastSyncAt = now();
           this.d.metrics.upstreamLastSync.set({ peer: peer.name }, this.lastSyncAt / 1000);
           if (fresh.length) this.d.onRecords(fresh);
@@ -98,7 +99,8 @@ export class CatalogFollower {
         this.d.peers.succeeded(peer);
         this.attempt = 0;
         this.recovered();
-        const answeredAtOnce = waitSec > 0 && page.records.length === 0 && page.head.expires === headBefore && now() - started < (waitSec * 1000) / 2;
+        // A renewed head or timestamp is news, not a long-poll answered early.
+        const answeredAtOnce = waitSec > 0 && page.records.length === 0 && page.head.expires === headBefore && (page.timestamp === undefined || page.timestamp.issued === timestampBefore) && now() - started < (waitSec * 1000) / 2;
         this.quickEmpty = answeredAtOnce ? this.quickEmpty + 1 : 0;
         // One early answer happens (an upstream shutting down releases its polls); three in a
         // row mean the upstream, or a proxy before it, does not hold long-polls: poll on a timer.

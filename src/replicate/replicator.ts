@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { statfs } from 'node:fs/promises';
 import PQueue from 'p-queue';
@@ -54,7 +53,6 @@ export interface ReplicatorDeps {
   readonly catalog: CatalogLog;
   readonly store: FsBlobStore;
   readonly db: MetaDb;
-  readonly publicKey: KeyObject;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly tuning: ReplicationTuning;
@@ -100,7 +98,6 @@ export class Replicator {
       selfName: d.spec.name,
       catalog: d.catalog,
       peers: this.peers,
-      publicKey: d.publicKey,
       metrics: d.metrics,
       log: d.log.child({ component: 'catalog' }),
       tuning: d.tuning,

@@ -54,7 +54,7 @@ export interface Topology {
   readonly file: string;
   readonly primary: string;
   /** `caPath`: the CA bundle nodes and agents verify TLS peers with (trust.ca); undefined: the system's CAs. */
-  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number; readonly caPath: string | undefined };
+  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number; readonly timestampTtlMs: number; readonly caPath: string | undefined };
   readonly deadlinesMs: Readonly<Record<Severity, number>>;
   /** How long a node keeps a blob nothing wants any more (declined, superseded). */
   readonly graceMs: number;
@@ -68,6 +68,7 @@ export interface Topology {
 /** Defaults for every optional setting, in one place. */
 export const TOPOLOGY_DEFAULTS = {
   headTtl: '7d',
+  timestampTtl: '1h',
   grace: '24h',
   deadlines: { critical: '24h', important: '30d', moderate: '120d', low: '365d' },
   sync: { every: '10m', jitter: '2m' },

@@ -106,7 +106,7 @@ describe('catalog log on LevelDB', () => {
     let db = await openMetaDb(dir);
     const log = await CatalogLog.open(db, publicKey);
     const { store } = await FsBlobStore.open(db, dir);
-    const writer = new CatalogWriter(log, store, privateKey, 3_600_000);
+    const writer = new CatalogWriter(log, store, [privateKey], 3_600_000, 3_600_000);
     await writer.start();
     assert.equal(log.head!.seq, 0, 'an empty catalog still has a signed head');
     await writer.append(() => [{ type: 'publish', id: 'a@1', severity: 'low', files: [file], by: 't', at }]);
@@ -129,7 +129,7 @@ describe('catalog log on LevelDB', () => {
     const log = await CatalogLog.open(db, publicKey);
     const { store } = await FsBlobStore.open(db, dir);
     let now = Date.parse('2030-01-01T00:00:00Z');
-    const writer = new CatalogWriter(log, store, privateKey, 3_600_000, () => now);
+    const writer = new CatalogWriter(log, store, [privateKey], 3_600_000, 3_600_000, () => now);
     await writer.start();
     writer.close();
     const first = log.head!;
@@ -149,7 +149,7 @@ describe('catalog log on LevelDB', () => {
     let db = await openMetaDb(dir);
     const log = await CatalogLog.open(db, publicKey);
     const { store } = await FsBlobStore.open(db, dir);
-    const writer = new CatalogWriter(log, store, privateKey, 3_600_000);
+    const writer = new CatalogWriter(log, store, [privateKey], 3_600_000, 3_600_000);
     await writer.start();
     await writer.append(() => [{ type: 'publish', id: 'a@1', severity: 'low', files: [file], by: 't', at }]);
     writer.close();

@@ -29,10 +29,12 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: HttpDeps): voi
     // The head is taken first and the records read up to it: the page is consistent even
     // when an append lands while the records are being read.
     const head = deps.catalog.head;
+    const timestamp = deps.catalog.timestamp;
     if (!head) throw new SluiceError('NOT_READY', `node ${deps.node.name} holds no verified catalog yet; retry shortly`);
     const records = await deps.catalog.read(after, limit + 1, head.seq);
     const more = records.length > limit;
     if (more) records.pop();
-    return { records, head, more };
+    // The timestamp is relayed as verified: it proves to the next tier that this is current.
+    return { records, head, ...(timestamp ? { timestamp } : {}), more };
   });
 }

@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import { SluiceError } from '../../errors.js';
+import type { HttpDeps } from '../server.js';
+
+/**
+ * GET /v1/root: the root of trust in force here (its signed document; version 1 of a single
+ * catalogKey has none). POST /v1/root (admin, primary): put the next root in force, the
+ * document signed offline by a threshold of the current and of its own root keys.
+ */
+export function registerRootRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.get('/v1/root', async () => {
+    const root = deps.catalog.root;
+    return { version: root.version, expires: root.expires, root: root.doc ?? root.body };
+  });
+  app.post('/v1/root', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, async (request) => {
+    if (!deps.writer) throw new SluiceError('NOT_PRIMARY', `node ${deps.node.name} is not the primary; apply roots on the primary, every other node follows them through the catalog`);
+    const actor = deps.tokens.authenticate(request.headers.authorization);
+    return deps.writer.applyRoot(request.body, actor);
+  });
+}
