@@ -106,7 +106,11 @@ export class CatalogFollower {
         // row mean the upstream, or a proxy before it, does not hold long-polls: poll on a timer.
         if (this.quickEmpty >= 3) {
           const jitter = (Math.random() * 2 - 1) * this.d.syncJitterMs;
-          await sleep(Math.max(1000, this.d.syncEveryMs + jitter), signal);
+          // Never past the expiry of the newest timestamp: a frozen upstream is noticed within
+          // one timestamp lifetime, whatever sync.every says.
+          const ts = this.d.catalog.timestamp;
+          const untilStale = ts ? Date.parse(ts.expires) - now() + 1000 : Infinity;
+          await sleep(Math.max(1000, Math.min(this.d.syncEveryMs + jitter, untilStale)), signal);
         }
       } catch (err) {
         if (signal.aborted) break;

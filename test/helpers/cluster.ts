@@ -30,7 +30,7 @@ export async function makeCluster(
   defs: NodeDef[] = [{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }],
   header = '',
   regions = ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }'],
-  options: { tls?: boolean } = {},
+  options: { tls?: boolean; /** Extra members of the trust map, e.g. "timestampTtl: 2s". */ trust?: string } = {},
 ) {
   const dir = tempDir();
   const ports = await freePorts(defs.length);
@@ -39,7 +39,7 @@ export async function makeCluster(
   const lines = [
     'version: 1',
     `primary: ${defs[0]!.name}`,
-    options.tls ? 'trust: { catalogKey: keys/catalog.pub, ca: keys/tls/ca.pem }' : 'trust: { catalogKey: keys/catalog.pub }',
+    `trust: { catalogKey: keys/catalog.pub${options.tls ? ', ca: keys/tls/ca.pem' : ''}${options.trust ? `, ${options.trust}` : ''} }`,
     header,
     'regions:',
     ...regions,

@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { KeyObject } from 'node:crypto';
 import { request } from 'undici';
+import { signHead, signTimestamp } from '../../src/catalog/head.js';
 import { onTeardown } from './env.js';
 
 export type BlobFault = 'none' | 'cut' | 'flip' | 'ignore-range' | 'wrong-range' | 'stall' | 'extra' | 'withhold';
-export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'forge-head' | 'replay-expired';
+export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'forge-head' | 'replay-expired' | 'resign' | 'freeze';
 export type UpdatesFault = 'none' | 'forge';
 
 /**
@@ -22,6 +24,10 @@ export class FaultProxy {
   rateBytesPerSec = Infinity;
   /** Added to the Date header of catalog answers (a peer whose clock is off). */
   dateShiftMs = 0;
+  /** With catalogFault 'resign': the (stolen, revoked) key that re-signs head and timestamp. */
+  resignKey: KeyObject | undefined;
+  /** With catalogFault 'freeze': the last good answer, served again and again. */
+  private frozen: string | undefined;
   readonly bytesSent = new Map<string, number>();
   readonly injected = new Map<string, number>();
   /** Every blob request: its Range header and the status answered. */
@@ -82,8 +88,14 @@ export class FaultProxy {
     // To re-order, fetch from one record earlier so the page always has two to swap.
     let fetchUrl = this.catalogFault === 'reorder' ? url.replace(/after=(\d+)/, (_m, n: string) => `after=${Math.max(0, Number(n) - 1)}`) : url;
     if (this.stripWait) fetchUrl = fetchUrl.replace(/wait=\d+/, 'wait=0');
+    if (this.catalogFault === 'freeze' && this.frozen) {
+      this.note('catalog:freeze');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(this.frozen);
+    }
     const up = await request(`${this.target}${fetchUrl}`, { headers: forwardable(req) });
     let text = await up.body.text();
+    if (up.statusCode === 200 && this.catalogFault !== 'freeze') this.frozen = JSON.stringify({ ...JSON.parse(text), records: [] });
     this.firstCatalog ??= up.statusCode === 200 && JSON.parse(text).records.length > 0 ? text : undefined;
     if (up.statusCode === 200 && this.catalogFault !== 'none') {
       const page = JSON.parse(text) as { records: Record<string, unknown>[]; head: Record<string, unknown> };
@@ -94,6 +106,11 @@ export class FaultProxy {
       // A lone record cannot be swapped (a poll held since before the fault): repeat it instead.
       else if (fault === 'reorder' && page.records.length === 1) page.records.push(page.records[0]!);
       if (fault === 'forge-head') page.head.seq = Number(page.head.seq) + 1;
+      if (fault === 'resign' && this.resignKey) {
+        const h = page.head as { seq: number; hash: string; expires: string };
+        page.head = signHead(h.seq, h.hash, new Date(h.expires), this.resignKey) as never;
+        (page as Record<string, unknown>).timestamp = signTimestamp(h.seq, h.hash, new Date(), new Date(Date.now() + 3_600_000), this.resignKey);
+      }
       text = JSON.stringify(page);
       if ((fault === 'replay' || fault === 'replay-expired') && this.firstCatalog) text = this.firstCatalog;
       this.note(`catalog:${fault}`);
