@@ -11,6 +11,7 @@ import { PartialFile } from '../store/partial-file.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { SEVERITIES, type Severity } from '../topology/types.js';
 import type { ReportStatus } from '../reports/statuses.js';
+import type { FileEntry } from '../catalog/records.js';
 import { CacheLock } from './cache-lock.js';
 import { FileCheckpoints } from './file-checkpoints.js';
 import { substitute } from './install-command.js';
@@ -52,6 +53,8 @@ export interface InstallRecord {
   status: ReportStatus;
   error?: string;
   at: string;
+  /** The node that did not offer this package although the signed catalog approves it. */
+  withheldBy?: string;
 }
 
 export interface AgentRun {
@@ -110,6 +113,10 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
     throw new SluiceError(first.code, all.length > 1 ? `no server gave a catalog that verifies: ${all.join('; ')}` : first.message, { cause: first });
   }
   const history = await loadHistory(o.cacheDir);
+  // What to install is decided from the agent's own verified catalog; a package it should
+  // have but the node does not offer is withheld by that node, and taken from the others.
+  const withheld = withheldBy(o, catalog, updates);
+  updates.push(...withheld);
   updates.sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));
 
   const run: AgentRun = { server, catalogSeq: catalog.position, installed: [], pending: [], reported: 0 };
@@ -128,6 +135,7 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
     } catch (err) {
       outcome = { status: 'failed', error: (err as Error).message, at: new Date().toISOString() };
     }
+    if (withheld.includes(u)) outcome = { ...outcome, withheldBy: server };
     history[u.id] = outcome;
     await saveHistory(o.cacheDir, history);
     run.installed.push({ id: u.id, status: outcome.status, ...(outcome.error ? { error: outcome.error } : {}) });
@@ -144,6 +152,26 @@ async function fetchUpdates(o: AgentOptions, server: string): Promise<UpdateJson
   const body = (await res.body.json()) as { updates?: UpdateJson[]; error?: { message: string } };
   if (res.statusCode !== 200 || !body.updates) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `updates from ${server}: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
   return body.updates;
+}
+
+/**
+ * Packages the signed catalog approves for this endpoint (its ring, or `all` without
+ * --ring; not declined or superseded; with files for its platform and language) that the
+ * node's /v1/updates does not list at all, as updates whose files point at no server yet.
+ */
+function withheldBy(o: AgentOptions, catalog: VerifiedCatalog, offered: readonly UpdateJson[]): UpdateJson[] {
+  const listed = new Set(offered.map((u) => u.id));
+  const out: UpdateJson[] = [];
+  const matches = (f: FileEntry) => (o.platform === undefined || f.platform === undefined || f.platform === o.platform) && (o.language === undefined || f.language === undefined || f.language === o.language);
+  for (const pkg of catalog.state.all()) {
+    if (listed.has(pkg.id) || catalog.state.stateOf(pkg) !== 'approved') continue;
+    const approval = pkg.approvals.get(o.ring ?? 'all') ?? pkg.approvals.get('all');
+    if (!approval) continue;
+    const files = pkg.files.filter(matches);
+    if (files.length === 0) continue;
+    out.push({ id: pkg.id, name: pkg.name, version: pkg.version, severity: pkg.severity, approvedAt: approval.at, state: 'available', files: files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256, url: null })) });
+  }
+  return out;
 }
 
 /** Why `server` cannot be used now (unreachable, not ready), or undefined when it answers /readyz. */
@@ -175,14 +203,15 @@ async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: Updat
   for (const f of u.files) {
     const signed = pkg.files.find((s) => s.sha256 === f.sha256 && s.size === f.size && s.name === f.name);
     if (!signed) throw new Error(`${f.name} of ${u.id} does not match the signed catalog; refusing to install it`);
-    if (!f.url) throw new Error(`${f.name} has no URL yet`);
+    // No URL: the node withheld the package; every other server is asked for the blob.
+    if (!f.url && others.length === 0) throw new Error(`${f.name}: the node does not offer ${u.id} and no other --server is given`);
     const dest = path.join(dir, f.sha256, path.basename(signed.name));
     const cached = await hashFile(dest).catch(() => undefined);
     if (cached !== f.sha256) {
       const partial = new PartialFile(f.sha256, f.size, path.join(partialDir, `${f.sha256}.part`), checkpoints);
       const failures: string[] = [];
       let staged: string | undefined;
-      for (const origin of [new URL(f.url).origin, ...others]) {
+      for (const origin of f.url ? [new URL(f.url).origin, ...others] : others) {
         try {
           const outcome = await fetchBlob({
             partial,
@@ -254,7 +283,7 @@ async function report(o: AgentOptions, server: string, history: Record<string, I
   const reports = Object.entries(history)
     .sort(([, a], [, b]) => (a.at < b.at ? 1 : -1))
     .slice(0, 1000)
-    .map(([pkg, r]) => ({ clientId: o.clientId, package: pkg, status: r.status, ...(r.error ? { error: r.error.slice(0, 2000) } : {}), at: r.at }));
+    .map(([pkg, r]) => ({ clientId: o.clientId, package: pkg, status: r.status, ...(r.error ? { error: r.error.slice(0, 2000) } : {}), ...(r.withheldBy ? { withheldBy: r.withheldBy.slice(0, 300) } : {}), at: r.at }));
   if (reports.length === 0) return 0;
   const res = await request(`${server}/v1/reports`, {
     dispatcher: o.dispatcher,

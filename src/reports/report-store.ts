@@ -10,6 +10,8 @@ export const reportSchema = z
     package: z.string().min(3).max(200),
     status: z.enum(REPORT_STATUSES),
     error: z.string().max(2000).optional(),
+    /** The node that did not offer this package although the signed catalog approves it. */
+    withheldBy: z.string().max(300).optional(),
     at: z.string().datetime(),
   })
   .strict();
@@ -26,6 +28,8 @@ export interface SiteSummary {
   clients: number;
   packages: Record<string, Partial<Record<ReportStatus, number>>>;
   failures: { clientId: string; package: string; error: string | null; at: string }[];
+  /** Endpoints that found a package withheld by their node and took it elsewhere. */
+  withheld?: { clientId: string; package: string; by: string; at: string }[];
 }
 
 const MAX_FAILURES = 200;
@@ -36,7 +40,7 @@ const MAX_FAILURES = 200;
  * the previous, so counts never double. Persisted in LevelDB (one synced batch per request).
  */
 export class ReportStore {
-  private readonly latest = new Map<string, Map<string, { status: ReportStatus; error: string | undefined; at: string; orderMs: number }>>();
+  private readonly latest = new Map<string, Map<string, { status: ReportStatus; error: string | undefined; withheldBy: string | undefined; at: string; orderMs: number }>>();
   private readonly db: Sublevel;
 
   private constructor(
@@ -63,7 +67,7 @@ export class ReportStore {
     for (const r of reports) {
       const orderMs = Math.min(Date.parse(r.at), receivedAt);
       const prev = this.latest.get(r.package)?.get(r.clientId);
-      if (!prev || orderMs > prev.orderMs || (orderMs === prev.orderMs && (r.status !== prev.status || r.error !== prev.error))) fresh.push({ ...r, orderMs });
+      if (!prev || orderMs > prev.orderMs || (orderMs === prev.orderMs && (r.status !== prev.status || r.error !== prev.error || r.withheldBy !== prev.withheldBy))) fresh.push({ ...r, orderMs });
     }
     await syncBatch(this.root, fresh.map((r) => ({ type: 'put' as const, sublevel: this.db, key: `${r.package}\u0000${r.clientId}`, value: r })));
     for (const r of fresh) {
@@ -77,23 +81,26 @@ export class ReportStore {
     const clients = new Set<string>();
     const packages: SiteSummary['packages'] = {};
     const failures: SiteSummary['failures'] = [];
+    const withheld: NonNullable<SiteSummary['withheld']> = [];
     for (const [pkg, byClient] of this.latest) {
       const counts: Partial<Record<ReportStatus, number>> = {};
       for (const [clientId, r] of byClient) {
         clients.add(clientId);
         counts[r.status] = (counts[r.status] ?? 0) + 1;
         if (r.status === 'failed') failures.push({ clientId, package: pkg, error: r.error ?? null, at: r.at });
+        if (r.withheldBy) withheld.push({ clientId, package: pkg, by: r.withheldBy, at: r.at });
       }
       packages[pkg] = counts;
     }
     failures.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
-    return { clients: clients.size, packages, failures: failures.slice(0, MAX_FAILURES) };
+    withheld.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
+    return { clients: clients.size, packages, failures: failures.slice(0, MAX_FAILURES), ...(withheld.length ? { withheld: withheld.slice(0, MAX_FAILURES) } : {}) };
   }
 
   private remember(r: Report, orderMs: number): void {
     let byClient = this.latest.get(r.package);
     if (!byClient) this.latest.set(r.package, (byClient = new Map()));
-    byClient.set(r.clientId, { status: r.status, error: r.error, at: r.at, orderMs });
+    byClient.set(r.clientId, { status: r.status, error: r.error, withheldBy: r.withheldBy, at: r.at, orderMs });
   }
 }
 
@@ -101,5 +108,6 @@ export const siteSummarySchema = z.object({
   clients: z.number().int().nonnegative(),
   packages: z.record(z.record(z.number().int().nonnegative())),
   failures: z.array(z.object({ clientId: z.string(), package: z.string(), error: z.string().nullable(), at: z.string() })).max(MAX_FAILURES),
+  withheld: z.array(z.object({ clientId: z.string(), package: z.string(), by: z.string(), at: z.string() })).max(MAX_FAILURES).optional(),
 });
 export const rollupPushSchema = z.object({ node: z.string(), nodes: z.record(siteSummarySchema) });

@@ -31,7 +31,7 @@ export class ReportRollup {
    */
   forPush(): Record<string, SiteSummary> {
     const out: Record<string, SiteSummary> = {};
-    for (const [site, summary] of Object.entries(this.subtree())) out[site] = { ...summary, failures: summary.failures.slice(0, PUSHED_FAILURES_PER_SITE) };
+    for (const [site, summary] of Object.entries(this.subtree())) out[site] = { ...summary, failures: summary.failures.slice(0, PUSHED_FAILURES_PER_SITE), ...(summary.withheld ? { withheld: summary.withheld.slice(0, PUSHED_FAILURES_PER_SITE) } : {}) };
     return out;
   }
 

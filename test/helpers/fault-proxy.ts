@@ -7,7 +7,7 @@ import { onTeardown } from './env.js';
 
 export type BlobFault = 'none' | 'cut' | 'flip' | 'ignore-range' | 'wrong-range' | 'stall' | 'extra' | 'withhold';
 export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'forge-head' | 'replay-expired' | 'resign' | 'freeze';
-export type UpdatesFault = 'none' | 'forge';
+export type UpdatesFault = 'none' | 'forge' | 'withhold-critical';
 
 /**
  * A misbehaving upstream for tests: a loopback HTTP server in front of a real node (the
@@ -72,7 +72,7 @@ export class FaultProxy {
     const blob = /^\/v1\/blobs\/([0-9a-f]{64})$/.exec(url);
     if (blob && req.method === 'GET') return this.blob(blob[1]!, req, res);
     if (url.startsWith('/v1/catalog')) return this.catalog(url, req, res);
-    if (url.startsWith('/v1/updates') && this.updatesFault === 'forge') return this.forgeUpdates(url, req, res);
+    if (url.startsWith('/v1/updates') && this.updatesFault !== 'none') return this.forgeUpdates(url, req, res);
     // Anything else (status pushes, readyz) passes through unchanged.
     const body = await new Promise<Buffer>((resolve) => {
       const parts: Buffer[] = [];
@@ -125,6 +125,12 @@ export class FaultProxy {
   private async forgeUpdates(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const up = await request(`${this.target}${url}`, { headers: forwardable(req) });
     const body = (await up.body.json()) as { updates: { files: Record<string, unknown>[]; state: string }[] };
+    if (this.updatesFault === 'withhold-critical') {
+      body.updates = body.updates.filter((u) => (u as { severity?: string }).severity !== 'critical');
+      this.note('updates:withhold-critical');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify(body));
+    }
     const real = body.updates.find((u) => u.state === 'available');
     if (real) body.updates.unshift({ ...real, id: 'evil@1', name: 'evil', version: '1', severity: 'critical', files: [{ ...real.files[0], name: 'evil.sh' }] } as never);
     this.note('updates:forge');

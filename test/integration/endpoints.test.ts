@@ -246,4 +246,26 @@ describe('the agent on a bad day', () => {
     assert.ok(ok.installs.length > 0);
     assert.ok(!existsSync(path.join(dir, 'lock')), 'released after the run');
   });
+
+  it('a package its node withholds, though the signed catalog approves it, is installed from the next server and reported as withheld by that node', async () => {
+    const fix = await release(base, c.dir, 'withheld-fix', { meta: { severity: 'critical' } });
+    await converged(b1, hq.catalog.seq);
+    await converged(b2, hq.catalog.seq);
+    const b2url = c.topology.nodes.get('b2')!.url;
+    proxy.updatesFault = 'withhold-critical';
+    proxy.blobFault = 'withhold';
+    try {
+      const a = await agent('a9', b2url, ['--server', b2url, c.topology.nodes.get('b1')!.url]);
+      assert.ok(proxy.count('updates:withhold-critical') >= 1);
+      assert.ok(a.installs.includes(fix.id), a.stderr);
+      assert.equal(a.run.server, b2url, 'the node it reports to is still its own');
+    } finally {
+      proxy.updatesFault = 'none';
+      proxy.blobFault = 'none';
+    }
+    const reports = (await (await request(`${b2url}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.json()) as { sites: Record<string, { withheld?: { clientId: string; package: string; by: string }[] }> };
+    const entry = reports.sites.b2!.withheld?.find((w) => w.clientId === 'a9');
+    assert.equal(entry?.package, fix.id);
+    assert.equal(entry?.by, b2url, 'the report names the node that withheld it');
+  });
 });
