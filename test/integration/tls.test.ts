@@ -85,7 +85,9 @@ describe('HTTPS between nodes, with one identity per node', () => {
     assert.equal(await metric(hq, 'sluice_pushes_refused_total{reason="outside_subtree"}'), 1);
     assert.equal(await metric(hq, 'sluice_pushes_refused_total{reason="wrong_node"}'), 1);
     const reportAfter = await (await request(`${base}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.json();
-    assert.deepEqual((reportAfter as { sites: unknown }).sites, (reportBefore as { sites: unknown }).sites);
+    // The sites the forged pushes named are unchanged (others may move as real rollups arrive).
+    const pick = (r: unknown) => { const sites = (r as { sites: Record<string, unknown> }).sites; return { hq: sites.hq, hub: sites.hub }; };
+    assert.deepEqual(pick(reportAfter), pick(reportBefore));
     const own = await push({ node: 'b2', nodes: { b2: forged } });
     assert.equal(own.statusCode, 200, 'its own figures are accepted');
     await own.body.dump();
