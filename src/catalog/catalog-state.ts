@@ -1,4 +1,5 @@
-import type { Severity } from '../topology/types.js';
+
+import type { Severity } from '../domain/severity.js';
 import { RING_ALL, parsePackageId, type CatalogRecord, type FileEntry } from './records.js';
 
 /** What a package looks like once every record about it has been applied. */

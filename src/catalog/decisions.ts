@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SluiceError } from '../errors.js';
-import { SEVERITIES } from '../topology/types.js';
+import { SEVERITIES } from '../domain/severity.js';
 import type { CatalogLog } from './catalog-log.js';
 import type { PackageView } from './catalog-state.js';
 import { PACKAGE_NAME_PATTERN, PACKAGE_VERSION_PATTERN, RING_ALL, parsePackageId, type FileEntry, type RecordBody } from './records.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { SEVERITIES } from '../topology/types.js';
+import { SEVERITIES } from '../domain/severity.js';
 import { canonicalJson } from './canonical-json.js';
 import { signedRootSchema } from './root.js';
 

@@ -1,13 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import type { RejectReason } from '../domain/labels.js';
 import { SluiceError, type ErrorCode } from '../errors.js';
 import { headSignedBy, signedHeadSchema, timestampSchema, timestampSignedBy, type SignedHead, type SignedTimestamp } from './head.js';
 import { implicitRoot, nextRoot, type TrustRoot } from './root.js';
 import { hashRecord, recordSchema, type CatalogRecord } from './records.js';
 
-/** Why a node refused what its upstream sent; the label of `sluice_catalog_rejected_total`. */
-export const REJECT_REASONS = ['malformed', 'signature', 'expired', 'rollback', 'chain', 'root', 'stale'] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
+export type { RejectReason };
 
 const REASON_CODE: Record<RejectReason, ErrorCode> = {
   malformed: 'CATALOG_MALFORMED',

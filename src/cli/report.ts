@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { packageJson } from '../catalog/decisions.js';
 import type { SiteSummary } from '../reports/report-store.js';
-import { REPORT_STATUSES } from '../reports/statuses.js';
+import { REPORT_STATUSES } from '../domain/report-statuses.js';
 import { SluiceError } from '../errors.js';
 import { clientFor, common, globalOptions, printJson, topologyOf } from './context.js';
 

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
-import { PushRefused } from '../replicate/child-pushes.js';
+import { PushRefused } from '../protocol/push.js';
 import type { NodeCaller } from './peer-auth.js';
-import { HTTP_LIMITS, type HttpDeps } from './server.js';
+import { HTTP_LIMITS, type HttpDeps } from './deps.js';
 
 const callers = new WeakMap<FastifyRequest, NodeCaller>();
 

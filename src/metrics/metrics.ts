@@ -1,13 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { REJECT_REASONS } from '../catalog/verify-page.js';
-import { SEVERITIES } from '../topology/types.js';
+import { PUSH_REFUSALS, REJECT_REASONS, TLS_FAILURE_REASONS, TRANSFER_STATES } from '../domain/labels.js';
+import { SEVERITIES } from '../domain/severity.js';
 import { ERROR_CATALOGUE } from '../errors.js';
-import { REPORT_STATUSES } from '../reports/statuses.js';
-import { PUSH_REFUSALS } from '../protocol/push.js';
-import { TLS_FAILURE_REASONS } from '../tls/node-identity.js';
+import { REPORT_STATUSES } from '../domain/report-statuses.js';
 
-/** States of a transfer, the label values of sluice_transfer_queue. */
-export const TRANSFER_STATES = ['queued', 'active', 'paused', 'verifying', 'waiting'] as const;
 
 /**
  * Every metric a node exposes, declared in one place on the node's own Registry (several

@@ -1,7 +1,12 @@
-/**
- * Why an upstream refuses a status or report push: the sender does not pull from it
- * (`not_downstream`), speaks for another node (`wrong_node`), or names sites outside its own
- * subtree (`outside_subtree`). The label values of sluice_pushes_refused_total.
- */
-export const PUSH_REFUSALS = ['not_downstream', 'wrong_node', 'outside_subtree'] as const;
-export type PushRefusal = (typeof PUSH_REFUSALS)[number];
+import type { PushRefusal } from '../domain/labels.js';
+import { SluiceError } from '../errors.js';
+
+/** A status or report push refused by the subtree rule (403), with the reason it is counted under. */
+export class PushRefused extends SluiceError {
+  constructor(
+    readonly reason: PushRefusal,
+    message: string,
+  ) {
+    super('FORBIDDEN', message);
+  }
+}

@@ -1,18 +1,10 @@
 import type { z } from 'zod';
 import { SluiceError } from '../errors.js';
-import type { PushRefusal } from '../protocol/push.js';
+import { PushRefused } from '../protocol/push.js';
 import { pullsFrom, subtreeOf } from '../topology/tree.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 
 
-export class PushRefused extends SluiceError {
-  constructor(
-    readonly reason: PushRefusal,
-    message: string,
-  ) {
-    super('FORBIDDEN', message);
-  }
-}
 
 /**
  * The latest payload each downstream node pushed here (status, report rollups). Accepts a

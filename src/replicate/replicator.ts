@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { statfs } from 'node:fs/promises';
 import PQueue from 'p-queue';
 import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { TransferState } from '../domain/labels.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -12,7 +13,7 @@ import type { OwnedPartial } from '../store/partial-files.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import { SEVERITIES } from '../topology/types.js';
+import { SEVERITIES } from '../domain/severity.js';
 import { TransferPaused, fetchBlob } from '../transfer/fetch-blob.js';
 import { LiveTransfer } from '../transfer/live-transfer.js';
 import { backoffMs } from './backoff.js';
@@ -22,8 +23,7 @@ import type { ReplicationTuning } from './tuning.js';
 import { wantedBlobs, type WantedBlob } from './wanted.js';
 import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
 
-/** `paused`: held by a closed schedule window; it keeps its slot but holds no connection. */
-export type TransferState = 'queued' | 'active' | 'paused' | 'verifying' | 'waiting';
+export type { TransferState };
 
 interface Task {
   readonly blob: WantedBlob;

@@ -1,7 +1,8 @@
 import type { CatalogState } from '../catalog/catalog-state.js';
 import type { FileEntry } from '../catalog/records.js';
 import { subtreeOf } from '../topology/tree.js';
-import { SEVERITIES, type NodeSpec, type Severity, type Topology } from '../topology/types.js';
+import { type NodeSpec, type Topology } from '../topology/types.js';
+import { SEVERITIES, type Severity } from '../domain/severity.js';
 
 export interface WantedBlob {
   readonly sha256: string;

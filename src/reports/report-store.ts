@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Metrics } from '../metrics/metrics.js';
 import type { MetaDb, Sublevel } from '../store/meta-db.js';
 import { sublevels, syncBatch } from '../store/meta-db.js';
-import { REPORT_STATUSES, type ReportStatus } from './statuses.js';
+import { REPORT_STATUSES, type ReportStatus } from '../domain/report-statuses.js';
 
 export const reportSchema = z
   .object({

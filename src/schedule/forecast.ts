@@ -1,4 +1,5 @@
-import type { ScheduleWindow, Severity } from '../topology/types.js';
+import type { ScheduleWindow } from '../topology/types.js';
+import type { Severity } from '../domain/severity.js';
 import { activeWindow, nextChange } from './windows.js';
 
 const HORIZON_MS = 400 * 86_400_000;

@@ -1,4 +1,5 @@
 import type { PeerCertificate } from 'node:tls';
+import type { TlsFailureReason } from '../domain/labels.js';
 
 /**
  * How a certificate names a Sluice node: a URI subject alternative name of the fixed form
@@ -19,9 +20,7 @@ export function nodeNameOf(cert: Pick<PeerCertificate, 'subjectaltname'> | undef
   return undefined;
 }
 
-/** Label values of sluice_tls_handshake_failures_total. */
-export const TLS_FAILURE_REASONS = ['unknown_ca', 'expired', 'name_mismatch', 'plain_http', 'bad_certificate', 'other'] as const;
-export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
+export type { TlsFailureReason };
 
 /** The reason of a TLS failure, from an OpenSSL verification code or a Node error code. */
 export function tlsFailureReason(code: string | undefined, message = ''): TlsFailureReason {

@@ -5,7 +5,8 @@ import type { ZodIssue } from 'zod';
 import { SluiceError } from '../errors.js';
 import { allowedKeysAt, topologySchema, type RawTopology, type RawWindow } from './schema.js';
 import { checkRules, type TopologyIssue } from './rules.js';
-import { TOPOLOGY_DEFAULTS, WEEKDAYS, SEVERITIES, type CriticalLane, type NodeSpec, type Region, type ScheduleWindow, type Severity, type Topology } from './types.js';
+import { SEVERITIES, type Severity } from '../domain/severity.js';
+import { TOPOLOGY_DEFAULTS, WEEKDAYS, type CriticalLane, type NodeSpec, type Region, type ScheduleWindow, type Topology } from './types.js';
 import { parseClock, parseDuration, parseRate } from './units.js';
 
 /** A located problem: `file:line:col path: message`. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CLOCK_SYNTAX, DURATION_SYNTAX, RATE_SYNTAX, parseClock, parseDuration, parseRate } from './units.js';
-import { SEVERITIES, WEEKDAYS } from './types.js';
+import { SEVERITIES } from '../domain/severity.js';
+import { WEEKDAYS } from './types.js';
 
 /**
  * The shape of topology.yaml. Every object is strict: an unknown key is an error (a typo

@@ -1,7 +1,6 @@
 import type { RateBytesPerSec } from './units.js';
 
-export const SEVERITIES = ['critical', 'important', 'moderate', 'low'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+import type { Severity } from '../domain/severity.js';
 
 export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import parseRange from 'range-parser';
 import { SHA256_PATTERN } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
-import type { HttpDeps } from '../server.js';
+import type { HttpDeps } from '../deps.js';
 import type { LiveTransfer } from '../../transfer/live-transfer.js';
 import { peerOf } from '../peer.js';
 

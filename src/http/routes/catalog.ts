@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../errors.js';
-import { HTTP_LIMITS, type HttpDeps } from '../server.js';
+import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
 import { intParam } from '../params.js';
 
 /**

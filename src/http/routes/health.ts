@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../errors.js';
-import type { HttpDeps } from '../server.js';
+import type { HttpDeps } from '../deps.js';
 
 export function registerHealthRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/healthz', async () => ({ status: 'ok', node: deps.node.name }));

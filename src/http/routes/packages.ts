@@ -5,7 +5,7 @@ import { approveRecords, checkPublishable, declineRecords, packageJson, parsePub
 import type { FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { StagedBlob } from '../../store/blob-store.js';
-import type { HttpDeps } from '../server.js';
+import type { HttpDeps } from '../deps.js';
 
 export function registerPackageRoutes(app: FastifyInstance, deps: HttpDeps): void {
   /** Authenticates before the body is read: an unauthenticated upload costs us nothing. */

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { reportBatchSchema } from '../../reports/report-store.js';
 import { SluiceError } from '../../errors.js';
 import { nodePush } from '../node-push.js';
-import type { HttpDeps } from '../server.js';
+import type { HttpDeps } from '../deps.js';
 
 export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../errors.js';
-import type { HttpDeps } from '../server.js';
+import type { HttpDeps } from '../deps.js';
 
 /**
  * GET /v1/root: the root of trust in force here (its signed document; version 1 of a single

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { RING_ALL, type FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
-import { SEVERITIES } from '../../topology/types.js';
-import type { HttpDeps } from '../server.js';
+import { SEVERITIES } from '../../domain/severity.js';
+import type { HttpDeps } from '../deps.js';
 
 const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
 

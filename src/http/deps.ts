@@ -1,0 +1,81 @@
+import type { AdminTokens } from '../auth/admin-tokens.js';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { CatalogWriter } from '../catalog/catalog-writer.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ReportStore, SiteSummary } from '../reports/report-store.js';
+import type { EgressLimiter } from '../schedule/egress.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { VerifyReport } from '../store/verify-store.js';
+import type { TlsMaterial } from '../tls/tls-files.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import type { LiveTransfer } from '../transfer/live-transfer.js';
+import type { PeerAuth } from './peer-auth.js';
+
+/**
+ * What the HTTP layer is given by the daemon, and the limits it enforces: its own module, so
+ * that the server and every route import it and none imports another.
+ */
+
+/** Receives a push from a downstream node; throws PushRefused (403) under the subtree rule. */
+export interface PushReceiver {
+  accept(body: unknown, caller: string | undefined): void;
+}
+
+export interface HttpDeps {
+  readonly topology: Topology;
+  readonly node: NodeSpec;
+  readonly store: BlobStore;
+  readonly catalog: CatalogLog;
+  /** Present on the primary only. */
+  readonly writer: CatalogWriter | undefined;
+  readonly tokens: AdminTokens;
+  /** Who a node-to-node call comes from (certificate or per-node token). */
+  readonly peerAuth: PeerAuth;
+  /** TLS material when the node's url is https:// (served with mutual TLS); undefined: plain HTTP. */
+  readonly tls: TlsMaterial | undefined;
+  /** The latest status each downstream node pushed (the subtree rule applied by `accept`). */
+  readonly children: PushReceiver;
+  /** Tokens endpoints present to report (SLUICE_ENDPOINT_TOKEN). */
+  readonly endpointTokens: AdminTokens;
+  readonly reports: ReportStore;
+  /** Report figures of the subtree: pushes from children, and the summary of every site. */
+  readonly rollup: PushReceiver & { subtree(): Record<string, SiteSummary> };
+  /** Re-hashes the store (admin): quarantines and re-fetches what fails. */
+  readonly verify: () => Promise<VerifyReport>;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly isReady: () => { ready: boolean; reason?: string };
+  readonly status: () => unknown;
+  /** A blob being received right now, for cut-through relaying (downstream nodes only). */
+  readonly liveTransfer: (sha256: string, waitMs: number) => Promise<LiveTransfer | undefined>;
+  /** Caps on what this node sends (egress: { rate, perChild }). */
+  readonly egress: EgressLimiter;
+  /** Largest single file accepted by publish. */
+  readonly maxUploadBytes: number;
+  /** A connection idle this long is cut (HTTP_LIMITS.idleTimeoutMs unless a test shortens it). */
+  readonly idleTimeoutMs: number;
+}
+
+/** Limits on what a client may send; beyond them the request is refused, never buffered. */
+export const HTTP_LIMITS = {
+  jsonBodyBytes: 1024 * 1024,
+  /**
+   * Status and report rollups pushed by a child carry its whole subtree: a 1,000-node tree
+   * measured about 10 MiB (test/integration/resource-limits), so pushes may be larger.
+   */
+  pushBodyBytes: 32 * 1024 * 1024,
+  /**
+   * No byte either way for this long cuts the connection: stalled uploads and report posts,
+   * headers never finished, downloads nobody reads. Longer than the longest long-poll wait,
+   * which the catalog route adds on top for its own requests.
+   */
+  idleTimeoutMs: 120_000,
+  filesPerPackage: 1000,
+  metaFieldBytes: 64 * 1024,
+  /** Long-polls are capped so proxies and clients never hold a request forever. */
+  maxWaitSeconds: 60,
+  maxCatalogPage: 10_000,
+  defaultCatalogPage: 1000,
+} as const;
+
