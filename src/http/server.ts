@@ -4,7 +4,6 @@ import type { TLSSocket } from 'node:tls';
 import { nodeNameOf, tlsFailureReason, type TlsFailureReason } from '../tls/node-identity.js';
 import type { TlsMaterial } from '../tls/tls-files.js';
 import { HTTP_LIMITS, type HttpDeps } from './deps.js';
-import { nodePush } from './node-push.js';
 import { SluiceError, type ErrorCode } from '../errors.js';
 import { registerBlobRoutes } from './routes/blobs.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
@@ -12,6 +11,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerPackageRoutes } from './routes/packages.js';
 import { registerReportRoutes } from './routes/reports.js';
 import { registerRootRoutes } from './routes/root.js';
+import { registerStatusRoutes } from './routes/status.js';
 import { registerUpdateRoutes } from './routes/updates.js';
 
 /** The server plus the number of requests still being answered (for a clean drain). */
@@ -82,14 +82,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerUpdateRoutes(app, deps);
   registerReportRoutes(app, deps);
   registerRootRoutes(app, deps);
-  app.get('/v1/status', async () => deps.status());
-  // A downstream node reports its status (and its subtree's) here.
-  app.post('/v1/status', ...nodePush(deps, (body, caller) => deps.children.accept(body, caller)));
-  app.post('/v1/verify', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, async () => deps.verify());
-  app.get('/metrics', async (_req, reply) => {
-    void reply.type(deps.metrics.registry.contentType);
-    return deps.metrics.scrape();
-  });
+  registerStatusRoutes(app, deps);
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);
   if (deps.tls) watchHandshakes(app, deps);

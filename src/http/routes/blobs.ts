@@ -5,6 +5,7 @@ import parseRange from 'range-parser';
 import { SHA256_PATTERN } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
+import { requireToken } from '../require-token.js';
 import type { LiveTransfer } from '../../transfer/live-transfer.js';
 import { peerOf } from '../peer.js';
 
@@ -18,7 +19,7 @@ export function registerBlobRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.head('/v1/blobs/:sha256', handler);
   // The body of a restore is the blob itself, streamed to the store (never buffered).
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
-  app.put('/v1/blobs/:sha256', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, (request) => restoreBlob(request, deps));
+  app.put('/v1/blobs/:sha256', { onRequest: requireToken(deps.tokens) }, (request) => restoreBlob(request, deps));
 }
 
 /**

@@ -1,18 +1,15 @@
 import path from 'node:path';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { CatalogWriter } from '../../catalog/catalog-writer.js';
 import { approveRecords, checkPublishable, declineRecords, packageJson, parsePublishMeta, publishRecords, type PublishMeta } from '../../catalog/decisions.js';
 import type { FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { StagedBlob } from '../../store/blob-store.js';
 import type { HttpDeps } from '../deps.js';
+import { actorOf, requireToken } from '../require-token.js';
 
 export function registerPackageRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  /** Authenticates before the body is read: an unauthenticated upload costs us nothing. */
-  const admin = async (request: FastifyRequest) => {
-    (request as FastifyRequest & { actor?: string }).actor = deps.tokens.authenticate(request.headers.authorization);
-  };
-  const actorOf = (request: FastifyRequest) => (request as FastifyRequest & { actor?: string }).actor!;
+  const admin = requireToken(deps.tokens);
   const primaryWriter = (): CatalogWriter => {
     if (!deps.writer) {
       const primary = deps.topology.nodes.get(deps.topology.primary)!;

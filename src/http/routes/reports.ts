@@ -3,10 +3,11 @@ import { reportBatchSchema } from '../../reports/report-store.js';
 import { SluiceError } from '../../errors.js';
 import { nodePush } from '../node-push.js';
 import type { HttpDeps } from '../deps.js';
+import { requireToken } from '../require-token.js';
 
 export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
-  app.post('/v1/reports', { onRequest: async (request) => void deps.endpointTokens.authenticate(request.headers.authorization) }, async (request) => {
+  app.post('/v1/reports', { onRequest: requireToken(deps.endpointTokens) }, async (request) => {
     const parsed = reportBatchSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -19,7 +20,7 @@ export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void
   app.post('/v1/reports/rollup', ...nodePush(deps, (body, caller) => deps.rollup.accept(body, caller)));
 
   /** Per site, per package, clients by status, for this node's subtree (admin). */
-  app.get('/v1/reports', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, async () => ({
+  app.get('/v1/reports', { onRequest: requireToken(deps.tokens) }, async () => ({
     node: deps.node.name,
     at: new Date().toISOString(),
     sites: deps.rollup.subtree(),

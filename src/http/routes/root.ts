@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
+import { actorOf, requireToken } from '../require-token.js';
 
 /**
  * GET /v1/root: the root of trust in force here (its signed document; version 1 of a single
@@ -12,9 +13,8 @@ export function registerRootRoutes(app: FastifyInstance, deps: HttpDeps): void {
     const root = deps.catalog.root;
     return { version: root.version, expires: root.expires, root: root.doc ?? root.body };
   });
-  app.post('/v1/root', { onRequest: async (request) => void deps.tokens.authenticate(request.headers.authorization) }, async (request) => {
+  app.post('/v1/root', { onRequest: requireToken(deps.tokens) }, async (request) => {
     if (!deps.writer) throw new SluiceError('NOT_PRIMARY', `node ${deps.node.name} is not the primary; apply roots on the primary, every other node follows them through the catalog`);
-    const actor = deps.tokens.authenticate(request.headers.authorization);
-    return deps.writer.applyRoot(request.body, actor);
+    return deps.writer.applyRoot(request.body, actorOf(request));
   });
 }
