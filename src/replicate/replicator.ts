@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { statfs } from 'node:fs/promises';
 import PQueue from 'p-queue';
 import type { CatalogLog } from '../catalog/catalog-log.js';
@@ -13,15 +12,17 @@ import type { OwnedPartial } from '../store/partial-files.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import { SEVERITIES } from '../domain/severity.js';
 import { TransferPaused, fetchBlob } from '../transfer/fetch-blob.js';
 import { LiveTransfer } from '../transfer/live-transfer.js';
 import { backoffMs } from './backoff.js';
 import { CatalogFollower } from './catalog-follower.js';
+import { GarbageCollector } from './garbage-collector.js';
+import { LiveRelays } from './live-relays.js';
 import { PeerSelector, type Peer } from './peers.js';
 import type { ReplicationTuning } from './tuning.js';
 import { wantedBlobs, type WantedBlob } from './wanted.js';
-import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
+import type { PackageForecast, PendingPackage } from '../schedule/forecast.js';
+import { ReplicationProgress, priorityOf } from './progress.js';
 
 export type { TransferState };
 
@@ -73,10 +74,9 @@ export interface ReplicatorDeps {
 export class Replicator {
   private wanted = new Map<string, WantedBlob>();
   private readonly tasks = new Map<string, Task>();
-  private readonly unwantedSince = new Map<string, number>();
   /** Transfers receiving bytes now, which children may be served from (cut-through). */
-  private readonly live = new Map<string, LiveTransfer>();
-  private readonly liveStarted = new EventEmitter();
+  private readonly relays = new LiveRelays();
+  private readonly gc: GarbageCollector;
   private readonly small: PQueue;
   private readonly large: PQueue;
   /** Critical packages have slots of their own: bulk transfers held by a paused window never block them. */
@@ -86,12 +86,14 @@ export class Replicator {
   readonly peers: PeerSelector;
   readonly follower: CatalogFollower;
   lastError: { code: string; message: string; at: string } | undefined;
-  private forecastCache: { at: number; key: string; value: PackageForecast[] } | undefined;
+  private readonly report: ReplicationProgress;
 
   constructor(private readonly d: ReplicatorDeps) {
     this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
     this.large = new PQueue({ concurrency: d.tuning.largeConcurrency });
     this.critical = new PQueue({ concurrency: d.tuning.criticalConcurrency });
+    this.gc = new GarbageCollector(d.store, d.graceMs, d.log);
+    this.report = new ReplicationProgress(d, () => ({ wanted: this.wanted, tasks: this.tasks }));
     this.peers = new PeerSelector(d.topology, d.spec, d.tuning.peerFailures, d.tuning.probeMs, d.metrics, d.log.child({ component: 'peers' }), d.client);
     const region = d.topology.regions.get(d.spec.region)!;
     this.follower = new CatalogFollower({
@@ -114,7 +116,7 @@ export class Replicator {
     await this.d.store.partials.reconcile((sha) => this.wanted.has(sha) && !this.d.store.has(sha), this.d.tuning.partialTtlMs);
     this.refresh();
     this.follower.start(this.stop.signal);
-    this.gcTimer = setInterval(() => void this.collectGarbage(), this.d.tuning.gcEveryMs);
+    this.gcTimer = setInterval(() => void this.gc.collect(this.wanted), this.d.tuning.gcEveryMs);
     this.gcTimer.unref();
   }
 
@@ -133,9 +135,7 @@ export class Replicator {
   /** Recomputes what to hold after the catalog (or the store) changed. */
   refresh(): void {
     this.wanted = wantedBlobs(this.d.topology, this.d.spec, this.d.catalog.state);
-    const now = Date.now();
     for (const blob of this.wanted.values()) {
-      this.unwantedSince.delete(blob.sha256);
       if (!this.d.store.has(blob.sha256) && !this.tasks.has(blob.sha256)) this.enqueue(this.newTask(blob));
     }
     for (const [sha, task] of this.tasks) {
@@ -144,105 +144,33 @@ export class Replicator {
       task.controller?.abort();
       this.tasks.delete(sha);
     }
-    for (const [sha] of this.d.store.list()) if (!this.wanted.has(sha) && !this.unwantedSince.has(sha)) this.unwantedSince.set(sha, now);
-    if (this.d.graceMs === 0) void this.collectGarbage();
+    this.gc.note(this.wanted);
+    if (this.d.graceMs === 0) void this.gc.collect(this.wanted);
   }
 
   /**
    * The live transfer of a blob, waiting up to `waitMs` for a wanted one to start: a child
    * that asks for a blob its hub is about to fetch gets it relayed rather than a 404.
    */
-  async liveTransfer(sha256: string, waitMs: number): Promise<LiveTransfer | undefined> {
-    const now = this.live.get(sha256);
-    if (now || !this.wanted.has(sha256) || waitMs <= 0) return now;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.liveStarted.off(sha256, started);
-        resolve(this.live.get(sha256));
-      }, waitMs);
-      const started = (live: LiveTransfer) => {
-        clearTimeout(timer);
-        resolve(live);
-      };
-      this.liveStarted.once(sha256, started);
-    });
+  liveTransfer(sha256: string, waitMs: number): Promise<LiveTransfer | undefined> {
+    return this.relays.get(sha256, waitMs, this.wanted.has(sha256));
   }
 
-  /** Snapshot for status and metrics. */
+  /** Snapshot for status and metrics (see progress.ts). */
   progress() {
-    let pendingBytes = 0;
-    let pendingBlobs = 0;
-    for (const blob of this.wanted.values()) {
-      if (this.d.store.has(blob.sha256)) continue;
-      pendingBlobs++;
-      pendingBytes += blob.size - (this.tasks.get(blob.sha256)?.offset ?? 0);
-    }
-    const transfers = [...this.tasks.values()]
-      .sort((a, b) => stateOrder(a.state) - stateOrder(b.state) || priorityOf(b.blob) - priorityOf(a.blob))
-      .map((t) => ({
-        sha256: t.blob.sha256,
-        packages: t.blob.packages,
-        severity: t.blob.severity,
-        size: t.blob.size,
-        offset: t.offset,
-        state: t.state,
-        rateBytesPerSec: Math.round(t.rateBytesPerSec),
-        attempts: t.attempts,
-        peer: t.peer ?? null,
-        lastError: t.lastError ?? null,
-      }));
-    return { pendingBytes, pendingBlobs, transfers };
+    return this.report.progress();
   }
 
-  /** Packages with blobs still missing here, with the bytes each still needs. */
   pendingPackages(): PendingPackage[] {
-    const out = new Map<string, { id: string; severity: PendingPackage['severity']; approvedAtMs: number; bytes: number }>();
-    for (const blob of this.wanted.values()) {
-      if (this.d.store.has(blob.sha256)) continue;
-      const remaining = blob.size - (this.tasks.get(blob.sha256)?.offset ?? 0);
-      blob.packages.forEach((id, i) => {
-        let entry = out.get(id);
-        if (!entry) {
-          const pkg = this.d.catalog.state.get(id);
-          const approvals = pkg ? [...pkg.approvals.values()].map((d) => Date.parse(d.at)) : [];
-          entry = { id, severity: pkg?.severity ?? blob.severity, approvedAtMs: approvals.length ? Math.min(...approvals) : blob.approvedAtMs, bytes: 0 };
-          out.set(id, entry);
-        }
-        // A blob shared by several packages is counted once.
-        if (i === 0) entry.bytes += remaining;
-      });
-    }
-    return [...out.values()];
+    return this.report.pendingPackages();
   }
 
-  /**
-   * When each pending package should be here, given the schedule; which will be late.
-   * Recomputed when the set of pending packages changes, else at most every 10 s (status
-   * pushes and requests ask far more often than bytes move the forecast).
-   */
   forecast(now = new Date()): PackageForecast[] {
-    const pending = this.pendingPackages();
-    const key = pending.map((p) => p.id).sort().join('\n');
-    const cached = this.forecastCache;
-    if (cached && cached.key === key && now.getTime() - cached.at < 10_000) return cached.value;
-    const region = this.d.topology.regions.get(this.d.spec.region)!;
-    const value = forecastPackages(pending, { schedule: this.d.spec.schedule ?? region.schedule, timezone: region.timezone, critical: region.critical }, this.d.topology.deadlinesMs, now);
-    this.forecastCache = { at: now.getTime(), key, value };
-    return value;
+    return this.report.forecast(now);
   }
 
   updateMetrics(): void {
-    const now = Date.now();
-    const overdue: Record<string, number> = { critical: 0, important: 0, moderate: 0, low: 0 };
-    for (const p of this.pendingPackages()) if (now > p.approvedAtMs + this.d.topology.deadlinesMs[p.severity]) overdue[p.severity]!++;
-    for (const [severity, n] of Object.entries(overdue)) this.d.metrics.overduePackages.set({ severity }, n);
-    const { pendingBytes, pendingBlobs } = this.progress();
-    this.d.metrics.pendingBytes.set(pendingBytes);
-    this.d.metrics.pendingBlobs.set(pendingBlobs);
-    const counts: Record<TransferState, number> = { queued: 0, active: 0, paused: 0, verifying: 0, waiting: 0 };
-    for (const t of this.tasks.values()) counts[t.state]++;
-    for (const [state, n] of Object.entries(counts)) this.d.metrics.transferQueue.set({ state }, n);
-    this.d.metrics.transfersActive.set(counts.active);
+    this.report.updateMetrics();
   }
 
   private newTask(blob: WantedBlob): Task {
@@ -301,10 +229,7 @@ export class Replicator {
           task.sample = { at: Date.now(), offset };
         },
         onProgress: (written) => {
-          if (!this.live.has(sha)) {
-            this.live.set(sha, relay);
-            this.liveStarted.emit(sha, relay);
-          }
+          this.relays.announce(relay);
           relay.progress(written);
         },
         onBytes: (n) => {
@@ -332,7 +257,7 @@ export class Replicator {
         () => {
           this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
           if (this.tasks.get(sha) === task) this.tasks.delete(sha);
-          if (this.live.get(sha) === relay) this.live.delete(sha);
+          this.relays.end(relay);
           relay.finish(true);
           owned.release();
           this.d.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
@@ -352,7 +277,7 @@ export class Replicator {
       if (!committing) {
         partial?.release();
         if (live) {
-          if (this.live.get(sha) === live) this.live.delete(sha);
+          this.relays.end(live);
           live.finish(false);
         }
       }
@@ -397,7 +322,7 @@ export class Replicator {
   private async failed(task: Task, peer: Peer, e: SluiceError, live: LiveTransfer | undefined): Promise<void> {
     const sha = task.blob.sha256;
     if (live) {
-      if (this.live.get(sha) === live) this.live.delete(sha);
+      this.relays.end(live);
       live.finish(false);
     }
     if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
@@ -440,26 +365,8 @@ export class Replicator {
     return out;
   }
 
-  private async collectGarbage(): Promise<void> {
-    const now = Date.now();
-    for (const [sha, since] of this.unwantedSince) {
-      if (now - since < this.d.graceMs || this.wanted.has(sha)) continue;
-      this.unwantedSince.delete(sha);
-      await this.d.store.remove(sha).catch((err) => this.d.log.warn({ err, sha256: sha }, 'cannot remove unwanted blob'));
-      this.d.log.info({ sha256: sha }, 'unwanted blob removed after the grace period');
-    }
-  }
-
   private noteError(e: SluiceError): void {
     this.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
   }
 }
 
-/** Higher runs first: severity dominates, then earlier approval. */
-function priorityOf(blob: WantedBlob): number {
-  return (SEVERITIES.length - SEVERITIES.indexOf(blob.severity)) * 1e13 + (1e13 - blob.approvedAtMs);
-}
-
-function stateOrder(s: TransferState): number {
-  return ['active', 'verifying', 'paused', 'queued', 'waiting'].indexOf(s);
-}

@@ -1,0 +1,44 @@
+import { EventEmitter } from 'node:events';
+import type { LiveTransfer } from '../transfer/live-transfer.js';
+
+/**
+ * The transfers receiving bytes now, which children may be relayed from (cut-through), and
+ * the wait of a child's request for a wanted blob whose transfer is about to start.
+ */
+export class LiveRelays {
+  private readonly live = new Map<string, LiveTransfer>();
+  private readonly started = new EventEmitter();
+
+  constructor() {
+    this.started.setMaxListeners(0);
+  }
+
+  /** Announces `relay` once its first bytes are written (later calls change nothing). */
+  announce(relay: LiveTransfer): void {
+    if (this.live.has(relay.sha256)) return;
+    this.live.set(relay.sha256, relay);
+    this.started.emit(relay.sha256, relay);
+  }
+
+  /** Forgets `relay` (stored, failed or paused) unless another has replaced it. */
+  end(relay: LiveTransfer): void {
+    if (this.live.get(relay.sha256) === relay) this.live.delete(relay.sha256);
+  }
+
+  /** The live transfer of a blob, waiting up to `waitMs` for it to start when `wanted`. */
+  async get(sha256: string, waitMs: number, wanted: boolean): Promise<LiveTransfer | undefined> {
+    const now = this.live.get(sha256);
+    if (now || !wanted || waitMs <= 0) return now;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.started.off(sha256, onStart);
+        resolve(this.live.get(sha256));
+      }, waitMs);
+      const onStart = (live: LiveTransfer) => {
+        clearTimeout(timer);
+        resolve(live);
+      };
+      this.started.once(sha256, onStart);
+    });
+  }
+}

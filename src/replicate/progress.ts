@@ -1,0 +1,121 @@
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { TransferState } from '../domain/labels.js';
+import { SEVERITIES } from '../domain/severity.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
+import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import type { WantedBlob } from './wanted.js';
+
+/** What progress reads of a transfer. */
+export interface TaskView {
+  readonly blob: WantedBlob;
+  readonly state: TransferState;
+  readonly attempts: number;
+  /** Bytes of the blob held in the partial file (resumed offset + received). */
+  readonly offset: number;
+  readonly rateBytesPerSec: number;
+  readonly peer: string | undefined;
+  readonly lastError: { code: string; message: string; at: string } | undefined;
+}
+
+/**
+ * What replication still has to do and when it should be done: pending blobs and bytes
+ * (counted from what partial files already hold), transfers for status, per-package
+ * forecast through the schedule, and the gauges. Reads the replicator's state; changes none.
+ */
+export class ReplicationProgress {
+  private forecastCache: { at: number; key: string; value: PackageForecast[] } | undefined;
+
+  constructor(
+    private readonly d: { readonly topology: Topology; readonly spec: NodeSpec; readonly catalog: CatalogLog; readonly store: FsBlobStore; readonly metrics: Metrics },
+    private readonly view: () => { wanted: ReadonlyMap<string, WantedBlob>; tasks: ReadonlyMap<string, TaskView> },
+  ) {}
+
+  /** Snapshot for status and metrics. */
+  progress() {
+    let pendingBytes = 0;
+    let pendingBlobs = 0;
+    for (const blob of this.view().wanted.values()) {
+      if (this.d.store.has(blob.sha256)) continue;
+      pendingBlobs++;
+      pendingBytes += blob.size - (this.view().tasks.get(blob.sha256)?.offset ?? 0);
+    }
+    const transfers = [...this.view().tasks.values()]
+      .sort((a, b) => stateOrder(a.state) - stateOrder(b.state) || priorityOf(b.blob) - priorityOf(a.blob))
+      .map((t) => ({
+        sha256: t.blob.sha256,
+        packages: t.blob.packages,
+        severity: t.blob.severity,
+        size: t.blob.size,
+        offset: t.offset,
+        state: t.state,
+        rateBytesPerSec: Math.round(t.rateBytesPerSec),
+        attempts: t.attempts,
+        peer: t.peer ?? null,
+        lastError: t.lastError ?? null,
+      }));
+    return { pendingBytes, pendingBlobs, transfers };
+  }
+
+  /** Packages with blobs still missing here, with the bytes each still needs. */
+  pendingPackages(): PendingPackage[] {
+    const out = new Map<string, { id: string; severity: PendingPackage['severity']; approvedAtMs: number; bytes: number }>();
+    for (const blob of this.view().wanted.values()) {
+      if (this.d.store.has(blob.sha256)) continue;
+      const remaining = blob.size - (this.view().tasks.get(blob.sha256)?.offset ?? 0);
+      blob.packages.forEach((id, i) => {
+        let entry = out.get(id);
+        if (!entry) {
+          const pkg = this.d.catalog.state.get(id);
+          const approvals = pkg ? [...pkg.approvals.values()].map((d) => Date.parse(d.at)) : [];
+          entry = { id, severity: pkg?.severity ?? blob.severity, approvedAtMs: approvals.length ? Math.min(...approvals) : blob.approvedAtMs, bytes: 0 };
+          out.set(id, entry);
+        }
+        // A blob shared by several packages is counted once.
+        if (i === 0) entry.bytes += remaining;
+      });
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * When each pending package should be here, given the schedule; which will be late.
+   * Recomputed when the set of pending packages changes, else at most every 10 s (status
+   * pushes and requests ask far more often than bytes move the forecast).
+   */
+  forecast(now = new Date()): PackageForecast[] {
+    const pending = this.pendingPackages();
+    const key = pending.map((p) => p.id).sort().join('\n');
+    const cached = this.forecastCache;
+    if (cached && cached.key === key && now.getTime() - cached.at < 10_000) return cached.value;
+    const region = this.d.topology.regions.get(this.d.spec.region)!;
+    const value = forecastPackages(pending, { schedule: this.d.spec.schedule ?? region.schedule, timezone: region.timezone, critical: region.critical }, this.d.topology.deadlinesMs, now);
+    this.forecastCache = { at: now.getTime(), key, value };
+    return value;
+  }
+
+  updateMetrics(): void {
+    const now = Date.now();
+    const overdue: Record<string, number> = { critical: 0, important: 0, moderate: 0, low: 0 };
+    for (const p of this.pendingPackages()) if (now > p.approvedAtMs + this.d.topology.deadlinesMs[p.severity]) overdue[p.severity]!++;
+    for (const [severity, n] of Object.entries(overdue)) this.d.metrics.overduePackages.set({ severity }, n);
+    const { pendingBytes, pendingBlobs } = this.progress();
+    this.d.metrics.pendingBytes.set(pendingBytes);
+    this.d.metrics.pendingBlobs.set(pendingBlobs);
+    const counts: Record<TransferState, number> = { queued: 0, active: 0, paused: 0, verifying: 0, waiting: 0 };
+    for (const t of this.view().tasks.values()) counts[t.state]++;
+    for (const [state, n] of Object.entries(counts)) this.d.metrics.transferQueue.set({ state }, n);
+    this.d.metrics.transfersActive.set(counts.active);
+  }
+
+}
+
+/** Higher runs first: severity dominates, then earlier approval. */
+export function priorityOf(blob: WantedBlob): number {
+  return (SEVERITIES.length - SEVERITIES.indexOf(blob.severity)) * 1e13 + (1e13 - blob.approvedAtMs);
+}
+
+function stateOrder(s: TransferState): number {
+  return ['active', 'verifying', 'paused', 'queued', 'waiting'].indexOf(s);
+}
