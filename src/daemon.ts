@@ -12,8 +12,10 @@ import { PeerClient } from './protocol/peer-client.js';
 import { loadCaBundle, loadTlsMaterial, watchTlsMaterial, type TlsMaterial } from './tls/tls-files.js';
 import type { Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { CLOCK_SKEW_WARN_SECONDS } from './replicate/catalog-follower.js';
 import { Replicator } from './replicate/replicator.js';
+import { buildNodeStatus } from './replicate/node-status.js';
+import type { NodeStatus } from './protocol/status.js';
+import { LostBlobs } from './catalog/lost-blobs.js';
 import { ChildStatuses, StatusPusher } from './replicate/status-rollup.js';
 import { ReportStore } from './reports/report-store.js';
 import { ReportRollup } from './reports/rollup.js';
@@ -77,7 +79,8 @@ export class SluiceNode {
   /** The one pool for calls to other nodes. */
   private readonly client = new PeerClient();
   private stopWatchingTls: (() => void) | undefined;
-  private lostCache: { key: string; value: { sha256: string; packages: string[] }[] } | undefined;
+  /** On the primary: catalogued blobs whose file is gone. */
+  private lost: LostBlobs | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: NodeOptions) {
@@ -131,6 +134,7 @@ export class SluiceNode {
         this.log.warn({ dropped: opened.dropped.length, adopted: opened.adopted.length, deleted: opened.deleted.length }, 'store reconciled with disk at start-up');
       }
       if (signingKeys) {
+        this.lost = new LostBlobs(catalog, opened.store);
         this.writer = new CatalogWriter(catalog, opened.store, signingKeys, topology.trust.headTtlMs, topology.trust.timestampTtlMs);
         await this.writer.start();
       }
@@ -201,88 +205,12 @@ export class SluiceNode {
     }
   }
 
-  /**
-   * This node's status and, below it, the last status each downstream node pushed (with
-   * theirs). The shape is documented in the README (`sluice status --json`).
-   */
-  status(maxTransfers = 100): Record<string, unknown> {
-    const head = this.catalogLog?.head;
-    const progress = this.replicator?.progress();
-    const forecast = this.replicator?.forecast() ?? [];
-    const etas = forecast.map((f) => f.eta);
-    const peers = this.replicator?.peers;
-    return {
-      node: this.spec.name,
-      primary: this.spec.isPrimary,
-      region: this.spec.region,
-      version: VERSION,
-      at: new Date().toISOString(),
-      ready: this.ready,
-      upstream: peers
-        ? {
-            preferred: peers.preferred.name,
-            current: peers.current().name,
-            lastSyncAt: this.replicator?.follower.lastSyncAt ? new Date(this.replicator.follower.lastSyncAt).toISOString() : null,
-            clockSkewSeconds: this.replicator?.follower.clockSkew.get(peers.current().name) ?? null,
-          }
-        : null,
-      catalog: { seq: this.catalogLog?.seq ?? 0, headExpires: head?.expires ?? null },
-      store: this.blobStore?.stats() ?? { blobs: 0, bytes: 0 },
-      pending: { blobs: progress?.pendingBlobs ?? 0, bytes: progress?.pendingBytes ?? 0 },
-      transfers: progress?.transfers.slice(0, maxTransfers) ?? [],
-      rate: this.schedule
-        ? {
-            limitBytesPerSec: finiteOrNull(this.schedule.current.rateBytesPerSec),
-            unlimited: this.schedule.current.rateBytesPerSec === Infinity,
-            window: this.schedule.current.window,
-            nextChangeAt: this.schedule.current.nextChangeAt,
-          }
-        : null,
-      forecast: {
-        // When everything pending should be here; null if some of it is beyond the horizon (paused).
-        doneAt: forecast.length === 0 ? null : etas.includes(null) ? null : etas.sort().at(-1)!,
-        pendingPackages: forecast.length,
-        late: forecast.filter((f) => f.late).slice(0, 20),
-      },
-      lastError: this.replicator?.lastError ?? null,
-      // Blobs the upstream keeps answering 404 for (withheld or lost there).
-      missing: this.replicator?.missing().slice(0, 20) ?? [],
-      // On the primary: catalogued blobs whose file is gone.
-      lost: this.lostBlobs().slice(0, 20),
-      warnings: this.warnings(),
-      children: this.children?.snapshot() ?? {},
-    };
-  }
-
-  /** Conditions an operator should act on, one sentence each. */
-  private warnings(): string[] {
-    const out: string[] = [];
-    for (const [peer, skew] of this.replicator?.follower.clockSkew ?? []) {
-      if (Math.abs(skew) > CLOCK_SKEW_WARN_SECONDS) out.push(`the clock of ${peer} differs from this node's by ${skew} s: head expiry and lag are judged wrongly; check NTP on both hosts`);
-    }
-    const lost = this.lostBlobs();
-    if (lost.length) out.push(`${lost.length} catalogued blob(s) are missing from this primary's store; re-publish each file with "sluice restore FILE"`);
-    for (const m of this.replicator?.missing() ?? []) out.push(`${m.peer} has answered 404 for blob ${m.sha256.slice(0, 12)}… (${m.packages.join(', ')}) since ${m.since}`);
-    return out;
-  }
-
-  /**
-   * On the primary, blobs named by a package that is not declined but not held here (lost
-   * disk, removed by verify): nothing can fetch them until they are restored. Cached per
-   * catalog position and store size, since status and scrapes ask often.
-   */
-  private lostBlobs(): { sha256: string; packages: string[] }[] {
-    if (!this.spec.isPrimary || !this.catalogLog || !this.blobStore) return [];
-    const key = `${this.catalogLog.seq}:${this.blobStore.stats().blobs}`;
-    if (this.lostCache?.key === key) return this.lostCache.value;
-    const lost = new Map<string, string[]>();
-    for (const pkg of this.catalogLog.state.all()) {
-      if (this.catalogLog.state.stateOf(pkg) === 'declined') continue;
-      for (const f of pkg.files) if (!this.blobStore.has(f.sha256)) lost.set(f.sha256, [...(lost.get(f.sha256) ?? []), pkg.id]);
-    }
-    const value = [...lost].map(([sha256, packages]) => ({ sha256, packages }));
-    this.lostCache = { key, value };
-    return value;
+  /** This node's status with its subtree (protocol/status.ts; `sluice status --json`). */
+  status(maxTransfers = 100): NodeStatus {
+    return buildNodeStatus(
+      { spec: this.spec, ready: this.ready, catalog: this.catalogLog, store: this.blobStore, replicator: this.replicator, schedule: this.schedule, children: this.children, lost: () => this.lost?.list() ?? [] },
+      maxTransfers,
+    );
   }
 
   /** Re-hashes every stored blob; failures are quarantined and, on a downstream node, fetched again. */
@@ -457,13 +385,8 @@ export class SluiceNode {
       for (const m of this.replicator.missing()) missing.set(m.peer, (missing.get(m.peer) ?? 0) + 1);
       for (const [peer, n] of missing) this.metrics.blobsMissingUpstream.set({ peer }, n);
     }
-    this.metrics.blobsLost.set(this.lostBlobs().length);
+    this.metrics.blobsLost.set(this.lost?.list().length ?? 0);
     this.sampleFilesystem();
     this.sampleCompliance();
   }
-}
-
-/** JSON has no Infinity: unlimited rates are written as null. */
-function finiteOrNull(n: number): number | null {
-  return Number.isFinite(n) ? n : null;
 }

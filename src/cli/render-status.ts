@@ -1,21 +1,8 @@
+import type { NodeStatus } from '../protocol/status.js';
 import { formatBytes, formatDuration } from '../topology/units.js';
 
-/** The JSON of GET /v1/status, as far as rendering needs it. */
-export interface StatusJson {
-  node: string;
-  primary: boolean;
-  catalog: { seq: number; headExpires: string | null };
-  store: { blobs: number; bytes: number };
-  pending: { blobs: number; bytes: number };
-  upstream: { preferred: string; current: string; lastSyncAt: string | null } | null;
-  transfers: { packages: string[]; size: number; offset: number; state: string; rateBytesPerSec: number; lastError: { code: string; message: string } | null }[];
-  lastError: { code: string; message: string; at: string } | null;
-  rate?: { limitBytesPerSec: number | null; unlimited: boolean; window: { index: number; label: string } | null; nextChangeAt: string | null } | null;
-  forecast?: { doneAt: string | null; pendingPackages: number; late: { id: string; severity: string; deadline: string; eta: string | null }[] };
-  children: Record<string, StatusJson | null>;
-  receivedAt?: string;
-  stale?: boolean;
-}
+/** The JSON of GET /v1/status (protocol/status.ts); a child's carries when it arrived. */
+export type StatusJson = NodeStatus & { receivedAt?: string; stale?: boolean };
 
 const BAR = 20;
 

@@ -2,6 +2,7 @@ import { request } from 'undici';
 import { z } from 'zod';
 import { NODE_HEADER } from '../protocol/headers.js';
 import type { PeerClient } from '../protocol/peer-client.js';
+import type { ChildStatus, NodeStatus } from '../protocol/status.js';
 import type { Logger } from '../log/logger.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { subtreeOf } from '../topology/tree.js';
@@ -30,13 +31,14 @@ export class ChildStatuses {
   }
 
   /** Children of this node in the topology, each with its last status or `null`. */
-  snapshot(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
+  snapshot(): Record<string, ChildStatus | null> {
+    const out: Record<string, ChildStatus | null> = {};
     const expected = new Set(subtreeOf(this.topology, this.self.name).filter((n) => n.upstream === this.self.name).map((n) => n.name));
     for (const [name] of this.pushes.entries()) expected.add(name);
     for (const name of expected) {
       const entry = this.pushes.get(name);
-      out[name] = entry ? { ...entry.value.status, receivedAt: new Date(entry.receivedAt).toISOString(), stale: Date.now() - entry.receivedAt > this.staleMs } : null;
+      // A push passed the schema of its envelope; its status is the child's own NodeStatus.
+      out[name] = entry ? { ...(entry.value.status as unknown as NodeStatus), receivedAt: new Date(entry.receivedAt).toISOString(), stale: Date.now() - entry.receivedAt > this.staleMs } : null;
     }
     return out;
   }

@@ -178,7 +178,7 @@ describe('plain HTTP with one token per node', () => {
     const tokens = { hub: 'hub-token-0123456789abcdef', b2: 'b2-token-0123456789abcdef' };
     const top = await startNode(p.topology, 'hq', { ...p.secrets, childTokens: `hub=${tokens.hub},b2=${tokens.b2}` });
     const hubNode = await startNode(p.topology, 'hub', { ...p.secrets, peerToken: tokens.hub });
-    await waitFor('the hub\'s status at head office (its own token)', () => (top.status() as { children: { hub: unknown } }).children.hub !== null);
+    await waitFor('the hub\'s status at head office (its own token)', () => top.status().children.hub !== null);
     const push = async (token: string, body: unknown) => {
       const res = await request(`${p.topology.nodes.get('hq')!.url}/v1/reports/rollup`, { dispatcher: new Agent(), method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
       await res.body.dump();

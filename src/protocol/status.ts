@@ -1,0 +1,48 @@
+import type { Severity } from '../domain/severity.js';
+import type { TransferState } from '../domain/labels.js';
+
+/**
+ * The status of a node, as `GET /v1/status` answers and `sluice status --json` prints it,
+ * and as each node pushes it (with its subtree) to its upstream. Fields may be added, none
+ * renamed or removed (README).
+ */
+export interface NodeStatus {
+  node: string;
+  primary: boolean;
+  region: string;
+  version: string;
+  at: string;
+  ready: boolean;
+  /** null on the primary. */
+  upstream: { preferred: string; current: string; lastSyncAt: string | null; clockSkewSeconds: number | null } | null;
+  catalog: { seq: number; headExpires: string | null };
+  store: { blobs: number; bytes: number };
+  pending: { blobs: number; bytes: number };
+  transfers: TransferStatus[];
+  /** null on the primary. */
+  rate: { limitBytesPerSec: number | null; unlimited: boolean; window: { index: number; label: string } | null; nextChangeAt: string | null } | null;
+  forecast: { doneAt: string | null; pendingPackages: number; late: { id: string; severity: Severity; bytes: number; deadline: string; eta: string | null; late: boolean }[] };
+  lastError: { code: string; message: string; at: string } | null;
+  /** Wanted blobs the upstream has answered 404 for too long (withheld or lost there). */
+  missing: { sha256: string; packages: readonly string[]; peer: string; since: string }[];
+  /** On the primary: catalogued blobs whose file is gone. */
+  lost: { sha256: string; packages: string[] }[];
+  warnings: string[];
+  /** Each downstream node's last push (`null` until it has pushed), with when it arrived. */
+  children: Record<string, ChildStatus | null>;
+}
+
+export type ChildStatus = NodeStatus & { receivedAt: string; stale: boolean };
+
+export interface TransferStatus {
+  sha256: string;
+  packages: readonly string[];
+  severity: Severity;
+  size: number;
+  offset: number;
+  state: TransferState;
+  rateBytesPerSec: number;
+  attempts: number;
+  peer: string | null;
+  lastError: { code: string; message: string; at: string } | null;
+}

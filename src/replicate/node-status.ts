@@ -1,0 +1,87 @@
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { NodeStatus } from '../protocol/status.js';
+import type { ScheduleController } from '../schedule/schedule-controller.js';
+import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { NodeSpec } from '../topology/types.js';
+import { VERSION } from '../version.js';
+import { CLOCK_SKEW_WARN_SECONDS } from './catalog-follower.js';
+import type { Replicator } from './replicator.js';
+import type { ChildStatuses } from './status-rollup.js';
+
+/** The parts of a node its status is read from; any may be absent while it starts. */
+export interface StatusParts {
+  readonly spec: NodeSpec;
+  readonly ready: boolean;
+  readonly catalog: CatalogLog | undefined;
+  readonly store: FsBlobStore | undefined;
+  readonly replicator: Replicator | undefined;
+  readonly schedule: ScheduleController | undefined;
+  readonly children: ChildStatuses | undefined;
+  /** On the primary: catalogued blobs whose file is gone. */
+  readonly lost: () => { sha256: string; packages: string[] }[];
+}
+
+/**
+ * This node's status and, below it, the last status each downstream node pushed (with
+ * theirs), in the wire shape of protocol/status.ts.
+ */
+export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus {
+  const head = p.catalog?.head;
+  const progress = p.replicator?.progress();
+  const forecast = p.replicator?.forecast() ?? [];
+  const etas = forecast.map((f) => f.eta);
+  const peers = p.replicator?.peers;
+  const follower = p.replicator?.follower;
+  const lost = p.lost();
+  const missing = p.replicator?.missing() ?? [];
+  return {
+    node: p.spec.name,
+    primary: p.spec.isPrimary,
+    region: p.spec.region,
+    version: VERSION,
+    at: new Date().toISOString(),
+    ready: p.ready,
+    upstream: peers
+      ? {
+          preferred: peers.preferred.name,
+          current: peers.current().name,
+          lastSyncAt: follower?.lastSyncAt ? new Date(follower.lastSyncAt).toISOString() : null,
+          clockSkewSeconds: follower?.clockSkew.get(peers.current().name) ?? null,
+        }
+      : null,
+    catalog: { seq: p.catalog?.seq ?? 0, headExpires: head?.expires ?? null },
+    store: p.store?.stats() ?? { blobs: 0, bytes: 0 },
+    pending: { blobs: progress?.pendingBlobs ?? 0, bytes: progress?.pendingBytes ?? 0 },
+    transfers: progress?.transfers.slice(0, maxTransfers) ?? [],
+    rate: p.schedule
+      ? {
+          limitBytesPerSec: Number.isFinite(p.schedule.current.rateBytesPerSec) ? p.schedule.current.rateBytesPerSec : null,
+          unlimited: p.schedule.current.rateBytesPerSec === Infinity,
+          window: p.schedule.current.window,
+          nextChangeAt: p.schedule.current.nextChangeAt,
+        }
+      : null,
+    forecast: {
+      // When everything pending should be here; null if some of it is beyond the horizon (paused).
+      doneAt: forecast.length === 0 ? null : etas.includes(null) ? null : etas.sort().at(-1)!,
+      pendingPackages: forecast.length,
+      late: forecast.filter((f) => f.late).slice(0, 20),
+    },
+    lastError: p.replicator?.lastError ?? null,
+    missing: missing.slice(0, 20),
+    lost: lost.slice(0, 20),
+    warnings: warnings(follower?.clockSkew, lost, missing),
+    children: p.children?.snapshot() ?? {},
+  };
+}
+
+/** Conditions an operator should act on, one sentence each. */
+function warnings(skews: ReadonlyMap<string, number> | undefined, lost: readonly unknown[], missing: NodeStatus['missing']): string[] {
+  const out: string[] = [];
+  for (const [peer, skew] of skews ?? []) {
+    if (Math.abs(skew) > CLOCK_SKEW_WARN_SECONDS) out.push(`the clock of ${peer} differs from this node's by ${skew} s: head expiry and lag are judged wrongly; check NTP on both hosts`);
+  }
+  if (lost.length) out.push(`${lost.length} catalogued blob(s) are missing from this primary's store; re-publish each file with "sluice restore FILE"`);
+  for (const m of missing) out.push(`${m.peer} has answered 404 for blob ${m.sha256.slice(0, 12)}… (${m.packages.join(', ')}) since ${m.since}`);
+  return out;
+}
