@@ -8,6 +8,7 @@ import { readPrivateKey, readPublicKey } from './catalog/keys.js';
 import { SluiceError, toSluiceError } from './errors.js';
 import { HTTP_LIMITS, buildHttpServer, tlsServerOptions, type SluiceHttpServer } from './http/server.js';
 import { PeerAuth } from './http/peer-auth.js';
+import { PATHS } from './protocol/paths.js';
 import { PeerClient } from './protocol/peer-client.js';
 import { loadCaBundle, loadTlsMaterial, watchTlsMaterial, type TlsMaterial } from './tls/tls-files.js';
 import type { Logger } from './log/logger.js';
@@ -192,9 +193,9 @@ export class SluiceNode {
           client: this.client,
         });
         await this.replicator.start();
-        this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ status: this.status(20) }), tuning.statusPushMs, this.log.child({ component: 'status' }), '/v1/status', this.client);
+        this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ status: this.status(20) }), tuning.statusPushMs, this.log.child({ component: 'status' }), PATHS.status, this.client);
         this.pusher.start();
-        this.reportPusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ nodes: rollup.forPush() }), tuning.statusPushMs, this.log.child({ component: 'reports' }), '/v1/reports/rollup', this.client);
+        this.reportPusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ nodes: rollup.forPush() }), tuning.statusPushMs, this.log.child({ component: 'reports' }), PATHS.reportsRollup, this.client);
         this.reportPusher.start();
       }
       this.ready = true;

@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
+import { readyzUrl, reportsUrl, updatesUrl } from '../protocol/paths.js';
 import { hashFile } from '../store/fs-blob-store.js';
 import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import { fetchBlob } from '../transfer/fetch-blob.js';
@@ -148,7 +149,7 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
 async function fetchUpdates(o: AgentOptions, server: string): Promise<UpdateJson[]> {
   const query = new URLSearchParams();
   for (const key of ['platform', 'language', 'ring'] as const) if (o[key]) query.set(key, o[key]!);
-  const res = await request(`${server}/v1/updates?${query}`, { dispatcher: o.dispatcher, headersTimeout: 30_000 });
+  const res = await request(updatesUrl(server, query), { dispatcher: o.dispatcher, headersTimeout: 30_000 });
   const body = (await res.body.json()) as { updates?: UpdateJson[]; error?: { message: string } };
   if (res.statusCode !== 200 || !body.updates) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `updates from ${server}: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
   return body.updates;
@@ -177,7 +178,7 @@ function withheldBy(o: AgentOptions, catalog: VerifiedCatalog, offered: readonly
 /** Why `server` cannot be used now (unreachable, not ready), or undefined when it answers /readyz. */
 async function notReady(server: string, dispatcher: Dispatcher): Promise<string | undefined> {
   try {
-    const res = await request(`${server}/readyz`, { dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
+    const res = await request(readyzUrl(server), { dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
     await res.body.dump();
     return res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}`;
   } catch (err) {
@@ -285,7 +286,7 @@ async function report(o: AgentOptions, server: string, history: Record<string, I
     .slice(0, 1000)
     .map(([pkg, r]) => ({ clientId: o.clientId, package: pkg, status: r.status, ...(r.error ? { error: r.error.slice(0, 2000) } : {}), ...(r.withheldBy ? { withheldBy: r.withheldBy.slice(0, 300) } : {}), at: r.at }));
   if (reports.length === 0) return 0;
-  const res = await request(`${server}/v1/reports`, {
+  const res = await request(reportsUrl(server), {
     dispatcher: o.dispatcher,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${o.endpointToken}` },

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
+import { catalogUrl } from '../protocol/paths.js';
 import { CatalogState } from '../catalog/catalog-state.js';
 import { GENESIS_HASH, type CatalogRecord } from '../catalog/records.js';
 import { headSignedBy, signedHeadSchema, type SignedHead } from '../catalog/head.js';
@@ -61,7 +62,7 @@ export class VerifiedCatalog {
     let tip = { seq: this.seq, hash: this.hash };
     let root = this.root;
     for (;;) {
-      const res = await request(`${server}/v1/catalog?after=${tip.seq}&limit=5000`, { dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
+      const res = await request(catalogUrl(server, tip.seq, 5000), { dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
       const page = verifyPage(JSON.parse(text), { seq: this.seq, hash: this.hash }, tip, root, now);

@@ -4,6 +4,7 @@ import type { CatalogRecord } from '../catalog/records.js';
 import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verify-page.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
+import { catalogUrl } from '../protocol/paths.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import type { Logger } from '../log/logger.js';
@@ -75,7 +76,7 @@ export class CatalogFollower {
       const headBefore = this.d.catalog.head?.expires;
       const timestampBefore = this.d.catalog.timestamp?.issued;
       try {
-        const url = `${peer.url}/v1/catalog?after=${tip.seq}&wait=${waitSec}&limit=${this.d.tuning.catalogPage}`;
+        const url = catalogUrl(peer.url, tip.seq, this.d.tuning.catalogPage, waitSec);
         const res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName }, signal, headersTimeout: (waitSec + 30) * 1000, bodyTimeout: 60_000 });
         const text = await res.body.text();
         this.noteClock(peer.name, res.headers.date, now());

@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { readyzUrl } from '../protocol/paths.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -80,7 +81,7 @@ export class PeerSelector {
     if (this.index === 0 || this.probing) return;
     this.probing = true;
     try {
-      const res = await request(`${this.preferred.url}/readyz`, { dispatcher: this.client.dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
+      const res = await request(readyzUrl(this.preferred.url), { dispatcher: this.client.dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
       await res.body.dump();
       if (res.statusCode === 200) {
         this.log.info({ peer: this.preferred.name, from: this.current().name }, 'upstream online again; switching back');

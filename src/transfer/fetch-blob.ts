@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
+import { blobUrl } from '../protocol/paths.js';
 import { sliceBytes, type RateBudget } from '../schedule/rate-budget.js';
 import type { StagedBlob } from '../store/blob-store.js';
 import { BatchedWriter } from '../store/batched-writer.js';
@@ -126,7 +127,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
     }
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(`${o.peer.url}/v1/blobs/${partial.sha256}`, { headers, signal: controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
+      res = await request(blobUrl(o.peer.url, partial.sha256), { headers, signal: controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
     } catch (err) {
       if (paused && !o.signal.aborted) throw new TransferPaused(offset);
       throw networkError(err);

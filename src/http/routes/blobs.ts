@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import parseRange from 'range-parser';
 import { SHA256_PATTERN } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
+import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { requireToken } from '../require-token.js';
 import type { LiveTransfer } from '../../transfer/live-transfer.js';
@@ -15,11 +16,11 @@ import { peerOf } from '../peer.js';
  */
 export function registerBlobRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const handler = (request: FastifyRequest, reply: FastifyReply) => serveBlob(request, reply, deps);
-  app.get('/v1/blobs/:sha256', handler);
-  app.head('/v1/blobs/:sha256', handler);
+  app.get(PATHS.blob, handler);
+  app.head(PATHS.blob, handler);
   // The body of a restore is the blob itself, streamed to the store (never buffered).
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
-  app.put('/v1/blobs/:sha256', { onRequest: requireToken(deps.tokens) }, (request) => restoreBlob(request, deps));
+  app.put(PATHS.blob, { onRequest: requireToken(deps.tokens) }, (request) => restoreBlob(request, deps));
 }
 
 /**

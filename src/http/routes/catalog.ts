@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../errors.js';
+import { PATHS } from '../../protocol/paths.js';
 import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
 import { intParam } from '../params.js';
 
@@ -10,7 +11,7 @@ import { intParam } from '../params.js';
  * without breaking the chain or the signature.
  */
 export function registerCatalogRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/v1/catalog', async (request) => {
+  app.get(PATHS.catalog, async (request) => {
     const q = request.query as Record<string, string | undefined>;
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const waitSec = intParam(q, 'wait', 0, 0, HTTP_LIMITS.maxWaitSeconds);

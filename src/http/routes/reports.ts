@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { reportBatchSchema } from '../../reports/report-store.js';
 import { SluiceError } from '../../errors.js';
 import { nodePush } from '../node-push.js';
+import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { requireToken } from '../require-token.js';
 
 export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
-  app.post('/v1/reports', { onRequest: requireToken(deps.endpointTokens) }, async (request) => {
+  app.post(PATHS.reports, { onRequest: requireToken(deps.endpointTokens) }, async (request) => {
     const parsed = reportBatchSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -17,10 +18,10 @@ export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void
   });
 
   /** A downstream node pushes its subtree's figures (SLUICE_PEER_TOKEN). */
-  app.post('/v1/reports/rollup', ...nodePush(deps, (body, caller) => deps.rollup.accept(body, caller)));
+  app.post(PATHS.reportsRollup, ...nodePush(deps, (body, caller) => deps.rollup.accept(body, caller)));
 
   /** Per site, per package, clients by status, for this node's subtree (admin). */
-  app.get('/v1/reports', { onRequest: requireToken(deps.tokens) }, async () => ({
+  app.get(PATHS.reports, { onRequest: requireToken(deps.tokens) }, async () => ({
     node: deps.node.name,
     at: new Date().toISOString(),
     sites: deps.rollup.subtree(),

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../errors.js';
+import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { actorOf, requireToken } from '../require-token.js';
 
@@ -9,11 +10,11 @@ import { actorOf, requireToken } from '../require-token.js';
  * document signed offline by a threshold of the current and of its own root keys.
  */
 export function registerRootRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/v1/root', async () => {
+  app.get(PATHS.root, async () => {
     const root = deps.catalog.root;
     return { version: root.version, expires: root.expires, root: root.doc ?? root.body };
   });
-  app.post('/v1/root', { onRequest: requireToken(deps.tokens) }, async (request) => {
+  app.post(PATHS.root, { onRequest: requireToken(deps.tokens) }, async (request) => {
     if (!deps.writer) throw new SluiceError('NOT_PRIMARY', `node ${deps.node.name} is not the primary; apply roots on the primary, every other node follows them through the catalog`);
     return deps.writer.applyRoot(request.body, actorOf(request));
   });

@@ -1,3 +1,4 @@
+import { PATHS } from '../../protocol/paths.js';
 import type { FastifyInstance } from 'fastify';
 import { RING_ALL, type FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
@@ -15,7 +16,7 @@ const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
  * signed catalog itself.
  */
 export function registerUpdateRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/v1/updates', async (request) => {
+  app.get(PATHS.updates, async (request) => {
     const q = request.query as Record<string, string | undefined>;
     for (const key of ['platform', 'language', 'ring'] as const) {
       const v = q[key];

@@ -1,0 +1,27 @@
+/**
+ * The node protocol's routes, in one place: servers register these paths and every client
+ * (nodes, agents) builds its URLs with these functions, so the two never drift apart.
+ * README "HTTP API" documents each.
+ */
+export const PATHS = {
+  catalog: '/v1/catalog',
+  blob: '/v1/blobs/:sha256',
+  status: '/v1/status',
+  reports: '/v1/reports',
+  reportsRollup: '/v1/reports/rollup',
+  updates: '/v1/updates',
+  root: '/v1/root',
+  readyz: '/readyz',
+} as const;
+
+/** GET: records after `after` (held up to `waitSec` when there are none), at most `limit`. */
+export const catalogUrl = (base: string, after: number, limit: number, waitSec = 0): string =>
+  `${base}${PATHS.catalog}?after=${after}${waitSec > 0 ? `&wait=${waitSec}` : ''}&limit=${limit}`;
+
+export const blobUrl = (base: string, sha256: string): string => `${base}/v1/blobs/${sha256}`;
+
+export const readyzUrl = (base: string): string => `${base}${PATHS.readyz}`;
+
+export const updatesUrl = (base: string, query: URLSearchParams): string => `${base}${PATHS.updates}?${query}`;
+
+export const reportsUrl = (base: string): string => `${base}${PATHS.reports}`;
