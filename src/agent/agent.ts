@@ -4,13 +4,14 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { readyzUrl, reportsUrl, updatesUrl } from '../protocol/paths.js';
+import type { UpdateEntry } from '../protocol/updates.js';
 import { hashFile } from '../store/fs-blob-store.js';
 import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import { fetchBlob } from '../transfer/fetch-blob.js';
 import { writeFileDurably } from '../store/durable-file.js';
 import { PartialFile } from '../store/partial-file.js';
 import { SluiceError, toSluiceError } from '../errors.js';
-import { SEVERITIES, type Severity } from '../domain/severity.js';
+import { bySeverity } from '../domain/severity.js';
 import type { ReportStatus } from '../domain/report-statuses.js';
 import type { FileEntry } from '../catalog/records.js';
 import { CacheLock } from './cache-lock.js';
@@ -40,15 +41,7 @@ export interface AgentOptions {
   readonly dispatcher: Dispatcher;
 }
 
-interface UpdateJson {
-  id: string;
-  name: string;
-  version: string;
-  severity: Severity;
-  approvedAt: string;
-  state: 'available' | 'pending';
-  files: { name: string; size: number; sha256: string; url: string | null }[];
-}
+type UpdateJson = UpdateEntry;
 
 export interface InstallRecord {
   status: ReportStatus;
@@ -118,7 +111,7 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
   // have but the node does not offer is withheld by that node, and taken from the others.
   const withheld = withheldBy(o, catalog, updates);
   updates.push(...withheld);
-  updates.sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));
+  updates.sort((a, b) => bySeverity(a.severity, b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));
 
   const run: AgentRun = { server, catalogSeq: catalog.position, installed: [], pending: [], reported: 0 };
   const others = servers.filter((s) => s !== server && !unreachable.some((u) => u.startsWith(`${s} (`)));

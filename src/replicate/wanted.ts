@@ -2,7 +2,7 @@ import type { CatalogState } from '../catalog/catalog-state.js';
 import type { FileEntry } from '../catalog/records.js';
 import { subtreeOf } from '../topology/tree.js';
 import { type NodeSpec, type Topology } from '../topology/types.js';
-import { SEVERITIES, type Severity } from '../domain/severity.js';
+import { mostUrgent, type Severity } from '../domain/severity.js';
 
 export interface WantedBlob {
   readonly sha256: string;
@@ -41,7 +41,7 @@ export function wantedBlobs(topology: Topology, node: NodeSpec, state: CatalogSt
       out.set(file.sha256, {
         sha256: file.sha256,
         size: file.size,
-        severity: prev && SEVERITIES.indexOf(prev.severity) < SEVERITIES.indexOf(pkg.severity) ? prev.severity : pkg.severity,
+        severity: prev ? mostUrgent(prev.severity, pkg.severity) : pkg.severity,
         approvedAtMs: prev ? Math.min(prev.approvedAtMs, approvedAtMs) : approvedAtMs,
         packages: prev ? [...prev.packages, pkg.id] : [pkg.id],
       });

@@ -1,5 +1,5 @@
 import type { ScheduleWindow } from '../topology/types.js';
-import type { Severity } from '../domain/severity.js';
+import { bySeverity, type Severity } from '../domain/severity.js';
 import { activeWindow, nextChange } from './windows.js';
 
 const HORIZON_MS = 400 * 86_400_000;
@@ -66,8 +66,7 @@ export function forecastPackages(
   deadlinesMs: Readonly<Record<Severity, number>>,
   now: Date,
 ): PackageForecast[] {
-  const order: Severity[] = ['critical', 'important', 'moderate', 'low'];
-  const sorted = [...pending].sort((a, b) => order.indexOf(a.severity) - order.indexOf(b.severity) || a.approvedAtMs - b.approvedAtMs);
+  const sorted = [...pending].sort((a, b) => bySeverity(a.severity, b.severity) || a.approvedAtMs - b.approvedAtMs);
   const separateCritical = lanes.critical.kind !== 'schedule';
   // Cumulative bytes per lane, in priority order; then one walk over the schedule for all.
   let normalBytes = 0;

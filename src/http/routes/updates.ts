@@ -1,8 +1,9 @@
-import { PATHS } from '../../protocol/paths.js';
+import { PATHS, blobUrl } from '../../protocol/paths.js';
+import type { UpdateEntry, UpdatesAnswer } from '../../protocol/updates.js';
 import type { FastifyInstance } from 'fastify';
 import { RING_ALL, type FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
-import { SEVERITIES } from '../../domain/severity.js';
+import { bySeverity } from '../../domain/severity.js';
 import type { HttpDeps } from '../deps.js';
 
 const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
@@ -26,7 +27,7 @@ export function registerUpdateRoutes(app: FastifyInstance, deps: HttpDeps): void
     const rings = q.ring ? [q.ring] : [...deps.node.rings];
     const matches = (f: FileEntry) => (q.platform === undefined || f.platform === undefined || f.platform === q.platform) && (q.language === undefined || f.language === undefined || f.language === q.language);
     const state = deps.catalog.state;
-    const updates = [];
+    const updates: UpdateEntry[] = [];
     for (const pkg of state.all()) {
       if (!state.isWantedBy(pkg, rings)) continue;
       const files = pkg.files.filter(matches);
@@ -43,10 +44,10 @@ export function registerUpdateRoutes(app: FastifyInstance, deps: HttpDeps): void
         approvedAt: new Date(approvedAt).toISOString(),
         deadline: new Date(approvedAt + deps.topology.deadlinesMs[pkg.severity]).toISOString(),
         state: available ? ('available' as const) : ('pending' as const),
-        files: files.map((f) => ({ ...f, url: available ? `${deps.node.url}/v1/blobs/${f.sha256}` : null })),
+        files: files.map((f) => ({ ...f, url: available ? blobUrl(deps.node.url, f.sha256) : null })),
       });
     }
-    updates.sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) || (a.approvedAt < b.approvedAt ? -1 : 1));
-    return { node: deps.node.name, catalogSeq: deps.catalog.seq, updates };
+    updates.sort((a, b) => bySeverity(a.severity, b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));
+    return { node: deps.node.name, catalogSeq: deps.catalog.seq, updates } satisfies UpdatesAnswer;
   });
 }
