@@ -24,7 +24,7 @@ export const ERROR_CATALOGUE = {
   UNAUTHORIZED: { status: 401, retryable: false },
   FORBIDDEN: { status: 403, retryable: false },
   ROUTE_NOT_FOUND: { status: 404, retryable: false },
-  BLOB_NOT_FOUND: { status: 404, retryable: false },
+  BLOB_NOT_FOUND: { status: 404, retryable: true },
   PACKAGE_NOT_FOUND: { status: 404, retryable: false },
   NOT_PRIMARY: { status: 409, retryable: false },
   PACKAGE_EXISTS: { status: 409, retryable: false },

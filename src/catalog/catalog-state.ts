@@ -99,6 +99,21 @@ export class CatalogState {
   }
 
   /** Approved for `all` or one of `rings`, and not replaced by an approved successor. */
+  /**
+   * When a package was first approved for `all` or one of `rings` (for any ring when
+   * `rings` is undefined), ms since epoch: where deadlines and replication lag start.
+   * Undefined when no such approval exists.
+   */
+  approvedAtMs(pkg: PackageView, rings?: readonly string[]): number | undefined {
+    let first: number | undefined;
+    for (const [ring, d] of pkg.approvals) {
+      if (rings && ring !== RING_ALL && !rings.includes(ring)) continue;
+      const at = Date.parse(d.at);
+      if (first === undefined || at < first) first = at;
+    }
+    return first;
+  }
+
   isWantedBy(pkg: PackageView, rings: readonly string[]): boolean {
     if (this.stateOf(pkg) !== 'approved') return false;
     if (pkg.approvals.has(RING_ALL)) return true;

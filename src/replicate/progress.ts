@@ -68,8 +68,7 @@ export class ReplicationProgress {
         let entry = out.get(id);
         if (!entry) {
           const pkg = this.d.catalog.state.get(id);
-          const approvals = pkg ? [...pkg.approvals.values()].map((d) => Date.parse(d.at)) : [];
-          entry = { id, severity: pkg?.severity ?? blob.severity, approvedAtMs: approvals.length ? Math.min(...approvals) : blob.approvedAtMs, bytes: 0 };
+          entry = { id, severity: pkg?.severity ?? blob.severity, approvedAtMs: (pkg && this.d.catalog.state.approvedAtMs(pkg)) ?? blob.approvedAtMs, bytes: 0 };
           out.set(id, entry);
         }
         // A blob shared by several packages is counted once.

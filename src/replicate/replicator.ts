@@ -346,8 +346,15 @@ export class Replicator {
       task.notFoundSince = undefined;
       if (PEER_FAULTS.has(e.code)) this.peers.failed(peer, e.code);
     }
-    task.state = 'waiting';
     task.rateBytesPerSec = 0;
+    // The error's own flag decides: one that retrying cannot help is not retried; the blob
+    // is tried again when the catalog next changes (refresh recreates the task).
+    if (!e.retryable) {
+      this.tasks.delete(sha);
+      this.d.log.warn({ sha256: sha, code: e.code }, `transfer failed and will not be retried until the catalog changes: ${e.message}`);
+      return;
+    }
+    task.state = 'waiting';
     // An upstream that does not hold the blob yet will soon (or relays it as it arrives):
     // ask again quickly rather than backing off for a minute.
     const delay = e.code === 'BLOB_NOT_FOUND' ? backoffMs(task.attempts - 1, 200, 2000) : backoffMs(task.attempts - 1, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs);

@@ -33,8 +33,7 @@ export function wantedBlobs(topology: Topology, node: NodeSpec, state: CatalogSt
   for (const pkg of state.all()) {
     const wanting = members.filter((m) => state.isWantedBy(pkg, m.rings));
     if (wanting.length === 0) continue;
-    const approvals = [...pkg.approvals].filter(([ring]) => ring === 'all' || wanting.some((m) => m.rings.includes(ring)));
-    const approvedAtMs = Math.min(...approvals.map(([, d]) => Date.parse(d.at)));
+    const approvedAtMs = state.approvedAtMs(pkg, wanting.flatMap((m) => m.rings))!;
     for (const file of pkg.files) {
       if (!wanting.some((m) => accepts(m, file))) continue;
       const prev = out.get(file.sha256);

@@ -1,7 +1,7 @@
 import { PATHS, blobUrl } from '../../protocol/paths.js';
 import type { UpdateEntry, UpdatesAnswer } from '../../protocol/updates.js';
 import type { FastifyInstance } from 'fastify';
-import { RING_ALL, type FileEntry } from '../../catalog/records.js';
+import type { FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import { bySeverity } from '../../domain/severity.js';
 import type { HttpDeps } from '../deps.js';
@@ -33,8 +33,7 @@ export function registerUpdateRoutes(app: FastifyInstance, deps: HttpDeps): void
       const files = pkg.files.filter(matches);
       if (files.length === 0) continue;
       const available = files.every((f) => deps.store.has(f.sha256));
-      const approvals = [...pkg.approvals].filter(([ring]) => ring === RING_ALL || rings.includes(ring)).map(([, d]) => Date.parse(d.at));
-      const approvedAt = Math.min(...approvals);
+      const approvedAt = state.approvedAtMs(pkg, rings)!;
       updates.push({
         id: pkg.id,
         name: pkg.name,
