@@ -10,11 +10,14 @@ import { requireToken } from '../require-token.js';
 import type { LiveTransfer } from '../../transfer/live-transfer.js';
 import { peerOf } from '../peer.js';
 
+/** What the blob routes use of the node. */
+type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'liveTransfer' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'tokens' | 'topology' | 'writer'>;
+
 /**
  * GET/HEAD /v1/blobs/SHA256. Blobs are immutable and named by their hash, so the hash is a
  * strong validator and the response may be cached forever.
  */
-export function registerBlobRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerBlobRoutes(app: FastifyInstance, deps: BlobDeps): void {
   const handler = (request: FastifyRequest, reply: FastifyReply) => serveBlob(request, reply, deps);
   app.get(PATHS.blob, handler);
   app.head(PATHS.blob, handler);
@@ -28,7 +31,7 @@ export function registerBlobRoutes(app: FastifyInstance, deps: HttpDeps): void {
  * primary lost (disk failure, quarantined by verify). Only a blob the catalog names and the
  * store lacks is accepted, and only if the body hashes to it: nothing new enters this way.
  */
-async function restoreBlob(request: FastifyRequest, deps: HttpDeps): Promise<unknown> {
+async function restoreBlob(request: FastifyRequest, deps: BlobDeps): Promise<unknown> {
   const { sha256 } = request.params as { sha256: string };
   if (!SHA256_PATTERN.test(sha256)) throw new SluiceError('INVALID_BLOB_ID', `"${sha256.slice(0, 80)}" is not a blob id; expected 64 lowercase hex digits (a sha256)`);
   if (!deps.writer) throw new SluiceError('NOT_PRIMARY', `node ${deps.node.name} is not the primary; restore blobs on the primary, downstream nodes fetch them again by themselves`);
@@ -46,7 +49,7 @@ async function restoreBlob(request: FastifyRequest, deps: HttpDeps): Promise<unk
   return { sha256, size, restored: true };
 }
 
-function catalogSize(deps: HttpDeps, sha256: string): number | undefined {
+function catalogSize(deps: BlobDeps, sha256: string): number | undefined {
   for (const pkg of deps.catalog.state.all()) for (const f of pkg.files) if (f.sha256 === sha256) return f.size;
   return undefined;
 }
@@ -56,7 +59,7 @@ const LIVE_WAIT_MS = 5000;
 
 type Plan = { status: 200 | 206; start: number; end: number } | { status: 304 } | { status: 416 };
 
-async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: HttpDeps): Promise<unknown> {
+async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): Promise<unknown> {
   const { sha256 } = request.params as { sha256: string };
   // Reject before any file access: the id becomes a path.
   if (!SHA256_PATTERN.test(sha256)) throw new SluiceError('INVALID_BLOB_ID', `"${sha256.slice(0, 80)}" is not a blob id; expected 64 lowercase hex digits (a sha256)`);

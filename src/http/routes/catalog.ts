@@ -10,7 +10,7 @@ import { intParam } from '../params.js';
  * record lands. Records and head are sent exactly as stored, so relays cannot alter them
  * without breaking the chain or the signature.
  */
-export function registerCatalogRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerCatalogRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'idleTimeoutMs' | 'node'>): void {
   app.get(PATHS.catalog, async (request) => {
     const q = request.query as Record<string, string | undefined>;
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);

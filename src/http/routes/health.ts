@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
 
-export function registerHealthRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerHealthRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'isReady' | 'node'>): void {
   app.get('/healthz', async () => ({ status: 'ok', node: deps.node.name }));
   app.get(PATHS.readyz, async () => {
     const r = deps.isReady();

@@ -8,7 +8,7 @@ import type { StagedBlob } from '../../store/blob-store.js';
 import type { HttpDeps } from '../deps.js';
 import { actorOf, requireToken } from '../require-token.js';
 
-export function registerPackageRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'tokens' | 'topology' | 'writer'>): void {
   const admin = requireToken(deps.tokens);
   const primaryWriter = (): CatalogWriter => {
     if (!deps.writer) {

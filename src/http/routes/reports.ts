@@ -6,7 +6,7 @@ import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { requireToken } from '../require-token.js';
 
-export function registerReportRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'metrics' | 'peerAuth'>): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
   app.post(PATHS.reports, { onRequest: requireToken(deps.endpointTokens) }, async (request) => {
     const parsed = reportBatchSchema.safeParse(request.body);

@@ -5,7 +5,7 @@ import { nodePush } from '../node-push.js';
 import { requireToken } from '../require-token.js';
 
 /** This node's status (with its subtree), pushes from downstream nodes, verify, metrics. */
-export function registerStatusRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerStatusRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'children' | 'metrics' | 'status' | 'tokens' | 'verify' | 'peerAuth'>): void {
   app.get(PATHS.status, async () => deps.status());
   // A downstream node reports its status (and its subtree's) here.
   app.post(PATHS.status, ...nodePush(deps, (body, caller) => deps.children.accept(body, caller)));

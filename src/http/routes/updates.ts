@@ -16,7 +16,7 @@ const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
  * "pending", never with a URL to a partial. The endpoint checks everything against the
  * signed catalog itself.
  */
-export function registerUpdateRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerUpdateRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'store' | 'topology'>): void {
   app.get(PATHS.updates, async (request) => {
     const q = request.query as Record<string, string | undefined>;
     for (const key of ['platform', 'language', 'ring'] as const) {
