@@ -2,11 +2,13 @@
 # Installs, with apt-get, the system tools the test suite runs as real processes:
 #   curl        range and resume tests drive curl as a client
 #   prometheus  a real Prometheus scrapes test nodes; promtool checks metrics and rules
+#   openssl     the TLS tests read the certificate a node presents (openssl s_client)
 # Benchmarks also use nginx-light (npm run bench says when it is missing).
 set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
