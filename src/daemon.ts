@@ -20,6 +20,7 @@ import { LostBlobs } from './catalog/lost-blobs.js';
 import { ChildStatuses, StatusPusher } from './replicate/status-rollup.js';
 import { ReportStore } from './reports/report-store.js';
 import { ReportRollup } from './reports/rollup.js';
+import { complianceBySeverity, complianceRows } from './reports/compliance.js';
 import { DEFAULT_TUNING, type ReplicationTuning } from './replicate/tuning.js';
 import { EgressLimiter } from './schedule/egress.js';
 import { ScheduleController } from './schedule/schedule-controller.js';
@@ -242,7 +243,9 @@ export class SluiceNode {
       let first: unknown;
       for (const [name, step] of steps) {
         try {
+          const started = Date.now();
           await step();
+          this.log.debug({ step: name, ms: Date.now() - started }, 'closed');
         } catch (err) {
           first ??= err;
           this.log.error({ err, step: name }, 'error while closing');
@@ -276,26 +279,13 @@ export class SluiceNode {
   }
 
   /**
-   * Compliant installs / endpoints, over approved packages of each severity, in this node's
-   * subtree (endpoints counted at the sites where they reported anything).
+   * Compliant installs over endpoints per severity in this node's subtree, counting each
+   * package only at the sites in its rings; NaN where no such site has endpoints.
    */
   private sampleCompliance(): void {
     if (!this.rollup || !this.catalogLog) return;
-    const sites = Object.values(this.rollup.subtree());
-    const totals: Record<string, { ok: number; all: number }> = {};
-    for (const pkg of this.catalogLog.state.all()) {
-      if (this.catalogLog.state.stateOf(pkg) !== 'approved') continue;
-      const t = (totals[pkg.severity] ??= { ok: 0, all: 0 });
-      for (const site of sites) {
-        const c = site.packages[pkg.id] ?? {};
-        t.ok += (c.succeeded ?? 0) + (c['succeeded-reboot'] ?? 0) + (c['not-applicable'] ?? 0);
-        t.all += site.clients;
-      }
-    }
-    for (const severity of ['critical', 'important', 'moderate', 'low']) {
-      const t = totals[severity];
-      this.metrics.compliance.set({ severity }, t && t.all ? t.ok / t.all : 1);
-    }
+    const ratios = complianceBySeverity(complianceRows(this.catalogLog.state, this.options.topology, this.rollup.subtree()));
+    for (const [severity, ratio] of Object.entries(ratios)) this.metrics.compliance.set({ severity }, ratio ?? NaN);
   }
 
   /** Free space where the blobs live, for the "disk nearly full" alert (statfs is cheap). */

@@ -135,9 +135,9 @@ export class Replicator {
   /** Recomputes what to hold after the catalog (or the store) changed. */
   refresh(): void {
     this.wanted = wantedBlobs(this.d.topology, this.d.spec, this.d.catalog.state);
-    for (const blob of this.wanted.values()) {
-      if (!this.d.store.has(blob.sha256) && !this.tasks.has(blob.sha256)) this.enqueue(this.newTask(blob));
-    }
+    // Most urgent first: a lane starts the first tasks added at once, whatever their priority.
+    const fresh = [...this.wanted.values()].filter((b) => !this.d.store.has(b.sha256) && !this.tasks.has(b.sha256));
+    for (const blob of fresh.sort((a, b) => priorityOf(b) - priorityOf(a))) this.enqueue(this.newTask(blob));
     for (const [sha, task] of this.tasks) {
       if (this.wanted.has(sha)) continue;
       clearTimeout(task.retryTimer);
@@ -174,7 +174,9 @@ export class Replicator {
   }
 
   private newTask(blob: WantedBlob): Task {
-    return { blob, state: 'queued', attempts: 0, offset: 0, rateBytesPerSec: 0, sample: { at: Date.now(), offset: 0 }, lastError: undefined, peer: undefined, controller: undefined, retryTimer: undefined, notFoundSince: undefined };
+    // A transfer queued behind others after a restart already holds its partial's bytes.
+    const offset = Math.min(blob.size, this.d.store.partials.heldBytes(blob.sha256));
+    return { blob, state: 'queued', attempts: 0, offset, rateBytesPerSec: 0, sample: { at: Date.now(), offset }, lastError: undefined, peer: undefined, controller: undefined, retryTimer: undefined, notFoundSince: undefined };
   }
 
   private enqueue(task: Task): void {

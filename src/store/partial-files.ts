@@ -21,6 +21,8 @@ export class PartialFiles {
   private readonly memos = new Map<string, HashMemo>();
   /** Blob → the promise that resolves when its current owner releases it. */
   private readonly owners = new Map<string, Promise<void>>();
+  /** Bytes each kept partial held at start-up, until its transfer resumes (for progress). */
+  private readonly heldAtStart = new Map<string, number>();
 
   constructor(db: MetaDb, dataDir: string) {
     this.dir = path.join(dataDir, 'partial');
@@ -38,6 +40,8 @@ export class PartialFiles {
     let release!: () => void;
     const done = new Promise<void>((resolve) => (release = resolve));
     this.owners.set(sha256, done);
+    // From here on the transfer reports its own offset (its resume point).
+    this.heldAtStart.delete(sha256);
     const file = new PartialFile(sha256, size, this.pathOf(sha256), this.checkpoints, this.memos);
     let released = false;
     return Object.assign(file, {
@@ -48,6 +52,14 @@ export class PartialFiles {
         release();
       },
     });
+  }
+
+  /**
+   * Bytes a partial kept at start-up holds, until its transfer takes it over: what progress,
+   * pending bytes and the forecast start from for a transfer still queued after a restart.
+   */
+  heldBytes(sha256: string): number {
+    return this.heldAtStart.get(sha256) ?? 0;
   }
 
   isHeld(sha256: string): boolean {
@@ -70,10 +82,13 @@ export class PartialFiles {
     for (const file of files) {
       const sha = file.replace(/\.part$/, '');
       const full = path.join(this.dir, file);
-      const age = Date.now() - (await stat(full)).mtimeMs;
+      const info = await stat(full);
+      const age = Date.now() - info.mtimeMs;
       if (!checkpoints.has(sha) || !keep(sha) || age > ttlMs) {
         await unlink(full).catch(() => undefined);
         if (checkpoints.has(sha)) await this.checkpoints.delete(sha);
+      } else {
+        this.heldAtStart.set(sha, info.size);
       }
     }
     for (const sha of checkpoints.keys()) if (!files.includes(`${sha}.part`)) await this.checkpoints.delete(sha);

@@ -94,7 +94,10 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
 
   const controller = new AbortController();
   const onAbort = () => controller.abort(o.signal.reason);
-  o.signal.addEventListener('abort', onAbort, { once: true });
+  // The caller may have aborted while the resume point was computed: a listener added now
+  // would never fire, and the request would run to its end (a shutdown held for minutes).
+  if (o.signal.aborted) onAbort();
+  else o.signal.addEventListener('abort', onAbort, { once: true });
   // Stall detection counts only time spent waiting on the network, never time spent
   // waiting for the byte budget (a paused schedule is not a stall).
   let waitingSince: number | undefined = Date.now();

@@ -46,7 +46,7 @@ before(async () => {
   c = await makeCluster([
     { name: 'hq' },
     { name: 'hub', upstream: 'hq' },
-    { name: 'b1', upstream: 'hub' },
+    { name: 'b1', upstream: 'hub', extra: 'ring: pilot' },
     { name: 'b2', upstream: 'hq', proxied: true },
   ]);
   proxy = c.proxies.get('b2')!;
@@ -267,5 +267,40 @@ describe('the agent on a bad day', () => {
     const entry = reports.sites.b2!.withheld?.find((w) => w.clientId === 'a9');
     assert.equal(entry?.package, fix.id);
     assert.equal(entry?.by, b2url, 'the report names the node that withheld it');
+  });
+});
+
+describe('compliance', () => {
+  it('compliance counts only the sites in a package\'s rings, and a site without endpoints has no percentage', async () => {
+    await release(base, c.dir, 'pilot-fix', { ring: 'pilot', meta: { severity: 'critical' } });
+    await converged(b1, hq.catalog.seq);
+    const a = await agent('p1', c.topology.nodes.get('b1')!.url, ['--platform', 'linux-x64', '--language', 'en']);
+    assert.ok(a.installs.includes('pilot-fix@1'));
+    type Row = { package: string; severity: string; site: string; clients: number; counts: Record<string, number>; compliantPercent: number | null };
+    const body = await waitFor('b1\'s pilot install to reach the primary', async () => {
+      const res = await request(`${base}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const json = (await res.body.json()) as { compliance: Row[] };
+      return json.compliance.some((r) => r.package === 'pilot-fix@1' && r.counts.succeeded === 1) ? json : undefined;
+    });
+    const sitesOf = (pkg: string) => body.compliance.filter((r) => r.package === pkg).map((r) => r.site).sort();
+    assert.deepEqual(sitesOf('pilot-fix@1'), ['b1'], 'b2, hub and hq are not in ring pilot: not applicable');
+    assert.deepEqual(sitesOf('p-all@1'), ['b1', 'b2', 'hq', 'hub']);
+    const hub = body.compliance.find((r) => r.package === 'p-all@1' && r.site === 'hub')!;
+    assert.equal(hub.clients, 0);
+    assert.equal(hub.compliantPercent, null, 'no endpoints: no percentage, never 100%');
+    const text = await runCli(['report', '--package', 'p-all@1', '-t', c.file], { env: { SLUICE_TOKEN: ADMIN_TOKEN } });
+    assert.match(text.stdout, /p-all@1 +hub +0 .* no endpoints/);
+    const pilot = await runCli(['report', '--package', 'pilot-fix@1', '-t', c.file], { env: { SLUICE_TOKEN: ADMIN_TOKEN } });
+    assert.doesNotMatch(pilot.stdout, /pilot-fix@1 +(b2|hub|hq) /);
+    assert.match(pilot.stdout, /pilot-fix@1 +b1 .*%/);
+    // The gauge counts only applicable sites with endpoints: b1's one pilot endpoint installed it.
+    let ok = 0;
+    let all = 0;
+    for (const r of body.compliance.filter((x) => x.severity === 'critical')) {
+      ok += (r.counts.succeeded ?? 0) + (r.counts['succeeded-reboot'] ?? 0) + (r.counts['not-applicable'] ?? 0);
+      all += r.clients;
+    }
+    assert.ok(all > 0);
+    assert.equal(await metric(hq, 'sluice_compliance_ratio{severity="critical"}'), ok / all);
   });
 });

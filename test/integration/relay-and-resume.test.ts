@@ -4,7 +4,10 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
+import { PacedBudget } from '../../src/schedule/paced-budget.js';
 import { LevelCheckpoints } from '../../src/store/level-checkpoints.js';
+import { fetchBlob } from '../../src/transfer/fetch-blob.js';
+import { freshStore } from '../helpers/store.js';
 import { openMetaDb } from '../../src/store/meta-db.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/env.js';
@@ -104,5 +107,33 @@ describe('resumes that can finish', () => {
     branch = await startNode(c.topology, 'branch', c.secrets);
     await waitFor('the full partial to become the blob', () => holdsExactly(branch, rel.content), 10_000);
     assert.equal(proxy.blobRequests.filter((r) => r.sha === rel.sha).length, asked, 'no request for a blob already held whole');
+  });
+});
+
+describe('an aborted transfer', () => {
+  it('aborted while its resume point is computed never sends its request (a shutdown is not held by it)', async () => {
+    const c = await makeCluster([{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq' }]);
+    const proxy = c.proxies.get('hq')!;
+    proxy.rateBytesPerSec = 256 * 1024;
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const rel = await release(hq.address.url, c.dir, 'slow', { size: 4 * 1024 * 1024 });
+    const { store } = await freshStore();
+    const partial = await store.partials.acquire(rel.sha, rel.content.length);
+    const controller = new AbortController();
+    const started = Date.now();
+    const attempt = fetchBlob({
+      partial,
+      peer: { name: 'hq', url: c.topology.nodes.get('hq')!.url },
+      selfName: 'branch',
+      budget: new PacedBudget(Infinity),
+      signal: controller.signal,
+      stallMs: 30_000,
+      checkpointBytes: 64 * 1024 * 1024,
+      checkpointMs: 5000,
+    });
+    controller.abort(); // while fetchBlob awaits the partial's resume point
+    await assert.rejects(attempt);
+    assert.ok(Date.now() - started < 5000, `the attempt ran ${Date.now() - started} ms after its abort`);
+    assert.equal(proxy.blobRequests.filter((r) => r.sha === rel.sha).length, 0, 'no request was sent');
   });
 });

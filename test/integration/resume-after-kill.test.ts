@@ -54,3 +54,54 @@ describe('SIGKILL of a downstream node in mid-transfer', () => {
     assert.equal((await exited(branch)).code, 0);
   });
 });
+
+describe('status after a SIGKILL and restart', () => {
+  it('counts what partial files hold for transfers still queued: progress, pending bytes and the forecast start from it', async () => {
+    const c = await makeCluster([{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq' }]);
+    const proxy = c.proxies.get('hq')!;
+    proxy.rateBytesPerSec = 2 * MiB;
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branchSpec = c.topology.nodes.get('branch')!;
+    const serve = () => {
+      const child = spawnCli(['serve', '--node', 'branch', '-t', c.file], { env: c.env });
+      onTeardown(() => child.kill('SIGKILL'));
+      return child;
+    };
+    let branch = serve();
+    await waitFor('branch ready', async () => (await request(`${branchSpec.url}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200);
+
+    const size = 12 * MiB;
+    // Two moderate packages take both large-blob slots...
+    const a = await release(hq.address.url, c.dir, 'bulk-a', { size });
+    const b = await release(hq.address.url, c.dir, 'bulk-b', { size });
+    const partialOf = (sha: string) => path.join(branchSpec.dataDir, 'partial', `${sha}.part`);
+    await waitFor('both to hold 1 MiB', () => [a, b].every((r) => existsSync(partialOf(r.sha)) && statSync(partialOf(r.sha)).size >= MiB), 30_000);
+    // ...then two important ones are approved: after the restart they go first, so the
+    // moderate ones wait in the queue with their partial files.
+    const e = await release(hq.address.url, c.dir, 'fix-e', { size, meta: { severity: 'important' } });
+    const f = await release(hq.address.url, c.dir, 'fix-f', { size, meta: { severity: 'important' } });
+    await waitFor('the branch to know all four', async () => (await getJson(`${branchSpec.url}/v1/status`)).transfers.length === 4);
+    branch.kill('SIGKILL');
+    await exited(branch);
+    const held = new Map([a, b].map((r) => [r.sha, statSync(partialOf(r.sha)).size]));
+    proxy.rateBytesPerSec = 64 * 1024; // the important ones take long after the restart
+
+    branch = serve();
+    const s = await waitFor('the restarted branch to list its transfers', async () => {
+      const st = await getJson(`${branchSpec.url}/v1/status`).catch(() => undefined);
+      return st?.transfers?.length === 4 ? st : undefined;
+    }, 30_000);
+    const bySha = new Map<string, { state: string; offset: number }>(s.transfers.map((t: { sha256: string }) => [t.sha256, t]));
+    for (const r of [e, f]) assert.equal(bySha.get(r.sha)!.state, 'active', 'the important packages run first');
+    for (const r of [a, b]) {
+      const t = bySha.get(r.sha)!;
+      assert.equal(t.state, 'queued');
+      assert.ok(t.offset >= held.get(r.sha)!, `${r.id} shows ${t.offset} bytes while its partial holds ${held.get(r.sha)}`);
+    }
+    const heldTotal = [...held.values()].reduce((x, y) => x + y, 0);
+    assert.ok(s.pending.bytes <= 4 * size - heldTotal, `pending ${s.pending.bytes} ignores the ${heldTotal} bytes held`);
+    assert.equal(s.pending.blobs, 4);
+    branch.kill('SIGTERM');
+    assert.equal((await exited(branch)).code, 0);
+  });
+});

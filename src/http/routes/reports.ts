@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { complianceRows } from '../../reports/compliance.js';
 import { reportBatchSchema } from '../../reports/report-store.js';
 import { SluiceError } from '../../errors.js';
 import { nodePush } from '../node-push.js';
@@ -6,7 +7,7 @@ import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { requireToken } from '../require-token.js';
 
-export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'metrics' | 'peerAuth'>): void {
+export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
   app.post(PATHS.reports, { onRequest: requireToken(deps.endpointTokens) }, async (request) => {
     const parsed = reportBatchSchema.safeParse(request.body);
@@ -20,10 +21,18 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
   /** A downstream node pushes its subtree's figures (SLUICE_PEER_TOKEN). */
   app.post(PATHS.reportsRollup, ...nodePush(deps, (body, caller) => deps.rollup.accept(body, caller)));
 
-  /** Per site, per package, clients by status, for this node's subtree (admin). */
-  app.get(PATHS.reports, { onRequest: requireToken(deps.tokens) }, async () => ({
-    node: deps.node.name,
-    at: new Date().toISOString(),
-    sites: deps.rollup.subtree(),
-  }));
+  /**
+   * Per site, per package, clients by status, for this node's subtree (admin); and compliance
+   * per approved package at each site where it applies (reports/compliance.ts).
+   */
+  app.get(PATHS.reports, { onRequest: requireToken(deps.tokens) }, async (request) => {
+    const q = request.query as { package?: string; site?: string };
+    const sites = deps.rollup.subtree();
+    return {
+      node: deps.node.name,
+      at: new Date().toISOString(),
+      sites,
+      compliance: complianceRows(deps.catalog.state, deps.topology, sites, Date.now(), { package: q.package, site: q.site }),
+    };
+  });
 }
