@@ -187,7 +187,7 @@ export class SluiceNode {
           store: opened.store,
           db: this.db,
           metrics: this.metrics,
-          log: this.log.child({ component: 'replicate' }),
+          log: this.log,
           tuning,
           schedule: this.schedule,
           graceMs: topology.graceMs,

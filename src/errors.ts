@@ -102,3 +102,21 @@ export function toSluiceError(err: unknown, context: string, fallback: ErrorCode
   }
   return new SluiceError(fallback, `${context}: ${msg}`, { cause: err });
 }
+
+/** A file system error in words a user acts on: "no such file", not "ENOENT". */
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e?.code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return "permission denied (check the file's owner and mode)";
+    case 'EISDIR':
+      return 'is a directory, expected a file';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory';
+    default:
+      return e?.message ?? String(err);
+  }
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, type Option } from 'commander';
 import { registerAgent } from './cli/agent.js';
 import { registerCert } from './cli/cert.js';
 import { registerCheck } from './cli/check.js';
@@ -43,6 +43,52 @@ registerScrapeConfig(program);
 registerAgent(program);
 registerReport(program);
 for (const cmd of program.commands) cmd.exitOverride();
+reportUnknownOptionsFirst(program);
+
+/**
+ * Commander checks required options before unknown ones, so a typo (`--ver 1.0`) was
+ * reported as a missing `--name`. Required options are checked here instead, after
+ * commander has rejected unknown options with its "did you mean" suggestion.
+ */
+function reportUnknownOptionsFirst(root: Command): void {
+  const required = new Set<Option>();
+  const walk = (cmd: Command) => {
+    for (const opt of cmd.options) {
+      if (!opt.mandatory) continue;
+      opt.makeOptionMandatory(false);
+      required.add(opt);
+    }
+    cmd.commands.forEach(walk);
+  };
+  walk(root);
+  addPrefixSuggestions(root);
+  root.hook('preAction', (_root, action) => {
+    for (const opt of action.options) {
+      if (required.has(opt) && action.getOptionValue(opt.attributeName()) === undefined) action.error(`error: required option '${opt.flags}' not specified`, { code: 'commander.missingMandatoryOptionValue' });
+    }
+  });
+}
+
+/**
+ * An abbreviated flag names the option it abbreviates: `--ver` suggests `--version`, where
+ * commander's edit distance alone picked `--server`.
+ */
+function addPrefixSuggestions(root: Command): void {
+  const walk = (cmd: Command) => {
+    cmd.configureOutput({
+      outputError: (text, write) => {
+        const m = /^error: unknown option '(--[^']+)'(?:\n\(Did you mean (--[\w-]+)\?\))?/.exec(text);
+        if (!m) return write(text);
+        const flags = cmd.options.map((o) => o.long).filter((l): l is string => l !== undefined);
+        const prefixed = flags.filter((l) => l.startsWith(m[1]!));
+        const guess = prefixed.length === 1 ? prefixed[0] : m[2];
+        write(`error: unknown option ${m[1]}${guess ? ` (did you mean ${guess}?)` : ''}${text.slice(m[0].length)}`);
+      },
+    });
+    cmd.commands.forEach(walk);
+  };
+  walk(root);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -34,8 +34,12 @@ export interface AgentOptions {
   readonly rebootExitCode: number;
   readonly execTimeoutMs: number;
   readonly publicKey: KeyObject;
-  /** The site's endpoint token (SLUICE_ENDPOINT_TOKEN); without it nothing is reported. */
+  /** Where the pinned key came from, as the user gave it (`--catalog-key FILE`), for error messages. */
+  readonly publicKeySource?: string;
+  /** The site's endpoint token (SLUICE_ENDPOINT_TOKEN or --token-file); without it nothing is reported. */
   readonly endpointToken: string | undefined;
+  /** Keep a package's files after it installed; by default they are deleted, so the cache stays bounded. */
+  readonly keepInstalled?: boolean;
   readonly log: (line: string) => void;
   /** Connections to nodes, with the pinned CA (--ca, or trust.ca). */
   readonly dispatcher: Dispatcher;
@@ -104,7 +108,9 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
     if (rejected.length === 0) throw new SluiceError('SERVER_UNREACHABLE', `no node answered: ${unreachable.join(', ')}; check --server and the network`);
     const first = rejected[0]!.error;
     const all = [...rejected.map((r) => `${r.server}: ${r.error.message}`), ...unreachable];
-    throw new SluiceError(first.code, all.length > 1 ? `no server gave a catalog that verifies: ${all.join('; ')}` : first.message, { cause: first });
+    // Every server signing with a key we do not know most often means the wrong key was pinned.
+    const keyHint = rejected.every((r) => r.error.code === 'CATALOG_SIGNATURE_INVALID') && o.publicKeySource ? `; the key pinned is ${o.publicKeySource}: is it the catalog.pub the nodes use (trust.catalogKey)?` : '';
+    throw new SluiceError(first.code, `${all.length > 1 ? `no server gave a catalog that verifies: ${all.join('; ')}` : first.message}${keyHint}`, { cause: first });
   }
   const history = await loadHistory(o.cacheDir);
   // What to install is decided from the agent's own verified catalog; a package it should
@@ -132,11 +138,25 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
     if (withheld.includes(u)) outcome = { ...outcome, withheldBy: server };
     history[u.id] = outcome;
     await saveHistory(o.cacheDir, history);
+    // Installed: its files are not needed again (a failed one keeps them for the retry).
+    if (!o.keepInstalled && outcome.status !== 'failed') await pruneFiles(o.cacheDir, u);
     run.installed.push({ id: u.id, status: outcome.status, ...(outcome.error ? { error: outcome.error } : {}) });
     o.log(`${u.id}: ${outcome.status}${outcome.error ? ` (${outcome.error})` : ''}`);
   }
   run.reported = await report(o, server, history);
   return run;
+}
+
+/** Deletes a package's downloaded files from the cache. */
+async function pruneFiles(cacheDir: string, u: UpdateJson): Promise<void> {
+  for (const f of u.files) await rm(path.join(cacheDir, 'files', f.sha256), { recursive: true, force: true });
+}
+
+/** `3 succeeded, 1 failed`: outcomes of a pass by status, never a bare "installed". */
+export function outcomeSummary(run: Pick<AgentRun, 'installed'>): string {
+  const counts = new Map<string, number>();
+  for (const i of run.installed) counts.set(i.status, (counts.get(i.status) ?? 0) + 1);
+  return counts.size === 0 ? 'nothing to install' : [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
 }
 
 async function fetchUpdates(o: AgentOptions, server: string): Promise<UpdateJson[]> {
@@ -270,7 +290,7 @@ function runShell(command: string, timeoutMs: number): Promise<{ code: number | 
 
 async function report(o: AgentOptions, server: string, history: Record<string, InstallRecord>): Promise<number> {
   if (!o.endpointToken) {
-    o.log('not reporting: SLUICE_ENDPOINT_TOKEN is not set');
+    o.log('not reporting: no endpoint token; give --token-file FILE or set SLUICE_ENDPOINT_TOKEN (the site\'s token from the node\'s SLUICE_ENDPOINT_TOKEN; "sluice up" put a demo one in data/demo.env)');
     return 0;
   }
   // Everything remembered, newest first: reports are idempotent, so a lost one is resent.

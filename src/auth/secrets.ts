@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { SluiceError } from '../errors.js';
+import { SluiceError, describeFsError } from '../errors.js';
 
 /** Per-node secrets, which never live in topology.yaml. */
 export interface Secrets {
@@ -52,7 +52,7 @@ export function parseEnvFile(file: string): Record<string, string> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new SluiceError('SECRETS_INVALID', `cannot read the secrets file ${file} (${(err as NodeJS.ErrnoException).code ?? err}); check the path given by --secrets or SLUICE_SECRETS_FILE`);
+    throw new SluiceError('SECRETS_INVALID', `cannot read the secrets file ${file} (${describeFsError(err)}); check the path given by --secrets or SLUICE_SECRETS_FILE`);
   }
   const out: Record<string, string> = {};
   text.split('\n').forEach((line, i) => {

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SluiceError } from '../errors.js';
+import { SluiceError, describeFsError } from '../errors.js';
 
 /** Ed25519 keys as PEM files: PKCS#8 for the private key, SPKI for the public one. */
 
@@ -60,6 +60,6 @@ function readKeyFile(file: string, purpose: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new SluiceError('KEY_MISSING', `cannot read ${purpose} ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); create it with "sluice keygen --out ${path.dirname(file)}"`, { cause: err });
+    throw new SluiceError('KEY_MISSING', `cannot read ${purpose} ${file} (${describeFsError(err)}); create it with "sluice keygen --out ${path.dirname(file)}"`, { cause: err });
   }
 }

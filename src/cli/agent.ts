@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { runAgentOnce, type AgentOptions } from '../agent/agent.js';
+import { outcomeSummary, runAgentOnce, type AgentOptions } from '../agent/agent.js';
 import { readPublicKey } from '../catalog/keys.js';
-import { SluiceError, isSluiceError } from '../errors.js';
+import { SluiceError, describeFsError, isSluiceError } from '../errors.js';
 import { backoffMs, sleep } from '../replicate/backoff.js';
 import { parseDuration } from '../topology/units.js';
 import { common, globalOptions, printJson, topologyOf } from './context.js';
@@ -26,6 +27,8 @@ interface AgentCliOptions {
   ca?: string;
   every?: string;
   splay?: string;
+  tokenFile?: string;
+  keepInstalled?: boolean;
 }
 
 /**
@@ -36,6 +39,19 @@ interface AgentCliOptions {
 export function defaultCacheDir(): string {
   if (process.getuid?.() === 0) return '/var/cache/sluice-agent';
   return path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'sluice-agent');
+}
+
+/** The endpoint token from a file (one line; surrounding whitespace ignored). */
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SluiceError('FILE_NOT_READABLE', `--token-file ${file}: ${describeFsError(err)}; give the file holding this site's endpoint token`);
+  }
+  const token = text.trim();
+  if (!token || /\s/.test(token)) throw new SluiceError('USAGE', `--token-file ${file}: expected one token on one line`);
+  return token;
 }
 
 /** `sluice agent`: the endpoint side: fetch what is approved, verify, install, report. */
@@ -53,6 +69,8 @@ export function registerAgent(program: Command): void {
     .option('--exec-timeout <duration>', 'longest an install may run', '1h')
     .option('--ca <file>', 'the CA bundle that nodes\' certificates must chain to (default: trust.ca of the topology, else the system\'s CAs)')
     .option('--catalog-key <file>', 'the pinned catalog public key (default: trust.catalogKey of the topology)')
+    .option('--token-file <file>', 'read the site\'s endpoint token from FILE (default: $SLUICE_ENDPOINT_TOKEN); a file keeps it out of the process environment')
+    .option('--keep-installed', 'keep downloaded files after a successful install (default: delete them, so the cache holds only what is still to install)')
     .option('--every <duration>', 'keep running: one pass every DURATION (e.g. 4h), each after a random delay')
     .option('--splay <duration>', 'longest random delay before a pass (default: a quarter of --every, at most 30m)')
     .action(async (opts: AgentCliOptions, cmd: Command) => {
@@ -86,8 +104,10 @@ export function registerAgent(program: Command): void {
         exec: opts.exec,
         rebootExitCode,
         execTimeoutMs: duration('--exec-timeout', opts.execTimeout),
-        publicKey: readPublicKey(keyPath, 'the catalog public key (--catalog-key)'),
-        endpointToken: process.env.SLUICE_ENDPOINT_TOKEN || undefined,
+        publicKey: readPublicKey(keyPath, opts.catalogKey ? 'the catalog public key (--catalog-key)' : 'the catalog public key (trust.catalogKey of the topology)'),
+        publicKeySource: opts.catalogKey ? `--catalog-key ${opts.catalogKey}` : `trust.catalogKey (${keyPath})`,
+        endpointToken: opts.tokenFile ? readTokenFile(opts.tokenFile) : process.env.SLUICE_ENDPOINT_TOKEN || undefined,
+        keepInstalled: opts.keepInstalled === true,
         log: (line) => process.stderr.write(`${line}\n`),
         dispatcher: new PeerClient({ ca: caPath ? loadCaBundle(caPath) : undefined }).dispatcher,
       };
@@ -95,7 +115,7 @@ export function registerAgent(program: Command): void {
         const run = await runAgentOnce(o);
         if (run.installed.some((i) => i.status === 'failed')) process.exitCode = 1;
         if (globalOptions(cmd).json) return printJson(run);
-        process.stdout.write(`${run.server}: catalog ${run.catalogSeq}; ${run.installed.length} installed, ${run.pending.length} pending on the node, ${run.reported} reported\n`);
+        process.stdout.write(`${run.server}: catalog ${run.catalogSeq}; ${outcomeSummary(run)}; ${run.pending.length} pending on the node, ${run.reported} reported\n`);
         return;
       }
       const everyMs = duration('--every', opts.every);
@@ -111,7 +131,7 @@ export function registerAgent(program: Command): void {
         try {
           const run = await runAgentOnce(o);
           failures = 0;
-          logger.info({ server: run.server, installed: run.installed, pending: run.pending.length, reported: run.reported }, 'agent pass');
+          logger.info({ server: run.server, installed: run.installed, pending: run.pending.length, reported: run.reported }, `agent pass: ${outcomeSummary(run)}`);
           await sleep(everyMs, stop.signal);
         } catch (err) {
           logger.warn({ err: (err as Error).message }, 'agent pass failed; retrying');

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { packageJson } from '../catalog/decisions.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError, describeFsError } from '../errors.js';
 import { common, clientFor, globalOptions, printJson } from './context.js';
 import { multipartBody } from './multipart.js';
 import { byteProgress } from './progress.js';
@@ -29,7 +29,7 @@ export function registerPackageCommands(program: Command): void {
           if (!st.isFile()) throw new Error('not a regular file');
           return { path: f, size: st.size };
         } catch (err) {
-          throw new SluiceError('FILE_NOT_READABLE', `cannot publish ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          throw new SluiceError('FILE_NOT_READABLE', `cannot publish ${f}: ${describeFsError(err)}`);
         }
       });
       const meta = { name: opts.name, version: opts.version, severity: opts.severity, classification: opts.classification, platform: opts.platform, language: opts.language, supersedes: opts.supersedes };

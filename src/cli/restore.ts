@@ -1,6 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { SluiceError } from '../errors.js';
+import { SluiceError, describeFsError } from '../errors.js';
 import { digestFile } from '../store/fs-blob-store.js';
 import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
@@ -22,7 +22,7 @@ export function registerRestore(program: Command): void {
         try {
           size = statSync(file).size;
         } catch (err) {
-          throw new SluiceError('FILE_NOT_READABLE', `cannot restore ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+          throw new SluiceError('FILE_NOT_READABLE', `cannot restore ${file}: ${describeFsError(err)}`);
         }
         const { sha256 } = await digestFile(file);
         const res = await client.putStream<{ restored: boolean }>(`v1/blobs/${sha256}`, createReadStream(file), 'application/octet-stream', size);

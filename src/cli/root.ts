@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { readPrivateKey, readPublicKey } from '../catalog/keys.js';
 import { encodeKey, keyIdOf, rootBodySchema, signRoot, signedRootSchema, type RootBody, type SignedRoot } from '../catalog/root.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError, describeFsError } from '../errors.js';
 import { parseDuration } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
 
@@ -82,7 +82,7 @@ function readRoot(file: string): SignedRoot {
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new SluiceError('FILE_NOT_READABLE', `cannot read root document ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new SluiceError('FILE_NOT_READABLE', `cannot read root document ${file}: ${describeFsError(err)}`);
   }
   const withSigs = { signatures: [], ...(raw as object) };
   const parsed = signedRootSchema.safeParse(withSigs);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -26,6 +27,8 @@ export function registerUp(program: Command): void {
       const topology = topologyOf(cmd);
       const local = [...topology.nodes.values()].filter((n) => isLocalAddress(n.listenHost));
       if (local.length === 0) throw new SluiceError('USAGE', `no node of ${topology.file} listens on this machine; use "sluice serve --node NAME" on each site`);
+      // Before anything is written (keys, demo secrets, certificates): a port in use fails now.
+      await checkPortsFree(local);
       const secretsFile = opts.secrets || process.env.SLUICE_SECRETS_FILE || bootstrapDemo(topology);
       const secrets = loadSecrets(process.env, secretsFile);
       const certs = await bootstrapCertificates(topology, local, secrets);
@@ -41,6 +44,20 @@ export function registerUp(program: Command): void {
       }
       printBanner(topology, local, secretsFile, secrets.adminTokens);
     });
+}
+
+/** Every local node's address can be bound; else LISTEN_FAILED naming each one taken. */
+async function checkPortsFree(specs: readonly NodeSpec[]): Promise<void> {
+  const taken: string[] = [];
+  for (const spec of specs) {
+    const code = await new Promise<string | undefined>((resolve) => {
+      const probe = createServer();
+      probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      probe.listen({ host: spec.listenHost, port: spec.listenPort, exclusive: true }, () => probe.close(() => resolve(undefined)));
+    });
+    if (code) taken.push(`${spec.name} on ${spec.listenHost}:${spec.listenPort} (${code === 'EADDRINUSE' ? 'in use by another process' : code})`);
+  }
+  if (taken.length) throw new SluiceError('LISTEN_FAILED', `cannot listen: ${taken.join('; ')}; nothing was written. Stop what holds the port or change "url"/"listen" in the topology`);
 }
 
 function bootstrapDemo(topology: Topology): string {

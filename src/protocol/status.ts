@@ -20,9 +20,14 @@ export interface NodeStatus {
   pending: { blobs: number; bytes: number };
   transfers: TransferStatus[];
   /** null on the primary. */
-  rate: { limitBytesPerSec: number | null; unlimited: boolean; window: { index: number; label: string } | null; nextChangeAt: string | null } | null;
+  /** `window.label` and `window.rate` as written in the topology (`mon-fri 08:00-19:00 4Mbit/s`, `4Mbit/s`). */
+  rate: { limitBytesPerSec: number | null; unlimited: boolean; window: { index: number; label: string; rate?: string } | null; nextChangeAt: string | null } | null;
   forecast: { doneAt: string | null; pendingPackages: number; late: { id: string; severity: Severity; bytes: number; deadline: string; eta: string | null; late: boolean }[] };
-  lastError: { code: string; message: string; at: string } | null;
+  /**
+   * The last error: `at` when last seen, `since` when first seen, `source` what failed, and
+   * `clearedAt` once what failed has succeeded again (null while it holds).
+   */
+  lastError: { code: string; message: string; at: string; since?: string; source?: string; clearedAt?: string | null } | null;
   /** Wanted blobs the upstream has answered 404 for too long (withheld or lost there). */
   missing: { sha256: string; packages: readonly string[]; peer: string; since: string }[];
   /** On the primary: catalogued blobs whose file is gone. */

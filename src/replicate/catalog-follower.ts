@@ -25,6 +25,8 @@ export interface FollowerDeps {
   /** Called after newly verified records were committed. */
   readonly onRecords: (records: readonly CatalogRecord[]) => void;
   readonly onError: (err: SluiceError) => void;
+  /** Called after a page from the upstream verified: an earlier sync error no longer holds. */
+  readonly onSynced?: () => void;
   /** The node's one connection pool for calls to other nodes (TLS options included). */
   readonly client: PeerClient;
   readonly now?: () => number;
@@ -95,9 +97,13 @@ export class CatalogFollower {
           if (page.root.version !== rootBefore) this.d.log.info({ version: page.root.version, peer: peer.name }, 'new root of trust verified and in force');
           this.lastSyncAt = now();
           this.d.metrics.upstreamLastSync.set({ peer: peer.name }, this.lastSyncAt / 1000);
-          if (fresh.length) this.d.onRecords(fresh);
+          if (fresh.length) {
+            this.d.log.debug({ peer: peer.name, seq: this.d.catalog.seq, records: fresh.length }, 'catalog records verified and committed');
+            this.d.onRecords(fresh);
+          }
         }
         this.d.peers.succeeded(peer);
+        this.d.onSynced?.();
         this.attempt = 0;
         this.recovered();
         // A renewed head or timestamp is news, not a long-poll answered early.

@@ -67,7 +67,7 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
       pendingPackages: forecast.length,
       late: forecast.filter((f) => f.late).slice(0, 20),
     },
-    lastError: p.replicator?.lastError ?? null,
+    lastError: p.replicator?.errors.view ?? null,
     missing: missing.slice(0, 20),
     lost: lost.slice(0, 20),
     warnings: warnings(follower?.clockSkew, lost, missing),

@@ -17,6 +17,7 @@ import { LiveTransfer } from '../transfer/live-transfer.js';
 import { backoffMs } from './backoff.js';
 import { CatalogFollower } from './catalog-follower.js';
 import { GarbageCollector } from './garbage-collector.js';
+import { LastError } from './last-error.js';
 import { LiveRelays } from './live-relays.js';
 import { PeerSelector, type Peer } from './peers.js';
 import type { ReplicationTuning } from './tuning.js';
@@ -85,14 +86,19 @@ export class Replicator {
   private gcTimer: NodeJS.Timeout | undefined;
   readonly peers: PeerSelector;
   readonly follower: CatalogFollower;
-  lastError: { code: string; message: string; at: string } | undefined;
+  /** The last error, and whether it still holds (cleared when what failed next succeeds). */
+  readonly errors = new LastError();
   private readonly report: ReplicationProgress;
 
+  /** Lines of replication itself; its parts take their own component from the node's logger (never nested: one "component" key per line). */
+  private readonly log: Logger;
+
   constructor(private readonly d: ReplicatorDeps) {
+    this.log = d.log.child({ component: 'replicate' });
     this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
     this.large = new PQueue({ concurrency: d.tuning.largeConcurrency });
     this.critical = new PQueue({ concurrency: d.tuning.criticalConcurrency });
-    this.gc = new GarbageCollector(d.store, d.graceMs, d.log);
+    this.gc = new GarbageCollector(d.store, d.graceMs, d.log.child({ component: 'gc' }));
     this.report = new ReplicationProgress(d, () => ({ wanted: this.wanted, tasks: this.tasks }));
     this.peers = new PeerSelector(d.topology, d.spec, d.tuning.peerFailures, d.tuning.probeMs, d.metrics, d.log.child({ component: 'peers' }), d.client);
     const region = d.topology.regions.get(d.spec.region)!;
@@ -106,7 +112,8 @@ export class Replicator {
       syncEveryMs: region.syncEveryMs,
       syncJitterMs: region.syncJitterMs,
       onRecords: () => this.refresh(),
-      onError: (e) => this.noteError(e),
+      onError: (e) => this.errors.note(e, 'catalog', `catalog sync`),
+      onSynced: () => this.errors.clear('catalog'),
       client: d.client,
     });
   }
@@ -143,6 +150,7 @@ export class Replicator {
       clearTimeout(task.retryTimer);
       task.controller?.abort();
       this.tasks.delete(sha);
+      this.errors.clear(sha);
     }
     this.gc.note(this.wanted);
     if (this.d.graceMs === 0) void this.gc.collect(this.wanted);
@@ -259,10 +267,11 @@ export class Replicator {
         () => {
           this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
           if (this.tasks.get(sha) === task) this.tasks.delete(sha);
+          this.errors.clear(sha);
           this.relays.end(relay);
           relay.finish(true);
           owned.release();
-          this.d.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
+          this.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
         },
         (err: unknown) => {
           owned.release();
@@ -330,7 +339,7 @@ export class Replicator {
     if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
     task.attempts++;
     task.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
-    this.noteError(e);
+    this.errors.note(e, sha, `blob ${sha.slice(0, 12)}… (${task.blob.packages.join(', ')})`);
     if (e.code === 'HASH_MISMATCH') this.d.metrics.hashMismatch.inc();
     const tls = tlsErrorCode(e.cause);
     if (tls) this.d.metrics.tlsHandshakeFailures.inc({ reason: tlsFailureReason(tls) });
@@ -353,14 +362,14 @@ export class Replicator {
     // is tried again when the catalog next changes (refresh recreates the task).
     if (!e.retryable) {
       this.tasks.delete(sha);
-      this.d.log.warn({ sha256: sha, code: e.code }, `transfer failed and will not be retried until the catalog changes: ${e.message}`);
+      this.log.warn({ sha256: sha, code: e.code }, `transfer failed and will not be retried until the catalog changes: ${e.message}`);
       return;
     }
     task.state = 'waiting';
     // An upstream that does not hold the blob yet will soon (or relays it as it arrives):
     // ask again quickly rather than backing off for a minute.
     const delay = e.code === 'BLOB_NOT_FOUND' ? backoffMs(task.attempts - 1, 200, 2000) : backoffMs(task.attempts - 1, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs);
-    this.d.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
+    this.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
     task.retryTimer = setTimeout(() => this.enqueue(task), delay);
   }
 
@@ -372,10 +381,6 @@ export class Replicator {
       out.push({ sha256: t.blob.sha256, packages: t.blob.packages, peer: t.peer ?? this.peers.current().name, since: new Date(t.notFoundSince).toISOString() });
     }
     return out;
-  }
-
-  private noteError(e: SluiceError): void {
-    this.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
   }
 }
 

@@ -8,8 +8,8 @@ import { activeWindow, nextChange } from './windows.js';
 
 export interface ScheduleState {
   readonly rateBytesPerSec: number;
-  /** Index and text of the active window; null when none matches (nothing moves). */
-  readonly window: { readonly index: number; readonly label: string } | null;
+  /** Index and text of the active window, and its rate as written; null when none matches (nothing moves). */
+  readonly window: { readonly index: number; readonly label: string; readonly rate: string } | null;
   readonly nextChangeAt: string | null;
 }
 
@@ -61,12 +61,12 @@ export class ScheduleController {
     const rate = active?.window.rateBytesPerSec ?? 0;
     this.budget.setRate(rate);
     const next = nextChange(this.schedule, this.timezone, at);
-    this.state = { rateBytesPerSec: rate, window: active ? { index: active.index, label: active.window.label } : null, nextChangeAt: next?.toISOString() ?? null };
+    this.state = { rateBytesPerSec: rate, window: active ? { index: active.index, label: active.window.label, rate: active.window.rateText } : null, nextChangeAt: next?.toISOString() ?? null };
     this.metrics.rateLimit.set(rate === Infinity ? -1 : rate);
     this.metrics.scheduleWindow.set(active?.index ?? -1);
     if (active?.index !== this.lastIndex) {
       this.lastIndex = active?.index;
-      this.log.info({ window: this.state.window?.label ?? null, rate: formatRate(rate), until: this.state.nextChangeAt }, active ? 'schedule window active' : 'no schedule window matches: transfers wait');
+      this.log.info({ window: this.state.window?.label ?? null, rate: active?.window.rateText ?? formatRate(rate), until: this.state.nextChangeAt }, active ? 'schedule window active' : 'no schedule window matches: transfers wait');
     }
     return this.state;
   }

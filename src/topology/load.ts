@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { ZodIssue } from 'zod';
+import { closest as closestKey, distance } from 'fastest-levenshtein';
 import { SluiceError } from '../errors.js';
 import { allowedKeysAt, topologySchema, type RawTopology, type RawWindow } from './schema.js';
 import { checkRules, type TopologyIssue } from './rules.js';
@@ -61,14 +62,23 @@ export function parseTopology(text: string, absFile: string, displayName = absFi
   });
 }
 
+/** The allowed key a typo most likely meant: within two edits (one for short keys), else none. */
+function closest(key: string, allowed: readonly string[]): string | undefined {
+  const guess = closestKey(key, [...allowed]);
+  return guess && distance(key, guess) <= (key.length <= 4 ? 1 : 2) ? guess : undefined;
+}
+
 function fromZod(issue: ZodIssue): TopologyIssue[] {
   if (issue.code === 'unrecognized_keys') {
     const allowed = allowedKeysAt(issue.path);
-    return issue.keys.map((key) => ({
-      path: [...issue.path, key],
-      atKey: true,
-      message: `unknown key "${key}"; expected one of: ${allowed.join(', ')}`,
-    }));
+    return issue.keys.map((key) => {
+      const guess = closest(key, allowed);
+      return {
+        path: [...issue.path, key],
+        atKey: true,
+        message: `unknown key "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}; expected one of: ${allowed.join(', ')}`,
+      };
+    });
   }
   if (issue.code === 'invalid_type' && issue.received === 'undefined') {
     const field = issue.path[issue.path.length - 1];
@@ -172,10 +182,27 @@ function windows(list: readonly Partial<RawWindow>[]): readonly ScheduleWindow[]
         fromMin: w.from ? parseClock(w.from)! : 0,
         toMin: w.to ? parseClock(w.to)! : 24 * 60,
         rateBytesPerSec: parseRate(w.rate ?? 'unlimited')!,
-        label: `${w.days ? w.days.join(',') : 'every day'} ${w.from ?? '00:00'}-${w.to ?? '24:00'} ${w.rate}`,
+        label: `${w.days ? daysText(w.days) : 'every day'} ${w.from ?? '00:00'}-${w.to ?? '24:00'} ${w.rate ?? 'unlimited'}`,
+        rateText: w.rate ?? 'unlimited',
       }),
     ),
   );
+}
+
+/** Weekdays as a reader writes them: runs of three or more as ranges (`mon-fri`, `sat,sun`). */
+export function daysText(days: readonly string[]): string {
+  const order = [...new Set(days.map((d) => WEEKDAYS.indexOf(d as (typeof WEEKDAYS)[number])))].filter((i) => i >= 0);
+  // Monday first, as schedules are read; Sunday last.
+  order.sort((a, b) => ((a + 6) % 7) - ((b + 6) % 7));
+  const parts: string[] = [];
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && (order[j + 1]! + 6) % 7 === ((order[j]! + 6) % 7) + 1) j++;
+    if (j - i >= 2) parts.push(`${WEEKDAYS[order[i]!]}-${WEEKDAYS[order[j]!]}`);
+    else for (let k = i; k <= j; k++) parts.push(WEEKDAYS[order[k]!]!);
+    i = j + 1;
+  }
+  return parts.join(',');
 }
 
 function criticalLane(text: string): CriticalLane {

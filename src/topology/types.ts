@@ -12,8 +12,10 @@ export interface ScheduleWindow {
   readonly fromMin: number;
   readonly toMin: number;
   readonly rateBytesPerSec: RateBytesPerSec;
-  /** As written in the file, for status output. */
+  /** As written in the file, for status output: `mon-fri 08:00-19:00 4Mbit/s`. */
   readonly label: string;
+  /** The rate as written (`4Mbit/s`), so status shows rates in the unit family the topology used. */
+  readonly rateText: string;
 }
 
 export type CriticalLane = { readonly kind: 'bypass' } | { readonly kind: 'schedule' } | { readonly kind: 'rate'; readonly rateBytesPerSec: RateBytesPerSec };

@@ -39,6 +39,32 @@ export function formatRate(rate: RateBytesPerSec): string {
   return `${formatBytes(rate)}/s`;
 }
 
+/** How a rate was written: in bits (Kbit/s…), decimal bytes (KB/s…) or binary bytes (KiB/s…). */
+export type RateFamily = 'bits' | 'decimal' | 'binary';
+
+export function rateFamilyOf(text: string | undefined): RateFamily {
+  if (!text) return 'binary';
+  if (/bit\/s$/.test(text.trim())) return 'bits';
+  if (/^[\d.]+\s*[KMG]?B\/s$/.test(text.trim())) return 'decimal';
+  return 'binary';
+}
+
+/** A rate in the family the operator wrote the schedule in: 4Mbit/s stays "4 Mbit/s", not "488.3 KiB/s". */
+export function formatRateIn(bytesPerSec: number, family: RateFamily): string {
+  if (bytesPerSec === Infinity) return 'unlimited';
+  if (bytesPerSec === 0) return 'paused';
+  if (family === 'binary') return `${formatBytes(bytesPerSec)}/s`;
+  const [value, units] = family === 'bits' ? [bytesPerSec * 8, ['bit/s', 'Kbit/s', 'Mbit/s', 'Gbit/s']] : [bytesPerSec, ['B/s', 'KB/s', 'MB/s', 'GB/s']];
+  let v = value;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  const digits = v >= 100 || i === 0 ? 0 : 1;
+  return `${Number(v.toFixed(digits))} ${units[i]}`;
+}
+
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = bytes;

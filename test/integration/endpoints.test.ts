@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { request } from 'undici';
@@ -267,6 +267,29 @@ describe('the agent on a bad day', () => {
     const entry = reports.sites.b2!.withheld?.find((w) => w.clientId === 'a9');
     assert.equal(entry?.package, fix.id);
     assert.equal(entry?.by, b2url, 'the report names the node that withheld it');
+  });
+});
+
+describe('the agent\'s summary, cache and token', () => {
+  it('counts outcomes by status, deletes what installed (keeps what failed), reads the token from a file', async () => {
+    const cache = path.join(c.dir, 'agent-t1');
+    const log = path.join(c.dir, 'installs-t1.log');
+    const tokenFile = path.join(c.dir, 'endpoint.token');
+    writeFileSync(tokenFile, `${ENDPOINT_TOKEN}\n`, { mode: 0o600 });
+    const r = await runCli(
+      ['agent', '--server', c.topology.nodes.get('b2')!.url, '--client-id', 't1', '--cache', cache, '--exec', `${installer} {file} {id} t1 ${log}`, '--token-file', tokenFile, '-t', c.file, ...A3_OPTS],
+      { env: { SLUICE_ENDPOINT_TOKEN: '' } },
+    );
+    assert.equal(r.code, 1, 'a failed install fails the pass');
+    assert.match(r.stdout, /; \d+ succeeded, 1 failed, 1 succeeded-reboot; \d+ pending on the node, \d+ reported\n$/);
+    const kept = existsSync(path.join(cache, 'files')) ? readdirSync(path.join(cache, 'files')) : [];
+    const sums = JSON.parse(readFileSync(path.join(cache, 'installed.json'), 'utf8')) as Record<string, { status: string }>;
+    assert.equal(sums['broken@1']!.status, 'failed');
+    assert.equal(kept.length, 1, 'only the failed package\'s file stays in the cache');
+    const missing = await runCli(['agent', '--server', c.topology.nodes.get('b2')!.url, '--client-id', 't2', '--cache', path.join(c.dir, 'agent-t2'), '--exec', 'true', '--token-file', path.join(c.dir, 'nope'), '-t', c.file]);
+    assert.match(missing.stderr, /FILE_NOT_READABLE: --token-file .*nope: no such file/);
+    const none = await runCli(['agent', '--server', c.topology.nodes.get('b2')!.url, '--client-id', 't3', '--cache', path.join(c.dir, 'agent-t3'), '--exec', 'true', '-t', c.file, ...A3_OPTS], { env: { SLUICE_ENDPOINT_TOKEN: '' } });
+    assert.match(none.stderr, /not reporting: no endpoint token; give --token-file FILE or set SLUICE_ENDPOINT_TOKEN .*data\/demo\.env/);
   });
 });
 
