@@ -3,12 +3,16 @@
 #   curl        range and resume tests drive curl as a client
 #   prometheus  a real Prometheus scrapes test nodes; promtool checks metrics and rules
 #   openssl     the TLS tests read the certificate a node presents (openssl s_client)
+#   systemd     systemd-analyze verifies the deploy/ units (the deploy rehearsal test)
+#   util-linux  script(1) gives "sluice status --watch" a terminal in its test
 # Benchmarks also use nginx-light (npm run bench says when it is missing).
 set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

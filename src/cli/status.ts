@@ -25,7 +25,7 @@ export function registerStatus(program: Command): void {
       const intervalMs = parseDuration(opts.interval);
       if (intervalMs === undefined || intervalMs < 100) throw new SluiceError('USAGE', `--interval ${opts.interval}: expected a duration of at least 100ms, e.g. "2s"`);
       const count = opts.count === undefined ? Infinity : Number(opts.count);
-      if (!Number.isInteger(count) || count < 1) throw new SluiceError('USAGE', `--count ${opts.count}: expected a whole number of refreshes, at least 1`);
+      if (opts.count !== undefined && (!Number.isInteger(count) || count < 1)) throw new SluiceError('USAGE', `--count ${opts.count}: expected a whole number of refreshes, at least 1`);
       await watch(fetchStatus, { intervalMs, count, json, tty: process.stdout.isTTY === true });
     });
 }

@@ -12,10 +12,12 @@ import { REPORT_STATUSES } from '../domain/report-statuses.js';
  */
 export function createMetrics(nodeName: string, version: string, peers: { readonly upstreams: readonly string[]; readonly children: readonly string[] } = { upstreams: [], children: [] }) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
+  // Process and runtime metrics under the names every Node.js dashboard and alert expects
+  // (process_resident_memory_bytes, nodejs_eventloop_lag_seconds, ...); Sluice's own carry sluice_.
+  collectDefaultMetrics({ register: registry });
   // prom-client also exposes these gauges as *_total, a suffix Prometheus reserves for
   // counters (promtool flags them); the same values remain under names without it.
-  for (const name of ['sluice_nodejs_active_handles_total', 'sluice_nodejs_active_requests_total', 'sluice_nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const m = {
     registry,
     buildInfo: new Gauge({ name: 'sluice_build_info', help: 'Sluice version and node name; always 1', labelNames: ['version', 'node'], registers: [registry] }),

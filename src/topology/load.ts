@@ -182,7 +182,7 @@ function windows(list: readonly Partial<RawWindow>[]): readonly ScheduleWindow[]
         fromMin: w.from ? parseClock(w.from)! : 0,
         toMin: w.to ? parseClock(w.to)! : 24 * 60,
         rateBytesPerSec: parseRate(w.rate ?? 'unlimited')!,
-        label: `${w.days ? daysText(w.days) : 'every day'} ${w.from ?? '00:00'}-${w.to ?? '24:00'} ${w.rate ?? 'unlimited'}`,
+        label: `${w.days ? daysText(w.days) : 'every day'}${w.from || w.to ? ` ${w.from ?? '00:00'}-${w.to ?? '24:00'}` : ''} ${w.rate ?? 'unlimited'}`,
         rateText: w.rate ?? 'unlimited',
       }),
     ),

@@ -80,6 +80,12 @@ describe('sluice status --watch', () => {
     });
     assert.equal(tty.match(/\x1b\[H/g)?.length, 2, 'each refresh starts at the top of the screen');
     assert.match(tty, /Ctrl-C stops/);
+    // Without --count it runs until Ctrl-C, and then exits 0.
+    const endless = spawnCli(['status', '--watch', '--interval', '100ms', '-t', c.file], { env: c.env });
+    onTeardown(() => endless.kill('SIGKILL'));
+    await waitFor('three refreshes', () => (endless.output().match(/^sluice status at /gm)?.length ?? 0) >= 3);
+    endless.kill('SIGINT');
+    assert.equal((await exited(endless)).code, 0, endless.output());
     const badInterval = await runCli(['status', '--watch', '--interval', 'soon', '-t', c.file], { env: c.env });
     assert.equal(badInterval.code, 2);
     assert.match(badInterval.stderr, /--interval soon: expected a duration/);

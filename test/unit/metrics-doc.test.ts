@@ -11,9 +11,14 @@ it('docs/metrics.md lists exactly the metrics Sluice declares (besides prom-clie
   const declared = new Map([...text.matchAll(/^# TYPE (sluice_\w+) (\w+)$/gm)].map((x) => [x[1]!, x[2]!]));
   const doc = readFileSync(path.join(REPO_ROOT, 'docs/metrics.md'), 'utf8');
   const documented = new Map([...doc.matchAll(/^\| `(sluice_\w+)` \| (\w+) \|/gm)].map((x) => [x[1]!, x[2]!]));
-  const defaults = [...declared.keys()].filter((n) => /^sluice_(process|nodejs)_/.test(n));
-  assert.deepEqual([...documented.keys()].sort(), [...declared.keys()].filter((n) => !defaults.includes(n)).sort());
+  assert.deepEqual([...documented.keys()].sort(), [...declared.keys()].sort());
   for (const [name, type] of documented) assert.equal(type, declared.get(name), `${name}: type`);
+});
+
+it('process and runtime metrics carry the standard names, not a sluice_ prefix', async () => {
+  const text = await createMetrics('n', '0.0.0').scrape();
+  for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
+  assert.doesNotMatch(text, /^# TYPE sluice_(process|nodejs)_/m);
 });
 
 it('series of fixed label sets exist at zero from start-up', async () => {
