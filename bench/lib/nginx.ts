@@ -11,7 +11,7 @@ export function haveTool(cmd: string, install: string): boolean {
   return false;
 }
 
-/** nginx serving `root` on a loopback port, as a plain static file server (sendfile on). */
+/** nginx serving `root` on a loopback port, as a plain static file server (sendfile on, one worker). */
 export async function startNginx(root: string, workDir: string): Promise<{ url: string; stop: () => void }> {
   const port = await freePort();
   const prefix = path.join(workDir, 'nginx');
@@ -36,7 +36,12 @@ http {
   fastcgi_temp_path ${prefix}/tmp;
   uwsgi_temp_path ${prefix}/tmp;
   scgi_temp_path ${prefix}/tmp;
-  server { listen 127.0.0.1:${port}; root ${root}; }
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    # The load generator's own ceiling: the cheapest answer nginx can give.
+    location = /__ceiling { return 200 "ok"; }
+  }
 }
 `,
   );

@@ -32,7 +32,12 @@ export class PeerAuth {
 
   /** The node a verified client certificate names, if any. */
   certifiedNode(request: FastifyRequest): string | undefined {
-    const socket = request.raw.socket as Partial<TLSSocket>;
+    return this.certifiedNodeOf(request.raw.socket);
+  }
+
+  /** The same, from the connection itself (the blob fast path runs before the framework). */
+  certifiedNodeOf(rawSocket: unknown): string | undefined {
+    const socket = rawSocket as Partial<TLSSocket>;
     if (!socket.encrypted || !socket.authorized || !socket.getPeerCertificate) return undefined;
     const name = nodeNameOf(socket.getPeerCertificate());
     return name && this.topology.nodes.has(name) ? name : undefined;

@@ -1,3 +1,6 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { blobFastPath } from './blob-fast-path.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { TLSSocket } from 'node:tls';
@@ -20,10 +23,25 @@ export type SluiceHttpServer = FastifyInstance & { inFlight: () => number };
 export { HTTP_LIMITS, type HttpDeps };
 
 export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
+  const fastPath = blobFastPath(deps);
   const app: FastifyInstance = Fastify({
+    // The server is made here so that whole small blobs are answered before the framework
+    // (blob-fast-path.ts); every other request goes to Fastify's handler.
     // Mutual TLS: a client certificate is asked for but not required (endpoints, curl and
     // browsers have none); one that is presented must verify, or the connection is refused.
-    ...(deps.tls ? { https: { ...tlsServerOptions(deps.tls), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } } : {}),
+    serverFactory: (handler) => {
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+        if (!fastPath(req, res)) handler(req, res);
+      };
+      const server = deps.tls
+        ? createHttpsServer({ ...tlsServerOptions(deps.tls), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, onRequest)
+        : createHttpServer(onRequest);
+      // What Fastify sets on a server it makes itself.
+      server.keepAliveTimeout = 72_000;
+      server.requestTimeout = 0;
+      server.setTimeout(deps.idleTimeoutMs);
+      return server;
+    },
     loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // One log line per request would flood the blob-serving hot path; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),

@@ -13,6 +13,8 @@ export interface BlobStore {
   sizeOf(sha256: string): number | undefined;
   /** The whole blob from memory if it is small (≤ 64 KiB), else undefined: stream it with read(). */
   readSmall(sha256: string): Promise<Buffer | undefined>;
+  /** A small blob readSmall has already brought into memory, or undefined (never waits). */
+  cachedSmall(sha256: string): Buffer | undefined;
   /** Bytes [start, end] inclusive of a visible blob. */
   read(sha256: string, range?: { start: number; end: number }): Readable;
   /** Streams `source` into a staging file, hashing as it goes. Not visible until commit. */

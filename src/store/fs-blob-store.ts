@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { LRUCache } from 'lru-cache';
 import type { Readable } from 'node:stream';
 import { SluiceError, toSluiceError } from '../errors.js';
 import type { BlobStore, StagedBlob, StageLimits } from './blob-store.js';
@@ -37,8 +38,8 @@ export class FsBlobStore implements BlobStore {
   private committing = false;
   private readonly knownDirs = new Set<string>();
   /** Small blobs recently read, served from memory (bounded; content-addressed, so never stale). */
-  private readonly hot = new Map<string, Buffer>();
-  private hotBytes = 0;
+  /** Small blobs by sha256, least recently used out past HOT_CACHE_BYTES. */
+  private readonly hot = new LRUCache<string, Buffer>({ maxSize: HOT_CACHE_BYTES, sizeCalculation: (b) => Math.max(1, b.length) });
   private openReads = 0;
   /** Blob reads open now (each holds a descriptor and a share of the read-ahead budget). */
   get readsOpen(): number {
@@ -132,20 +133,16 @@ export class FsBlobStore implements BlobStore {
     const size = this.index.get(sha256);
     if (size === undefined || size > HOT_BLOB_MAX) return undefined;
     const cached = this.hot.get(sha256);
-    if (cached) {
-      this.hot.delete(sha256);
-      this.hot.set(sha256, cached);
-      return cached;
-    }
+    if (cached) return cached;
     const buf = await readFile(this.pathOf(sha256));
-    this.hot.set(sha256, buf);
-    this.hotBytes += buf.length;
-    for (const [key, value] of this.hot) {
-      if (this.hotBytes <= HOT_CACHE_BYTES) break;
-      this.hot.delete(key);
-      this.hotBytes -= value.length;
-    }
+    // Forgotten while it was read (garbage collection, verify): not cached.
+    if (this.index.has(sha256)) this.hot.set(sha256, buf);
     return buf;
+  }
+
+  /** A small blob already in memory, without waiting: the hot path of serving. */
+  cachedSmall(sha256: string): Buffer | undefined {
+    return this.index.has(sha256) ? this.hot.get(sha256) : undefined;
   }
 
   read(sha256: string, range?: { start: number; end: number }): Readable {
@@ -290,11 +287,7 @@ export class FsBlobStore implements BlobStore {
   private async forget(sha256: string): Promise<void> {
     const size = this.index.get(sha256);
     if (size === undefined) return;
-    const hot = this.hot.get(sha256);
-    if (hot) {
-      this.hot.delete(sha256);
-      this.hotBytes -= hot.length;
-    }
+    this.hot.delete(sha256);
     await syncBatch(this.db, [{ type: 'del', sublevel: this.blobsDb, key: sha256 }]);
     this.index.delete(sha256);
     this.bytes -= size;

@@ -155,3 +155,29 @@ describe('blob serving driven by curl', () => {
     assert.ok(readFileSync(out).equals(data));
   });
 });
+
+describe('a small blob in memory is answered before the framework, exactly as the route answers', () => {
+  it('same status, headers and bytes for GET and HEAD, first from disk then from memory; ranges and conditions still honoured; bytes counted', async () => {
+    const small = randomBytes(16 * 1024);
+    const smallSha = createHash('sha256').update(small).digest('hex');
+    assert.equal((await publish(base, { name: 'small', version: '1' }, [writeFile(dir, 'small.bin', small)])).status, 201);
+    const strip = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => !['date', 'connection', 'keep-alive'].includes(k)));
+    const first = await get({}, 'GET', smallSha); // the route: reads the file, keeps it in memory
+    assert.ok(node.store.cachedSmall(smallSha), 'now in memory');
+    const second = await get({}, 'GET', smallSha); // the fast path
+    assert.equal(second.status, 200);
+    assert.deepEqual(strip(second.headers), strip(first.headers));
+    assert.ok(second.body.equals(small) && first.body.equals(small));
+    const head = await get({}, 'HEAD', smallSha);
+    assert.deepEqual(strip(head.headers), strip(first.headers));
+    assert.equal(head.body.length, 0);
+    const range = await get({ range: 'bytes=0-9' }, 'GET', smallSha);
+    assert.equal(range.status, 206);
+    assert.ok(range.body.equals(small.subarray(0, 10)));
+    assert.equal((await get({ 'if-none-match': `"${smallSha}"` }, 'GET', smallSha)).status, 304);
+    const before = await node.metrics.scrape();
+    const count = (text: string) => Number(/^sluice_transfer_bytes_total\{direction="out",peer="endpoint"\} (\d+)/m.exec(text)?.[1]);
+    await get({}, 'GET', smallSha);
+    assert.equal(count(await node.metrics.scrape()) - count(before), small.length);
+  });
+});
