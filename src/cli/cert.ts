@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '../errors.js';
-import { createCa, issueNodeCert } from '../tls/certificates.js';
 import { common, topologyOf } from './context.js';
 
 /**
@@ -17,6 +16,7 @@ export function registerCert(program: Command): void {
     .requiredOption('--out <dir>', 'directory for the CA')
     .option('--days <n>', 'validity in days', '3650')
     .action(async (opts: { out: string; days: string }) => {
+      const { createCa } = await certificates();
       const { certPath, keyPath } = await createCa(opts.out, days(opts.days));
       process.stdout.write(`wrote ${certPath} (public: point trust.ca at it)\nwrote ${keyPath} (private, 0600: never on a node)\n`);
     });
@@ -34,6 +34,7 @@ export function registerCert(program: Command): void {
       const hosts = [...new Set([new URL(node.url).hostname.replace(/^\[|\]$/g, ''), ...(opts.host ?? [])])];
       let out;
       try {
+        const { issueNodeCert } = await certificates();
         out = await issueNodeCert({ caDir: opts.caDir, name, hosts, outDir: opts.out, days: days(opts.days) });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SluiceError('TLS_INVALID', `no CA in ${path.resolve(opts.caDir)} (ca.pem and ca.key); create one with "sluice cert ca --out ${opts.caDir}"`);
@@ -47,4 +48,9 @@ function days(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 36500) throw new SluiceError('USAGE', `--days ${text}: expected a whole number of days`);
   return n;
+}
+
+/** The X.509 library (about 20 MiB resident) is loaded by the commands that issue certificates only, never by a serving node. */
+export function certificates() {
+  return import('../tls/certificates.js');
 }

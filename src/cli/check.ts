@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { loadSecrets } from '../auth/secrets.js';
 import { readPublicKey } from '../catalog/keys.js';
 import { SluiceError } from '../errors.js';
-import { describeCert } from '../tls/certificates.js';
+import { certificates } from './cert.js';
 import { loadTlsMaterial } from '../tls/tls-files.js';
 import { renderTree } from '../topology/tree.js';
 import type { Topology } from '../topology/types.js';
@@ -20,7 +20,7 @@ export function registerCheck(program: Command): void {
     .description('validate the topology and print the tree of nodes; with --node, also that node\'s certificate and key')
     .option('--node <name>', 'also check this node\'s TLS certificate and key (SLUICE_TLS_CERT, SLUICE_TLS_KEY, from the environment or --secrets)')
     .option('--secrets <file>', 'secrets file to read SLUICE_TLS_CERT and SLUICE_TLS_KEY from (default $SLUICE_SECRETS_FILE)')
-    .action((opts: { node?: string; secrets?: string }, cmd: Command) => {
+    .action(async (opts: { node?: string; secrets?: string }, cmd: Command) => {
       const topology = topologyOf(cmd);
       const keyPath = topology.trust.catalogKeyPath;
       const shown = path.relative(process.cwd(), keyPath) || keyPath;
@@ -31,7 +31,7 @@ export function registerCheck(program: Command): void {
         readPublicKey(keyPath, 'the catalog public key (trust.catalogKey)');
       }
       warnings.push(...transportWarnings(topology));
-      if (opts.node) warnings.push(...nodeCertificateWarnings(topology, opts.node, opts.secrets));
+      if (opts.node) warnings.push(...(await nodeCertificateWarnings(topology, opts.node, opts.secrets)));
       process.stdout.write(`${renderTree(topology)}\n`);
       const n = topology.nodes.size;
       process.stdout.write(`\n${globalOptions(cmd).topology}: ok (${n} node${n === 1 ? '' : 's'}, ${topology.regions.size} region${topology.regions.size === 1 ? '' : 's'})\n`);
@@ -54,7 +54,7 @@ function transportWarnings(topology: Topology): string[] {
 }
 
 /** The node's certificate and key: readable, a pair, issued by trust.ca, covering its URL host, not about to expire. */
-function nodeCertificateWarnings(topology: Topology, name: string, secretsFile: string | undefined): string[] {
+async function nodeCertificateWarnings(topology: Topology, name: string, secretsFile: string | undefined): Promise<string[]> {
   const node = topology.nodes.get(name);
   if (!node) throw new SluiceError('UNKNOWN_NODE', `--node ${name}: no such node in ${topology.file}; expected one of: ${[...topology.nodes.keys()].join(', ')}`);
   const secrets = loadSecrets(process.env, secretsFile);
@@ -65,6 +65,7 @@ function nodeCertificateWarnings(topology: Topology, name: string, secretsFile: 
   }
   const material = loadTlsMaterial({ certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath: topology.trust.caPath });
   const out: string[] = [];
+  const { describeCert } = await certificates();
   const cert = describeCert(material.cert);
   const host = new URL(node.url).hostname.replace(/^\[|\]$/g, '');
   if (!cert.coversHost(host)) throw new SluiceError('TLS_INVALID', `${secrets.tlsCertPath} does not cover ${host}, the host of nodes.${name}.url: peers would refuse it (name mismatch); issue one with "${fix}" (or --host ${host})`);

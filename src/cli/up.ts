@@ -5,12 +5,12 @@ import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadSecrets, parseEnvFile, type Secrets } from '../auth/secrets.js';
-import { CA_CERT_FILE, createCa, issueNodeCert, nodeCertPaths } from '../tls/certificates.js';
 import { PRIVATE_KEY_FILE, generateKeyPair } from '../catalog/keys.js';
 import { SluiceNode } from '../daemon.js';
 import { SluiceError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
+import { certificates } from './cert.js';
 import { common, topologyOf } from './context.js';
 import { closeOnSignal } from './lifecycle.js';
 
@@ -94,6 +94,7 @@ async function bootstrapCertificates(topology: Topology, local: NodeSpec[], secr
   if (https.length === 0 || secrets.tlsCertPath) return out;
   const caPath = topology.trust.caPath;
   if (!caPath) throw new SluiceError('TOPOLOGY_INVALID', `${topology.file}: nodes have https:// urls but trust.ca is not set; add "ca: keys/ca.pem" under trust (sluice up creates it)`);
+  const { CA_CERT_FILE, createCa, issueNodeCert, nodeCertPaths } = await certificates();
   const caDir = path.dirname(caPath);
   if (path.basename(caPath) !== CA_CERT_FILE) throw new SluiceError('TOPOLOGY_INVALID', `${topology.file}: for the demo, trust.ca must be a file named ${CA_CERT_FILE} (sluice up creates it and its key beside it); got ${caPath}`);
   if (!existsSync(caPath)) {

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export type { Logger };
 
@@ -28,7 +28,7 @@ export function createLogger(options: { level?: LevelWithSilent; destination?: N
   const destination =
     format === 'json'
       ? out
-      : PinoPretty({
+      : loadPretty()({
           destination: out,
           sync: true,
           colorize: process.stdout.isTTY === true && !process.env.NO_COLOR,
@@ -42,4 +42,9 @@ export function createLogger(options: { level?: LevelWithSilent; destination?: N
           singleLine: true,
         });
   return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+}
+
+/** pino-pretty (about 10 MiB resident) is loaded only when a person reads the logs. */
+function loadPretty(): typeof import('pino-pretty').PinoPretty {
+  return (createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty')).PinoPretty;
 }
