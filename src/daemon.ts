@@ -236,6 +236,7 @@ export class SluiceNode {
         ['schedule', () => this.schedule?.close()],
         ['writer', () => this.writer?.close()],
         ['http', () => this.closeHttp()],
+        ['packs', () => this.blobStore?.close()],
         ['database', () => this.db?.close()],
         ['peer connections', () => this.client.close()],
       ];

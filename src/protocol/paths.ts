@@ -6,6 +6,7 @@
 export const PATHS = {
   catalog: '/v1/catalog',
   blob: '/v1/blobs/:sha256',
+  blobBatch: '/v1/blobs/batch',
   status: '/v1/status',
   reports: '/v1/reports',
   reportsRollup: '/v1/reports/rollup',
@@ -19,6 +20,8 @@ export const catalogUrl = (base: string, after: number, limit: number, waitSec =
   `${base}${PATHS.catalog}?after=${after}${waitSec > 0 ? `&wait=${waitSec}` : ''}&limit=${limit}`;
 
 export const blobUrl = (base: string, sha256: string): string => `${base}/v1/blobs/${sha256}`;
+
+export const blobBatchUrl = (base: string): string => `${base}${PATHS.blobBatch}`;
 
 export const readyzUrl = (base: string): string => `${base}${PATHS.readyz}`;
 

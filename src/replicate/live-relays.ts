@@ -25,6 +25,24 @@ export class LiveRelays {
     if (this.live.get(relay.sha256) === relay) this.live.delete(relay.sha256);
   }
 
+  /** A small blob (fetched whole, never relayed while it arrives) is stored now. */
+  stored(sha256: string): void {
+    this.started.emit(`stored:${sha256}`);
+  }
+
+  /** Waits up to `waitMs` for a small blob being fetched to be stored. */
+  waitStored(sha256: string, waitMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.started.off(`stored:${sha256}`, done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.started.once(`stored:${sha256}`, done);
+    });
+  }
+
   /** The live transfer of a blob, waiting up to `waitMs` for it to start when `wanted`. */
   async get(sha256: string, waitMs: number, wanted: boolean): Promise<LiveTransfer | undefined> {
     const now = this.live.get(sha256);

@@ -18,6 +18,10 @@ import { backoffMs } from './backoff.js';
 import { CatalogFollower } from './catalog-follower.js';
 import { GarbageCollector } from './garbage-collector.js';
 import { LastError } from './last-error.js';
+import { BlobBatcher } from '../transfer/blob-batcher.js';
+import { fetchSmallBlob } from '../transfer/fetch-small-blob.js';
+import type { RateBudget } from '../schedule/rate-budget.js';
+import { PACKED_BLOB_MAX } from '../store/fs-blob-store.js';
 import { LiveRelays } from './live-relays.js';
 import { PeerSelector, type Peer } from './peers.js';
 import type { ReplicationTuning } from './tuning.js';
@@ -88,6 +92,7 @@ export class Replicator {
   readonly follower: CatalogFollower;
   /** The last error, and whether it still holds (cleared when what failed next succeeds). */
   readonly errors = new LastError();
+  private readonly batcher: BlobBatcher;
   private readonly report: ReplicationProgress;
 
   /** Lines of replication itself; its parts take their own component from the node's logger (never nested: one "component" key per line). */
@@ -98,6 +103,13 @@ export class Replicator {
     this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
     this.large = new PQueue({ concurrency: d.tuning.largeConcurrency });
     this.critical = new PQueue({ concurrency: d.tuning.criticalConcurrency });
+    this.batcher = new BlobBatcher({
+      selfName: d.spec.name,
+      dispatcher: d.client.dispatcher,
+      budget: d.schedule.budget,
+      stallMs: d.tuning.stallMs,
+      onBytes: (peer, n) => d.metrics.transferBytes.labels({ direction: 'in', peer }).inc(n),
+    });
     this.gc = new GarbageCollector(d.store, d.graceMs, d.log.child({ component: 'gc' }));
     this.report = new ReplicationProgress(d, () => ({ wanted: this.wanted, tasks: this.tasks }));
     this.peers = new PeerSelector(d.topology, d.spec, d.tuning.peerFailures, d.tuning.probeMs, d.metrics, d.log.child({ component: 'peers' }), d.client);
@@ -160,8 +172,15 @@ export class Replicator {
    * The live transfer of a blob, waiting up to `waitMs` for a wanted one to start: a child
    * that asks for a blob its hub is about to fetch gets it relayed rather than a 404.
    */
-  liveTransfer(sha256: string, waitMs: number): Promise<LiveTransfer | undefined> {
-    return this.relays.get(sha256, waitMs, this.wanted.has(sha256));
+  async liveTransfer(sha256: string, waitMs: number): Promise<LiveTransfer | undefined> {
+    const blob = this.wanted.get(sha256);
+    // A small blob is never relayed as it arrives: the request waits until it is stored
+    // (milliseconds), and the route then serves it from the store.
+    if (blob && blob.size > 0 && blob.size <= PACKED_BLOB_MAX) {
+      if (!this.d.store.has(sha256)) await this.relays.waitStored(sha256, waitMs);
+      return undefined;
+    }
+    return this.relays.get(sha256, waitMs, blob !== undefined);
   }
 
   /** Snapshot for status and metrics (see progress.ts). */
@@ -210,6 +229,7 @@ export class Replicator {
     let live: LiveTransfer | undefined;
     let committing = false;
     const budget = task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : this.d.schedule.budget;
+    if (task.blob.size > 0 && task.blob.size <= PACKED_BLOB_MAX) return this.runSmall(task, peer, budget, controller);
     let pausedAt: number | undefined;
     try {
       // One owner per blob: a commit of an earlier attempt may still be renaming this file.
@@ -326,6 +346,70 @@ export class Replicator {
     const free = fs.bavail * fs.bsize;
     if (free < need) {
       throw new SluiceError('STORE_FULL', `blob ${task.blob.sha256.slice(0, 12)}… (${task.blob.packages.join(', ')}) needs ${need} bytes with the transfers under way, but only ${free} are free in ${this.d.spec.dataDir}; free space or grow the disk (it is retried)`);
+    }
+  }
+
+  /**
+   * A small blob: fetched whole into memory, verified, and committed into a pack file with
+   * the rest of its commit round (one write and one fsync for many blobs). No partial file.
+   */
+  private async runSmall(task: Task, peer: Peer, budget: RateBudget, controller: AbortController): Promise<void> {
+    const sha = task.blob.sha256;
+    try {
+      if (budget.rateBytesPerSec === 0) task.state = 'paused';
+      const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
+      const one = () => fetchSmallBlob({
+        sha256: sha,
+        size: task.blob.size,
+        peer,
+        selfName: this.d.spec.name,
+        dispatcher: this.d.client.dispatcher,
+        budget,
+        signal: controller.signal,
+        stallMs: this.d.tuning.stallMs,
+        onBytes: (n) => {
+          task.state = 'active';
+          counter.inc(n);
+          task.offset += n;
+        },
+      });
+      // Bulk small blobs share requests (one per 64); critical ones keep a request of their own.
+      const batched = task.blob.severity !== 'critical' && this.batcher.supports(peer.name);
+      const data = batched
+        ? await this.batcher.fetch(peer, sha, task.blob.size, controller.signal).then(
+            (bytes) => {
+              task.state = 'active';
+              task.offset = bytes.length;
+              return bytes;
+            },
+            (err: unknown) => (this.batcher.supports(peer.name) ? Promise.reject(err) : one()),
+          )
+        : await one();
+      this.peers.succeeded(peer);
+      task.notFoundSince = undefined;
+      task.state = 'verifying';
+      task.controller = undefined;
+      // The commit joins the next group-commit round off the transfer slot, so the lane
+      // keeps fetching while a round appends and fsyncs a whole batch of small blobs.
+      void this.d.store.commit([this.d.store.stageBuffer(sha, data)]).then(
+        () => {
+          this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
+          if (this.tasks.get(sha) === task) this.tasks.delete(sha);
+          this.errors.clear(sha);
+          this.relays.stored(sha);
+          this.log.debug({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name }, 'blob stored');
+        },
+        (err: unknown) => {
+          task.offset = 0;
+          void this.failed(task, peer, toSluiceError(err, `committing blob ${sha.slice(0, 12)}…`, 'STORE_IO'), undefined);
+        },
+      );
+    } catch (err) {
+      task.offset = 0;
+      if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
+      await this.failed(task, peer, toSluiceError(err, `fetching blob ${sha.slice(0, 12)}…`), undefined);
+    } finally {
+      if (task.controller === controller) task.controller = undefined;
     }
   }
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Readable } from 'node:stream';
@@ -9,10 +9,11 @@ import type { BlobStore, StagedBlob, StageLimits } from './blob-store.js';
 import type { BatchOp, BlobMeta, MetaDb, Sublevel } from './meta-db.js';
 import { sublevels, syncBatch } from './meta-db.js';
 import { fsyncDir, fsyncFile, writeHashed } from './hashed-write.js';
+import { PackFiles, type PackLocation } from './pack-files.js';
 import { PartialFiles } from './partial-files.js';
 
 interface PendingCommit {
-  readonly staged: readonly StagedBlob[];
+  staged: readonly StagedBlob[];
   readonly extra: readonly BatchOp[];
   resolve(): void;
   reject(err: unknown): void;
@@ -20,6 +21,8 @@ interface PendingCommit {
 
 const SHA_FILE = /^[0-9a-f]{64}$/;
 const HOT_BLOB_MAX = 64 * 1024;
+/** Replicated blobs up to this size go into pack files (see pack-files.ts). */
+export const PACKED_BLOB_MAX = 32 * 1024;
 const HOT_CACHE_BYTES = 32 * 1024 * 1024;
 const READ_AHEAD_BUDGET = 8 * 1024 * 1024;
 const MAX_READ_AHEAD = 1024 * 1024;
@@ -31,9 +34,12 @@ const MIN_READ_AHEAD = 64 * 1024;
  *   tmp/                staging files, on the same filesystem so rename is atomic
  *   quarantine/         blobs that failed re-verification, kept for inspection
  *   partial/            downloads under way, owned through `partials`
+ *   packs/              small replicated blobs, many per file (`packs`)
  */
 export class FsBlobStore implements BlobStore {
   private readonly index = new Map<string, number>();
+  /** Blobs that live in a pack file, and where. */
+  private readonly packed = new Map<string, PackLocation>();
   private readonly pendingCommits: PendingCommit[] = [];
   private committing = false;
   private readonly knownDirs = new Set<string>();
@@ -51,6 +57,7 @@ export class FsBlobStore implements BlobStore {
   readonly tmpDir: string;
   readonly quarantineDir: string;
   readonly partials: PartialFiles;
+  readonly packs: PackFiles;
 
   private constructor(
     private readonly db: MetaDb,
@@ -61,6 +68,7 @@ export class FsBlobStore implements BlobStore {
     this.tmpDir = path.join(dataDir, 'tmp');
     this.quarantineDir = path.join(dataDir, 'quarantine');
     this.partials = new PartialFiles(db, dataDir);
+    this.packs = new PackFiles(dataDir);
   }
 
   /**
@@ -80,7 +88,22 @@ export class FsBlobStore implements BlobStore {
       await mkdir(store.partials.dir, { recursive: true });
       await rm(store.tmpDir, { recursive: true, force: true });
       await mkdir(store.tmpDir, { recursive: true });
+      const packIds = await store.packs.open();
+      const packSizes = new Map<number, number>();
       for await (const [sha, meta] of store.blobsDb.iterator() as AsyncIterable<[string, BlobMeta]>) {
+        if (meta.pack !== undefined) {
+          // A packed blob is there when its pack holds its whole range (it was synced first).
+          if (!packSizes.has(meta.pack)) packSizes.set(meta.pack, await store.packs.sizeOf(meta.pack));
+          if (packSizes.get(meta.pack)! < (meta.offset ?? 0) + meta.size) {
+            dropped.push(sha);
+            continue;
+          }
+          store.packed.set(sha, { pack: meta.pack, offset: meta.offset ?? 0 });
+          store.packs.hold(meta.pack);
+          store.index.set(sha, meta.size);
+          store.bytes += meta.size;
+          continue;
+        }
         const size = await stat(store.pathOf(sha)).then((s) => s.size, () => -1);
         if (size !== meta.size) {
           dropped.push(sha);
@@ -89,6 +112,7 @@ export class FsBlobStore implements BlobStore {
         store.index.set(sha, size);
         store.bytes += size;
       }
+      await store.packs.removeUnused(packIds);
       await syncBatch(db, dropped.map((key) => ({ type: 'del', sublevel: store.blobsDb, key })));
       for (const fan of await readdir(store.blobDir)) {
         for (const name of await readdir(path.join(store.blobDir, fan))) {
@@ -134,7 +158,8 @@ export class FsBlobStore implements BlobStore {
     if (size === undefined || size > HOT_BLOB_MAX) return undefined;
     const cached = this.hot.get(sha256);
     if (cached) return cached;
-    const buf = await readFile(this.pathOf(sha256));
+    const loc = this.packed.get(sha256);
+    const buf = loc ? await this.packs.read(loc, size) : await readExactly(this.pathOf(sha256), size);
     // Forgotten while it was read (garbage collection, verify): not cached.
     if (this.index.has(sha256)) this.hot.set(sha256, buf);
     return buf;
@@ -151,10 +176,40 @@ export class FsBlobStore implements BlobStore {
     // each open stream buffers one: read-ahead shares a fixed budget, so memory stays flat
     // however many clients download at once.
     const highWaterMark = Math.max(MIN_READ_AHEAD, Math.min(MAX_READ_AHEAD, Math.floor(READ_AHEAD_BUDGET / (this.openReads + 1))));
+    const loc = this.packed.get(sha256);
+    if (loc) return this.packs.stream(loc, range?.start ?? 0, range?.end ?? this.index.get(sha256)! - 1);
     const stream = createReadStream(this.pathOf(sha256), { ...range, highWaterMark });
     this.openReads++;
     stream.once('close', () => this.openReads--);
     return stream;
+  }
+
+  /** A small blob already verified in memory, to be committed into a pack file. */
+  stageBuffer(sha256: string, data: Buffer): StagedBlob {
+    return { tmpPath: '', sha256, size: data.length, data };
+  }
+
+  /** sha256 and length of a stored blob's bytes as they are on disk now (verify). */
+  async digest(sha256: string): Promise<{ sha256: string; size: number }> {
+    const loc = this.packed.get(sha256);
+    if (!loc) return digestFile(this.pathOf(sha256));
+    if ((await this.packs.sizeOf(loc.pack)) < 0) throw Object.assign(new Error(`pack ${loc.pack} is gone`), { code: 'ENOENT' });
+    const bytes = await this.packs.read(loc, this.index.get(sha256) ?? 0);
+    return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+  }
+
+  /** True when the blob lives in a pack file rather than a file of its own. */
+  isPacked(sha256: string): boolean {
+    return this.packed.has(sha256);
+  }
+
+  /** Where a packed blob's bytes are (pack number and offset), for diagnosis. */
+  packLocation(sha256: string): PackLocation | undefined {
+    return this.packed.get(sha256);
+  }
+
+  async close(): Promise<void> {
+    await this.packs.close();
   }
 
   async stage(source: AsyncIterable<Uint8Array>, limits: StageLimits = {}): Promise<StagedBlob> {
@@ -198,14 +253,45 @@ export class FsBlobStore implements BlobStore {
     const ok: PendingCommit[] = [];
     // Durable bytes before the rename that makes them visible; in parallel, so the
     // filesystem can fold them into few journal commits.
-    const synced = await Promise.all(round.flatMap((c) => c.staged).map((s) => (s.unsynced ? fsyncFile(s.tmpPath).then(() => undefined, (err: unknown) => err) : undefined)));
+    // Small uploads (publish, restore) go into the packs too: their bytes are read back from
+    // the staging file, which the round then removes.
+    for (const c of round) {
+      c.staged = await Promise.all(
+        c.staged.map(async (s) => {
+          if (s.data || s.size === 0 || s.size > PACKED_BLOB_MAX || this.index.has(s.sha256)) return s;
+          const data = await readExactly(s.tmpPath, s.size).catch(() => undefined);
+          if (!data) return s;
+          await unlink(s.tmpPath).catch(() => undefined);
+          return { ...s, tmpPath: '', data };
+        }),
+      );
+    }
+    const synced = await Promise.all(round.flatMap((c) => c.staged).map((s) => (s.unsynced && !s.data ? fsyncFile(s.tmpPath).then(() => undefined, (err: unknown) => err) : undefined)));
+    // Small blobs of the whole round: one append and one fsync of the current pack.
+    const packedNow = new Map<string, PackLocation>();
+    const toPack = round.flatMap((c) => c.staged).filter((s) => s.data && !this.index.has(s.sha256));
+    const unique = [...new Map(toPack.map((s) => [s.sha256, s])).values()];
+    let packFailure: unknown;
+    if (unique.length) {
+      try {
+        const locs = await this.packs.append(unique.map((s) => s.data!));
+        unique.forEach((s, i) => packedNow.set(s.sha256, locs[i]!));
+      } catch (err) {
+        packFailure = err;
+      }
+    }
     let k = 0;
     for (const c of round) {
       const failures = c.staged.map(() => synced[k++]).filter((e) => e !== undefined);
       const mine: string[] = [];
       try {
         if (failures.length) throw failures[0];
+        if (packFailure && c.staged.some((s) => s.data)) throw packFailure;
         for (const s of c.staged) {
+          if (s.data) {
+            if (!this.index.has(s.sha256) && !placed.has(s.sha256) && packedNow.has(s.sha256)) placed.add(s.sha256);
+            continue;
+          }
           if (this.index.has(s.sha256) || placed.has(s.sha256)) {
             await unlink(s.tmpPath).catch(() => undefined);
             continue;
@@ -229,7 +315,7 @@ export class FsBlobStore implements BlobStore {
           placed.delete(sha);
           await unlink(this.pathOf(sha)).catch(() => undefined);
         }
-        for (const s of c.staged) await unlink(s.tmpPath).catch(() => undefined);
+        for (const s of c.staged) if (!s.data) await unlink(s.tmpPath).catch(() => undefined);
         c.reject(toSluiceError(err, 'cannot commit blobs to the store', 'STORE_IO'));
       }
     }
@@ -240,7 +326,10 @@ export class FsBlobStore implements BlobStore {
       await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
       const storedAt = Date.now();
       await syncBatch(this.db, [
-        ...fresh.map((s) => ({ type: 'put' as const, sublevel: this.blobsDb, key: s.sha256, value: { size: s.size, storedAt } satisfies BlobMeta })),
+        ...fresh.map((s) => {
+          const loc = packedNow.get(s.sha256);
+          return { type: 'put' as const, sublevel: this.blobsDb, key: s.sha256, value: (loc ? { size: s.size, storedAt, pack: loc.pack, offset: loc.offset } : { size: s.size, storedAt }) satisfies BlobMeta };
+        }),
         ...ok.flatMap((c) => c.extra),
       ]);
     } catch (err) {
@@ -252,22 +341,41 @@ export class FsBlobStore implements BlobStore {
       if (this.index.has(s.sha256)) continue;
       this.index.set(s.sha256, s.size);
       this.bytes += s.size;
+      const loc = packedNow.get(s.sha256);
+      if (loc && s.data) {
+        this.packed.set(s.sha256, loc);
+        this.packs.hold(loc.pack);
+        // Just verified and likely asked for by the nodes below: served from memory at once.
+        if (s.size <= HOT_BLOB_MAX) this.hot.set(s.sha256, s.data);
+      }
     }
     for (const c of ok) c.resolve();
   }
 
   async discard(staged: StagedBlob): Promise<void> {
+    if (staged.data) return;
     await unlink(staged.tmpPath).catch(() => undefined);
   }
 
   async quarantine(sha256: string): Promise<void> {
+    const loc = this.packed.get(sha256);
+    const size = this.index.get(sha256) ?? 0;
+    const aside = path.join(this.quarantineDir, `${sha256}.${Date.now()}`);
+    if (loc) {
+      // The bytes stay in the pack until it empties; a copy is kept aside for inspection.
+      const bytes = await this.packs.read(loc, size).catch(() => undefined);
+      await this.forget(sha256);
+      if (bytes) await writeFile(aside, bytes).catch(() => undefined);
+      return;
+    }
     await this.forget(sha256);
-    await rename(this.pathOf(sha256), path.join(this.quarantineDir, `${sha256}.${Date.now()}`)).catch(() => undefined);
+    await rename(this.pathOf(sha256), aside).catch(() => undefined);
   }
 
   async remove(sha256: string): Promise<void> {
+    const packed = this.packed.has(sha256);
     await this.forget(sha256);
-    await unlink(this.pathOf(sha256)).catch(() => undefined);
+    if (!packed) await unlink(this.pathOf(sha256)).catch(() => undefined);
   }
 
   list(): IterableIterator<[string, number]> {
@@ -291,6 +399,31 @@ export class FsBlobStore implements BlobStore {
     await syncBatch(this.db, [{ type: 'del', sublevel: this.blobsDb, key: sha256 }]);
     this.index.delete(sha256);
     this.bytes -= size;
+    const loc = this.packed.get(sha256);
+    if (loc) {
+      this.packed.delete(sha256);
+      await this.packs.release(loc.pack);
+    }
+  }
+}
+
+/**
+ * A whole small file of known size in one read: open, read, close (readFile adds an fstat
+ * and a second read, each a trip through the thread pool).
+ */
+async function readExactly(file: string, size: number): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(size);
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await fh.read(buf, done, size - done, done);
+      if (bytesRead === 0) throw Object.assign(new Error(`${file} is shorter than its recorded ${size} bytes`), { code: 'EIO' });
+      done += bytesRead;
+    }
+    return buf;
+  } finally {
+    await fh.close();
   }
 }
 

@@ -41,6 +41,9 @@ export interface BlobMeta {
   readonly size: number;
   /** When the blob became visible here (ms since epoch). */
   readonly storedAt: number;
+  /** A small blob replicated here lives in a pack file at this place; others are files of their own. */
+  readonly pack?: number;
+  readonly offset?: number;
 }
 
 /** A LevelDB write that commits together with blobs (e.g. the catalog record naming them). */

@@ -1,5 +1,4 @@
 import type { FsBlobStore } from './fs-blob-store.js';
-import { digestFile } from './fs-blob-store.js';
 
 export interface VerifyReport {
   readonly checked: number;
@@ -29,7 +28,7 @@ export async function verifyStore(store: FsBlobStore, signal?: AbortSignal): Pro
     signal?.throwIfAborted();
     let actual: { sha256: string; size: number };
     try {
-      actual = await digestFile(store.pathOf(sha));
+      actual = await store.digest(sha);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {

@@ -1,3 +1,4 @@
+import { BLOB_BATCH_TYPE, decodeFrames, frameHeader } from '../../src/protocol/blob-batch.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KeyObject } from 'node:crypto';
@@ -22,6 +23,8 @@ export class FaultProxy {
   /** Answer long-polls at once (as some proxies do) by forwarding wait=0. */
   stripWait = false;
   rateBytesPerSec = Infinity;
+  /** Answer blob batches with 404, as a node of a version without them would. */
+  batchUnsupported = false;
   /** Added to the Date header of catalog answers (a peer whose clock is off). */
   dateShiftMs = 0;
   /** With catalogFault 'resign': the (stolen, revoked) key that re-signs head and timestamp. */
@@ -71,6 +74,7 @@ export class FaultProxy {
     const url = req.url ?? '/';
     const blob = /^\/v1\/blobs\/([0-9a-f]{64})$/.exec(url);
     if (blob && req.method === 'GET') return this.blob(blob[1]!, req, res);
+    if (url === '/v1/blobs/batch' && req.method === 'POST') return this.batch(req, res);
     if (url.startsWith('/v1/catalog')) return this.catalog(url, req, res);
     if (url.startsWith('/v1/updates') && this.updatesFault !== 'none') return this.forgeUpdates(url, req, res);
     // Anything else (status pushes, readyz) passes through unchanged.
@@ -136,6 +140,42 @@ export class FaultProxy {
     this.note('updates:forge');
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
+  }
+
+  /** Blob batches get the blob faults too (withhold: every frame "not held"; flip: one byte of each blob). */
+  private async batch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d)).on('end', () => resolve(Buffer.concat(parts)));
+    });
+    if (this.batchUnsupported) {
+      this.note('batch:unsupported');
+      res.writeHead(404, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ error: { code: 'ROUTE_NOT_FOUND', message: 'an older node without blob batches' } }));
+    }
+    const up = await request(`${this.target}/v1/blobs/batch`, { method: 'POST', headers: forwardable(req), body });
+    if (up.statusCode !== 200) {
+      res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
+      return void res.end(Buffer.from(await up.body.arrayBuffer()));
+    }
+    const out: Buffer[] = [];
+    for await (const frame of decodeFrames(up.body, 1024 * 1024)) {
+      let bytes = frame.bytes;
+      if (bytes && this.blobFault === 'withhold') {
+        this.note('blob:withhold');
+        bytes = undefined;
+      } else if (bytes && this.blobFault === 'flip') {
+        this.note('blob:flip');
+        bytes = Buffer.from(bytes);
+        bytes[0] = bytes[0]! ^ 0xff;
+      }
+      this.blobRequests.push({ sha: frame.sha256, range: undefined, status: bytes ? 200 : 404 });
+      if (bytes) this.bytesSent.set(frame.sha256, (this.bytesSent.get(frame.sha256) ?? 0) + bytes.length);
+      out.push(frameHeader(frame.sha256, bytes?.length));
+      if (bytes) out.push(bytes);
+    }
+    res.writeHead(200, { 'content-type': BLOB_BATCH_TYPE });
+    res.end(Buffer.concat(out));
   }
 
   private async blob(sha: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

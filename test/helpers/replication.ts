@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { request } from 'undici';
 import type { SluiceNode } from '../../src/daemon.js';
 import { waitFor } from './env.js';
@@ -23,7 +23,17 @@ export async function release(baseUrl: string, dir: string, name: string, opts: 
 /** True when `node` holds the blob and its file is byte-identical to `content`. */
 export function holdsExactly(node: SluiceNode, content: Buffer): boolean {
   const sha = sha256(content);
-  return node.store.has(sha) && readFileSync(node.store.pathOf(sha)).equals(content);
+  if (!node.store.has(sha)) return false;
+  const loc = node.store.packLocation(sha);
+  if (!loc) return readFileSync(node.store.pathOf(sha)).equals(content);
+  // A small blob lives in a pack file: compare its slice.
+  const fd = openSync(node.store.packs.pathOf(loc.pack), 'r');
+  try {
+    const buf = Buffer.alloc(content.length);
+    return readSync(fd, buf, 0, buf.length, loc.offset) === content.length && buf.equals(content);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Waits until `node` has caught up with `seq` and has nothing pending. */

@@ -15,7 +15,8 @@ async function* once(buf: Buffer) {
 describe('group commit: per-blob outcomes', () => {
   it('one blob whose rename fails fails its own commit only; the rest of the round is visible, nothing orphaned', async () => {
     const { store } = await freshStore();
-    const blobs = [randomBytes(1000), randomBytes(2000), randomBytes(3000)];
+    // Above PACKED_BLOB_MAX: blobs with files of their own (small ones go into packs).
+    const blobs = [randomBytes(40_000), randomBytes(41_000), randomBytes(42_000)];
     const staged = await Promise.all(blobs.map((b) => store.stage(once(b))));
     unlinkSync(staged[1]!.tmpPath); // its rename will fail with ENOENT
     const outcomes = await Promise.allSettled(staged.map((s) => store.commit([s])));
@@ -87,7 +88,7 @@ describe('partial files have one owner', () => {
 describe('verify condemns only on evidence', () => {
   it('a blob that cannot be read is kept and reported; a missing one is forgotten; a corrupt one is quarantined', async () => {
     const { store } = await freshStore();
-    const blobs = [randomBytes(5000), randomBytes(6000), randomBytes(7000), randomBytes(8000)];
+    const blobs = [randomBytes(45_000), randomBytes(46_000), randomBytes(47_000), randomBytes(48_000)];
     for (const b of blobs) await store.commit([await store.stage(once(b))]);
     const [unreadable, missing, corrupt, healthy] = blobs.map(sha) as [string, string, string, string];
     // A read error that says nothing about the bytes (EISDIR stands in for EIO or EMFILE).

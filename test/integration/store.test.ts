@@ -60,8 +60,9 @@ describe('content store on real files and LevelDB', () => {
     const dir = tempDir();
     let db = await openMetaDb(dir);
     let { store } = await FsBlobStore.open(db, dir);
-    const kept = randomBytes(100);
-    const lost = randomBytes(200);
+    // Above PACKED_BLOB_MAX: blobs with files of their own (small ones go into packs).
+    const kept = randomBytes(40_000);
+    const lost = randomBytes(40_200);
     await store.commit([await store.stage(chunks(kept)), await store.stage(chunks(lost))]);
     const place = (content: Buffer, name = sha(content)) => {
       mkdirSync(path.join(dir, 'blobs', name.slice(0, 2)), { recursive: true });

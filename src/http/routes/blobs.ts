@@ -2,7 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import parseRange from 'range-parser';
+import { z } from 'zod';
 import { SHA256_PATTERN } from '../../catalog/records.js';
+import { BLOB_BATCH_MAX, BLOB_BATCH_TYPE, frameHeader } from '../../protocol/blob-batch.js';
+import { PACKED_BLOB_MAX } from '../../store/fs-blob-store.js';
 import { SluiceError } from '../../errors.js';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
@@ -21,6 +24,7 @@ export function registerBlobRoutes(app: FastifyInstance, deps: BlobDeps): void {
   const handler = (request: FastifyRequest, reply: FastifyReply) => serveBlob(request, reply, deps);
   app.get(PATHS.blob, handler);
   app.head(PATHS.blob, handler);
+  app.post(PATHS.blobBatch, (request, reply) => serveBatch(request, reply, deps));
   // The body of a restore is the blob itself, streamed to the store (never buffered).
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
   app.put(PATHS.blob, { onRequest: requireToken(deps.tokens) }, (request) => restoreBlob(request, deps));
@@ -54,6 +58,38 @@ function catalogSize(deps: BlobDeps, sha256: string): number | undefined {
   return undefined;
 }
 
+const batchSchema = z.object({ sha256: z.array(z.string().regex(SHA256_PATTERN)).min(1).max(BLOB_BATCH_MAX) }).strict();
+
+/**
+ * POST /v1/blobs/batch: many small blobs in one response (protocol/blob-batch.ts), so a
+ * downstream node does not pay a request per 16 KiB blob. Blobs are public like GET; frames
+ * are produced one at a time (at most 64 × 32 KiB in flight per response).
+ */
+async function serveBatch(request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): Promise<unknown> {
+  const parsed = batchSchema.safeParse(request.body);
+  if (!parsed.success) throw new SluiceError('BAD_REQUEST', `expected { "sha256": [1 to ${BLOB_BATCH_MAX} blob ids] }; ${parsed.error.issues[0]?.path.join('.') || 'body'}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  const peer = deps.peerAuth.certifiedNode(request) ?? peerOf(request, deps.topology);
+  const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
+  const store = deps.store;
+  async function* frames() {
+    for (const sha256 of parsed.data!.sha256) {
+      const size = store.sizeOf(sha256);
+      const bytes = size !== undefined && size <= PACKED_BLOB_MAX ? await store.readSmall(sha256).catch(() => undefined) : undefined;
+      yield frameHeader(sha256, bytes?.length);
+      if (bytes) {
+        counter.inc(bytes.length);
+        yield bytes;
+      }
+    }
+  }
+  const body = Readable.from(frames(), { objectMode: false });
+  void reply.type(BLOB_BATCH_TYPE).header('cache-control', 'no-store');
+  if (!deps.egress.limited) return reply.send(body);
+  const paced = deps.egress.throttle(peer);
+  pipeline(body, paced).catch(() => undefined);
+  return reply.send(paced);
+}
+
 /** How long a request for a wanted blob waits for this node's own transfer of it to start. */
 const LIVE_WAIT_MS = 5000;
 
@@ -68,6 +104,8 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Blo
   // wanted blob's transfer to start.
   const live = size === undefined ? await deps.liveTransfer(sha256, LIVE_WAIT_MS) : undefined;
   if (live) size = live.size;
+  // A small blob is not relayed: it may have been stored while the request waited.
+  else size ??= deps.store.sizeOf(sha256);
   if (size === undefined) throw new SluiceError('BLOB_NOT_FOUND', `blob ${sha256} is not stored on node ${deps.node.name} (not approved for it, or not replicated yet)`);
 
   const etag = `"${sha256}"`;

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import { request, type Dispatcher } from 'undici';
+import { SluiceError, toSluiceError } from '../errors.js';
+import { NODE_HEADER } from '../protocol/headers.js';
+import { blobUrl } from '../protocol/paths.js';
+import type { RateBudget } from '../schedule/rate-budget.js';
+
+export interface FetchSmallOptions {
+  readonly sha256: string;
+  readonly size: number;
+  readonly peer: { readonly name: string; readonly url: string };
+  readonly selfName: string;
+  readonly budget: RateBudget;
+  readonly signal: AbortSignal;
+  readonly stallMs: number;
+  readonly dispatcher?: Dispatcher;
+  readonly onBytes?: (bytes: number) => void;
+}
+
+/**
+ * A small blob (see PACKED_BLOB_MAX) fetched whole into memory and verified: no partial
+ * file, no resume (a retry costs at most a few KiB), and the caller commits it into a pack
+ * file. Memory stays bounded: at most `size` bytes are accepted, and the lane limits how
+ * many run at once. Throws the same SluiceErrors as fetchBlob.
+ */
+export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
+  const what = `blob ${o.sha256.slice(0, 12)}… from ${o.peer.name}`;
+  o.signal.throwIfAborted();
+  // Budgeted up front: the whole body is a handful of slices at any real rate.
+  await o.budget.take(o.size, o.signal);
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(o.signal.reason);
+  o.signal.addEventListener('abort', onAbort, { once: true });
+  let stalled = false;
+  let timer: NodeJS.Timeout | undefined;
+  // No byte for stallMs aborts; every chunk re-arms it.
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = true;
+      controller.abort();
+    }, o.stallMs);
+  };
+  arm();
+  try {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(blobUrl(o.peer.url, o.sha256), { headers: { [NODE_HEADER]: o.selfName }, signal: controller.signal, dispatcher: o.dispatcher });
+    } catch (err) {
+      if (stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no answer for ${o.stallMs} ms`);
+      throw toSluiceError(err, `fetching ${what}`);
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => undefined);
+      if (res.statusCode === 404) throw new SluiceError('BLOB_NOT_FOUND', `${what}: the peer does not hold it`);
+      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected HTTP ${res.statusCode}`);
+    }
+    const declared = Number(res.headers['content-length'] ?? o.size);
+    if (declared !== o.size) {
+      await res.body.dump().catch(() => undefined);
+      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: Content-Length ${declared}, expected ${o.size} by the catalog`);
+    }
+    const body = Buffer.allocUnsafe(o.size);
+    let got = 0;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (got + chunk.length > o.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the peer sent more than the ${o.size} bytes the catalog lists`);
+        arm();
+        chunk.copy(body, got);
+        got += chunk.length;
+        o.onBytes?.(chunk.length);
+      }
+    } catch (err) {
+      res.body.destroy();
+      if (err instanceof SluiceError) throw err;
+      if (stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no data for ${o.stallMs} ms`);
+      throw toSluiceError(err, `fetching ${what}`);
+    }
+    if (got !== o.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the connection ended after ${got} of ${o.size} bytes`);
+    const digest = createHash('sha256').update(body).digest('hex');
+    if (digest !== o.sha256) throw new SluiceError('HASH_MISMATCH', `${what}: the bytes hash to ${digest.slice(0, 12)}…, not to the catalog's sha256; discarded`);
+    return body;
+  } finally {
+    clearTimeout(timer);
+    o.signal.removeEventListener('abort', onAbort);
+  }
+}
