@@ -5,7 +5,7 @@
 #   openssl     the TLS tests read the certificate a node presents (openssl s_client)
 #   systemd     systemd-analyze verifies the deploy/ units (the deploy rehearsal test)
 #   util-linux  script(1) gives "sluice status --watch" a terminal in its test
-# Benchmarks also use nginx-light (npm run bench says when it is missing).
+# Benchmarks also use nginx-light, wrk and pv (npm run bench names whichever is missing).
 set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
