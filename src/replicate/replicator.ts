@@ -83,6 +83,8 @@ export class Replicator {
   private readonly relays = new LiveRelays();
   private readonly gc: GarbageCollector;
   private readonly small: PQueue;
+  /** Blobs that go into pack files: many at once, so that a batch request carries up to 64. */
+  private readonly packed: PQueue;
   private readonly large: PQueue;
   /** Critical packages have slots of their own: bulk transfers held by a paused window never block them. */
   private readonly critical: PQueue;
@@ -101,6 +103,7 @@ export class Replicator {
   constructor(private readonly d: ReplicatorDeps) {
     this.log = d.log.child({ component: 'replicate' });
     this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
+    this.packed = new PQueue({ concurrency: d.tuning.packedConcurrency });
     this.large = new PQueue({ concurrency: d.tuning.largeConcurrency });
     this.critical = new PQueue({ concurrency: d.tuning.criticalConcurrency });
     this.batcher = new BlobBatcher({
@@ -147,8 +150,8 @@ export class Replicator {
       clearTimeout(t.retryTimer);
       t.controller?.abort();
     }
-    for (const lane of [this.small, this.large, this.critical]) lane.clear();
-    await Promise.all([this.small.onIdle(), this.large.onIdle(), this.critical.onIdle(), this.follower.closed()]);
+    for (const lane of [this.packed, this.small, this.large, this.critical]) lane.clear();
+    await Promise.all([this.packed.onIdle(), this.small.onIdle(), this.large.onIdle(), this.critical.onIdle(), this.follower.closed()]);
   }
 
   /** Recomputes what to hold after the catalog (or the store) changed. */
@@ -210,7 +213,8 @@ export class Replicator {
     if (this.stop.signal.aborted) return;
     task.state = 'queued';
     this.tasks.set(task.blob.sha256, task);
-    const lane = task.blob.severity === 'critical' ? this.critical : task.blob.size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
+    const size = task.blob.size;
+    const lane = task.blob.severity === 'critical' ? this.critical : size > 0 && size <= PACKED_BLOB_MAX ? this.packed : size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
     void lane.add(() => this.run(task), { priority: priorityOf(task.blob) }).catch(() => undefined);
   }
 

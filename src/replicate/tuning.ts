@@ -26,6 +26,11 @@ export interface ReplicationTuning {
   /** Concurrent transfers of blobs up to `smallBlobBytes`, and of larger ones. @defaultValue 16 and 2 */
   readonly smallConcurrency: number;
   readonly largeConcurrency: number;
+  /**
+   * Concurrent transfers of blobs small enough for pack files (32 KiB): they cross a hop 64 per
+   * request, so as many wait together; at most 2 MiB in memory. @defaultValue 64
+   */
+  readonly packedConcurrency: number;
   /** Concurrent transfers of critical packages, in slots of their own. @defaultValue 2 */
   readonly criticalConcurrency: number;
   /**
@@ -59,6 +64,7 @@ export const DEFAULT_TUNING: ReplicationTuning = Object.freeze({
   probeMs: 30_000,
   smallConcurrency: 16,
   largeConcurrency: 2,
+  packedConcurrency: 64,
   smallBlobBytes: 8 * 1024 * 1024,
   criticalConcurrency: 2,
   missingAfterMs: 10 * 60_000,
