@@ -21,7 +21,7 @@ import { LastError } from './last-error.js';
 import { BlobBatcher } from '../transfer/blob-batcher.js';
 import { fetchSmallBlob } from '../transfer/fetch-small-blob.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
-import { PACKED_BLOB_MAX } from '../store/fs-blob-store.js';
+import { packable } from '../store/fs-blob-store.js';
 import { LiveRelays } from './live-relays.js';
 import { PeerSelector, type Peer } from './peers.js';
 import type { ReplicationTuning } from './tuning.js';
@@ -179,7 +179,7 @@ export class Replicator {
     const blob = this.wanted.get(sha256);
     // A small blob is never relayed as it arrives: the request waits until it is stored
     // (milliseconds), and the route then serves it from the store.
-    if (blob && blob.size > 0 && blob.size <= PACKED_BLOB_MAX) {
+    if (blob && packable(blob.size)) {
       if (!this.d.store.has(sha256)) await this.relays.waitStored(sha256, waitMs);
       return undefined;
     }
@@ -214,7 +214,7 @@ export class Replicator {
     task.state = 'queued';
     this.tasks.set(task.blob.sha256, task);
     const size = task.blob.size;
-    const lane = task.blob.severity === 'critical' ? this.critical : size > 0 && size <= PACKED_BLOB_MAX ? this.packed : size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
+    const lane = task.blob.severity === 'critical' ? this.critical : packable(size) ? this.packed : size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
     void lane.add(() => this.run(task), { priority: priorityOf(task.blob) }).catch(() => undefined);
   }
 
@@ -233,7 +233,7 @@ export class Replicator {
     let live: LiveTransfer | undefined;
     let committing = false;
     const budget = task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : this.d.schedule.budget;
-    if (task.blob.size > 0 && task.blob.size <= PACKED_BLOB_MAX) return this.runSmall(task, peer, budget, controller);
+    if (packable(task.blob.size)) return this.runSmall(task, peer, budget, controller);
     let pausedAt: number | undefined;
     try {
       // One owner per blob: a commit of an earlier attempt may still be renaming this file.

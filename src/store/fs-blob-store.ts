@@ -23,6 +23,9 @@ const SHA_FILE = /^[0-9a-f]{64}$/;
 const HOT_BLOB_MAX = 64 * 1024;
 /** Replicated blobs up to this size go into pack files (see pack-files.ts). */
 export const PACKED_BLOB_MAX = 32 * 1024;
+
+/** A blob that lives in a pack file rather than a file of its own (empty blobs stay files). */
+export const packable = (size: number): boolean => size > 0 && size <= PACKED_BLOB_MAX;
 const HOT_CACHE_BYTES = 32 * 1024 * 1024;
 const READ_AHEAD_BUDGET = 8 * 1024 * 1024;
 const MAX_READ_AHEAD = 1024 * 1024;
@@ -258,7 +261,7 @@ export class FsBlobStore implements BlobStore {
     for (const c of round) {
       c.staged = await Promise.all(
         c.staged.map(async (s) => {
-          if (s.data || s.size === 0 || s.size > PACKED_BLOB_MAX || this.index.has(s.sha256)) return s;
+          if (s.data || !packable(s.size) || this.index.has(s.sha256)) return s;
           const data = await readExactly(s.tmpPath, s.size).catch(() => undefined);
           if (!data) return s;
           await unlink(s.tmpPath).catch(() => undefined);
