@@ -5,6 +5,7 @@ import { BLOB_BATCH_MAX, decodeFrames } from '../protocol/blob-batch.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { blobBatchUrl } from '../protocol/paths.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
+import { StallWatch } from './stall-watch.js';
 
 interface Waiter {
   readonly sha256: string;
@@ -64,19 +65,11 @@ export class BlobBatcher {
   private async send(peer: { name: string; url: string }, batch: Waiter[]): Promise<void> {
     const what = `a batch of ${batch.length} blobs from ${peer.name}`;
     const controller = new AbortController();
-    let stalled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stalled = true;
-        controller.abort();
-      }, this.o.stallMs);
-    };
+    const watch = new StallWatch(controller, this.o.stallMs);
     const open = new Map(batch.map((w) => [w.sha256, w]));
     try {
       await this.o.budget.take(batch.reduce((n, w) => n + w.size, 0));
-      arm();
+      watch.touch();
       const res = await request(blobBatchUrl(peer.url), {
         method: 'POST',
         headers: { 'content-type': 'application/json', [NODE_HEADER]: this.o.selfName },
@@ -95,7 +88,7 @@ export class BlobBatcher {
       }
       const maxSize = Math.max(...batch.map((w) => w.size));
       for await (const frame of decodeFrames(res.body, maxSize)) {
-        arm();
+        watch.touch();
         const w = open.get(frame.sha256);
         if (!w) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: a frame for blob ${frame.sha256.slice(0, 12)}… that was not asked for`);
         open.delete(frame.sha256);
@@ -110,10 +103,10 @@ export class BlobBatcher {
       }
       if (open.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the response ended without ${open.size} of the blobs asked for`);
     } catch (err) {
-      const e = err instanceof SluiceError ? err : stalled ? new SluiceError('TRANSFER_STALLED', `${what}: no data for ${this.o.stallMs} ms`) : toSluiceError(err, `fetching ${what}`);
+      const e = err instanceof SluiceError ? err : watch.stalled ? new SluiceError('TRANSFER_STALLED', `${what}: no data for ${this.o.stallMs} ms`) : toSluiceError(err, `fetching ${what}`);
       for (const w of open.values()) w.reject(e);
     } finally {
-      clearTimeout(timer);
+      watch.stop();
     }
   }
 }

@@ -4,6 +4,7 @@ import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { blobUrl } from '../protocol/paths.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
+import { StallWatch } from './stall-watch.js';
 
 export interface FetchSmallOptions {
   readonly sha256: string;
@@ -31,23 +32,14 @@ export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
   const controller = new AbortController();
   const onAbort = () => controller.abort(o.signal.reason);
   o.signal.addEventListener('abort', onAbort, { once: true });
-  let stalled = false;
-  let timer: NodeJS.Timeout | undefined;
-  // No byte for stallMs aborts; every chunk re-arms it.
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      controller.abort();
-    }, o.stallMs);
-  };
-  arm();
+  const watch = new StallWatch(controller, o.stallMs);
+  watch.touch();
   try {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(blobUrl(o.peer.url, o.sha256), { headers: { [NODE_HEADER]: o.selfName }, signal: controller.signal, dispatcher: o.dispatcher });
     } catch (err) {
-      if (stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no answer for ${o.stallMs} ms`);
+      if (watch.stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no answer for ${o.stallMs} ms`);
       throw toSluiceError(err, `fetching ${what}`);
     }
     if (res.statusCode !== 200) {
@@ -65,7 +57,7 @@ export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (got + chunk.length > o.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the peer sent more than the ${o.size} bytes the catalog lists`);
-        arm();
+        watch.touch();
         chunk.copy(body, got);
         got += chunk.length;
         o.onBytes?.(chunk.length);
@@ -73,7 +65,7 @@ export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
     } catch (err) {
       res.body.destroy();
       if (err instanceof SluiceError) throw err;
-      if (stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no data for ${o.stallMs} ms`);
+      if (watch.stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no data for ${o.stallMs} ms`);
       throw toSluiceError(err, `fetching ${what}`);
     }
     if (got !== o.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the connection ended after ${got} of ${o.size} bytes`);
@@ -81,7 +73,7 @@ export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
     if (digest !== o.sha256) throw new SluiceError('HASH_MISMATCH', `${what}: the bytes hash to ${digest.slice(0, 12)}…, not to the catalog's sha256; discarded`);
     return body;
   } finally {
-    clearTimeout(timer);
+    watch.stop();
     o.signal.removeEventListener('abort', onAbort);
   }
 }

@@ -10,6 +10,13 @@ import { getJson, release } from '../helpers/replication.js';
 
 const MiB = 1024 * 1024;
 
+/** `sluice serve --node branch` as a child process (killed at teardown). */
+function serveBranch(c: { file: string; env: Record<string, string> }) {
+  const child = spawnCli(['serve', '--node', 'branch', '-t', c.file], { env: c.env });
+  onTeardown(() => child.kill('SIGKILL'));
+  return child;
+}
+
 describe('SIGKILL of a downstream node in mid-transfer', () => {
   it('resumes after restart; the upstream sends at most 5% more than the blob across the kill', async () => {
     const c = await makeCluster([{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq' }]);
@@ -17,11 +24,7 @@ describe('SIGKILL of a downstream node in mid-transfer', () => {
     proxy.rateBytesPerSec = 24 * MiB; // slow enough to kill mid-transfer, fast enough for CI
     const hq = await startNode(c.topology, 'hq', c.secrets);
     const branchSpec = c.topology.nodes.get('branch')!;
-    const serve = () => {
-      const child = spawnCli(['serve', '--node', 'branch', '-t', c.file], { env: c.env });
-      onTeardown(() => child.kill('SIGKILL'));
-      return child;
-    };
+    const serve = () => serveBranch(c);
     let branch = serve();
     await waitFor('branch ready', async () => (await request(`${branchSpec.url}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200);
 
@@ -62,11 +65,7 @@ describe('status after a SIGKILL and restart', () => {
     proxy.rateBytesPerSec = 2 * MiB;
     const hq = await startNode(c.topology, 'hq', c.secrets);
     const branchSpec = c.topology.nodes.get('branch')!;
-    const serve = () => {
-      const child = spawnCli(['serve', '--node', 'branch', '-t', c.file], { env: c.env });
-      onTeardown(() => child.kill('SIGKILL'));
-      return child;
-    };
+    const serve = () => serveBranch(c);
     let branch = serve();
     await waitFor('branch ready', async () => (await request(`${branchSpec.url}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200);
 
