@@ -9,7 +9,7 @@ import type { BlobStore, StagedBlob, StageLimits } from './blob-store.js';
 import type { BatchOp, BlobMeta, MetaDb, Sublevel } from './meta-db.js';
 import { sublevels, syncBatch } from './meta-db.js';
 import { fsyncDir, fsyncFile, writeHashed } from './hashed-write.js';
-import { PackFiles, type PackLocation } from './pack-files.js';
+import { PackFiles, readFully, type PackLocation } from './pack-files.js';
 import { PartialFiles } from './partial-files.js';
 
 interface PendingCommit {
@@ -162,7 +162,7 @@ export class FsBlobStore implements BlobStore {
     const cached = this.hot.get(sha256);
     if (cached) return cached;
     const loc = this.packed.get(sha256);
-    const buf = loc ? await this.packs.read(loc, size) : await readExactly(this.pathOf(sha256), size);
+    const buf = loc ? await this.packs.read(loc, size) : await readWhole(this.pathOf(sha256), size);
     // Forgotten while it was read (garbage collection, verify): not cached.
     if (this.index.has(sha256)) this.hot.set(sha256, buf);
     return buf;
@@ -218,8 +218,10 @@ export class FsBlobStore implements BlobStore {
   async stage(source: AsyncIterable<Uint8Array>, limits: StageLimits = {}): Promise<StagedBlob> {
     const tmpPath = path.join(this.tmpDir, `${Date.now()}-${randomBytes(6).toString('hex')}.tmp`);
     try {
-      const { sha256, size } = await writeHashed(source, tmpPath, { maxBytes: limits.maxBytes, signal: limits.signal });
-      return { tmpPath, sha256, size };
+      // A small upload goes into a pack file at commit, which fsyncs it there: no fsync here.
+      // Should packing fail, the commit fsyncs the file (unsynced) before its rename.
+      const { sha256, size, synced } = await writeHashed(source, tmpPath, { maxBytes: limits.maxBytes, signal: limits.signal, skipSync: packable });
+      return { tmpPath, sha256, size, ...(synced ? {} : { unsynced: true }) };
     } catch (err) {
       await unlink(tmpPath).catch(() => undefined);
       throw err instanceof SluiceError ? err : toSluiceError(err, 'cannot store the upload');
@@ -262,7 +264,7 @@ export class FsBlobStore implements BlobStore {
       c.staged = await Promise.all(
         c.staged.map(async (s) => {
           if (s.data || !packable(s.size) || this.index.has(s.sha256)) return s;
-          const data = await readExactly(s.tmpPath, s.size).catch(() => undefined);
+          const data = await readWhole(s.tmpPath, s.size).catch(() => undefined);
           if (!data) return s;
           await unlink(s.tmpPath).catch(() => undefined);
           return { ...s, tmpPath: '', data };
@@ -411,20 +413,13 @@ export class FsBlobStore implements BlobStore {
 }
 
 /**
- * A whole small file of known size in one read: open, read, close (readFile adds an fstat
- * and a second read, each a trip through the thread pool).
+ * A whole small file of known size: open, read, close (readFile adds an fstat and a second
+ * read, each a trip through the thread pool).
  */
-async function readExactly(file: string, size: number): Promise<Buffer> {
+async function readWhole(file: string, size: number): Promise<Buffer> {
   const fh = await open(file, 'r');
   try {
-    const buf = Buffer.allocUnsafe(size);
-    let done = 0;
-    while (done < size) {
-      const { bytesRead } = await fh.read(buf, done, size - done, done);
-      if (bytesRead === 0) throw Object.assign(new Error(`${file} is shorter than its recorded ${size} bytes`), { code: 'EIO' });
-      done += bytesRead;
-    }
-    return buf;
+    return await readFully(fh, size, 0, file);
   } finally {
     await fh.close();
   }

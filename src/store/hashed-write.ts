@@ -4,14 +4,15 @@ import { SluiceError } from '../errors.js';
 import { BatchedWriter } from './batched-writer.js';
 
 /**
- * Writes `source` to a new `file` while hashing it, then fsyncs. Used for uploads; the
+ * Writes `source` to a new `file` while hashing it, then fsyncs (unless `skipSync` says the
+ * caller will make these bytes durable itself). Used for uploads; the
  * same batched writer as transfers, so a publish streams as fast as a replication.
  */
 export async function writeHashed(
   source: AsyncIterable<Uint8Array>,
   file: string,
-  options: { maxBytes?: number | undefined; signal?: AbortSignal | undefined } = {},
-): Promise<{ sha256: string; size: number }> {
+  options: { maxBytes?: number | undefined; signal?: AbortSignal | undefined; skipSync?: (size: number) => boolean } = {},
+): Promise<{ sha256: string; size: number; synced: boolean }> {
   const hash = createHash('sha256');
   const maxBytes = options.maxBytes ?? Infinity;
   const fh = await open(file, 'w', 0o644);
@@ -25,8 +26,10 @@ export async function writeHashed(
       await out.push(buf);
     }
     await out.flush();
-    await fh.sync();
-    return { sha256: hash.digest('hex'), size: out.written };
+    // A caller that makes the bytes durable elsewhere (a pack file) skips this fsync.
+    const synced = !options.skipSync?.(out.written);
+    if (synced) await fh.sync();
+    return { sha256: hash.digest('hex'), size: out.written, synced };
   } finally {
     await fh.close();
   }

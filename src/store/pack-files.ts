@@ -78,15 +78,7 @@ export class PackFiles {
 
   /** The bytes [offset, offset + length) of a pack. */
   async read(loc: PackLocation, length: number): Promise<Buffer> {
-    const fh = await this.reader(loc.pack);
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await fh.read(buf, done, length - done, loc.offset + done);
-      if (bytesRead === 0) throw Object.assign(new Error(`pack ${loc.pack} ends before ${loc.offset + length}`), { code: 'EIO' });
-      done += bytesRead;
-    }
-    return buf;
+    return readFully(await this.reader(loc.pack), length, loc.offset, `pack ${loc.pack}`);
   }
 
   /** Bytes [start, end] (inclusive, relative to the blob) of a packed blob as a stream. */
@@ -149,4 +141,16 @@ export class PackFiles {
     this.readers.delete(pack);
     await fh?.then((h) => h.close()).catch(() => undefined);
   }
+}
+
+/** `length` bytes of an open file from `position`; EIO when the file ends first. */
+export async function readFully(fh: FileHandle, length: number, position: number, what: string): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) throw Object.assign(new Error(`${what} ends before byte ${position + length}`), { code: 'EIO' });
+    done += bytesRead;
+  }
+  return buf;
 }
