@@ -8,6 +8,7 @@ import { memoryScenario } from './scenarios/memory.js';
 import { catalogScaleScenario } from './scenarios/catalog-scale.js';
 import { throttleScenario } from './scenarios/throttle.js';
 import { tlsScenario } from './scenarios/tls.js';
+import { endpointsScenario } from './scenarios/endpoints.js';
 
 /**
  * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
@@ -22,6 +23,7 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   'catalog-scale': catalogScaleScenario,
   throttle: throttleScenario,
   tls: tlsScenario,
+  endpoints: endpointsScenario,
 };
 
 const args = process.argv.slice(2);

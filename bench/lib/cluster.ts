@@ -11,7 +11,9 @@ import { ApiClient } from '../../src/client/api-client.js';
 import { multipartBody } from '../../src/cli/multipart.js';
 
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
-const ADMIN = 'bench-admin-token-0123456789abcdef';
+export const ADMIN = 'bench-admin-token-0123456789abcdef';
+/** The endpoint token every bench node accepts (reports). */
+export const ENDPOINT = 'bench-endpoint-token-0123456789abcdef';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -68,7 +70,7 @@ export async function startCluster(nodes: BenchNode[], opts: ClusterOptions = {}
   ].join('\n');
   const file = path.join(dir, 'topology.yaml');
   writeFileSync(file, `${yaml}\n`);
-  const env = { ...process.env, SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: ADMIN, SLUICE_PEER_TOKEN: 'bench-peer-token-0123456789abcdef', SLUICE_LOG_LEVEL: 'warn' };
+  const env = { ...process.env, SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: ADMIN, SLUICE_PEER_TOKEN: 'bench-peer-token-0123456789abcdef', SLUICE_ENDPOINT_TOKEN: ENDPOINT, SLUICE_LOG_LEVEL: 'warn' };
   const children = new Map<string, ChildProcess>();
   const url = (name: string) => `${scheme}://127.0.0.1:${ports.get(name)}`;
   const spawnNode = (name: string, extraArgs: string[] = []) => {

@@ -58,6 +58,8 @@ export interface InstallRecord {
 export interface AgentRun {
   server: string;
   catalogSeq: number;
+  /** The node answered 304 to the previous answer's ETag: the saved list was used. */
+  updatesUnchanged: boolean;
   installed: { id: string; status: ReportStatus; error?: string }[];
   pending: string[];
   reported: number;
@@ -88,6 +90,7 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
   const rejected: { server: string; error: SluiceError }[] = [];
   let server: string | undefined;
   let updates: UpdateJson[] = [];
+  let updatesUnchanged = false;
   for (const candidate of servers) {
     const down = await notReady(candidate, o.dispatcher);
     if (down) {
@@ -96,7 +99,7 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
     }
     try {
       await catalog.sync(candidate, o.dispatcher);
-      updates = await fetchUpdates(o, candidate);
+      ({ updates, unchanged: updatesUnchanged } = await fetchUpdates(o, candidate));
       server = candidate;
       break;
     } catch (err) {
@@ -119,7 +122,7 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
   updates.push(...withheld);
   updates.sort((a, b) => bySeverity(a.severity, b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));
 
-  const run: AgentRun = { server, catalogSeq: catalog.position, installed: [], pending: [], reported: 0 };
+  const run: AgentRun = { server, catalogSeq: catalog.position, updatesUnchanged, installed: [], pending: [], reported: 0 };
   const others = servers.filter((s) => s !== server && !unreachable.some((u) => u.startsWith(`${s} (`)));
   for (const u of updates) {
     const done = history[u.id];
@@ -159,13 +162,35 @@ export function outcomeSummary(run: Pick<AgentRun, 'installed'>): string {
   return counts.size === 0 ? 'nothing to install' : [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
 }
 
-async function fetchUpdates(o: AgentOptions, server: string): Promise<UpdateJson[]> {
+/** The last answer of /v1/updates, kept so the next pass can ask "changed since?" (If-None-Match). */
+interface SavedUpdates {
+  url: string;
+  etag: string;
+  updates: UpdateJson[];
+}
+
+/**
+ * What the node offers this endpoint. The previous answer's ETag goes along: while nothing
+ * changed the node answers 304 without a body, and the saved list is used (a hint like any
+ * answer: every file is checked against the signed catalog before it runs).
+ */
+async function fetchUpdates(o: AgentOptions, server: string): Promise<{ updates: UpdateJson[]; unchanged: boolean }> {
   const query = new URLSearchParams();
   for (const key of ['platform', 'language', 'ring'] as const) if (o[key]) query.set(key, o[key]!);
-  const res = await request(updatesUrl(server, query), { dispatcher: o.dispatcher, headersTimeout: 30_000 });
+  const url = updatesUrl(server, query);
+  const savedFile = path.join(o.cacheDir, 'updates.json');
+  const saved = await readFile(savedFile, 'utf8').then((t) => JSON.parse(t) as SavedUpdates, () => undefined);
+  const usable = saved?.url === url && typeof saved.etag === 'string' && Array.isArray(saved.updates) ? saved : undefined;
+  const res = await request(url, { dispatcher: o.dispatcher, headersTimeout: 30_000, headers: usable ? { 'if-none-match': usable.etag } : {} });
+  if (res.statusCode === 304 && usable) {
+    await res.body.dump();
+    return { updates: usable.updates, unchanged: true };
+  }
   const body = (await res.body.json()) as { updates?: UpdateJson[]; error?: { message: string } };
   if (res.statusCode !== 200 || !body.updates) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `updates from ${server}: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
-  return body.updates;
+  const etag = res.headers.etag;
+  if (typeof etag === 'string') await writeFileDurably(savedFile, JSON.stringify({ url, etag, updates: body.updates } satisfies SavedUpdates));
+  return { updates: body.updates, unchanged: false };
 }
 
 /**

@@ -98,7 +98,6 @@ export class CatalogState {
     return pkg !== undefined && !pkg.declined && pkg.approvals.size > 0;
   }
 
-  /** Approved for `all` or one of `rings`, and not replaced by an approved successor. */
   /**
    * When a package was first approved for `all` or one of `rings` (for any ring when
    * `rings` is undefined), ms since epoch: where deadlines and replication lag start.
@@ -114,6 +113,7 @@ export class CatalogState {
     return first;
   }
 
+  /** Approved for `all` or one of `rings`, and not replaced by an approved successor. */
   isWantedBy(pkg: PackageView, rings: readonly string[]): boolean {
     if (this.stateOf(pkg) !== 'approved') return false;
     if (pkg.approvals.has(RING_ALL)) return true;

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Metrics } from '../metrics/metrics.js';
-import type { MetaDb, Sublevel } from '../store/meta-db.js';
+import type { BatchOp, MetaDb, Sublevel } from '../store/meta-db.js';
 import { sublevels, syncBatch } from '../store/meta-db.js';
 import { REPORT_STATUSES, type ReportStatus } from '../domain/report-statuses.js';
+import { RecentList } from './recent-list.js';
 
 export const reportSchema = z
   .object({
@@ -33,26 +34,67 @@ export interface SiteSummary {
 }
 
 const MAX_FAILURES = 200;
+/** Report requests committed together in one synced LevelDB batch, at most. */
+const REQUESTS_PER_ROUND = 256;
+
+type Counts = Partial<Record<ReportStatus, number>>;
+type Failure = SiteSummary['failures'][number];
+type Withheld = NonNullable<SiteSummary['withheld']>[number];
+
+interface PendingBatch {
+  readonly reports: readonly Report[];
+  readonly receivedAt: number;
+  resolve(r: { accepted: number; unchanged: number }): void;
+  reject(err: unknown): void;
+}
+
+const keyOf = (r: Pick<Report, 'package' | 'clientId'>) => `${r.package}\u0000${r.clientId}`;
 
 /**
  * The latest report of each endpoint for each package, at the node the endpoint reports to.
  * Reports are idempotent: a repeated or older report changes nothing, a newer one replaces
- * the previous, so counts never double. Persisted in LevelDB (one synced batch per request).
+ * the previous, so counts never double.
+ *
+ * Sized for 100,000 endpoints and more: every report lives in LevelDB only; memory holds the
+ * counts per package and status, the number of distinct clients, and the newest failures
+ * and withheld packages (200 each). Requests arriving together are committed together: one
+ * synced batch per round of up to 256 requests, acknowledged only after it.
  */
 export class ReportStore {
-  private readonly latest = new Map<string, Map<string, { status: ReportStatus; error: string | undefined; withheldBy: string | undefined; at: string; orderMs: number }>>();
+  private readonly counts = new Map<string, Counts>();
+  private clients = 0;
+  private failures = new RecentList<Failure>(MAX_FAILURES);
+  private withheld = new RecentList<Withheld>(MAX_FAILURES);
   private readonly db: Sublevel;
+  private readonly clientsDb: Sublevel;
+  private queue: PendingBatch[] = [];
+  private committing = false;
+  private refillWanted = false;
 
   private constructor(
     private readonly root: MetaDb,
     private readonly metrics: Metrics,
   ) {
     this.db = sublevels(root).reports;
+    this.clientsDb = sublevels(root).reportClients;
   }
 
+  /** Reads every stored report once (counts, newest failures) and counts the clients. */
   static async open(db: MetaDb, metrics: Metrics): Promise<ReportStore> {
     const store = new ReportStore(db, metrics);
-    for await (const [, value] of store.db.iterator() as AsyncIterable<[string, StoredReport]>) store.remember(value, value.orderMs ?? Math.min(Date.parse(value.at), Date.now()));
+    // Reports written before clients had their own sublevel: register their clients once.
+    let registered = false;
+    for await (const _ of store.clientsDb.keys({ limit: 1 })) registered = true;
+    let missing: BatchOp[] = [];
+    for await (const [, value] of store.db.iterator() as AsyncIterable<[string, StoredReport]>) {
+      const r = withOrder(value);
+      store.count(r.package, r.status, 1);
+      store.track(r);
+      if (!registered) missing.push({ type: 'put', sublevel: store.clientsDb, key: r.clientId, value: r.at });
+      if (missing.length >= 1000) missing = await syncBatch(db, missing).then(() => []);
+    }
+    if (missing.length) await syncBatch(db, missing);
+    for await (const _ of store.clientsDb.keys()) store.clients++;
     return store;
   }
 
@@ -62,47 +104,110 @@ export class ReportStore {
    * counts as the moment it arrived: an endpoint whose clock ran ahead cannot freeze its
    * own status, since its next honest report is still newer.
    */
-  async record(reports: readonly Report[], receivedAt = Date.now()): Promise<{ accepted: number; unchanged: number }> {
-    const fresh: StoredReport[] = [];
-    for (const r of reports) {
-      const orderMs = Math.min(Date.parse(r.at), receivedAt);
-      const prev = this.latest.get(r.package)?.get(r.clientId);
-      if (!prev || orderMs > prev.orderMs || (orderMs === prev.orderMs && (r.status !== prev.status || r.error !== prev.error || r.withheldBy !== prev.withheldBy))) fresh.push({ ...r, orderMs });
-    }
-    await syncBatch(this.root, fresh.map((r) => ({ type: 'put' as const, sublevel: this.db, key: `${r.package}\u0000${r.clientId}`, value: r })));
-    for (const r of fresh) {
-      this.remember(r, r.orderMs);
-      this.metrics.reports.inc({ status: r.status });
-    }
-    return { accepted: fresh.length, unchanged: reports.length - fresh.length };
+  record(reports: readonly Report[], receivedAt = Date.now()): Promise<{ accepted: number; unchanged: number }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ reports, receivedAt, resolve, reject });
+      void this.drain();
+    });
   }
 
   summary(): SiteSummary {
-    const clients = new Set<string>();
     const packages: SiteSummary['packages'] = {};
-    const failures: SiteSummary['failures'] = [];
-    const withheld: NonNullable<SiteSummary['withheld']> = [];
-    for (const [pkg, byClient] of this.latest) {
-      const counts: Partial<Record<ReportStatus, number>> = {};
-      for (const [clientId, r] of byClient) {
-        clients.add(clientId);
-        counts[r.status] = (counts[r.status] ?? 0) + 1;
-        if (r.status === 'failed') failures.push({ clientId, package: pkg, error: r.error ?? null, at: r.at });
-        if (r.withheldBy) withheld.push({ clientId, package: pkg, by: r.withheldBy, at: r.at });
-      }
-      packages[pkg] = counts;
-    }
-    failures.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
-    withheld.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
-    return { clients: clients.size, packages, failures: failures.slice(0, MAX_FAILURES), ...(withheld.length ? { withheld: withheld.slice(0, MAX_FAILURES) } : {}) };
+    for (const [pkg, counts] of this.counts) if (Object.keys(counts).length) packages[pkg] = { ...counts };
+    const withheld = this.withheld.values();
+    return { clients: this.clients, packages, failures: this.failures.values(), ...(withheld.length ? { withheld } : {}) };
   }
 
-  private remember(r: Report, orderMs: number): void {
-    let byClient = this.latest.get(r.package);
-    if (!byClient) this.latest.set(r.package, (byClient = new Map()));
-    byClient.set(r.clientId, { status: r.status, error: r.error, withheldBy: r.withheldBy, at: r.at, orderMs });
+  private async drain(): Promise<void> {
+    if (this.committing) return;
+    this.committing = true;
+    try {
+      while (this.queue.length) {
+        const round = this.queue.splice(0, REQUESTS_PER_ROUND);
+        await this.commitRound(round).catch((err: unknown) => round.forEach((p) => p.reject(err)));
+      }
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  /** One round: previous reports read in one getMany, every change in one synced batch. */
+  private async commitRound(round: readonly PendingBatch[]): Promise<void> {
+    const keys = [...new Set(round.flatMap((p) => p.reports.map(keyOf)))];
+    const stored = await this.db.getMany(keys);
+    const latest = new Map<string, StoredReport | undefined>(keys.map((k, i) => [k, stored[i] ? withOrder(stored[i] as StoredReport) : undefined]));
+    const clientIds = [...new Set(round.flatMap((p) => p.reports.map((r) => r.clientId)))];
+    const known = await this.clientsDb.getMany(clientIds);
+    const newClients = clientIds.filter((_, i) => known[i] === undefined);
+    const changes: { prev: StoredReport | undefined; next: StoredReport }[] = [];
+    const outcomes = round.map((p) => {
+      let accepted = 0;
+      for (const r of p.reports) {
+        const orderMs = Math.min(Date.parse(r.at), p.receivedAt);
+        const prev = latest.get(keyOf(r));
+        if (prev && (orderMs < prev.orderMs || (orderMs === prev.orderMs && r.status === prev.status && r.error === prev.error && r.withheldBy === prev.withheldBy))) continue;
+        const next: StoredReport = { ...r, orderMs };
+        changes.push({ prev, next });
+        latest.set(keyOf(r), next);
+        accepted++;
+      }
+      return { accepted, unchanged: p.reports.length - accepted };
+    });
+    const ops: BatchOp[] = [
+      ...[...new Set(changes.map((c) => keyOf(c.next)))].map((key) => ({ type: 'put' as const, sublevel: this.db, key, value: latest.get(key) })),
+      ...newClients.map((id) => ({ type: 'put' as const, sublevel: this.clientsDb, key: id, value: new Date(round[0]!.receivedAt).toISOString() })),
+    ];
+    if (ops.length) await syncBatch(this.root, ops);
+    this.clients += newClients.length;
+    for (const { prev, next } of changes) {
+      if (prev) this.count(prev.package, prev.status, -1);
+      this.count(next.package, next.status, 1);
+      this.track(next);
+      this.metrics.reports.inc({ status: next.status });
+    }
+    if (this.refillWanted) await this.refillLists();
+    round.forEach((p, i) => p.resolve(outcomes[i]!));
+  }
+
+  private count(pkg: string, status: ReportStatus, delta: number): void {
+    let counts = this.counts.get(pkg);
+    if (!counts) this.counts.set(pkg, (counts = {}));
+    const n = (counts[status] ?? 0) + delta;
+    if (n > 0) counts[status] = n;
+    else delete counts[status];
+  }
+
+  /**
+   * Keeps the newest failures and withheld packages; a report that is no longer one leaves
+   * them. What stays is still the newest of its kind, only fewer: a list that had dropped
+   * older entries is refilled from LevelDB once it is down to half, not on every removal
+   * (a refill reads every report).
+   */
+  private track(r: StoredReport): void {
+    const key = keyOf(r);
+    if (r.status === 'failed') this.failures.put(key, { clientId: r.clientId, package: r.package, error: r.error ?? null, at: r.at }, r.orderMs);
+    else if (this.failures.delete(key) && this.failures.size < MAX_FAILURES / 2) this.refillWanted = true;
+    if (r.withheldBy) this.withheld.put(key, { clientId: r.clientId, package: r.package, by: r.withheldBy, at: r.at }, r.orderMs);
+    else if (this.withheld.delete(key) && this.withheld.size < MAX_FAILURES / 2) this.refillWanted = true;
+  }
+
+  /** Rebuilds both lists from LevelDB (see track). */
+  private async refillLists(): Promise<void> {
+    this.refillWanted = false;
+    const failures = new RecentList<Failure>(MAX_FAILURES);
+    const withheld = new RecentList<Withheld>(MAX_FAILURES);
+    for await (const [key, value] of this.db.iterator() as AsyncIterable<[string, StoredReport]>) {
+      const r = withOrder(value);
+      if (r.status === 'failed') failures.put(key, { clientId: r.clientId, package: r.package, error: r.error ?? null, at: r.at }, r.orderMs);
+      if (r.withheldBy) withheld.put(key, { clientId: r.clientId, package: r.package, by: r.withheldBy, at: r.at }, r.orderMs);
+    }
+    this.failures = failures;
+    this.withheld = withheld;
   }
 }
+
+/** Reports stored before they carried their order time are ordered by their own time. */
+const withOrder = (r: StoredReport): StoredReport => (typeof r.orderMs === 'number' ? r : { ...r, orderMs: Math.min(Date.parse(r.at), Date.now()) });
 
 export const siteSummarySchema = z.object({
   clients: z.number().int().nonnegative(),

@@ -26,6 +26,12 @@ export interface BlobStore {
   quarantine(sha256: string): Promise<void>;
   remove(sha256: string): Promise<void>;
   list(): IterableIterator<[string, number]>;
+  /**
+   * How many blobs were forgotten since the node started (removed, quarantined, lost). A
+   * conclusion drawn from has() holds while this is unchanged and none of the blobs it found
+   * missing has arrived since.
+   */
+  readonly removals: number;
   stats(): { blobs: number; bytes: number };
 }
 

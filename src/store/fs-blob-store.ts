@@ -55,6 +55,7 @@ export class FsBlobStore implements BlobStore {
     return this.openReads;
   }
   private bytes = 0;
+  private removed = 0;
   private readonly blobsDb: Sublevel;
   readonly blobDir: string;
   readonly tmpDir: string;
@@ -387,6 +388,10 @@ export class FsBlobStore implements BlobStore {
     return this.index.entries();
   }
 
+  get removals(): number {
+    return this.removed;
+  }
+
   stats(): { blobs: number; bytes: number } {
     return { blobs: this.index.size, bytes: this.bytes };
   }
@@ -404,6 +409,7 @@ export class FsBlobStore implements BlobStore {
     await syncBatch(this.db, [{ type: 'del', sublevel: this.blobsDb, key: sha256 }]);
     this.index.delete(sha256);
     this.bytes -= size;
+    this.removed++;
     const loc = this.packed.get(sha256);
     if (loc) {
       this.packed.delete(sha256);

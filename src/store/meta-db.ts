@@ -34,6 +34,8 @@ export function sublevels(db: MetaDb) {
     records: makeSublevel(db, 'records'),
     state: makeSublevel(db, 'state'),
     reports: makeSublevel(db, 'reports'),
+    /** Every endpoint that ever reported here (its id → the time first seen): distinct clients, counted without holding them in memory. */
+    reportClients: makeSublevel(db, 'report-clients'),
   };
 }
 

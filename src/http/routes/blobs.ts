@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { noneMatchHits } from '../conditional.js';
 import parseRange from 'range-parser';
 import { z } from 'zod';
 import { SHA256_PATTERN } from '../../catalog/records.js';
@@ -155,8 +156,7 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Blo
 /** Decides 200 / 206 / 304 / 416 from the request headers (RFC 9110 §13, §14). */
 export function planResponse(headers: Record<string, string | string[] | undefined>, etag: string, size: number): Plan {
   const full: Plan = { status: 200, start: 0, end: size - 1 };
-  const inm = headers['if-none-match'];
-  if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*')) return { status: 304 };
+  if (noneMatchHits(headers['if-none-match'], etag)) return { status: 304 };
   const range = headers.range;
   if (typeof range !== 'string') return full;
   // §13.1.5: "If the validator given in the If-Range header field matches the current
