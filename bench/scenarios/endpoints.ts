@@ -116,9 +116,21 @@ export async function endpointsScenario(opts: { quick: boolean }): Promise<strin
     const slack = connections * runs;
     const ok = site.clients >= sent && site.clients <= sent + slack && (app0.failed ?? 0) + (app0.succeeded ?? 0) === site.clients && app4.succeeded === site.clients && Math.abs((app0.failed ?? 0) - site.clients / 50) <= slack / 50 + 2 * runs;
     check = `${ok ? 'rollup checked' : 'ROLLUP WRONG'}: wrk completed ${sent} reports in ${runs} runs; the node counts ${site.clients} clients; app0 ${JSON.stringify(app0)}; app4 ${JSON.stringify(app4)}`;
+    // Killed and started again: every report is read back from LevelDB at start-up.
+    const rssAfter = currentRss(pid);
+    const peak = peakRss(pid);
+    cluster.children.get('hq')!.kill('SIGKILL');
+    await new Promise((r) => cluster.children.get('hq')!.once('exit', r));
+    const restartAt = performance.now();
+    cluster.spawnNode('hq');
+    await cluster.ready('hq');
+    const restartSec = (performance.now() - restartAt) / 1000;
+    const again = (await request(`${hq}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.body.json())) as typeof rollup;
+    const same = JSON.stringify(again.sites.hq!.packages) === JSON.stringify(site.packages) && again.sites.hq!.clients === site.clients;
     rows.push(
       [`reports: ${sent} endpoints × ${PACKAGES_REPORTED} outcomes, one POST each`, `${(sent / took).toFixed(0)} endpoints/s (${took.toFixed(1)} s)`, '', ok ? 'rollup right' : 'ROLLUP WRONG'],
-      ['node RSS before / after ingest / peak', `${(rssBefore / MiB).toFixed(0)} / ${(currentRss(pid) / MiB).toFixed(0)} / ${(peakRss(pid) / MiB).toFixed(0)} MiB`, '', ''],
+      ['node RSS before / after ingest / peak', `${(rssBefore / MiB).toFixed(0)} / ${(rssAfter / MiB).toFixed(0)} / ${(peak / MiB).toFixed(0)} MiB`, '', ''],
+      ['start-up after SIGKILL, reading every report back', `${restartSec.toFixed(1)} s`, '', same ? 'same figures' : 'FIGURES DIFFER'],
     );
   } finally {
     await cluster.stop();
