@@ -9,6 +9,7 @@ import { catalogScaleScenario } from './scenarios/catalog-scale.js';
 import { throttleScenario } from './scenarios/throttle.js';
 import { tlsScenario } from './scenarios/tls.js';
 import { endpointsScenario } from './scenarios/endpoints.js';
+import { treeScenario } from './scenarios/tree.js';
 
 /**
  * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   throttle: throttleScenario,
   tls: tlsScenario,
   endpoints: endpointsScenario,
+  tree: treeScenario,
 };
 
 const args = process.argv.slice(2);

@@ -17,7 +17,9 @@ import { Replicator } from './replicate/replicator.js';
 import { buildNodeStatus } from './replicate/node-status.js';
 import type { NodeStatus } from './protocol/status.js';
 import { LostBlobs } from './catalog/lost-blobs.js';
-import { ChildStatuses, StatusPusher } from './replicate/status-rollup.js';
+import { ChildStatuses, statusChangeKey, type OwnStatus } from './replicate/status-rollup.js';
+import { SubtreePusher, type PushedEntry } from './protocol/subtree-pusher.js';
+import type { SiteSummary } from './reports/report-store.js';
 import { ReportStore } from './reports/report-store.js';
 import { ReportRollup } from './reports/rollup.js';
 import { complianceBySeverity, complianceRows } from './reports/compliance.js';
@@ -70,8 +72,8 @@ export class SluiceNode {
   private catalogLog: CatalogLog | undefined;
   private blobStore: FsBlobStore | undefined;
   private replicator: Replicator | undefined;
-  private pusher: StatusPusher | undefined;
-  private reportPusher: StatusPusher | undefined;
+  private pusher: SubtreePusher<OwnStatus> | undefined;
+  private reportPusher: SubtreePusher<SiteSummary> | undefined;
   private rollup: ReportRollup | undefined;
   private schedule: ScheduleController | undefined;
   private children: ChildStatuses | undefined;
@@ -144,7 +146,7 @@ export class SluiceNode {
       const tuning = { ...DEFAULT_TUNING, ...this.options.tuning };
       this.children = new ChildStatuses(topology, this.spec, tuning.statusStaleMs);
       const reports = await ReportStore.open(this.db, this.metrics);
-      const rollup = new ReportRollup(topology, this.spec, reports);
+      const rollup = new ReportRollup(topology, this.spec, reports, tuning.statusStaleMs);
       this.rollup = rollup;
       this.http = buildHttpServer({
         topology,
@@ -194,9 +196,20 @@ export class SluiceNode {
           client: this.client,
         });
         await this.replicator.start();
-        this.pusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ status: this.status(20) }), tuning.statusPushMs, this.log.child({ component: 'status' }), PATHS.status, this.client);
+        const push = { self: this.spec, upstream: () => this.replicator!.peers.current(), peerToken: secrets.peerToken, everyMs: tuning.statusPushMs, client: this.client };
+        const children = this.children;
+        this.pusher = new SubtreePusher<OwnStatus>({
+          ...push,
+          route: PATHS.status,
+          log: this.log.child({ component: 'status' }),
+          collect: () => {
+            const { children: _below, ...own } = this.status(20);
+            return new Map<string, PushedEntry<OwnStatus>>([[this.spec.name, { parent: null, value: own, stale: false }], ...children.below()]);
+          },
+          changeKey: statusChangeKey,
+        });
         this.pusher.start();
-        this.reportPusher = new StatusPusher(this.spec, this.replicator.peers, secrets.peerToken, () => ({ nodes: rollup.forPush() }), tuning.statusPushMs, this.log.child({ component: 'reports' }), PATHS.reportsRollup, this.client);
+        this.reportPusher = new SubtreePusher<SiteSummary>({ ...push, route: PATHS.reportsRollup, log: this.log.child({ component: 'reports' }), collect: () => rollup.forPush(), changeKey: (s) => JSON.stringify(s) });
         this.reportPusher.start();
       }
       this.ready = true;

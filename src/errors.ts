@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   BLOB_NOT_FOUND: { status: 404, retryable: true },
   PACKAGE_NOT_FOUND: { status: 404, retryable: false },
   NOT_PRIMARY: { status: 409, retryable: false },
+  PUSH_BASE_UNKNOWN: { status: 409, retryable: true },
   PACKAGE_EXISTS: { status: 409, retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },

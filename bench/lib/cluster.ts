@@ -15,13 +15,23 @@ export const ADMIN = 'bench-admin-token-0123456789abcdef';
 /** The endpoint token every bench node accepts (reports). */
 export const ENDPOINT = 'bench-endpoint-token-0123456789abcdef';
 
+const handedOut = new Set<number>();
+
+/** A port free now and not handed out before in this run (the kernel may offer one twice). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
+  for (let tries = 0; tries < 100; tries++) {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as AddressInfo;
+        s.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('bench: no free port found in 100 tries');
 }
 
 export interface BenchNode {

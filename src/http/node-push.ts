@@ -11,13 +11,14 @@ const callers = new WeakMap<FastifyRequest, NodeCaller>();
  * applies the subtree rule. A refusal answers 403, is counted by reason, and is logged once
  * per peer and reason.
  */
-export function nodePush(deps: Pick<HttpDeps, 'metrics' | 'peerAuth'>, accept: (body: unknown, caller: string | undefined) => void): [RouteShorthandOptions, (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>] {
+export function nodePush(deps: Pick<HttpDeps, 'metrics' | 'peerAuth'>, kind: 'status' | 'reports', accept: (body: unknown, caller: string | undefined) => void): [RouteShorthandOptions, (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>] {
   const options: RouteShorthandOptions = {
     bodyLimit: HTTP_LIMITS.pushBodyBytes,
     onRequest: async (request) => void callers.set(request, deps.peerAuth.authenticate(request)),
   };
   const handler = async (request: FastifyRequest) => {
     const caller = callers.get(request)!;
+    deps.metrics.pushBytes.inc({ kind }, Number(request.headers['content-length'] ?? 0) || 0);
     try {
       accept(request.body, caller.node);
     } catch (err) {

@@ -54,6 +54,7 @@ export function createMetrics(nodeName: string, version: string, peers: { readon
     peerClockSkew: new Gauge({ name: 'sluice_peer_clock_skew_seconds', help: 'The upstream peer\'s clock minus this node\'s, from its last answer (whole seconds)', labelNames: ['peer'], registers: [registry] }),
     blobsMissingUpstream: new Gauge({ name: 'sluice_blobs_missing_upstream', help: 'Wanted blobs the peer has answered 404 for longer than the missing threshold, by peer', labelNames: ['peer'], registers: [registry] }),
     blobsLost: new Gauge({ name: 'sluice_blobs_lost', help: 'Blobs named by the catalog that the primary no longer holds (re-publish them with sluice restore)', registers: [registry] }),
+    pushBytes: new Counter({ name: 'sluice_push_received_bytes_total', help: 'Bytes of status and report pushes received from downstream nodes, by kind', labelNames: ['kind'], registers: [registry] }),
     pushesRefused: new Counter({ name: 'sluice_pushes_refused_total', help: 'Status and report pushes refused: from a node not downstream, speaking for another node, or naming sites outside its subtree', labelNames: ['reason'], registers: [registry] }),
     tlsHandshakeFailures: new Counter({ name: 'sluice_tls_handshake_failures_total', help: 'TLS connections refused or failed, by reason (as server and as client)', labelNames: ['reason'], registers: [registry] }),
     tlsCertExpiry: new Gauge({ name: 'sluice_tls_certificate_expiry_timestamp_seconds', help: 'When this node\'s TLS certificate expires (Unix time); absent on plain-HTTP nodes', registers: [registry] }),
@@ -66,6 +67,7 @@ export function createMetrics(nodeName: string, version: string, peers: { readon
   for (const severity of SEVERITIES) m.overduePackages.set({ severity }, 0);
   for (const status of REPORT_STATUSES) m.reports.inc({ status }, 0);
   for (const reason of PUSH_REFUSALS) m.pushesRefused.inc({ reason }, 0);
+  for (const kind of ['status', 'reports']) m.pushBytes.inc({ kind }, 0);
   for (const reason of TLS_FAILURE_REASONS) m.tlsHandshakeFailures.inc({ reason }, 0);
   for (const code of Object.keys(ERROR_CATALOGUE)) m.httpErrors.inc({ code }, 0);
   for (const peer of peers.upstreams) {

@@ -215,4 +215,3 @@ export const siteSummarySchema = z.object({
   failures: z.array(z.object({ clientId: z.string(), package: z.string(), error: z.string().nullable(), at: z.string() })).max(MAX_FAILURES),
   withheld: z.array(z.object({ clientId: z.string(), package: z.string(), by: z.string(), at: z.string() })).max(MAX_FAILURES).optional(),
 });
-export const rollupPushSchema = z.object({ node: z.string(), nodes: z.record(siteSummarySchema) });

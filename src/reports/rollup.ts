@@ -1,44 +1,56 @@
-import type { z } from 'zod';
-import { ChildPushes } from '../replicate/child-pushes.js';
+import { z } from 'zod';
+import type { SubtreePush } from '../protocol/subtree-push.js';
+import { SubtreeMirror } from '../protocol/subtree-mirror.js';
+import type { PushedEntry } from '../protocol/subtree-pusher.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import { rollupPushSchema, type ReportStore, type SiteSummary } from './report-store.js';
+import { siteSummarySchema, type ReportStore, type SiteSummary } from './report-store.js';
 
 const PUSHED_FAILURES_PER_SITE = 20;
 
 /**
- * Report figures for a node's whole subtree: its own endpoints' summary plus the latest
- * rollup each downstream node pushed (which carries theirs), keyed by site. Head office sees
+ * Report figures for a node's whole subtree: its own endpoints' summary plus what the
+ * downstream nodes pushed about theirs (subtree-push.ts), keyed by site. Head office sees
  * every site even when branches sit behind NAT, because figures travel upward.
  */
 export class ReportRollup {
-  private readonly pushes: ChildPushes<z.infer<typeof rollupPushSchema>>;
+  private readonly mirror: SubtreeMirror<SiteSummary>;
 
   constructor(
     topology: Topology,
     private readonly self: NodeSpec,
     private readonly store: ReportStore,
+    staleMs: number,
   ) {
-    this.pushes = new ChildPushes(topology, self, rollupPushSchema, '{ "node": NAME, "nodes": { SITE: summary } }', (push) => Object.keys(push.nodes));
+    this.mirror = new SubtreeMirror(topology, self, siteSummarySchema, staleMs, legacyRollupPush);
   }
 
   accept(body: unknown, caller: string | undefined): void {
-    this.pushes.accept(body, caller);
+    this.mirror.accept(body, caller);
   }
 
   /**
-   * The subtree as pushed upstream: failures cut to the newest few per site, so a push
-   * stays about 10 KiB per site and a 1,000-site tree fits the push body limit.
+   * The subtree as pushed upstream: failures cut to the newest few per site, so a site's
+   * entry stays about 10 KiB when it changes.
    */
-  forPush(): Record<string, SiteSummary> {
-    const out: Record<string, SiteSummary> = {};
-    for (const [site, summary] of Object.entries(this.subtree())) out[site] = { ...summary, failures: summary.failures.slice(0, PUSHED_FAILURES_PER_SITE), ...(summary.withheld ? { withheld: summary.withheld.slice(0, PUSHED_FAILURES_PER_SITE) } : {}) };
+  forPush(): Map<string, PushedEntry<SiteSummary>> {
+    const cut = (s: SiteSummary): SiteSummary => ({ ...s, failures: s.failures.slice(0, PUSHED_FAILURES_PER_SITE), ...(s.withheld ? { withheld: s.withheld.slice(0, PUSHED_FAILURES_PER_SITE) } : {}) });
+    const out = new Map<string, PushedEntry<SiteSummary>>([[this.self.name, { parent: null, value: cut(this.store.summary()), stale: false }]]);
+    for (const e of this.mirror.entries()) out.set(e.name, { parent: e.parent, value: e.value, stale: e.stale });
     return out;
   }
 
   /** Site → summary for this node and everything below it. */
   subtree(): Record<string, SiteSummary> {
     const out: Record<string, SiteSummary> = { [this.self.name]: this.store.summary() };
-    for (const [, { value }] of this.pushes.entries()) Object.assign(out, value.nodes as Record<string, SiteSummary>);
+    for (const e of this.mirror.entries()) out[e.name] = e.value;
     return out;
   }
+}
+
+/** A push from a node of an earlier version: `{ node, nodes: { SITE: summary } }`, whole. */
+function legacyRollupPush(body: unknown): SubtreePush<SiteSummary> | undefined {
+  const parsed = z.object({ node: z.string(), nodes: z.record(siteSummarySchema) }).safeParse(body);
+  if (!parsed.success) return undefined;
+  const entries = Object.fromEntries(Object.entries(parsed.data.nodes).map(([site, value]) => [site, { parent: site === parsed.data.node ? null : parsed.data.node, value }]));
+  return { node: parsed.data.node, epoch: 'legacy', seq: 0, base: null, entries, removed: [], stale: [] };
 }

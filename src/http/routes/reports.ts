@@ -19,7 +19,7 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
   });
 
   /** A downstream node pushes its subtree's figures (SLUICE_PEER_TOKEN). */
-  app.post(PATHS.reportsRollup, ...nodePush(deps, (body, caller) => deps.rollup.accept(body, caller)));
+  app.post(PATHS.reportsRollup, ...nodePush(deps, 'reports', (body, caller) => deps.rollup.accept(body, caller)));
 
   /**
    * Per site, per package, clients by status, for this node's subtree (admin); and compliance

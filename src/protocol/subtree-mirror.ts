@@ -1,0 +1,94 @@
+import type { z } from 'zod';
+import { SluiceError } from '../errors.js';
+import { pullsFrom, subtreeOf } from '../topology/tree.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import { PushRefused } from './push.js';
+import { subtreePushSchema, type SubtreePush } from './subtree-push.js';
+
+/** One node of the subtree as this node knows it. */
+export interface MirrorEntry<V> {
+  readonly name: string;
+  /** The node it reports to (this node for a direct child). */
+  readonly parent: string;
+  readonly value: V;
+  /** When the push that last vouched for it arrived here. */
+  readonly receivedAt: number;
+  /** Its own push chain has gone quiet (here or below). */
+  readonly stale: boolean;
+}
+
+interface ChildState<V> {
+  epoch: string;
+  seq: number;
+  receivedAt: number;
+  stale: Set<string>;
+  entries: Map<string, { parent: string; value: V }>;
+}
+
+/**
+ * What the direct children pushed about their subtrees (subtree-push.ts), merged: each push
+ * whole or as changes on the last one this node acknowledged. Pushes are accepted only from
+ * a node that pulls from this one, as upstream or fallback, speaking for itself (the proven
+ * caller) and naming only nodes of its own subtree: a stolen branch credential cannot
+ * overwrite head office's figures or another branch's.
+ */
+export class SubtreeMirror<V> {
+  private readonly children = new Map<string, ChildState<V>>();
+  private readonly schema: z.ZodType<SubtreePush<V>, z.ZodTypeDef, unknown>;
+
+  constructor(
+    private readonly topology: Topology,
+    private readonly self: NodeSpec,
+    value: z.ZodType<V, z.ZodTypeDef, unknown>,
+    private readonly staleMs: number,
+    /** A push in the shape nodes of earlier versions send (whole, nested), as a whole push; undefined if it is not one. */
+    private readonly legacy?: (body: unknown) => SubtreePush<V> | undefined,
+  ) {
+    this.schema = subtreePushSchema(value);
+  }
+
+  /** `caller`: the proven node, or undefined for the legacy shared token (the body names it). */
+  accept(body: unknown, caller: string | undefined, now = Date.now()): void {
+    const parsed = this.schema.safeParse(body);
+    const push = parsed.success ? parsed.data : this.legacy?.(body);
+    if (!push) throw new SluiceError('BAD_REQUEST', `expected { "node": NAME, "epoch", "seq", "base", "entries": { NODE: { "parent", "value" } }, "removed", "stale" }: ${parsed.error?.issues[0]?.path.join('.') ?? ''} ${parsed.error?.issues[0]?.message ?? 'invalid'}`);
+    const node = push.node;
+    if (caller !== undefined && caller !== node) throw new PushRefused('wrong_node', `node ${caller} pushed figures as "${node}"; a node speaks only for itself`);
+    if (!pullsFrom(this.topology, node, this.self.name)) {
+      throw new PushRefused('not_downstream', `node "${node}" does not pull from ${this.self.name}; only its downstream nodes report here`);
+    }
+    const allowed = new Set([node, ...subtreeOf(this.topology, node).map((n) => n.name)]);
+    for (const [name, e] of Object.entries(push.entries)) {
+      if (!allowed.has(name) || (e.parent !== null && !allowed.has(e.parent))) throw new PushRefused('outside_subtree', `node ${node} pushed figures for "${name}", which is not in its subtree; refused whole`);
+    }
+    let state = this.children.get(node);
+    if (push.base === null) {
+      state = { epoch: push.epoch, seq: push.seq, receivedAt: now, stale: new Set(), entries: new Map() };
+      this.children.set(node, state);
+    } else if (!state || state.epoch !== push.epoch || state.seq !== push.base) {
+      throw new SluiceError('PUSH_BASE_UNKNOWN', `node ${node} sent changes since its push ${push.base}, which ${this.self.name} does not hold; send the whole subtree`);
+    }
+    for (const [name, e] of Object.entries(push.entries)) state.entries.set(name, { parent: e.parent ?? this.self.name, value: e.value });
+    for (const name of push.removed) state.entries.delete(name);
+    state.seq = push.seq;
+    state.receivedAt = now;
+    state.stale = new Set(push.stale);
+  }
+
+  /**
+   * Every node below, once: when two children name the same node (it moved to a fallback
+   * upstream), the one heard from last wins.
+   */
+  entries(now = Date.now()): MirrorEntry<V>[] {
+    const out = new Map<string, MirrorEntry<V>>();
+    for (const state of this.children.values()) {
+      const quiet = now - state.receivedAt > this.staleMs;
+      for (const [name, e] of state.entries) {
+        const prev = out.get(name);
+        if (prev && prev.receivedAt >= state.receivedAt) continue;
+        out.set(name, { name, parent: e.parent, value: e.value, receivedAt: state.receivedAt, stale: quiet || state.stale.has(name) });
+      }
+    }
+    return [...out.values()];
+  }
+}

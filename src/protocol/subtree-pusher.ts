@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { request } from 'undici';
+import type { Logger } from '../log/logger.js';
+import type { NodeSpec } from '../topology/types.js';
+import { NODE_HEADER } from './headers.js';
+import type { PeerClient } from './peer-client.js';
+import type { SubtreePush } from './subtree-push.js';
+
+/** One node of the subtree as the pusher sees it now. */
+export interface PushedEntry<V> {
+  /** The node it reports to; null for the pushing node itself. */
+  readonly parent: string | null;
+  readonly value: V;
+  readonly stale: boolean;
+}
+
+/**
+ * An unchanged entry is sent again after this long anyway, so fields left out of the change
+ * key (the time a status was taken, the last catalog sync) are never older than this above.
+ */
+export const REFRESH_MS = 10 * 60_000;
+
+interface Acked {
+  readonly upstream: string;
+  readonly seq: number;
+  /** Per node: its change key and when it was last sent. */
+  readonly sent: Map<string, { key: string; at: number }>;
+}
+
+/**
+ * Pushes this node's subtree (statuses, report figures) to its current upstream every
+ * `everyMs`, as changes on the last push the upstream acknowledged (subtree-push.ts): an
+ * idle tree costs each upstream a few hundred bytes per push, whatever its size. After a
+ * failure, an upstream switch or a 409 the next push is whole.
+ */
+export class SubtreePusher<V> {
+  private timer: NodeJS.Timeout | undefined;
+  private failing = false;
+  private readonly epoch = randomUUID();
+  private seq = 0;
+  private acked: Acked | undefined;
+
+  constructor(
+    private readonly o: {
+      readonly self: NodeSpec;
+      readonly upstream: () => { name: string; url: string };
+      readonly peerToken: string | undefined;
+      readonly route: string;
+      readonly everyMs: number;
+      readonly client: PeerClient;
+      readonly log: Logger;
+      /** This node and everything below it, by name. */
+      readonly collect: () => Map<string, PushedEntry<V>>;
+      /** What must change for an entry to be sent again before REFRESH_MS. */
+      readonly changeKey: (value: V) => string;
+    },
+  ) {}
+
+  start(): void {
+    // Over HTTPS the node's certificate proves who it is; a token is for plain HTTP.
+    if (!this.o.peerToken && !this.o.upstream().url.startsWith('https:')) {
+      this.o.log.warn(`SLUICE_PEER_TOKEN is not set and the upstream is plain HTTP: this node will not push ${this.o.route} upstream`);
+      return;
+    }
+    const tick = async () => {
+      await this.pushOnce();
+      if (this.timer !== undefined) this.timer = setTimeout(() => void tick(), this.o.everyMs).unref();
+    };
+    this.timer = setTimeout(() => void tick(), 0).unref();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One push; a 409 (the upstream lost the base) is followed at once by a whole push. */
+  async pushOnce(): Promise<void> {
+    if ((await this.send()) === 409) await this.send();
+  }
+
+  private async send(): Promise<number | undefined> {
+    const peer = this.o.upstream();
+    const now = Date.now();
+    const base = this.acked?.upstream === peer.name ? this.acked : undefined;
+    const current = this.o.collect();
+    const sent = new Map<string, { key: string; at: number }>();
+    const push: SubtreePush<V> = { node: this.o.self.name, epoch: this.epoch, seq: ++this.seq, base: base?.seq ?? null, entries: {}, removed: [], stale: [] };
+    for (const [name, e] of current) {
+      const key = `${e.parent ?? ''}\u0000${this.o.changeKey(e.value)}`;
+      const before = base?.sent.get(name);
+      if (before && before.key === key && now - before.at < REFRESH_MS) sent.set(name, before);
+      else {
+        push.entries[name] = { parent: e.parent, value: e.value };
+        sent.set(name, { key, at: now });
+      }
+      if (e.stale) push.stale.push(name);
+    }
+    for (const name of base?.sent.keys() ?? []) if (!current.has(name)) push.removed.push(name);
+    try {
+      const res = await request(`${peer.url}${this.o.route}`, {
+        method: 'POST',
+        dispatcher: this.o.client.dispatcher,
+        headers: { 'content-type': 'application/json', ...(this.o.peerToken ? { authorization: `Bearer ${this.o.peerToken}` } : {}), [NODE_HEADER]: this.o.self.name },
+        body: JSON.stringify(push),
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      });
+      const text = await res.body.text();
+      if (res.statusCode === 409) {
+        this.acked = undefined;
+        return 409;
+      }
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+      this.acked = { upstream: peer.name, seq: push.seq, sent };
+      if (this.failing) this.o.log.info({ peer: peer.name, route: this.o.route }, 'pushes reach the upstream again');
+      this.failing = false;
+      return 200;
+    } catch (err) {
+      // Whether it arrived is unknown: the next push is whole.
+      this.acked = undefined;
+      if (!this.failing) this.o.log.warn({ peer: peer.name, route: this.o.route, err: (err as Error).message }, 'cannot push to the upstream');
+      this.failing = true;
+      return undefined;
+    }
+  }
+}
