@@ -3,7 +3,7 @@
  * from the top of this list to the bottom, never back, and never in a cycle.
  *
  *   main → cli → daemon → http | replicate | agent | reports | client
- *        → catalog | transfer | schedule | protocol → store | topology | tls | auth | metrics
+ *        → catalog | transfer | schedule | protocol | site → store | topology | tls | auth | metrics
  *        → errors | log | version | domain
  *
  * http and replicate are siblings that never import each other (the daemon joins them).
@@ -13,7 +13,7 @@ const tiers = [
   ['cli'],
   ['daemon'],
   ['http', 'replicate', 'agent', 'reports', 'client'],
-  ['catalog', 'transfer', 'schedule', 'protocol'],
+  ['catalog', 'transfer', 'schedule', 'protocol', 'site'],
   ['store', 'topology', 'tls', 'auth', 'metrics'],
   ['errors', 'log', 'version', 'domain'],
 ];

@@ -5,7 +5,9 @@
 #   openssl     the TLS tests read the certificate a node presents (openssl s_client)
 #   systemd     systemd-analyze verifies the deploy/ units (the deploy rehearsal test)
 #   util-linux  script(1) gives "sluice status --watch" a terminal in its test
-# Benchmarks also use nginx-light, wrk and pv (npm run bench names whichever is missing).
+#   redis-server  sibling nodes of one site share their budget and leases through it
+#   nginx-light the shipped load-balancer example runs in front of sibling nodes
+# Benchmarks also use wrk and pv (npm run bench names whichever is missing).
 set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
@@ -13,6 +15,8 @@ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || 
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

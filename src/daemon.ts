@@ -20,6 +20,9 @@ import { LostBlobs } from './catalog/lost-blobs.js';
 import { ChildStatuses, statusChangeKey, type OwnStatus } from './replicate/status-rollup.js';
 import { SubtreePusher, type PushedEntry } from './protocol/subtree-pusher.js';
 import type { SiteSummary } from './reports/report-store.js';
+import { RedisLink } from './site/redis-link.js';
+import { SiteBudget } from './site/site-budget.js';
+import { BlobLeases } from './site/blob-leases.js';
 import { ReportStore } from './reports/report-store.js';
 import { ReportRollup } from './reports/rollup.js';
 import { complianceBySeverity, complianceRows } from './reports/compliance.js';
@@ -77,6 +80,8 @@ export class SluiceNode {
   private rollup: ReportRollup | undefined;
   private schedule: ScheduleController | undefined;
   private children: ChildStatuses | undefined;
+  private siteLink: RedisLink | undefined;
+  private siteBudget: SiteBudget | undefined;
   private ready = false;
   /** TLS material of this node (served when its url is https://, presented to upstreams). */
   private tls: TlsMaterial | undefined;
@@ -182,7 +187,15 @@ export class SluiceNode {
         const region = topology.regions.get(this.spec.region)!;
         this.schedule = new ScheduleController(this.spec.schedule ?? region.schedule, region.timezone, region.critical, this.metrics, this.log.child({ component: 'schedule' }));
         this.schedule.start();
+        const site = this.spec.site ? topology.sites.get(this.spec.site) : undefined;
+        if (site) {
+          this.siteLink = new RedisLink(site.redisUrl, this.log.child({ component: 'site' }), (up) => this.metrics.siteRedisUp.set(up ? 1 : 0));
+          this.metrics.siteRedisUp.set(0);
+          this.siteBudget = new SiteBudget(this.schedule.budget, site, this.siteLink);
+        }
+        const siteLink = this.siteLink;
         this.replicator = new Replicator({
+          ...(site && siteLink && this.siteBudget ? { site: { budget: this.siteBudget, leases: new BlobLeases(site, this.spec.name, siteLink), siblingUrl: (name: string) => topology.nodes.get(name)!.url } } : {}),
           topology,
           spec: this.spec,
           catalog,
@@ -223,7 +236,17 @@ export class SluiceNode {
   /** This node's status with its subtree (protocol/status.ts; `sluice status --json`). */
   status(maxTransfers = 100): NodeStatus {
     return buildNodeStatus(
-      { spec: this.spec, ready: this.ready, catalog: this.catalogLog, store: this.blobStore, replicator: this.replicator, schedule: this.schedule, children: this.children, lost: () => this.lost?.list() ?? [] },
+      {
+        spec: this.spec,
+        ready: this.ready,
+        catalog: this.catalogLog,
+        store: this.blobStore,
+        replicator: this.replicator,
+        schedule: this.schedule,
+        children: this.children,
+        lost: () => this.lost?.list() ?? [],
+        site: this.siteLink && this.siteBudget ? { name: this.spec.site!, redisUp: this.siteLink.up, fallbackShare: this.siteBudget.fallbackShare } : undefined,
+      },
       maxTransfers,
     );
   }
@@ -247,6 +270,7 @@ export class SluiceNode {
         ['reports', () => this.reportPusher?.close()],
         ['replication', () => this.replicator?.close()],
         ['schedule', () => this.schedule?.close()],
+        ['site', () => this.siteLink?.close()],
         ['writer', () => this.writer?.close()],
         ['http', () => this.closeHttp()],
         ['packs', () => this.blobStore?.close()],

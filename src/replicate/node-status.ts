@@ -19,6 +19,8 @@ export interface StatusParts {
   readonly children: ChildStatuses | undefined;
   /** On the primary: catalogued blobs whose file is gone. */
   readonly lost: () => { sha256: string; packages: string[] }[];
+  /** A sibling of a site: whether its Redis is reachable, and its share of the rate without it. */
+  readonly site?: { readonly name: string; readonly redisUp: boolean; readonly fallbackShare: number } | undefined;
 }
 
 /**
@@ -70,7 +72,7 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
     lastError: p.replicator?.errors.view ?? null,
     missing: missing.slice(0, 20),
     lost: lost.slice(0, 20),
-    warnings: warnings(follower?.clockSkew, lost, missing),
+    warnings: [...warnings(follower?.clockSkew, lost, missing), ...(p.site && !p.site.redisUp ? [`the Redis of site ${p.site.name} is unreachable: this node keeps to ${Math.round(p.site.fallbackShare * 100)}% of the site's rate and fetches blobs without leases (a blob may cross the WAN once per sibling) until it is back`] : [])],
     children: p.children?.snapshot() ?? {},
   };
 }

@@ -20,7 +20,8 @@ import { GarbageCollector } from './garbage-collector.js';
 import { LastError } from './last-error.js';
 import { BlobBatcher } from '../transfer/blob-batcher.js';
 import { fetchSmallBlob } from '../transfer/fetch-small-blob.js';
-import type { RateBudget } from '../schedule/rate-budget.js';
+import { UNLIMITED_BUDGET, type RateBudget } from '../schedule/rate-budget.js';
+import type { BlobLease, BlobLeases } from '../site/blob-leases.js';
 import { packable } from '../store/fs-blob-store.js';
 import { LiveRelays } from './live-relays.js';
 import { PeerSelector, type Peer } from './peers.js';
@@ -68,6 +69,11 @@ export interface ReplicatorDeps {
   readonly graceMs: number;
   /** The node's one connection pool for calls to other nodes. */
   readonly client: PeerClient;
+  /**
+   * Sibling nodes of this node's site (topology `site`): the WAN budget they share, the
+   * leases that let one of them fetch each blob, and where a sibling is reached.
+   */
+  readonly site?: { readonly budget: RateBudget; readonly leases: BlobLeases; siblingUrl(name: string): string };
 }
 
 /**
@@ -225,15 +231,27 @@ export class Replicator {
       this.tasks.delete(sha);
       return;
     }
-    const peer = this.peers.current();
+    let peer: Peer = this.peers.current();
     task.state = 'active';
     task.peer = peer.name;
     const controller = (task.controller = new AbortController());
     let partial: OwnedPartial | undefined;
     let live: LiveTransfer | undefined;
     let committing = false;
-    const budget = task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : this.d.schedule.budget;
+    let budget = task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : (this.d.site?.budget ?? this.d.schedule.budget);
     if (packable(task.blob.size)) return this.runSmall(task, peer, budget, controller);
+    // Siblings of a site: one fetches over the WAN under a lease, the others copy from it.
+    let lease: BlobLease | undefined;
+    if (this.d.site) {
+      const plan = await this.d.site.leases.plan(sha);
+      if (plan.kind === 'lease') lease = plan.lease;
+      else if (plan.kind === 'sibling') {
+        peer = { name: plan.node, url: this.d.site.siblingUrl(plan.node) };
+        task.peer = peer.name;
+        // The LAN: the site's WAN budget does not apply.
+        budget = UNLIMITED_BUDGET;
+      }
+    }
     let pausedAt: number | undefined;
     try {
       // One owner per blob: a commit of an earlier attempt may still be renaming this file.
@@ -296,9 +314,11 @@ export class Replicator {
           relay.finish(true);
           owned.release();
           this.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
+          void lease?.release(true);
         },
         (err: unknown) => {
           owned.release();
+          void lease?.release(false);
           void this.failed(task, peer, toSluiceError(err, `committing blob ${sha.slice(0, 12)}…`, 'STORE_IO'), relay);
         },
       );
@@ -310,6 +330,7 @@ export class Replicator {
       task.controller = undefined;
       // A blob handed to the commit stays relayable and owned until that ends (above).
       if (!committing) {
+        void lease?.release(false);
         partial?.release();
         if (live) {
           this.relays.end(live);

@@ -7,7 +7,7 @@ import { SluiceError } from '../errors.js';
 import { allowedKeysAt, topologySchema, type RawTopology, type RawWindow } from './schema.js';
 import { checkRules, type TopologyIssue } from './rules.js';
 import { SEVERITIES, type Severity } from '../domain/severity.js';
-import { TOPOLOGY_DEFAULTS, WEEKDAYS, type CriticalLane, type NodeSpec, type Region, type ScheduleWindow, type Topology } from './types.js';
+import { TOPOLOGY_DEFAULTS, WEEKDAYS, type CriticalLane, type NodeSpec, type Region, type ScheduleWindow, type Site, type Topology } from './types.js';
 import { parseClock, parseDuration, parseRate } from './units.js';
 
 /** A located problem: `file:line:col path: message`. */
@@ -155,6 +155,7 @@ function normalize(raw: RawTopology, absFile: string): Topology {
           perChildBytesPerSec: parseRate(n.egress?.perChild ?? 'unlimited')!,
         }),
         isPrimary: name === raw.primary,
+        site: n.site,
       }),
     );
   }
@@ -162,6 +163,10 @@ function normalize(raw: RawTopology, absFile: string): Topology {
     SEVERITIES.map((s) => [s, d((raw.policy?.deadlines as Partial<Record<Severity, string>> | undefined)?.[s] ?? TOPOLOGY_DEFAULTS.deadlines[s])]),
   ) as Record<Severity, number>;
   const usedRings = [...new Set([...nodes.values()].flatMap((n) => n.rings))];
+  const sites = new Map<string, Site>();
+  for (const [name, site] of Object.entries(raw.sites ?? {})) {
+    sites.set(name, Object.freeze({ name, redisUrl: site.redis, leaseTtlMs: d(site.leaseTtl ?? '30s'), members: Object.freeze([...nodes.values()].filter((n) => n.site === name).map((n) => n.name)) }));
+  }
   return Object.freeze({
     file: absFile,
     primary: raw.primary,
@@ -170,6 +175,7 @@ function normalize(raw: RawTopology, absFile: string): Topology {
     graceMs: d(raw.policy?.grace ?? TOPOLOGY_DEFAULTS.grace),
     rings: Object.freeze(raw.rings ?? usedRings),
     regions,
+    sites,
     nodes,
   });
 }

@@ -112,6 +112,32 @@ export function checkRules(raw: unknown): TopologyIssue[] {
     }
   }
 
+  // Siblings of a site share one budget and one copy of each blob: they must pull from the
+  // same upstream under the same schedule.
+  const sites = isObj(raw.sites) ? raw.sites : {};
+  const firstOfSite = new Map<string, [string, Obj]>();
+  for (const [name, node] of Object.entries(nodes)) {
+    if (!isObj(node) || !isStr(node.site)) continue;
+    const at = (...p: (string | number)[]) => ['nodes', name, ...p];
+    if (!(node.site in sites)) {
+      issues.push({ path: at('site'), message: `unknown site "${node.site}"; declare it under "sites" with its Redis (sites: { ${node.site}: { redis: "redis://HOST:6379" } })${Object.keys(sites).length ? `, or use one of: ${list(Object.keys(sites))}` : ''}` });
+      continue;
+    }
+    if (name === primary) {
+      issues.push({ path: at('site'), message: 'the primary pulls from nobody, so it has no site budget to share; remove "site"' });
+      continue;
+    }
+    if (node.schedule !== undefined) issues.push({ path: at('schedule'), message: `siblings of site "${node.site}" share the schedule of their region; remove this node's own schedule` });
+    const first = firstOfSite.get(node.site);
+    if (!first) {
+      firstOfSite.set(node.site, [name, node]);
+      continue;
+    }
+    const [otherName, other] = first;
+    if (node.upstream !== other.upstream) issues.push({ path: at('upstream'), message: `siblings of site "${node.site}" pull from one upstream; "${otherName}" has "${String(other.upstream)}"` });
+    if (node.region !== other.region) issues.push({ path: at('region'), message: `siblings of site "${node.site}" share one region (one schedule); "${otherName}" is in "${String(other.region)}"` });
+  }
+
   for (const [name, region] of Object.entries(regions)) {
     if (!isObj(region)) continue;
     if (isStr(region.timezone) && !isTimezone(region.timezone)) {

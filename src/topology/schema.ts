@@ -59,6 +59,15 @@ export const nodeSchema = z
     data: str('a directory path').min(1).optional(),
     schedule: z.array(windowSchema).nonempty('expected at least one window').optional(),
     egress: z.object({ rate: rate.optional(), perChild: rate.optional() }).strict().optional(),
+    site: name.optional(),
+  })
+  .strict();
+
+/** Sibling nodes of one site share its WAN budget and fetch each blob once, through Redis. */
+export const siteSchema = z
+  .object({
+    redis: str('a Redis URL such as "redis://10.0.0.9:6379"').regex(/^rediss?:\/\/[^\s]+$/, 'expected a Redis URL such as "redis://10.0.0.9:6379" (rediss:// for TLS)'),
+    leaseTtl: duration.optional(),
   })
   .strict();
 
@@ -78,6 +87,7 @@ export const topologySchema = z
       .optional(),
     rings: names('ring names').optional(),
     regions: z.record(name, regionSchema, { invalid_type_error: 'expected a map of region name → region', required_error: 'expected a map of region name → { timezone, schedule, ... }' }),
+    sites: z.record(name, siteSchema, { invalid_type_error: 'expected a map of site name → { redis }' }).optional(),
     nodes: z.record(name, nodeSchema, { invalid_type_error: 'expected a map of node name → node', required_error: 'expected a map of node name → { url, region, upstream, ... }' }),
   })
   .strict();

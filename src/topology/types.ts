@@ -48,6 +48,18 @@ export interface NodeSpec {
   readonly schedule: readonly ScheduleWindow[] | undefined;
   readonly egress: { readonly rateBytesPerSec: RateBytesPerSec; readonly perChildBytesPerSec: RateBytesPerSec };
   readonly isPrimary: boolean;
+  /** The site whose siblings share a WAN budget and blob leases with this node (topology `site`). */
+  readonly site: string | undefined;
+}
+
+/** Sibling nodes behind one load balancer, coordinated through Redis. */
+export interface Site {
+  readonly name: string;
+  readonly redisUrl: string;
+  /** A sibling's claim on fetching a blob lapses this long after its last renewal. */
+  readonly leaseTtlMs: number;
+  /** Its nodes, in file order. */
+  readonly members: readonly string[];
 }
 
 export interface Topology {
@@ -62,6 +74,7 @@ export interface Topology {
   /** Every ring name an approval may use (besides `all`). */
   readonly rings: readonly string[];
   readonly regions: ReadonlyMap<string, Region>;
+  readonly sites: ReadonlyMap<string, Site>;
   /** In file order. */
   readonly nodes: ReadonlyMap<string, NodeSpec>;
 }
