@@ -10,6 +10,7 @@ import { throttleScenario } from './scenarios/throttle.js';
 import { tlsScenario } from './scenarios/tls.js';
 import { endpointsScenario } from './scenarios/endpoints.js';
 import { treeScenario } from './scenarios/tree.js';
+import { siblingsScenario } from './scenarios/siblings.js';
 
 /**
  * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
@@ -26,6 +27,7 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   tls: tlsScenario,
   endpoints: endpointsScenario,
   tree: treeScenario,
+  siblings: siblingsScenario,
 };
 
 const args = process.argv.slice(2);
