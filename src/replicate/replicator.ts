@@ -46,6 +46,8 @@ interface Task {
   retryTimer: NodeJS.Timeout | undefined;
   /** Since when the current peer has answered 404 for this blob (undefined: it has not). */
   notFoundSince: number | undefined;
+  /** A sibling that failed to give this blob (down, or no longer holding it): not asked again by this task. */
+  avoidSibling?: string;
 }
 
 /**
@@ -243,7 +245,7 @@ export class Replicator {
     // Siblings of a site: one fetches over the WAN under a lease, the others copy from it.
     let lease: BlobLease | undefined;
     if (this.d.site) {
-      const plan = await this.d.site.leases.plan(sha);
+      const plan = await this.d.site.leases.plan(sha, task.avoidSibling);
       if (plan.kind === 'lease') lease = plan.lease;
       else if (plan.kind === 'sibling') {
         peer = { name: plan.node, url: this.d.site.siblingUrl(plan.node) };
@@ -449,6 +451,8 @@ export class Replicator {
     task.attempts++;
     task.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
     this.errors.note(e, sha, `blob ${sha.slice(0, 12)}… (${task.blob.packages.join(', ')})`);
+    // A sibling that could not give the blob is not asked again: the lease or the upstream is.
+    if (this.d.site && this.d.topology.nodes.get(peer.name)?.site === this.d.spec.site && peer.name !== this.d.spec.name) task.avoidSibling = peer.name;
     if (e.code === 'HASH_MISMATCH') this.d.metrics.hashMismatch.inc();
     const tls = tlsErrorCode(e.cause);
     if (tls) this.d.metrics.tlsHandshakeFailures.inc({ reason: tlsFailureReason(tls) });

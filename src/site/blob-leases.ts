@@ -34,12 +34,17 @@ export class BlobLeases {
     return `sluice:site:${this.site.name}:${kind}:${sha256}`;
   }
 
-  async plan(sha256: string): Promise<FetchPlan> {
+  /**
+   * `avoid`: a sibling that already failed to give this blob (down, or it lost the blob):
+   * its record of holding the blob is passed over (that record outlives the sibling), so
+   * this node takes the lease and fetches from the upstream.
+   */
+  async plan(sha256: string, avoid?: string): Promise<FetchPlan> {
     if (!this.link.up) return { kind: 'alone' };
     try {
       const redis = this.link.client;
       const held = await redis.get(this.key('held', sha256));
-      if (held && held !== this.self && this.site.members.includes(held)) return { kind: 'sibling', node: held };
+      if (held && held !== this.self && held !== avoid && this.site.members.includes(held)) return { kind: 'sibling', node: held };
       const ttl = this.site.leaseTtlMs;
       if ((await redis.set(this.key('lease', sha256), this.self, 'PX', ttl, 'NX')) === 'OK') return { kind: 'lease', lease: new BlobLease(this, sha256, ttl) };
       const holder = await redis.get(this.key('lease', sha256));
@@ -48,6 +53,8 @@ export class BlobLeases {
         await redis.set(this.key('lease', sha256), this.self, 'PX', ttl);
         return { kind: 'lease', lease: new BlobLease(this, sha256, ttl) };
       }
+      // A lease held by a sibling that failed us lapses within leaseTtl if it is dead; until
+      // then it is asked again (it may only have been slow).
       return this.site.members.includes(holder) ? { kind: 'sibling', node: holder } : { kind: 'alone' };
     } catch {
       return { kind: 'alone' };

@@ -175,4 +175,22 @@ describe('sibling nodes of one site, through a real Redis', { skip }, () => {
     await waitFor('s2 to finish the blob alone', () => holdsExactly(s2, rel.content), 60_000);
     assert.equal(leaseHolder(redis.port, rel.sha), '', 's2 gave the lease back once it stored the blob');
   });
+
+  it('a sibling recorded as holding a blob but gone: the other passes it over and fetches from the upstream', async () => {
+    const redis = await startRedis();
+    const c = await siteCluster(redis.url);
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const s1 = spawnCli(['serve', '--node', 's1', '-t', c.file], { env: c.env });
+    onTeardown(() => s1.kill('SIGKILL'));
+    const s1url = c.topology.nodes.get('s1')!.url;
+    await waitFor('s1 ready', async () => (await request(`${s1url}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200);
+    const rel = await release(hq.address.url, c.dir, 'kept', { size: MiB });
+    const held = () => spawnSync('redis-cli', ['-p', String(redis.port), 'get', `sluice:site:lan:held:${rel.sha}`], { encoding: 'utf8' }).stdout.trim();
+    await waitFor('s1 to store the blob and say so', () => held() === 's1', 30_000);
+    s1.kill('SIGKILL');
+    // s2 starts while s1 is down for good: the record says s1 holds the blob.
+    const s2 = await startNode(c.topology, 's2', c.secrets);
+    await waitFor('s2 to fetch the blob itself', () => holdsExactly(s2, rel.content), 30_000);
+    assert.equal(held(), 's2');
+  });
 });
