@@ -64,7 +64,7 @@ export async function siblingsScenario(opts: { quick: boolean }): Promise<string
     // ask fetches each blob, so above the others mostly copy): three budgets on the same
     // Redis, each asking as fast as it can for 10 s.
     {
-      const site = { name: 'lan-budget', redisUrl: `redis://127.0.0.1:${redisPort}`, leaseTtlMs: 30_000, members: SIBLINGS };
+      const site = { name: 'lan-budget', redisUrl: `redis://127.0.0.1:${redisPort}`, leaseTtlMs: 30_000, url: undefined, members: SIBLINGS };
       const links = SIBLINGS.map(() => new RedisLink(site.redisUrl, createLogger({ level: 'silent' })));
       await until('links to Redis', () => links.every((l) => l.up), 10_000, 20);
       const budgets = links.map((l) => new SiteBudget(new PacedBudget(rate), site, l));

@@ -68,10 +68,13 @@ export class UpdatesCache {
    * Approved (for one of the rings, or all), not declined, not superseded by an approved
    * package, with files matching the platform and language (files without a label match
    * everything). A package whose files this node holds verified is "available", with URLs
-   * here; one still replicating is "pending", never with a URL to a partial.
+   * here (at the site's load balancer for a sibling); one still replicating is "pending",
+   * never with a URL to a partial.
    */
   private compute(q: UpdatesQuery): Entry {
     const { catalog, store, node, topology } = this.deps;
+    // Behind a site's load balancer, endpoints download through it, never from one sibling.
+    const base = (node.site ? topology.sites.get(node.site)?.url : undefined) ?? node.url;
     const seq = catalog.seq;
     const tip = catalog.tipHash;
     const removals = store.removals;
@@ -96,7 +99,7 @@ export class UpdatesCache {
         approvedAt: new Date(approvedAt).toISOString(),
         deadline: new Date(approvedAt + topology.deadlinesMs[pkg.severity]).toISOString(),
         state: available ? ('available' as const) : ('pending' as const),
-        files: files.map((f) => ({ ...f, url: available ? blobUrl(node.url, f.sha256) : null })),
+        files: files.map((f) => ({ ...f, url: available ? blobUrl(base, f.sha256) : null })),
       });
     }
     updates.sort((a, b) => bySeverity(a.severity, b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));

@@ -165,7 +165,7 @@ function normalize(raw: RawTopology, absFile: string): Topology {
   const usedRings = [...new Set([...nodes.values()].flatMap((n) => n.rings))];
   const sites = new Map<string, Site>();
   for (const [name, site] of Object.entries(raw.sites ?? {})) {
-    sites.set(name, Object.freeze({ name, redisUrl: site.redis, leaseTtlMs: d(site.leaseTtl ?? '30s'), members: Object.freeze([...nodes.values()].filter((n) => n.site === name).map((n) => n.name)) }));
+    sites.set(name, Object.freeze({ name, redisUrl: site.redis, leaseTtlMs: d(site.leaseTtl ?? '30s'), url: site.url?.replace(/\/+$/, ''), members: Object.freeze([...nodes.values()].filter((n) => n.site === name).map((n) => n.name)) }));
   }
   return Object.freeze({
     file: absFile,

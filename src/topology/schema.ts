@@ -68,6 +68,7 @@ export const siteSchema = z
   .object({
     redis: str('a Redis URL such as "redis://10.0.0.9:6379"').regex(/^rediss?:\/\/[^\s]+$/, 'expected a Redis URL such as "redis://10.0.0.9:6379" (rediss:// for TLS)'),
     leaseTtl: duration.optional(),
+    url: str('the load balancer\'s URL, e.g. "http://paris.example.internal:7400"').url('expected an http:// or https:// URL such as "http://paris.example.internal:7400"').optional(),
   })
   .strict();
 

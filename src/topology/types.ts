@@ -58,6 +58,8 @@ export interface Site {
   readonly redisUrl: string;
   /** A sibling's claim on fetching a blob lapses this long after its last renewal. */
   readonly leaseTtlMs: number;
+  /** The load balancer in front of the siblings: the address endpoints use and download from. */
+  readonly url: string | undefined;
   /** Its nodes, in file order. */
   readonly members: readonly string[];
 }

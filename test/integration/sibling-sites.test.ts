@@ -18,16 +18,15 @@ const MiB = 1024 * 1024;
 const skip = haveRedis() ? false : 'needs redis-server (scripts/install-test-tools.sh installs it)';
 
 /** hq behind a fault proxy (it counts what crosses the "WAN"), and two siblings of site "lan". */
-async function siteCluster(redisUrl: string, regions?: string[]) {
-  const header = `sites:\n  lan: { redis: "${redisUrl}", leaseTtl: 2s }`;
+async function siteCluster(redisUrl: string, regions?: string[], balancerPort?: number) {
+  const header = `sites:\n  lan: { redis: "${redisUrl}", leaseTtl: 2s${balancerPort ? `, url: "http://127.0.0.1:${balancerPort}"` : ''} }`;
   return makeCluster([{ name: 'hq', proxied: true }, { name: 's1', upstream: 'hq', extra: 'site: lan' }, { name: 's2', upstream: 'hq', extra: 'site: lan' }], header, regions);
 }
 
 const haveNginx = () => !spawnSync('nginx', ['-v']).error;
 
 /** deploy/site-lb/nginx.conf as shipped, with the siblings' and its own addresses put in. */
-async function startSiteBalancer(s1: string, s2: string): Promise<string> {
-  const [port] = await freePorts(1);
+async function startSiteBalancer(s1: string, s2: string, port: number): Promise<string> {
   const prefix = tempDir('sluice-lb-');
   chmodSync(prefix, 0o755);
   const shipped = readFileSync(path.join(REPO_ROOT, 'deploy/site-lb/nginx.conf'), 'utf8');
@@ -127,21 +126,24 @@ describe('sibling nodes of one site, through a real Redis', { skip }, () => {
 
   it('the shipped nginx example balances the siblings: updates and blobs from either, an endpoint\'s reports always to the same one', { skip: haveNginx() ? false : 'needs nginx (scripts/install-test-tools.sh installs it)' }, async () => {
     const redis = await startRedis();
-    const c = await siteCluster(redis.url);
+    const [lbPort] = await freePorts(1);
+    const c = await siteCluster(redis.url, undefined, lbPort);
     const hq = await startNode(c.topology, 'hq', c.secrets);
     const s1 = await startNode(c.topology, 's1', c.secrets);
     const s2 = await startNode(c.topology, 's2', c.secrets);
     const rel = await release(hq.address.url, c.dir, 'tool', { size: 256 * 1024 });
     await waitFor('both siblings to hold the blob', () => holdsExactly(s1, rel.content) && holdsExactly(s2, rel.content));
-    const lb = await startSiteBalancer(c.topology.nodes.get('s1')!.url, c.topology.nodes.get('s2')!.url);
+    const lb = await startSiteBalancer(c.topology.nodes.get('s1')!.url, c.topology.nodes.get('s2')!.url, lbPort!);
     const answered = new Set<string>();
     for (let i = 0; i < 6; i++) {
       const u = await request(`${lb}/v1/updates`);
-      const body = (await u.body.json()) as { node: string; updates: { id: string }[] };
+      const body = (await u.body.json()) as { node: string; updates: { id: string; files: { url: string }[] }[] };
       assert.equal(u.statusCode, 200);
       assert.deepEqual(body.updates.map((x) => x.id), ['tool@1']);
+      // Endpoints download through the balancer (sites.lan.url), not from one sibling.
+      assert.equal(body.updates[0]!.files[0]!.url, `${lb}/v1/blobs/${rel.sha}`);
       answered.add(body.node);
-      const blob = await request(`${lb}/v1/blobs/${rel.sha}`);
+      const blob = await request(body.updates[0]!.files[0]!.url);
       assert.ok(Buffer.from(await blob.body.arrayBuffer()).equals(rel.content));
     }
     assert.ok(answered.size >= 1);
