@@ -21,6 +21,7 @@ import { ChildStatuses, statusChangeKey, type OwnStatus } from './replicate/stat
 import { SubtreePusher, type PushedEntry } from './protocol/subtree-pusher.js';
 import type { SiteSummary } from './reports/report-store.js';
 import { RedisLink } from './site/redis-link.js';
+import { importExport, type ImportReport } from './offline/import-export.js';
 import { SiteBudget } from './site/site-budget.js';
 import { BlobLeases } from './site/blob-leases.js';
 import { ReportStore } from './reports/report-store.js';
@@ -152,6 +153,13 @@ export class SluiceNode {
       this.children = new ChildStatuses(topology, this.spec, tuning.statusStaleMs);
       const reports = await ReportStore.open(this.db, this.metrics);
       const rollup = new ReportRollup(topology, this.spec, reports, tuning.statusStaleMs);
+      for (const file of await reports.loadImported()) {
+        try {
+          rollup.adoptFile(file);
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'a report file imported earlier no longer fits the topology; ignored');
+        }
+      }
       this.rollup = rollup;
       this.http = buildHttpServer({
         topology,
@@ -167,6 +175,7 @@ export class SluiceNode {
         rollup,
         children: this.children,
         verify: () => this.verify(),
+        importExport: (dir: string) => this.importExport(dir),
         liveTransfer: async (sha, waitMs) => this.replicator?.liveTransfer(sha, waitMs),
         egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
         metrics: this.metrics,
@@ -249,6 +258,15 @@ export class SluiceNode {
       },
       maxTransfers,
     );
+  }
+
+  /** Takes an export (sluice export) from a directory: verified, then replication carries on from it. */
+  async importExport(dir: string): Promise<ImportReport> {
+    if (this.spec.isPrimary) throw new SluiceError('NOT_PRIMARY', `node ${this.spec.name} is the primary: it writes the catalog, exports come from it; import into a downstream node`);
+    const report = await importExport(dir, { topology: this.options.topology, spec: this.spec, catalog: this.catalogLog!, store: this.blobStore! });
+    this.log.info({ dir, ...report.catalog, ...report.blobs }, 'export imported');
+    this.replicator?.refresh();
+    return report;
   }
 
   /** Re-hashes every stored blob; failures are quarantined and, on a downstream node, fetched again. */

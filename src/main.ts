@@ -6,6 +6,7 @@ import { registerCheck } from './cli/check.js';
 import { registerKeygen } from './cli/keygen.js';
 import { registerPackageCommands } from './cli/packages.js';
 import { registerPlan } from './cli/plan.js';
+import { registerOffline } from './cli/offline.js';
 import { registerReport } from './cli/report.js';
 import { registerRestore } from './cli/restore.js';
 import { registerRoot } from './cli/root.js';
@@ -42,6 +43,7 @@ registerPlan(program);
 registerScrapeConfig(program);
 registerAgent(program);
 registerReport(program);
+registerOffline(program);
 for (const cmd of program.commands) cmd.exitOverride();
 reportUnknownOptionsFirst(program);
 

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import type { ComplianceRow } from '../reports/compliance.js';
 import type { SiteSummary } from '../reports/report-store.js';
 import { REPORT_STATUSES } from '../domain/report-statuses.js';
-import { SluiceError } from '../errors.js';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SluiceError, describeFsError } from '../errors.js';
 import { clientFor, common, globalOptions, printJson, topologyOf } from './context.js';
 
 /** `sluice report`: compliance per package and site, failures, and what is late. */
@@ -10,10 +12,34 @@ export function registerReport(program: Command): void {
   common(program.command('report'), { server: true, json: true })
     .description('install compliance at the primary: per package and site, counts by status, % compliant, failed endpoints, late packages')
     .option('--package <id>', 'only this package')
-    .option('--node <name>', 'only this site')
-    .action(async (opts: { package?: string; node?: string }, cmd: Command) => {
+    .option('--node <name>', 'only this site (with --export: the node whose figures to write)')
+    .option('--export <file>', 'at a site without a link: write the figures of --node and its subtree to FILE, for a disk')
+    .option('--import <file>', 'at head office (or any node above the site): take a file written by --export')
+    .action(async (opts: { package?: string; node?: string; export?: string; import?: string }, cmd: Command) => {
       const topology = topologyOf(cmd);
       if (opts.node && !topology.nodes.has(opts.node)) throw new SluiceError('UNKNOWN_NODE', `--node ${opts.node}: no such node; expected one of: ${[...topology.nodes.keys()].join(', ')}`);
+      if (opts.export) {
+        if (!opts.node) throw new SluiceError('USAGE', '--export needs --node NAME: the site whose endpoints\' figures to write');
+        const { sites } = await clientFor(cmd, process.env, opts.node).getJson<{ sites: Record<string, SiteSummary> }>('v1/reports');
+        const file = { format: 1, node: opts.node, exportedAt: new Date().toISOString(), sites };
+        await writeFile(`${opts.export}.tmp`, JSON.stringify(file));
+        await rename(`${opts.export}.tmp`, opts.export);
+        if (globalOptions(cmd).json) return printJson({ file: opts.export, node: opts.node, sites: Object.keys(sites).length });
+        process.stdout.write(`${opts.export}: figures of ${Object.keys(sites).length} site(s) below and at ${opts.node}; carry it to head office and run "sluice report --import ${path.basename(opts.export)}" there\n`);
+        return;
+      }
+      if (opts.import) {
+        let body: unknown;
+        try {
+          body = JSON.parse(await readFile(opts.import, 'utf8'));
+        } catch (err) {
+          throw new SluiceError('FILE_NOT_READABLE', `cannot read ${opts.import}: ${err instanceof SyntaxError ? 'not JSON (truncated or altered?)' : describeFsError(err)}`);
+        }
+        const took = await clientFor(cmd).postJson<{ node: string; sites: number; exportedAt: string }>('v1/reports/import', body);
+        if (globalOptions(cmd).json) return printJson(took);
+        process.stdout.write(`figures of ${took.sites} site(s) at and below ${took.node}, as of ${took.exportedAt}, taken\n`);
+        return;
+      }
       const client = clientFor(cmd);
       const query = new URLSearchParams({ ...(opts.package ? { package: opts.package } : {}), ...(opts.node ? { site: opts.node } : {}) }).toString();
       const { sites, compliance: rows } = await client.getJson<{ sites: Record<string, SiteSummary>; compliance: ComplianceRow[] }>(`v1/reports${query ? `?${query}` : ''}`);

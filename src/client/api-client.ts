@@ -29,6 +29,21 @@ export class ApiClient {
     return this.call<T>('PUT', pathAndQuery, { body: Readable.from(body), contentType, contentLength });
   }
 
+  /** A body to stream (a blob), from byte `offset`: 200 or 206, else the node's error. */
+  async getStream(pathAndQuery: string, offset = 0): Promise<AsyncIterable<Uint8Array>> {
+    const url = new URL(pathAndQuery, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, dispatcher: this.dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
+    } catch (err) {
+      throw new SluiceError('SERVER_UNREACHABLE', `cannot reach ${this.baseUrl} (${(err as { code?: string }).code ?? (err as Error).message})`, { cause: err });
+    }
+    if (res.statusCode === 200 && offset === 0) return res.body;
+    if (res.statusCode === 206 && offset > 0) return res.body;
+    const text = await res.body.text();
+    throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${url.host}: GET ${url.pathname} answered HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+  }
+
   private async call<T>(method: 'GET' | 'POST' | 'PUT', pathAndQuery: string, opts: { body?: string | Readable; contentType?: string; contentLength?: number } = {}): Promise<T> {
     const url = new URL(pathAndQuery, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
     const headers: Record<string, string> = { accept: 'application/json' };

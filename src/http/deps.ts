@@ -40,9 +40,11 @@ export interface HttpDeps {
   readonly endpointTokens: AdminTokens;
   readonly reports: ReportStore;
   /** Report figures of the subtree: pushes from children, and the summary of every site. */
-  readonly rollup: PushReceiver & { subtree(): Record<string, SiteSummary> };
+  readonly rollup: PushReceiver & { subtree(): Record<string, SiteSummary>; adoptFile(body: unknown): { node: string; sites: number; exportedAt: string } };
   /** Re-hashes the store (admin): quarantines and re-fetches what fails. */
   readonly verify: () => Promise<VerifyReport>;
+  /** Takes an export (sluice export) from a directory on this host into the node. */
+  readonly importExport: (dir: string) => Promise<unknown>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly isReady: () => { ready: boolean; reason?: string };

@@ -10,6 +10,7 @@ export const PATHS = {
   status: '/v1/status',
   reports: '/v1/reports',
   reportsRollup: '/v1/reports/rollup',
+  reportsImport: '/v1/reports/import',
   updates: '/v1/updates',
   root: '/v1/root',
   readyz: '/readyz',

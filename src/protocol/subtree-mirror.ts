@@ -76,13 +76,32 @@ export class SubtreeMirror<V> {
   }
 
   /**
+   * Figures carried on a disk from a site without a link (`sluice report --export`), taken
+   * by an admin: kept beside the pushes, as if `push.node` had pushed them at `at`, so a
+   * newer network push about the same nodes wins. Only nodes below this one, and only
+   * `push.node`'s own subtree, may be named.
+   */
+  adopt(push: SubtreePush<V>, at: number): void {
+    const below = new Set(subtreeOf(this.topology, this.self.name).map((n) => n.name));
+    if (!below.has(push.node)) throw new SluiceError('BAD_REQUEST', `figures of node "${push.node}", which is not below ${this.self.name}; import them at one of its upstream nodes`);
+    const allowed = new Set([push.node, ...subtreeOf(this.topology, push.node).map((n) => n.name)]);
+    for (const name of Object.keys(push.entries)) if (!allowed.has(name)) throw new PushRefused('outside_subtree', `the figures of node ${push.node} name "${name}", which is not in its subtree; refused whole`);
+    const entries = new Map(Object.entries(push.entries).map(([name, e]) => [name, { parent: e.parent ?? this.self.name, value: e.value }]));
+    const key = `imported:${push.node}`;
+    const prev = this.children.get(key);
+    if (prev && prev.receivedAt > at) return;
+    this.children.set(key, { epoch: 'imported', seq: 0, receivedAt: at, stale: new Set(), entries });
+  }
+
+  /**
    * Every node below, once: when two children name the same node (it moved to a fallback
    * upstream), the one heard from last wins.
    */
   entries(now = Date.now()): MirrorEntry<V>[] {
     const out = new Map<string, MirrorEntry<V>>();
-    for (const state of this.children.values()) {
-      const quiet = now - state.receivedAt > this.staleMs;
+    for (const [key, state] of this.children) {
+      // Carried figures are as old as they are: never "stale" for want of pushes.
+      const quiet = !key.startsWith('imported:') && now - state.receivedAt > this.staleMs;
       for (const [name, e] of state.entries) {
         const prev = out.get(name);
         if (prev && prev.receivedAt >= state.receivedAt) continue;

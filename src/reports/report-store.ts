@@ -111,6 +111,18 @@ export class ReportStore {
     });
   }
 
+  /** Keeps a report file taken from a disk (sluice report --import), so it survives a restart. */
+  async saveImported(node: string, body: unknown): Promise<void> {
+    await syncBatch(this.root, [{ type: 'put', sublevel: sublevels(this.root).state, key: `report-import:${node}`, value: body }]);
+  }
+
+  /** The report files taken so far, to adopt again at start. */
+  async loadImported(): Promise<unknown[]> {
+    const out: unknown[] = [];
+    for await (const [, value] of sublevels(this.root).state.iterator({ gte: 'report-import:', lt: 'report-import;' }) as AsyncIterable<[string, unknown]>) out.push(value);
+    return out;
+  }
+
   summary(): SiteSummary {
     const packages: SiteSummary['packages'] = {};
     for (const [pkg, counts] of this.counts) if (Object.keys(counts).length) packages[pkg] = { ...counts };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SluiceError } from '../errors.js';
 import type { SubtreePush } from '../protocol/subtree-push.js';
 import { SubtreeMirror } from '../protocol/subtree-mirror.js';
 import type { PushedEntry } from '../protocol/subtree-pusher.js';
@@ -39,6 +40,19 @@ export class ReportRollup {
     return out;
   }
 
+  /**
+   * A report file from a site without a link (`sluice report --export`), taken by an admin
+   * at an upstream node (`sluice report --import`). Returns what it named.
+   */
+  adoptFile(body: unknown): { node: string; sites: number; exportedAt: string } {
+    const parsed = reportFileSchema.safeParse(body);
+    if (!parsed.success) throw new SluiceError('BAD_REQUEST', `not a report file written by "sluice report --export": ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    const f = parsed.data;
+    const entries = Object.fromEntries(Object.entries(f.sites).map(([site, value]) => [site, { parent: site === f.node ? null : f.node, value }]));
+    this.mirror.adopt({ node: f.node, epoch: 'imported', seq: 0, base: null, entries, removed: [], stale: [] }, Date.parse(f.exportedAt));
+    return { node: f.node, sites: Object.keys(f.sites).length, exportedAt: f.exportedAt };
+  }
+
   /** Site → summary for this node and everything below it. */
   subtree(): Record<string, SiteSummary> {
     const out: Record<string, SiteSummary> = { [this.self.name]: this.store.summary() };
@@ -46,6 +60,11 @@ export class ReportRollup {
     return out;
   }
 }
+
+/** What `sluice report --export` writes: a node's figures for its subtree, for a disk. */
+export const reportFileSchema = z
+  .object({ format: z.literal(1), node: z.string().min(1), exportedAt: z.string().datetime(), sites: z.record(siteSummarySchema) })
+  .strict();
 
 /** A push from a node of an earlier version: `{ node, nodes: { SITE: summary } }`, whole. */
 function legacyRollupPush(body: unknown): SubtreePush<SiteSummary> | undefined {

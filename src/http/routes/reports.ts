@@ -4,7 +4,7 @@ import { reportBatchSchema } from '../../reports/report-store.js';
 import { SluiceError } from '../../errors.js';
 import { nodePush } from '../node-push.js';
 import { PATHS } from '../../protocol/paths.js';
-import type { HttpDeps } from '../deps.js';
+import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
 import { requireToken } from '../require-token.js';
 
 export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
@@ -16,6 +16,13 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
       throw new SluiceError('BAD_REQUEST', `invalid report batch at ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}; expected { "reports": [{ clientId, package, status, error?, at }] } (1-1000 reports)`);
     }
     return deps.reports.record(parsed.data.reports);
+  });
+
+  /** Figures carried on a disk from a site without a link (sluice report --import); admin. */
+  app.post(PATHS.reportsImport, { onRequest: requireToken(deps.tokens), bodyLimit: HTTP_LIMITS.pushBodyBytes }, async (request) => {
+    const adopted = deps.rollup.adoptFile(request.body);
+    await deps.reports.saveImported(adopted.node, request.body);
+    return adopted;
   });
 
   /** A downstream node pushes its subtree's figures (SLUICE_PEER_TOKEN). */

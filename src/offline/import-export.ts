@@ -1,0 +1,142 @@
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { FileEntry } from '../catalog/records.js';
+import { CatalogRejected, verifyPage } from '../catalog/verify-page.js';
+import { SluiceError } from '../errors.js';
+import { wantedBlobs } from '../replicate/wanted.js';
+import type { StagedBlob } from '../store/blob-store.js';
+import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import { CATALOG_FILE, MANIFEST_FILE, inExport, manifestSchema, type ExportManifest } from './export-layout.js';
+
+export interface ImportReport {
+  node: string;
+  catalog: { before: number; after: number; records: number };
+  blobs: { imported: number; bytes: number; alreadyHeld: number; notForThisNode: number };
+}
+
+export interface ImportDeps {
+  readonly topology: Topology;
+  readonly spec: NodeSpec;
+  readonly catalog: CatalogLog;
+  readonly store: FsBlobStore;
+  readonly now?: () => number;
+  /** Bytes hashed so far (a progress bar). */
+  readonly onBytes?: (n: number) => void;
+}
+
+/**
+ * Takes an export (export-layout.ts) into a node, verified exactly as the network path is:
+ * the catalog page through verifyPage (signature, expiry, chain from the node's own tip, no
+ * rollback), every blob hashed while it is staged, and only blobs the signed catalog names
+ * with that size. All of it is checked before anything becomes visible: a tampered export
+ * is refused whole. Then the records are committed as a follower commits them, and the
+ * blobs this node wants are committed to the store; the node carries on over the network
+ * from there, fetching nothing it imported.
+ */
+export async function importExport(dir: string, d: ImportDeps): Promise<ImportReport> {
+  const manifest = await readManifest(dir);
+  const now = d.now ?? Date.now;
+  const before = d.catalog.seq;
+  if (manifest.fromSeq > before) {
+    throw new SluiceError('IMPORT_GAP', `${dir} holds catalog records after seq ${manifest.fromSeq}, but node ${d.spec.name} holds only up to seq ${before}; export again with --since ${before} (or less)`);
+  }
+  const page = await readJson(inExport(dir, CATALOG_FILE), CATALOG_FILE);
+  const records = Array.isArray((page as { records?: unknown }).records) ? ((page as { records: { seq?: unknown }[] }).records) : [];
+  // Records this node already verified are skipped; the rest must link from its own tip.
+  const fresh = { ...(page as object), records: records.filter((r) => typeof r?.seq !== 'number' || r.seq > before), more: false };
+  let verified;
+  try {
+    verified = verifyPage(fresh, { seq: before, hash: d.catalog.tipHash }, { seq: before, hash: d.catalog.tipHash }, d.catalog.root, now());
+  } catch (err) {
+    if (err instanceof CatalogRejected) throw new SluiceError(err.code, `${inExport(dir, CATALOG_FILE)}: ${err.reason === 'rollback' ? `this export is older than the catalog node ${d.spec.name} holds (${err.message}); nothing was imported` : `${err.message}; nothing was imported`}`, { cause: err });
+    throw err;
+  }
+
+  // Blobs are acceptable only as the signed catalog names them (the node's, or the page's).
+  const named = new Map<string, number>();
+  const name = (f: Pick<FileEntry, 'sha256' | 'size'>) => named.set(f.sha256, f.size);
+  for (const pkg of d.catalog.state.all()) pkg.files.forEach(name);
+  for (const r of verified.records) if (r.type === 'publish') r.files.forEach(name);
+
+  const staged: StagedBlob[] = [];
+  let alreadyHeld = 0;
+  try {
+    for (const b of manifest.blobs) {
+      if (d.store.has(b.sha256)) {
+        alreadyHeld++;
+        continue;
+      }
+      const size = named.get(b.sha256);
+      if (size === undefined) throw new SluiceError('IMPORT_TAMPERED', `${inExport(dir, b.parts[0]!)}: blob ${b.sha256} is not named by the signed catalog; nothing was imported`);
+      if (size !== b.size) throw new SluiceError('IMPORT_TAMPERED', `${MANIFEST_FILE}: blob ${b.sha256} is listed with ${b.size} bytes, the signed catalog says ${size}; nothing was imported`);
+      const s = await d.store.stage(readParts(dir, b.parts, d.onBytes), { maxBytes: size }).catch((err: unknown) => {
+        throw err instanceof SluiceError && err.code === 'PAYLOAD_TOO_LARGE' ? new SluiceError('IMPORT_TAMPERED', `${inExport(dir, b.parts[0]!)}: blob ${b.sha256} has more than the ${size} bytes the signed catalog lists; nothing was imported`) : err;
+      });
+      staged.push(s);
+      if (s.sha256 !== b.sha256 || s.size !== size) {
+        throw new SluiceError('IMPORT_TAMPERED', `${inExport(dir, b.parts[0]!)}: its bytes hash to ${s.sha256} (${s.size} bytes), not to ${b.sha256} as the signed catalog lists; the file was altered or damaged; nothing was imported`);
+      }
+    }
+  } catch (err) {
+    for (const s of staged) await d.store.discard(s);
+    throw err;
+  }
+
+  // Everything verified: the records first (as a follower commits a page), then the blobs.
+  if (verified.records.length || verified.head.seq > before || verified.complete) {
+    await d.catalog.stageRecords(verified.records, verified.root);
+    await d.catalog.commitHead(verified.head, verified.timestamp, verified.root);
+  }
+  const wanted = wantedBlobs(d.topology, d.spec, d.catalog.state);
+  const keep = staged.filter((s) => wanted.has(s.sha256));
+  for (const s of staged) if (!wanted.has(s.sha256)) await d.store.discard(s);
+  if (keep.length) await d.store.commit(keep);
+  return {
+    node: d.spec.name,
+    catalog: { before, after: d.catalog.seq, records: d.catalog.seq - before },
+    blobs: { imported: keep.length, bytes: keep.reduce((n, s) => n + s.size, 0), alreadyHeld, notForThisNode: staged.length - keep.length },
+  };
+}
+
+async function readManifest(dir: string): Promise<ExportManifest> {
+  const raw = await readJson(inExport(dir, MANIFEST_FILE), MANIFEST_FILE);
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new SluiceError('IMPORT_INVALID', `${inExport(dir, MANIFEST_FILE)}: ${issue?.path.join('.') || 'manifest'}: ${issue?.message ?? 'invalid'}; is this a directory written by "sluice export"?`);
+  }
+  return parsed.data;
+}
+
+async function readJson(file: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SluiceError('IMPORT_INVALID', `${file}: ${code === 'ENOENT' ? `no ${what} here; give the directory "sluice export --out" wrote (an interrupted export has no manifest: run it again)` : `cannot read (${code ?? (err as Error).message})`}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new SluiceError('IMPORT_INVALID', `${file}: not valid JSON (truncated or altered?); nothing was imported`);
+  }
+}
+
+/** A blob's parts, in order, as one stream. */
+async function* readParts(dir: string, parts: readonly string[], onBytes?: (n: number) => void): AsyncIterable<Uint8Array> {
+  for (const part of parts) {
+    const file = inExport(dir, part);
+    try {
+      for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+        onBytes?.((chunk as Buffer).length);
+        yield chunk as Buffer;
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new SluiceError('IMPORT_INVALID', `${file}: ${code === 'ENOENT' ? 'missing (an incomplete copy of the export?)' : `cannot read (${code ?? (err as Error).message})`}; nothing was imported`);
+    }
+  }
+}
