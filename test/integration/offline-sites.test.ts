@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
@@ -27,6 +27,12 @@ describe('sites without a usable link: export to a directory, import at the site
     const manifest = JSON.parse(readFileSync(path.join(full, 'sluice-export.json'), 'utf8')) as { blobs: { sha256: string; parts: string[] }[] };
     const bigParts = manifest.blobs.find((x) => x.sha256 === a.sha)!.parts;
     assert.equal(bigParts.length, 3, 'a 3 MiB blob in parts of at most 1 MiB');
+    // Interrupted before its end (no manifest yet, the last part missing): run again, resumed.
+    rmSync(path.join(full, 'sluice-export.json'));
+    rmSync(path.join(full, ...bigParts[2]!.split('/')));
+    const again = await cli('export', '--out', full, '--node', 'ship', '--split', '1M');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).downloaded, MiB, 'only the missing part was fetched');
 
     const c2 = await release(hq.address.url, c.dir, 'patch', { size: MiB });
     const inc = path.join(tempDir(), 'export-inc');
