@@ -1,13 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { request } from 'undici';
-import { CatalogLog } from '../../src/catalog/catalog-log.js';
-import { CatalogWriter } from '../../src/catalog/catalog-writer.js';
-import { readPrivateKey, readPublicKey } from '../../src/catalog/keys.js';
 import type { RecordBody } from '../../src/catalog/records.js';
-import { FsBlobStore } from '../../src/store/fs-blob-store.js';
-import { openMetaDb } from '../../src/store/meta-db.js';
 import { startCluster, until } from '../lib/cluster.js';
+import { fillCatalog } from '../lib/fill-catalog.js';
 import { writeRandomFile } from '../lib/files.js';
 import { cpuSeconds } from '../lib/proc.js';
 import { table } from '../lib/report.js';
@@ -20,22 +16,11 @@ export async function catalogScaleScenario(opts: { quick: boolean }): Promise<st
   const count = opts.quick ? 20_000 : 100_000;
   const cluster = await startCluster([{ name: 'hq' }, { name: 'b', upstream: 'hq' }], {
     start: ['hq'],
-    async prepare(ctx) {
-      // Fill the primary's catalog offline, through the same writer the primary uses.
-      const db = await openMetaDb(ctx.dataDir('hq'));
-      const log = await CatalogLog.open(db, readPublicKey(ctx.publicKeyPath, 'key'));
-      const { store } = await FsBlobStore.open(db, ctx.dataDir('hq'));
-      const writer = new CatalogWriter(log, store, [readPrivateKey(ctx.signingKeyPath, 'key')], 7 * 86_400_000, 3_600_000);
-      await writer.start();
-      const at = new Date().toISOString();
-      for (let i = 0; i < count; i += 1000) {
-        await writer.append(() =>
-          Array.from({ length: Math.min(1000, count - i) }, (_, j): RecordBody => ({ type: 'publish', id: `pkg${i + j}@1.0.${j}`, severity: 'low', files: [{ name: 'setup.bin', size: 1000 + j, sha256: randomBytes(32).toString('hex') }], by: 'bench', at })),
-        );
-      }
-      writer.close();
-      await db.close();
-    },
+    // Fill the primary's catalog offline, 1,000 records per append.
+    prepare: (ctx) =>
+      fillCatalog(ctx, 'hq', (n, at) =>
+        Array.from({ length: Math.max(0, Math.min(1000, count - n * 1000)) }, (_, j): RecordBody => ({ type: 'publish', id: `pkg${n * 1000 + j}@1.0.${j}`, severity: 'low', files: [{ name: 'setup.bin', size: 1000 + j, sha256: randomBytes(32).toString('hex') }], by: 'bench', at })),
+      ),
   });
   let initialSec = NaN;
   let bytes = NaN;

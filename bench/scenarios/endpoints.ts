@@ -1,12 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
-import { CatalogLog } from '../../src/catalog/catalog-log.js';
-import { CatalogWriter } from '../../src/catalog/catalog-writer.js';
-import { readPrivateKey, readPublicKey } from '../../src/catalog/keys.js';
 import type { RecordBody } from '../../src/catalog/records.js';
-import { FsBlobStore } from '../../src/store/fs-blob-store.js';
-import { openMetaDb } from '../../src/store/meta-db.js';
 import { ADMIN, ENDPOINT, startCluster } from '../lib/cluster.js';
+import { fillCatalog } from '../lib/fill-catalog.js';
 import { haveTool } from '../lib/nginx.js';
 import { currentRss, peakRss } from '../lib/proc.js';
 import { table } from '../lib/report.js';
@@ -29,24 +25,14 @@ export async function endpointsScenario(opts: { quick: boolean }): Promise<strin
   const endpoints = opts.quick ? 20_000 : 100_000;
   const seconds = opts.quick ? 3 : 8;
   const cluster = await startCluster([{ name: 'hq' }], {
-    async prepare(ctx) {
-      // N packages published and approved, written offline through the primary's own writer.
-      const db = await openMetaDb(ctx.dataDir('hq'));
-      const log = await CatalogLog.open(db, readPublicKey(ctx.publicKeyPath, 'key'));
-      const { store } = await FsBlobStore.open(db, ctx.dataDir('hq'));
-      const writer = new CatalogWriter(log, store, [readPrivateKey(ctx.signingKeyPath, 'key')], 7 * 86_400_000, 3_600_000);
-      await writer.start();
-      const at = new Date().toISOString();
-      for (let i = 0; i < packages; i += 500) {
-        const ids = Array.from({ length: Math.min(500, packages - i) }, (_, j) => `app${i + j}@1.0.${j}`);
-        await writer.append(() => ids.flatMap((id, j): RecordBody[] => [
+    // N packages published and approved, 500 per append, before the primary starts.
+    prepare: (ctx) =>
+      fillCatalog(ctx, 'hq', (n, at) =>
+        Array.from({ length: Math.max(0, Math.min(500, packages - n * 500)) }, (_, j) => `app${n * 500 + j}@1.0.${j}`).flatMap((id, j): RecordBody[] => [
           { type: 'publish', id, severity: j % 10 === 0 ? 'important' : 'low', files: [{ name: 'setup.msi', size: 100_000 + j, sha256: randomBytes(32).toString('hex'), platform: j % 2 ? 'windows-x64' : 'linux-x64' }], by: 'bench', at },
           { type: 'approve', id, ring: 'all', by: 'bench', at },
-        ]));
-      }
-      writer.close();
-      await db.close();
-    },
+        ]),
+      ),
   });
   const hq = cluster.url('hq');
   const pid = cluster.children.get('hq')!.pid!;
@@ -107,7 +93,16 @@ export async function endpointsScenario(opts: { quick: boolean }): Promise<strin
       sent += run.requests;
       took += run.seconds;
     }
-    const rollup = (await request(`${hq}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.body.json())) as { sites: Record<string, { clients: number; packages: Record<string, Record<string, number>> }> };
+    // Requests cut at the end of the last run may still be committing: read once it is quiet.
+    const readRollup = async () => (await request(`${hq}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.body.json())) as { sites: Record<string, { clients: number; packages: Record<string, Record<string, number>> }> };
+    let rollup = await readRollup();
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const next = await readRollup();
+      const settled = next.sites.hq!.clients === rollup.sites.hq!.clients;
+      rollup = next;
+      if (settled) break;
+    }
     const site = rollup.sites.hq!;
     // Every endpoint counted once; each package has one outcome per endpoint; failures are
     // those of app0 only, one endpoint in 50 (within what the cut requests can add).
@@ -126,11 +121,13 @@ export async function endpointsScenario(opts: { quick: boolean }): Promise<strin
     await cluster.ready('hq');
     const restartSec = (performance.now() - restartAt) / 1000;
     const again = (await request(`${hq}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.body.json())) as typeof rollup;
-    const same = JSON.stringify(again.sites.hq!.packages) === JSON.stringify(site.packages) && again.sites.hq!.clients === site.clients;
+    // The same counts per package and status (the order of keys may differ after a restart).
+    const canonical = (p: Record<string, Record<string, number>>) => JSON.stringify(Object.keys(p).sort().map((k) => [k, Object.keys(p[k]!).sort().map((st) => [st, p[k]![st]])]));
+    const same = canonical(again.sites.hq!.packages) === canonical(site.packages) && again.sites.hq!.clients === site.clients;
     rows.push(
       [`reports: ${sent} endpoints × ${PACKAGES_REPORTED} outcomes, one POST each`, `${(sent / took).toFixed(0)} endpoints/s (${took.toFixed(1)} s)`, '', ok ? 'rollup right' : 'ROLLUP WRONG'],
       ['node RSS before / after ingest / peak', `${(rssBefore / MiB).toFixed(0)} / ${(rssAfter / MiB).toFixed(0)} / ${(peak / MiB).toFixed(0)} MiB`, '', ''],
-      ['start-up after SIGKILL, reading every report back', `${restartSec.toFixed(1)} s`, '', same ? 'same figures' : 'FIGURES DIFFER'],
+      ['start-up after SIGKILL, reading every report back', `${restartSec.toFixed(1)} s`, '', same ? 'same figures' : `FIGURES DIFFER: ${again.sites.hq!.clients} clients, app0 ${JSON.stringify(again.sites.hq!.packages['app0@1.0.0'])}`],
     );
   } finally {
     await cluster.stop();
