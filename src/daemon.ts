@@ -22,6 +22,7 @@ import { SubtreePusher, type PushedEntry } from './protocol/subtree-pusher.js';
 import type { SiteSummary } from './reports/report-store.js';
 import { RedisLink } from './site/redis-link.js';
 import { importExport, type ImportReport } from './offline/import-export.js';
+import { probeDelayMs } from './protocol/probe-delay.js';
 import { SiteBudget } from './site/site-budget.js';
 import { BlobLeases } from './site/blob-leases.js';
 import { ReportStore } from './reports/report-store.js';
@@ -194,7 +195,12 @@ export class SluiceNode {
       }
       if (!this.spec.isPrimary) {
         const region = topology.regions.get(this.spec.region)!;
-        this.schedule = new ScheduleController(this.spec.schedule ?? region.schedule, region.timezone, region.critical, this.metrics, this.log.child({ component: 'schedule' }));
+        // Background windows feel the path's delay to the current upstream.
+        const probe = async () => {
+          const peer = this.replicator?.peers.current();
+          return peer ? probeDelayMs(peer.url, this.client.dispatcher, this.spec.name) : undefined;
+        };
+        this.schedule = new ScheduleController(this.spec.schedule ?? region.schedule, region.timezone, region.critical, this.metrics, this.log.child({ component: 'schedule' }), Date.now, probe);
         this.schedule.start();
         const site = this.spec.site ? topology.sites.get(this.spec.site) : undefined;
         if (site) {

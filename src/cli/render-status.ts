@@ -63,6 +63,11 @@ export function etaText(s: StatusJson, now = Date.now()): string {
 
 /** The limit as the topology wrote it and the window by its text: `4Mbit/s (mon-fri 08:00-19:00 4Mbit/s, until …)`. */
 export function rateText(rate: NonNullable<StatusJson['rate']>): string {
+  const bg = rate.background;
+  if (bg) {
+    const delay = bg.delayMs !== null && bg.baseDelayMs !== null ? `, path delay ${Math.round(bg.delayMs)} ms (base ${Math.round(bg.baseDelayMs)} ms)` : '';
+    return `background ${formatRateIn(bg.rateBytesPerSec, rateFamilyOf(rate.window?.rate))} now: ${bg.reason}${delay} (window ${rate.window?.label ?? '?'})`;
+  }
   const value = rate.unlimited ? 'unlimited' : rate.limitBytesPerSec === 0 || rate.limitBytesPerSec === null ? 'paused' : rate.window?.rate ?? `${formatBytes(rate.limitBytesPerSec)}/s`;
   const until = rate.nextChangeAt ? `, until ${rate.nextChangeAt.slice(0, 16).replace('T', ' ')}Z` : '';
   return `${value} (${rate.window ? `window ${rate.window.label}` : 'no window matches'}${until})`;

@@ -21,7 +21,8 @@ export interface NodeStatus {
   transfers: TransferStatus[];
   /** null on the primary. */
   /** `window.label` and `window.rate` as written in the topology (`mon-fri 08:00-19:00 4Mbit/s`, `4Mbit/s`). */
-  rate: { limitBytesPerSec: number | null; unlimited: boolean; window: { index: number; label: string; rate?: string } | null; nextChangeAt: string | null } | null;
+  /** `background`: in a `rate: background` window, the rate chosen from the path's delay (base and current, ms) and why. */
+  rate: { limitBytesPerSec: number | null; unlimited: boolean; window: { index: number; label: string; rate?: string } | null; nextChangeAt: string | null; background?: { rateBytesPerSec: number; baseDelayMs: number | null; delayMs: number | null; reason: string } } | null;
   forecast: { doneAt: string | null; pendingPackages: number; late: { id: string; severity: Severity; bytes: number; deadline: string; eta: string | null; late: boolean }[] };
   /**
    * The last error: `at` when last seen, `since` when first seen, `source` what failed, and

@@ -61,6 +61,7 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
           unlimited: p.schedule.current.rateBytesPerSec === Infinity,
           window: p.schedule.current.window,
           nextChangeAt: p.schedule.current.nextChangeAt,
+          ...(p.schedule.current.background ? { background: p.schedule.current.background } : {}),
         }
       : null,
     forecast: {

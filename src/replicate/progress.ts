@@ -4,7 +4,7 @@ import { SEVERITIES } from '../domain/severity.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
 import type { FsBlobStore } from '../store/fs-blob-store.js';
-import type { NodeSpec, Topology } from '../topology/types.js';
+import type { NodeSpec, ScheduleWindow, Topology } from '../topology/types.js';
 import type { WantedBlob } from './wanted.js';
 
 /** What progress reads of a transfer. */
@@ -28,7 +28,7 @@ export class ReplicationProgress {
   private forecastCache: { at: number; key: string; value: PackageForecast[] } | undefined;
 
   constructor(
-    private readonly d: { readonly topology: Topology; readonly spec: NodeSpec; readonly catalog: CatalogLog; readonly store: FsBlobStore; readonly metrics: Metrics },
+    private readonly d: { readonly topology: Topology; readonly spec: NodeSpec; readonly catalog: CatalogLog; readonly store: FsBlobStore; readonly metrics: Metrics; readonly forecastSchedule?: () => readonly ScheduleWindow[] },
     private readonly view: () => { wanted: ReadonlyMap<string, WantedBlob>; tasks: ReadonlyMap<string, TaskView> },
   ) {}
 
@@ -89,7 +89,7 @@ export class ReplicationProgress {
     const cached = this.forecastCache;
     if (cached && cached.key === key && now.getTime() - cached.at < 10_000) return cached.value;
     const region = this.d.topology.regions.get(this.d.spec.region)!;
-    const value = forecastPackages(pending, { schedule: this.d.spec.schedule ?? region.schedule, timezone: region.timezone, critical: region.critical }, this.d.topology.deadlinesMs, now);
+    const value = forecastPackages(pending, { schedule: this.d.forecastSchedule?.() ?? this.d.spec.schedule ?? region.schedule, timezone: region.timezone, critical: region.critical }, this.d.topology.deadlinesMs, now);
     this.forecastCache = { at: now.getTime(), key, value };
     return value;
   }

@@ -122,7 +122,7 @@ export class Replicator {
       onBytes: (peer, n) => d.metrics.transferBytes.labels({ direction: 'in', peer }).inc(n),
     });
     this.gc = new GarbageCollector(d.store, d.graceMs, d.log.child({ component: 'gc' }));
-    this.report = new ReplicationProgress(d, () => ({ wanted: this.wanted, tasks: this.tasks }));
+    this.report = new ReplicationProgress({ ...d, forecastSchedule: () => d.schedule.forecastSchedule() }, () => ({ wanted: this.wanted, tasks: this.tasks }));
     this.peers = new PeerSelector(d.topology, d.spec, d.tuning.peerFailures, d.tuning.probeMs, d.metrics, d.log.child({ component: 'peers' }), d.client);
     const region = d.topology.regions.get(d.spec.region)!;
     this.follower = new CatalogFollower({

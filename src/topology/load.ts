@@ -187,9 +187,10 @@ function windows(list: readonly Partial<RawWindow>[]): readonly ScheduleWindow[]
         days: w.days ? new Set(w.days.map((day) => WEEKDAYS.indexOf(day))) : undefined,
         fromMin: w.from ? parseClock(w.from)! : 0,
         toMin: w.to ? parseClock(w.to)! : 24 * 60,
-        rateBytesPerSec: parseRate(w.rate ?? 'unlimited')!,
-        label: `${w.days ? daysText(w.days) : 'every day'}${w.from || w.to ? ` ${w.from ?? '00:00'}-${w.to ?? '24:00'}` : ''} ${w.rate ?? 'unlimited'}`,
-        rateText: w.rate ?? 'unlimited',
+        rateBytesPerSec: w.rate === 'background' ? parseRate(w.max ?? 'unlimited')! : parseRate(w.rate ?? 'unlimited')!,
+        label: `${w.days ? daysText(w.days) : 'every day'}${w.from || w.to ? ` ${w.from ?? '00:00'}-${w.to ?? '24:00'}` : ''} ${w.rate ?? 'unlimited'}${w.rate === 'background' && w.max ? ` up to ${w.max}` : ''}`,
+        rateText: w.rate === 'background' ? (w.max ?? 'unlimited') : (w.rate ?? 'unlimited'),
+        background: w.rate === 'background',
       }),
     ),
   );

@@ -160,6 +160,7 @@ function checkSchedule(schedule: unknown, path: (string | number)[], issues: Top
       issues.push({ path: [...path, i, 'to'], message: `"to" equals "from" (${String(w.from)}); omit both for the whole day` });
     }
     if (from === 24 * 60) issues.push({ path: [...path, i, 'from'], message: '"from" cannot be 24:00; use 00:00' });
+    if (w.max !== undefined && w.rate !== 'background') issues.push({ path: [...path, i, 'max'], message: `"max" caps a background window; with a fixed rate (${String(w.rate)}) remove it, or write rate: background` });
   });
 }
 

@@ -29,7 +29,10 @@ export const windowSchema = z
       .optional(),
     from: clock.optional(),
     to: clock.optional(),
-    rate,
+    /** A rate, or `background`: only the spare capacity of the path to the upstream, found by its delay. */
+    rate: str(`${RATE_SYNTAX}, or "background"`).refine((s) => s === 'background' || parseRate(s) !== undefined, `expected ${RATE_SYNTAX}, or "background" (only what the link has spare)`),
+    /** With `rate: background`: the most it may take. */
+    max: rate.optional(),
   })
   .strict();
 

@@ -16,6 +16,11 @@ export interface ScheduleWindow {
   readonly label: string;
   /** The rate as written (`4Mbit/s`), so status shows rates in the unit family the topology used. */
   readonly rateText: string;
+  /**
+   * `rate: background`: the node takes only what the path to its upstream has spare (found
+   * by its delay), up to `rateBytesPerSec` (the window's `max`, else unlimited).
+   */
+  readonly background: boolean;
 }
 
 export type CriticalLane = { readonly kind: 'bypass' } | { readonly kind: 'schedule' } | { readonly kind: 'rate'; readonly rateBytesPerSec: RateBytesPerSec };
