@@ -6,16 +6,16 @@
  * request to the upstream, on its own connection), the lowest delay of the last 10 minutes
  * is the base (an empty queue), and the node's byte budget
  * - grows while the delay stays within TARGET of the base (faster the further below),
- * - shrinks at once, multiplicatively, when the delay rises beyond it,
+ * - shrinks at once, twice as fast, when the delay rises beyond it,
  * never below a floor that keeps transfers alive, never above the window's `max`.
  */
 
 /** Queueing delay the node tolerates before it yields (LEDBAT allows up to 100 ms). */
-export const TARGET_MS = 50;
+export const TARGET_MS = 30;
 const BASE_BUCKET_MS = 30_000;
 const BASE_BUCKETS = 20;
-/** Samples whose minimum is the current delay: one late answer is not congestion. */
-const CURRENT_SAMPLES = 3;
+/** Samples whose median is the current delay: one late answer is not congestion, one early one not relief. */
+const CURRENT_SAMPLES = 5;
 const FLOOR_BYTES_PER_SEC = 32 * 1024;
 /** An unlimited window still needs a ceiling for the controller's arithmetic: 10 GB/s. */
 const NO_CAP = 10e9;
@@ -93,13 +93,15 @@ export class BackgroundRate {
     const queueing = this.current()! - this.base()!;
     const off = Math.max(-1, Math.min(1, (TARGET_MS - queueing) / TARGET_MS));
     const before = this.rate;
+    // In proportion to how far the queue is from the target, as LEDBAT does, so the rate
+    // settles where the queue holds near the target: up by up to 10% of the max a sample,
+    // down by up to 20% (from the max to the floor in about a second).
     if (off >= 0) {
-      // Headroom: grow by up to 10% a sample (about doubling in 1.5 s at 200 ms), less near the target.
-      this.rate = Math.min(this.cap, this.rate * (1 + 0.1 * off) + this.floor * 0.05);
+      this.rate = Math.min(this.cap, this.rate + 0.1 * off * this.cap + this.floor * 0.05);
       this.reason = this.rate >= this.cap ? `at the window's max; delay ${Math.round(queueing)} ms over base` : `delay ${Math.round(queueing)} ms over base (target ${TARGET_MS} ms): taking more`;
     } else {
       // Others are queueing behind us (or we behind them): yield at once.
-      this.rate = Math.max(this.floor, this.rate * (1 + 0.5 * off));
+      this.rate = Math.max(this.floor, this.rate + 0.2 * off * this.cap);
       this.reason = `delay ${Math.round(queueing)} ms over base (target ${TARGET_MS} ms): yielding`;
     }
     if (this.rate !== before) this.apply(this.rate);
@@ -109,7 +111,10 @@ export class BackgroundRate {
     return this.bases.length ? Math.min(...this.bases.map((b) => b.min)) : null;
   }
 
+  /** The median of the last samples: one late or early answer moves nothing. */
   private current(): number | null {
-    return this.recent.length ? Math.min(...this.recent) : null;
+    if (!this.recent.length) return null;
+    const sorted = [...this.recent].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
   }
 }

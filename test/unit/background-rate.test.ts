@@ -17,9 +17,10 @@ describe('background rate (delay-based, after LEDBAT)', () => {
     for (let i = 0; i < 100; i++) c.tick(20);
     assert.equal(c.bg.state.rateBytesPerSec, 20 * MB, 'an idle path: the whole cap');
     assert.match(c.bg.state.reason, /max/);
-    // Someone else's download fills the queue: +200 ms. Within six samples (1.2 s; the first
-    // two are filtered as possibly one late answer) the rate halves again and again.
-    for (let i = 0; i < 6; i++) c.tick(220);
+    // Someone else's download fills the queue: +200 ms. Within seven samples (1.4 s; the
+    // first two are filtered: the current delay is the median of five) it falls by a fifth
+    // of the max a sample.
+    for (let i = 0; i < 7; i++) c.tick(220);
     assert.ok(c.bg.state.rateBytesPerSec < 20 * MB * 0.2, `yielded to ${c.bg.state.rateBytesPerSec}`);
     assert.match(c.bg.state.reason, /yielding/);
     assert.deepEqual([c.bg.state.baseDelayMs, c.bg.state.delayMs], [20, 220]);
@@ -45,7 +46,7 @@ describe('background rate (delay-based, after LEDBAT)', () => {
     assert.ok(c.bg.state.rateBytesPerSec < at, 'over the target: yielding');
   });
 
-  it('one late answer is not congestion: the current delay is the lowest of the last three', () => {
+  it('one late answer is not congestion: the current delay is the median of the last five', () => {
     const c = controller(10 * MB);
     for (let i = 0; i < 10; i++) c.tick(15);
     const before = c.bg.state.rateBytesPerSec;
