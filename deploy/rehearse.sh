@@ -19,7 +19,12 @@ step() { printf '\n== %s\n' "$*"; }
 fail() { printf 'REHEARSAL FAILED: %s\n' "$*" >&2; exit 1; }
 
 step "1. Install the artefact (offline: its dependencies are inside)"
-npm install -g --prefix "$ROOT/usr/local" --offline --no-audit --no-fund "$TARBALL" >/dev/null
+# A cache of its own: the rehearsal never waits on another npm's lock on the shared cache
+# (one install here hung at "fetch manifest" for minutes while other npm work ran); and a
+# bound on the install, tried twice, so a stuck npm fails this step instead of the suite.
+install() { timeout 90 npm install -g --prefix "$ROOT/usr/local" --offline --cache "$ROOT/npm-cache" --no-audit --no-fund "$TARBALL" >/dev/null; }
+install || { echo "npm install did not finish; trying once more"; install; } || fail "npm install of $TARBALL failed twice"
+
 SLUICE="$ROOT/usr/local/bin/sluice"
 "$SLUICE" --version
 
