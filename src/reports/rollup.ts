@@ -49,7 +49,8 @@ export class ReportRollup {
     if (!parsed.success) throw new SluiceError('BAD_REQUEST', `not a report file written by "sluice report --export": ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? 'invalid'}`);
     const f = parsed.data;
     const entries = Object.fromEntries(Object.entries(f.sites).map(([site, value]) => [site, { parent: site === f.node ? null : f.node, value }]));
-    this.mirror.adopt({ node: f.node, epoch: 'imported', seq: 0, base: null, entries, removed: [], stale: [] }, Date.parse(f.exportedAt));
+    // A file dated in the future (a wrong clock at the site) must not outrank every later push.
+    this.mirror.adopt({ node: f.node, epoch: 'imported', seq: 0, base: null, entries, removed: [], stale: [] }, Math.min(Date.parse(f.exportedAt), Date.now()));
     return { node: f.node, sites: Object.keys(f.sites).length, exportedAt: f.exportedAt };
   }
 

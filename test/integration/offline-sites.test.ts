@@ -135,6 +135,16 @@ describe('sites without a usable link: export to a directory, import at the site
     await hq.close();
     hq = await startNode(c.topology, 'hq', c.secrets);
     assert.equal((await shipAt())?.clients, 3, 'kept across a restart of head office');
+    // A file dated in the future (a wrong clock at the site) does not outrank a later export.
+    const future = JSON.parse(readFileSync(file, 'utf8'));
+    future.exportedAt = '2099-01-01T00:00:00.000Z';
+    future.sites.ship.clients = 99;
+    writeFileSync(file, JSON.stringify(future));
+    assert.equal((await runCli(['report', '--import', file, '-t', c.file], { env: c.env })).code, 0);
+    assert.equal((await shipAt())?.clients, 99);
+    assert.equal((await runCli(['report', '--export', file, '--node', 'ship', '-t', c.file], { env: c.env })).code, 0);
+    assert.equal((await runCli(['report', '--import', file, '-t', c.file], { env: c.env })).code, 0);
+    assert.equal((await shipAt())?.clients, 3, 'the later export replaced the one dated 2099');
     // A file that names a site outside the exporting node's subtree is refused whole.
     const forged = JSON.parse(readFileSync(file, 'utf8'));
     forged.sites.hq = forged.sites.ship;
