@@ -1,19 +1,7 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
-import { rateText, type StatusJson } from './render-status.js';
-
-interface PlanRow {
-  node: string;
-  upstream: string | null;
-  pendingBlobs: number;
-  pendingBytes: number;
-  rate: string | null;
-  /** When the node should hold every approved package: its own forecast, never before its upstream's. */
-  doneAt: string | null;
-  late: { id: string; severity: string; deadline: string; eta: string | null }[];
-  reported: boolean;
-}
+import { planRows, type StatusJson } from '../protocol/status-text.js';
 
 /**
  * `sluice plan`: from the backlog each node reports, its schedule and its critical lane,
@@ -47,32 +35,3 @@ export function registerPlan(program: Command): void {
     });
 }
 
-export function planRows(root: StatusJson): PlanRow[] {
-  const rows: PlanRow[] = [];
-  const walk = (name: string, s: StatusJson | null, upstream: PlanRow | null) => {
-    if (!s) {
-      rows.push({ node: name, upstream: upstream?.node ?? null, pendingBlobs: 0, pendingBytes: 0, rate: null, doneAt: null, late: [], reported: false });
-      return;
-    }
-    const own = s.forecast?.doneAt ?? null;
-    const pending = s.pending.blobs > 0;
-    // Waiting on the upstream: not done before it is.
-    let doneAt = pending ? own : null;
-    if (pending && own && upstream?.doneAt && upstream.doneAt > own) doneAt = upstream.doneAt;
-    if (pending && upstream && upstream.pendingBlobs > 0 && upstream.doneAt === null && upstream.reported) doneAt = null;
-    const row: PlanRow = {
-      node: s.node,
-      upstream: upstream?.node ?? null,
-      pendingBlobs: s.pending.blobs,
-      pendingBytes: s.pending.bytes,
-      rate: s.rate ? rateText(s.rate) : s.primary ? 'source' : null,
-      doneAt,
-      late: s.forecast?.late ?? [],
-      reported: true,
-    };
-    rows.push(row);
-    for (const [kid, ks] of Object.entries(s.children ?? {})) walk(kid, ks, row);
-  };
-  walk(root.node, root, null);
-  return rows;
-}

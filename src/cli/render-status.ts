@@ -1,8 +1,8 @@
-import type { NodeStatus } from '../protocol/status.js';
+import { errorText, etaText, rateText, type StatusJson } from '../protocol/status-text.js';
 import { formatBytes, formatDuration, formatRateIn, rateFamilyOf } from '../topology/units.js';
 
-/** The JSON of GET /v1/status (protocol/status.ts); a child's carries when it arrived. */
-export type StatusJson = NodeStatus & { receivedAt?: string; stale?: boolean };
+export { errorText, etaText, rateText, type StatusJson };
+
 
 const BAR = 20;
 
@@ -51,31 +51,5 @@ export function renderStatus(root: StatusJson, maxTransfers = 5): string {
   return lines.join('\n');
 }
 
-/** The schedule-aware forecast when the node sent one (labelled so), else remaining bytes over current speed. */
-export function etaText(s: StatusJson, now = Date.now()): string {
-  if (s.forecast) {
-    if (s.forecast.doneAt === null) return 'eta: not within 400 days at this schedule';
-    return `eta ${formatDuration(Math.max(0, Date.parse(s.forecast.doneAt) - now))} with the schedule`;
-  }
-  const rate = s.transfers.reduce((n, t) => n + (t.state === 'active' ? t.rateBytesPerSec : 0), 0);
-  return rate > 0 ? `eta ${formatDuration((s.pending.bytes / rate) * 1000)} at this rate` : 'eta unknown';
-}
 
-/** The limit as the topology wrote it and the window by its text: `4Mbit/s (mon-fri 08:00-19:00 4Mbit/s, until …)`. */
-export function rateText(rate: NonNullable<StatusJson['rate']>): string {
-  const bg = rate.background;
-  if (bg) {
-    const delay = bg.delayMs !== null && bg.baseDelayMs !== null ? `, path delay ${Math.round(bg.delayMs)} ms (base ${Math.round(bg.baseDelayMs)} ms)` : '';
-    return `background ${formatRateIn(bg.rateBytesPerSec, rateFamilyOf(rate.window?.rate))} now: ${bg.reason}${delay} (window ${rate.window?.label ?? '?'})`;
-  }
-  const value = rate.unlimited ? 'unlimited' : rate.limitBytesPerSec === 0 || rate.limitBytesPerSec === null ? 'paused' : rate.window?.rate ?? `${formatBytes(rate.limitBytesPerSec)}/s`;
-  const until = rate.nextChangeAt ? `, until ${rate.nextChangeAt.slice(0, 16).replace('T', ' ')}Z` : '';
-  return `${value} (${rate.window ? `window ${rate.window.label}` : 'no window matches'}${until})`;
-}
 
-/** An error while it holds, with when it began; once cleared, only its code and when it was last seen. */
-export function errorText(e: NonNullable<StatusJson['lastError']>): string {
-  const when = (iso: string) => `${iso.slice(0, 19).replace('T', ' ')}Z`;
-  if (e.clearedAt) return `last error ${e.code} seen ${when(e.at)}${e.source ? ` (${e.source})` : ''}, cleared ${when(e.clearedAt)}`;
-  return `ERROR ${e.code}${e.source ? ` in ${e.source}` : ''} since ${when(e.since ?? e.at)}: ${e.message}`;
-}
