@@ -2,7 +2,7 @@
  * The layers of src/, checked by `npm test` (dependency-cruiser): imports run one way,
  * from the top of this list to the bottom, never back, and never in a cycle.
  *
- *   main → cli → daemon → http | replicate | agent | reports | client | offline
+ *   main → cli → daemon → http | console | replicate | agent | reports | client | offline
  *        → catalog | transfer | schedule | protocol | site → store | topology | tls | auth | metrics
  *        → errors | log | version | domain
  *
@@ -12,7 +12,7 @@ const tiers = [
   ['main'],
   ['cli'],
   ['daemon'],
-  ['http', 'replicate', 'agent', 'reports', 'client', 'offline'],
+  ['http', 'console', 'replicate', 'agent', 'reports', 'client', 'offline'],
   ['catalog', 'transfer', 'schedule', 'protocol', 'site'],
   ['store', 'topology', 'tls', 'auth', 'metrics'],
   ['errors', 'log', 'version', 'domain'],
@@ -22,6 +22,7 @@ const folder = (names) => `^src/(${names.join('|')})(/|\\.ts$)`;
 const forbidden = [
   { name: 'no-circular', comment: 'A cycle hides which part depends on which; break it with a leaf module or an interface.', severity: 'error', from: { path: '^src/' }, to: { circular: true } },
   { name: 'http-not-replicate', comment: 'The daemon joins HTTP and replication; neither knows the other.', severity: 'error', from: { path: folder(['http']) }, to: { path: folder(['replicate']) } },
+  { name: 'console-not-replicate', comment: 'The console reads what the node publishes through HttpDeps, never the replicator.', severity: 'error', from: { path: folder(['console']) }, to: { path: folder(['replicate']) } },
   { name: 'replicate-not-http', comment: 'The daemon joins HTTP and replication; neither knows the other.', severity: 'error', from: { path: folder(['replicate']) }, to: { path: folder(['http']) } },
 ];
 tiers.forEach((tier, i) => {

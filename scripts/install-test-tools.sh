@@ -7,6 +7,7 @@
 #   util-linux  script(1) gives "sluice status --watch" a terminal in its test
 #   redis-server  sibling nodes of one site share their budget and leases through it
 #   nginx-light the shipped load-balancer example runs in front of sibling nodes
+#   chromium    the console's browser tests drive Debian's Chromium with playwright-core
 #   iproute2    ip and tc build the emulated WAN (network namespaces, tbf) of the background-mode test
 # Benchmarks also use wrk and pv (npm run bench names whichever is missing).
 set -euo pipefail
@@ -18,6 +19,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v tc >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

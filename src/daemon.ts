@@ -1,6 +1,7 @@
 import { statfsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AdminTokens } from './auth/admin-tokens.js';
+import { ConsoleSessions } from './auth/console-sessions.js';
 import type { Secrets } from './auth/secrets.js';
 import { CatalogLog } from './catalog/catalog-log.js';
 import { CatalogWriter } from './catalog/catalog-writer.js';
@@ -169,6 +170,7 @@ export class SluiceNode {
         catalog,
         writer: this.writer,
         tokens,
+        sessions: new ConsoleSessions(tokens),
         peerAuth: this.peerAuth(),
         tls: this.tls,
         endpointTokens: new AdminTokens(secrets.endpointTokens, 'SLUICE_ENDPOINT_TOKEN'),

@@ -1,4 +1,5 @@
 import type { AdminTokens } from '../auth/admin-tokens.js';
+import type { ConsoleSessions } from '../auth/console-sessions.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogWriter } from '../catalog/catalog-writer.js';
 import type { Logger } from '../log/logger.js';
@@ -30,6 +31,8 @@ export interface HttpDeps {
   /** Present on the primary only. */
   readonly writer: CatalogWriter | undefined;
   readonly tokens: AdminTokens;
+  /** Console sign-ins made from an admin token; they may stand in for it on admin routes. */
+  readonly sessions: ConsoleSessions;
   /** Who a node-to-node call comes from (certificate or per-node token). */
   readonly peerAuth: PeerAuth;
   /** TLS material when the node's url is https:// (served with mutual TLS); undefined: plain HTTP. */

@@ -3,6 +3,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { blobFastPath } from './blob-fast-path.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
+import cookie from '@fastify/cookie';
+import { registerConsole } from '../console/console-routes.js';
 import type { TLSSocket } from 'node:tls';
 import { nodeNameOf, tlsFailureReason, type TlsFailureReason } from '../tls/node-identity.js';
 import type { TlsMaterial } from '../tls/tls-files.js';
@@ -55,6 +57,8 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
     exposeHeadRoutes: false,
   });
 
+  // Console sessions (console/) travel in a cookie; parsed for every route so admin calls accept them.
+  void app.register(cookie);
   void app.register(multipart, {
     limits: {
       fileSize: deps.maxUploadBytes,
@@ -101,6 +105,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerReportRoutes(app, deps);
   registerRootRoutes(app, deps);
   registerStatusRoutes(app, deps);
+  registerConsole(app, deps);
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);
   if (deps.tls) watchHandshakes(app, deps);

@@ -1,8 +1,10 @@
 import type { CatalogState } from '../catalog/catalog-state.js';
-import type { FileEntry } from '../catalog/records.js';
+import { accepts } from '../catalog/node-accepts.js';
 import { subtreeOf } from '../topology/tree.js';
 import { type NodeSpec, type Topology } from '../topology/types.js';
 import { mostUrgent, type Severity } from '../domain/severity.js';
+
+export { accepts };
 
 export interface WantedBlob {
   readonly sha256: string;
@@ -14,13 +16,6 @@ export interface WantedBlob {
   readonly packages: readonly string[];
 }
 
-/** A file passes a node's `accept` filter when it has no label of that kind or the label is listed. */
-export function accepts(node: NodeSpec, file: FileEntry): boolean {
-  const { platforms, languages } = node.accept;
-  if (platforms && file.platform !== undefined && !platforms.includes(file.platform)) return false;
-  if (languages && file.language !== undefined && !languages.includes(file.language)) return false;
-  return true;
-}
 
 /**
  * What `node` must hold: the files wanted by itself or any node below it (a hub relays

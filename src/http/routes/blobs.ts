@@ -10,12 +10,12 @@ import { PACKED_BLOB_MAX } from '../../store/fs-blob-store.js';
 import { SluiceError } from '../../errors.js';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
-import { requireToken } from '../require-token.js';
+import { requireAdmin } from '../require-token.js';
 import type { LiveTransfer } from '../../transfer/live-transfer.js';
 import { peerOf } from '../peer.js';
 
 /** What the blob routes use of the node. */
-type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'liveTransfer' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'tokens' | 'topology' | 'writer'>;
+type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'liveTransfer' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'tokens' | 'sessions' | 'topology' | 'writer'>;
 
 /**
  * GET/HEAD /v1/blobs/SHA256. Blobs are immutable and named by their hash, so the hash is a
@@ -28,7 +28,7 @@ export function registerBlobRoutes(app: FastifyInstance, deps: BlobDeps): void {
   app.post(PATHS.blobBatch, (request, reply) => serveBatch(request, reply, deps));
   // The body of a restore is the blob itself, streamed to the store (never buffered).
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
-  app.put(PATHS.blob, { onRequest: requireToken(deps.tokens) }, (request) => restoreBlob(request, deps));
+  app.put(PATHS.blob, { onRequest: requireAdmin(deps) }, (request) => restoreBlob(request, deps));
 }
 
 /**

@@ -6,10 +6,10 @@ import type { FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { StagedBlob } from '../../store/blob-store.js';
 import type { HttpDeps } from '../deps.js';
-import { actorOf, requireToken } from '../require-token.js';
+import { actorOf, requireAdmin } from '../require-token.js';
 
-export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'tokens' | 'topology' | 'writer'>): void {
-  const admin = requireToken(deps.tokens);
+export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'tokens' | 'sessions' | 'topology' | 'writer'>): void {
+  const admin = requireAdmin(deps);
   const primaryWriter = (): CatalogWriter => {
     if (!deps.writer) {
       const primary = deps.topology.nodes.get(deps.topology.primary)!;

@@ -5,9 +5,9 @@ import { SluiceError } from '../../errors.js';
 import { nodePush } from '../node-push.js';
 import { PATHS } from '../../protocol/paths.js';
 import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
-import { requireToken } from '../require-token.js';
+import { requireAdmin, requireToken } from '../require-token.js';
 
-export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
+export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'sessions' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
   app.post(PATHS.reports, { onRequest: requireToken(deps.endpointTokens) }, async (request) => {
     const parsed = reportBatchSchema.safeParse(request.body);
@@ -19,7 +19,7 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
   });
 
   /** Figures carried on a disk from a site without a link (sluice report --import); admin. */
-  app.post(PATHS.reportsImport, { onRequest: requireToken(deps.tokens), bodyLimit: HTTP_LIMITS.pushBodyBytes }, async (request) => {
+  app.post(PATHS.reportsImport, { onRequest: requireAdmin(deps), bodyLimit: HTTP_LIMITS.pushBodyBytes }, async (request) => {
     const adopted = deps.rollup.adoptFile(request.body);
     await deps.reports.saveImported(adopted.node, request.body);
     return adopted;
@@ -32,7 +32,7 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
    * Per site, per package, clients by status, for this node's subtree (admin); and compliance
    * per approved package at each site where it applies (reports/compliance.ts).
    */
-  app.get(PATHS.reports, { onRequest: requireToken(deps.tokens) }, async (request) => {
+  app.get(PATHS.reports, { onRequest: requireAdmin(deps) }, async (request) => {
     const q = request.query as { package?: string; site?: string };
     const sites = deps.rollup.subtree();
     return {

@@ -3,16 +3,16 @@ import type { FastifyInstance } from 'fastify';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { nodePush } from '../node-push.js';
-import { requireToken } from '../require-token.js';
+import { requireAdmin } from '../require-token.js';
 
 /** This node's status (with its subtree), pushes from downstream nodes, verify, metrics. */
-export function registerStatusRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'children' | 'metrics' | 'status' | 'tokens' | 'verify' | 'peerAuth' | 'importExport'>): void {
+export function registerStatusRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'children' | 'metrics' | 'status' | 'tokens' | 'sessions' | 'verify' | 'peerAuth' | 'importExport'>): void {
   app.get(PATHS.status, async () => deps.status());
   // A downstream node reports its status (and its subtree's) here.
   app.post(PATHS.status, ...nodePush(deps, 'status', (body, caller) => deps.children.accept(body, caller)));
-  app.post('/v1/verify', { onRequest: requireToken(deps.tokens) }, async () => deps.verify());
+  app.post('/v1/verify', { onRequest: requireAdmin(deps) }, async () => deps.verify());
   /** Takes an export from a directory on this node's host (sluice import); admin. */
-  app.post('/v1/import', { onRequest: requireToken(deps.tokens) }, async (request) => {
+  app.post('/v1/import', { onRequest: requireAdmin(deps) }, async (request) => {
     const dir = (request.body as { dir?: unknown } | undefined)?.dir;
     if (typeof dir !== 'string' || !dir.startsWith('/')) throw new SluiceError('BAD_REQUEST', 'expected { "dir": "/absolute/path/of/the/export" } on this node\'s host');
     return deps.importExport(dir);

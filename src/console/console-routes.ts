@@ -1,0 +1,192 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ConsoleSessions } from '../auth/console-sessions.js';
+import { SluiceError, toSluiceError } from '../errors.js';
+import { noneMatchHits } from '../http/conditional.js';
+import { SESSION_COOKIE } from '../http/require-token.js';
+import type { Html } from './html.js';
+import { LIVE_TOPICS, LiveEvents, type LiveTopic } from './live-events.js';
+import { complianceCsv, compliancePage, type ComplianceFilter } from './views/compliance.js';
+import { confirmFragment, packagePage, packagesPage, type PackageFilter } from './views/packages.js';
+import { schedulesPage } from './views/schedules.js';
+import { errorPage, signInPage } from './views/sign-in.js';
+import { treePage } from './views/tree.js';
+import type { ConsoleDeps, ViewContext } from './view-context.js';
+
+/** Cookie binding the sign-in form to the browser that loaded it (login CSRF). */
+const SIGN_IN_COOKIE = 'sluice_sign_in';
+
+/**
+ * Pages never run inline code or load anything from elsewhere: sites may have no internet,
+ * and a package name in the catalog must never be able to run script in an admin's browser.
+ */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+  'x-frame-options': 'DENY',
+};
+
+/**
+ * The admin console under /ui/: server-rendered pages, htmx and its SSE extension served from
+ * the package (no CDN), live updates by server-sent events. Reading uses the node's own data;
+ * every action the pages take (publish, approve, decline) is a call to the same /v1 route the
+ * CLI uses, with the session standing in for the token (http/require-token.ts).
+ */
+export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
+  const live = new LiveEvents(deps);
+  const assets = loadAssets();
+  app.addHook('preClose', async () => live.close());
+
+  void app.register(async (ui) => {
+    // Console forms post urlencoded bodies; only here, so the /v1 API keeps refusing them.
+    await ui.register(formbody, { bodyLimit: 64 * 1024 });
+    ui.addHook('onSend', async (request, reply) => {
+      void reply.headers(SECURITY_HEADERS);
+      if (!request.url.startsWith('/ui/assets/')) void reply.header('cache-control', 'no-store');
+    });
+    ui.setErrorHandler((err, request, reply) => {
+      const e = toSluiceError(err, 'console');
+      if (e.status >= 500) request.log.error({ err, url: request.url }, 'console request failed');
+      void reply.code(e.status).type('text/html; charset=utf-8').send(errorPage(context(request), e.code, e.message).text);
+    });
+
+    const context = (request: FastifyRequest): ViewContext => {
+      const session = deps.sessions.find(request.cookies[SESSION_COOKIE]);
+      return { deps, session, canAct: Boolean(session && deps.node.isPrimary && deps.writer), now: Date.now(), liveVersion: (topic) => live.version(topic) };
+    };
+    const send = (reply: FastifyReply, view: Html) => reply.type('text/html; charset=utf-8').send(view.text);
+    /** Compliance needs a session: reports are admin-only through the API too. */
+    const signedIn = (request: FastifyRequest, reply: FastifyReply): ViewContext | undefined => {
+      const ctx = context(request);
+      if (ctx.session) return ctx;
+      void reply.redirect(`/ui/sign-in?next=${encodeURIComponent(request.url)}`, 303);
+      return undefined;
+    };
+
+    ui.get('/ui', async (_request, reply) => reply.redirect('/ui/packages', 303));
+    ui.get('/ui/', async (_request, reply) => reply.redirect('/ui/packages', 303));
+
+    ui.get('/ui/assets/:name', async (request, reply) => {
+      const asset = assets.get((request.params as { name: string }).name);
+      if (!asset) throw new SluiceError('ROUTE_NOT_FOUND', 'no such console asset');
+      void reply.header('etag', asset.etag).header('cache-control', 'no-cache').type(asset.type);
+      if (noneMatchHits(request.headers['if-none-match'], asset.etag)) return reply.code(304).send();
+      return reply.send(asset.body);
+    });
+
+    ui.get('/ui/sign-in', async (request, reply) => {
+      const formToken = randomBytes(24).toString('base64url');
+      void reply.setCookie(SIGN_IN_COOKIE, formToken, cookieOptions(deps, 600));
+      return send(reply, signInPage(context(request), safeNext((request.query as { next?: string }).next), formToken));
+    });
+
+    ui.post('/ui/sign-in', async (request, reply) => {
+      const body = (request.body ?? {}) as { token?: unknown; next?: unknown; _csrf?: unknown };
+      const next = safeNext(body.next);
+      const expected = request.cookies[SIGN_IN_COOKIE];
+      const formToken = randomBytes(24).toString('base64url');
+      void reply.setCookie(SIGN_IN_COOKIE, formToken, cookieOptions(deps, 600));
+      if (!expected || body._csrf !== expected) {
+        return send(reply.code(403), signInPage(context(request), next, formToken, 'This sign-in form has expired or did not come from this console. Enter the token again.'));
+      }
+      try {
+        const session = deps.sessions.signIn(typeof body.token === 'string' ? body.token : '');
+        request.log.info({ actor: session.actor }, 'console sign-in');
+        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
+        void reply.clearCookie(SIGN_IN_COOKIE, { path: '/' });
+        return reply.redirect(next, 303);
+      } catch (err) {
+        const e = toSluiceError(err, 'console sign-in', 'FORBIDDEN');
+        request.log.warn({ code: e.code }, 'console sign-in refused');
+        return send(reply.code(e.status), signInPage(context(request), next, formToken, e.code === 'UNAUTHORIZED' ? 'Enter an admin token.' : 'That token is not one this node accepts (SLUICE_ADMIN_TOKEN on the node).'));
+      }
+    });
+
+    ui.post('/ui/sign-out', async (request, reply) => {
+      const ctx = context(request);
+      if (ctx.session && !ConsoleSessions.csrfMatches(ctx.session, (request.body as { _csrf?: unknown } | undefined)?._csrf)) {
+        throw new SluiceError('CSRF_REJECTED', 'this sign-out did not come from a console page; use the Sign out button');
+      }
+      deps.sessions.signOut(ctx.session?.id);
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.redirect('/ui/sign-in', 303);
+    });
+
+    ui.get('/ui/packages', async (request, reply) => send(reply, packagesPage(context(request), request.query as PackageFilter)));
+    ui.get('/ui/packages/:id', async (request, reply) => send(reply, packagePage(context(request), (request.params as { id: string }).id)));
+    ui.get('/ui/packages/:id/confirm', async (request, reply) => {
+      const ctx = context(request);
+      if (!ctx.canAct) throw new SluiceError(ctx.session ? 'NOT_PRIMARY' : 'UNAUTHORIZED', ctx.session ? 'decisions are made at the primary\'s console' : 'sign in to approve or decline');
+      const q = request.query as { action?: string; ring?: string };
+      return send(reply, confirmFragment(ctx, (request.params as { id: string }).id, q.action === 'decline' ? 'decline' : 'approve', q.ring ?? 'all'));
+    });
+    ui.get('/ui/tree', async (request, reply) => {
+      const started = process.hrtime.bigint();
+      const view = treePage(context(request));
+      // How long the tree took to render, for the browser's network panel and the bench.
+      void reply.header('server-timing', `render;dur=${(Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)}`);
+      return send(reply, view);
+    });
+    ui.get('/ui/compliance', async (request, reply) => {
+      const ctx = signedIn(request, reply);
+      return ctx ? send(reply, compliancePage(ctx, request.query as ComplianceFilter)) : reply;
+    });
+    ui.get('/ui/compliance.csv', async (request, reply) => {
+      const ctx = signedIn(request, reply);
+      if (!ctx) return reply;
+      void reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="compliance-${deps.node.name}.csv"`);
+      return reply.send(complianceCsv(ctx, request.query as ComplianceFilter));
+    });
+    ui.get('/ui/schedules', async (request, reply) => send(reply, schedulesPage(context(request))));
+
+    ui.get('/ui/events', async (request, reply) => {
+      const q = request.query as { topics?: string; seen?: string };
+      const asked = String(q.topics ?? '').split(',');
+      const seen = new Map(String(q.seen ?? '').split(',').map((p) => [p.slice(0, p.indexOf(':')), p.slice(p.indexOf(':') + 1)] as [string, string]));
+      const topics = new Set(LIVE_TOPICS.filter((t) => asked.includes(t)));
+      if (topics.size === 0) throw new SluiceError('BAD_REQUEST', `name the topics to follow: ?topics=${LIVE_TOPICS.join(',')}`);
+      // Reports are admin data: without a session, that topic is left out.
+      if (!context(request).session) topics.delete('reports' satisfies LiveTopic);
+      if (live.full) throw new SluiceError('NOT_READY', 'too many live console pages are open on this node; the page keeps its last view, reload later');
+      return reply.type('text/event-stream').header('x-accel-buffering', 'no').send(live.subscribe(topics, seen));
+    });
+  });
+}
+
+/** Only a path of this console: never another site (open redirect). */
+function safeNext(next: unknown): string {
+  return typeof next === 'string' && /^\/ui\/[^\\]*$/.test(next) && !next.startsWith('//') ? next : '/ui/packages';
+}
+
+function cookieOptions(deps: ConsoleDeps, maxAgeSeconds: number) {
+  return { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: Boolean(deps.tls), maxAge: maxAgeSeconds };
+}
+
+interface Asset {
+  readonly body: Buffer;
+  readonly type: string;
+  readonly etag: string;
+}
+
+/** htmx and its SSE extension from the installed packages, the console's own CSS and script from assets/console. */
+function loadAssets(): Map<string, Asset> {
+  const require = createRequire(import.meta.url);
+  const own = (name: string) => fileURLToPath(new URL(`../../../assets/console/${name}`, import.meta.url));
+  const files: [string, string, string][] = [
+    ['htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
+    ['sse.js', require.resolve('htmx-ext-sse/dist/sse.min.js'), 'text/javascript; charset=utf-8'],
+    ['console.js', own('console.js'), 'text/javascript; charset=utf-8'],
+    ['console.css', own('console.css'), 'text/css; charset=utf-8'],
+  ];
+  return new Map(
+    files.map(([name, file, type]) => {
+      const body = readFileSync(file);
+      return [name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` }];
+    }),
+  );
+}

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { StatusJson } from '../protocol/status-text.js';
+import { treeFragment } from './views/tree.js';
+import type { ConsoleDeps } from './view-context.js';
+
+/** What a page may listen to: `tree` carries the tree's HTML; the others only say "changed". */
+export const LIVE_TOPICS = ['tree', 'catalog', 'reports'] as const;
+export type LiveTopic = (typeof LIVE_TOPICS)[number];
+
+/** Open live connections per node; past this a page gets 503 and keeps its last view. */
+const MAX_SUBSCRIBERS = 200;
+const TICK_MS = 1000;
+/** A comment line this often keeps proxies and the idle timeout from cutting a quiet stream. */
+const HEARTBEAT_MS = 15_000;
+
+interface Subscriber {
+  readonly stream: PassThrough;
+  readonly topics: ReadonlySet<LiveTopic>;
+  /** The version of each topic this page last saw: from its URL (what it was rendered with), then what was sent. */
+  readonly seen: Map<LiveTopic, string>;
+}
+
+/**
+ * Server-sent events for the console. One timer, running only while someone listens, looks
+ * at the node once a second and sends a topic to each page whose version of it differs: the
+ * tree is rendered once per tick however many pages watch it. A page states in its URL the
+ * versions it was rendered with, so a change between the render and the connection is sent
+ * at the first tick instead of being lost.
+ */
+export class LiveEvents {
+  private readonly subscribers = new Set<Subscriber>();
+  private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: Pick<ConsoleDeps, 'status' | 'catalog' | 'rollup'>) {}
+
+  get full(): boolean {
+    return this.subscribers.size >= MAX_SUBSCRIBERS;
+  }
+
+  /** A stream of `text/event-stream` for these topics; it ends when the client goes or the node closes. */
+  subscribe(topics: ReadonlySet<LiveTopic>, seen: ReadonlyMap<string, string>): PassThrough {
+    const stream = new PassThrough();
+    const sub: Subscriber = { stream, topics, seen: new Map([...topics].filter((t) => seen.has(t)).map((t) => [t, seen.get(t)!])) };
+    this.subscribers.add(sub);
+    const drop = () => {
+      this.subscribers.delete(sub);
+      if (this.subscribers.size === 0) this.stop();
+    };
+    stream.on('close', drop);
+    stream.on('error', drop);
+    stream.write('retry: 3000\n\n');
+    this.start();
+    return stream;
+  }
+
+  /** Ends every stream (the node is closing: no request may outlive the drain). */
+  close(): void {
+    for (const s of this.subscribers) s.stream.end();
+    this.subscribers.clear();
+    this.stop();
+  }
+
+  private start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.heartbeat = setInterval(() => this.broadcast(undefined, ': keep-alive\n\n'), HEARTBEAT_MS);
+    this.timer.unref();
+    this.heartbeat.unref();
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    clearInterval(this.heartbeat);
+    this.timer = undefined;
+    this.heartbeat = undefined;
+  }
+
+  private tick(): void {
+    const current = new Map<LiveTopic, { version: string; value: string }>();
+    for (const s of this.subscribers) {
+      for (const topic of s.topics) {
+        let now = current.get(topic);
+        if (!now) current.set(topic, (now = this.read(topic)));
+        if (s.seen.get(topic) === now.version) continue;
+        s.seen.set(topic, now.version);
+        s.stream.write(frame(topic, topic === 'tree' ? now.value : now.version));
+      }
+    }
+  }
+
+  /** A topic's version now (what a page rendered now would show): short digest, or the catalog position. */
+  version(topic: LiveTopic): string {
+    return this.read(topic).version;
+  }
+
+  private read(topic: LiveTopic): { version: string; value: string } {
+    if (topic === 'catalog') {
+      const seq = String(this.deps.catalog.seq);
+      return { version: seq, value: seq };
+    }
+    const value = topic === 'tree' ? treeFragment(this.deps.status() as StatusJson, Date.now()).text : JSON.stringify(this.deps.rollup.subtree());
+    return { version: createHash('sha256').update(value).digest('base64url').slice(0, 16), value };
+  }
+
+  private broadcast(topic: LiveTopic | undefined, text: string): void {
+    for (const s of this.subscribers) if (!topic || s.topics.has(topic)) s.stream.write(text);
+  }
+}
+
+/** One SSE frame: every line of the data gets its own `data:` field. */
+function frame(event: string, data: string): string {
+  return `event: ${event}\n${data.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
+}

@@ -1,0 +1,172 @@
+import type { PackageView } from '../../catalog/catalog-state.js';
+import { RING_ALL } from '../../catalog/records.js';
+import { SEVERITIES } from '../../domain/severity.js';
+import { SluiceError } from '../../errors.js';
+import { formatBytes } from '../../topology/units.js';
+import { previewApproval } from '../approval-preview.js';
+import { html, type Html } from '../html.js';
+import { page, plural, utc } from '../layout.js';
+import type { ViewContext } from '../view-context.js';
+
+const STATES = ['new', 'approved', 'declined', 'superseded'] as const;
+
+export interface PackageFilter {
+  q?: string;
+  state?: string;
+  severity?: string;
+}
+
+/** Packages: the catalog with state, severity, rings, files and sizes; filter, search, publish. */
+export function packagesPage(ctx: ViewContext, filter: PackageFilter): Html {
+  const { catalog } = ctx.deps;
+  const all = [...catalog.state.all()].reverse();
+  const q = (filter.q ?? '').trim().toLowerCase();
+  const shown = all.filter(
+    (p) =>
+      (!q || p.id.toLowerCase().includes(q) || (p.classification ?? '').toLowerCase().includes(q)) &&
+      (!filter.state || catalog.state.stateOf(p) === filter.state) &&
+      (!filter.severity || p.severity === filter.severity),
+  );
+  const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v) as [string, string][]).toString();
+  const body = html`
+<h1>Packages</h1>
+<p class="lede">Catalog position <strong>${catalog.seq}</strong> · ${plural(all.length, 'package')}${ctx.deps.node.isPrimary ? '' : html` · read-only here: publish and approve at the primary`}</p>
+${ctx.canAct ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ? html`<p><a href="/ui/sign-in?next=/ui/packages">Sign in</a> to publish, approve or decline.</p>` : ''}
+<form class="filters" role="search" action="/ui/packages" method="get" hx-get="/ui/packages" hx-target="#package-list" hx-select="#package-list" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input delay:300ms, change, submit">
+  <label>Search <input type="search" name="q" value="${filter.q ?? ''}" placeholder="name, version or classification" autocomplete="off"></label>
+  <label>State <select name="state"><option value="">any</option>${STATES.map((s) => html`<option${filter.state === s ? html` selected` : ''}>${s}</option>`)}</select></label>
+  <label>Severity <select name="severity"><option value="">any</option>${SEVERITIES.map((s) => html`<option${filter.severity === s ? html` selected` : ''}>${s}</option>`)}</select></label>
+  <button type="submit">Filter</button>
+</form>
+<div id="package-list" hx-get="/ui/packages${query ? `?${query}` : ''}" hx-trigger="sse:catalog" hx-select="#package-list" hx-swap="outerHTML">
+<p class="count" aria-live="polite">${shown.length === all.length ? plural(all.length, 'package') : `${shown.length} of ${plural(all.length, 'package')}`}</p>
+<div class="table-wrap" tabindex="0" role="region" aria-label="Packages">
+<table>
+<thead><tr><th scope="col">Package</th><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Rings</th><th scope="col">Files</th><th scope="col" class="num">Size</th><th scope="col">Published</th></tr></thead>
+<tbody>
+${shown.map((p) => packageRow(ctx, p))}
+${shown.length === 0 ? html`<tr><td colspan="7">No package matches.${all.length === 0 && ctx.canAct ? ' Publish the first one above.' : ''}</td></tr>` : ''}
+</tbody>
+</table>
+</div>
+</div>`;
+  return page(ctx, 'packages', 'Packages', body, ['catalog']);
+}
+
+function packageRow(ctx: ViewContext, p: PackageView): Html {
+  const state = ctx.deps.catalog.state.stateOf(p);
+  const size = p.files.reduce((n, f) => n + f.size, 0);
+  return html`<tr>
+<th scope="row"><a href="/ui/packages/${encodeURIComponent(p.id)}">${p.id}</a>${p.classification ? html` <span class="muted">${p.classification}</span>` : ''}</th>
+<td><span class="state state-${state}">${state}</span></td>
+<td><span class="sev sev-${p.severity}">${p.severity}</span></td>
+<td>${[...p.approvals.keys()].join(', ') || '–'}</td>
+<td>${p.files.length}</td>
+<td class="num">${formatBytes(size)}</td>
+<td>${utc(p.published.at)}</td>
+</tr>`;
+}
+
+function publishForm(): Html {
+  return html`<details class="panel" id="publish">
+<summary>Publish a package</summary>
+<form id="publish-form" data-publish="/v1/packages">
+  <div class="grid">
+    <label>Name <input name="name" required autocomplete="off"></label>
+    <label>Version <input name="version" required autocomplete="off"></label>
+    <label>Severity <select name="severity">${SEVERITIES.map((s) => html`<option${s === 'moderate' ? html` selected` : ''}>${s}</option>`)}</select></label>
+    <label>Classification <input name="classification" placeholder="optional, e.g. security" autocomplete="off"></label>
+    <label>Platform <input name="platform" placeholder="optional, e.g. linux-x64" autocomplete="off"></label>
+    <label>Language <input name="language" placeholder="optional, e.g. en" autocomplete="off"></label>
+    <label>Supersedes <input name="supersedes" placeholder="optional, name@version" autocomplete="off"></label>
+    <label>Files <input type="file" name="files" multiple required></label>
+  </div>
+  <button type="submit">Publish</button>
+  <progress id="publish-progress" max="100" value="0" hidden aria-label="Upload progress"></progress>
+  <span id="publish-progress-text" aria-live="polite"></span>
+</form>
+</details>`;
+}
+
+/** One package: its files, its decisions, and (primary, signed in) approve and decline. */
+export function packagePage(ctx: ViewContext, id: string): Html {
+  const { catalog, topology } = ctx.deps;
+  const p = catalog.state.get(id);
+  if (!p) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}; see the package list at /ui/packages`);
+  const state = catalog.state.stateOf(p);
+  const size = p.files.reduce((n, f) => n + f.size, 0);
+  const rings = [RING_ALL, ...topology.rings];
+  const body = html`
+<p><a href="/ui/packages">← Packages</a></p>
+<h1>${p.id}</h1>
+<dl class="facts">
+  <dt>State</dt><dd><span class="state state-${state}">${state}</span></dd>
+  <dt>Severity</dt><dd><span class="sev sev-${p.severity}">${p.severity}</span></dd>
+  ${p.classification ? html`<dt>Classification</dt><dd>${p.classification}</dd>` : ''}
+  <dt>Published</dt><dd>${utc(p.published.at)} by ${p.published.by}</dd>
+  <dt>Approved for</dt><dd>${p.approvals.size ? [...p.approvals].map(([ring, d]) => html`<div>${ring}: ${utc(d.at)} by ${d.by}</div>`) : '–'}</dd>
+  ${p.declined ? html`<dt>Declined</dt><dd>${utc(p.declined.at)} by ${p.declined.by}</dd>` : ''}
+  ${p.supersedes ? html`<dt>Supersedes</dt><dd><a href="/ui/packages/${encodeURIComponent(p.supersedes)}">${p.supersedes}</a></dd>` : ''}
+  ${p.supersededBy ? html`<dt>Superseded by</dt><dd><a href="/ui/packages/${encodeURIComponent(p.supersededBy)}">${p.supersededBy}</a></dd>` : ''}
+</dl>
+${
+  ctx.canAct
+    ? html`<section class="panel actions" aria-labelledby="actions-title">
+<h2 id="actions-title">Decide</h2>
+<form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">
+  <input type="hidden" name="action" value="approve">
+  <label>Ring <select name="ring">${rings.map((r) => html`<option>${r}</option>`)}</select></label>
+  <button type="submit">Review approval…</button>
+</form>
+${p.declined ? '' : html`<form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">
+  <input type="hidden" name="action" value="decline">
+  <button type="submit" class="danger">Review decline…</button>
+</form>`}
+<div id="confirm"></div>
+</section>`
+    : ctx.deps.node.isPrimary && !ctx.session
+      ? html`<p><a href="/ui/sign-in?next=${encodeURIComponent(`/ui/packages/${p.id}`)}">Sign in</a> to approve or decline.</p>`
+      : ''
+}
+<h2>${plural(p.files.length, 'file')}, ${formatBytes(size)}</h2>
+<div class="table-wrap" tabindex="0" role="region" aria-label="Files">
+<table>
+<thead><tr><th scope="col">File</th><th scope="col" class="num">Size</th><th scope="col">Platform</th><th scope="col">Language</th><th scope="col">sha256</th></tr></thead>
+<tbody>${p.files.map(
+    (f) => html`<tr><th scope="row"><a href="/v1/blobs/${f.sha256}" download="${f.name}">${f.name}</a></th><td class="num">${formatBytes(f.size)}</td><td>${f.platform ?? 'any'}</td><td>${f.language ?? 'any'}</td><td><code title="${f.sha256}">${f.sha256.slice(0, 16)}…</code></td></tr>`,
+  )}</tbody>
+</table>
+</div>`;
+  return page(ctx, 'packages', p.id, body);
+}
+
+/** The confirmation naming what will move and where, with the one button that does it. */
+export function confirmFragment(ctx: ViewContext, id: string, action: string, ring: string): Html {
+  const { catalog, topology } = ctx.deps;
+  const p = catalog.state.get(id);
+  if (!p) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}`);
+  const api = `/v1/packages/${encodeURIComponent(id)}`;
+  const done = `/ui/packages/${encodeURIComponent(id)}`;
+  if (action === 'decline') {
+    const holders = [...topology.nodes.values()].filter((n) => !n.isPrimary && catalog.state.isWantedBy(p, n.rings)).map((n) => n.name);
+    return html`<section id="confirm" class="confirm" tabindex="-1" aria-labelledby="confirm-title">
+<h3 id="confirm-title">Decline ${p.id}?</h3>
+<p>Endpoints will no longer be offered it. ${holders.length ? html`${plural(holders.length, 'node')} that receive it now (${holders.join(', ')}) stop fetching it and delete it after the grace period.` : 'No node receives it now.'} Installed copies stay installed.</p>
+<form data-api="${api}/decline" data-body="{}" data-done="${done}" data-success="Declined ${p.id}"><button type="submit" class="danger">Decline ${p.id}</button> <a href="${done}">Cancel</a></form>
+</section>`;
+  }
+  if (ring !== RING_ALL && !topology.rings.includes(ring)) throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${topology.rings.join(', ')}`);
+  const preview = previewApproval(topology, catalog.state, p, ring);
+  return html`<section id="confirm" class="confirm" tabindex="-1" aria-labelledby="confirm-title">
+<h3 id="confirm-title">Approve ${p.id} (${p.severity}) for ring ${ring}?</h3>
+${
+  preview.moves.length
+    ? html`<p>${formatBytes(preview.totalBytes)} will move to ${plural(preview.moves.length, 'node')}${p.severity === 'critical' ? ' through the critical lane' : ''}:</p>
+<ul class="moves">${preview.moves.map((m) => html`<li><strong>${m.node}</strong> (${m.region}) ${m.role === 'relay' ? 'relays' : 'receives'} ${plural(m.files, 'file')}, ${formatBytes(m.bytes)}</li>`)}</ul>`
+    : html`<p>No node will start fetching: ${preview.already.length ? 'every node of the ring already receives it.' : 'no node of the ring accepts its files.'}</p>`
+}
+${preview.already.length ? html`<p class="muted">Already receiving it: ${preview.already.join(', ')}.</p>` : ''}
+${preview.filtered.length ? html`<p class="muted">In the ring but taking none of its files (accept filters): ${preview.filtered.join(', ')}.</p>` : ''}
+<form data-api="${api}/approve" data-body='${JSON.stringify({ ring })}' data-done="${done}" data-success="Approved ${p.id} for ${ring}"><button type="submit">Approve for ${ring}</button> <a href="${done}">Cancel</a></form>
+</section>`;
+}

@@ -1,0 +1,72 @@
+import { errorText, etaText, rateText, type StatusJson } from '../../protocol/status-text.js';
+import { formatBytes, formatDuration, formatRateIn, rateFamilyOf } from '../../topology/units.js';
+import { html, type Html } from '../html.js';
+import { page, plural, utc } from '../layout.js';
+import type { ViewContext } from '../view-context.js';
+
+/** Transfers listed per node; the rest are counted. */
+const TRANSFERS_SHOWN = 5;
+
+/** Tree: every node with its position, backlog, rate and window, transfers, upstream, errors; live. */
+export function treePage(ctx: ViewContext): Html {
+  const body = html`
+<h1>Tree</h1>
+<p class="lede">Every node below ${ctx.deps.node.name}, as each last reported. Updates live.</p>
+<div id="tree" sse-swap="tree">${treeFragment(ctx.deps.status() as StatusJson, ctx.now)}</div>`;
+  return page(ctx, 'tree', 'Tree', body, ['tree']);
+}
+
+/** The live part of the tree view (sent again over server-sent events when it changes). */
+export function treeFragment(root: StatusJson, now: number): Html {
+  const rows: Html[] = [];
+  let nodes = 0;
+  let stale = 0;
+  const primarySeq = root.catalog.seq;
+  const walk = (name: string, s: StatusJson | null, depth: number) => {
+    nodes++;
+    if (!s) {
+      stale++;
+      rows.push(html`<tr class="stale"><th scope="row" class="depth-${Math.min(depth, 8)}"><span class="node">${name}</span></th><td colspan="6"><span class="badge warn">no report yet</span></td></tr>`);
+      return;
+    }
+    if (s.stale) stale++;
+    rows.push(nodeRow(s, depth, primarySeq, now));
+    for (const [kid, ks] of Object.entries(s.children ?? {})) walk(kid, ks, depth + 1);
+  };
+  walk(root.node, root, 0);
+  return html`<p class="count">${plural(nodes, 'node')}${stale ? html` · <span class="badge warn">${stale} stale or silent</span>` : ''}</p>
+<div class="table-wrap" tabindex="0" role="region" aria-label="Nodes of the tree">
+<table class="tree">
+<thead><tr><th scope="col">Node</th><th scope="col">Catalog</th><th scope="col">Stored</th><th scope="col">Pending</th><th scope="col">Rate and window</th><th scope="col">Upstream</th><th scope="col">Transfers and errors</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>
+</div>`;
+}
+
+function nodeRow(s: StatusJson, depth: number, primarySeq: number, now: number): Html {
+  const behind = primarySeq - s.catalog.seq;
+  const family = rateFamilyOf(s.rate?.window?.rate);
+  const upstream = s.upstream
+    ? s.upstream.current === s.upstream.preferred
+      ? html`${s.upstream.current}`
+      : html`<span class="badge warn">fallback</span> ${s.upstream.current} <span class="muted">(${s.upstream.preferred} unreachable)</span>`
+    : html`<span class="muted">source</span>`;
+  const transfers = s.transfers.slice(0, TRANSFERS_SHOWN).map((t) => {
+    const pct = t.size ? Math.floor((t.offset / t.size) * 100) : 100;
+    const eta = t.state === 'active' && t.rateBytesPerSec > 0 ? `, ${formatRateIn(t.rateBytesPerSec, family)}, ${formatDuration(((t.size - t.offset) / t.rateBytesPerSec) * 1000)} at this rate` : '';
+    return html`<li class="transfer"><span class="tstate">${t.state}</span> ${t.packages.join(', ')}
+<progress max="${t.size || 1}" value="${t.offset}" aria-label="${t.packages.join(', ')} ${pct}%"></progress> ${pct}% ${formatBytes(t.offset)} of ${formatBytes(t.size)}${eta}${t.state === 'waiting' && t.lastError ? html` <span class="badge err">retrying: ${t.lastError.code}</span>` : ''}</li>`;
+  });
+  const more = s.transfers.length > TRANSFERS_SHOWN ? html`<li class="muted">and ${s.transfers.length - TRANSFERS_SHOWN} more</li>` : '';
+  const late = (s.forecast?.late ?? []).map((l) => html`<li><span class="badge err">late</span> ${l.id} (${l.severity}) due ${utc(l.deadline)}</li>`);
+  const error = s.lastError ? html`<li class="${s.lastError.clearedAt ? 'muted' : 'error'}">${errorText(s.lastError)}</li>` : '';
+  return html`<tr class="${s.stale ? 'stale' : ''}" data-node="${s.node}">
+<th scope="row" class="depth-${Math.min(depth, 8)}"><span class="node">${s.node}</span>${s.primary ? html` <span class="badge">primary</span>` : ''}${s.stale ? html` <span class="badge warn">stale since ${utc(s.receivedAt)}</span>` : ''}${s.ready ? '' : html` <span class="badge warn">not ready</span>`}<div class="muted">${s.region}</div></th>
+<td>${s.catalog.seq}${behind > 0 ? html` <span class="badge warn">${behind} behind</span>` : ''}</td>
+<td>${plural(s.store.blobs, 'blob')}, ${formatBytes(s.store.bytes)}</td>
+<td>${s.primary ? html`<span class="muted">–</span>` : s.pending.blobs === 0 ? html`<span class="ok">up to date</span>` : html`${plural(s.pending.blobs, 'blob')}, ${formatBytes(s.pending.bytes)}<div class="muted">${etaText(s, now)}</div>`}</td>
+<td>${s.rate ? rateText(s.rate) : html`<span class="muted">source</span>`}</td>
+<td>${upstream}${s.upstream?.lastSyncAt ? html`<div class="muted">synced ${utc(s.upstream.lastSyncAt)}</div>` : ''}</td>
+<td><ul class="plain">${transfers}${more}${late}${error}</ul></td>
+</tr>`;
+}
