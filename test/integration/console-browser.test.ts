@@ -136,6 +136,28 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
     await tree.close();
   });
 
+  it('says why a publish failed, and filters the list in place as one types', async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/ui/packages`);
+    await page.getByText('Publish a package').click();
+    const form = page.locator('#publish-form');
+    await form.getByLabel('Name').fill('openssl-fix');
+    await form.getByLabel('Version').fill('3.0.15');
+    await form.getByLabel('Files').setInputFiles({ name: 'again.deb', mimeType: 'application/octet-stream', buffer: Buffer.alloc(1024, 1) });
+    await form.getByRole('button', { name: 'Publish' }).click();
+    await waitFor('the refusal', async () => /PACKAGE_EXISTS: package openssl-fix@3\.0\.15 is already published/.test(await page.locator('#publish-progress-text').innerText()));
+    assert.equal(page.url(), `${base}/ui/packages`, 'stayed on the form');
+
+    await page.evaluate(() => ((window as unknown as { mark: number }).mark = 1));
+    await page.getByRole('searchbox', { name: 'Search' }).fill('no-such-package');
+    await waitFor('the filtered list', async () => /^0 of 1 package$/.test(await page.locator('#package-list .count').innerText()));
+    assert.match(page.url(), /[?&]q=no-such-package/, 'the filter is in the address, so it can be shared');
+    await page.getByRole('searchbox', { name: 'Search' }).fill('openssl');
+    await waitFor('the list again', async () => /^1 package$/.test(await page.locator('#package-list .count').innerText()));
+    assert.equal(await page.evaluate(() => (window as unknown as { mark?: number }).mark), 1, 'filtered without a reload');
+    await page.close();
+  });
+
   it('shows the agent\'s report in Compliance without a reload, and exports it as CSV', async () => {
     const page = await context.newPage();
     await page.goto(`${base}/ui/compliance`);
