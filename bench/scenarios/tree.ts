@@ -162,6 +162,22 @@ export async function treeScenario(opts: { quick: boolean }): Promise<string> {
       ['sluice status at the primary: nodes listed / stale', `${tree.listed.size} / ${tree.stale.length} (${statusRun.ms.toFixed(0)} ms, ${(statusRun.stdout.length / 1024).toFixed(0)} KiB)`, `${nodes.length} / 0`],
       ['sluice report at the primary: sites / endpoints', `${sites} / ${rowsOf.reduce((n, row) => n + row.clients, 0)} (${reportMs.toFixed(0)} ms)`, `${nodes.length} / ${wantClients}`],
     );
+    // The console's tree view of the whole topology: render time as the node reports it (Server-Timing).
+    const renders: number[] = [];
+    let treeBytes = 0;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const r = await request(`${cluster.url('hq')}/ui/tree`);
+      const body = await r.body.text();
+      const total = performance.now() - t0;
+      const dur = /render;dur=([\d.]+)/.exec(String(r.headers['server-timing']))?.[1];
+      if (r.statusCode !== 200 || !dur || (body.match(/data-node="/g) ?? []).length !== nodes.length) throw new Error(`/ui/tree at hq: HTTP ${r.statusCode}, ${(body.match(/data-node="/g) ?? []).length} node rows`);
+      renders.push(Number(dur));
+      treeBytes = body.length;
+      if (i === 4) notes.push(`console tree: last request ${total.toFixed(0)} ms end to end`);
+    }
+    renders.sort((a, b) => a - b);
+    rows.push([`console tree view at the primary (/ui/tree, ${nodes.length} nodes): server render median / max of 5`, `${renders[2]!.toFixed(1)} / ${renders[4]!.toFixed(1)} ms (${(treeBytes / 1024).toFixed(0)} KiB)`, '< 200 ms']);
     if (tree.stale.length) notes.push(`stale: ${tree.stale.join(', ')}`);
   } finally {
     await cluster.stop();

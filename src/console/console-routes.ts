@@ -102,8 +102,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         return reply.redirect(next, 303);
       } catch (err) {
         const e = toSluiceError(err, 'console sign-in', 'FORBIDDEN');
-        request.log.warn({ code: e.code }, 'console sign-in refused');
-        return send(reply.code(e.status), signInPage(context(request), next, formToken, e.code === 'UNAUTHORIZED' ? 'Enter an admin token.' : 'That token is not one this node accepts (SLUICE_ADMIN_TOKEN on the node).'));
+        // Logged with the address, so that someone trying tokens shows up in the node's log.
+        request.log.warn({ code: e.code, ip: request.ip }, 'console sign-in refused');
+        return send(reply.code(e.status), signInPage(context(request), next, formToken, e.code === 'UNAUTHORIZED' ? 'Enter an admin token.' : `Not signed in: ${e.message}.`));
       }
     });
 

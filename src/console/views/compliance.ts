@@ -43,25 +43,31 @@ export function compliancePage(ctx: ViewContext, filter: ComplianceFilter): Html
 <div id="compliance-list" hx-get="/ui/compliance${query ? `?${query}` : ''}" hx-trigger="sse:reports" hx-select="#compliance-list" hx-swap="outerHTML">
 <div class="table-wrap" tabindex="0" role="region" aria-label="Compliance by package and site">
 <table>
-<thead><tr><th scope="col">Package</th><th scope="col">Site</th><th scope="col" class="num">Endpoints</th>${REPORT_STATUSES.map((s) => html`<th scope="col" class="num">${s}</th>`)}<th scope="col" class="num">not reported</th><th scope="col" class="num">Compliant</th><th scope="col">Deadline</th><th scope="col">Last failure</th></tr></thead>
+<thead><tr><th scope="col">Package</th><th scope="col">Site</th><th scope="col" class="num">Endpoints</th><th scope="col" class="num">Compliant</th><th scope="col">By status</th><th scope="col" class="num">Not reported</th><th scope="col">Deadline</th><th scope="col">Last failure</th></tr></thead>
 <tbody>
 ${rows.map(
   (r) => html`<tr class="${r.pastDeadline ? 'late' : ''}">
 <th scope="row"><a href="/ui/packages/${encodeURIComponent(r.package)}">${r.package}</a> <span class="sev sev-${r.severity}">${r.severity}</span></th>
 <td>${r.site}</td><td class="num">${r.clients}</td>
-${REPORT_STATUSES.map((s) => html`<td class="num">${r.counts[s]}</td>`)}
-<td class="num">${r.notReported}</td>
 <td class="num">${r.compliantPercent === null ? html`<span class="muted">no endpoints</span>` : html`<meter min="0" max="100" low="80" high="99" optimum="100" value="${r.compliantPercent}" aria-hidden="true"></meter> ${r.compliantPercent}%`}</td>
+<td>${byStatus(r)}</td>
+<td class="num">${r.notReported}</td>
 <td>${utc(r.deadline)}${r.pastDeadline ? html` <span class="badge err">past deadline</span>` : ''}</td>
 <td>${r.lastFailure ? html`${r.lastFailure.clientId}: ${r.lastFailure.error ?? 'failed'} <span class="muted">${utc(r.lastFailure.at)}</span>` : html`<span class="muted">–</span>`}</td>
 </tr>`,
 )}
-${rows.length === 0 ? html`<tr><td colspan="${REPORT_STATUSES.length + 7}">No rows: nothing approved applies to a site here yet${filter.package || filter.site || filter.only ? ', or the filter leaves none' : ''}.</td></tr>` : ''}
+${rows.length === 0 ? html`<tr><td colspan="8">No rows: nothing approved applies to a site here yet${filter.package || filter.site || filter.only ? ', or the filter leaves none' : ''}.</td></tr>` : ''}
 </tbody>
 </table>
 </div>
 </div>`;
   return page(ctx, 'compliance', 'Compliance', body, ['reports']);
+}
+
+/** Only the statuses some endpoint is in: `1 succeeded · 2 failed`. */
+function byStatus(r: ComplianceRow): Html {
+  const parts = REPORT_STATUSES.filter((s) => r.counts[s] > 0).map((s) => html`<span class="status-${s}">${r.counts[s]} ${s}</span>`);
+  return parts.length ? html`${parts.map((p, i) => html`${i ? ' · ' : ''}${p}`)}` : html`<span class="muted">none yet</span>`;
 }
 
 /** The same rows as CSV (RFC 4180), one line per package and site. */

@@ -18,7 +18,9 @@ export function schedulesPage(ctx: ViewContext): Html {
   collect(root);
   const plan = planRows(root);
   const late = plan.flatMap((r) => r.late.map((l) => ({ node: r.node, ...l })));
-  const regions = [...topology.regions.values()].filter((r) => [...topology.nodes.values()].some((n) => n.region === r.name && statuses.has(n.name)));
+  // The primary is the source and follows no schedule: regions are shown for the nodes that pull.
+  const pulling = (regionName: string) => [...topology.nodes.values()].filter((n) => !n.isPrimary && n.region === regionName && statuses.has(n.name));
+  const regions = [...topology.regions.values()].filter((r) => pulling(r.name).length > 0);
   const body = html`
 <h1>Schedules and forecast</h1>
 <section aria-labelledby="forecast-title">
@@ -39,7 +41,7 @@ ${
 }
 </section>
 ${regions.map((region) => {
-  const nodes = [...topology.nodes.values()].filter((n) => n.region === region.name && statuses.has(n.name));
+  const nodes = pulling(region.name);
   return html`<section class="region" aria-labelledby="region-${region.name}">
 <h2 id="region-${region.name}">Region ${region.name} <span class="muted">${region.timezone}, now ${localTime(ctx.now, region.timezone)}</span></h2>
 ${windowList(region.schedule)}
