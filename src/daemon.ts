@@ -197,10 +197,10 @@ export class SluiceNode {
       }
       if (!this.spec.isPrimary) {
         const region = topology.regions.get(this.spec.region)!;
-        // Background windows feel the path's delay to the current upstream.
-        const probe = async () => {
+        // Background windows feel the path's delay to the current upstream, and ask it to send at their rate.
+        const probe = async (rateBytesPerSec: number) => {
           const peer = this.replicator?.peers.current();
-          return peer ? probeDelayMs(peer.url, this.client.dispatcher, this.spec.name) : undefined;
+          return peer ? probeDelayMs(peer.url, this.client.dispatcher, this.spec.name, { rateBytesPerSec, peerToken: this.options.secrets.peerToken }) : undefined;
         };
         this.schedule = new ScheduleController(this.spec.schedule ?? region.schedule, region.timezone, region.critical, this.metrics, this.log.child({ component: 'schedule' }), Date.now, probe);
         this.schedule.start();

@@ -15,6 +15,7 @@ import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerPackageRoutes } from './routes/packages.js';
 import { registerReportRoutes } from './routes/reports.js';
+import { registerPaceRoutes } from './routes/pace.js';
 import { registerRootRoutes } from './routes/root.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUpdateRoutes } from './routes/updates.js';
@@ -105,6 +106,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerReportRoutes(app, deps);
   registerRootRoutes(app, deps);
   registerStatusRoutes(app, deps);
+  registerPaceRoutes(app, deps);
   registerConsole(app, deps);
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);

@@ -14,6 +14,7 @@ export const PATHS = {
   updates: '/v1/updates',
   root: '/v1/root',
   readyz: '/readyz',
+  pace: '/v1/pace',
 } as const;
 
 /** GET: records after `after` (held up to `waitSec` when there are none), at most `limit`. */
@@ -25,6 +26,9 @@ export const blobUrl = (base: string, sha256: string): string => `${base}/v1/blo
 export const blobBatchUrl = (base: string): string => `${base}${PATHS.blobBatch}`;
 
 export const readyzUrl = (base: string): string => `${base}${PATHS.readyz}`;
+
+/** GET: asks the upstream to send to this node at `rate` bytes/s (0: no pace of its own); answers at once. */
+export const paceUrl = (base: string, rateBytesPerSec: number): string => `${base}${PATHS.pace}?rate=${Math.max(0, Math.round(rateBytesPerSec))}`;
 
 export const updatesUrl = (base: string, query: URLSearchParams): string => `${base}${PATHS.updates}?${query}`;
 

@@ -22,6 +22,12 @@ export interface ScheduleState {
  * whole minutes), so running transfers continue at the new rate as soon as a window turns.
  * Critical packages use their own lane: unlimited (`bypass`), a fixed rate, or the schedule.
  */
+/**
+ * How much faster than the background rate the node reads, the upstream pacing its sending at
+ * the rate itself; with an upstream of an earlier version (no /v1/pace), the bound.
+ */
+const RECEIVE_SLACK = 1.2;
+
 export class ScheduleController {
   readonly budget: PacedBudget;
   readonly criticalBudget: RateBudget;
@@ -37,8 +43,8 @@ export class ScheduleController {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-    /** The path's delay to the upstream now, ms (background windows); undefined: no answer. */
-    private readonly probe: () => Promise<number | undefined> = async () => undefined,
+    /** The path's delay to the upstream now, ms (background windows), asking it to send at the given rate; undefined: no answer. */
+    private readonly probe: (rateBytesPerSec: number) => Promise<number | undefined> = async () => undefined,
   ) {
     this.budget = new PacedBudget(0);
     this.criticalBudget = critical.kind === 'bypass' ? UNLIMITED_BUDGET : critical.kind === 'rate' ? new PacedBudget(critical.rateBytesPerSec) : this.budget;
@@ -84,7 +90,9 @@ export class ScheduleController {
         // The callback runs once inside the constructor, before `controller` is assigned.
         let controller: BackgroundRate | undefined;
         controller = new BackgroundRate(rate, this.probe, (r) => {
-          this.budget.setRate(r);
+          // The upstream paces what it sends at r (GET /v1/pace): reading with some slack
+          // leaves it the only pacer, instead of two pacers in a row each losing a little.
+          this.budget.setRate(r * RECEIVE_SLACK);
           this.metrics.backgroundRate.set(r);
           const s = controller?.state;
           if (s?.baseDelayMs != null) this.metrics.pathDelay.set({ kind: 'base' }, s.baseDelayMs / 1000);

@@ -126,7 +126,7 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Blo
   // A verified certificate names the peer; otherwise the header's claim (metric labels only).
   const peer = deps.peerAuth.certifiedNode(request) ?? peerOf(request, deps.topology);
   const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
-  if (!live && !deps.egress.limited) {
+  if (!live && !deps.egress.limitedFor(peer)) {
     const small = await deps.store.readSmall(sha256);
     if (small) {
       counter.inc(length);
@@ -139,7 +139,7 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Blo
   const file = relayed ?? deps.store.read(sha256, { start: plan.start, end: plan.end });
   const count = (chunk: Buffer) => counter.inc(chunk.length);
   // Piped first, counted after: a listener added before the pipe would start the flow early.
-  if (!deps.egress.limited) {
+  if (!deps.egress.limitedFor(peer)) {
     const sent = reply.send(file);
     file.on('data', count);
     return sent;
