@@ -11,6 +11,7 @@ import { tlsScenario } from './scenarios/tls.js';
 import { endpointsScenario } from './scenarios/endpoints.js';
 import { treeScenario } from './scenarios/tree.js';
 import { siblingsScenario } from './scenarios/siblings.js';
+import { backgroundScenario } from './scenarios/background.js';
 
 /**
  * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
@@ -28,6 +29,7 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   endpoints: endpointsScenario,
   tree: treeScenario,
   siblings: siblingsScenario,
+  background: backgroundScenario,
 };
 
 const args = process.argv.slice(2);

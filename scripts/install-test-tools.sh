@@ -9,6 +9,7 @@
 #   nginx-light the shipped load-balancer example runs in front of sibling nodes
 #   chromium    the console's browser tests drive Debian's Chromium with playwright-core
 #   iproute2    ip and tc build the emulated WAN (network namespaces, tbf) of the background-mode test
+#   python3     its foreground download server (Node.js cannot pick a socket's congestion control)
 # Benchmarks also use wrk and pv (npm run bench names whichever is missing).
 set -euo pipefail
 need=()
@@ -20,6 +21,7 @@ command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v tc >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
