@@ -33,6 +33,17 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: false });
 }
 
+/** A new page on the packages view with the publish form open and name and version filled in. */
+async function publishForm(name: string, version: string) {
+  const page = await context.newPage();
+  await page.goto(`${base}/ui/packages`);
+  await page.getByText('Publish a package').click();
+  const form = page.locator('#publish-form');
+  await form.getByLabel('Name').fill(name);
+  await form.getByLabel('Version').fill(version);
+  return { page, form };
+}
+
 async function assertContrast(page: Page, view: string): Promise<void> {
   const failures = await contrastFailures(page);
   assert.deepEqual(failures, [], `${view}: text below WCAG AA contrast`);
@@ -95,12 +106,7 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
     // Marks this document: if the tree updates while the mark stays, no reload happened.
     await tree.evaluate(() => ((window as unknown as { mark: number }).mark = 42));
 
-    const page = await context.newPage();
-    await page.goto(`${base}/ui/packages`);
-    await page.getByText('Publish a package').click();
-    const form = page.locator('#publish-form');
-    await form.getByLabel('Name').fill('openssl-fix');
-    await form.getByLabel('Version').fill('3.0.15');
+    const { page, form } = await publishForm('openssl-fix', '3.0.15');
     await form.getByLabel('Severity').selectOption('critical');
     await form.getByLabel('Classification').fill('security');
     await form.getByLabel('Files').setInputFiles({ name: 'openssl-fix.deb', mimeType: 'application/octet-stream', buffer: Buffer.alloc(3 * 1024 * 1024, 7) });
@@ -143,12 +149,7 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
   });
 
   it('says why a publish failed, and filters the list in place as one types', async () => {
-    const page = await context.newPage();
-    await page.goto(`${base}/ui/packages`);
-    await page.getByText('Publish a package').click();
-    const form = page.locator('#publish-form');
-    await form.getByLabel('Name').fill('openssl-fix');
-    await form.getByLabel('Version').fill('3.0.15');
+    const { page, form } = await publishForm('openssl-fix', '3.0.15');
     await form.getByLabel('Files').setInputFiles({ name: 'again.deb', mimeType: 'application/octet-stream', buffer: Buffer.alloc(1024, 1) });
     await form.getByRole('button', { name: 'Publish' }).click();
     await waitFor('the refusal', async () => /PACKAGE_EXISTS: package openssl-fix@3\.0\.15 is already published/.test(await page.locator('#publish-progress-text').innerText()));
