@@ -120,6 +120,8 @@ function printBanner(topology: Topology, local: NodeSpec[], secretsFile: string,
   if (topology.trust.caPath && local.some((n) => n.url.startsWith('https:'))) {
     lines.push('', `TLS is on; clients pin the demo CA: curl --cacert ${path.relative(process.cwd(), topology.trust.caPath)} ${local[0]!.url}/v1/status`);
   }
+  const primary = local.find((n) => n.isPrimary);
+  if (primary) lines.push('', `Admin console: ${primary.url}/ui/ (sign in with the admin token${primary.url.startsWith('https:') ? '; the browser warns about the demo CA until you trust it' : ''})`);
   lines.push('', 'Stop with Ctrl-C.', '');
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -45,6 +45,9 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
       server.setTimeout(deps.idleTimeoutMs);
       return server;
     },
+    // The server comes from serverFactory; Fastify reads this only to write "https://" in its
+    // "Server listening at" line, which otherwise said http:// on a TLS node.
+    ...(deps.tls ? { https: true as const } : {}),
     loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // One log line per request would flood the blob-serving hot path; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),

@@ -9,6 +9,7 @@ import { makeCluster, startNode } from '../helpers/cluster.js';
 import { exited, runCli, spawnCli } from '../helpers/cli.js';
 import { CLI, REPO_ROOT, freePorts, onTeardown, tempDir, waitFor } from '../helpers/env.js';
 import { getJson, release } from '../helpers/replication.js';
+import { nodeCertPaths } from '../../src/tls/certificates.js';
 
 /** The top-level keys of one JSON object line, in order, repeats included (JSON.parse hides them). */
 function topLevelKeys(line: string): string[] {
@@ -128,6 +129,19 @@ describe('logs', () => {
     assert.ok(out.some((l) => /INFO: branch\/schedule schedule window active/.test(l)));
     hq.kill('SIGTERM');
     await exited(hq);
+  });
+});
+
+describe('the listening line', () => {
+  it('a node serving TLS says https in it', async () => {
+    const c = await makeCluster([{ name: 'hq' }], '', undefined, { tls: true });
+    const cert = nodeCertPaths(path.join(c.dir, 'keys', 'tls'), 'hq');
+    const child = spawnCli(['serve', '--node', 'hq', '-t', c.file], { env: { ...c.env, SLUICE_TLS_CERT: cert.certPath, SLUICE_TLS_KEY: cert.keyPath, SLUICE_LOG_LEVEL: 'info', SLUICE_LOG_FORMAT: 'pretty' } });
+    onTeardown(() => child.kill('SIGKILL'));
+    await waitFor('the listening line', () => /Server listening at/.test(child.output()));
+    assert.match(child.output(), /Server listening at https:\/\/127\.0\.0\.1:\d+/);
+    child.kill('SIGTERM');
+    await exited(child);
   });
 });
 
