@@ -13,6 +13,12 @@ const MAX_SUBSCRIBERS = 200;
 const TICK_MS = 1000;
 /** A comment line this often keeps proxies and the idle timeout from cutting a quiet stream. */
 const HEARTBEAT_MS = 15_000;
+/**
+ * A page that does not read (a stalled tab, a client gone silent) is skipped once this much
+ * waits for it: it gets the newest state when it drains, and the connection's idle timeout
+ * ends it if it never does. Without this each tick would queue another copy of the tree.
+ */
+export const BACKLOG_LIMIT_BYTES = 64 * 1024;
 
 interface Subscriber {
   readonly stream: PassThrough;
@@ -65,7 +71,9 @@ export class LiveEvents {
   private start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => this.tick(), TICK_MS);
-    this.heartbeat = setInterval(() => this.broadcast(undefined, ': keep-alive\n\n'), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => {
+      for (const s of this.subscribers) if (s.stream.writableLength <= BACKLOG_LIMIT_BYTES) s.stream.write(': keep-alive\n\n');
+    }, HEARTBEAT_MS);
     this.timer.unref();
     this.heartbeat.unref();
   }
@@ -80,6 +88,7 @@ export class LiveEvents {
   private tick(): void {
     const current = new Map<LiveTopic, { version: string; value: string }>();
     for (const s of this.subscribers) {
+      if (s.stream.writableLength > BACKLOG_LIMIT_BYTES) continue;
       for (const topic of s.topics) {
         let now = current.get(topic);
         if (!now) current.set(topic, (now = this.read(topic)));
@@ -102,10 +111,6 @@ export class LiveEvents {
     }
     const value = topic === 'tree' ? treeFragment(this.deps.status() as StatusJson, Date.now()).text : JSON.stringify(this.deps.rollup.subtree());
     return { version: createHash('sha256').update(value).digest('base64url').slice(0, 16), value };
-  }
-
-  private broadcast(topic: LiveTopic | undefined, text: string): void {
-    for (const s of this.subscribers) if (!topic || s.topics.has(topic)) s.stream.write(text);
   }
 }
 
