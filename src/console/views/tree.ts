@@ -46,6 +46,8 @@ export function treeFragment(root: StatusJson, now: number): Html {
 function nodeRow(s: StatusJson, depth: number, primarySeq: number, now: number): Html {
   const behind = primarySeq - s.catalog.seq;
   const family = rateFamilyOf(s.rate?.window?.rate);
+  // What the node is taking in now, across its transfers (the limit is in the next column).
+  const receiving = s.transfers.reduce((n, t) => n + (t.state === 'active' ? t.rateBytesPerSec : 0), 0);
   const upstream = s.upstream
     ? s.upstream.current === s.upstream.preferred
       ? html`${s.upstream.current}`
@@ -64,7 +66,7 @@ function nodeRow(s: StatusJson, depth: number, primarySeq: number, now: number):
 <th scope="row" class="depth-${Math.min(depth, 8)}"><span class="node">${s.node}</span>${s.primary ? html` <span class="badge">primary</span>` : ''}${s.stale ? html` <span class="badge warn">stale since ${utc(s.receivedAt)}</span>` : ''}${s.ready ? '' : html` <span class="badge warn">not ready</span>`}<div class="muted">${s.region}</div></th>
 <td data-label="Catalog">${s.catalog.seq}${behind > 0 ? html` <span class="badge warn">${behind} behind</span>` : ''}</td>
 <td data-label="Stored">${plural(s.store.blobs, 'blob')}, ${formatBytes(s.store.bytes)}</td>
-<td data-label="Pending">${s.primary ? html`<span class="muted">–</span>` : s.pending.blobs === 0 ? html`<span class="ok">up to date</span>` : html`${plural(s.pending.blobs, 'blob')}, ${formatBytes(s.pending.bytes)}<div class="muted">${etaText(s, now)}</div>`}</td>
+<td data-label="Pending">${s.primary ? html`<span class="muted">–</span>` : s.pending.blobs === 0 ? html`<span class="ok">up to date</span>` : html`${plural(s.pending.blobs, 'blob')}, ${formatBytes(s.pending.bytes)}${receiving > 0 ? html`<div>receiving ${formatRateIn(receiving, family)}</div>` : ''}<div class="muted">${etaText(s, now)}</div>`}</td>
 <td data-label="Rate">${s.rate ? rateText(s.rate) : html`<span class="muted">source</span>`}</td>
 <td data-label="Upstream">${upstream}${s.upstream?.lastSyncAt ? html`<div class="muted">synced ${utc(s.upstream.lastSyncAt)}</div>` : ''}</td>
 <td data-label="Transfers"><ul class="plain">${transfers}${more}${late}${error}</ul></td>
