@@ -5,6 +5,7 @@ import type { SluiceNode } from '../../src/daemon.js';
 import { ADMIN_TOKEN, ENDPOINT_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/env.js';
 import { release } from '../helpers/replication.js';
+import { publish, writeFile } from '../helpers/publish.js';
 
 let c: Awaited<ReturnType<typeof makeCluster>>;
 let hq: SluiceNode;
@@ -163,6 +164,28 @@ describe('admin console over HTTP: sessions, form tokens, escaping, live events'
     const row = csv.body.split('\r\n').find((l) => l.startsWith(`${rel.id},moderate,branch,`));
     assert.ok(row, csv.body);
     assert.ok(row.includes(`,pc-10,"'=HYPERLINK(""http://evil.example"",""x"")",`), `a formula is kept as text: ${row}`);
+  });
+
+  it('lists a long catalog a page of 200 rows at a time', async () => {
+    const already = [...hq.catalog.state.all()].length;
+    for (let i = 0; i < 201; i++) {
+      const r = await publish(base, { name: `bulk-${i}`, version: '1' }, [writeFile(c.dir, `bulk-${i}.bin`, Buffer.from(`bulk ${i}`))]);
+      assert.equal(r.status, 201);
+    }
+    const total = already + 201;
+    const first = await text(`${base}/ui/packages`);
+    assert.equal((first.body.match(/<tr>\n<th scope="row">/g) ?? []).length, 200);
+    assert.match(first.body, new RegExp(`Rows 1–200 of ${total}`));
+    assert.match(first.body, /href="\/ui\/packages\?page=2" rel="next"/);
+    const second = await text(`${base}/ui/packages?page=2&q=`);
+    assert.equal((second.body.match(/<tr>\n<th scope="row">/g) ?? []).length, total - 200);
+    assert.match(second.body, /rel="prev"/);
+    assert.doesNotMatch(second.body, /rel="next"/);
+    for (const odd of ['999', 'abc', '-1']) assert.equal((await text(`${base}/ui/packages?page=${odd}`)).status, 200, odd);
+    // A filter narrows before paging, and the links keep it.
+    const filtered = await text(`${base}/ui/packages?q=bulk-1`);
+    assert.match(filtered.body, /111 of /, 'bulk-1, bulk-10..19, bulk-100..199');
+    assert.doesNotMatch(filtered.body, /rel="next"/);
   });
 
   it('sends a change that happened between the render and the connection, and the node closes with streams open', async () => {

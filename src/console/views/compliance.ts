@@ -3,6 +3,7 @@ import type { SiteSummary } from '../../reports/report-store.js';
 import { REPORT_STATUSES } from '../../domain/report-statuses.js';
 import { html, type Html } from '../html.js';
 import { page, plural, utc } from '../layout.js';
+import { pageNav, pageOf } from '../paging.js';
 import type { ViewContext } from '../view-context.js';
 
 export interface ComplianceFilter {
@@ -10,6 +11,8 @@ export interface ComplianceFilter {
   site?: string;
   /** `late`: only rows past their deadline. */
   only?: string;
+  /** 1-based page of PAGE_ROWS rows (the page view; the CSV has every row). */
+  page?: string;
 }
 
 /** A row with the newest failure its site reported for the package. */
@@ -30,6 +33,8 @@ export function compliancePage(ctx: ViewContext, filter: ComplianceFilter): Html
   const packages = [...new Set([...ctx.deps.catalog.state.all()].filter((p) => ctx.deps.catalog.state.stateOf(p) === 'approved').map((p) => p.id))];
   const sites = Object.keys(ctx.deps.rollup.subtree());
   const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v) as [string, string][]).toString();
+  const csvQuery = new URLSearchParams(Object.entries({ ...filter, page: undefined }).filter(([, v]) => v) as [string, string][]).toString();
+  const paged = pageOf(rows, filter.page);
   const body = html`
 <h1>Compliance</h1>
 <p class="lede">Approved packages at each site where they apply, from the endpoints' reports. ${late ? html`<span class="badge err">${plural(late, 'row')} past deadline</span>` : ''}</p>
@@ -38,14 +43,14 @@ export function compliancePage(ctx: ViewContext, filter: ComplianceFilter): Html
   <label>Site <select name="site"><option value="">any</option>${sites.map((s) => html`<option${filter.site === s ? html` selected` : ''}>${s}</option>`)}</select></label>
   <label>Show <select name="only"><option value="">all rows</option><option value="late"${filter.only === 'late' ? html` selected` : ''}>past deadline only</option></select></label>
   <button type="submit">Filter</button>
-  <a class="button secondary" href="/ui/compliance.csv${query ? `?${query}` : ''}" download>Export CSV</a>
+  <a class="button secondary" href="/ui/compliance.csv${csvQuery ? `?${csvQuery}` : ''}" download>Export CSV</a>
 </form>
 <div id="compliance-list" hx-get="/ui/compliance${query ? `?${query}` : ''}" hx-trigger="sse:reports" hx-select="#compliance-list" hx-swap="outerHTML">
 <div class="table-wrap" tabindex="0" role="region" aria-label="Compliance by package and site">
 <table>
 <thead><tr><th scope="col">Package</th><th scope="col">Site</th><th scope="col" class="num">Endpoints</th><th scope="col" class="num">Compliant</th><th scope="col">By status</th><th scope="col" class="num">Not reported</th><th scope="col">Deadline</th><th scope="col">Last failure</th></tr></thead>
 <tbody>
-${rows.map(
+${paged.rows.map(
   (r) => html`<tr class="${r.pastDeadline ? 'late' : ''}">
 <th scope="row"><a href="/ui/packages/${encodeURIComponent(r.package)}">${r.package}</a> <span class="sev sev-${r.severity}">${r.severity}</span></th>
 <td>${r.site}</td><td class="num">${r.clients}</td>
@@ -60,6 +65,7 @@ ${rows.length === 0 ? html`<tr><td colspan="8">No rows: nothing approved applies
 </tbody>
 </table>
 </div>
+${pageNav(paged, '/ui/compliance', { package: filter.package, site: filter.site, only: filter.only })}
 </div>`;
   return page(ctx, 'compliance', 'Compliance', body, ['reports']);
 }

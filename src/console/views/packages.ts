@@ -6,6 +6,7 @@ import { formatBytes } from '../../topology/units.js';
 import { previewApproval } from '../approval-preview.js';
 import { html, type Html } from '../html.js';
 import { page, plural, utc } from '../layout.js';
+import { pageNav, pageOf } from '../paging.js';
 import type { ViewContext } from '../view-context.js';
 
 const STATES = ['new', 'approved', 'declined', 'superseded'] as const;
@@ -14,6 +15,8 @@ export interface PackageFilter {
   q?: string;
   state?: string;
   severity?: string;
+  /** 1-based page of PAGE_ROWS rows. */
+  page?: string;
 }
 
 /** Packages: the catalog with state, severity, rings, files and sizes; filter, search, publish. */
@@ -28,6 +31,7 @@ export function packagesPage(ctx: ViewContext, filter: PackageFilter): Html {
       (!filter.severity || p.severity === filter.severity),
   );
   const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v) as [string, string][]).toString();
+  const paged = pageOf(shown, filter.page);
   const body = html`
 <h1>Packages</h1>
 <p class="lede">Catalog position <strong>${catalog.seq}</strong> · ${plural(all.length, 'package')}${ctx.deps.node.isPrimary ? '' : html` · read-only here: publish and approve at the primary`}</p>
@@ -44,11 +48,12 @@ ${ctx.canAct ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ? html`<p
 <table>
 <thead><tr><th scope="col">Package</th><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Rings</th><th scope="col">Files</th><th scope="col" class="num">Size</th><th scope="col">Published</th></tr></thead>
 <tbody>
-${shown.map((p) => packageRow(ctx, p))}
+${paged.rows.map((p) => packageRow(ctx, p))}
 ${shown.length === 0 ? html`<tr><td colspan="7">No package matches.${all.length === 0 && ctx.canAct ? ' Publish the first one above.' : ''}</td></tr>` : ''}
 </tbody>
 </table>
 </div>
+${pageNav(paged, '/ui/packages', { q: filter.q, state: filter.state, severity: filter.severity })}
 </div>`;
   return page(ctx, 'packages', 'Packages', body, ['catalog']);
 }
