@@ -59,6 +59,10 @@ export async function hopsScenario(opts: { quick: boolean; reps: number }): Prom
         const pkg = await cluster.publish(`big-${ring}`, String(rep), [file]);
         const sha = pkg.sha[0]!;
         const blob = path.join(cluster.dataDir(node), 'blobs', sha.slice(0, 2), sha);
+        // The references start from a quiet disk (sync before each); so does Sluice: without
+        // this, the gigabyte just written for the publish was still being written back while
+        // the hop ran and its fsync waited behind it.
+        spawnSync('sync');
         const started = performance.now();
         await cluster.approve(pkg.id, ring);
         await until(`${node} to hold the blob`, () => existsSync(blob), 600_000, 2);
