@@ -122,7 +122,10 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     ui.get('/ui/packages/:id', async (request, reply) => send(reply, packagePage(context(request), (request.params as { id: string }).id)));
     ui.get('/ui/packages/:id/confirm', async (request, reply) => {
       const ctx = context(request);
-      if (!ctx.canAct) throw new SluiceError(ctx.session ? 'NOT_PRIMARY' : 'UNAUTHORIZED', ctx.session ? 'decisions are made at the primary\'s console' : 'sign in to approve or decline');
+      if (!ctx.canAct) {
+        const primary = deps.topology.nodes.get(deps.topology.primary)!;
+        throw ctx.session ? new SluiceError('NOT_PRIMARY', `decisions are made at the primary's console: ${primary.url}/ui/`) : new SluiceError('UNAUTHORIZED', 'sign in (top right) to approve or decline');
+      }
       const q = request.query as { action?: string; ring?: string };
       return send(reply, confirmFragment(ctx, (request.params as { id: string }).id, q.action === 'decline' ? 'decline' : 'approve', q.ring ?? 'all'));
     });

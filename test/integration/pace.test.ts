@@ -41,6 +41,9 @@ describe('a branch in background mode asks its upstream to pace what it sends (G
     const stranger = await pace('100000', 'x');
     assert.equal(stranger.status, 403, 'x fetches from a, not from hq');
     assert.equal(stranger.body.error?.code, 'FORBIDDEN');
+    const unnamed = await pace('100000', 'nobody');
+    assert.equal(unnamed.status, 403);
+    assert.match(JSON.stringify(unnamed.body), /names no node of the topology/);
     assert.equal((await pace('fast', 'a')).status, 400);
     assert.equal((await pace('-5', 'a')).status, 400);
     const ok = await pace('100000', 'a');

@@ -18,8 +18,7 @@ export interface ComplianceFilter {
 /** A row with the newest failure its site reported for the package. */
 type Row = ComplianceRow & { lastFailure: SiteSummary['failures'][number] | undefined };
 
-export function complianceData(ctx: ViewContext, filter: ComplianceFilter): Row[] {
-  const sites = ctx.deps.rollup.subtree();
+export function complianceData(ctx: ViewContext, filter: ComplianceFilter, sites = ctx.deps.rollup.subtree()): Row[] {
   const rows = complianceRows(ctx.deps.catalog.state, ctx.deps.topology, sites, ctx.now, { package: filter.package || undefined, site: filter.site || undefined });
   return rows
     .filter((r) => filter.only !== 'late' || r.pastDeadline)
@@ -28,10 +27,11 @@ export function complianceData(ctx: ViewContext, filter: ComplianceFilter): Row[
 
 /** Compliance: per package and site, endpoints by status, % compliant, failures, deadlines; CSV. */
 export function compliancePage(ctx: ViewContext, filter: ComplianceFilter): Html {
-  const rows = complianceData(ctx, filter);
+  const subtree = ctx.deps.rollup.subtree();
+  const rows = complianceData(ctx, filter, subtree);
   const late = rows.filter((r) => r.pastDeadline).length;
   const packages = [...new Set([...ctx.deps.catalog.state.all()].filter((p) => ctx.deps.catalog.state.stateOf(p) === 'approved').map((p) => p.id))];
-  const sites = Object.keys(ctx.deps.rollup.subtree());
+  const sites = Object.keys(subtree);
   const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v) as [string, string][]).toString();
   const csvQuery = new URLSearchParams(Object.entries({ ...filter, page: undefined }).filter(([, v]) => v) as [string, string][]).toString();
   const paged = pageOf(rows, filter.page);

@@ -3,6 +3,7 @@ import { SluiceError } from '../../errors.js';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { peerOf } from '../peer.js';
+import { NODE_HEADER } from '../../protocol/headers.js';
 
 /**
  * GET /v1/pace?rate=N: a downstream node in background mode asks this node to send to it at
@@ -16,7 +17,8 @@ export function registerPaceRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'e
     // The tree-wide token of earlier versions names no node: then the header's claim.
     const name = caller.node ?? peerOf(request, deps.topology);
     const spec = deps.topology.nodes.get(name);
-    if (!spec || (spec.upstream !== deps.node.name && !spec.fallback.includes(deps.node.name))) {
+    if (!spec) throw new SluiceError('FORBIDDEN', `the caller names no node of the topology; call with the node's certificate or its own peer token, or name it in the ${NODE_HEADER} header`);
+    if ( (spec.upstream !== deps.node.name && !spec.fallback.includes(deps.node.name))) {
       throw new SluiceError('FORBIDDEN', `node ${name} does not fetch from ${deps.node.name} (not its upstream or fallback), so it has no pace here`);
     }
     const raw = (request.query as { rate?: string }).rate ?? '';
