@@ -34,7 +34,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
     // browsers have none); one that is presented must verify, or the connection is refused.
     serverFactory: (handler) => {
       const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-        if (!fastPath(req, res)) handler(req, res);
+        if (!fastPath.handle(req, res)) handler(req, res);
       };
       const server = deps.tls
         ? createHttpsServer({ ...tlsServerOptions(deps.tls), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, onRequest)
@@ -114,7 +114,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);
   if (deps.tls) watchHandshakes(app, deps);
-  return Object.assign(app, { inFlight: () => inFlight });
+  return Object.assign(app, { inFlight: () => inFlight + fastPath.inFlight() });
 }
 
 /** The certificate, key and trust anchors as Node's TLS options. */

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { BatchOp } from './meta-db.js';
 
 /**
@@ -17,6 +17,12 @@ export interface BlobStore {
   cachedSmall(sha256: string): Buffer | undefined;
   /** Bytes [start, end] inclusive of a visible blob. */
   read(sha256: string, range?: { start: number; end: number }): Readable;
+  /**
+   * Writes bytes [start, end] inclusive (default: all) of a visible blob to `dest`, without
+   * ending it; resolves once `dest` took the last byte. For large blobs, where it reuses its
+   * buffers rather than allocating one per chunk as read() does.
+   */
+  copyTo(sha256: string, dest: Writable, range?: { start: number; end: number }, onChunk?: (bytes: number) => void): Promise<void>;
   /** Streams `source` into a staging file, hashing as it goes. Not visible until commit. */
   stage(source: AsyncIterable<Uint8Array>, limits?: StageLimits): Promise<StagedBlob>;
   /** Makes staged blobs visible and writes `extra` in the same LevelDB batch. */

@@ -11,6 +11,9 @@ import { sublevels, syncBatch } from './meta-db.js';
 import { fsyncDir, fsyncFile, writeHashed } from './hashed-write.js';
 import { PackFiles, readFully, type PackLocation } from './pack-files.js';
 import { PartialFiles } from './partial-files.js';
+import { BufferPool } from './buffer-pool.js';
+import { copyFileRange } from './copy-file-range.js';
+import type { Writable } from 'node:stream';
 
 interface PendingCommit {
   staged: readonly StagedBlob[];
@@ -20,7 +23,8 @@ interface PendingCommit {
 }
 
 const SHA_FILE = /^[0-9a-f]{64}$/;
-const HOT_BLOB_MAX = 64 * 1024;
+/** Blobs up to this size are served from memory (readSmall); larger ones stream from disk. */
+export const HOT_BLOB_MAX = 64 * 1024;
 /** Replicated blobs up to this size go into pack files (see pack-files.ts). */
 export const PACKED_BLOB_MAX = 32 * 1024;
 
@@ -50,9 +54,15 @@ export class FsBlobStore implements BlobStore {
   /** Small blobs by sha256, least recently used out past HOT_CACHE_BYTES. */
   private readonly hot = new LRUCache<string, Buffer>({ maxSize: HOT_CACHE_BYTES, sizeCalculation: (b) => Math.max(1, b.length) });
   private openReads = 0;
+  /** Read buffers of copyTo, reused (buffer-pool.ts); idle ones stay within the read-ahead budget. */
+  private readonly readBuffers = new BufferPool(READ_AHEAD_BUDGET);
   /** Blob reads open now (each holds a descriptor and a share of the read-ahead budget). */
   get readsOpen(): number {
     return this.openReads;
+  }
+  /** Bytes of read buffers idle in the pool, waiting for the next copyTo. */
+  get readBuffersIdle(): number {
+    return this.readBuffers.idleBytes;
   }
   private bytes = 0;
   private removed = 0;
@@ -186,6 +196,28 @@ export class FsBlobStore implements BlobStore {
     this.openReads++;
     stream.once('close', () => this.openReads--);
     return stream;
+  }
+
+  /**
+   * Writes bytes [start, end] of a visible blob to `dest` (not ending it), through reused
+   * buffers: the way to send a large blob, where read() would allocate a buffer per chunk.
+   * Two chunks per copy are in use, sized from the same read-ahead budget as read().
+   */
+  async copyTo(sha256: string, dest: Writable, range?: { start: number; end: number }, onChunk?: (bytes: number) => void): Promise<void> {
+    const size = this.index.get(sha256);
+    if (size === undefined) throw new SluiceError('BLOB_NOT_FOUND', `blob ${sha256} is not stored on this node`);
+    const { start, end } = range ?? { start: 0, end: size - 1 };
+    const loc = this.packed.get(sha256);
+    const [file, base] = loc ? [this.packs.pathOf(loc.pack), loc.offset] : [this.pathOf(sha256), 0];
+    // Powers of two, so buffers of earlier copies fit later ones.
+    const share = Math.floor(READ_AHEAD_BUDGET / (2 * (this.openReads + 1)));
+    const chunkBytes = Math.max(MIN_READ_AHEAD, Math.min(MAX_READ_AHEAD, 2 ** Math.floor(Math.log2(Math.max(1, share)))));
+    this.openReads++;
+    try {
+      await copyFileRange(file, base + start, base + end, dest, { chunkBytes, pool: this.readBuffers, onChunk });
+    } finally {
+      this.openReads--;
+    }
   }
 
   /** A small blob already verified in memory, to be committed into a pack file. */

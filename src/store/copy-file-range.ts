@@ -1,0 +1,69 @@
+import { open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import type { BufferPool } from './buffer-pool.js';
+
+export interface CopyOptions {
+  /** Bytes per read; two reads' worth are in use at a time. */
+  readonly chunkBytes: number;
+  readonly pool: BufferPool;
+  /** Called with each chunk's length as it is handed to `dest` (byte counters). */
+  readonly onChunk?: (bytes: number) => void;
+}
+
+/**
+ * Writes bytes [start, end] (inclusive) of `file` to `dest` with two buffers taken from
+ * `pool`: one is written while the next chunk is read into the other, and a buffer is read
+ * into again only after `dest` reported its write done. Nothing is allocated per chunk
+ * (buffer-pool.ts says why), and a slow reader holds two chunks, never more. Does not end
+ * `dest`. Rejects when the file cannot be read or ends early, and when `dest` closes or
+ * fails first; buffers whose write may still be pending are then left to the garbage
+ * collector, never handed out again.
+ */
+export async function copyFileRange(file: string, start: number, end: number, dest: Writable, o: CopyOptions): Promise<void> {
+  const fh = await open(file, 'r');
+  const buffers = [o.pool.take(o.chunkBytes), o.pool.take(o.chunkBytes)] as const;
+  const writes: (Promise<void> | undefined)[] = [undefined, undefined];
+  const failures = new Set<(err: Error) => void>();
+  const onClose = () => {
+    const err = Object.assign(new Error('the receiver closed before the whole range was written'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    for (const fail of failures) fail(err);
+  };
+  dest.once('close', onClose);
+  const write = (chunk: Buffer): Promise<void> => {
+    const done = new Promise<void>((resolve, reject) => {
+      if (dest.destroyed) return reject(Object.assign(new Error('the receiver is closed'), { code: 'ERR_STREAM_DESTROYED' }));
+      const fail = (err: Error) => {
+        failures.delete(fail);
+        reject(err);
+      };
+      failures.add(fail);
+      dest.write(chunk, (err) => {
+        failures.delete(fail);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+    // Awaited later; until then a failure must not count as unhandled.
+    done.catch(() => undefined);
+    return done;
+  };
+  let clean = false;
+  try {
+    let position = start;
+    for (let i = 0; position <= end; i ^= 1) {
+      const buffer = buffers[i]!;
+      await writes[i];
+      const { bytesRead } = await fh.read(buffer, 0, Math.min(o.chunkBytes, end - position + 1), position);
+      if (bytesRead === 0) throw Object.assign(new Error(`${file} ended at byte ${position}, before byte ${end}`), { code: 'ERR_FILE_TRUNCATED' });
+      writes[i] = write(buffer.subarray(0, bytesRead));
+      o.onChunk?.(bytesRead);
+      position += bytesRead;
+    }
+    await Promise.all(writes);
+    clean = true;
+  } finally {
+    dest.off('close', onClose);
+    await fh.close();
+    if (clean) for (const b of buffers) o.pool.give(b);
+  }
+}
