@@ -52,6 +52,8 @@ export interface ClusterOptions {
   start?: string[];
   /** HTTPS with mutual TLS: a CA in DIR/keys/tls and one certificate per node. */
   tls?: boolean;
+  /** Extra environment for every node (e.g. the systemd unit's NODE_OPTIONS). */
+  env?: Record<string, string>;
 }
 
 export async function startCluster(nodes: BenchNode[], opts: ClusterOptions = {}) {
@@ -80,7 +82,7 @@ export async function startCluster(nodes: BenchNode[], opts: ClusterOptions = {}
   ].join('\n');
   const file = path.join(dir, 'topology.yaml');
   writeFileSync(file, `${yaml}\n`);
-  const env = { ...process.env, SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: ADMIN, SLUICE_PEER_TOKEN: 'bench-peer-token-0123456789abcdef', SLUICE_ENDPOINT_TOKEN: ENDPOINT, SLUICE_LOG_LEVEL: 'warn' };
+  const env = { ...process.env, SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: ADMIN, SLUICE_PEER_TOKEN: 'bench-peer-token-0123456789abcdef', SLUICE_ENDPOINT_TOKEN: ENDPOINT, SLUICE_LOG_LEVEL: 'warn', ...opts.env };
   const children = new Map<string, ChildProcess>();
   const url = (name: string) => `${scheme}://127.0.0.1:${ports.get(name)}`;
   const spawnNode = (name: string, extraArgs: string[] = []) => {

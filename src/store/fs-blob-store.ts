@@ -54,6 +54,8 @@ export class FsBlobStore implements BlobStore {
   /** Small blobs by sha256, least recently used out past HOT_CACHE_BYTES. */
   private readonly hot = new LRUCache<string, Buffer>({ maxSize: HOT_CACHE_BYTES, sizeCalculation: (b) => Math.max(1, b.length) });
   private openReads = 0;
+  /** Bytes of read buffers held by copyTo calls under way. */
+  private copyBytes = 0;
   /** Read buffers of copyTo, reused (buffer-pool.ts); idle ones stay within the read-ahead budget. */
   private readonly readBuffers = new BufferPool(READ_AHEAD_BUDGET);
   /** Blob reads open now (each holds a descriptor and a share of the read-ahead budget). */
@@ -209,14 +211,18 @@ export class FsBlobStore implements BlobStore {
     const { start, end } = range ?? { start: 0, end: size - 1 };
     const loc = this.packed.get(sha256);
     const [file, base] = loc ? [this.packs.pathOf(loc.pack), loc.offset] : [this.pathOf(sha256), 0];
-    // Powers of two, so buffers of earlier copies fit later ones.
-    const share = Math.floor(READ_AHEAD_BUDGET / (2 * (this.openReads + 1)));
+    // A share of what the budget has left, so a hundred downloads starting at once do not
+    // each take a share sized for the few before them; in powers of two, so buffers of
+    // earlier copies fit later ones.
+    const share = Math.min(READ_AHEAD_BUDGET / (this.openReads + 1), READ_AHEAD_BUDGET - this.copyBytes) / 2;
     const chunkBytes = Math.max(MIN_READ_AHEAD, Math.min(MAX_READ_AHEAD, 2 ** Math.floor(Math.log2(Math.max(1, share)))));
     this.openReads++;
+    this.copyBytes += 2 * chunkBytes;
     try {
       await copyFileRange(file, base + start, base + end, dest, { chunkBytes, pool: this.readBuffers, onChunk });
     } finally {
       this.openReads--;
+      this.copyBytes -= 2 * chunkBytes;
     }
   }
 
