@@ -62,6 +62,10 @@ export class FsBlobStore implements BlobStore {
   get readsOpen(): number {
     return this.openReads;
   }
+  /** Bytes of read buffers held by copyTo calls under way (within the read-ahead budget, give or take 128 KiB a copy). */
+  get readBuffersInUse(): number {
+    return this.copyBytes;
+  }
   /** Bytes of read buffers idle in the pool, waiting for the next copyTo. */
   get readBuffersIdle(): number {
     return this.readBuffers.idleBytes;

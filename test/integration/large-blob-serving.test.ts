@@ -52,6 +52,30 @@ describe('a whole large blob is sent before the framework, through reused buffer
     assert.ok(Buffer.from(await (await request(url)).body.arrayBuffer()).equals(rel.content));
   });
 
+  it('many downloads starting at once share one read budget (8 MiB) rather than each taking a share sized for the few before it', async () => {
+    const c = await makeCluster([{ name: 'hq' }]);
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const rel = await release(hq.address.url, c.dir, 'big', { size: 16 * 1024 * 1024 });
+    const url = `${hq.address.url}/v1/blobs/${rel.sha}`;
+    const n = 40;
+    const stops = Array.from({ length: n }, () => new AbortController());
+    // Each reads its first chunk and then stops reading: the copies stay open, buffers held.
+    const readers = await Promise.all(
+      stops.map(async (stop) => {
+        const reader = (await request(url, { signal: stop.signal })).body[Symbol.asyncIterator]();
+        await reader.next();
+        return reader;
+      }),
+    );
+    await waitFor('every copy to be under way', () => hq.store.readsOpen === n);
+    const held = hq.store.readBuffersInUse;
+    for (const stop of stops) stop.abort();
+    await Promise.all(readers.map((r) => r.next().catch(() => undefined)));
+    assert.ok(held <= 8 * 1024 * 1024 + n * 2 * 64 * 1024, `${(held / 1024 / 1024).toFixed(1)} MiB of read buffers held by ${n} downloads`);
+    await waitFor('the copies to end', () => hq.store.readsOpen === 0, 10_000);
+    assert.equal(hq.store.readBuffersInUse, 0);
+  });
+
   it('a node that stops lets a large download under way finish', async () => {
     const c = await makeCluster([{ name: 'hq' }]);
     const hq = await startNode(c.topology, 'hq', c.secrets);
