@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { BatchOp } from './meta-db.js';
+import type { BufferPool } from './buffer-pool.js';
 
 /**
  * Content-addressed blobs on local disk. Promises:
@@ -23,6 +24,8 @@ export interface BlobStore {
    * buffers rather than allocating one per chunk as read() does.
    */
   copyTo(sha256: string, dest: Writable, range?: { start: number; end: number }, onChunk?: (bytes: number) => void): Promise<void>;
+  /** Lends reused read buffers (and a chunk size within the node's read budget) to `copy`. */
+  withReadBuffers<T>(copy: (o: { chunkBytes: number; pool: BufferPool }) => Promise<T>): Promise<T>;
   /** Streams `source` into a staging file, hashing as it goes. Not visible until commit. */
   stage(source: AsyncIterable<Uint8Array>, limits?: StageLimits): Promise<StagedBlob>;
   /** Makes staged blobs visible and writes `extra` in the same LevelDB batch. */

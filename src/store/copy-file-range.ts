@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { BufferPool } from './buffer-pool.js';
 
@@ -8,6 +8,14 @@ export interface CopyOptions {
   readonly pool: BufferPool;
   /** Called with each chunk's length as it is handed to `dest` (byte counters). */
   readonly onChunk?: (bytes: number) => void;
+}
+
+export interface RangeCopyOptions extends CopyOptions {
+  /**
+   * How many bytes from `position` may be read now, waiting until at least one may (a file
+   * still being written); rejects to abandon the copy. Default: the whole range.
+   */
+  readonly available?: (position: number) => Promise<number>;
 }
 
 /**
@@ -21,6 +29,16 @@ export interface CopyOptions {
  */
 export async function copyFileRange(file: string, start: number, end: number, dest: Writable, o: CopyOptions): Promise<void> {
   const fh = await open(file, 'r');
+  try {
+    await copyRange(fh, start, end, dest, o);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** copyFileRange from a file already open (the caller closes it), for files still growing too. */
+export async function copyRange(fh: FileHandle, start: number, end: number, dest: Writable, o: RangeCopyOptions): Promise<void> {
+  if (dest.destroyed) throw Object.assign(new Error('the receiver is closed'), { code: 'ERR_STREAM_DESTROYED' });
   const buffers = [o.pool.take(o.chunkBytes), o.pool.take(o.chunkBytes)] as const;
   const writes: (Promise<void> | undefined)[] = [undefined, undefined];
   const failures = new Set<(err: Error) => void>();
@@ -29,6 +47,10 @@ export async function copyFileRange(file: string, start: number, end: number, de
     for (const fail of failures) fail(err);
   };
   dest.once('close', onClose);
+  let closedNow: (err: Error) => void = () => undefined;
+  const closed = new Promise<never>((_, reject) => (closedNow = reject));
+  closed.catch(() => undefined);
+  failures.add((err) => closedNow(err));
   const write = (chunk: Buffer): Promise<void> => {
     const done = new Promise<void>((resolve, reject) => {
       if (dest.destroyed) return reject(Object.assign(new Error('the receiver is closed'), { code: 'ERR_STREAM_DESTROYED' }));
@@ -53,8 +75,11 @@ export async function copyFileRange(file: string, start: number, end: number, de
     for (let i = 0; position <= end; i ^= 1) {
       const buffer = buffers[i]!;
       await writes[i];
-      const { bytesRead } = await fh.read(buffer, 0, Math.min(o.chunkBytes, end - position + 1), position);
-      if (bytesRead === 0) throw Object.assign(new Error(`${file} ended at byte ${position}, before byte ${end}`), { code: 'ERR_FILE_TRUNCATED' });
+      // A file still growing may keep the copy waiting for long (its transfer paused): a
+      // receiver that goes away meanwhile ends the wait.
+      const ready = o.available ? await Promise.race([o.available(position), closed]) : end - position + 1;
+      const { bytesRead } = await fh.read(buffer, 0, Math.min(o.chunkBytes, end - position + 1, ready), position);
+      if (bytesRead === 0) throw Object.assign(new Error(`the file ended at byte ${position}, before byte ${end}`), { code: 'ERR_FILE_TRUNCATED' });
       writes[i] = write(buffer.subarray(0, bytesRead));
       o.onChunk?.(bytesRead);
       position += bytesRead;
@@ -63,7 +88,6 @@ export async function copyFileRange(file: string, start: number, end: number, de
     clean = true;
   } finally {
     dest.off('close', onClose);
-    await fh.close();
     if (clean) for (const b of buffers) o.pool.give(b);
   }
 }

@@ -207,7 +207,6 @@ export class FsBlobStore implements BlobStore {
   /**
    * Writes bytes [start, end] of a visible blob to `dest` (not ending it), through reused
    * buffers: the way to send a large blob, where read() would allocate a buffer per chunk.
-   * Two chunks per copy are in use, sized from the same read-ahead budget as read().
    */
   async copyTo(sha256: string, dest: Writable, range?: { start: number; end: number }, onChunk?: (bytes: number) => void): Promise<void> {
     const size = this.index.get(sha256);
@@ -215,6 +214,15 @@ export class FsBlobStore implements BlobStore {
     const { start, end } = range ?? { start: 0, end: size - 1 };
     const loc = this.packed.get(sha256);
     const [file, base] = loc ? [this.packs.pathOf(loc.pack), loc.offset] : [this.pathOf(sha256), 0];
+    await this.withReadBuffers((o) => copyFileRange(file, base + start, base + end, dest, { ...o, onChunk }));
+  }
+
+  /**
+   * Runs `copy` with a chunk size and the pool of read buffers, counted against the read-ahead
+   * budget while it runs (two chunks per copy): blobs sent by copyTo, and blobs relayed from a
+   * partial file while they arrive, share one budget.
+   */
+  async withReadBuffers<T>(copy: (o: { chunkBytes: number; pool: BufferPool }) => Promise<T>): Promise<T> {
     // A share of what the budget has left, so a hundred downloads starting at once do not
     // each take a share sized for the few before them; in powers of two, so buffers of
     // earlier copies fit later ones.
@@ -223,7 +231,7 @@ export class FsBlobStore implements BlobStore {
     this.openReads++;
     this.copyBytes += 2 * chunkBytes;
     try {
-      await copyFileRange(file, base + start, base + end, dest, { chunkBytes, pool: this.readBuffers, onChunk });
+      return await copy({ chunkBytes, pool: this.readBuffers });
     } finally {
       this.openReads--;
       this.copyBytes -= 2 * chunkBytes;

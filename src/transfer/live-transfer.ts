@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { Readable } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable, type Writable } from 'node:stream';
+import { copyRange, type CopyOptions } from '../store/copy-file-range.js';
 import type { PartialFile } from '../store/partial-file.js';
 
 export type LiveState = 'running' | 'verified' | 'stored' | 'failed';
@@ -53,42 +55,60 @@ export class LiveTransfer extends EventEmitter {
     this.emit('change');
   }
 
-  /** Bytes [start, end] as they become available and, for the last byte, once verified. */
+  /**
+   * How many bytes from `position` (up to `end`) may be sent now, waiting until at least one
+   * may: bytes written so far, all but the last until the whole file has verified. Rejects
+   * once the transfer failed.
+   */
+  async available(position: number, end: number): Promise<number> {
+    for (;;) {
+      if (this.state === 'failed') throw new Error('the relayed transfer failed verification or was cut; resume later');
+      const trusted = this.state === 'verified' || this.state === 'stored';
+      // The final byte waits for verification: without it no client can see a complete body.
+      const readable = trusted ? this.size : Math.min(this.written, this.size - 1);
+      const n = Math.min(readable, end + 1) - position;
+      if (n > 0) return n;
+      await new Promise<void>((resolve) => this.once('change', resolve));
+    }
+  }
+
+  /** The partial file, open for reading (ENOENT once it was renamed into the store). */
+  open(): Promise<FileHandle> {
+    return this.partial.openForRead();
+  }
+
+  /**
+   * Writes bytes [start, end] of `fh` (from open()) to `dest` as they become available, with
+   * the store's reused buffers (`o`); does not end `dest` or close `fh`.
+   */
+  copyTo(fh: FileHandle, dest: Writable, start: number, end: number, o: CopyOptions): Promise<void> {
+    return copyRange(fh, start, end, dest, { ...o, available: (position) => this.available(position, end) });
+  }
+
+  /** Bytes [start, end] as a stream, for responses that are paced (caps, a child's pace). */
   async read(start: number, end: number): Promise<Readable> {
-    const fh = await this.partial.openForRead();
+    const fh = await this.open();
     let position = start;
     const live = this;
-    let waiting: (() => void) | undefined;
+    let stop: ((err: Error) => void) | undefined;
     return new Readable({
       highWaterMark: 1024 * 1024,
       async read(size) {
         try {
-          for (;;) {
-            if (position > end) return void this.push(null);
-            if (live.state === 'failed') throw new Error('the relayed transfer failed verification or was cut; resume later');
-            const trusted = live.state === 'verified' || live.state === 'stored';
-            // The final byte waits for verification: without it no client can see a complete body.
-            const readable = trusted ? live.size : Math.min(live.written, live.size - 1);
-            const available = Math.min(readable, end + 1) - position;
-            if (available > 0) {
-              const buf = Buffer.allocUnsafe(Math.min(available, Math.max(size, 256 * 1024)));
-              const { bytesRead } = await fh.read(buf, 0, buf.length, position);
-              if (bytesRead === 0) throw new Error('the partial file is shorter than reported');
-              position += bytesRead;
-              return void this.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
-            }
-            await new Promise<void>((resolve) => {
-              waiting = resolve;
-              live.once('change', resolve);
-            });
-            waiting = undefined;
-          }
+          if (position > end) return void this.push(null);
+          const n = await Promise.race([live.available(position, end), new Promise<never>((_, reject) => (stop = reject))]);
+          stop = undefined;
+          const buf = Buffer.allocUnsafe(Math.min(n, Math.max(size, 256 * 1024)));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, position);
+          if (bytesRead === 0) throw new Error('the partial file is shorter than reported');
+          position += bytesRead;
+          this.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
         } catch (err) {
           this.destroy(err as Error);
         }
       },
       destroy(err, done) {
-        if (waiting) live.off('change', waiting);
+        stop?.(new Error('closed'));
         void fh.close().finally(() => done(err));
       },
     });

@@ -5,7 +5,8 @@ import { createServer, connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { BufferPool } from '../../src/store/buffer-pool.js';
-import { copyFileRange } from '../../src/store/copy-file-range.js';
+import { copyFileRange, copyRange } from '../../src/store/copy-file-range.js';
+import { open } from 'node:fs/promises';
 import { tempDir, waitFor } from '../helpers/env.js';
 
 /** A real TCP connection on loopback: the server side is the copy's destination. */
@@ -73,6 +74,32 @@ describe('copyFileRange', () => {
     await assert.rejects(copy, (err: NodeJS.ErrnoException) => ['ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED'].includes(err.code ?? ''));
     assert.equal(pool.idleBytes, 0, 'a buffer whose write may be pending is never handed out again');
     assert.ok(openDescriptors() <= fds, 'the file is closed');
+    pair.close();
+  });
+
+  it('a file still growing: sends what is available, waits for more, and a receiver that goes away ends the wait', async () => {
+    const pair = await socketPair();
+    const got: Buffer[] = [];
+    pair.receiving.on('data', (b: Buffer) => got.push(b));
+    const fh = await open(file, 'r');
+    let written = 1000;
+    let more: (() => void) | undefined;
+    // Bytes appear as a transfer writes them: 1,000 now, then nothing until released.
+    const available = async (position: number) => {
+      while (written - position <= 0) await new Promise<void>((r) => (more = r));
+      return written - position;
+    };
+    const copy = copyRange(fh, 0, data.length - 1, pair.sending, { chunkBytes: 64 * 1024, pool: new BufferPool(1 << 20), available });
+    await waitFor('the available bytes to arrive', () => Buffer.concat(got).length === 1000);
+    written = 5000;
+    more?.();
+    await waitFor('the next bytes to arrive', () => Buffer.concat(got).length === 5000);
+    assert.ok(Buffer.concat(got).equals(data.subarray(0, 5000)));
+    // The transfer stalls; the receiver leaves: the copy must not wait for the transfer.
+    pair.receiving.destroy();
+    pair.sending.destroy();
+    await assert.rejects(copy, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    await fh.close();
     pair.close();
   });
 

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -133,23 +134,32 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Blo
       return reply.send(plan.start === 0 && plan.end === small.length - 1 ? small : small.subarray(plan.start, plan.end + 1));
     }
   }
-  const relayed = live ? await openLive(live, plan.start, plan.end) : undefined;
+  const paced = deps.egress.limitedFor(peer);
   // A relayed range that stops before the last byte is sent unverified: no cache may keep it.
-  if (relayed && plan.end < size - 1) void reply.header('cache-control', 'no-store');
+  if (live && plan.end < size - 1) void reply.header('cache-control', 'no-store');
+  if (!paced) {
+    // Unpaced, the bytes go out through the store's reused buffers (store/copy-file-range.ts):
+    // a stream allocating a buffer per chunk costs collections that halve the rate.
+    const fh = live ? await openLive(live) : undefined;
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(plan.status, reply.getHeaders() as OutgoingHttpHeaders);
+    const range = { start: plan.start, end: plan.end };
+    const onChunk = (n: number) => counter.inc(n);
+    const copy = fh && live ? deps.store.withReadBuffers((o) => live.copyTo(fh, raw, range.start, range.end, { ...o, onChunk })).finally(() => fh.close()) : deps.store.copyTo(sha256, raw, range, onChunk);
+    // Headers are gone: cutting the connection is how a client learns the body is short.
+    copy.then(() => raw.end(), (err: Error) => raw.destroy(err));
+    return reply;
+  }
+  const relayed = live ? await openLiveStream(live, plan.start, plan.end) : undefined;
   const file = relayed ?? deps.store.read(sha256, { start: plan.start, end: plan.end });
   const count = (chunk: Buffer) => counter.inc(chunk.length);
-  // Piped first, counted after: a listener added before the pipe would start the flow early.
-  if (!deps.egress.limitedFor(peer)) {
-    const sent = reply.send(file);
-    file.on('data', count);
-    return sent;
-  }
   // Egress caps pace the response. pipeline() destroys the file stream (its descriptor and
   // read-ahead share) when the client goes away; pipe() would leave it open for good.
-  const paced = deps.egress.throttle(peer);
-  pipeline(file, paced).catch(() => undefined);
-  const sent = reply.send(paced);
-  paced.on('data', count);
+  const throttled = deps.egress.throttle(peer);
+  pipeline(file, throttled).catch(() => undefined);
+  const sent = reply.send(throttled);
+  throttled.on('data', count);
   return sent;
 }
 
@@ -189,7 +199,15 @@ function isValidByteRanges(header: string): boolean {
 }
 
 /** The live partial, or undefined if it was just renamed into the store (read it from there). */
-async function openLive(live: LiveTransfer, start: number, end: number) {
+async function openLive(live: LiveTransfer) {
+  return live.open().catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' && live.state === 'stored') return undefined;
+    throw err;
+  });
+}
+
+/** The same as a stream, for paced responses. */
+async function openLiveStream(live: LiveTransfer, start: number, end: number) {
   try {
     return await live.read(start, end);
   } catch (err) {
