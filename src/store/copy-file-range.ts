@@ -41,30 +41,16 @@ export async function copyRange(fh: FileHandle, start: number, end: number, dest
   if (dest.destroyed) throw Object.assign(new Error('the receiver is closed'), { code: 'ERR_STREAM_DESTROYED' });
   const buffers = [o.pool.take(o.chunkBytes), o.pool.take(o.chunkBytes)] as const;
   const writes: (Promise<void> | undefined)[] = [undefined, undefined];
-  const failures = new Set<(err: Error) => void>();
-  const onClose = () => {
-    const err = Object.assign(new Error('the receiver closed before the whole range was written'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-    for (const fail of failures) fail(err);
-  };
-  dest.once('close', onClose);
-  let closedNow: (err: Error) => void = () => undefined;
-  const closed = new Promise<never>((_, reject) => (closedNow = reject));
+  // Settles (rejects) when `dest` closes: every wait below races it, so a receiver that goes
+  // away ends the copy whether it waits on a write or on bytes of a growing file.
+  let onClose = () => undefined as void;
+  const closed = new Promise<never>((_, reject) => {
+    onClose = () => reject(Object.assign(new Error('the receiver closed before the whole range was written'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  });
   closed.catch(() => undefined);
-  failures.add((err) => closedNow(err));
+  dest.once('close', onClose);
   const write = (chunk: Buffer): Promise<void> => {
-    const done = new Promise<void>((resolve, reject) => {
-      if (dest.destroyed) return reject(Object.assign(new Error('the receiver is closed'), { code: 'ERR_STREAM_DESTROYED' }));
-      const fail = (err: Error) => {
-        failures.delete(fail);
-        reject(err);
-      };
-      failures.add(fail);
-      dest.write(chunk, (err) => {
-        failures.delete(fail);
-        if (err) reject(err);
-        else resolve();
-      });
-    });
+    const done = Promise.race([new Promise<void>((resolve, reject) => dest.write(chunk, (err) => (err ? reject(err) : resolve()))), closed]);
     // Awaited later; until then a failure must not count as unhandled.
     done.catch(() => undefined);
     return done;
@@ -75,8 +61,6 @@ export async function copyRange(fh: FileHandle, start: number, end: number, dest
     for (let i = 0; position <= end; i ^= 1) {
       const buffer = buffers[i]!;
       await writes[i];
-      // A file still growing may keep the copy waiting for long (its transfer paused): a
-      // receiver that goes away meanwhile ends the wait.
       const ready = o.available ? await Promise.race([o.available(position), closed]) : end - position + 1;
       const { bytesRead } = await fh.read(buffer, 0, Math.min(o.chunkBytes, end - position + 1, ready), position);
       if (bytesRead === 0) throw Object.assign(new Error(`the file ended at byte ${position}, before byte ${end}`), { code: 'ERR_FILE_TRUNCATED' });
