@@ -14,6 +14,11 @@ export interface BlobStore {
   sizeOf(sha256: string): number | undefined;
   /** The whole blob from memory if it is small (≤ 64 KiB), else undefined: stream it with read(). */
   readSmall(sha256: string): Promise<Buffer | undefined>;
+  /**
+   * Blobs of up to `maxSize` bytes in the order asked, each with its bytes, or undefined when
+   * not held as a small blob (a batch response); neighbours on disk are read together.
+   */
+  readSmallInOrder(sha256s: readonly string[], maxSize: number): AsyncGenerator<[sha256: string, bytes: Buffer | undefined]>;
   /** A small blob readSmall has already brought into memory, or undefined (never waits). */
   cachedSmall(sha256: string): Buffer | undefined;
   /** Bytes [start, end] inclusive of a visible blob. */

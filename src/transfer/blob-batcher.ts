@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { SluiceError, toSluiceError } from '../errors.js';
-import { BLOB_BATCH_MAX, decodeFrames } from '../protocol/blob-batch.js';
+import { BLOB_BATCH_MAX, FrameDecoder, type BatchFrame } from '../protocol/blob-batch.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { blobBatchUrl } from '../protocol/paths.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
@@ -86,21 +86,43 @@ export class BlobBatcher {
         await res.body.dump().catch(() => undefined);
         throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected HTTP ${res.statusCode}`);
       }
-      const maxSize = Math.max(...batch.map((w) => w.size));
-      for await (const frame of decodeFrames(res.body, maxSize)) {
-        watch.touch();
+      const decoder = new FrameDecoder(Math.max(...batch.map((w) => w.size)));
+      const take = (frame: BatchFrame) => {
         const w = open.get(frame.sha256);
         if (!w) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: a frame for blob ${frame.sha256.slice(0, 12)}… that was not asked for`);
         open.delete(frame.sha256);
         if (!frame.bytes) {
           w.reject(new SluiceError('BLOB_NOT_FOUND', `blob ${w.sha256.slice(0, 12)}… from ${peer.name}: the peer does not hold it`));
-          continue;
+          return;
         }
         this.o.onBytes?.(peer.name, frame.bytes.length);
         const digest = createHash('sha256').update(frame.bytes).digest('hex');
         if (frame.bytes.length !== w.size || digest !== w.sha256) w.reject(new SluiceError('HASH_MISMATCH', `blob ${w.sha256.slice(0, 12)}… from ${peer.name}: ${frame.bytes.length} bytes hashing to ${digest.slice(0, 12)}…, not the catalog's; discarded`));
         else w.resolve(frame.bytes);
-      }
+      };
+      // 'data' events hand over each chunk as received (see FrameDecoder).
+      await new Promise<void>((resolve, reject) => {
+        const body = res.body;
+        body.on('data', (chunk: Buffer) => {
+          watch.touch();
+          try {
+            for (const frame of decoder.push(chunk)) take(frame);
+          } catch (err) {
+            reject(err);
+            body.destroy();
+          }
+        });
+        body.once('end', () => {
+          try {
+            decoder.end();
+            resolve();
+          } catch (err) {
+            reject(err);
+          }
+        });
+        body.once('error', reject);
+        body.once('close', () => reject(new Error('the response closed before its end')));
+      });
       if (open.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the response ended without ${open.size} of the blobs asked for`);
     } catch (err) {
       const e = err instanceof SluiceError ? err : watch.stalled ? new SluiceError('TRANSFER_STALLED', `${what}: no data for ${this.o.stallMs} ms`) : toSluiceError(err, `fetching ${what}`);

@@ -147,6 +147,31 @@ describe('many small blobs in one request (POST /v1/blobs/batch)', () => {
     }
   });
 
+  it('blobs lying next to each other in a pack come back byte-exact in the order asked: in pack order (read together), reversed, with gaps and an unknown id, after one was cached', async () => {
+    const c = await makeCluster([{ name: 'hq' }]);
+    const base = c.topology.nodes.get('hq')!.url;
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const contents = await releaseSmall(base, c.dir, 'neighbours', 40);
+    const ids = contents.map(sha256);
+    // The case under test: published together, they lie end to end in one pack (640 KiB, so
+    // more than one read of at most 256 KiB).
+    const locs = ids.map((id) => hq.store.packLocation(id)!);
+    for (let i = 1; i < locs.length; i++) assert.deepEqual(locs[i], { pack: locs[0]!.pack, offset: locs[i - 1]!.offset + contents[i - 1]!.length }, `blob ${i} follows blob ${i - 1}`);
+    const cached = await request(`${base}/v1/blobs/${ids[5]}`);
+    assert.ok(Buffer.from(await cached.body.arrayBuffer()).equals(contents[5]!));
+    const unknown = 'e'.repeat(64);
+    const byId = new Map(ids.map((id, i) => [id, contents[i]!]));
+    const orders = [ids, [...ids].reverse(), [...ids.filter((_, i) => i % 3 !== 1).slice(0, 10), unknown, ...ids.slice(30)], ids.slice(4, 9)];
+    for (const asked of orders) {
+      const res = await request(`${base}/v1/blobs/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sha256: asked }) });
+      assert.equal(res.statusCode, 200);
+      const frames: { sha256: string; bytes: Buffer | undefined }[] = [];
+      for await (const f of decodeFrames(res.body, 64 * 1024)) frames.push(f);
+      assert.deepEqual(frames.map((f) => f.sha256), asked);
+      for (const f of frames) assert.ok(f.sha256 === unknown ? f.bytes === undefined : f.bytes?.equals(byId.get(f.sha256)!), `bytes of ${f.sha256.slice(0, 8)}`);
+    }
+  });
+
   it('a flipped byte in a batch is refused (HASH_MISMATCH) and fetched again; an upstream without batches is asked blob by blob', async () => {
     const c = await makeCluster([{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq' }]);
     const proxy = c.proxies.get('hq')!;

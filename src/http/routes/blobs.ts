@@ -65,7 +65,7 @@ const batchSchema = z.object({ sha256: z.array(z.string().regex(SHA256_PATTERN))
 /**
  * POST /v1/blobs/batch: many small blobs in one response (protocol/blob-batch.ts), so a
  * downstream node does not pay a request per 16 KiB blob. Blobs are public like GET; frames
- * are produced one at a time (at most 64 × 32 KiB in flight per response).
+ * are produced as they are read (neighbours in a pack read together, at most 256 KiB at once).
  */
 async function serveBatch(request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): Promise<unknown> {
   const parsed = batchSchema.safeParse(request.body);
@@ -74,9 +74,7 @@ async function serveBatch(request: FastifyRequest, reply: FastifyReply, deps: Bl
   const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
   const store = deps.store;
   async function* frames() {
-    for (const sha256 of parsed.data!.sha256) {
-      const size = store.sizeOf(sha256);
-      const bytes = size !== undefined && size <= PACKED_BLOB_MAX ? await store.readSmall(sha256).catch(() => undefined) : undefined;
+    for await (const [sha256, bytes] of store.readSmallInOrder(parsed.data!.sha256, PACKED_BLOB_MAX)) {
       yield frameHeader(sha256, bytes?.length);
       if (bytes) {
         counter.inc(bytes.length);
