@@ -29,7 +29,7 @@ export interface StatusParts {
  */
 export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus {
   const head = p.catalog?.head;
-  const progress = p.replicator?.progress();
+  const progress = p.replicator?.progress(maxTransfers);
   const forecast = p.replicator?.forecast() ?? [];
   const etas = forecast.map((f) => f.eta);
   const peers = p.replicator?.peers;
@@ -54,7 +54,7 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
     catalog: { seq: p.catalog?.seq ?? 0, headExpires: head?.expires ?? null },
     store: p.store?.stats() ?? { blobs: 0, bytes: 0 },
     pending: { blobs: progress?.pendingBlobs ?? 0, bytes: progress?.pendingBytes ?? 0 },
-    transfers: progress?.transfers.slice(0, maxTransfers) ?? [],
+    transfers: progress?.transfers ?? [],
     rate: p.schedule
       ? {
           limitBytesPerSec: Number.isFinite(p.schedule.current.rateBytesPerSec) ? p.schedule.current.rateBytesPerSec : null,

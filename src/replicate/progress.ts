@@ -26,24 +26,25 @@ export interface TaskView {
  */
 export class ReplicationProgress {
   private forecastCache: { at: number; key: string; value: PackageForecast[] } | undefined;
+  private missingCache: { wanted: ReadonlyMap<string, WantedBlob>; removals: number; held: number; blobs: WantedBlob[] } | undefined;
 
   constructor(
     private readonly d: { readonly topology: Topology; readonly spec: NodeSpec; readonly catalog: CatalogLog; readonly store: FsBlobStore; readonly metrics: Metrics; readonly forecastSchedule?: () => readonly ScheduleWindow[] },
     private readonly view: () => { wanted: ReadonlyMap<string, WantedBlob>; tasks: ReadonlyMap<string, TaskView> },
   ) {}
 
-  /** Snapshot for status and metrics. */
-  progress() {
+  /** Snapshot for status and metrics: the first `maxTransfers` transfers in status order. */
+  progress(maxTransfers = Infinity) {
+    const { tasks } = this.view();
     let pendingBytes = 0;
-    let pendingBlobs = 0;
-    for (const blob of this.view().wanted.values()) {
-      if (this.d.store.has(blob.sha256)) continue;
-      pendingBlobs++;
-      pendingBytes += blob.size - (this.view().tasks.get(blob.sha256)?.offset ?? 0);
-    }
-    const transfers = [...this.view().tasks.values()]
-      .sort((a, b) => stateOrder(a.state) - stateOrder(b.state) || priorityOf(b.blob) - priorityOf(a.blob))
-      .map((t) => ({
+    const missing = this.missing();
+    for (const blob of missing) pendingBytes += blob.size - (tasks.get(blob.sha256)?.offset ?? 0);
+    // Keys computed once per task, not once per comparison: thousands of queued blobs are sorted.
+    const transfers = [...tasks.values()]
+      .map((t) => ({ t, key: stateOrder(t.state) * 1e14 - priorityOf(t.blob) }))
+      .sort((a, b) => a.key - b.key)
+      .slice(0, maxTransfers)
+      .map(({ t }) => ({
         sha256: t.blob.sha256,
         packages: t.blob.packages,
         severity: t.blob.severity,
@@ -55,15 +56,35 @@ export class ReplicationProgress {
         peer: t.peer ?? null,
         lastError: t.lastError ?? null,
       }));
-    return { pendingBytes, pendingBlobs, transfers };
+    return { pendingBytes, pendingBlobs: missing.length, transfers };
+  }
+
+  /**
+   * Wanted blobs not stored here. Status is asked for often (pushes, the console, scripts
+   * polling), and the full scan costs a lookup per wanted blob: a node holding 100,000 blobs
+   * and missing 3 scanned 100,000. The last answer is narrowed instead while it still holds
+   * (the same wanted set, nothing removed from the store since: blobs only arrived), and
+   * reused as it is while the store has not changed at all.
+   */
+  private missing(): WantedBlob[] {
+    const { wanted } = this.view();
+    const store = this.d.store;
+    const { blobs: held } = store.stats();
+    const last = this.missingCache;
+    const valid = last && last.wanted === wanted && last.removals === store.removals;
+    if (valid && last.held === held) return last.blobs;
+    const blobs: WantedBlob[] = [];
+    for (const blob of valid ? last.blobs : wanted.values()) if (!store.has(blob.sha256)) blobs.push(blob);
+    this.missingCache = { wanted, removals: store.removals, held, blobs };
+    return blobs;
   }
 
   /** Packages with blobs still missing here, with the bytes each still needs. */
   pendingPackages(): PendingPackage[] {
+    const { tasks } = this.view();
     const out = new Map<string, { id: string; severity: PendingPackage['severity']; approvedAtMs: number; bytes: number }>();
-    for (const blob of this.view().wanted.values()) {
-      if (this.d.store.has(blob.sha256)) continue;
-      const remaining = blob.size - (this.view().tasks.get(blob.sha256)?.offset ?? 0);
+    for (const blob of this.missing()) {
+      const remaining = blob.size - (tasks.get(blob.sha256)?.offset ?? 0);
       blob.packages.forEach((id, i) => {
         let entry = out.get(id);
         if (!entry) {
@@ -99,7 +120,7 @@ export class ReplicationProgress {
     const overdue: Record<string, number> = { critical: 0, important: 0, moderate: 0, low: 0 };
     for (const p of this.pendingPackages()) if (now > p.approvedAtMs + this.d.topology.deadlinesMs[p.severity]) overdue[p.severity]!++;
     for (const [severity, n] of Object.entries(overdue)) this.d.metrics.overduePackages.set({ severity }, n);
-    const { pendingBytes, pendingBlobs } = this.progress();
+    const { pendingBytes, pendingBlobs } = this.progress(0);
     this.d.metrics.pendingBytes.set(pendingBytes);
     this.d.metrics.pendingBlobs.set(pendingBlobs);
     const counts: Record<TransferState, number> = { queued: 0, active: 0, paused: 0, verifying: 0, waiting: 0 };

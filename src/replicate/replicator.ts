@@ -195,8 +195,8 @@ export class Replicator {
   }
 
   /** Snapshot for status and metrics (see progress.ts). */
-  progress() {
-    return this.report.progress();
+  progress(maxTransfers?: number) {
+    return this.report.progress(maxTransfers);
   }
 
   pendingPackages(): PendingPackage[] {

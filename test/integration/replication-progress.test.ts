@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { ReplicationProgress, type TaskView } from '../../src/replicate/progress.js';
+import type { WantedBlob } from '../../src/replicate/wanted.js';
+import { freshStore } from '../helpers/store.js';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('pending blobs in status', () => {
+  it('stay right as blobs arrive and leave, though status narrows its last answer instead of rescanning everything wanted', async () => {
+    const { db, store } = await freshStore();
+    const contents = Array.from({ length: 6 }, () => randomBytes(2048));
+    const wanted = new Map<string, WantedBlob>(contents.map((c) => [sha256(c), { sha256: sha256(c), size: c.length, severity: 'moderate', approvedAtMs: 0, packages: ['p@1'] }]));
+    const tasks = new Map<string, TaskView>();
+    // Only the store and the two maps are read for pending counts.
+    const progress = new ReplicationProgress({ store } as unknown as ConstructorParameters<typeof ReplicationProgress>[0], () => ({ wanted, tasks }));
+    const put = async (c: Buffer) => store.commit([store.stageBuffer(sha256(c), c)]);
+    const pending = () => progress.progress(0).pendingBlobs;
+
+    assert.equal(pending(), 6);
+    await put(contents[0]!);
+    await put(contents[1]!);
+    assert.equal(pending(), 4, 'two arrived');
+    assert.equal(pending(), 4, 'asked again with nothing changed');
+    await store.remove(sha256(contents[0]!));
+    assert.equal(pending(), 5, 'a removed blob is pending again');
+    await store.quarantine(sha256(contents[1]!));
+    await put(contents[2]!);
+    assert.equal(pending(), 5, 'one quarantined and one arrived between two answers');
+    for (const c of contents) if (!store.has(sha256(c))) await put(c);
+    assert.equal(pending(), 0);
+    assert.equal(progress.progress(0).pendingBytes, 0);
+    await store.close();
+    await db.close();
+  });
+});
