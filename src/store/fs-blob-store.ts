@@ -355,7 +355,10 @@ export class FsBlobStore implements BlobStore {
     // filesystem can fold them into few journal commits.
     // Small uploads (publish, restore) go into the packs too: their bytes are read back from
     // the staging file, which the round then removes.
+    const readBack = (s: StagedBlob) => !s.data && packable(s.size) && !this.index.has(s.sha256);
     for (const c of round) {
+      // Most commits (replicated small blobs) hold their bytes already: no await for them.
+      if (!c.staged.some(readBack)) continue;
       c.staged = await Promise.all(
         c.staged.map(async (s) => {
           if (s.data || !packable(s.size) || this.index.has(s.sha256)) return s;
