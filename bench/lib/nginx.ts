@@ -12,7 +12,7 @@ export function haveTool(cmd: string, install: string): boolean {
 }
 
 /** nginx serving `root` on a loopback port, as a plain static file server (sendfile on, one worker). */
-export async function startNginx(root: string, workDir: string): Promise<{ url: string; stop: () => void }> {
+export async function startNginx(root: string, workDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const prefix = path.join(workDir, 'nginx');
   mkdirSync(path.join(prefix, 'logs'), { recursive: true });
@@ -48,8 +48,26 @@ http {
   // nginx workers run as an unprivileged user: let them into the (0700) temp directory.
   chmodSync(workDir, 0o755);
   chmodSync(root, 0o755);
-  const child: ChildProcess = spawn('nginx', ['-p', prefix, '-c', conf], { stdio: 'ignore' });
+  // Its own process group, so that stopping it reaches the worker too: a SIGKILL to the
+  // master alone left its worker running, orphaned, into the benchmarks that followed.
+  const child: ChildProcess = spawn('nginx', ['-p', prefix, '-c', conf], { stdio: 'ignore', detached: true });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const group = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // The group is gone already.
+    }
+  };
   const url = `http://127.0.0.1:${port}`;
   await until('nginx', async () => (await request(`${url}/`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) > 0, 10_000);
-  return { url, stop: () => child.kill('SIGKILL') };
+  return {
+    url,
+    async stop() {
+      // TERM: the master stops its worker and exits; whatever is left after 5 s is killed.
+      group('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      group('SIGKILL');
+    },
+  };
 }

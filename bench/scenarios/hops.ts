@@ -88,7 +88,7 @@ export async function hopsScenario(opts: { quick: boolean; reps: number }): Prom
       }
     }
   } finally {
-    nginx?.stop();
+    await nginx?.stop();
     await cluster.stop();
   }
   const best = (k: string) => Math.min(...(times.get(k) ?? [NaN]));

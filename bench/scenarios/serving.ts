@@ -59,7 +59,7 @@ export async function servingScenario(opts: { quick: boolean; reps: number }): P
       }
     }
   } finally {
-    nginx.stop();
+    await nginx.stop();
     await cluster.stop();
   }
   const rows = loads.map((load) => {

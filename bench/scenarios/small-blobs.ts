@@ -49,7 +49,7 @@ export async function smallBlobsScenario(opts: { quick: boolean; reps: number })
       }
     }
   } finally {
-    nginx?.stop();
+    await nginx?.stop();
     await cluster.stop();
   }
   const s = median(sluice);
