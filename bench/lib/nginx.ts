@@ -66,7 +66,9 @@ http {
     async stop() {
       // TERM: the master stops its worker and exits; whatever is left after 5 s is killed.
       group('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+      clearTimeout(timer);
       group('SIGKILL');
     },
   };

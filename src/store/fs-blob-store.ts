@@ -204,10 +204,11 @@ export class FsBlobStore implements BlobStore {
         i++;
         continue;
       }
-      const loc = this.packed.get(first);
+      // A blob already in memory is served from there, alone.
+      const loc = this.hot.has(first) ? undefined : this.packed.get(first);
       const sizes = [size];
       let bytes = size;
-      while (loc && !this.hot.has(first) && i + sizes.length < sha256s.length) {
+      while (loc && i + sizes.length < sha256s.length) {
         const sha = sha256s[i + sizes.length]!;
         const next = this.packed.get(sha);
         const nextSize = this.index.get(sha);
@@ -361,7 +362,7 @@ export class FsBlobStore implements BlobStore {
       if (!c.staged.some(readBack)) continue;
       c.staged = await Promise.all(
         c.staged.map(async (s) => {
-          if (s.data || !packable(s.size) || this.index.has(s.sha256)) return s;
+          if (!readBack(s)) return s;
           const data = await readWhole(s.tmpPath, s.size).catch(() => undefined);
           if (!data) return s;
           await unlink(s.tmpPath).catch(() => undefined);
