@@ -37,8 +37,16 @@ async function startSiteBalancer(s1: string, s2: string, port: number): Promise<
     path.join(prefix, 'nginx.conf'),
     [`pid ${prefix}/nginx.pid;`, `error_log ${prefix}/error.log warn;`, 'daemon off;', 'events {}', 'http {', '  access_log off;', ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${tmp};`), `  include ${prefix}/site.conf;`, '}', ''].join('\n'),
   );
-  const child = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf')], { stdio: 'ignore' });
-  onTeardown(() => child.kill('SIGKILL'));
+  // Its own process group, killed whole: a SIGKILL to the master alone left its worker
+  // running after the suite, still listening.
+  const child = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf')], { stdio: 'ignore', detached: true });
+  onTeardown(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitFor('nginx in front of the siblings', async () => (await request(`${url}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200);
   return url;
