@@ -7,6 +7,8 @@ import { describe, it } from 'node:test';
 import { BufferPool } from '../../src/store/buffer-pool.js';
 import { copyFileRange, copyRange } from '../../src/store/copy-file-range.js';
 import { open } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { tempDir, waitFor } from '../helpers/env.js';
 
 /** A real TCP connection on loopback: the server side is the copy's destination. */
@@ -101,6 +103,32 @@ describe('copyFileRange', () => {
     await assert.rejects(copy, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     await fh.close();
     pair.close();
+  });
+
+  it('holds nothing for the chunks already sent, however many (heap flat along a long copy)', async () => {
+    // 32,768 chunks of 1 KiB: anything kept per chunk until the copy ends shows in megabytes.
+    const longFile = path.join(tempDir(), 'long');
+    writeFileSync(longFile, randomBytes(32 * 1024 * 1024));
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const pair = await socketPair();
+    pair.receiving.resume();
+    let chunks = 0;
+    let early = 0;
+    let late = 0;
+    const heapAfterGc = () => (gc(), process.memoryUsage().heapUsed);
+    await copyFileRange(longFile, 0, 32 * 1024 * 1024 - 1, pair.sending, {
+      chunkBytes: 1024,
+      pool: new BufferPool(1 << 20),
+      onChunk: () => {
+        chunks++;
+        if (chunks === 1000) early = heapAfterGc();
+        if (chunks === 32_000) late = heapAfterGc();
+      },
+    });
+    pair.close();
+    const grownMiB = (late - early) / 1024 ** 2;
+    assert.ok(grownMiB < 2, `the heap grew ${grownMiB.toFixed(1)} MiB over 31,000 chunks`);
   });
 
   it('a file shorter than the range: rejects with ERR_FILE_TRUNCATED', async () => {
