@@ -16,8 +16,8 @@ export async function writeHashed(
   const hash = createHash('sha256');
   const maxBytes = options.maxBytes ?? Infinity;
   const fh = await open(file, 'w', 0o644);
+  const out = new BatchedWriter(fh, 0, 2 * 1024 * 1024, 50);
   try {
-    const out = new BatchedWriter(fh, 0, 2 * 1024 * 1024, 50);
     for await (const chunk of source) {
       options.signal?.throwIfAborted();
       if (out.accepted + chunk.byteLength > maxBytes) throw new SluiceError('PAYLOAD_TOO_LARGE', `more than ${maxBytes} bytes received; the file is larger than allowed`);
@@ -31,6 +31,7 @@ export async function writeHashed(
     if (synced) await fh.sync();
     return { sha256: hash.digest('hex'), size: out.written, synced };
   } finally {
+    await out.release();
     await fh.close();
   }
 }

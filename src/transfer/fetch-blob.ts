@@ -238,6 +238,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
         const kept = await out.flush().then(() => fh.sync()).then(() => partial.checkpoint(out.written)).then(() => true, () => false);
         if (kept && hashed === out.written) partial.remember(out.written, hash);
       }
+      await out.release();
       await fh.close().catch(() => undefined);
       if (!keepPartial) await partial.discard();
       await res.body.dump().catch(() => undefined);
@@ -246,6 +247,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
       if (inNetwork || stalled || controller.signal.aborted) throw networkError(err);
       throw toSluiceError(err, `writing ${what} to this node's disk`, 'STORE_IO');
     }
+    await out.release();
     await local(fh.close(), `writing ${what}`);
     const position = out.written;
 
