@@ -18,7 +18,9 @@ import { backoffMs } from './backoff.js';
 import { CatalogFollower } from './catalog-follower.js';
 import { GarbageCollector } from './garbage-collector.js';
 import { LastError } from './last-error.js';
-import { BlobBatcher } from '../transfer/blob-batcher.js';
+import { BlobBatcher, type BatchOutcome } from '../transfer/blob-batcher.js';
+import { BLOB_BATCH_MAX } from '../protocol/blob-batch.js';
+import { PackedLane } from './packed-lane.js';
 import { fetchSmallBlob } from '../transfer/fetch-small-blob.js';
 import { UNLIMITED_BUDGET, type RateBudget } from '../schedule/rate-budget.js';
 import type { BlobLease, BlobLeases } from '../site/blob-leases.js';
@@ -91,8 +93,8 @@ export class Replicator {
   private readonly relays = new LiveRelays();
   private readonly gc: GarbageCollector;
   private readonly small: PQueue;
-  /** Blobs that go into pack files: many at once, so that a batch request carries up to 64. */
-  private readonly packed: PQueue;
+  /** Blobs that go into pack files, 64 per request (critical ones keep the critical lane). */
+  private readonly packed: PackedLane<Task>;
   private readonly large: PQueue;
   /** Critical packages have slots of their own: bulk transfers held by a paused window never block them. */
   private readonly critical: PQueue;
@@ -111,7 +113,7 @@ export class Replicator {
   constructor(private readonly d: ReplicatorDeps) {
     this.log = d.log.child({ component: 'replicate' });
     this.small = new PQueue({ concurrency: d.tuning.smallConcurrency });
-    this.packed = new PQueue({ concurrency: d.tuning.packedConcurrency });
+    this.packed = new PackedLane<Task>({ maxBatches: Math.max(1, Math.ceil(d.tuning.packedConcurrency / BLOB_BATCH_MAX)), batchSize: BLOB_BATCH_MAX, run: (batch) => this.runPacked(batch) });
     this.large = new PQueue({ concurrency: d.tuning.largeConcurrency });
     this.critical = new PQueue({ concurrency: d.tuning.criticalConcurrency });
     this.batcher = new BlobBatcher({
@@ -222,7 +224,8 @@ export class Replicator {
     task.state = 'queued';
     this.tasks.set(task.blob.sha256, task);
     const size = task.blob.size;
-    const lane = task.blob.severity === 'critical' ? this.critical : packable(size) ? this.packed : size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
+    if (task.blob.severity !== 'critical' && packable(size)) return this.packed.add(task, priorityOf(task.blob));
+    const lane = task.blob.severity === 'critical' ? this.critical : size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
     void lane.add(() => this.run(task), { priority: priorityOf(task.blob) }).catch(() => undefined);
   }
 
@@ -234,14 +237,14 @@ export class Replicator {
       return;
     }
     let peer: Peer = this.peers.current();
+    let budget = task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : (this.d.site?.budget ?? this.d.schedule.budget);
+    if (packable(task.blob.size)) return this.runSmall(task, peer, budget);
     task.state = 'active';
     task.peer = peer.name;
     const controller = (task.controller = new AbortController());
     let partial: OwnedPartial | undefined;
     let live: LiveTransfer | undefined;
     let committing = false;
-    let budget = task.blob.severity === 'critical' ? this.d.schedule.criticalBudget : (this.d.site?.budget ?? this.d.schedule.budget);
-    if (packable(task.blob.size)) return this.runSmall(task, peer, budget, controller);
     // Siblings of a site: one fetches over the WAN under a lease, the others copy from it.
     let lease: BlobLease | undefined;
     if (this.d.site) {
@@ -377,15 +380,18 @@ export class Replicator {
   }
 
   /**
-   * A small blob: fetched whole into memory, verified, and committed into a pack file with
-   * the rest of its commit round (one write and one fsync for many blobs). No partial file.
+   * A small blob on a request of its own (critical, or a peer without the batch route):
+   * fetched whole into memory, verified, and committed into a pack file with the rest of its
+   * commit round (one write and one fsync for many blobs). No partial file.
    */
-  private async runSmall(task: Task, peer: Peer, budget: RateBudget, controller: AbortController): Promise<void> {
+  private async runSmall(task: Task, peer: Peer, budget: RateBudget): Promise<void> {
     const sha = task.blob.sha256;
+    task.state = budget.rateBytesPerSec === 0 ? 'paused' : 'active';
+    task.peer = peer.name;
+    const controller = (task.controller = new AbortController());
     try {
-      if (budget.rateBytesPerSec === 0) task.state = 'paused';
       const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
-      const one = () => fetchSmallBlob({
+      const data = await fetchSmallBlob({
         sha256: sha,
         size: task.blob.size,
         peer,
@@ -400,37 +406,9 @@ export class Replicator {
           task.offset += n;
         },
       });
-      // Bulk small blobs share requests (one per 64); critical ones keep a request of their own.
-      const batched = task.blob.severity !== 'critical' && this.batcher.supports(peer.name);
-      const data = batched
-        ? await this.batcher.fetch(peer, sha, task.blob.size, controller.signal).then(
-            (bytes) => {
-              task.state = 'active';
-              task.offset = bytes.length;
-              return bytes;
-            },
-            (err: unknown) => (this.batcher.supports(peer.name) ? Promise.reject(err) : one()),
-          )
-        : await one();
-      this.peers.succeeded(peer);
-      task.notFoundSince = undefined;
-      task.state = 'verifying';
       task.controller = undefined;
-      // The commit joins the next group-commit round off the transfer slot, so the lane
-      // keeps fetching while a round appends and fsyncs a whole batch of small blobs.
-      void this.d.store.commit([this.d.store.stageBuffer(sha, data)]).then(
-        () => {
-          this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
-          if (this.tasks.get(sha) === task) this.tasks.delete(sha);
-          this.errors.clear(sha);
-          this.relays.stored(sha);
-          this.log.debug({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name }, 'blob stored');
-        },
-        (err: unknown) => {
-          task.offset = 0;
-          void this.failed(task, peer, toSluiceError(err, `committing blob ${sha.slice(0, 12)}…`, 'STORE_IO'), undefined);
-        },
-      );
+      this.peers.succeeded(peer);
+      this.commitSmall(task, peer, data);
     } catch (err) {
       task.offset = 0;
       if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
@@ -438,6 +416,77 @@ export class Replicator {
     } finally {
       if (task.controller === controller) task.controller = undefined;
     }
+  }
+
+  /**
+   * A batch of the packed lane: one request for up to 64 blobs, each committed as its bytes
+   * arrive verified, each failure its own blob's (retried alone, with backoff). Blobs no
+   * longer wanted when the batch starts are left out; one un-wanted while the batch runs is
+   * not committed.
+   */
+  private async runPacked(batch: Task[]): Promise<void> {
+    const tasks = new Map<string, Task>();
+    for (const task of batch) {
+      const sha = task.blob.sha256;
+      if (this.stop.signal.aborted || this.tasks.get(sha) !== task) continue;
+      if (!this.wanted.has(sha) || this.d.store.has(sha)) this.tasks.delete(sha);
+      else tasks.set(sha, task);
+    }
+    if (tasks.size === 0) return;
+    const peer = this.peers.current();
+    const budget = this.d.site?.budget ?? this.d.schedule.budget;
+    if (!this.batcher.supports(peer.name)) {
+      await Promise.all([...tasks.values()].map((t) => this.runSmall(t, peer, budget)));
+      return;
+    }
+    for (const t of tasks.values()) {
+      t.state = budget.rateBytesPerSec === 0 ? 'paused' : 'active';
+      t.peer = peer.name;
+    }
+    const failures: [Task, SluiceError][] = [];
+    let answered = false;
+    await this.batcher.fetchBatch(peer, [...tasks.values()].map((t) => t.blob), this.stop.signal, (sha, outcome: BatchOutcome) => {
+      const task = tasks.get(sha)!;
+      if (!Buffer.isBuffer(outcome)) return void failures.push([task, outcome]);
+      answered = true;
+      if (this.tasks.get(sha) !== task) return;
+      task.offset = outcome.length;
+      this.commitSmall(task, peer, outcome);
+    });
+    if (answered) this.peers.succeeded(peer);
+    // The peer turned out not to serve batches: the same blobs, one request each, at once.
+    if (!this.batcher.supports(peer.name)) {
+      await Promise.all(failures.map(([t]) => this.runSmall(t, peer, budget)));
+      return;
+    }
+    for (const [task, e] of failures) {
+      task.offset = 0;
+      if (this.stop.signal.aborted || this.tasks.get(task.blob.sha256) !== task) continue;
+      await this.failed(task, peer, e, undefined);
+    }
+  }
+
+  /**
+   * Hands a verified small blob to the store's next group-commit round, off the transfer's
+   * slot: the lane keeps fetching while a round appends and fsyncs a whole batch of blobs.
+   */
+  private commitSmall(task: Task, peer: Peer, data: Buffer): void {
+    const sha = task.blob.sha256;
+    task.notFoundSince = undefined;
+    task.state = 'verifying';
+    void this.d.store.commit([this.d.store.stageBuffer(sha, data)]).then(
+      () => {
+        this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
+        if (this.tasks.get(sha) === task) this.tasks.delete(sha);
+        this.errors.clear(sha);
+        this.relays.stored(sha);
+        this.log.debug({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name }, 'blob stored');
+      },
+      (err: unknown) => {
+        task.offset = 0;
+        void this.failed(task, peer, toSluiceError(err, `committing blob ${sha.slice(0, 12)}…`, 'STORE_IO'), undefined);
+      },
+    );
   }
 
   /** Counts a failed attempt and schedules the next one with backoff. */

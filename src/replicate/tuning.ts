@@ -29,8 +29,8 @@ export interface ReplicationTuning {
   /**
    * Concurrent transfers of blobs small enough for pack files (32 KiB): they cross a hop 64 per
    * request, so four batches can be in flight while earlier ones are hashed and committed (64:
-   * one at a time, 3.8-3.9k blobs/s in the small-blobs bench; 256: 4.5-4.8k; 512: no better);
-   * at most 8 MiB in memory. @defaultValue 256
+   * one at a time, 3.8-3.9k blobs/s in the small-blobs bench; 256: 4.5-4.8k; 512 and 1,024:
+   * no better); at most 8 MiB in memory. @defaultValue 256
    */
   readonly packedConcurrency: number;
   /** Concurrent transfers of critical packages, in slots of their own. @defaultValue 2 */

@@ -1,35 +1,32 @@
 import { createHash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { SluiceError, toSluiceError } from '../errors.js';
-import { BLOB_BATCH_MAX, FrameDecoder, type BatchFrame } from '../protocol/blob-batch.js';
+import { FrameDecoder, type BatchFrame } from '../protocol/blob-batch.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { blobBatchUrl } from '../protocol/paths.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
 import { StallWatch } from './stall-watch.js';
 
-interface Waiter {
+/** What a batch asks for: a blob's catalog sha256 and size. */
+export interface BatchItem {
   readonly sha256: string;
   readonly size: number;
-  resolve(bytes: Buffer): void;
-  reject(err: unknown): void;
 }
 
-/** Verified bytes of a blob, or why not (the same errors as a GET would give). */
-export type BatchResult = Buffer;
+/** Verified bytes of one blob of a batch, or why not (the same errors a GET would give). */
+export type BatchOutcome = Buffer | SluiceError;
 
 /**
- * Gathers the small blobs that transfers ask one peer for within a moment into one
- * `POST /v1/blobs/batch` (protocol/blob-batch.ts): at most BLOB_BATCH_MAX per request, sent
- * as soon as that many wait or after `lingerMs`. Each blob's bytes are hashed before its
- * transfer gets them. A peer without the route (an older version: 404) is remembered
- * (`supports` turns false) so that callers fall back to one GET each.
+ * Fetches many small blobs from one peer in one `POST /v1/blobs/batch` (protocol/blob-batch.ts).
+ * Each blob's bytes are hashed as its frame arrives and handed over at once, so a batch on a
+ * slow link commits blob by blob. A peer without the route (an older version: 404) is
+ * remembered (`supports` turns false) so that callers fall back to one GET each.
  */
 export class BlobBatcher {
-  private readonly queues = new Map<string, { peer: { name: string; url: string }; waiting: Waiter[]; timer: NodeJS.Timeout | undefined }>();
   private readonly unsupported = new Set<string>();
 
   constructor(
-    private readonly o: { readonly selfName: string; readonly dispatcher: Dispatcher; readonly budget: RateBudget; readonly stallMs: number; readonly lingerMs?: number; readonly onBytes?: (peer: string, bytes: number) => void },
+    private readonly o: { readonly selfName: string; readonly dispatcher: Dispatcher; readonly budget: RateBudget; readonly stallMs: number; readonly onBytes?: (peer: string, bytes: number) => void },
   ) {}
 
   /** False once `peer` answered that it has no batch route. */
@@ -37,43 +34,29 @@ export class BlobBatcher {
     return !this.unsupported.has(peer);
   }
 
-  fetch(peer: { name: string; url: string }, sha256: string, size: number, signal: AbortSignal): Promise<BatchResult> {
-    return new Promise<Buffer>((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const key = peer.url;
-      let q = this.queues.get(key);
-      if (!q) this.queues.set(key, (q = { peer, waiting: [], timer: undefined }));
-      const waiter: Waiter = { sha256, size, resolve, reject };
-      q.waiting.push(waiter);
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-      if (q.waiting.length >= BLOB_BATCH_MAX) this.flush(key);
-      else q.timer ??= setTimeout(() => this.flush(key), this.o.lingerMs ?? 2);
-    });
-  }
-
-  private flush(key: string): void {
-    const q = this.queues.get(key);
-    if (!q) return;
-    clearTimeout(q.timer);
-    q.timer = undefined;
-    const batch = q.waiting.splice(0, BLOB_BATCH_MAX);
-    if (q.waiting.length) q.timer = setTimeout(() => this.flush(key), 0);
-    else this.queues.delete(key);
-    if (batch.length) void this.send(q.peer, batch);
-  }
-
-  private async send(peer: { name: string; url: string }, batch: Waiter[]): Promise<void> {
-    const what = `a batch of ${batch.length} blobs from ${peer.name}`;
+  /**
+   * Asks `peer` for `items` (at most BLOB_BATCH_MAX) and calls `onBlob` once per item, with its
+   * verified bytes or its error: a failure of the whole request is every unanswered item's.
+   * Resolves when every item has had its call; never rejects.
+   */
+  async fetchBatch(peer: { name: string; url: string }, items: readonly BatchItem[], signal: AbortSignal, onBlob: (sha256: string, outcome: BatchOutcome) => void): Promise<void> {
+    const what = `a batch of ${items.length} blobs from ${peer.name}`;
     const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     const watch = new StallWatch(controller, this.o.stallMs);
-    const open = new Map(batch.map((w) => [w.sha256, w]));
+    const open = new Map(items.map((item) => [item.sha256, item]));
     try {
-      await this.o.budget.take(batch.reduce((n, w) => n + w.size, 0));
+      await this.o.budget.take(
+        items.reduce((n, item) => n + item.size, 0),
+        controller.signal,
+      );
       watch.touch();
       const res = await request(blobBatchUrl(peer.url), {
         method: 'POST',
         headers: { 'content-type': 'application/json', [NODE_HEADER]: this.o.selfName },
-        body: JSON.stringify({ sha256: batch.map((w) => w.sha256) }),
+        body: JSON.stringify({ sha256: items.map((item) => item.sha256) }),
         signal: controller.signal,
         dispatcher: this.o.dispatcher,
       });
@@ -86,19 +69,17 @@ export class BlobBatcher {
         await res.body.dump().catch(() => undefined);
         throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected HTTP ${res.statusCode}`);
       }
-      const decoder = new FrameDecoder(Math.max(...batch.map((w) => w.size)));
+      const decoder = new FrameDecoder(Math.max(...items.map((item) => item.size)));
       const take = (frame: BatchFrame) => {
-        const w = open.get(frame.sha256);
-        if (!w) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: a frame for blob ${frame.sha256.slice(0, 12)}… that was not asked for`);
+        const item = open.get(frame.sha256);
+        if (!item) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: a frame for blob ${frame.sha256.slice(0, 12)}… that was not asked for`);
         open.delete(frame.sha256);
-        if (!frame.bytes) {
-          w.reject(new SluiceError('BLOB_NOT_FOUND', `blob ${w.sha256.slice(0, 12)}… from ${peer.name}: the peer does not hold it`));
-          return;
-        }
+        if (!frame.bytes) return onBlob(item.sha256, new SluiceError('BLOB_NOT_FOUND', `blob ${item.sha256.slice(0, 12)}… from ${peer.name}: the peer does not hold it`));
         this.o.onBytes?.(peer.name, frame.bytes.length);
         const digest = createHash('sha256').update(frame.bytes).digest('hex');
-        if (frame.bytes.length !== w.size || digest !== w.sha256) w.reject(new SluiceError('HASH_MISMATCH', `blob ${w.sha256.slice(0, 12)}… from ${peer.name}: ${frame.bytes.length} bytes hashing to ${digest.slice(0, 12)}…, not the catalog's; discarded`));
-        else w.resolve(frame.bytes);
+        if (frame.bytes.length !== item.size || digest !== item.sha256) {
+          onBlob(item.sha256, new SluiceError('HASH_MISMATCH', `blob ${item.sha256.slice(0, 12)}… from ${peer.name}: ${frame.bytes.length} bytes hashing to ${digest.slice(0, 12)}…, not the catalog's; discarded`));
+        } else onBlob(item.sha256, frame.bytes);
       };
       // 'data' events hand over each chunk as received (see FrameDecoder).
       await new Promise<void>((resolve, reject) => {
@@ -126,9 +107,13 @@ export class BlobBatcher {
       if (open.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the response ended without ${open.size} of the blobs asked for`);
     } catch (err) {
       const e = err instanceof SluiceError ? err : watch.stalled ? new SluiceError('TRANSFER_STALLED', `${what}: no data for ${this.o.stallMs} ms`) : toSluiceError(err, `fetching ${what}`);
-      for (const w of open.values()) w.reject(e);
+      for (const sha of [...open.keys()]) {
+        open.delete(sha);
+        onBlob(sha, e);
+      }
     } finally {
       watch.stop();
+      signal.removeEventListener('abort', onAbort);
     }
   }
 }
