@@ -34,4 +34,25 @@ describe('pending blobs in status', () => {
     await store.close();
     await db.close();
   });
+
+  it('list the first transfers in status order (state, then urgency, ties as queued) without sorting them all', async () => {
+    const { db, store } = await freshStore();
+    const states = ['queued', 'active', 'waiting', 'verifying', 'paused'] as const;
+    const severities = ['low', 'moderate', 'important'] as const;
+    const tasks = new Map<string, TaskView>();
+    for (let i = 0; i < 2000; i++) {
+      const sha = createHash('sha256').update(String(i)).digest('hex');
+      // Few distinct priorities: many ties, whose order must be the order queued.
+      const blob: WantedBlob = { sha256: sha, size: 100, severity: severities[i % 3]!, approvedAtMs: 1000 * (i % 7), packages: [`p${i}@1`] };
+      tasks.set(sha, { blob, state: states[(i * 7) % 5]!, attempts: 0, offset: 0, rateBytesPerSec: 0, peer: undefined, lastError: undefined });
+    }
+    const wanted = new Map([...tasks.values()].map((t) => [t.blob.sha256, t.blob]));
+    const progress = new ReplicationProgress({ store } as unknown as ConstructorParameters<typeof ReplicationProgress>[0], () => ({ wanted, tasks }));
+    const all = progress.progress().transfers.map((t) => t.sha256);
+    assert.equal(all.length, 2000);
+    for (const n of [1, 5, 100, 249]) assert.deepEqual(progress.progress(n).transfers.map((t) => t.sha256), all.slice(0, n), `the first ${n}`);
+    assert.deepEqual(progress.progress(0).transfers, []);
+    await store.close();
+    await db.close();
+  });
 });
