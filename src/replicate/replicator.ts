@@ -445,14 +445,23 @@ export class Replicator {
     }
     const failures: [Task, SluiceError][] = [];
     let answered = false;
-    await this.batcher.fetchBatch(peer, [...tasks.values()].map((t) => t.blob), this.stop.signal, (sha, outcome: BatchOutcome) => {
-      const task = tasks.get(sha)!;
-      if (!Buffer.isBuffer(outcome)) return void failures.push([task, outcome]);
-      answered = true;
-      if (this.tasks.get(sha) !== task) return;
-      task.offset = outcome.length;
-      this.commitSmall(task, peer, outcome);
-    });
+    await this.batcher.fetchBatch(
+      peer,
+      [...tasks.values()].map((t) => t.blob),
+      this.stop.signal,
+      (sha, outcome: BatchOutcome) => {
+        const task = tasks.get(sha)!;
+        if (!Buffer.isBuffer(outcome)) return void failures.push([task, outcome]);
+        answered = true;
+        if (this.tasks.get(sha) !== task) return;
+        task.offset = outcome.length;
+        this.commitSmall(task, peer, outcome);
+      },
+      // The window opened: the batch is on the wire, no longer paused.
+      () => {
+        for (const t of tasks.values()) if (t.state === 'paused') t.state = 'active';
+      },
+    );
     if (answered) this.peers.succeeded(peer);
     // The peer turned out not to serve batches: the same blobs, one request each, at once.
     if (!this.batcher.supports(peer.name)) {

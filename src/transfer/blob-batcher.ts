@@ -37,9 +37,16 @@ export class BlobBatcher {
   /**
    * Asks `peer` for `items` (at most BLOB_BATCH_MAX) and calls `onBlob` once per item, with its
    * verified bytes or its error: a failure of the whole request is every unanswered item's.
-   * Resolves when every item has had its call; never rejects.
+   * Resolves when every item has had its call; never rejects. `onSending` is called once the
+   * byte budget has granted the batch (a closed window holds it until then).
    */
-  async fetchBatch(peer: { name: string; url: string }, items: readonly BatchItem[], signal: AbortSignal, onBlob: (sha256: string, outcome: BatchOutcome) => void): Promise<void> {
+  async fetchBatch(
+    peer: { name: string; url: string },
+    items: readonly BatchItem[],
+    signal: AbortSignal,
+    onBlob: (sha256: string, outcome: BatchOutcome) => void,
+    onSending?: () => void,
+  ): Promise<void> {
     const what = `a batch of ${items.length} blobs from ${peer.name}`;
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
@@ -52,6 +59,7 @@ export class BlobBatcher {
         items.reduce((n, item) => n + item.size, 0),
         controller.signal,
       );
+      onSending?.();
       watch.touch();
       const res = await request(blobBatchUrl(peer.url), {
         method: 'POST',

@@ -153,6 +153,8 @@ export class FaultProxy {
       res.writeHead(404, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ error: { code: 'ROUTE_NOT_FOUND', message: 'an older node without blob batches' } }));
     }
+    // Counted like a fault, so tests can tell batches from one GET per blob.
+    this.note('batch:request');
     const up = await request(`${this.target}/v1/blobs/batch`, { method: 'POST', headers: forwardable(req), body });
     if (up.statusCode !== 200) {
       res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });

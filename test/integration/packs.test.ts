@@ -172,6 +172,34 @@ describe('many small blobs in one request (POST /v1/blobs/batch)', () => {
     }
   });
 
+  it('a closed window holds batched blobs back (shown paused, nothing asked for) and they all arrive once it opens', async () => {
+    const c = await makeCluster(
+      [{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq', extra: 'region: closed' }],
+      '',
+      ['  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }', '  closed: { timezone: UTC, schedule: [ { rate: paused } ], sync: { every: 10m, jitter: 0s } }'],
+    );
+    const proxy = c.proxies.get('hq')!;
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    const contents = await releaseSmall(hq.address.url, c.dir, 'held', 150);
+    type Status = { transfers: { state: string }[]; pending: { blobs: number } };
+    // 150 blobs: three batches (the lane's four slots would take 256), all waiting on the window.
+    await waitFor('every blob shown paused', () => {
+      const st = branch.status() as Status;
+      return st.pending.blobs === 150 && st.transfers.filter((t) => t.state === 'paused').length === 100;
+    });
+    assert.equal(proxy.count('batch:request') + proxy.blobRequests.length, 0, 'nothing is asked for while the window is closed');
+    assert.ok(contents.every((x) => !branch.store.has(sha256(x))));
+    const schedule = (branch as unknown as { schedule: { budget: { setRate(r: number): void }; close(): void } }).schedule;
+    // Its minute tick would put the window's rate back: stop it, the test turns the window.
+    schedule.close();
+    schedule.budget.setRate(Infinity);
+    await converged(branch, hq.catalog.seq, 30_000);
+    await waitFor('every blob stored once the window opens', () => contents.every((x) => branch.store.has(sha256(x))), 30_000);
+    for (const x of contents) assert.ok(await stored(branch, x));
+    assert.ok(proxy.count('batch:request') >= 3, 'they came in batches');
+  });
+
   it('a flipped byte in a batch is refused (HASH_MISMATCH) and fetched again; an upstream without batches is asked blob by blob', async () => {
     const c = await makeCluster([{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq' }]);
     const proxy = c.proxies.get('hq')!;
