@@ -465,7 +465,7 @@ export class Replicator {
     if (answered) this.peers.succeeded(peer);
     // The peer turned out not to serve batches: the same blobs, one request each, at once.
     if (!this.batcher.supports(peer.name)) {
-      await Promise.all(failures.map(([t]) => this.runSmall(t, peer, budget)));
+      await Promise.all(failures.filter(([t]) => this.tasks.get(t.blob.sha256) === t).map(([t]) => this.runSmall(t, peer, budget)));
       return;
     }
     for (const [task, e] of failures) {
