@@ -18,7 +18,8 @@ const slabs = new BufferPool(8 * 1024 * 1024);
  * (a memcpy) costs a fraction of the hashing every byte gets anyway.
  */
 export class BatchedWriter {
-  private readonly buffers: [Buffer, Buffer];
+  /** Taken from the pool when first filled: a small file never needs the second. */
+  private readonly buffers: [Buffer | undefined, Buffer | undefined] = [undefined, undefined];
   /** The buffer filling now (index into `buffers`) and the bytes in it. */
   private current = 0;
   private batchBytes = 0;
@@ -40,7 +41,6 @@ export class BatchedWriter {
   ) {
     this.position = start;
     this.written = start;
-    this.buffers = [slabs.take(limitBytes), slabs.take(limitBytes)];
   }
 
   /** Bytes accepted so far, written or not. */
@@ -52,7 +52,7 @@ export class BatchedWriter {
   async push(chunk: Buffer): Promise<void> {
     for (let i = 0; i < chunk.length; ) {
       if (this.batchBytes === 0) this.batchSince = Date.now();
-      const n = chunk.copy(this.buffers[this.current]!, this.batchBytes, i);
+      const n = chunk.copy((this.buffers[this.current] ??= slabs.take(this.limitBytes)), this.batchBytes, i);
       this.batchBytes += n;
       i += n;
       if (this.batchBytes === this.limitBytes) await this.startBatch();
@@ -84,7 +84,7 @@ export class BatchedWriter {
     if (this.released) return;
     this.released = true;
     await this.inFlight;
-    for (const b of this.buffers) slabs.give(b);
+    for (const b of this.buffers) if (b) slabs.give(b);
   }
 
   private async startBatch(): Promise<void> {
