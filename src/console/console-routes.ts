@@ -38,7 +38,15 @@ const SECURITY_HEADERS = {
  * CLI uses, with the session standing in for the token (http/require-token.ts).
  */
 export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
-  const live = new LiveEvents(deps);
+  let liveFailing = false;
+  const live = new LiveEvents({
+    ...deps,
+    // Logged once per run of failures, not every second.
+    onError: (err) => {
+      if (!liveFailing) app.log.error({ err }, 'console live update failed; retrying every second');
+      liveFailing = true;
+    },
+  });
   const assets = loadAssets();
   app.addHook('preClose', async () => live.close());
 

@@ -39,7 +39,7 @@ export class LiveEvents {
   private timer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
 
-  constructor(private readonly deps: Pick<ConsoleDeps, 'status' | 'catalog' | 'rollup'>) {}
+  constructor(private readonly deps: Pick<ConsoleDeps, 'status' | 'catalog' | 'rollup'> & { readonly onError?: (err: unknown) => void }) {}
 
   get full(): boolean {
     return this.subscribers.size >= MAX_SUBSCRIBERS;
@@ -85,7 +85,19 @@ export class LiveEvents {
     this.heartbeat = undefined;
   }
 
+  /**
+   * A timer callback that throws takes the whole process down: whatever goes wrong while
+   * reading or rendering a topic is logged and skipped, and the next tick tries again.
+   */
   private tick(): void {
+    try {
+      this.send();
+    } catch (err) {
+      this.deps.onError?.(err);
+    }
+  }
+
+  private send(): void {
     const current = new Map<LiveTopic, { version: string; value: string }>();
     for (const s of this.subscribers) {
       if (s.stream.writableLength > BACKLOG_LIMIT_BYTES) continue;
@@ -114,7 +126,11 @@ export class LiveEvents {
   }
 }
 
-/** One SSE frame: every line of the data gets its own `data:` field. */
-function frame(event: string, data: string): string {
-  return `event: ${event}\n${data.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
+/**
+ * One SSE frame: every line of the data gets its own `data:` field. CR, LF and CRLF all end
+ * a line in an event stream, so each is split on: a CR left inside pushed text would start
+ * a field of the attacker's choosing in the browser.
+ */
+export function frame(event: string, data: string): string {
+  return `event: ${event}\n${data.split(/\r\n|\r|\n/).map((l) => `data: ${l}`).join('\n')}\n\n`;
 }

@@ -5,7 +5,7 @@
  */
 
 /** Why a node refused what its upstream sent (sluice_catalog_rejected_total). */
-export const REJECT_REASONS = ['malformed', 'signature', 'expired', 'rollback', 'chain', 'root', 'stale'] as const;
+export const REJECT_REASONS = ['malformed', 'signature', 'expired', 'rollback', 'chain', 'root', 'stale', 'unverified'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** States of a transfer (sluice_transfer_queue); `paused`: held by a closed schedule window. */
@@ -18,7 +18,8 @@ export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
 
 /**
  * Why an upstream refuses a status or report push (sluice_pushes_refused_total): the sender
- * does not pull from it, speaks for another node, or names sites outside its own subtree.
+ * does not pull from it, speaks for another node, names sites outside its own subtree, or
+ * sends an entry of the wrong shape or over the size allowed per node.
  */
-export const PUSH_REFUSALS = ['not_downstream', 'wrong_node', 'outside_subtree'] as const;
+export const PUSH_REFUSALS = ['not_downstream', 'wrong_node', 'outside_subtree', 'invalid_entry', 'entry_too_large'] as const;
 export type PushRefusal = (typeof PUSH_REFUSALS)[number];

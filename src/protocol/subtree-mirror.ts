@@ -3,7 +3,7 @@ import { SluiceError } from '../errors.js';
 import { pullsFrom, subtreeOf } from '../topology/tree.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { PushRefused } from './push.js';
-import { subtreePushSchema, type SubtreePush } from './subtree-push.js';
+import { subtreePushEnvelopeSchema, type SubtreePush } from './subtree-push.js';
 
 /** One node of the subtree as this node knows it. */
 export interface MirrorEntry<V> {
@@ -34,33 +34,38 @@ interface ChildState<V> {
  */
 export class SubtreeMirror<V> {
   private readonly children = new Map<string, ChildState<V>>();
-  private readonly schema: z.ZodType<SubtreePush<V>, z.ZodTypeDef, unknown>;
 
   constructor(
     private readonly topology: Topology,
     private readonly self: NodeSpec,
-    value: z.ZodType<V, z.ZodTypeDef, unknown>,
+    /** What one node's entry must look like; checked at every hop, whoever relays it. */
+    private readonly value: z.ZodType<V, z.ZodTypeDef, unknown>,
+    /** Largest entry, serialized: one node cannot make every answer above it huge. */
+    private readonly maxEntryBytes: number,
     private readonly staleMs: number,
     /** A push in the shape nodes of earlier versions send (whole, nested), as a whole push; undefined if it is not one. */
-    private readonly legacy?: (body: unknown) => SubtreePush<V> | undefined,
-  ) {
-    this.schema = subtreePushSchema(value);
-  }
+    private readonly legacy?: (body: unknown) => SubtreePush<unknown> | undefined,
+  ) {}
 
-  /** `caller`: the proven node, or undefined for the legacy shared token (the body names it). */
+  /**
+   * `caller`: the proven node, or undefined for the legacy shared token (the body names it).
+   * A push with one entry of the wrong shape or size is refused whole (PushRefused, 400):
+   * nothing of it is stored, so nothing of it is relayed upward or rendered.
+   */
   accept(body: unknown, caller: string | undefined, now = Date.now()): void {
-    const parsed = this.schema.safeParse(body);
-    const push = parsed.success ? parsed.data : this.legacy?.(body);
-    if (!push) throw new SluiceError('BAD_REQUEST', `expected { "node": NAME, "epoch", "seq", "base", "entries": { NODE: { "parent", "value" } }, "removed", "stale" }: ${parsed.error?.issues[0]?.path.join('.') ?? ''} ${parsed.error?.issues[0]?.message ?? 'invalid'}`);
-    const node = push.node;
+    const parsed = subtreePushEnvelopeSchema.safeParse(body);
+    const envelope = parsed.success ? parsed.data : this.legacy?.(body);
+    if (!envelope) throw new SluiceError('BAD_REQUEST', `expected { "node": NAME, "epoch", "seq", "base", "entries": { NODE: { "parent", "value" } }, "removed", "stale" }: ${parsed.error?.issues[0]?.path.join('.') ?? ''} ${parsed.error?.issues[0]?.message ?? 'invalid'}`);
+    const node = envelope.node;
     if (caller !== undefined && caller !== node) throw new PushRefused('wrong_node', `node ${caller} pushed figures as "${node}"; a node speaks only for itself`);
     if (!pullsFrom(this.topology, node, this.self.name)) {
       throw new PushRefused('not_downstream', `node "${node}" does not pull from ${this.self.name}; only its downstream nodes report here`);
     }
     const allowed = new Set([node, ...subtreeOf(this.topology, node).map((n) => n.name)]);
-    for (const [name, e] of Object.entries(push.entries)) {
+    for (const [name, e] of Object.entries(envelope.entries)) {
       if (!allowed.has(name) || (e.parent !== null && !allowed.has(e.parent))) throw new PushRefused('outside_subtree', `node ${node} pushed figures for "${name}", which is not in its subtree; refused whole`);
     }
+    const push = this.checkEntries(envelope);
     let state = this.children.get(node);
     if (push.base === null) {
       state = { epoch: push.epoch, seq: push.seq, receivedAt: now, stale: new Set(), entries: new Map() };
@@ -73,6 +78,22 @@ export class SubtreeMirror<V> {
     state.seq = push.seq;
     state.receivedAt = now;
     state.stale = new Set(push.stale);
+  }
+
+  /** Each entry against the value schema and the size cap; the push with parsed values. */
+  private checkEntries(push: SubtreePush<unknown>): SubtreePush<V> {
+    const entries: SubtreePush<V>['entries'] = {};
+    for (const [name, e] of Object.entries(push.entries)) {
+      const bytes = Buffer.byteLength(JSON.stringify(e.value) ?? '');
+      if (bytes > this.maxEntryBytes) throw new PushRefused('entry_too_large', `node ${push.node} pushed ${bytes} bytes of figures for "${name}", over the ${this.maxEntryBytes} allowed per node; refused whole`);
+      const value = this.value.safeParse(e.value);
+      if (!value.success) {
+        const issue = value.error.issues[0];
+        throw new PushRefused('invalid_entry', `node ${push.node} pushed figures for "${name}" that are not of the documented shape (${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}); refused whole`);
+      }
+      entries[name] = { parent: e.parent, value: value.data };
+    }
+    return { ...push, entries };
   }
 
   /**

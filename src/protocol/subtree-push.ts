@@ -24,16 +24,19 @@ export interface SubtreePush<V> {
   stale: string[];
 }
 
-export function subtreePushSchema<V>(value: z.ZodType<V, z.ZodTypeDef, unknown>): z.ZodType<SubtreePush<V>, z.ZodTypeDef, unknown> {
-  return z
-    .object({
-      node: z.string().min(1).max(200),
-      epoch: z.string().min(1).max(64),
-      seq: z.number().int().nonnegative(),
-      base: z.number().int().nonnegative().nullable(),
-      entries: z.record(z.object({ parent: z.string().max(200).nullable(), value })),
-      removed: z.array(z.string().max(200)),
-      stale: z.array(z.string().max(200)),
-    })
-    .strict() as z.ZodType<SubtreePush<V>, z.ZodTypeDef, unknown>;
-}
+/**
+ * The envelope of a push. Entry values are left unchecked here: the receiver checks each one
+ * on its own against the value schema and the per-entry size cap (subtree-mirror.ts), so that
+ * a refusal can name the node and field at fault.
+ */
+export const subtreePushEnvelopeSchema = z
+  .object({
+    node: z.string().min(1).max(200),
+    epoch: z.string().min(1).max(64),
+    seq: z.number().int().nonnegative().finite(),
+    base: z.number().int().nonnegative().finite().nullable(),
+    entries: z.record(z.string().min(1).max(200), z.object({ parent: z.string().max(200).nullable(), value: z.unknown() }).strict()),
+    removed: z.array(z.string().max(200)).max(100_000),
+    stale: z.array(z.string().max(200)).max(100_000),
+  })
+  .strict() as z.ZodType<SubtreePush<unknown>, z.ZodTypeDef, unknown>;

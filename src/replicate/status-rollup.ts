@@ -2,12 +2,12 @@ import { z } from 'zod';
 import type { ChildStatus, NodeStatus } from '../protocol/status.js';
 import type { SubtreePush } from '../protocol/subtree-push.js';
 import { SubtreeMirror } from '../protocol/subtree-mirror.js';
+import { MAX_STATUS_ENTRY_BYTES, ownStatusSchema } from '../protocol/status-schema.js';
 import type { PushedEntry } from '../protocol/subtree-pusher.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 
 /** A node's status without its subtree: what travels up per node. */
 export type OwnStatus = Omit<NodeStatus, 'children'>;
-const ownStatusSchema = z.record(z.unknown()) as unknown as z.ZodType<OwnStatus, z.ZodTypeDef, unknown>;
 
 /**
  * Fields left out when deciding whether a status changed: they move on an idle node (the
@@ -30,7 +30,7 @@ export class ChildStatuses {
     private readonly self: NodeSpec,
     staleMs: number,
   ) {
-    this.mirror = new SubtreeMirror(topology, self, ownStatusSchema, staleMs, legacyStatusPush);
+    this.mirror = new SubtreeMirror(topology, self, ownStatusSchema, MAX_STATUS_ENTRY_BYTES, staleMs, legacyStatusPush);
   }
 
   accept(body: unknown, caller: string | undefined): void {
@@ -68,16 +68,18 @@ export class ChildStatuses {
 }
 
 /** A push from a node of an earlier version: `{ node, status }` with the subtree nested under `children`. */
-function legacyStatusPush(body: unknown): SubtreePush<OwnStatus> | undefined {
+function legacyStatusPush(body: unknown): SubtreePush<unknown> | undefined {
   const parsed = z.object({ node: z.string(), status: z.record(z.unknown()) }).safeParse(body);
   if (!parsed.success) return undefined;
-  const push: SubtreePush<OwnStatus> = { node: parsed.data.node, epoch: 'legacy', seq: 0, base: null, entries: {}, removed: [], stale: [] };
-  const walk = (name: string, status: Record<string, unknown>, parent: string | null) => {
+  const push: SubtreePush<unknown> = { node: parsed.data.node, epoch: 'legacy', seq: 0, base: null, entries: {}, removed: [], stale: [] };
+  // Nesting is bounded by the push size; names past the subtree rule are refused by the mirror.
+  const walk = (name: string, status: Record<string, unknown>, parent: string | null, depth: number) => {
+    if (depth > 64) return;
     const { children, receivedAt: _r, stale, ...own } = status;
-    push.entries[name] = { parent, value: own as unknown as OwnStatus };
+    push.entries[name] = { parent, value: own };
     if (stale === true) push.stale.push(name);
-    for (const [child, s] of Object.entries((children ?? {}) as Record<string, unknown>)) if (s && typeof s === 'object') walk(child, s as Record<string, unknown>, name);
+    if (children && typeof children === 'object') for (const [child, s] of Object.entries(children)) if (s && typeof s === 'object') walk(child, s as Record<string, unknown>, name, depth + 1);
   };
-  walk(parsed.data.node, parsed.data.status, null);
+  walk(parsed.data.node, parsed.data.status, null, 0);
   return push;
 }

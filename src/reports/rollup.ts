@@ -4,7 +4,7 @@ import type { SubtreePush } from '../protocol/subtree-push.js';
 import { SubtreeMirror } from '../protocol/subtree-mirror.js';
 import type { PushedEntry } from '../protocol/subtree-pusher.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import { siteSummarySchema, type ReportStore, type SiteSummary } from './report-store.js';
+import { MAX_SITE_SUMMARY_BYTES, siteSummarySchema, type ReportStore, type SiteSummary } from './report-store.js';
 
 const PUSHED_FAILURES_PER_SITE = 20;
 
@@ -22,7 +22,7 @@ export class ReportRollup {
     private readonly store: ReportStore,
     staleMs: number,
   ) {
-    this.mirror = new SubtreeMirror(topology, self, siteSummarySchema, staleMs, legacyRollupPush);
+    this.mirror = new SubtreeMirror(topology, self, siteSummarySchema, MAX_SITE_SUMMARY_BYTES, staleMs, legacyRollupPush);
   }
 
   accept(body: unknown, caller: string | undefined): void {

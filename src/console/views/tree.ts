@@ -30,8 +30,9 @@ export function treeFragment(root: StatusJson, now: number): Html {
       return;
     }
     if (s.stale) stale++;
-    rows.push(nodeRow(s, depth, primarySeq, now));
-    for (const [kid, ks] of Object.entries(s.children ?? {})) walk(kid, ks, depth + 1);
+    rows.push(safeRow(name, s, depth, primarySeq, now));
+    const kids = s.children && typeof s.children === 'object' ? Object.entries(s.children) : [];
+    for (const [kid, ks] of kids) walk(kid, ks, depth + 1);
   };
   walk(root.node, root, 0);
   return html`<p class="count">${plural(nodes, 'node')}${stale ? html` · <span class="badge warn">${stale} stale or silent</span>` : ''}</p>
@@ -41,6 +42,19 @@ export function treeFragment(root: StatusJson, now: number): Html {
 <tbody>${rows}</tbody>
 </table>
 </div>`;
+}
+
+/**
+ * A node's row, or an "unreadable" row when its figures cannot be rendered: one node's bad
+ * status (stored before it was checked, or by a bug) must not take the page, or the live
+ * stream that renders it every second, down with it.
+ */
+function safeRow(name: string, s: StatusJson, depth: number, primarySeq: number, now: number): Html {
+  try {
+    return nodeRow(s, depth, primarySeq, now);
+  } catch {
+    return html`<tr class="stale" data-node="${name}"><th scope="row" class="depth-${Math.min(depth, 8)}"><span class="node">${name}</span></th><td colspan="6"><span class="badge err">unreadable</span> <span class="muted">its last status could not be shown</span></td></tr>`;
+  }
 }
 
 function nodeRow(s: StatusJson, depth: number, primarySeq: number, now: number): Html {
