@@ -221,9 +221,21 @@ export class ReportStore {
 /** Reports stored before they carried their order time are ordered by their own time. */
 const withOrder = (r: StoredReport): StoredReport => (typeof r.orderMs === 'number' ? r : { ...r, orderMs: Math.min(Date.parse(r.at), Date.now()) });
 
+/**
+ * One site's summary as it travels upward (pushes, report files): checked at every hop with
+ * the bounds a node's own summary keeps, so no node can hand its upstream more than a site's
+ * worth of figures.
+ */
 export const siteSummarySchema = z.object({
-  clients: z.number().int().nonnegative(),
-  packages: z.record(z.record(z.number().int().nonnegative())),
-  failures: z.array(z.object({ clientId: z.string(), package: z.string(), error: z.string().nullable(), at: z.string() })).max(MAX_FAILURES),
-  withheld: z.array(z.object({ clientId: z.string(), package: z.string(), by: z.string(), at: z.string() })).max(MAX_FAILURES).optional(),
-});
+  clients: z.number().int().nonnegative().finite(),
+  packages: z.record(z.string().min(3).max(200), z.record(z.enum(REPORT_STATUSES), z.number().int().nonnegative().finite())),
+  failures: z.array(z.object({ clientId: z.string().max(128), package: z.string().max(200), error: z.string().max(2000).nullable(), at: z.string().max(64) })).max(MAX_FAILURES),
+  withheld: z.array(z.object({ clientId: z.string().max(128), package: z.string().max(200), by: z.string().max(300), at: z.string().max(64) })).max(MAX_FAILURES).optional(),
+}) as z.ZodType<SiteSummary, z.ZodTypeDef, unknown>;
+
+/**
+ * Largest summary of one site, serialized: a package id and its counts take some 60 bytes,
+ * so a site reporting on 20,000 catalogued packages fits, and endpoints cannot grow it past
+ * the catalog (reports name catalogued packages only).
+ */
+export const MAX_SITE_SUMMARY_BYTES = 2 * 1024 * 1024;

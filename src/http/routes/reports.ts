@@ -15,7 +15,15 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
       const issue = parsed.error.issues[0];
       throw new SluiceError('BAD_REQUEST', `invalid report batch at ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}; expected { "reports": [{ clientId, package, status, error?, at }] } (1-1000 reports)`);
     }
-    return deps.reports.record(parsed.data.reports);
+    // Only packages of this node's catalog are counted: made-up ids would grow the site's
+    // summary, and every rollup above it, without bound. An endpoint's history can name a
+    // package this node does not know yet (it synced from a node further ahead): those are
+    // left out and said so, the rest of the batch counts.
+    const known = parsed.data.reports.filter((r) => deps.catalog.state.get(r.package) !== undefined);
+    const unknown = parsed.data.reports.length - known.length;
+    if (unknown > 0) deps.metrics.reportsIgnored.inc(unknown);
+    const outcome = known.length ? await deps.reports.record(known) : { accepted: 0, unchanged: 0 };
+    return unknown ? { ...outcome, ignored: unknown, note: `${unknown} report(s) name packages not in this node's catalog (seq ${deps.catalog.seq}); they were not counted` } : outcome;
   });
 
   /** Figures carried on a disk from a site without a link (sluice report --import); admin. */
