@@ -11,9 +11,9 @@ import { fetchBlob } from '../transfer/fetch-blob.js';
 import { writeFileDurably } from '../store/durable-file.js';
 import { PartialFile } from '../store/partial-file.js';
 import { SluiceError, toSluiceError } from '../errors.js';
-import { bySeverity } from '../domain/severity.js';
+import { bySeverity, type Severity } from '../domain/severity.js';
 import type { ReportStatus } from '../domain/report-statuses.js';
-import type { FileEntry } from '../catalog/records.js';
+import { RING_ALL, type FileEntry } from '../catalog/records.js';
 import { CacheLock } from './cache-lock.js';
 import { FileCheckpoints } from './file-checkpoints.js';
 import { substitute } from './install-command.js';
@@ -116,18 +116,17 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
     throw new SluiceError(first.code, `${all.length > 1 ? `no server gave a catalog that verifies: ${all.join('; ')}` : first.message}${keyHint}`, { cause: first });
   }
   const history = await loadHistory(o.cacheDir);
-  // What to install is decided from the agent's own verified catalog; a package it should
-  // have but the node does not offer is withheld by that node, and taken from the others.
-  const withheld = withheldBy(o, catalog, updates);
-  updates.push(...withheld);
-  updates.sort((a, b) => bySeverity(a.severity, b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt));
-
+  // What to install, which files, in which order and with which words is decided from the
+  // agent's own verified catalog only. The node's /v1/updates is a hint of where each file
+  // can be fetched now and whether the node holds it yet, nothing more: a hub that edits it
+  // can withhold (noticed and reported) but cannot choose a file, a name or an order.
+  const plan = planFromCatalog(o, catalog, updates);
   const run: AgentRun = { server, catalogSeq: catalog.position, updatesUnchanged, installed: [], pending: [], reported: 0 };
   const others = servers.filter((s) => s !== server && !unreachable.some((u) => u.startsWith(`${s} (`)));
-  for (const u of updates) {
+  for (const u of plan) {
     const done = history[u.id];
     if (done && (done.status === 'succeeded' || done.status === 'succeeded-reboot')) continue;
-    if (u.state === 'pending') {
+    if (u.pending) {
       run.pending.push(u.id);
       continue;
     }
@@ -138,7 +137,7 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
     } catch (err) {
       outcome = { status: 'failed', error: (err as Error).message, at: new Date().toISOString() };
     }
-    if (withheld.includes(u)) outcome = { ...outcome, withheldBy: server };
+    if (u.withheld) outcome = { ...outcome, withheldBy: server };
     history[u.id] = outcome;
     await saveHistory(o.cacheDir, history);
     // Installed: its files are not needed again (a failed one keeps them for the retry).
@@ -151,7 +150,7 @@ async function runLocked(o: AgentOptions): Promise<AgentRun> {
 }
 
 /** Deletes a package's downloaded files from the cache. */
-async function pruneFiles(cacheDir: string, u: UpdateJson): Promise<void> {
+async function pruneFiles(cacheDir: string, u: PlannedInstall): Promise<void> {
   for (const f of u.files) await rm(path.join(cacheDir, 'files', f.sha256), { recursive: true, force: true });
 }
 
@@ -193,24 +192,65 @@ async function fetchUpdates(o: AgentOptions, server: string): Promise<{ updates:
   return { updates: body.updates, unchanged: false };
 }
 
+/** One package to install, every field from the verified catalog except where its files can be fetched. */
+interface PlannedInstall {
+  readonly id: string;
+  readonly name: string;
+  readonly version: string;
+  readonly severity: Severity;
+  readonly approvedAt: string;
+  /** The node said it does not hold every file yet. */
+  readonly pending: boolean;
+  /** The node did not list it at all although the signed catalog approves it for this endpoint. */
+  readonly withheld: boolean;
+  /** The signed files for this endpoint's platform and language, in the catalog's order; `url` only from the node's hint. */
+  readonly files: readonly { name: string; size: number; sha256: string; url: string | null }[];
+}
+
 /**
- * Packages the signed catalog approves for this endpoint (its ring, or `all` without
- * --ring; not declined or superseded; with files for its platform and language) that the
- * node's /v1/updates does not list at all, as updates whose files point at no server yet.
+ * Packages the signed catalog approves for this endpoint (its ring or `all`; without --ring,
+ * `all` only), neither declined nor superseded, with files for its platform and language
+ * (files without a label fit every one), most urgent first. From the node's answer only a
+ * file's URL (matched by sha256 and size) and "pending" are taken, each re-checked: a URL must
+ * point at a blob route, and the bytes behind it are hashed before anything runs.
  */
-function withheldBy(o: AgentOptions, catalog: VerifiedCatalog, offered: readonly UpdateJson[]): UpdateJson[] {
-  const listed = new Set(offered.map((u) => u.id));
-  const out: UpdateJson[] = [];
+function planFromCatalog(o: AgentOptions, catalog: VerifiedCatalog, offered: readonly UpdateJson[]): PlannedInstall[] {
+  const hints = new Map<string, UpdateJson>();
+  for (const u of offered) if (u && typeof u.id === 'string') hints.set(u.id, u);
   const matches = (f: FileEntry) => (o.platform === undefined || f.platform === undefined || f.platform === o.platform) && (o.language === undefined || f.language === undefined || f.language === o.language);
+  const ring = o.ring ?? RING_ALL;
+  const out: PlannedInstall[] = [];
   for (const pkg of catalog.state.all()) {
-    if (listed.has(pkg.id) || catalog.state.stateOf(pkg) !== 'approved') continue;
-    const approval = pkg.approvals.get(o.ring ?? 'all') ?? pkg.approvals.get('all');
+    if (catalog.state.stateOf(pkg) !== 'approved') continue;
+    const approval = pkg.approvals.get(ring) ?? pkg.approvals.get(RING_ALL);
     if (!approval) continue;
     const files = pkg.files.filter(matches);
     if (files.length === 0) continue;
-    out.push({ id: pkg.id, name: pkg.name, version: pkg.version, severity: pkg.severity, approvedAt: approval.at, state: 'available', files: files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256, url: null })) });
+    const hint = hints.get(pkg.id);
+    const hinted = Array.isArray(hint?.files) ? hint.files : [];
+    out.push({
+      id: pkg.id,
+      name: pkg.name,
+      version: pkg.version,
+      severity: pkg.severity,
+      approvedAt: approval.at,
+      pending: hint?.state === 'pending',
+      withheld: hint === undefined,
+      files: files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256, url: blobUrlHint(hinted.find((h) => h?.sha256 === f.sha256 && h.size === f.size)?.url, f.sha256) })),
+    });
   }
-  return out;
+  return out.sort((a, b) => bySeverity(a.severity, b.severity) || Date.parse(a.approvedAt) - Date.parse(b.approvedAt) || (a.id < b.id ? -1 : 1));
+}
+
+/** A node's URL for a blob, kept only when it is an http(s) URL ending in that blob's route. */
+function blobUrlHint(url: unknown, sha256: string): string | null {
+  if (typeof url !== 'string') return null;
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.pathname.endsWith(`/${sha256}`) ? u.href : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Why `server` cannot be used now (unreachable, not ready), or undefined when it answers /readyz. */
@@ -228,11 +268,11 @@ async function notReady(server: string, dispatcher: Dispatcher): Promise<string 
  * Downloads (with resume) the package's files into the cache, each checked against the
  * signed catalog; a file that fails at one server is tried at the others.
  */
-async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: UpdateJson, others: readonly string[]): Promise<string[]> {
+async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: PlannedInstall, others: readonly string[]): Promise<string[]> {
   const pkg = catalog.state.get(u.id);
   if (!pkg) throw new Error(`${u.id} is not in the signed catalog; refusing to install it`);
   const state = catalog.state.stateOf(pkg);
-  const ringOk = o.ring ? pkg.approvals.has(o.ring) || pkg.approvals.has('all') : pkg.approvals.size > 0;
+  const ringOk = pkg.approvals.has(o.ring ?? RING_ALL) || pkg.approvals.has(RING_ALL);
   if (state !== 'approved' || !ringOk) throw new Error(`${u.id} is ${state} in the signed catalog${ringOk ? '' : ` (not for ring ${o.ring})`}; refusing to install it`);
   const dir = path.join(o.cacheDir, 'files');
   const partialDir = path.join(o.cacheDir, 'partial');
@@ -280,7 +320,7 @@ async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: Updat
 }
 
 /** Runs the install command, after re-hashing every file (the cache could have changed). */
-async function install(o: AgentOptions, u: UpdateJson, files: string[]): Promise<InstallRecord> {
+async function install(o: AgentOptions, u: PlannedInstall, files: string[]): Promise<InstallRecord> {
   for (const [i, file] of files.entries()) {
     if ((await hashFile(file)) !== u.files[i]!.sha256) {
       await rm(path.dirname(file), { recursive: true, force: true });

@@ -4,11 +4,12 @@ import type { AddressInfo } from 'node:net';
 import type { KeyObject } from 'node:crypto';
 import { request } from 'undici';
 import { signHead, signTimestamp } from '../../src/catalog/head.js';
+import { sealRecord } from '../../src/catalog/records.js';
 import { onTeardown } from './env.js';
 
 export type BlobFault = 'none' | 'cut' | 'flip' | 'ignore-range' | 'wrong-range' | 'stall' | 'extra' | 'withhold';
-export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'forge-head' | 'replay-expired' | 'resign' | 'freeze';
-export type UpdatesFault = 'none' | 'forge' | 'withhold-critical';
+export type CatalogFault = 'none' | 'alter' | 'drop' | 'reorder' | 'replay' | 'forge-head' | 'replay-expired' | 'resign' | 'freeze' | 'runaway';
+export type UpdatesFault = 'none' | 'forge' | 'withhold-critical' | 'steer';
 
 /**
  * A misbehaving upstream for tests: a loopback HTTP server in front of a real node (the
@@ -38,6 +39,8 @@ export class FaultProxy {
   /** Every catalog request: which node asked (x-sluice-node) and when (ms, performance clock). */
   readonly catalogRequests: { node: string | undefined; at: number }[] = [];
   private firstCatalog: string | undefined;
+  /** With catalogFault 'runaway': hashes of the records made up so far, by seq. */
+  private readonly madeUp = new Map<number, string>();
   private server: Server | undefined;
   private readonly sockets = new Set<import('node:net').Socket>();
 
@@ -97,6 +100,7 @@ export class FaultProxy {
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(this.frozen);
     }
+    if (this.catalogFault === 'runaway') return this.runaway(url, req, res);
     const up = await request(`${this.target}${fetchUrl}`, { headers: forwardable(req) });
     let text = await up.body.text();
     if (up.statusCode === 200 && this.catalogFault !== 'freeze') this.frozen = JSON.stringify({ ...JSON.parse(text), records: [] });
@@ -125,6 +129,40 @@ export class FaultProxy {
     res.end(text);
   }
 
+  /**
+   * A forging hub that never reaches a head: the genuine records up to now, then made-up
+   * records that link hash to hash, under the genuine head with its seq raised far ahead (so
+   * its signature no longer verifies) and `more: true`, page after page.
+   */
+  private async runaway(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const after = Number(/after=(\d+)/.exec(url)?.[1] ?? 0);
+    const limit = Number(/limit=(\d+)/.exec(url)?.[1] ?? 500);
+    const up = await request(`${this.target}${url.replace(/wait=\d+/, 'wait=0')}`, { headers: forwardable(req) });
+    const page = (await up.body.json()) as { records: { seq: number; hash: string }[]; head: { seq: number }; more: boolean };
+    let prev = this.madeUp.get(after);
+    if (prev === undefined) page.records = page.records.slice(0, limit);
+    else page.records = [];
+    let seq = page.records.at(-1)?.seq ?? after;
+    prev ??= page.records.at(-1)?.hash;
+    if (prev === undefined) {
+      // After the genuine tip itself: the record's hash comes from one page back.
+      const back = await request(`${this.target}/v1/catalog?after=${Math.max(0, after - 1)}&limit=1`, { headers: forwardable(req) });
+      prev = ((await back.body.json()) as { records: { hash: string }[] }).records[0]!.hash;
+    }
+    while (page.records.length < limit) {
+      seq++;
+      const r = sealRecord({ type: 'publish', id: `junk@${seq}`, severity: 'low', files: [{ name: 'junk.bin', size: 1, sha256: 'ab'.repeat(32) }], at: new Date().toISOString(), by: 'mallory' }, seq, prev);
+      this.madeUp.set(seq, r.hash);
+      page.records.push(r);
+      prev = r.hash;
+    }
+    page.head = { ...page.head, seq: 1_000_000_000 };
+    page.more = true;
+    this.note('catalog:runaway');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(page));
+  }
+
   /** Adds a critical "evil@1" that no signed record names, pointing at a real blob. */
   private async forgeUpdates(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const up = await request(`${this.target}${url}`, { headers: forwardable(req) });
@@ -132,6 +170,14 @@ export class FaultProxy {
     if (this.updatesFault === 'withhold-critical') {
       body.updates = body.updates.filter((u) => (u as { severity?: string }).severity !== 'critical');
       this.note('updates:withhold-critical');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify(body));
+    }
+    if (this.updatesFault === 'steer') {
+      // Genuine packages and files, edited: files reversed (another signed file of the
+      // package first), option-injecting name and version, every platform's files offered.
+      body.updates = body.updates.reverse().map((u) => ({ ...u, name: '-oDPkg::Pre-Invoke::=touch /tmp/sluice-steered', version: '--allow-downgrades', severity: 'critical', files: [...u.files].reverse() }));
+      this.note('updates:steer');
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify(body));
     }

@@ -173,7 +173,7 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
     assert.match(await row.innerText(), /no endpoints/);
     await page.evaluate(() => ((window as unknown as { mark: number }).mark = 7));
 
-    const agent = await runCli(['agent', '--server', pilot.address.url, '--client-id', 'pc-1', '--cache', path.join(tempDir(), 'cache'), '--exec', 'true', '--ca', c.caPath, '--json', '-t', c.file], { env: { SLUICE_ENDPOINT_TOKEN: ENDPOINT_TOKEN } });
+    const agent = await runCli(['agent', '--server', pilot.address.url, '--client-id', 'pc-1', '--ring', 'pilot', '--cache', path.join(tempDir(), 'cache'), '--exec', 'true', '--ca', c.caPath, '--json', '-t', c.file], { env: { SLUICE_ENDPOINT_TOKEN: ENDPOINT_TOKEN } });
     assert.equal(agent.code, 0, agent.stderr);
     await waitFor('the report in the compliance view', async () => /100%/.test(await row.innerText()), 30_000).catch(async (err) => {
       await page.reload();

@@ -10,6 +10,7 @@ import { runCli } from '../helpers/cli.js';
 import { tempDir, waitFor } from '../helpers/env.js';
 import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { converged, getJson, metric, release } from '../helpers/replication.js';
+import { adminPost, publish, writeFile } from '../helpers/publish.js';
 
 let c: Awaited<ReturnType<typeof makeCluster>>;
 let hq: SluiceNode;
@@ -127,6 +128,22 @@ describe('endpoints install what applies, in severity order, and report', () => 
     assert.deepEqual(reports.sites.b1!.packages['p-all@1'], { succeeded: 2 });
   });
 
+  it('reports naming packages the node does not catalog are not counted: a site\'s summary cannot be grown with made-up ids', async () => {
+    const url = `${c.topology.nodes.get('b2')!.url}/v1/reports`;
+    const at = new Date().toISOString();
+    const made = Array.from({ length: 500 }, (_, i) => ({ clientId: 'liar', package: `made-up-${i}@1`, status: 'failed', error: 'x'.repeat(1000), at }));
+    const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ENDPOINT_TOKEN}` }, body: JSON.stringify({ reports: [...made, { clientId: 'liar', package: 'p-all@1', status: 'succeeded', at }] }) });
+    assert.equal(res.statusCode, 200);
+    const body = (await res.body.json()) as { accepted: number; ignored: number };
+    assert.equal(body.accepted, 1, 'the catalogued package counts');
+    assert.equal(body.ignored, 500);
+    assert.equal(await metric(b2, 'sluice_reports_ignored_total'), 500);
+    const own = await request(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const sites = ((await own.body.json()) as { sites: Record<string, { packages: Record<string, unknown>; failures: { package: string }[] }> }).sites;
+    assert.ok(!Object.keys(sites.b2!.packages).some((p) => p.startsWith('made-up-')));
+    assert.ok(!sites.b2!.failures.some((f) => f.package.startsWith('made-up-')));
+  });
+
   it('reports need the site\'s endpoint token and a valid batch', async () => {
     const url = `${c.topology.nodes.get('b2')!.url}/v1/reports`;
     const post = (body: unknown, token: string | null = ENDPOINT_TOKEN) =>
@@ -161,18 +178,56 @@ describe('an endpoint never runs what the signed catalog does not vouch for', ()
     assert.ok(again.installs.includes('fresh@1'), 'installed once the bytes are right');
   });
 
-  it('a package the node invents (not in the signed catalog) is refused, never executed', async () => {
+  it('a package the node invents (not in the signed catalog) is never tried, never executed', async () => {
     proxy.updatesFault = 'forge';
     try {
       const a = await agent('a4', c.topology.nodes.get('b2')!.url, ['--platform', 'windows-x64', '--language', 'fr']);
       assert.ok(proxy.count('updates:forge') >= 1);
       assert.ok(!a.installs.includes('evil@1'));
-      const r = a.run.installed.find((i: { id: string }) => i.id === 'evil@1');
-      assert.equal(r.status, 'failed');
-      assert.match(r.error, /not in the signed catalog; refusing/);
+      assert.equal(a.run.installed.find((i: { id: string }) => i.id === 'evil@1'), undefined, 'what to install comes from the signed catalog only');
     } finally {
       proxy.updatesFault = 'none';
     }
+  });
+
+  it('a node that edits /v1/updates cannot choose the file, the order, the name or the version the install command gets', async () => {
+    const dir = tempDir();
+    const first = writeFile(dir, 'first.bin', Buffer.from('the file the publisher listed first'));
+    const second = writeFile(dir, 'second.bin', Buffer.from('another signed file of the package'));
+    const pub = await publish(base, { name: 'two', version: '2.0~rc1', severity: 'low' }, [first, second]);
+    assert.equal(pub.status, 201, JSON.stringify(pub.json));
+    assert.equal((await adminPost(base, '/v1/packages/two@2.0~rc1/approve', { ring: 'all' })).status, 200);
+    await converged(b2, hq.catalog.seq);
+    const log = path.join(dir, 'words.log');
+    proxy.updatesFault = 'steer';
+    try {
+      const r = await runCli(['agent', '--server', c.topology.nodes.get('b2')!.url, '--client-id', 'steered', '--cache', path.join(dir, 'cache'), '--exec', `printf '%s|%s|%s\\n' {name} {version} {file} >> ${log}`, '--json', '-t', c.file, '--platform', 'linux-x64', '--language', 'en'], { env: { SLUICE_ENDPOINT_TOKEN: ENDPOINT_TOKEN } });
+      assert.ok(proxy.count('updates:steer') >= 1);
+      const lines = readFileSync(log, 'utf8').trim().split('\n');
+      const two = lines.find((l) => l.startsWith('two|'));
+      assert.ok(two, `two@2.0~rc1 installed with its signed words: ${lines.join('; ')} ${r.stderr}`);
+      const [name, version, file] = two.split('|');
+      assert.equal(name, 'two');
+      assert.equal(version, '2.0~rc1');
+      assert.equal(path.basename(file!), 'first.bin', 'the first file the signed record lists, whatever order the node gives');
+      assert.ok(!lines.some((l) => l.includes('Pre-Invoke') || l.includes('allow-downgrades')), lines.join('; '));
+      // The platform filter is the agent's: the windows package stays out although offered.
+      assert.ok(!lines.some((l) => l.startsWith('p-win|')), lines.join('; '));
+      // Order is the catalog's too: most urgent first, not the node's reversed list.
+      const order = lines.map((l) => l.split('|')[0]);
+      assert.ok(order.indexOf('p-all') < order.indexOf('p-linux'), order.join(','));
+    } finally {
+      proxy.updatesFault = 'none';
+    }
+  });
+
+  it('without --ring an agent installs only what is approved for all; with --ring, its ring too', async () => {
+    await release(base, c.dir, 'pilot-only', { ring: 'pilot', meta: { severity: 'low' } });
+    await converged(b1, hq.catalog.seq);
+    const plain = await agent('ringless', c.topology.nodes.get('b1')!.url, A3_OPTS);
+    assert.ok(!plain.installs.includes('pilot-only@1'), plain.installs.join(','));
+    const pilot = await agent('ringed', c.topology.nodes.get('b1')!.url, [...A3_OPTS, '--ring', 'pilot']);
+    assert.ok(pilot.installs.includes('pilot-only@1'), pilot.installs.join(','));
   });
 
   it('an agent pinned to another key rejects the catalog and installs nothing', async () => {
@@ -297,7 +352,7 @@ describe('compliance', () => {
   it('compliance counts only the sites in a package\'s rings, and a site without endpoints has no percentage', async () => {
     await release(base, c.dir, 'pilot-fix', { ring: 'pilot', meta: { severity: 'critical' } });
     await converged(b1, hq.catalog.seq);
-    const a = await agent('p1', c.topology.nodes.get('b1')!.url, ['--platform', 'linux-x64', '--language', 'en']);
+    const a = await agent('p1', c.topology.nodes.get('b1')!.url, ['--platform', 'linux-x64', '--language', 'en', '--ring', 'pilot']);
     assert.ok(a.installs.includes('pilot-fix@1'));
     type Row = { package: string; severity: string; site: string; clients: number; counts: Record<string, number>; compliantPercent: number | null };
     const body = await waitFor('b1\'s pilot install to reach the primary', async () => {
