@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { FileEntry } from '../catalog/records.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { bySeverity } from '../domain/severity.js';
 import { blobUrl } from '../protocol/paths.js';
 import type { UpdateEntry, UpdatesAnswer } from '../protocol/updates.js';
@@ -34,6 +35,10 @@ interface Entry extends UpdatesBody {
 
 /** Distinct (rings, platform, language) answers kept; a site has a handful of each. */
 const MAX_ANSWERS = 512;
+/** Bytes of answers kept, whatever callers ask: 10,000 approved packages make ~3 MiB answers. */
+const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+/** Stands for any value no file of the catalog carries: every such value gets the same answer. */
+const NONE = '\u0001none';
 
 /**
  * Answers of `GET /v1/updates`, computed once per question and catalog position instead of
@@ -44,19 +49,47 @@ const MAX_ANSWERS = 512;
  * say the same thing.
  */
 export class UpdatesCache {
-  private readonly answers = new LRUCache<string, Entry>({ max: MAX_ANSWERS });
+  private readonly answers = new LRUCache<string, Entry>({ max: MAX_ANSWERS, maxSize: MAX_ANSWER_BYTES, sizeCalculation: (e) => e.json.length + 256 });
+  /** Platforms, languages and rings the catalog names, at the position they were read. */
+  private known: { seq: number; tip: string; platforms: Set<string>; languages: Set<string>; rings: Set<string> } | undefined;
 
   constructor(
-    private readonly deps: { readonly catalog: CatalogLog; readonly store: BlobStore; readonly node: NodeSpec; readonly topology: Topology },
+    private readonly deps: { readonly catalog: CatalogLog; readonly store: BlobStore; readonly node: NodeSpec; readonly topology: Topology; readonly metrics?: Pick<Metrics, 'updatesCacheBytes'> },
   ) {}
 
+  /**
+   * The cache is keyed on what the answer depends on, never on the raw question: anonymous
+   * callers choose the query, so a platform, language or ring that no file or approval of the
+   * catalog names is keyed as one "none" (the answer is the same for all of them), and the
+   * number of distinct keys follows the catalog, not the callers.
+   */
   answer(q: UpdatesQuery): UpdatesBody {
-    const key = `${q.rings.join(',')}\u0000${q.platform ?? ''}\u0000${q.language ?? ''}`;
+    const known = this.knownValues();
+    const label = (v: string | undefined, set: Set<string>) => (v === undefined ? '' : set.has(v) ? v : NONE);
+    const rings = [...new Set(q.rings.map((r) => (known.rings.has(r) ? r : NONE)))].sort();
+    const key = `${rings.join(',')}\u0000${label(q.platform, known.platforms)}\u0000${label(q.language, known.languages)}`;
     const cached = this.answers.get(key);
     if (cached && this.stillValid(cached)) return cached;
     const fresh = this.compute(q);
     this.answers.set(key, fresh);
+    this.deps.metrics?.updatesCacheBytes.set(this.answers.calculatedSize);
     return fresh;
+  }
+
+  private knownValues(): NonNullable<UpdatesCache['known']> {
+    const { catalog, topology } = this.deps;
+    if (this.known && this.known.seq === catalog.seq && this.known.tip === catalog.tipHash) return this.known;
+    const platforms = new Set<string>();
+    const languages = new Set<string>();
+    const rings = new Set<string>([...topology.nodes.values()].flatMap((n) => n.rings));
+    for (const pkg of catalog.state.all()) {
+      for (const f of pkg.files) {
+        if (f.platform !== undefined) platforms.add(f.platform);
+        if (f.language !== undefined) languages.add(f.language);
+      }
+      for (const ring of pkg.approvals.keys()) rings.add(ring);
+    }
+    return (this.known = { seq: catalog.seq, tip: catalog.tipHash, platforms, languages, rings });
   }
 
   private stillValid(e: Entry): boolean {

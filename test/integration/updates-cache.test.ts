@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { ENDPOINT_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
 import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/env.js';
-import { converged, release } from '../helpers/replication.js';
+import { converged, metric, release } from '../helpers/replication.js';
 
 interface Answer {
   status: number;
@@ -84,5 +84,25 @@ describe('GET /v1/updates with ETag and If-None-Match', () => {
     assert.deepEqual([first.updatesUnchanged, first.installed.map((i) => i.id)], [false, ['tool@1']]);
     const second = await pass();
     assert.deepEqual([second.updatesUnchanged, second.installed], [true, []], 'nothing changed: 304, nothing reinstalled');
+  });
+
+  it('anonymous callers cannot grow the cache: values the catalog does not name share one answer', async () => {
+    const c = await makeCluster([{ name: 'hq' }]);
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const base = c.topology.nodes.get('hq')!.url;
+    for (let i = 0; i < 5; i++) await release(base, c.dir, `tool${i}`, { size: 1024, meta: { platform: 'linux-x64' } });
+    const ask = async (q: string) => {
+      const res = await request(`${base}/v1/updates?${q}`);
+      assert.equal(res.statusCode, 200);
+      return (await res.body.json()) as { updates: { id: string }[] };
+    };
+    const one = await ask('platform=linux-x64');
+    await ask('platform=linux-x64&language=en&ring=pilot');
+    const known = await metric(hq, 'sluice_updates_cache_bytes');
+    assert.ok(known > 0);
+    for (let i = 0; i < 300; i++) assert.equal((await ask(`platform=made-up-${i}&language=xx-${i}&ring=r${i}`)).updates.length, 0);
+    const after = await metric(hq, 'sluice_updates_cache_bytes');
+    assert.ok(after <= known * 2, `300 made-up questions grew the cache from ${known} to ${after} bytes`);
+    assert.equal((await ask('platform=linux-x64')).updates.length, one.updates.length);
   });
 });

@@ -13,7 +13,7 @@ const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
  * that sends it back in If-None-Match gets 304 with no body while nothing changed. The
  * endpoint checks everything against the signed catalog itself.
  */
-export function registerUpdateRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'store' | 'topology'>): void {
+export function registerUpdateRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'store' | 'topology' | 'metrics'>): void {
   const cache = new UpdatesCache(deps);
   app.get(PATHS.updates, async (request, reply) => {
     const q = request.query as Record<string, string | undefined>;
