@@ -8,9 +8,18 @@ import { GENESIS_HASH, type CatalogRecord } from '../catalog/records.js';
 import { headSignedBy, signedHeadSchema, type SignedHead } from '../catalog/head.js';
 import { implicitRoot, nextRoot, type TrustRoot } from '../catalog/root.js';
 import { hashRecord, recordSchema } from '../catalog/records.js';
-import { verifyPage } from '../catalog/verify-page.js';
+import { CatalogRejected, verifyPage } from '../catalog/verify-page.js';
 import { SluiceError } from '../errors.js';
 import { writeFileDurably } from '../store/durable-file.js';
+
+/** How far an agent follows a sync that has not reached a verified head. */
+export interface UnverifiedLimits {
+  readonly records: number;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+export const AGENT_UNVERIFIED_LIMITS: UnverifiedLimits = Object.freeze({ records: 100_000, bytes: 64 * 1024 * 1024, ms: 10 * 60_000 });
 
 /**
  * An endpoint's own verified copy of the catalog, in its cache directory (records.jsonl and
@@ -56,16 +65,31 @@ export class VerifiedCatalog {
     return this.seq;
   }
 
-  /** Brings the copy up to the node's signed head, page by page. */
-  async sync(server: string, dispatcher?: Dispatcher, now = Date.now()): Promise<number> {
+  /**
+   * Brings the copy up to the node's signed head, page by page. Records wait in memory until
+   * a page reaches the head: under a head the root in force does not sign (a forging node
+   * sending "more" for ever), only a bounded run is taken before the server is given up.
+   */
+  async sync(server: string, dispatcher?: Dispatcher, now = Date.now(), limits: UnverifiedLimits = AGENT_UNVERIFIED_LIMITS): Promise<number> {
     const fresh: CatalogRecord[] = [];
     let tip = { seq: this.seq, hash: this.hash };
     let root = this.root;
+    let bytes = 0;
     for (;;) {
       const res = await request(catalogUrl(server, tip.seq, 5000), { dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
-      const page = verifyPage(JSON.parse(text), { seq: this.seq, hash: this.hash }, tip, root, now);
+      bytes += text.length;
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new CatalogRejected('malformed', `catalog from ${server} is not JSON`);
+      }
+      const page = verifyPage(body, { seq: this.seq, hash: this.hash }, tip, root, now);
+      if (!page.complete && !headSignedBy(page.head, page.root.catalogKeys) && (fresh.length + page.records.length > limits.records || bytes > limits.bytes || Date.now() - now > limits.ms)) {
+        throw new CatalogRejected('unverified', `${server} sent ${fresh.length + page.records.length} catalog records (${Math.round(bytes / 1024)} KiB) under a head that no key of the root in force signed, without reaching a verified head`);
+      }
       root = page.root;
       fresh.push(...page.records);
       const last = page.records.at(-1);

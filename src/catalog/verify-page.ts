@@ -16,6 +16,7 @@ const REASON_CODE: Record<RejectReason, ErrorCode> = {
   chain: 'CATALOG_CHAIN_BROKEN',
   root: 'CATALOG_ROOT_INVALID',
   stale: 'CATALOG_STALE',
+  unverified: 'CATALOG_UNVERIFIED',
 };
 
 export class CatalogRejected extends SluiceError {

@@ -1,7 +1,8 @@
 import { request } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogRecord } from '../catalog/records.js';
-import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verify-page.js';
+import { CatalogRejected, verifyPage, type RejectReason, type VerifiedPage } from '../catalog/verify-page.js';
+import { headSignedBy } from '../catalog/head.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { catalogUrl } from '../protocol/paths.js';
@@ -50,6 +51,8 @@ export class CatalogFollower {
   private quickEmpty = 0;
   private lastProblem: string | undefined;
   private running: Promise<void> | undefined;
+  /** Records staged ahead of the verified head: from which peer, since when, how many bytes. */
+  private staging: { peer: string; sinceMs: number; bytes: number } | undefined;
   lastSyncAt: number | undefined;
   /** Each peer's clock minus ours, seconds, from the Date header of its last answer (±1 s). */
   readonly clockSkew = new Map<string, number>();
@@ -71,6 +74,9 @@ export class CatalogFollower {
     if (this.d.syncJitterMs > 0) await sleep(Math.random() * this.d.syncJitterMs, signal);
     while (!signal.aborted) {
       const peer = this.d.peers.current();
+      // Records staged from one peer are never continued from another: a forging hub's staged
+      // tip would otherwise be asked of the honest fallback, which has no such records.
+      if (this.staging && this.staging.peer !== peer.name) await this.dropStaged();
       const tip = this.d.catalog.receivedTip;
       const catchingUp = tip.seq > this.d.catalog.seq;
       const waitSec = catchingUp ? 0 : this.d.tuning.longPollSec;
@@ -90,8 +96,10 @@ export class CatalogFollower {
           throw new CatalogRejected('malformed', `catalog from ${peer.name} is not JSON`);
         }
         const page = verifyPage(body, { seq: this.d.catalog.seq, hash: this.d.catalog.tipHash }, tip, tip.root, now());
+        if (!page.complete) this.boundStaging(peer.name, page, text.length, now());
         await this.d.catalog.stageRecords(page.records, page.root);
         if (page.complete) {
+          this.staging = undefined;
           const rootBefore = this.d.catalog.root.version;
           const fresh = await this.d.catalog.commitHead(page.head, page.timestamp, page.root);
           if (page.root.version !== rootBefore) this.d.log.info({ version: page.root.version, peer: peer.name }, 'new root of trust verified and in force');
@@ -102,10 +110,14 @@ export class CatalogFollower {
             this.d.onRecords(fresh);
           }
         }
-        this.d.peers.succeeded(peer);
-        this.d.onSynced?.();
-        this.attempt = 0;
-        this.recovered();
+        // Only a page that reaches a verified head is progress: staging alone never makes a
+        // peer healthy, so an upstream that only ever sends "more" is left for the fallback.
+        if (page.complete) {
+          this.d.peers.succeeded(peer);
+          this.d.onSynced?.();
+          this.attempt = 0;
+          this.recovered();
+        }
         // A renewed head or timestamp is news, not a long-poll answered early.
         const answeredAtOnce = waitSec > 0 && page.records.length === 0 && page.head.expires === headBefore && (page.timestamp === undefined || page.timestamp.issued === timestampBefore) && now() - started < (waitSec * 1000) / 2;
         this.quickEmpty = answeredAtOnce ? this.quickEmpty + 1 : 0;
@@ -124,15 +136,37 @@ export class CatalogFollower {
         const e = err instanceof SluiceError ? err : toSluiceError(err, `catalog from ${peer.name}`);
         const tls = tlsErrorCode(err);
         if (tls) this.d.metrics.tlsHandshakeFailures.inc({ reason: tlsFailureReason(tls) });
-        if (e instanceof CatalogRejected) {
-          this.d.metrics.catalogRejected.inc({ reason: e.reason });
-          await this.d.catalog.discardUnverified().catch(() => undefined);
-        }
+        if (e instanceof CatalogRejected) this.d.metrics.catalogRejected.inc({ reason: e.reason });
+        // Whatever failed, nothing staged from this sync is kept: the next one starts from
+        // the verified head, from whichever peer is current then.
+        await this.dropStaged();
         this.d.peers.failed(peer, e.code);
         this.problem(e, peer.name, e instanceof CatalogRejected ? e.reason : undefined);
         await sleep(backoffMs(this.attempt++, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs), signal);
       }
     }
+  }
+
+  /**
+   * Staging may run ahead of the verified head only as far as a head this node can check
+   * allows (records beyond a head signed by the root in force are refused by verifyPage). A
+   * head it cannot check yet (signed by a key a later root record will bring, or forged) is
+   * allowed a bounded run of records, bytes and time; past any bound the sync fails.
+   */
+  private boundStaging(peer: string, page: VerifiedPage, bytes: number, at: number): void {
+    const s = (this.staging ??= { peer, sinceMs: at, bytes: 0 });
+    s.bytes += bytes;
+    if (headSignedBy(page.head, this.d.catalog.receivedTip.root.catalogKeys)) return;
+    const { unverifiedMaxRecords, unverifiedMaxBytes, unverifiedMaxMs } = this.d.tuning;
+    const records = this.d.catalog.receivedTip.seq + page.records.length - this.d.catalog.seq;
+    if (records > unverifiedMaxRecords || s.bytes > unverifiedMaxBytes || at - s.sinceMs > unverifiedMaxMs) {
+      throw new CatalogRejected('unverified', `${peer} sent ${records} catalog records (${Math.round(s.bytes / 1024)} KiB over ${Math.round((at - s.sinceMs) / 1000)} s) under a head that no key of the root in force signed, without reaching a verified head; discarded`);
+    }
+  }
+
+  private async dropStaged(): Promise<void> {
+    this.staging = undefined;
+    if (this.d.catalog.receivedTip.seq !== this.d.catalog.seq) await this.d.catalog.discardUnverified().catch(() => undefined);
   }
 
   /**

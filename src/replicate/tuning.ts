@@ -52,6 +52,15 @@ export interface ReplicationTuning {
   readonly partialTtlMs: number;
   /** How often unwanted blobs are looked for (deleted once past policy.grace). @defaultValue 60 s */
   readonly gcEveryMs: number;
+  /**
+   * Catalog records an upstream may send ahead of a head this node can check (a head not
+   * signed by a key of the root in force: one a rotation further on will vouch for, or a
+   * forgery), before the sync counts as failing and the records are discarded.
+   * @defaultValue 100,000 records / 64 MiB / 10 min
+   */
+  readonly unverifiedMaxRecords: number;
+  readonly unverifiedMaxBytes: number;
+  readonly unverifiedMaxMs: number;
 }
 
 export const DEFAULT_TUNING: ReplicationTuning = Object.freeze({
@@ -75,4 +84,7 @@ export const DEFAULT_TUNING: ReplicationTuning = Object.freeze({
   statusStaleMs: 60_000,
   partialTtlMs: 7 * 86_400_000,
   gcEveryMs: 60_000,
+  unverifiedMaxRecords: 100_000,
+  unverifiedMaxBytes: 64 * 1024 * 1024,
+  unverifiedMaxMs: 10 * 60_000,
 });

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Agent } from 'undici';
+import { VerifiedCatalog } from '../../src/agent/verified-catalog.js';
+import { readPublicKey } from '../../src/catalog/keys.js';
+import { CatalogRejected } from '../../src/catalog/verify-page.js';
+import { makeCluster, startNode } from '../helpers/cluster.js';
+import { tempDir, waitFor } from '../helpers/env.js';
+import { metric, release } from '../helpers/replication.js';
+
+const LIMITS = { unverifiedMaxRecords: 2000, unverifiedMaxBytes: 64 * 1024 * 1024, unverifiedMaxMs: 60_000, catalogPage: 500 };
+
+describe('a hub that sends unsigned catalog pages for ever', () => {
+  it('is a failing peer: staging stays bounded, the node fails over, and nothing staged from it is kept', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq', proxied: true }, { name: 'branch', upstream: 'hub', extra: 'fallback: [hq]' }]);
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    await startNode(c.topology, 'hub', c.secrets);
+    await release(c.topology.nodes.get('hq')!.url, c.dir, 'genuine');
+    const proxy = c.proxies.get('hub')!;
+    proxy.catalogFault = 'runaway';
+    const branch = await startNode(c.topology, 'branch', c.secrets, LIMITS);
+    let furthest = 0;
+    await waitFor('the branch to reach the primary\'s catalog through its fallback', () => {
+      furthest = Math.max(furthest, branch.catalog.receivedTip.seq - branch.catalog.seq);
+      return branch.catalog.seq === hq.catalog.seq && branch.catalog.receivedTip.seq === hq.catalog.seq;
+    }, 30_000, 5);
+    assert.ok(proxy.count('catalog:runaway') >= 1);
+    assert.ok(furthest <= LIMITS.unverifiedMaxRecords + LIMITS.catalogPage, `staged ${furthest} records ahead of the verified head`);
+    assert.ok((await metric(branch, 'sluice_catalog_rejected_total{reason="unverified"}')) >= 1);
+    assert.equal(branch.catalog.state.get('junk@5'), undefined);
+  });
+
+  it('an agent gives the server up after a bounded run and keeps its verified copy', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq', proxied: true }]);
+    await startNode(c.topology, 'hq', c.secrets);
+    const hub = await startNode(c.topology, 'hub', c.secrets);
+    await release(c.topology.nodes.get('hq')!.url, c.dir, 'genuine');
+    await waitFor('the hub to hold the record', () => hub.catalog.seq >= 2);
+    c.proxies.get('hub')!.catalogFault = 'runaway';
+    const catalog = await VerifiedCatalog.open(tempDir(), readPublicKey(`${c.dir}/keys/catalog.pub`, "the catalog key"));
+    const dispatcher = new Agent();
+    try {
+      await assert.rejects(catalog.sync(c.topology.nodes.get('hub')!.url, dispatcher, Date.now(), { records: 3000, bytes: 64 * 1024 * 1024, ms: 60_000 }), (err: unknown) => err instanceof CatalogRejected && err.reason === 'unverified');
+    } finally {
+      await dispatcher.close();
+    }
+    assert.equal(catalog.position, 0, 'nothing of the run is kept');
+  });
+});
