@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   PACKAGE_NOT_FOUND: { status: 404, retryable: false },
   NOT_PRIMARY: { status: 409, retryable: false },
   PUSH_BASE_UNKNOWN: { status: 409, retryable: true },
+  PUSH_INVALID: { status: 400, retryable: false },
   IMPORT_INVALID: { status: 400, retryable: false },
   IMPORT_TAMPERED: { status: 422, retryable: false },
   IMPORT_GAP: { status: 409, retryable: false },
@@ -48,6 +49,7 @@ export const ERROR_CATALOGUE = {
   CATALOG_MALFORMED: { status: 502, retryable: true },
   CATALOG_ROOT_INVALID: { status: 502, retryable: true },
   CATALOG_STALE: { status: 502, retryable: true },
+  CATALOG_UNVERIFIED: { status: 502, retryable: true },
   // transfers and peers
   UPSTREAM_UNREACHABLE: { status: 502, retryable: true },
   UPSTREAM_BAD_RESPONSE: { status: 502, retryable: true },
