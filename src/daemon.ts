@@ -378,10 +378,10 @@ export class SluiceNode {
       this.client.update({ ca });
       return;
     }
-    const paths = { certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath };
+    const paths = { certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath, crlPath: topology.trust.crlPath };
     const apply = (m: TlsMaterial) => {
       this.tls = https ? m : undefined;
-      this.client.update({ ca: m.ca, cert: m.cert, key: m.key });
+      this.client.update({ ca: m.ca, cert: m.cert, key: m.key, crl: m.crl });
       this.metrics.tlsCertExpiry.set(m.notAfterMs / 1000);
     };
     apply(loadTlsMaterial(paths));

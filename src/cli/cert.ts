@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '../errors.js';
@@ -40,7 +41,29 @@ export function registerCert(program: Command): void {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SluiceError('TLS_INVALID', `no CA in ${path.resolve(opts.caDir)} (ca.pem and ca.key); create one with "sluice cert ca --out ${opts.caDir}"`);
         throw err;
       }
-      process.stdout.write(`wrote ${out.certPath} and ${out.keyPath} for node ${name} (covers ${hosts.join(', ')}); set SLUICE_TLS_CERT and SLUICE_TLS_KEY on that node\n`);
+      const { serialOf } = await certificates();
+      process.stdout.write(`wrote ${out.certPath} and ${out.keyPath} for node ${name} (covers ${hosts.join(', ')}, serial ${serialOf(readFileSync(out.certPath, 'utf8'))}); set SLUICE_TLS_CERT and SLUICE_TLS_KEY on that node\n`);
+    });
+  cert
+    .command('revoke')
+    .description('add certificates to the revocation list (trust.crl) signed by the CA: nodes reload it and refuse them at the handshake. Revoke a stolen pair before or after issuing its node a new one (sluice cert node)')
+    .argument('[cert-files...]', 'certificate files to revoke (e.g. the copy of a stolen NAME.crt)')
+    .requiredOption('--ca-dir <dir>', 'directory holding ca.pem and ca.key')
+    .option('--serial <hex...>', 'serial numbers to revoke, as "sluice cert node" printed them')
+    .option('--crl <file>', 'the revocation list to add to (written whole); default DIR/crl.pem of --ca-dir')
+    .option('--days <n>', 'how long the list is valid (nodes refuse every certificate once it has expired: re-run before then)', '3650')
+    .action(async (files: string[], opts: { caDir: string; serial?: string[]; crl?: string; days: string }) => {
+      if (files.length === 0 && !opts.serial?.length) throw new SluiceError('USAGE', 'name the certificates to revoke: sluice cert revoke FILE.crt... --ca-dir DIR, or --serial HEX');
+      const { revokeCertificates } = await certificates();
+      const crlPath = path.resolve(opts.crl ?? path.join(opts.caDir, 'crl.pem'));
+      let out;
+      try {
+        out = await revokeCertificates({ caDir: opts.caDir, crlPath, certFiles: files, serials: opts.serial ?? [], days: days(opts.days) });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SluiceError('FILE_NOT_READABLE', `${(err as NodeJS.ErrnoException).path ?? 'a file'}: no such file (the CA is ca.pem and ca.key in --ca-dir)`);
+        throw err;
+      }
+      process.stdout.write(`wrote ${out.crlPath}: ${out.added.length ? `revoked ${out.added.join(', ')}` : 'nothing new (already listed)'}; ${out.listed} certificate(s) listed\npoint trust.crl at it (or copy it where trust.crl points) on every node: they reload it within seconds and refuse the listed certificates\n`);
     });
 }
 

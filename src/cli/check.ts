@@ -63,7 +63,7 @@ async function nodeCertificateWarnings(topology: Topology, name: string, secrets
     if (!node.url.startsWith('https:')) return [];
     throw new SluiceError('TLS_INVALID', `node ${name} has an https:// url but SLUICE_TLS_CERT and SLUICE_TLS_KEY are not set (environment or --secrets); create a pair with "${fix}"`);
   }
-  const material = loadTlsMaterial({ certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath: topology.trust.caPath });
+  const material = loadTlsMaterial({ certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath: topology.trust.caPath, crlPath: topology.trust.crlPath });
   const out: string[] = [];
   const { describeCert } = await certificates();
   const cert = describeCert(material.cert);

@@ -13,7 +13,7 @@ export const TRANSFER_STATES = ['queued', 'active', 'paused', 'verifying', 'wait
 export type TransferState = (typeof TRANSFER_STATES)[number];
 
 /** Why a TLS connection was refused or failed (sluice_tls_handshake_failures_total). */
-export const TLS_FAILURE_REASONS = ['unknown_ca', 'expired', 'name_mismatch', 'plain_http', 'bad_certificate', 'other'] as const;
+export const TLS_FAILURE_REASONS = ['unknown_ca', 'expired', 'name_mismatch', 'plain_http', 'bad_certificate', 'revoked', 'other'] as const;
 export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
 
 /**

@@ -118,8 +118,8 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
 }
 
 /** The certificate, key and trust anchors as Node's TLS options. */
-export function tlsServerOptions(m: TlsMaterial): { cert: string; key: string; ca?: string } {
-  return { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) };
+export function tlsServerOptions(m: TlsMaterial): { cert: string; key: string; ca?: string; crl?: string } {
+  return { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}), ...(m.crl ? { crl: m.crl } : {}) };
 }
 
 /**

@@ -7,6 +7,8 @@ export interface PeerTls {
   /** This node's certificate and key, presented for mutual TLS. */
   readonly cert?: string | undefined;
   readonly key?: string | undefined;
+  /** Revoked certificates (trust.crl): an upstream presenting one is refused. */
+  readonly crl?: string | undefined;
 }
 
 /**
@@ -38,7 +40,7 @@ export class PeerClient {
   }
 
   private static agentFor(tls: PeerTls): Agent {
-    const connect = { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}), minVersion: 'TLSv1.2' as const };
+    const connect = { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}), ...(tls.crl ? { crl: tls.crl } : {}), minVersion: 'TLSv1.2' as const };
     return new Agent({ connect });
   }
 }

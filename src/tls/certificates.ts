@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
@@ -20,9 +20,11 @@ export function nodeCertPaths(dir: string, name: string): { certPath: string; ke
   return { certPath: path.join(dir, `${name}.crt`), keyPath: path.join(dir, `${name}.key`) };
 }
 
-function pemKey(der: ArrayBuffer): string {
-  return `-----BEGIN PRIVATE KEY-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END PRIVATE KEY-----\n`;
+function pem(label: string, der: ArrayBuffer): string {
+  return `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END ${label}-----\n`;
 }
+
+const pemKey = (der: ArrayBuffer) => pem('PRIVATE KEY', der);
 
 const serial = () => randomBytes(16).toString('hex').replace(/^[89a-f]/, '1');
 
@@ -84,6 +86,58 @@ export async function issueNodeCert(o: { caDir: string; name: string; hosts: rea
   writeFileSync(out.keyPath, pemKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), { mode: 0o600 });
   writeFileSync(out.certPath, cert.toString('pem') + '\n');
   return out;
+}
+
+/**
+ * Adds certificates to the tree's revocation list (trust.crl), signed by the CA in `caDir`:
+ * every serial already listed in `crlPath` stays, the new ones (from certificate files or
+ * given as hex serials) are added, and the list is written whole. Nodes reload it like their
+ * certificates, and from then on refuse those certificates at the handshake, in both
+ * directions. `days`: how long the list is valid; OpenSSL refuses every certificate of the
+ * CA once a CRL in use has expired, so it is long by default and re-made at each revocation.
+ */
+export async function revokeCertificates(o: { caDir: string; crlPath: string; certFiles: readonly string[]; serials: readonly string[]; days?: number }): Promise<{ crlPath: string; added: string[]; listed: number }> {
+  const caCert = new x509.X509Certificate(readFileSync(path.join(o.caDir, CA_CERT_FILE), 'utf8'));
+  const caKeyPem = readFileSync(path.join(o.caDir, CA_KEY_FILE), 'utf8');
+  const caKey = await webcrypto.subtle.importKey('pkcs8', Buffer.from(caKeyPem.replace(/-----[^-]+-----|\s/g, ''), 'base64'), ALG, false, ['sign']);
+  const entries = new Map<string, Date>();
+  if (existsSync(o.crlPath)) {
+    const previous = new x509.X509Crl(readFileSync(o.crlPath, 'utf8'));
+    if (!(await previous.verify({ publicKey: caCert.publicKey }))) throw new SluiceError('TLS_INVALID', `${o.crlPath} is not signed by the CA in ${o.caDir}; give the list this CA made (or a new path)`);
+    for (const e of previous.entries) entries.set(e.serialNumber.toLowerCase(), e.revocationDate);
+  }
+  const added: string[] = [];
+  const add = (serial: string) => {
+    const s = serial.toLowerCase().replace(/^0+(?=.)/, '');
+    if (!/^[0-9a-f]{1,40}$/.test(s)) throw new SluiceError('USAGE', `"${serial}" is not a certificate serial number (hex digits, as "sluice cert node" prints)`);
+    if (!entries.has(s)) added.push(s);
+    entries.set(s, entries.get(s) ?? new Date());
+  };
+  for (const file of o.certFiles) {
+    const cert = new x509.X509Certificate(readFileSync(file, 'utf8'));
+    if (cert.issuer !== caCert.subject) throw new SluiceError('USAGE', `${file} was not issued by the CA in ${o.caDir} (issuer ${cert.issuer})`);
+    add(cert.serialNumber);
+  }
+  for (const s of o.serials) add(s);
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: caCert.subject,
+    thisUpdate: new Date(Date.now() - 60_000),
+    nextUpdate: new Date(Date.now() + (o.days ?? 3650) * DAY_MS),
+    entries: [...entries].map(([serialNumber, revocationDate]) => ({ serialNumber, revocationDate, reason: x509.X509CrlReason.keyCompromise })),
+    signingAlgorithm: ALG,
+    signingKey: caKey,
+  });
+  mkdirSync(path.dirname(o.crlPath), { recursive: true });
+  const tmp = `${o.crlPath}.tmp`;
+  // OpenSSL reads a CRL only under the "X509 CRL" PEM label (the library writes "CRL").
+  writeFileSync(tmp, pem('X509 CRL', crl.rawData));
+  renameSync(tmp, o.crlPath);
+  return { crlPath: o.crlPath, added, listed: entries.size };
+}
+
+/** A certificate's serial number as `sluice cert revoke --serial` takes it. */
+export function serialOf(pem: string): string {
+  return new X509Certificate(pem).serialNumber.toLowerCase();
 }
 
 /** What a certificate covers, for `sluice check`. */

@@ -26,6 +26,7 @@ export type { TlsFailureReason };
 export function tlsFailureReason(code: string | undefined, message = ''): TlsFailureReason {
   if (!code) return 'other';
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return 'expired';
+  if (code === 'CERT_REVOKED') return 'revoked';
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH') return 'name_mismatch';
   if (code === 'ERR_SSL_HTTP_REQUEST' || /http request/i.test(message)) return 'plain_http';
   if (/UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)|SELF_SIGNED|UNKNOWN_CA|TLSV1_ALERT_UNKNOWN_CA|CERT_SIGNATURE_FAILURE/.test(code)) return 'unknown_ca';

@@ -1,5 +1,6 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { SluiceError } from '../errors.js';
 
 /** A node's TLS material as loaded from disk. */
@@ -8,6 +9,8 @@ export interface TlsMaterial {
   readonly key: string;
   /** The trust anchors peers are checked against (trust.ca); undefined: the system's CAs. */
   readonly ca: string | undefined;
+  /** Revoked certificates (trust.crl), PEM; checked at every handshake, both directions. */
+  readonly crl: string | undefined;
   /** When the node's certificate expires (ms since epoch). */
   readonly notAfterMs: number;
 }
@@ -16,6 +19,7 @@ export interface TlsPaths {
   readonly certPath: string;
   readonly keyPath: string;
   readonly caPath: string | undefined;
+  readonly crlPath?: string | undefined;
 }
 
 /**
@@ -34,6 +38,7 @@ export function loadTlsMaterial(p: TlsPaths): TlsMaterial {
   const cert = read(p.certPath, 'the certificate');
   const key = read(p.keyPath, 'the key');
   const ca = p.caPath ? read(p.caPath, 'the CA bundle') : undefined;
+  const crl = p.crlPath ? loadCrl(p.crlPath) : undefined;
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
@@ -47,7 +52,29 @@ export function loadTlsMaterial(p: TlsPaths): TlsMaterial {
     throw new SluiceError('TLS_INVALID', `${p.keyPath} is not a PEM private key (${(err as Error).message})`);
   }
   if (!matches) throw new SluiceError('TLS_INVALID', `${p.keyPath} is not the private key of ${p.certPath}; give the key the certificate was issued for (SLUICE_TLS_KEY)`);
-  return { cert, key, ca, notAfterMs: Date.parse(x509.validTo) };
+  return { cert, key, ca, crl, notAfterMs: Date.parse(x509.validTo) };
+}
+
+/**
+ * The revocation list of trust.crl, checked to load as OpenSSL will use it. A node started
+ * without a readable list would accept the very certificates it was meant to refuse, so a
+ * missing or broken one stops the start (and a reload keeps the previous list).
+ */
+export function loadCrl(file: string): string {
+  let crl: string;
+  try {
+    crl = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SluiceError('TLS_INVALID', `cannot read trust.crl ${file} (${code === 'ENOENT' ? 'no such file' : code}); make it with "sluice cert revoke FILE.crt --ca-dir DIR" or remove trust.crl`);
+  }
+  try {
+    createSecureContext({ crl });
+  } catch (err) {
+    throw new SluiceError('TLS_INVALID', `trust.crl ${file} is not a PEM certificate revocation list (${(err as Error).message}); make it with "sluice cert revoke"`);
+  }
+  if (!crl.includes('-----BEGIN X509 CRL-----')) throw new SluiceError('TLS_INVALID', `trust.crl ${file} holds no "BEGIN X509 CRL" block; make it with "sluice cert revoke"`);
+  return crl;
 }
 
 /** The CA bundle of trust.ca, read once (a node restarted after a CA change reads it again). */
@@ -67,7 +94,7 @@ export function loadCaBundle(file: string): string {
  * previous material stays in use until a good one appears.
  */
 export function watchTlsMaterial(p: TlsPaths, intervalMs: number, onChange: (m: TlsMaterial) => void, onError: (err: SluiceError) => void): () => void {
-  const files = [p.certPath, p.keyPath, ...(p.caPath ? [p.caPath] : [])];
+  const files = [p.certPath, p.keyPath, ...(p.caPath ? [p.caPath] : []), ...(p.crlPath ? [p.crlPath] : [])];
   const stamp = () => files.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? -1).join(':');
   let last = stamp();
   const check = () => {

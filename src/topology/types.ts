@@ -74,7 +74,8 @@ export interface Topology {
   readonly file: string;
   readonly primary: string;
   /** `caPath`: the CA bundle nodes and agents verify TLS peers with (trust.ca); undefined: the system's CAs. */
-  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number; readonly timestampTtlMs: number; readonly caPath: string | undefined };
+  /** `crlPath`: certificates of the CA that are revoked (trust.crl, from `sluice cert revoke`), reloaded like certificates. */
+  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number; readonly timestampTtlMs: number; readonly caPath: string | undefined; readonly crlPath: string | undefined };
   readonly deadlinesMs: Readonly<Record<Severity, number>>;
   /** How long a node keeps a blob nothing wants any more (declined, superseded). */
   readonly graceMs: number;
