@@ -73,6 +73,28 @@ function rootOf(doc: SignedRoot): TrustRoot {
   return { version: body.version, expires: body.expires, catalogKeys: body.roles.catalog.keyids.map((id) => keyFromBase64(body.keys[id]!)), doc, body };
 }
 
+/**
+ * Rules a root must meet to enter the tree (where it is applied, and wherever it is verified
+ * on arrival): heads and timestamps carry one signature, so a catalog threshold above 1 would
+ * promise what is not checked; a root without an expiry cannot be retired by time; Sluice
+ * signs and verifies Ed25519 only, so another key type would pass parsing and never verify.
+ * Roots already in a verified log are not judged again.
+ */
+function policyProblem(body: RootBody): string | undefined {
+  if (body.roles.catalog.threshold !== 1) return `root version ${body.version} asks for ${body.roles.catalog.threshold} catalog signatures; catalog heads carry one signature, so the catalog threshold must be 1`;
+  if (body.expires === null) return `root version ${body.version} has no expiry; give it one ("sluice root new --expires 365d")`;
+  for (const [id, b64] of Object.entries(body.keys)) {
+    let type: string | undefined;
+    try {
+      type = keyFromBase64(b64).asymmetricKeyType;
+    } catch {
+      type = 'unreadable';
+    }
+    if (type !== 'ed25519') return `root version ${body.version}: key ${id.slice(0, 12)}… is ${type ?? 'of an unknown type'}, not Ed25519 (make keys with "sluice keygen")`;
+  }
+  return undefined;
+}
+
 /** How many distinct keys of `roleOf` (in `keysOf`) signed `doc`. */
 function signers(doc: SignedRoot, roleOf: RootBody['roles']['root'], keysOf: RootBody['keys']): number {
   const bytes = signedBytes(bodyOf(doc));
@@ -100,6 +122,8 @@ export function nextRoot(current: TrustRoot, raw: unknown, nowMs?: number): Trus
   if (doc.version !== current.version + 1) {
     throw new RootRejected(doc.version <= current.version ? `root version ${doc.version} is not newer than the root in force (${current.version}); roots never go back` : `root version ${doc.version} skips version ${current.version + 1}; roots are accepted one version at a time`);
   }
+  const problem = nowMs === undefined ? undefined : policyProblem(bodyOf(doc));
+  if (problem) throw new RootRejected(problem);
   const next = rootOf(doc);
   const old = current.body.roles.root;
   const byOld = signers(doc, old, current.body.keys);
@@ -115,6 +139,8 @@ export function nextRoot(current: TrustRoot, raw: unknown, nowMs?: number): Trus
 export function pinnedRoot(raw: unknown): TrustRoot {
   const parsed = signedRootSchema.safeParse(raw);
   if (!parsed.success) throw new RootRejected(`the pinned root is malformed (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`);
+  const problem = policyProblem(bodyOf(parsed.data));
+  if (problem) throw new RootRejected(`the pinned root: ${problem}`);
   const root = rootOf(parsed.data);
   const own = parsed.data.roles.root;
   if (signers(parsed.data, own, parsed.data.keys) < own.threshold) throw new RootRejected(`the pinned root (version ${parsed.data.version}) is not signed by ${own.threshold} of its own root keys`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -63,7 +64,7 @@ describe('a root of trust that survives a lost key', () => {
     await converged(branch, hq.catalog.seq);
   });
 
-  it('a root that skips a version, is signed only by its new keys, or has expired is refused with the rule it broke', async () => {
+  it('a root that skips a version, is signed only by its new keys, has expired, has no expiry, asks for more than one catalog signature or lists a non-Ed25519 key is refused with the rule it broke', async () => {
     const c = await makeCluster([{ name: 'hq' }]);
     const hq = await startNode(c.topology, 'hq', c.secrets);
     const keys = path.join(c.dir, 'keys');
@@ -78,12 +79,17 @@ describe('a root of trust that survives a lost key', () => {
       roles: { root: { keyids: [keyIdOf(rk.pub)], threshold: 1 }, catalog: { keyids: [keyIdOf(v1.pub)], threshold: 1 } },
     });
     const later = new Date(Date.now() + 86_400_000).toISOString();
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
     const both = (b: RootBody) => signRoot(signRoot(b, v1.priv, v1.pub), rk.priv, rk.pub);
     const cases: [unknown, RegExp][] = [
       [both(body(3, later)), /skips version 2/],
       [signRoot(body(2, later), rk.priv, rk.pub), /signed by 0 of the 1 keys root version 1 requires/],
       [signRoot(body(2, later), v1.priv, v1.pub), /signed by 0 of its own 1 root keys/],
       [both(body(2, new Date(Date.now() - 1000).toISOString())), /expired at/],
+      // One signature per head: a catalog threshold of 2 would promise what nobody checks.
+      [both({ ...body(2, later), roles: { root: { keyids: [keyIdOf(rk.pub)], threshold: 1 }, catalog: { keyids: [keyIdOf(v1.pub), keyIdOf(rk.pub)], threshold: 2 } } }), /catalog threshold must be 1/],
+      [both({ ...body(2, later), expires: null }), /has no expiry/],
+      [both({ ...body(2, later), keys: { ...body(2, later).keys, [keyIdOf(ec)]: encodeKey(ec) }, roles: { root: { keyids: [keyIdOf(rk.pub)], threshold: 1 }, catalog: { keyids: [keyIdOf(v1.pub), keyIdOf(ec)], threshold: 1 } } }), /not Ed25519/],
     ];
     for (const [doc, rule] of cases) {
       const res = await adminPost(hq.address.url, '/v1/root', doc);
