@@ -1,6 +1,7 @@
 import { statfsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AdminTokens } from './auth/admin-tokens.js';
+import { RefusalThrottle } from './auth/refusal-throttle.js';
 import { ConsoleSessions } from './auth/console-sessions.js';
 import type { Secrets } from './auth/secrets.js';
 import { CatalogLog } from './catalog/catalog-log.js';
@@ -163,6 +164,10 @@ export class SluiceNode {
         }
       }
       this.rollup = rollup;
+      const refusals = new RefusalThrottle(
+        (fields, message) => this.log.warn(fields, message),
+        (kind) => this.metrics.authRefusals.inc({ kind }),
+      );
       this.http = buildHttpServer({
         topology,
         node: this.spec,
@@ -171,7 +176,8 @@ export class SluiceNode {
         writer: this.writer,
         tokens,
         sessions: new ConsoleSessions(tokens),
-        peerAuth: this.peerAuth(),
+        refusals,
+        peerAuth: this.peerAuth(refusals),
         tls: this.tls,
         endpointTokens: new AdminTokens(secrets.endpointTokens, 'SLUICE_ENDPOINT_TOKEN'),
         reports,
@@ -375,13 +381,13 @@ export class SluiceNode {
     const ca = caPath ? loadCaBundle(caPath) : undefined;
     if (!secrets.tlsCertPath || !secrets.tlsKeyPath) {
       if (https) throw new SluiceError('TLS_INVALID', `node ${this.spec.name} has an https:// url but no certificate: set SLUICE_TLS_CERT and SLUICE_TLS_KEY (create a pair with "sluice cert node ${this.spec.name} --ca-dir DIR --out DIR")`);
-      this.client.update({ ca });
+      this.client.update({ ca, peerToken: secrets.peerToken });
       return;
     }
     const paths = { certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath, crlPath: topology.trust.crlPath };
     const apply = (m: TlsMaterial) => {
       this.tls = https ? m : undefined;
-      this.client.update({ ca: m.ca, cert: m.cert, key: m.key, crl: m.crl });
+      this.client.update({ ca: m.ca, cert: m.cert, key: m.key, crl: m.crl, peerToken: secrets.peerToken });
       this.metrics.tlsCertExpiry.set(m.notAfterMs / 1000);
     };
     apply(loadTlsMaterial(paths));
@@ -398,7 +404,7 @@ export class SluiceNode {
   }
 
   /** Who may push here: certified nodes, per-node tokens, or (legacy) the tree-wide token. */
-  private peerAuth(): PeerAuth {
+  private peerAuth(refusals: RefusalThrottle): PeerAuth {
     const { secrets, topology } = this.options;
     const childTokens = new AdminTokens(secrets.childTokens, 'SLUICE_PEER_TOKENS');
     // The tree-wide token of earlier versions names no node: accepted only on a plain-HTTP
@@ -407,7 +413,7 @@ export class SluiceNode {
     const shared = new AdminTokens(childTokens.configured || https ? undefined : secrets.peerToken, 'SLUICE_PEER_TOKEN');
     const hasChildren = [...topology.nodes.values()].some((n) => pullsFrom(topology, n.name, this.spec.name));
     if (hasChildren && shared.configured) this.log.warn('accepting pushes with the tree-wide SLUICE_PEER_TOKEN: any node holding it can claim to be any other; give each node its own token (SLUICE_PEER_TOKENS=NAME=TOKEN,...) or use mutual TLS');
-    return new PeerAuth(topology, childTokens, shared);
+    return new PeerAuth(topology, childTokens, shared, refusals);
   }
 
   /**

@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   UNKNOWN_RING: { status: 400, retryable: false },
   UNAUTHORIZED: { status: 401, retryable: false },
   FORBIDDEN: { status: 403, retryable: false },
+  TOO_MANY_ATTEMPTS: { status: 429, retryable: true },
   CSRF_REJECTED: { status: 403, retryable: false },
   ROUTE_NOT_FOUND: { status: 404, retryable: false },
   BLOB_NOT_FOUND: { status: 404, retryable: true },

@@ -103,6 +103,12 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         return send(reply.code(403), signInPage(context(request), next, formToken, 'This sign-in form has expired or did not come from this console. Enter the token again.'));
       }
       try {
+        await deps.refusals?.check(request.ip, (s) => void reply.header('retry-after', String(s)));
+      } catch (err) {
+        const e = toSluiceError(err, 'console sign-in');
+        return send(reply.code(e.status), signInPage(context(request), next, formToken, `Not signed in: ${e.message}.`));
+      }
+      try {
         const session = deps.sessions.signIn(typeof body.token === 'string' ? body.token : '');
         request.log.info({ actor: session.actor }, 'console sign-in');
         void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
@@ -112,6 +118,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         const e = toSluiceError(err, 'console sign-in', 'FORBIDDEN');
         // Logged with the address, so that someone trying tokens shows up in the node's log.
         request.log.warn({ code: e.code, ip: request.ip }, 'console sign-in refused');
+        await deps.refusals?.refused(request.ip, 'admin', request.url, e.code);
         return send(reply.code(e.status), signInPage(context(request), next, formToken, e.code === 'UNAUTHORIZED' ? 'Enter an admin token.' : `Not signed in: ${e.message}.`));
       }
     });

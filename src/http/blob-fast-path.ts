@@ -51,7 +51,7 @@ export function blobFastPath(deps: Pick<HttpDeps, 'store' | 'egress' | 'metrics'
     // A verified certificate names the peer; otherwise the header's claim (metric labels only).
     const peer = deps.peerAuth.certifiedNodeOf(req.socket) ?? peerOf(req, deps.topology);
     // Caps and a background child's pace are applied by the route.
-    if (deps.egress.limitedFor(peer)) return false;
+    if (deps.egress.active && deps.egress.limitedFor(deps.peerAuth.provenNodeOf(req) ?? 'endpoint')) return false;
     res.writeHead(200, blobHeaders(sha256, size));
     if (req.method === 'HEAD') {
       res.end();

@@ -1,4 +1,5 @@
 import type { AdminTokens } from '../auth/admin-tokens.js';
+import type { RefusalThrottle } from '../auth/refusal-throttle.js';
 import type { ConsoleSessions } from '../auth/console-sessions.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogWriter } from '../catalog/catalog-writer.js';
@@ -31,6 +32,8 @@ export interface HttpDeps {
   /** Present on the primary only. */
   readonly writer: CatalogWriter | undefined;
   readonly tokens: AdminTokens;
+  /** Wrong credentials per source address: logged, counted, and answered 429 past a limit. */
+  readonly refusals?: RefusalThrottle;
   /** Console sign-ins made from an admin token; they may stand in for it on admin routes. */
   readonly sessions: ConsoleSessions;
   /** Who a node-to-node call comes from (certificate or per-node token). */

@@ -14,7 +14,7 @@ const callers = new WeakMap<FastifyRequest, NodeCaller>();
 export function nodePush(deps: Pick<HttpDeps, 'metrics' | 'peerAuth'>, kind: 'status' | 'reports', accept: (body: unknown, caller: string | undefined) => void): [RouteShorthandOptions, (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>] {
   const options: RouteShorthandOptions = {
     bodyLimit: HTTP_LIMITS.pushBodyBytes,
-    onRequest: async (request) => void callers.set(request, deps.peerAuth.authenticate(request)),
+    onRequest: async (request, reply) => void callers.set(request, await deps.peerAuth.authenticateThrottled(request, reply)),
   };
   const handler = async (request: FastifyRequest) => {
     const caller = callers.get(request)!;

@@ -1,4 +1,6 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RefusalThrottle } from '../auth/refusal-throttle.js';
+import { NODE_HEADER } from '../protocol/headers.js';
 import type { TLSSocket } from 'node:tls';
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import { SluiceError } from '../errors.js';
@@ -28,7 +30,51 @@ export class PeerAuth {
     private readonly topology: Topology,
     private readonly childTokens: AdminTokens,
     private readonly sharedToken: AdminTokens,
+    private readonly refusals?: RefusalThrottle,
   ) {}
+
+  /**
+   * `authenticate` as a request hook: a source address that keeps presenting wrong peer
+   * tokens is slowed and logged like one guessing admin tokens (auth/refusal-throttle.ts).
+   */
+  async authenticateThrottled(request: FastifyRequest, reply: FastifyReply): Promise<NodeCaller> {
+    if (!this.refusals) return this.authenticate(request);
+    await this.refusals.check(request.ip, (s) => void reply.header('retry-after', String(s)));
+    try {
+      return this.authenticate(request);
+    } catch (err) {
+      if (err instanceof SluiceError && (err.code === 'UNAUTHORIZED' || err.code === 'FORBIDDEN')) await this.refusals.refused(request.ip, 'peer', request.url, err.code);
+      throw err;
+    }
+  }
+
+  /**
+   * The node a blob read is charged to for per-child budgets and paces: one proven by its
+   * certificate, its own peer token, or (earlier versions' tree-wide token) the token and the
+   * name it gives. A bare X-Sluice-Node header proves nothing: it would let anyone spend a
+   * branch's share of its upstream. Undefined: charged as an endpoint.
+   */
+  provenNodeOf(raw: { readonly headers: Record<string, string | string[] | undefined>; readonly socket: unknown }): string | undefined {
+    const certified = this.certifiedNodeOf(raw.socket);
+    if (certified) return certified;
+    const header = raw.headers.authorization;
+    if (typeof header !== 'string') return undefined;
+    if (this.childTokens.configured) {
+      try {
+        return this.childTokens.authenticate(header);
+      } catch {
+        // not a per-node token: perhaps the tree-wide one
+      }
+    }
+    if (!this.sharedToken.configured) return undefined;
+    try {
+      this.sharedToken.authenticate(header);
+    } catch {
+      return undefined;
+    }
+    const claimed = raw.headers[NODE_HEADER];
+    return typeof claimed === 'string' && this.topology.nodes.has(claimed) ? claimed : undefined;
+  }
 
   /** The node a verified client certificate names, if any. */
   certifiedNode(request: FastifyRequest): string | undefined {

@@ -1,4 +1,5 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CredentialKind, RefusalThrottle } from '../auth/refusal-throttle.js';
 import type {} from '@fastify/cookie';
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import { ConsoleSessions } from '../auth/console-sessions.js';
@@ -21,7 +22,23 @@ export const CSRF_HEADER = 'x-csrf-token';
  * must then also carry the session's form token in `X-CSRF-Token`: the cookie alone is what a
  * forged cross-site form would carry.
  */
-export function requireToken(tokens: AdminTokens, sessions?: ConsoleSessions): (request: FastifyRequest) => Promise<void> {
+export function requireToken(tokens: AdminTokens, sessions?: ConsoleSessions, refusals?: RefusalThrottle, kind: CredentialKind = 'admin'): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const check = requireTokenOnce(tokens, sessions);
+  if (!refusals) return check;
+  // Wrong or missing credentials count against the caller's address; past the limit it is
+  // answered 429 before its token is looked at (auth/refusal-throttle.ts).
+  return async (request, reply) => {
+    await refusals.check(request.ip, (s) => void reply.header('retry-after', String(s)));
+    try {
+      await check(request, reply);
+    } catch (err) {
+      if (err instanceof SluiceError && (err.code === 'UNAUTHORIZED' || err.code === 'FORBIDDEN')) await refusals.refused(request.ip, kind, request.url, err.code);
+      throw err;
+    }
+  };
+}
+
+function requireTokenOnce(tokens: AdminTokens, sessions?: ConsoleSessions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   return async (request) => {
     const cookie = sessions && !request.headers.authorization ? request.cookies?.[SESSION_COOKIE] : undefined;
     if (sessions && cookie !== undefined) {
@@ -45,6 +62,6 @@ export function actorOf(request: FastifyRequest): string {
 }
 
 /** The hook for administrative calls: an admin bearer token, or a console session with its form token. */
-export function requireAdmin(deps: { tokens: AdminTokens; sessions: ConsoleSessions }): (request: FastifyRequest) => Promise<void> {
-  return requireToken(deps.tokens, deps.sessions);
+export function requireAdmin(deps: { tokens: AdminTokens; sessions: ConsoleSessions; refusals?: RefusalThrottle }): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return requireToken(deps.tokens, deps.sessions, deps.refusals, 'admin');
 }

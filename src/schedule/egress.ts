@@ -27,6 +27,11 @@ export class EgressLimiter {
     return this.total.rateBytesPerSec !== Infinity || this.perChildBytesPerSec !== Infinity;
   }
 
+  /** Whether any cap or pace is in force: otherwise nobody's identity matters for egress. */
+  get active(): boolean {
+    return this.limited || this.paces.size > 0;
+  }
+
   /** Whether what goes to `peer` must pass `throttle`: a cap, or a pace it asked for. */
   limitedFor(peer: string): boolean {
     return this.limited || this.paceOf(peer) !== undefined;

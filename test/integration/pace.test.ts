@@ -17,10 +17,10 @@ const pace = async (rate: string, as: string, token: string | null = PEER_TOKEN)
   return { status: res.statusCode, body: (await res.body.json()) as { pace?: number; error?: { code: string } } };
 };
 
-/** Downloads a blob as node `as` would; resolves with the seconds it took. */
-async function download(sha: string, as: string, size: number): Promise<number> {
+/** Downloads a blob as node `as` would (with its peer token unless `token` is null); resolves with the seconds it took. */
+async function download(sha: string, as: string, size: number, token: string | null = PEER_TOKEN): Promise<number> {
   const t0 = performance.now();
-  const res = await request(`${base}/v1/blobs/${sha}`, { headers: { [NODE_HEADER]: as } });
+  const res = await request(`${base}/v1/blobs/${sha}`, { headers: { [NODE_HEADER]: as, ...(token ? { authorization: `Bearer ${token}` } : {}) } });
   assert.equal(res.statusCode, 200);
   let bytes = 0;
   for await (const chunk of res.body) bytes += (chunk as Buffer).length;
@@ -66,6 +66,10 @@ describe('a branch in background mode asks its upstream to pace what it sends (G
     assert.ok(paced >= 2.8, `paced download took ${paced.toFixed(2)} s`);
     // Another child is not held to a's pace.
     assert.ok((await download(blob.sha, 'x', blob.content.length)) < paced / 2, 'the pace is per child');
+    // A caller that only claims to be a (the header, no token) is not charged to a's pace:
+    // else anyone could spend a branch's share of its upstream.
+    await pace(String(1 * MB), 'a');
+    assert.ok((await download(blob.sha, 'a', blob.content.length, null)) < paced / 2, 'an unproven claim is an endpoint');
     await new Promise((r) => setTimeout(r, PACE_TTL_MS + 200));
     const lapsed = await download(blob.sha, 'a', blob.content.length);
     assert.ok(lapsed < paced / 2, `after the pace lapsed: ${lapsed.toFixed(2)} s`);

@@ -16,7 +16,7 @@ import type { LiveTransfer } from '../../transfer/live-transfer.js';
 import { peerOf } from '../peer.js';
 
 /** What the blob routes use of the node. */
-type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'liveTransfer' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'tokens' | 'sessions' | 'topology' | 'writer'>;
+type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'liveTransfer' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'tokens' | 'refusals' | 'sessions' | 'topology' | 'writer'>;
 
 /**
  * GET/HEAD /v1/blobs/SHA256. Blobs are immutable and named by their hash, so the hash is a
@@ -125,14 +125,16 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Blo
   // A verified certificate names the peer; otherwise the header's claim (metric labels only).
   const peer = deps.peerAuth.certifiedNode(request) ?? peerOf(request, deps.topology);
   const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
-  if (!live && !deps.egress.limitedFor(peer)) {
+  // Budgets and paces are charged to a proven node only; the header's claim labels metrics.
+  const charged = deps.egress.active ? (deps.peerAuth.provenNodeOf(request.raw) ?? 'endpoint') : 'endpoint';
+  const paced = deps.egress.limitedFor(charged);
+  if (!live && !paced) {
     const small = await deps.store.readSmall(sha256);
     if (small) {
       counter.inc(length);
       return reply.send(plan.start === 0 && plan.end === small.length - 1 ? small : small.subarray(plan.start, plan.end + 1));
     }
   }
-  const paced = deps.egress.limitedFor(peer);
   // A relayed range that stops before the last byte is sent unverified: no cache may keep it.
   if (live && plan.end < size - 1) void reply.header('cache-control', 'no-store');
   if (!paced) {
@@ -154,7 +156,7 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Blo
   const count = (chunk: Buffer) => counter.inc(chunk.length);
   // Egress caps pace the response. pipeline() destroys the file stream (its descriptor and
   // read-ahead share) when the client goes away; pipe() would leave it open for good.
-  const throttled = deps.egress.throttle(peer);
+  const throttled = deps.egress.throttle(charged);
   pipeline(file, throttled).catch(() => undefined);
   const sent = reply.send(throttled);
   throttled.on('data', count);

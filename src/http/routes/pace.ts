@@ -12,8 +12,8 @@ import { NODE_HEADER } from '../../protocol/headers.js';
  * its own pace: anyone else could slow a branch's transfers down.
  */
 export function registerPaceRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'egress' | 'node' | 'peerAuth' | 'topology'>): void {
-  app.get(PATHS.pace, async (request) => {
-    const caller = deps.peerAuth.authenticate(request);
+  app.get(PATHS.pace, async (request, reply) => {
+    const caller = await deps.peerAuth.authenticateThrottled(request, reply);
     // The tree-wide token of earlier versions names no node: then the header's claim.
     const name = caller.node ?? peerOf(request, deps.topology);
     const spec = deps.topology.nodes.get(name);

@@ -8,7 +8,7 @@ import type { StagedBlob } from '../../store/blob-store.js';
 import type { HttpDeps } from '../deps.js';
 import { actorOf, requireAdmin } from '../require-token.js';
 
-export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'tokens' | 'sessions' | 'topology' | 'writer'>): void {
+export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'tokens' | 'refusals' | 'sessions' | 'topology' | 'writer'>): void {
   const admin = requireAdmin(deps);
   const primaryWriter = (): CatalogWriter => {
     if (!deps.writer) {

@@ -7,9 +7,9 @@ import { PATHS } from '../../protocol/paths.js';
 import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
 import { requireAdmin, requireToken } from '../require-token.js';
 
-export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'sessions' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
+export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'refusals' | 'sessions' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
-  app.post(PATHS.reports, { onRequest: requireToken(deps.endpointTokens) }, async (request) => {
+  app.post(PATHS.reports, { onRequest: requireToken(deps.endpointTokens, undefined, deps.refusals, 'endpoint') }, async (request) => {
     const parsed = reportBatchSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

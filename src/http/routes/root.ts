@@ -9,7 +9,7 @@ import { actorOf, requireAdmin } from '../require-token.js';
  * catalogKey has none). POST /v1/root (admin, primary): put the next root in force, the
  * document signed offline by a threshold of the current and of its own root keys.
  */
-export function registerRootRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'tokens' | 'sessions' | 'writer'>): void {
+export function registerRootRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'tokens' | 'refusals' | 'sessions' | 'writer'>): void {
   app.get(PATHS.root, async () => {
     const root = deps.catalog.root;
     return { version: root.version, expires: root.expires, root: root.doc ?? root.body };

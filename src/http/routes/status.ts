@@ -6,7 +6,7 @@ import { nodePush } from '../node-push.js';
 import { requireAdmin } from '../require-token.js';
 
 /** This node's status (with its subtree), pushes from downstream nodes, verify, metrics. */
-export function registerStatusRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'children' | 'metrics' | 'status' | 'tokens' | 'sessions' | 'verify' | 'peerAuth' | 'importExport'>): void {
+export function registerStatusRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'children' | 'metrics' | 'status' | 'tokens' | 'refusals' | 'sessions' | 'verify' | 'peerAuth' | 'importExport'>): void {
   app.get(PATHS.status, async () => deps.status());
   // A downstream node reports its status (and its subtree's) here.
   app.post(PATHS.status, ...nodePush(deps, 'status', (body, caller) => deps.children.accept(body, caller)));
