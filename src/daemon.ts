@@ -184,7 +184,7 @@ export class SluiceNode {
         rollup,
         children: this.children,
         verify: () => this.verify(),
-        importExport: (dir: string) => this.importExport(dir),
+        importExport: (dir: string, maxAgeMs?: number) => this.importExport(dir, maxAgeMs),
         liveTransfer: async (sha, waitMs) => this.replicator?.liveTransfer(sha, waitMs),
         egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
         metrics: this.metrics,
@@ -275,9 +275,9 @@ export class SluiceNode {
   }
 
   /** Takes an export (sluice export) from a directory: verified, then replication carries on from it. */
-  async importExport(dir: string): Promise<ImportReport> {
+  async importExport(dir: string, maxAgeMs?: number): Promise<ImportReport> {
     if (this.spec.isPrimary) throw new SluiceError('NOT_PRIMARY', `node ${this.spec.name} is the primary: it writes the catalog, exports come from it; import into a downstream node`);
-    const report = await importExport(dir, { topology: this.options.topology, spec: this.spec, catalog: this.catalogLog!, store: this.blobStore! });
+    const report = await importExport(dir, { topology: this.options.topology, spec: this.spec, catalog: this.catalogLog!, store: this.blobStore!, ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) });
     this.log.info({ dir, ...report.catalog, ...report.blobs }, 'export imported');
     this.replicator?.refresh();
     return report;

@@ -54,7 +54,16 @@ export interface VerifiedPage {
  * not verify is rejected whole. Relays cannot forge: records must link hash to hash from
  * `tip`, and the final hash must be the one the primary signed.
  */
-export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, trust: TrustRoot | KeyObject, nowMs: number): VerifiedPage {
+export interface VerifyOptions {
+  /**
+   * An operator's import of a carried export: the short-lived timestamp may have expired (a
+   * courier takes days); it must still be signed and cover the head, and the head itself must
+   * not have expired. The freeze defence stays for network sync, where a replay is the risk.
+   */
+  readonly timestampMayHaveExpired?: boolean;
+}
+
+export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, trust: TrustRoot | KeyObject, nowMs: number, options: VerifyOptions = {}): VerifiedPage {
   let root = 'catalogKeys' in trust ? trust : implicitRoot(trust);
   const page = catalogPageSchema.safeParse(body);
   if (!page.success) throw new CatalogRejected('malformed', `the catalog response does not have the documented shape (${page.error.issues[0]?.message ?? 'invalid'})`);
@@ -101,6 +110,6 @@ export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, tru
   if (!timestamp) throw new CatalogRejected('stale', `the upstream sent no timestamp with the catalog head (seq ${head.seq}); it cannot prove the catalog is current`);
   if (!timestampSignedBy(timestamp, root.catalogKeys)) throw new CatalogRejected('signature', `the catalog timestamp is not signed by a catalog key of the root in force (version ${root.version})`);
   if (timestamp.seq !== head.seq || timestamp.hash !== head.hash) throw new CatalogRejected('stale', `the upstream is replaying an old catalog: its timestamp covers seq ${timestamp.seq}, not the head it sent (seq ${head.seq})`);
-  if (Date.parse(timestamp.expires) <= nowMs) throw new CatalogRejected('stale', `the upstream is replaying an old catalog: its newest timestamp expired at ${timestamp.expires} (issued ${timestamp.issued})`);
+  if (!options.timestampMayHaveExpired && Date.parse(timestamp.expires) <= nowMs) throw new CatalogRejected('stale', `the upstream is replaying an old catalog: its newest timestamp expired at ${timestamp.expires} (issued ${timestamp.issued})`);
   return { records, head, complete, root, timestamp };
 }

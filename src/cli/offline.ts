@@ -14,7 +14,7 @@ import { wantedBlobs } from '../replicate/wanted.js';
 import { FsBlobStore } from '../store/fs-blob-store.js';
 import { openMetaDb } from '../store/meta-db.js';
 import type { NodeSpec } from '../topology/types.js';
-import { formatBytes } from '../topology/units.js';
+import { formatBytes, formatDuration, parseDuration } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson, topologyOf } from './context.js';
 import { byteProgress } from './progress.js';
 
@@ -99,24 +99,28 @@ export function registerOffline(program: Command): void {
     .description('take an export into a node, verified as the network path is; the node carries on from there')
     .argument('<dir>', 'the directory "sluice export --out" wrote')
     .requiredOption('--node <name>', 'the node to import into (running or stopped)')
-    .action(async (dir: string, opts: { node: string }, cmd: Command) => {
+    .option('--max-age <duration>', 'refuse an export whose catalog the primary signed longer ago than this (e.g. 2d); default: as long as its signed head is valid (trust.headTtl)')
+    .action(async (dir: string, opts: { node: string; maxAge?: string }, cmd: Command) => {
       const abs = path.resolve(dir);
+      const maxAgeMs = opts.maxAge === undefined ? undefined : parseDuration(opts.maxAge);
+      if (opts.maxAge !== undefined && maxAgeMs === undefined) throw new SluiceError('USAGE', `--max-age ${opts.maxAge}: expected a duration such as 36h or 2d`);
       let report: ImportReport & { offline?: boolean };
       try {
-        report = await clientFor(cmd, process.env, opts.node).postJson<ImportReport>('v1/import', { dir: abs });
+        report = await clientFor(cmd, process.env, opts.node).postJson<ImportReport>('v1/import', { dir: abs, ...(maxAgeMs !== undefined ? { maxAgeSeconds: Math.round(maxAgeMs / 1000) } : {}) });
       } catch (err) {
         if (!(err instanceof SluiceError) || err.code !== 'SERVER_UNREACHABLE') throw err;
-        report = { ...(await importOffline(cmd, opts.node, abs)), offline: true };
+        report = { ...(await importOffline(cmd, opts.node, abs, maxAgeMs)), offline: true };
       }
       if (globalOptions(cmd).json) return printJson(report);
       const c = report.catalog;
       const b = report.blobs;
-      process.stdout.write(`${report.node}: catalog ${c.records ? `seq ${c.before} → ${c.after} (${c.records} records verified)` : `already at seq ${c.after}`}; ${b.imported} blobs imported (${formatBytes(b.bytes)}, each hashed), ${b.alreadyHeld} already held, ${b.notForThisNode} not for this node${report.offline ? '; the node was stopped: it continues from here when it starts' : ''}\n`);
+      const age = c.ageSeconds === null || c.ageSeconds === undefined ? '' : ` (signed by the primary ${formatDuration(c.ageSeconds * 1000)} ago)`;
+      process.stdout.write(`${report.node}: catalog ${c.records ? `seq ${c.before} → ${c.after} (${c.records} records verified)` : `already at seq ${c.after}`}${age}; ${b.imported} blobs imported (${formatBytes(b.bytes)}, each hashed), ${b.alreadyHeld} already held, ${b.notForThisNode} not for this node${report.offline ? '; the node was stopped: it continues from here when it starts' : ''}\n`);
     });
 }
 
 /** The node is stopped: its data directory is opened here (LevelDB's lock keeps a node from starting meanwhile). */
-async function importOffline(cmd: Command, nodeName: string, dir: string): Promise<ImportReport> {
+async function importOffline(cmd: Command, nodeName: string, dir: string, maxAgeMs: number | undefined): Promise<ImportReport> {
   const topology = topologyOf(cmd);
   const spec: NodeSpec | undefined = topology.nodes.get(nodeName);
   if (!spec) throw new SluiceError('UNKNOWN_NODE', `--node ${nodeName}: no such node; expected one of: ${[...topology.nodes.keys()].join(', ')}`);
@@ -128,7 +132,7 @@ async function importOffline(cmd: Command, nodeName: string, dir: string): Promi
     const total = await exportBytes(dir);
     const bar = byteProgress('import', total);
     try {
-      return await importExport(dir, { topology, spec, catalog, store, onBytes: (n) => bar.add(n) });
+      return await importExport(dir, { topology, spec, catalog, store, onBytes: (n) => bar.add(n), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) });
     } finally {
       bar.stop();
       await store.close();

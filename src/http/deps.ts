@@ -50,7 +50,7 @@ export interface HttpDeps {
   /** Re-hashes the store (admin): quarantines and re-fetches what fails. */
   readonly verify: () => Promise<VerifyReport>;
   /** Takes an export (sluice export) from a directory on this host into the node. */
-  readonly importExport: (dir: string) => Promise<unknown>;
+  readonly importExport: (dir: string, maxAgeMs?: number) => Promise<unknown>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly isReady: () => { ready: boolean; reason?: string };

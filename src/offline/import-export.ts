@@ -1,9 +1,11 @@
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { FileEntry } from '../catalog/records.js';
 import { CatalogRejected, verifyPage } from '../catalog/verify-page.js';
 import { SluiceError } from '../errors.js';
+import { formatDuration } from '../topology/units.js';
 import { wantedBlobs } from '../replicate/wanted.js';
 import type { StagedBlob } from '../store/blob-store.js';
 import type { FsBlobStore } from '../store/fs-blob-store.js';
@@ -12,7 +14,8 @@ import { CATALOG_FILE, MANIFEST_FILE, inExport, manifestSchema, type ExportManif
 
 export interface ImportReport {
   node: string;
-  catalog: { before: number; after: number; records: number };
+  /** `signedAt`: when the primary last vouched for the export's catalog (its timestamp); `ageSeconds` since then. */
+  catalog: { before: number; after: number; records: number; signedAt: string | null; ageSeconds: number | null };
   blobs: { imported: number; bytes: number; alreadyHeld: number; notForThisNode: number };
 }
 
@@ -24,6 +27,8 @@ export interface ImportDeps {
   readonly now?: () => number;
   /** Bytes hashed so far (a progress bar). */
   readonly onBytes?: (n: number) => void;
+  /** Refuse an export whose catalog the primary vouched for longer ago than this (`--max-age`). */
+  readonly maxAgeMs?: number;
 }
 
 /**
@@ -48,10 +53,18 @@ export async function importExport(dir: string, d: ImportDeps): Promise<ImportRe
   const fresh = { ...(page as object), records: records.filter((r) => typeof r?.seq !== 'number' || r.seq > before), more: false };
   let verified;
   try {
-    verified = verifyPage(fresh, { seq: before, hash: d.catalog.tipHash }, { seq: before, hash: d.catalog.tipHash }, d.catalog.root, now());
+    // An export travels for days: it imports while its signed head is valid (headTtl), however
+    // old its timestamp; the operator is told its age and may be stricter with --max-age.
+    verified = verifyPage(fresh, { seq: before, hash: d.catalog.tipHash }, { seq: before, hash: d.catalog.tipHash }, d.catalog.root, now(), { timestampMayHaveExpired: true });
   } catch (err) {
     if (err instanceof CatalogRejected) throw new SluiceError(err.code, `${inExport(dir, CATALOG_FILE)}: ${err.reason === 'rollback' ? `this export is older than the catalog node ${d.spec.name} holds (${err.message}); nothing was imported` : `${err.message}; nothing was imported`}`, { cause: err });
     throw err;
+  }
+
+  const signedAt = verified.timestamp?.issued ?? null;
+  const ageMs = signedAt ? Math.max(0, now() - Date.parse(signedAt)) : null;
+  if (d.maxAgeMs !== undefined && ageMs !== null && ageMs > d.maxAgeMs) {
+    throw new SluiceError('CATALOG_STALE', `${inExport(dir, CATALOG_FILE)}: the primary vouched for this export's catalog ${formatDuration(ageMs)} ago (${signedAt}), more than --max-age allows; export again, or import with a larger --max-age; nothing was imported`);
   }
 
   // Blobs are acceptable only as the signed catalog names them (the node's, or the page's).
@@ -76,7 +89,7 @@ export async function importExport(dir: string, d: ImportDeps): Promise<ImportRe
       });
       staged.push(s);
       if (s.sha256 !== b.sha256 || s.size !== size) {
-        throw new SluiceError('IMPORT_TAMPERED', `${inExport(dir, b.parts[0]!)}: its bytes hash to ${s.sha256} (${s.size} bytes), not to ${b.sha256} as the signed catalog lists; the file was altered or damaged; nothing was imported`);
+        throw new SluiceError('IMPORT_TAMPERED', `${inExport(dir, b.parts[0]!)}: its bytes (${s.size}) do not hash to ${b.sha256} as the signed catalog lists; the file was altered or damaged; nothing was imported`);
       }
     }
   } catch (err) {
@@ -95,7 +108,7 @@ export async function importExport(dir: string, d: ImportDeps): Promise<ImportRe
   if (keep.length) await d.store.commit(keep);
   return {
     node: d.spec.name,
-    catalog: { before, after: d.catalog.seq, records: d.catalog.seq - before },
+    catalog: { before, after: d.catalog.seq, records: d.catalog.seq - before, signedAt, ageSeconds: ageMs === null ? null : Math.round(ageMs / 1000) },
     blobs: { imported: keep.length, bytes: keep.reduce((n, s) => n + s.size, 0), alreadyHeld, notForThisNode: staged.length - keep.length },
   };
 }
@@ -110,11 +123,44 @@ async function readManifest(dir: string): Promise<ExportManifest> {
   return parsed.data;
 }
 
-async function readJson(file: string, what: string): Promise<unknown> {
+/**
+ * Opens a file of the export for reading, only as what an export holds: a regular file
+ * inside the export directory, reached without following a link. A disk that travelled is
+ * untrusted: a FIFO would hang the import, and a link could make it read (and name the hash
+ * of) any file the node's user can read.
+ */
+async function openInExport(dir: string, file: string): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new SluiceError('IMPORT_INVALID', `${file}: a symbolic link; an export holds regular files only (copy the export with its files, not links); nothing was imported`);
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SluiceError('IMPORT_INVALID', `${file}: not a regular file; an export holds regular files only; nothing was imported`);
+    const [root, parent] = await Promise.all([realpath(dir), realpath(path.dirname(file))]);
+    if (parent !== root && !parent.startsWith(root + path.sep)) throw new SluiceError('IMPORT_INVALID', `${file}: lies outside ${dir} through a linked directory; nothing was imported`);
+    return fh;
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+async function readJson(file: string, what: string, dir = path.dirname(file)): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const fh = await openInExport(dir, file);
+    try {
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
+    if (err instanceof SluiceError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new SluiceError('IMPORT_INVALID', `${file}: ${code === 'ENOENT' ? `no ${what} here; give the directory "sluice export --out" wrote (an interrupted export has no manifest: run it again)` : `cannot read (${code ?? (err as Error).message})`}`);
   }
@@ -130,11 +176,13 @@ async function* readParts(dir: string, parts: readonly string[], onBytes?: (n: n
   for (const part of parts) {
     const file = inExport(dir, part);
     try {
-      for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+      const fh = await openInExport(dir, file);
+      for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024 })) {
         onBytes?.((chunk as Buffer).length);
         yield chunk as Buffer;
       }
     } catch (err) {
+      if (err instanceof SluiceError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       throw new SluiceError('IMPORT_INVALID', `${file}: ${code === 'ENOENT' ? 'missing (an incomplete copy of the export?)' : `cannot read (${code ?? (err as Error).message})`}; nothing was imported`);
     }

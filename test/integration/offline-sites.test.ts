@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
@@ -96,6 +97,43 @@ describe('sites without a usable link: export to a directory, import at the site
     assert.equal(proxy.bytesSent.get(d.sha), d.content.length);
   });
 
+  it('a disk that travelled for longer than the timestamp lifetime still imports (its age said), --max-age is stricter, and links or FIFOs in an export are refused', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'ship', upstream: 'hq' }], '', undefined, { trust: 'timestampTtl: 2s' });
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file, '--json'], { env: c.env, timeoutMs: 30_000 });
+    const rel = await release(hq.address.url, c.dir, 'courier', { size: 64 * 1024 });
+    const out = path.join(tempDir(), 'export');
+    const ex = await cli('export', '--out', out, '--node', 'ship');
+    assert.equal(ex.code, 0, ex.stderr);
+    const expires = Date.parse((JSON.parse(readFileSync(path.join(out, 'catalog.json'), 'utf8')) as { timestamp: { expires: string } }).timestamp.expires);
+    await waitFor('the export\'s timestamp to expire', () => Date.now() > expires + 1000, 10_000, 100);
+
+    // A part replaced by a link to a file outside the export, or by a FIFO: refused, not followed, no hang.
+    const manifest = JSON.parse(readFileSync(path.join(out, 'sluice-export.json'), 'utf8')) as { blobs: { sha256: string; parts: string[] }[] };
+    const part = manifest.blobs.find((b) => b.sha256 === rel.sha)!.parts[0]!;
+    for (const kind of ['link', 'fifo'] as const) {
+      const copy = path.join(tempDir(), kind);
+      cpSync(out, copy, { recursive: true });
+      const victim = path.join(copy, ...part.split('/'));
+      rmSync(victim);
+      if (kind === 'link') symlinkSync(path.join(c.dir, 'topology.yaml'), victim);
+      else execFileSync('mkfifo', [victim]);
+      const r = await cli('import', copy, '--node', 'ship');
+      assert.notEqual(r.code, 0, `${kind}: ${r.stdout}`);
+      assert.match(r.stderr, kind === 'link' ? /IMPORT_INVALID.*symbolic link/ : /IMPORT_INVALID.*not a regular file/);
+    }
+
+    const strict = await cli('import', out, '--node', 'ship', '--max-age', '1s');
+    assert.notEqual(strict.code, 0);
+    assert.match(strict.stderr, /CATALOG_STALE.*--max-age/);
+    const ok = await cli('import', out, '--node', 'ship');
+    assert.equal(ok.code, 0, ok.stderr);
+    const report = JSON.parse(ok.stdout) as { catalog: { after: number; ageSeconds: number }; blobs: { imported: number } };
+    assert.equal(report.catalog.after, hq.catalog.seq);
+    assert.ok(report.catalog.ageSeconds >= 2, `age ${report.catalog.ageSeconds} s`);
+    assert.equal(report.blobs.imported, 1);
+  });
+
   it('a running node imports through its API, and its transfers of those blobs end at once', async () => {
     const c = await makeCluster([{ name: 'hq', proxied: true }, { name: 'branch', upstream: 'hq' }]);
     const proxy = c.proxies.get('hq')!;
@@ -120,6 +158,12 @@ describe('sites without a usable link: export to a directory, import at the site
     const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'ship', upstream: 'hub' }]);
     let hq = await startNode(c.topology, 'hq', c.secrets);
     const ship = await startNode(c.topology, 'ship', c.secrets);
+    // Its catalog came on a disk too: reports count only packages a node has catalogued.
+    await release(hq.address.url, c.dir, 'office', { size: 1024 });
+    const disk = path.join(tempDir(), 'ship-export');
+    assert.equal((await runCli(['export', '--out', disk, '--node', 'ship', '-t', c.file], { env: c.env })).code, 0);
+    const taken = await runCli(['import', disk, '--node', 'ship', '-t', c.file], { env: c.env });
+    assert.equal(taken.code, 0, taken.stderr);
     const reports = Array.from({ length: 3 }, (_, i) => ({ clientId: `pc${i}`, package: 'office@1', status: i ? 'succeeded' : 'failed', error: i ? undefined : 'exit code 1', at: new Date().toISOString() }));
     const post = await request(`${ship.address.url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${ENDPOINT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reports }) });
     assert.equal(post.statusCode, 200);

@@ -13,9 +13,12 @@ export function registerStatusRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
   app.post('/v1/verify', { onRequest: requireAdmin(deps) }, async () => deps.verify());
   /** Takes an export from a directory on this node's host (sluice import); admin. */
   app.post('/v1/import', { onRequest: requireAdmin(deps) }, async (request) => {
-    const dir = (request.body as { dir?: unknown } | undefined)?.dir;
-    if (typeof dir !== 'string' || !dir.startsWith('/')) throw new SluiceError('BAD_REQUEST', 'expected { "dir": "/absolute/path/of/the/export" } on this node\'s host');
-    return deps.importExport(dir);
+    const body = (request.body ?? {}) as { dir?: unknown; maxAgeSeconds?: unknown };
+    const dir = body.dir;
+    if (typeof dir !== 'string' || !dir.startsWith('/') || dir.length > 4096) throw new SluiceError('BAD_REQUEST', 'expected { "dir": "/absolute/path/of/the/export", "maxAgeSeconds"?: N } on this node\'s host');
+    const maxAge = body.maxAgeSeconds;
+    if (maxAge !== undefined && !(typeof maxAge === 'number' && Number.isSafeInteger(maxAge) && maxAge >= 0)) throw new SluiceError('BAD_REQUEST', '"maxAgeSeconds" must be a whole number of seconds');
+    return deps.importExport(dir, maxAge === undefined ? undefined : maxAge * 1000);
   });
   app.get('/metrics', async (_req, reply) => {
     void reply.type(deps.metrics.registry.contentType);
