@@ -63,7 +63,7 @@ export function registerAgent(program: Command): void {
     .option('--client-id <id>', 'this endpoint\'s id in reports', hostname())
     .option('--platform <platform>', 'only files for this platform (and unlabelled ones)')
     .option('--language <language>', 'only files for this language (and unlabelled ones)')
-    .option('--ring <ring>', 'this endpoint\'s ring (default: its node\'s rings)')
+    .option('--ring <ring>', 'this endpoint\'s ring; without it only packages approved for "all" are installed (what to install is read from the verified catalog only)')
     .option('--cache <dir>', `verified catalog, downloads and install history (default: ${defaultCacheDir()})`)
     .option('--reboot-exit-code <n>', 'install exit code meaning "succeeded, reboot required" (POSIX exit codes are 0-255: Windows-style 3010 arrives as 194)', '194')
     .option('--exec-timeout <duration>', 'longest an install may run', '1h')
