@@ -41,14 +41,18 @@ const transferSchema = z.object({
   lastError: errorShape.nullable(),
 });
 
+/*
+ * What every version of a node sends is required; fields added later default to "nothing to
+ * say" when a node of an earlier version leaves them out, so a mixed tree keeps its figures.
+ */
 export const ownStatusSchema = z.object({
   node: name,
   primary: z.boolean(),
   region: name,
-  version: name,
-  at: instant,
-  ready: z.boolean(),
-  upstream: z.object({ preferred: name, current: name, lastSyncAt: instant.nullable(), clockSkewSeconds: figure.nullable() }).nullable(),
+  version: name.default('unknown'),
+  at: instant.default(''),
+  ready: z.boolean().default(true),
+  upstream: z.object({ preferred: name, current: name, lastSyncAt: instant.nullable(), clockSkewSeconds: figure.nullable() }).nullable().default(null),
   catalog: z.object({ seq: count, headExpires: instant.nullable() }),
   store: z.object({ blobs: count, bytes: count }),
   pending: z.object({ blobs: count, bytes: count }),
@@ -61,16 +65,19 @@ export const ownStatusSchema = z.object({
       nextChangeAt: instant.nullable(),
       background: z.object({ rateBytesPerSec: figure, baseDelayMs: figure.nullable(), delayMs: figure.nullable(), reason: text }).optional(),
     })
-    .nullable(),
-  forecast: z.object({
-    doneAt: instant.nullable(),
-    pendingPackages: count,
-    late: z.array(z.object({ id: name, severity: z.enum(SEVERITIES), bytes: count, deadline: instant, eta: instant.nullable(), late: z.boolean() })).max(LIST),
-  }),
-  lastError: errorShape.extend({ since: instant.optional(), source: text.optional(), clearedAt: instant.nullable().optional() }).nullable(),
-  missing: z.array(z.object({ sha256: sha, packages, peer: name, since: instant })).max(LIST),
-  lost: z.array(z.object({ sha256: sha, packages: z.array(name).max(100) })).max(LIST),
-  warnings: z.array(text).max(100),
+    .nullable()
+    .default(null),
+  forecast: z
+    .object({
+      doneAt: instant.nullable(),
+      pendingPackages: count,
+      late: z.array(z.object({ id: name, severity: z.enum(SEVERITIES), bytes: count, deadline: instant, eta: instant.nullable(), late: z.boolean() })).max(LIST),
+    })
+    .default({ doneAt: null, pendingPackages: 0, late: [] }),
+  lastError: errorShape.extend({ since: instant.optional(), source: text.optional(), clearedAt: instant.nullable().optional() }).nullable().default(null),
+  missing: z.array(z.object({ sha256: sha, packages, peer: name, since: instant })).max(LIST).default([]),
+  lost: z.array(z.object({ sha256: sha, packages: z.array(name).max(100) })).max(LIST).default([]),
+  warnings: z.array(text).max(100).default([]),
 }) as unknown as z.ZodType<Omit<NodeStatus, 'children'>, z.ZodTypeDef, unknown>;
 
 /**

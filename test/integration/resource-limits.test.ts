@@ -120,6 +120,8 @@ describe('report ordering survives bad endpoint clocks', () => {
   it('a future-dated report does not freeze the endpoint; fractional seconds order by time', async () => {
     const c = await makeCluster([{ name: 'hq' }]);
     const hq = await startNode(c.topology, 'hq', c.secrets);
+    // Reports count only catalogued packages.
+    await release(hq.address.url, c.dir, 'fix', { size: 1024 });
     const post = async (reports: object[]) => {
       const res = await request(`${hq.address.url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${ENDPOINT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reports }) });
       assert.equal(res.statusCode, 200, await res.body.text());
