@@ -10,6 +10,9 @@
 #   chromium    the console's browser tests drive Debian's Chromium with playwright-core
 #   iproute2    ip and tc build the emulated WAN (network namespaces, tbf) of the background-mode test
 #   python3     its foreground download server (Node.js cannot pick a socket's congestion control)
+#   dpkg-dev, apt-utils, gnupg, xz-utils
+#               the vendor-feed tests build a real APT repository (dpkg-deb, apt-ftparchive,
+#               a throwaway gpg key, xz) and drive the real apt-get against the tree
 # Benchmarks also use wrk and pv (npm run bench names whichever is missing).
 set -euo pipefail
 need=()
@@ -23,6 +26,10 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v tc >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-scanpackages >/dev/null 2>&1 || need+=(dpkg-dev)
+command -v apt-ftparchive >/dev/null 2>&1 || need+=(apt-utils)
+command -v gpg >/dev/null 2>&1 && command -v gpgv >/dev/null 2>&1 || need+=(gnupg gpgv)
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -1,3 +1,6 @@
+import { EnvHttpProxyAgent } from 'undici';
+import { FeedScheduler } from './feeds/feed-scheduler.js';
+import { FeedState } from './feeds/feed-state.js';
 import { statfsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AdminTokens } from './auth/admin-tokens.js';
@@ -91,6 +94,9 @@ export class SluiceNode {
   private tls: TlsMaterial | undefined;
   /** The one pool for calls to other nodes. */
   private readonly client = new PeerClient();
+  /** Connections to vendor repositories (feeds), on the primary. */
+  private vendorClient: EnvHttpProxyAgent | undefined;
+  private feeds: FeedScheduler | undefined;
   private stopWatchingTls: (() => void) | undefined;
   /** On the primary: catalogued blobs whose file is gone. */
   private lost: LostBlobs | undefined;
@@ -150,6 +156,11 @@ export class SluiceNode {
         this.lost = new LostBlobs(catalog, opened.store);
         this.writer = new CatalogWriter(catalog, opened.store, signingKeys, topology.trust.headTtlMs, topology.trust.timestampTtlMs);
         await this.writer.start();
+        if (topology.feeds.size) {
+          // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
+          this.vendorClient = new EnvHttpProxyAgent();
+          this.feeds = new FeedScheduler(topology.feeds, { catalog, writer: this.writer, state: new FeedState(this.db), metrics: this.metrics, log: this.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
+        }
       }
       this.metrics.onScrape(() => this.updateGauges());
       const tuning = { ...DEFAULT_TUNING, ...this.options.tuning };
@@ -186,6 +197,7 @@ export class SluiceNode {
         verify: () => this.verify(),
         importExport: (dir: string, maxAgeMs?: number) => this.importExport(dir, maxAgeMs),
         liveTransfer: async (sha, waitMs) => this.replicator?.liveTransfer(sha, waitMs),
+        ...(this.feeds ? { feeds: this.feeds } : {}),
         egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
         metrics: this.metrics,
         logger: this.log,
@@ -248,6 +260,7 @@ export class SluiceNode {
         this.reportPusher = new SubtreePusher<SiteSummary>({ ...push, route: PATHS.reportsRollup, log: this.log.child({ component: 'reports' }), collect: () => rollup.forPush(), changeKey: (s) => JSON.stringify(s) });
         this.reportPusher.start();
       }
+      this.feeds?.start();
       this.ready = true;
       this.log.info({ url: this.address.url, catalogSeq: catalog.seq, blobs: opened.store.stats().blobs, primary: this.spec.isPrimary }, 'node ready');
     } catch (err) {
@@ -298,6 +311,7 @@ export class SluiceNode {
       this.ready = false;
       this.stopWatchingTls?.();
       const steps: [string, () => unknown][] = [
+        ['feeds', () => this.feeds?.close()],
         ['status', () => this.pusher?.close()],
         ['reports', () => this.reportPusher?.close()],
         ['replication', () => this.replicator?.close()],
@@ -308,6 +322,7 @@ export class SluiceNode {
         ['packs', () => this.blobStore?.close()],
         ['database', () => this.db?.close()],
         ['peer connections', () => this.client.close()],
+        ['vendor connections', () => this.vendorClient?.destroy()],
       ];
       // Every step runs even when one fails; the first failure is reported.
       let first: unknown;

@@ -51,6 +51,15 @@ export const ERROR_CATALOGUE = {
   CATALOG_ROOT_INVALID: { status: 502, retryable: true },
   CATALOG_STALE: { status: 502, retryable: true },
   CATALOG_UNVERIFIED: { status: 502, retryable: true },
+  // vendor feeds (the primary following an APT repository)
+  FEED_KEYRING: { status: 500, retryable: false },
+  FEED_UNREACHABLE: { status: 502, retryable: true },
+  FEED_SIGNATURE: { status: 502, retryable: true },
+  FEED_STALE: { status: 502, retryable: true },
+  FEED_ROLLBACK: { status: 502, retryable: true },
+  FEED_HASH_MISMATCH: { status: 502, retryable: true },
+  FEED_MALFORMED: { status: 502, retryable: true },
+  FEED_NOT_FOUND: { status: 404, retryable: false },
   // transfers and peers
   UPSTREAM_UNREACHABLE: { status: 502, retryable: true },
   UPSTREAM_BAD_RESPONSE: { status: 502, retryable: true },

@@ -7,6 +7,7 @@ import { registerKeygen } from './cli/keygen.js';
 import { registerPackageCommands } from './cli/packages.js';
 import { registerPlan } from './cli/plan.js';
 import { registerOffline } from './cli/offline.js';
+import { registerFeeds } from './cli/feeds.js';
 import { registerReport } from './cli/report.js';
 import { registerRestore } from './cli/restore.js';
 import { registerRoot } from './cli/root.js';
@@ -44,6 +45,7 @@ registerScrapeConfig(program);
 registerAgent(program);
 registerReport(program);
 registerOffline(program);
+registerFeeds(program);
 for (const cmd of program.commands) cmd.exitOverride();
 reportUnknownOptionsFirst(program);
 

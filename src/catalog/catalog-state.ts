@@ -10,6 +10,8 @@ export interface PackageView {
   readonly severity: Severity;
   readonly classification: string | undefined;
   readonly files: readonly FileEntry[];
+  /** A vendor feed's package: the feed and each file's path in its repository. */
+  readonly feed: { readonly name: string; readonly paths: readonly string[] } | undefined;
   readonly published: Decision;
   /** Ring → the approval; cleared by a decline. */
   readonly approvals: Map<string, Decision>;
@@ -44,6 +46,7 @@ export class CatalogState {
         severity: record.severity,
         classification: record.classification,
         files: record.files,
+        feed: record.feed,
         published: decision,
         approvals: new Map(),
         declined: undefined,

@@ -19,7 +19,8 @@ export class LostBlobs {
     if (this.cache?.key === key) return this.cache.value;
     const lost = new Map<string, string[]>();
     for (const pkg of this.catalog.state.all()) {
-      if (this.catalog.state.stateOf(pkg) === 'declined') continue;
+      // A vendor feed's files are fetched from the vendor when approved: absent is not lost.
+      if (this.catalog.state.stateOf(pkg) === 'declined' || pkg.feed) continue;
       for (const f of pkg.files) if (!this.store.has(f.sha256)) lost.set(f.sha256, [...(lost.get(f.sha256) ?? []), pkg.id]);
     }
     const value = [...lost].map(([sha256, packages]) => ({ sha256, packages }));

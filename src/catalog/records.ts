@@ -12,9 +12,12 @@ import { signedRootSchema } from './root.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
-/** `name@version`; names and versions are what package managers commonly allow. */
+/**
+ * `name@version`; names and versions are what package managers commonly allow. Debian
+ * versions are taken as they are: an epoch (`1:2.3-4`), `~` and `+` included.
+ */
 export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]{0,127}$/i;
-export const PACKAGE_VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_~-]{0,63}$/;
+export const PACKAGE_VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_~:-]{0,127}$/;
 export const RING_ALL = 'all';
 
 const sha256 = z.string().regex(SHA256_PATTERN);
@@ -41,6 +44,11 @@ export const recordSchema = z.discriminatedUnion('type', [
       severity: z.enum(SEVERITIES),
       classification: z.string().max(64).optional(),
       files: z.array(fileEntrySchema).min(1).max(1000),
+      /**
+       * A package a vendor feed offered: the feed's name and, per file in order, its path in
+       * the vendor's repository (`pool/main/o/openssl/...deb`), where the primary fetches it.
+       */
+      feed: z.object({ name: z.string().min(1).max(64), paths: z.array(z.string().min(1).max(1024)).min(1).max(1000) }).strict().optional(),
     })
     .strict(),
   z.object({ ...base, type: z.literal('approve'), id: packageId, ring: z.string().min(1).max(64) }).strict(),

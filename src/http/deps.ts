@@ -24,6 +24,12 @@ export interface PushReceiver {
   accept(body: unknown, caller: string | undefined): void;
 }
 
+/** The primary's vendor feeds (feeds/feed-scheduler.ts), as the API shows and drives them. */
+export interface FeedsApi {
+  list(): Promise<unknown[]>;
+  syncNow(name: string): Promise<unknown>;
+}
+
 export interface HttpDeps {
   readonly topology: Topology;
   readonly node: NodeSpec;
@@ -57,6 +63,8 @@ export interface HttpDeps {
   readonly status: () => unknown;
   /** A blob being received right now, for cut-through relaying (downstream nodes only). */
   readonly liveTransfer: (sha256: string, waitMs: number) => Promise<LiveTransfer | undefined>;
+  /** Vendor feeds, on a primary whose topology has `feeds:`. */
+  readonly feeds?: FeedsApi;
   /** Caps on what this node sends (egress: { rate, perChild }). */
   readonly egress: EgressLimiter;
   /** Largest single file accepted by publish. */

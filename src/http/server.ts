@@ -19,6 +19,7 @@ import { registerPaceRoutes } from './routes/pace.js';
 import { registerRootRoutes } from './routes/root.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUpdateRoutes } from './routes/updates.js';
+import { registerFeedRoutes } from './routes/feeds.js';
 
 /** The server plus the number of requests still being answered (for a clean drain). */
 export type SluiceHttpServer = FastifyInstance & { inFlight: () => number };
@@ -110,6 +111,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerRootRoutes(app, deps);
   registerStatusRoutes(app, deps);
   registerPaceRoutes(app, deps);
+  registerFeedRoutes(app, deps);
   registerConsole(app, deps);
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);

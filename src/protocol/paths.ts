@@ -15,6 +15,8 @@ export const PATHS = {
   root: '/v1/root',
   readyz: '/readyz',
   pace: '/v1/pace',
+  feeds: '/v1/feeds',
+  feedSync: '/v1/feeds/:name/sync',
 } as const;
 
 /** GET: records after `after` (held up to `waitSec` when there are none), at most `limit`. */
@@ -33,3 +35,6 @@ export const paceUrl = (base: string, rateBytesPerSec: number): string => `${bas
 export const updatesUrl = (base: string, query: URLSearchParams): string => `${base}${PATHS.updates}?${query}`;
 
 export const reportsUrl = (base: string): string => `${base}${PATHS.reports}`;
+
+/** POST (admin, primary): sync one vendor feed now. */
+export const feedSyncPath = (name: string): string => PATHS.feedSync.replace(':name', encodeURIComponent(name));

@@ -177,6 +177,24 @@ function normalize(raw: RawTopology, absFile: string): Topology {
     regions,
     sites,
     nodes,
+    feeds: new Map(
+      Object.entries(raw.feeds ?? {}).map(([name, f]) => [
+        name,
+        Object.freeze({
+          name,
+          type: f.type,
+          url: f.url.replace(/\/+$/, ''),
+          suites: Object.freeze([...f.suites]),
+          components: Object.freeze([...f.components]),
+          architectures: Object.freeze([...f.architectures]),
+          keyringPath: path.resolve(dir, f.keyring),
+          packages: f.packages ? new Set(f.packages) : undefined,
+          everyMs: d(f.every ?? TOPOLOGY_DEFAULTS.feed.every),
+          severity: f.severity ?? TOPOLOGY_DEFAULTS.feed.severity,
+          download: f.download ?? TOPOLOGY_DEFAULTS.feed.download,
+        }),
+      ]),
+    ),
   });
 }
 

@@ -75,6 +75,26 @@ export const siteSchema = z
   })
   .strict();
 
+/**
+ * A vendor's APT repository the primary follows (`feeds:`): its signed indexes become catalog
+ * packages in state `new`; nothing replicates until a person approves.
+ */
+const debToken = (what: string) => str(what).regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/, `expected ${what}`);
+export const feedSchema = z
+  .object({
+    type: z.literal('apt', { errorMap: () => ({ message: 'expected "apt" (the only feed type)' }) }),
+    url: str('the repository\'s base URL, e.g. "http://mirror.example.net/debian-security"').url('expected an http:// or https:// URL such as "http://mirror.example.net/debian-security"').refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL'),
+    suites: z.array(debToken('a suite such as "bookworm-security"'), { invalid_type_error: 'expected a list of suites' }).nonempty('expected at least one suite'),
+    components: z.array(debToken('a component such as "main"'), { invalid_type_error: 'expected a list of components' }).nonempty('expected at least one component'),
+    architectures: z.array(debToken('an architecture such as "amd64"'), { invalid_type_error: 'expected a list of architectures' }).nonempty('expected at least one architecture'),
+    keyring: str('the path of the vendor\'s OpenPGP public keys, e.g. "/usr/share/keyrings/debian-archive-keyring.gpg"').min(1),
+    packages: z.array(str('a package name').regex(/^[a-z0-9][a-z0-9+.-]{0,127}$/, 'expected a Debian package name (lowercase letters, digits, "+", "-", ".")')).nonempty('omit "packages" to follow every package').optional(),
+    every: duration.optional(),
+    severity: z.enum(SEVERITIES, { errorMap: () => ({ message: `expected one of ${SEVERITIES.join(', ')}` }) }).optional(),
+    download: z.enum(['approved', 'all'], { errorMap: () => ({ message: 'expected "approved" (fetch a version once a ring approves it) or "all"' }) }).optional(),
+  })
+  .strict();
+
 export const topologySchema = z
   .object({
     version: z.literal(1, { errorMap: () => ({ message: 'expected 1 (the only format version)' }) }),
@@ -93,6 +113,7 @@ export const topologySchema = z
     regions: z.record(name, regionSchema, { invalid_type_error: 'expected a map of region name → region', required_error: 'expected a map of region name → { timezone, schedule, ... }' }),
     sites: z.record(name, siteSchema, { invalid_type_error: 'expected a map of site name → { redis }' }).optional(),
     nodes: z.record(name, nodeSchema, { invalid_type_error: 'expected a map of node name → node', required_error: 'expected a map of node name → { url, region, upstream, ... }' }),
+    feeds: z.record(name, feedSchema, { invalid_type_error: 'expected a map of feed name → { type: apt, url, suites, components, architectures, keyring }' }).optional(),
   })
   .strict();
 

@@ -85,6 +85,28 @@ export interface Topology {
   readonly sites: ReadonlyMap<string, Site>;
   /** In file order. */
   readonly nodes: ReadonlyMap<string, NodeSpec>;
+  /** Vendor repositories the primary follows (`feeds:`), in file order. */
+  readonly feeds: ReadonlyMap<string, Feed>;
+}
+
+/** A vendor's APT repository the primary follows. */
+export interface Feed {
+  readonly name: string;
+  readonly type: 'apt';
+  /** Without a trailing slash. */
+  readonly url: string;
+  readonly suites: readonly string[];
+  readonly components: readonly string[];
+  readonly architectures: readonly string[];
+  /** Absolute path of the vendor's OpenPGP public keys. */
+  readonly keyringPath: string;
+  /** Package names to follow; undefined: every package. */
+  readonly packages: ReadonlySet<string> | undefined;
+  readonly everyMs: number;
+  /** Severity of the packages it adds. */
+  readonly severity: Severity;
+  /** `approved`: a version's .deb is fetched once a ring approves it; `all`: at once. */
+  readonly download: 'approved' | 'all';
 }
 
 /** Defaults for every optional setting, in one place. */
@@ -96,4 +118,5 @@ export const TOPOLOGY_DEFAULTS = {
   sync: { every: '10m', jitter: '2m' },
   schedule: [{ rate: 'unlimited' }],
   critical: 'schedule',
+  feed: { every: '1h', severity: 'moderate', download: 'approved' },
 } as const;

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { PATHS, feedSyncPath } from '../protocol/paths.js';
+import { clientFor, common, globalOptions, printJson } from './context.js';
+
+interface FeedRow {
+  name: string;
+  url: string;
+  suites: string[];
+  catalogued: number;
+  syncing: boolean;
+  lastSuccess: string | null;
+  last: { at: string; ok: boolean; added: number; listed: number; error: { code: string; message: string } | null; validUntil: string | null } | null;
+}
+
+interface SyncResult {
+  feed: string;
+  added: number;
+  listed: number;
+  validUntil: string | null;
+}
+
+/**
+ * `sluice feeds`: the vendor repositories the primary follows, with each one's last sync;
+ * `sluice feeds sync [NAME...]`: sync now (every feed without names) and say what was added.
+ */
+export function registerFeeds(program: Command): void {
+  const feeds = program.command('feeds').description('the vendor feeds the primary follows: list them (the default), sync them now');
+  common(feeds.command('list', { isDefault: true }), { server: true, json: true })
+    .description('list the vendor feeds the primary follows (admin): last success, last result, packages catalogued')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { feeds: rows } = await clientFor(cmd).getJson<{ feeds: FeedRow[] }>(PATHS.feeds.slice(1));
+      if (globalOptions(cmd).json) return printJson(rows);
+      if (rows.length === 0) return void process.stdout.write('no feeds: add them under "feeds:" in the topology (see README, Feeds and stock clients)\n');
+      for (const f of rows) {
+        const last = f.last ? (f.last.ok ? `ok at ${f.last.at}: ${f.last.added} added of ${f.last.listed} listed` : `FAILED at ${f.last.at}: ${f.last.error?.code} ${f.last.error?.message}`) : 'not synced yet';
+        process.stdout.write(`${f.name}  ${f.url} ${f.suites.join(',')}\n  ${f.catalogued} package version(s) in the catalog; last success ${f.lastSuccess ?? 'never'}${f.syncing ? '; syncing now' : ''}\n  last sync: ${last}${f.last?.validUntil ? `; valid until ${f.last.validUntil}` : ''}\n`);
+      }
+    });
+  common(feeds.command('sync'), { server: true, json: true })
+    .description('sync feeds now at the primary (admin); every feed when none is named')
+    .argument('[names...]', 'feeds to sync')
+    .action(async (names: string[], _opts: unknown, cmd: Command) => {
+      const client = clientFor(cmd);
+      const list = names.length ? names : (await client.getJson<{ feeds: FeedRow[] }>(PATHS.feeds.slice(1))).feeds.map((f) => f.name);
+      const results: SyncResult[] = [];
+      for (const name of list) {
+        const r = await client.postJson<SyncResult>(feedSyncPath(name).slice(1), {});
+        results.push(r);
+        if (!globalOptions(cmd).json) process.stdout.write(`${r.feed}: ${r.added} new package version(s) of ${r.listed} listed (state new: approve to replicate)${r.validUntil ? `; valid until ${r.validUntil}` : ''}\n`);
+      }
+      if (globalOptions(cmd).json) printJson(results);
+    });
+}

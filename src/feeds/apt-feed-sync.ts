@@ -1,0 +1,193 @@
+import { Readable } from 'node:stream';
+import { request, type Dispatcher } from 'undici';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { CatalogWriter } from '../catalog/catalog-writer.js';
+import type { FileEntry, RecordBody } from '../catalog/records.js';
+import { SluiceError, toSluiceError } from '../errors.js';
+import type { Feed } from '../topology/types.js';
+import { compareDebianVersions } from './debian-version.js';
+import type { FeedState, FeedSyncOutcome } from './feed-state.js';
+import { loadKeyring, verifyClearsigned, verifyDetached, type Keyring } from './openpgp-signature.js';
+import { choosePackagesIndex, readPackagesIndex, type PackageEntry } from './packages-index.js';
+import { parseRelease, type ReleaseFile } from './release-file.js';
+
+/** Largest Release a sync reads (Debian's main archive's is ~150 KiB). */
+const MAX_RELEASE_BYTES = 16 * 1024 * 1024;
+
+export interface FeedSyncDeps {
+  readonly catalog: CatalogLog;
+  readonly writer: CatalogWriter;
+  readonly state: FeedState;
+  readonly dispatcher?: Dispatcher;
+  readonly now?: () => number;
+}
+
+/** What one sync of one feed did. */
+export interface FeedSyncResult extends FeedSyncOutcome {
+  readonly feed: string;
+  /** The ids added, in catalog order. */
+  readonly ids: readonly string[];
+}
+
+/**
+ * Follows one vendor APT repository at the primary. A sync, for every suite: fetch
+ * `InRelease` (or `Release` + `Release.gpg`), verify its OpenPGP signature against the feed's
+ * keyring, refuse an expired `Valid-Until` and a `Date` older than the last accepted; fetch
+ * each component's and architecture's `Packages` index by the sha256 the signed Release
+ * gives (by hash where the repository offers it) and check it as it streams. Only when every
+ * suite verified are the versions not yet in the catalog appended, each a package in state
+ * `new` (`name@version`, platform = architecture, files with the signed size and sha256, the
+ * feed and the file's path recorded), and, for an older version of the same name from the
+ * same feed, a `supersede` record (it takes effect once the newer one is approved). A failed
+ * or tampered sync adds nothing and says why.
+ */
+export class AptFeedSync {
+  private keyring: Keyring | undefined;
+
+  constructor(
+    readonly feed: Feed,
+    private readonly d: FeedSyncDeps,
+  ) {}
+
+  async sync(): Promise<FeedSyncResult> {
+    const now = this.d.now ?? Date.now;
+    const at = new Date(now()).toISOString();
+    try {
+      this.keyring ??= await loadKeyring(this.feed.keyringPath);
+      const dates = new Map<string, number>();
+      const found = new Map<string, { entry: PackageEntry; files: Map<string, PackageEntry> }>();
+      let validUntil: number | undefined;
+      for (const suite of this.feed.suites) {
+        const release = await this.release(suite, now());
+        dates.set(suite, release.dateMs);
+        if (release.validUntilMs !== undefined) validUntil = Math.min(validUntil ?? Infinity, release.validUntilMs);
+        for (const component of this.feed.components) {
+          for (const arch of this.feed.architectures) {
+            await this.readIndex(suite, release, component, arch, (p) => {
+              const id = `${p.name}@${p.version}`;
+              const pkg = found.get(id) ?? { entry: p, files: new Map() };
+              // An `all` package is listed in every architecture's index: one file.
+              pkg.files.set(p.architecture === 'all' ? 'all' : p.architecture, p);
+              found.set(id, pkg);
+            });
+          }
+        }
+      }
+      const bodies = (log: CatalogLog) => this.recordsFor(log, found, at);
+      const appended = await this.d.writer.append(bodies);
+      const ids = appended.filter((r) => r.type === 'publish').map((r) => (r as { id: string }).id);
+      const outcome: FeedSyncOutcome = { at, ok: true, added: ids.length, listed: found.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
+      await this.d.state.accept(this.feed.name, dates, outcome);
+      return { ...outcome, feed: this.feed.name, ids };
+    } catch (err) {
+      const e = toSluiceError(err, `feed ${this.feed.name}`, 'FEED_UNREACHABLE');
+      const outcome: FeedSyncOutcome = { at, ok: false, added: 0, listed: 0, error: { code: e.code, message: e.message }, validUntil: null };
+      await this.d.state.failed(this.feed.name, outcome).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** New versions as publish records (and supersede records for older ones of this feed), inside the writer's lock. */
+  private recordsFor(log: CatalogLog, found: Map<string, { entry: PackageEntry; files: Map<string, PackageEntry> }>, at: string): RecordBody[] {
+    const by = `feed:${this.feed.name}`;
+    const out: RecordBody[] = [];
+    const fresh = [...found].filter(([id]) => !log.state.get(id)).sort(([, a], [, b]) => (a.entry.name < b.entry.name ? -1 : a.entry.name > b.entry.name ? 1 : compareDebianVersions(a.entry.version, b.entry.version)));
+    for (const [id, { entry, files }] of fresh) {
+      const list = [...files.values()];
+      const entries: FileEntry[] = list.map((f) => ({ name: f.filename.slice(f.filename.lastIndexOf('/') + 1), size: f.size, sha256: f.sha256, ...(f.architecture === 'all' ? {} : { platform: f.architecture }) }));
+      out.push({ type: 'publish', id, severity: this.feed.severity, ...(entry.section ? { classification: entry.section.slice(0, 64) } : {}), files: entries, feed: { name: this.feed.name, paths: list.map((f) => f.filename) }, by, at });
+    }
+    // Versions of one name from this feed form a chain, oldest first: each new version
+    // supersedes the one before it (in force once the newer one is approved).
+    const chains = new Map<string, { id: string; version: string; fresh: boolean }[]>();
+    const link = (name: string, v: { id: string; version: string; fresh: boolean }) => chains.set(name, [...(chains.get(name) ?? []), v]);
+    for (const pkg of log.state.all()) if (pkg.feed?.name === this.feed.name && !pkg.supersededBy) link(pkg.name, { id: pkg.id, version: pkg.version, fresh: false });
+    for (const [id, { entry }] of fresh) link(entry.name, { id, version: entry.version, fresh: true });
+    for (const chain of chains.values()) {
+      chain.sort((x, y) => compareDebianVersions(x.version, y.version));
+      for (let i = 0; i + 1 < chain.length; i++) if (chain[i + 1]!.fresh) out.push({ type: 'supersede', id: chain[i]!.id, supersededBy: chain[i + 1]!.id, by, at });
+    }
+    return out;
+  }
+
+  /** The suite's Release, verified and checked against expiry and rollback. */
+  private async release(suite: string, nowMs: number): Promise<ReleaseFile> {
+    const base = `${this.feed.url}/dists/${suite}`;
+    let signedText: string;
+    const inRelease = await this.fetch(`${base}/InRelease`, MAX_RELEASE_BYTES, true);
+    if (inRelease) signedText = await verifyClearsigned(inRelease.toString('utf8'), this.keyring!, nowMs);
+    else {
+      const data = await this.fetch(`${base}/Release`, MAX_RELEASE_BYTES);
+      const sig = await this.fetch(`${base}/Release.gpg`, 1024 * 1024);
+      signedText = await verifyDetached(data!, sig!, this.keyring!, nowMs);
+    }
+    const release = await parseRelease(signedText, `${base}/InRelease`);
+    if (release.validUntilMs !== undefined && release.validUntilMs <= nowMs) {
+      throw new SluiceError('FEED_STALE', `${base}: its Valid-Until (${new Date(release.validUntilMs).toISOString()}) has passed; the mirror serves an outdated snapshot; nothing was added`);
+    }
+    const last = await this.d.state.lastDateMs(this.feed.name, suite);
+    if (last !== undefined && release.dateMs < last) {
+      throw new SluiceError('FEED_ROLLBACK', `${base}: its Release is dated ${new Date(release.dateMs).toISOString()}, older than the one accepted before (${new Date(last).toISOString()}); an old snapshot replayed; nothing was added`);
+    }
+    return release;
+  }
+
+  private async readIndex(suite: string, release: ReleaseFile, component: string, arch: string, onPackage: (p: PackageEntry) => void): Promise<void> {
+    const chosen = choosePackagesIndex(release.indexes, component, arch);
+    const base = `${this.feed.url}/dists/${suite}`;
+    if (!chosen) throw new SluiceError('FEED_MALFORMED', `${base}: the signed Release lists no Packages index for ${component}/binary-${arch}; check the feed's components and architectures`);
+    const { entry, suffix } = chosen;
+    const dir = entry.path.slice(0, entry.path.lastIndexOf('/'));
+    // By hash, an index cannot change under the sync while the mirror updates.
+    const url = release.acquireByHash ? `${base}/${dir}/by-hash/SHA256/${entry.sha256}` : `${base}/${entry.path}`;
+    const res = await this.open(url);
+    try {
+      await readPackagesIndex(res, entry, suffix, url, onPackage, this.feed.packages);
+    } finally {
+      res.destroy();
+    }
+  }
+
+  private async open(url: string): Promise<Readable> {
+    let res;
+    try {
+      res = await request(url, { dispatcher: this.d.dispatcher, headersTimeout: 60_000, bodyTimeout: 60_000, maxRedirections: 0 } as Parameters<typeof request>[1]);
+    } catch (err) {
+      throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => undefined);
+      throw new SluiceError('FEED_UNREACHABLE', `${url}: HTTP ${res.statusCode}`);
+    }
+    return res.body as unknown as Readable;
+  }
+
+  /** A whole small file; undefined for a 404 when `optional`. */
+  private async fetch(url: string, maxBytes: number, optional = false): Promise<Buffer | undefined> {
+    let res;
+    try {
+      res = await request(url, { dispatcher: this.d.dispatcher, headersTimeout: 60_000, bodyTimeout: 60_000 });
+    } catch (err) {
+      throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.statusCode === 404 && optional) {
+      await res.body.dump();
+      return undefined;
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => undefined);
+      throw new SluiceError('FEED_UNREACHABLE', `${url}: HTTP ${res.statusCode}`);
+    }
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw new SluiceError('FEED_MALFORMED', `${url}: larger than ${maxBytes} bytes`);
+      }
+      parts.push(chunk as Buffer);
+    }
+    return Buffer.concat(parts);
+  }
+}

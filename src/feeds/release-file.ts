@@ -1,0 +1,62 @@
+import { SluiceError } from '../errors.js';
+import { field, parseAll, Deb822Error } from './deb822.js';
+
+/** One index a `Release` file vouches for: its path under `dists/SUITE/`, size and sha256. */
+export interface IndexEntry {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** What Sluice takes from a verified `Release`. */
+export interface ReleaseFile {
+  readonly suite: string | undefined;
+  readonly codename: string | undefined;
+  /** When the archive signed it (ms since epoch): never older than the last one accepted. */
+  readonly dateMs: number;
+  /** After this it must not be used (ms since epoch); undefined when the archive sets none. */
+  readonly validUntilMs: number | undefined;
+  /** Indexes may be fetched by their hash (`by-hash/SHA256/HEX`), never mid-update. */
+  readonly acquireByHash: boolean;
+  readonly indexes: ReadonlyMap<string, IndexEntry>;
+}
+
+/**
+ * Parses the signed text of a `Release` (Debian's repository format): one paragraph; dates
+ * in RFC 2822 form ("Sat, 30 Nov 2026 10:12:33 UTC"); a multi-line `SHA256` field of
+ * "HEX SIZE PATH" lines. A Release without a Date or a SHA256 list cannot be checked and is
+ * refused (MD5 and SHA1 lists alone are not trusted).
+ */
+export async function parseRelease(text: string, where: string): Promise<ReleaseFile> {
+  let paragraphs;
+  try {
+    paragraphs = await parseAll(text);
+  } catch (err) {
+    throw new SluiceError('FEED_MALFORMED', `${where}: ${err instanceof Deb822Error ? err.message : (err as Error).message}`);
+  }
+  const p = paragraphs[0];
+  if (!p) throw new SluiceError('FEED_MALFORMED', `${where}: empty Release`);
+  const date = parseDate(field(p, 'Date'), 'Date', where);
+  if (date === undefined) throw new SluiceError('FEED_MALFORMED', `${where}: no Date field; Sluice cannot tell an old Release from a new one`);
+  const validUntil = parseDate(field(p, 'Valid-Until'), 'Valid-Until', where);
+  const list = field(p, 'SHA256');
+  if (!list) throw new SluiceError('FEED_MALFORMED', `${where}: no SHA256 list; only SHA256 checksums are trusted`);
+  const indexes = new Map<string, IndexEntry>();
+  for (const line of list.split('\n')) {
+    const t = line.trim();
+    if (!t) continue;
+    const m = /^([0-9a-f]{64})\s+(\d{1,15})\s+(\S+)$/i.exec(t);
+    if (!m) throw new SluiceError('FEED_MALFORMED', `${where}: SHA256 line "${t.slice(0, 100)}" is not "HEX SIZE PATH"`);
+    const path = m[3]!;
+    if (path.split('/').some((s) => s === '..' || s === '.' || s === '') || path.startsWith('/')) throw new SluiceError('FEED_MALFORMED', `${where}: index path "${path}" leaves the suite`);
+    indexes.set(path, { path, size: Number(m[2]), sha256: m[1]!.toLowerCase() });
+  }
+  return { suite: field(p, 'Suite'), codename: field(p, 'Codename'), dateMs: date, validUntilMs: validUntil, acquireByHash: field(p, 'Acquire-By-Hash')?.toLowerCase() === 'yes', indexes };
+}
+
+function parseDate(text: string | undefined, name: string, where: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = Date.parse(text.replace(/\bUTC$/, '+0000'));
+  if (Number.isNaN(ms)) throw new SluiceError('FEED_MALFORMED', `${where}: ${name} "${text.slice(0, 60)}" is not a date`);
+  return ms;
+}

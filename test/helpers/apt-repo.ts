@@ -1,0 +1,117 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { onTeardown, tempDir } from './env.js';
+
+/** The Debian tools the APT tests drive; undefined when all are there. */
+export function aptToolsMissing(): string | undefined {
+  const missing = ['dpkg-deb', 'apt-ftparchive', 'gpg', 'xz'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  return missing.length ? `missing ${missing.join(', ')} (scripts/install-test-tools.sh installs them)` : undefined;
+}
+
+export interface FixturePackage {
+  readonly name: string;
+  readonly version: string;
+  readonly arch?: string;
+}
+
+/**
+ * A vendor APT repository built by the test with the real tools: `dpkg-deb` for each
+ * package, `apt-ftparchive` for Packages and Release, `gpg` with a throwaway key for
+ * InRelease, served over HTTP on loopback. Each `publish` writes a new signed snapshot.
+ */
+export class FixtureAptRepo {
+  readonly dir = tempDir('sluice-apt-');
+  readonly keyringPath: string;
+  private readonly gnupg: string;
+  private server: Server | undefined;
+  /** Requests served, by path: tests count what a sync fetched. */
+  readonly served: string[] = [];
+  /** Paths answered with these bytes instead of the file (a tampering mirror). */
+  readonly overrides = new Map<string, Buffer>();
+
+  constructor() {
+    this.gnupg = path.join(this.dir, '.gnupg');
+    mkdirSync(this.gnupg, { mode: 0o700 });
+    this.gpg(['--quick-gen-key', 'Sluice Test Archive <archive@example.invalid>', 'ed25519', 'sign', 'never']);
+    this.keyringPath = path.join(tempDir('sluice-keyring-'), 'vendor.gpg');
+    writeFileSync(this.keyringPath, this.gpg(['--export']));
+  }
+
+  /** A second, unrelated key's keyring (signatures by this repository fail against it). */
+  static otherKeyring(): string {
+    return new FixtureAptRepo().keyringPath;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  async listen(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const rel = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+      this.served.push(rel);
+      const override = this.overrides.get(rel);
+      if (override) return void res.end(override);
+      const file = path.join(this.dir, rel);
+      if (!file.startsWith(this.dir + path.sep) || rel.includes('/.gnupg') || !existsSync(file) || !statSync(file).isFile()) {
+        res.writeHead(404);
+        return void res.end();
+      }
+      res.writeHead(200, { 'content-length': statSync(file).size });
+      createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    onTeardown(() => new Promise<void>((resolve) => this.server!.close(() => resolve())));
+  }
+
+  /** Builds a .deb in the pool; returns its path in the repository, bytes and sha256. */
+  addPackage(p: FixturePackage): { filename: string; sha256: string; bytes: Buffer } {
+    const arch = p.arch ?? 'amd64';
+    const root = path.join(tempDir('sluice-deb-'), 'pkg');
+    mkdirSync(path.join(root, 'DEBIAN'), { recursive: true });
+    mkdirSync(path.join(root, 'usr/share/doc', p.name), { recursive: true });
+    writeFileSync(path.join(root, 'DEBIAN/control'), `Package: ${p.name}\nVersion: ${p.version}\nArchitecture: ${arch}\nMaintainer: Sluice Tests <tests@example.invalid>\nSection: utils\nDescription: a package for Sluice's tests\n carried by a fixture repository\n .\n version ${p.version}\n`);
+    writeFileSync(path.join(root, 'usr/share/doc', p.name, 'README'), `${p.name} ${p.version}\n`);
+    const filename = `pool/main/${p.name[0]}/${p.name}/${p.name}_${p.version.replace(/^\d+:/, '')}_${arch}.deb`;
+    mkdirSync(path.dirname(path.join(this.dir, filename)), { recursive: true });
+    execFileSync('dpkg-deb', ['--build', '--root-owner-group', root, path.join(this.dir, filename)], { stdio: 'ignore' });
+    const bytes = readFileSync(path.join(this.dir, filename));
+    return { filename, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  }
+
+  /**
+   * Writes the suite's indexes for what the pool holds (every .deb under pool/), signed:
+   * Packages and Packages.xz per architecture, by-hash copies, Release, InRelease.
+   */
+  publish(o: { suite?: string; archs?: readonly string[]; date?: Date; validSeconds?: number } = {}): void {
+    const suite = o.suite ?? 'stable';
+    const dists = path.join(this.dir, 'dists', suite);
+    for (const arch of o.archs ?? ['amd64']) {
+      const dir = path.join(dists, 'main', `binary-${arch}`);
+      mkdirSync(path.join(dir, 'by-hash', 'SHA256'), { recursive: true });
+      const packages = execFileSync('apt-ftparchive', ['--arch', arch, 'packages', 'pool'], { cwd: this.dir });
+      writeFileSync(path.join(dir, 'Packages'), packages);
+      execFileSync('xz', ['-k', '-f', path.join(dir, 'Packages')]);
+      for (const f of ['Packages', 'Packages.xz']) copyFileSync(path.join(dir, f), path.join(dir, 'by-hash', 'SHA256', createHash('sha256').update(readFileSync(path.join(dir, f))).digest('hex')));
+    }
+    const date = (o.date ?? new Date()).toUTCString().replace('GMT', 'UTC');
+    // The previous snapshot's Release files would be listed in the new one.
+    for (const f of ['Release', 'InRelease']) rmSync(path.join(dists, f), { force: true });
+    const release = execFileSync(
+      'apt-ftparchive',
+      ['-o', `APT::FTPArchive::Release::Suite=${suite}`, '-o', `APT::FTPArchive::Release::Codename=${suite}`, '-o', `APT::FTPArchive::Release::Date=${date}`, '-o', `APT::FTPArchive::Release::ValidTime=${o.validSeconds ?? 86_400}`, '-o', 'APT::FTPArchive::Release::Acquire-By-Hash=yes', '-o', `APT::FTPArchive::Release::Architectures=${(o.archs ?? ['amd64']).join(' ')}`, '-o', 'APT::FTPArchive::Release::Components=main', 'release', '.'],
+      { cwd: dists },
+    );
+    writeFileSync(path.join(dists, 'Release.tmp'), release);
+    renameSync(path.join(dists, 'Release.tmp'), path.join(dists, 'Release'));
+    this.gpg(['--yes', '--clearsign', '-o', path.join(dists, 'InRelease'), path.join(dists, 'Release')]);
+  }
+
+  private gpg(args: string[]): Buffer {
+    return execFileSync('gpg', ['--homedir', this.gnupg, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  }
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { parseAll } from '../../src/feeds/deb822.js';
+import { compareDebianVersions } from '../../src/feeds/debian-version.js';
+import { parseRelease } from '../../src/feeds/release-file.js';
+
+const VERSIONS = ['1.0', '1.0-1', '1.0-2', '1.0~rc1', '1.0~rc1-1', '1.0+dfsg-1', '1.0.1', '1.00', '1:0.9', '2:0', '0:1.0', '1.0a', '1.0~~', '1.0~', '1.0-1ubuntu1', '1.0-1+deb12u1', '1.0-1+deb12u10', '3.0.15-1~deb12u1', '3.0.15-1', '10', '9', 'a', '1.2.3-4.5'];
+
+describe('Debian formats', () => {
+  it('versions order as dpkg orders them (every pair, against dpkg --compare-versions)', (t) => {
+    if (spawnSync('dpkg', ['--version']).error) return t.skip('dpkg is not installed');
+    for (const a of VERSIONS) {
+      for (const b of VERSIONS) {
+        const ours = Math.sign(compareDebianVersions(a, b));
+        const lt = spawnSync('dpkg', ['--compare-versions', a, 'lt', b]).status === 0;
+        const eq = spawnSync('dpkg', ['--compare-versions', a, 'eq', b]).status === 0;
+        assert.equal(ours, lt ? -1 : eq ? 0 : 1, `${a} vs ${b}`);
+      }
+    }
+  });
+
+  it('deb822: continuation lines, " ." as an empty line, case-insensitive names; a duplicate field or a stray line is refused with its line', async () => {
+    const [p, q] = await parseAll('Package: hello\nDescription: short\n long line\n .\n more\n\npackage: second\nVersion: 1\n');
+    assert.equal(p!.get('description'), 'short\nlong line\n\nmore');
+    assert.equal(q!.get('package'), 'second');
+    await assert.rejects(parseAll('A: 1\na: 2\n'), /line 2: field "a" appears twice/);
+    await assert.rejects(parseAll('A: 1\nno colon here\n'), /line 2: expected "Field: value"/);
+    await assert.rejects(parseAll(' leading continuation\n'), /line 1: a continuation line before any field/);
+  });
+
+  it('Release: a path that leaves the suite, a missing Date or a missing SHA256 list is refused', async () => {
+    const ok = await parseRelease('Date: Tue, 01 Dec 2026 10:00:00 UTC\nValid-Until: Wed, 02 Dec 2026 10:00:00 UTC\nAcquire-By-Hash: yes\nSHA256:\n ' + 'a'.repeat(64) + ' 10 main/binary-amd64/Packages\n', 'test');
+    assert.equal(ok.dateMs, Date.parse('2026-12-01T10:00:00Z'));
+    assert.equal(ok.validUntilMs, Date.parse('2026-12-02T10:00:00Z'));
+    assert.equal(ok.indexes.get('main/binary-amd64/Packages')!.size, 10);
+    await assert.rejects(parseRelease('Date: Tue, 01 Dec 2026 10:00:00 UTC\nSHA256:\n ' + 'a'.repeat(64) + ' 10 ../../etc/passwd\n', 'test'), /FEED_MALFORMED|leaves the suite/);
+    await assert.rejects(parseRelease('SHA256:\n ' + 'a'.repeat(64) + ' 10 main/x\n', 'test'), /no Date/);
+    await assert.rejects(parseRelease('Date: Tue, 01 Dec 2026 10:00:00 UTC\nMD5Sum:\n abc 10 main/x\n', 'test'), /no SHA256 list/);
+  });
+});
