@@ -1,6 +1,7 @@
 import { EnvHttpProxyAgent } from 'undici';
 import { FeedScheduler } from './feeds/feed-scheduler.js';
 import { FeedState } from './feeds/feed-state.js';
+import { VendorFetcher } from './feeds/vendor-fetcher.js';
 import { statfsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AdminTokens } from './auth/admin-tokens.js';
@@ -97,6 +98,7 @@ export class SluiceNode {
   /** Connections to vendor repositories (feeds), on the primary. */
   private vendorClient: EnvHttpProxyAgent | undefined;
   private feeds: FeedScheduler | undefined;
+  private vendorFetcher: VendorFetcher | undefined;
   private stopWatchingTls: (() => void) | undefined;
   /** On the primary: catalogued blobs whose file is gone. */
   private lost: LostBlobs | undefined;
@@ -160,6 +162,8 @@ export class SluiceNode {
           // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
           this.vendorClient = new EnvHttpProxyAgent();
           this.feeds = new FeedScheduler(topology.feeds, { catalog, writer: this.writer, state: new FeedState(this.db), metrics: this.metrics, log: this.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
+          const t = { ...DEFAULT_TUNING, ...this.options.tuning };
+          this.vendorFetcher = new VendorFetcher({ catalog, store: opened.store, feeds: topology.feeds, metrics: this.metrics, log: this.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs });
         }
       }
       this.metrics.onScrape(() => this.updateGauges());
@@ -261,6 +265,7 @@ export class SluiceNode {
         this.reportPusher.start();
       }
       this.feeds?.start();
+      this.vendorFetcher?.start();
       this.ready = true;
       this.log.info({ url: this.address.url, catalogSeq: catalog.seq, blobs: opened.store.stats().blobs, primary: this.spec.isPrimary }, 'node ready');
     } catch (err) {
@@ -281,6 +286,7 @@ export class SluiceNode {
         schedule: this.schedule,
         children: this.children,
         lost: () => this.lost?.list() ?? [],
+        vendor: this.vendorFetcher,
         site: this.siteLink && this.siteBudget ? { name: this.spec.site!, redisUp: this.siteLink.up, fallbackShare: this.siteBudget.fallbackShare } : undefined,
       },
       maxTransfers,
@@ -312,6 +318,7 @@ export class SluiceNode {
       this.stopWatchingTls?.();
       const steps: [string, () => unknown][] = [
         ['feeds', () => this.feeds?.close()],
+        ['vendor fetches', () => this.vendorFetcher?.close()],
         ['status', () => this.pusher?.close()],
         ['reports', () => this.reportPusher?.close()],
         ['replication', () => this.replicator?.close()],

@@ -1,5 +1,5 @@
 import type { CatalogLog } from '../catalog/catalog-log.js';
-import type { NodeStatus } from '../protocol/status.js';
+import type { NodeStatus, TransferStatus } from '../protocol/status.js';
 import type { ScheduleController } from '../schedule/schedule-controller.js';
 import type { FsBlobStore } from '../store/fs-blob-store.js';
 import type { NodeSpec } from '../topology/types.js';
@@ -17,6 +17,8 @@ export interface StatusParts {
   readonly replicator: Replicator | undefined;
   readonly schedule: ScheduleController | undefined;
   readonly children: ChildStatuses | undefined;
+  /** On the primary with feeds: vendor files being fetched (the vendor is its upstream). */
+  readonly vendor?: { transfers(max: number): TransferStatus[]; pending(): { blobs: number; bytes: number } } | undefined;
   /** On the primary: catalogued blobs whose file is gone. */
   readonly lost: () => { sha256: string; packages: string[] }[];
   /** A sibling of a site: whether its Redis is reachable, and its share of the rate without it. */
@@ -53,8 +55,8 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
       : null,
     catalog: { seq: p.catalog?.seq ?? 0, headExpires: head?.expires ?? null },
     store: p.store?.stats() ?? { blobs: 0, bytes: 0 },
-    pending: { blobs: progress?.pendingBlobs ?? 0, bytes: progress?.pendingBytes ?? 0 },
-    transfers: progress?.transfers ?? [],
+    pending: progress ? { blobs: progress.pendingBlobs, bytes: progress.pendingBytes } : (p.vendor?.pending() ?? { blobs: 0, bytes: 0 }),
+    transfers: progress?.transfers ?? p.vendor?.transfers(maxTransfers) ?? [],
     rate: p.schedule
       ? {
           limitBytesPerSec: Number.isFinite(p.schedule.current.rateBytesPerSec) ? p.schedule.current.rateBytesPerSec : null,

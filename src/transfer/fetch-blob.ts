@@ -12,6 +12,12 @@ export interface FetchBlobOptions {
   /** The partial file this attempt writes: its blob's sha256 and catalog size. */
   readonly partial: PartialFile;
   readonly peer: { readonly name: string; readonly url: string };
+  /**
+   * Fetch from this URL instead of the peer's blob route: a vendor's repository, whose pool
+   * files are immutable by name. No Sluice header is sent there, and a resume asks for the
+   * rest with Range alone (the vendor's ETag is not the sha256); the hash is checked anyway.
+   */
+  readonly url?: string;
   /** Sent in NODE_HEADER so the peer can attribute traffic. */
   readonly selfName: string;
   readonly budget: RateBudget;
@@ -121,16 +127,16 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
   };
 
   try {
-    const headers: Record<string, string> = { [NODE_HEADER]: o.selfName };
+    const headers: Record<string, string> = o.url ? {} : { [NODE_HEADER]: o.selfName };
     if (offset > 0) {
       headers.range = `bytes=${offset}-`;
       // RFC 9110 §13.1.5: with If-Range the peer sends the range only if the representation
       // is still the one we began with; otherwise the whole of it with 200.
-      headers['if-range'] = `"${partial.sha256}"`;
+      if (!o.url) headers['if-range'] = `"${partial.sha256}"`;
     }
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(blobUrl(o.peer.url, partial.sha256), { headers, signal: controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
+      res = await request(o.url ?? blobUrl(o.peer.url, partial.sha256), { headers, signal: controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
     } catch (err) {
       if (paused && !o.signal.aborted) throw new TransferPaused(offset);
       throw networkError(err);

@@ -5,7 +5,7 @@ import { FixtureAptRepo, aptToolsMissing } from '../helpers/apt-repo.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/env.js';
-import { metric } from '../helpers/replication.js';
+import { holdsExactly, metric } from '../helpers/replication.js';
 
 const skip = aptToolsMissing();
 
@@ -133,6 +133,39 @@ describe('vendor feeds: an APT repository synced into the catalog at the primary
     assert.ok((await metric(hq, 'sluice_feed_sync_failures_total{feed="vendor",code="FEED_ROLLBACK"}')) >= 1);
     const listed = JSON.parse((await cli('feeds', '--json')).stdout) as { name: string; last: { ok: boolean; error: { code: string } } }[];
     assert.equal(listed.find((f) => f.name === 'vendor')!.last.error.code, 'FEED_ROLLBACK');
+  });
+
+  it('content follows approval: the primary fetches the approved version from the vendor, verified, and the tree replicates it; altered bytes are refused and retried', async () => {
+    const repo = new FixtureAptRepo();
+    await repo.listen();
+    const one = repo.addPackage({ name: 'hello', version: '1.0-1' });
+    const other = repo.addPackage({ name: 'other', version: '3' });
+    repo.publish({ archs: ['amd64'] });
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }], ['feeds:', feedYaml('vendor', repo.url, repo.keyringPath).replace('[amd64, arm64]', '[amd64]')].join('\n'));
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    assert.ok((await sync(cli, 'vendor')).ok);
+    await waitFor('the feed\'s packages in the catalog', () => hq.catalog.state.get('hello@1.0-1'));
+    assert.equal(repo.served.filter((p) => p.startsWith('/pool/')).length, 0, 'nothing fetched before approval');
+    assert.equal(hq.store.has(one.sha256), false);
+
+    assert.equal((await cli('approve', 'hello@1.0-1', '--ring', 'all')).code, 0);
+    await waitFor('the branch to hold the vendor\'s file', () => branch.store.has(one.sha256), 30_000);
+    assert.ok(holdsExactly(branch, one.bytes), 'the very bytes the vendor signed for');
+    assert.equal(hq.store.has(other.sha256), false, 'an unapproved version is not fetched');
+
+    // A mirror altering the file: hashed against the signed record, refused, retried.
+    const altered = Buffer.from(other.bytes);
+    altered[100] = altered[100]! ^ 0xff;
+    repo.overrides.set(`/${other.filename}`, altered);
+    assert.equal((await cli('approve', 'other@3', '--ring', 'all')).code, 0);
+    const shown = await waitFor('the failed fetch in the primary\'s status', () => hq.status().transfers.find((t) => t.sha256 === other.sha256 && t.lastError));
+    assert.equal(shown.lastError!.code, 'HASH_MISMATCH');
+    assert.equal(shown.peer, 'feed:vendor');
+    assert.equal(hq.store.has(other.sha256), false);
+    repo.overrides.delete(`/${other.filename}`);
+    await waitFor('the retry to fetch the genuine file', () => branch.store.has(other.sha256), 30_000);
   });
 
   it('sluice check locates a feed\'s mistakes', async () => {

@@ -1,0 +1,188 @@
+import type { Dispatcher } from 'undici';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { PackageView } from '../catalog/catalog-state.js';
+import { mostUrgent, type Severity } from '../domain/severity.js';
+import { toSluiceError, type SluiceError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { TransferStatus } from '../protocol/status.js';
+import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
+import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { Feed } from '../topology/types.js';
+import { fetchBlob } from '../transfer/fetch-blob.js';
+
+/** One vendor file the primary should hold. */
+interface VendorBlob {
+  readonly sha256: string;
+  readonly size: number;
+  readonly url: string;
+  readonly feed: string;
+  readonly packages: string[];
+  severity: Severity;
+}
+
+interface Attempt {
+  offset: number;
+  rateBytesPerSec: number;
+  attempts: number;
+  active: boolean;
+  lastError: { code: string; message: string; at: string } | null;
+  /** No new attempt before this (ms since epoch). */
+  retryAt: number;
+}
+
+/** Concurrent downloads from vendors. */
+const CONCURRENCY = 2;
+
+/**
+ * The vendor is the primary's upstream for feed packages: once a ring approves a version (or
+ * at once for `download: all`), its files are fetched from the vendor's repository — resumable
+ * through the store's partial files, verified against the sha256 of the signed catalog record
+ * (which came from the vendor's signed index) — and committed like any replicated blob, so
+ * replication carries on from there. Failures are retried with backoff and shown in the
+ * primary's status as transfers.
+ */
+export class VendorFetcher {
+  private readonly attempts = new Map<string, Attempt>();
+  private running: Promise<void> | undefined;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly d: {
+      readonly catalog: CatalogLog;
+      readonly store: FsBlobStore;
+      readonly feeds: ReadonlyMap<string, Feed>;
+      readonly metrics: Metrics;
+      readonly log: Logger;
+      readonly dispatcher?: Dispatcher;
+      readonly stallMs: number;
+      readonly checkpointBytes: number;
+      readonly checkpointMs: number;
+      readonly backoffFloorMs: number;
+      readonly backoffCapMs: number;
+    },
+  ) {}
+
+  start(): void {
+    this.running = this.loop();
+  }
+
+  async close(): Promise<void> {
+    this.stop.abort();
+    await this.running;
+  }
+
+  /** Vendor files still to fetch: bytes and count (the primary's "pending"). */
+  pending(): { blobs: number; bytes: number } {
+    const list = this.wanted();
+    return { blobs: list.length, bytes: list.reduce((n, b) => n + b.size - (this.attempts.get(b.sha256)?.offset ?? 0), 0) };
+  }
+
+  /** What is being fetched or waits to be retried, most urgent first, as status transfers. */
+  transfers(max = 100): TransferStatus[] {
+    return this.wanted()
+      .slice(0, max)
+      .map((b) => {
+        const a = this.attempts.get(b.sha256);
+        return { sha256: b.sha256, packages: b.packages, severity: b.severity, size: b.size, offset: a?.offset ?? 0, state: a?.active ? 'active' : a?.lastError ? 'waiting' : 'queued', rateBytesPerSec: a?.active ? a.rateBytesPerSec : 0, attempts: a?.attempts ?? 0, peer: `feed:${b.feed}`, lastError: a?.lastError ?? null };
+      });
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.stop.signal;
+    while (!signal.aborted) {
+      const seq = this.d.catalog.seq;
+      const now = Date.now();
+      const due = this.wanted().filter((b) => (this.attempts.get(b.sha256)?.retryAt ?? 0) <= now);
+      // A few at a time; the rest wait for the next round.
+      await Promise.all(due.slice(0, CONCURRENCY).map((b) => this.fetchOne(b)));
+      if (due.length > CONCURRENCY) continue;
+      const nextRetry = Math.min(...this.wanted().map((b) => this.attempts.get(b.sha256)?.retryAt ?? Infinity));
+      const waitMs = Number.isFinite(nextRetry) ? Math.max(50, nextRetry - Date.now()) : 60_000;
+      await this.d.catalog.waitForRecords(seq, waitMs, signal);
+    }
+  }
+
+  /** Feed files the catalog wants here and the store does not hold, most urgent first. */
+  private wanted(): VendorBlob[] {
+    const out = new Map<string, VendorBlob>();
+    const state = this.d.catalog.state;
+    for (const pkg of state.all()) {
+      if (!pkg.feed || !this.shouldHold(pkg)) continue;
+      const feed = this.d.feeds.get(pkg.feed.name);
+      if (!feed) continue;
+      pkg.files.forEach((f, i) => {
+        if (this.d.store.has(f.sha256)) return;
+        const prev = out.get(f.sha256);
+        if (prev) {
+          prev.packages.push(pkg.id);
+          prev.severity = mostUrgent(prev.severity, pkg.severity);
+          return;
+        }
+        out.set(f.sha256, { sha256: f.sha256, size: f.size, url: `${feed.url}/${pkg.feed!.paths[i]}`, feed: feed.name, packages: [pkg.id], severity: pkg.severity });
+      });
+    }
+    const rank = { critical: 0, important: 1, moderate: 2, low: 3 } as const;
+    return [...out.values()].sort((a, b) => rank[a.severity] - rank[b.severity]);
+  }
+
+  private shouldHold(pkg: PackageView): boolean {
+    const feed = this.d.feeds.get(pkg.feed!.name);
+    const state = this.d.catalog.state.stateOf(pkg);
+    if (feed?.download === 'all') return state !== 'declined';
+    return state === 'approved';
+  }
+
+  private async fetchOne(b: VendorBlob): Promise<void> {
+    const a = this.attempts.get(b.sha256) ?? { offset: 0, rateBytesPerSec: 0, attempts: 0, active: false, lastError: null, retryAt: 0 };
+    this.attempts.set(b.sha256, a);
+    a.active = true;
+    a.attempts++;
+    const peer = { name: `feed:${b.feed}`, url: b.url };
+    const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
+    const partial = await this.d.store.partials.acquire(b.sha256, b.size, this.stop.signal);
+    let sample = { at: Date.now(), offset: 0 };
+    try {
+      if (this.d.store.has(b.sha256)) return;
+      const outcome = await fetchBlob({
+        partial,
+        peer,
+        url: b.url,
+        selfName: 'primary',
+        dispatcher: this.d.dispatcher,
+        budget: UNLIMITED_BUDGET,
+        signal: this.stop.signal,
+        stallMs: this.d.stallMs,
+        checkpointBytes: this.d.checkpointBytes,
+        checkpointMs: this.d.checkpointMs,
+        onResume: (offset) => {
+          a.offset = offset;
+          sample = { at: Date.now(), offset };
+        },
+        onBytes: (n) => {
+          counter.inc(n);
+          a.offset += n;
+          const now = Date.now();
+          if (now - sample.at >= 1000) {
+            a.rateBytesPerSec = ((a.offset - sample.offset) * 1000) / (now - sample.at);
+            sample = { at: now, offset: a.offset };
+          }
+        },
+      });
+      await this.d.store.commit([outcome.staged], [this.d.store.partials.forgetOp(b.sha256)]);
+      this.attempts.delete(b.sha256);
+      this.d.log.info({ sha256: b.sha256, size: b.size, packages: b.packages, url: b.url, resumedFrom: outcome.resumedFrom }, 'vendor file fetched and verified');
+    } catch (err) {
+      if (this.stop.signal.aborted) return;
+      const e: SluiceError = toSluiceError(err, `fetching ${b.url}`, 'FEED_UNREACHABLE');
+      const first = a.lastError?.code !== e.code;
+      a.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
+      const backoff = Math.min(this.d.backoffCapMs, this.d.backoffFloorMs * 2 ** Math.min(a.attempts, 16));
+      a.retryAt = Date.now() + backoff * (0.5 + Math.random() / 2);
+      if (first) this.d.log.warn({ sha256: b.sha256, url: b.url, code: e.code }, `cannot fetch ${b.packages.join(', ')} from the vendor: ${e.message}; retrying`);
+    } finally {
+      a.active = false;
+      partial.release();
+    }
+  }
+}
