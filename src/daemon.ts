@@ -2,6 +2,9 @@ import { EnvHttpProxyAgent } from 'undici';
 import { FeedScheduler } from './feeds/feed-scheduler.js';
 import { FeedState } from './feeds/feed-state.js';
 import { VendorFetcher } from './feeds/vendor-fetcher.js';
+import { AptPublisher } from './feeds/apt-publisher.js';
+import { AptServing } from './feeds/apt-serving.js';
+import { loadRepositoryKey } from './feeds/repository-key.js';
 import { statfsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AdminTokens } from './auth/admin-tokens.js';
@@ -99,6 +102,7 @@ export class SluiceNode {
   private vendorClient: EnvHttpProxyAgent | undefined;
   private feeds: FeedScheduler | undefined;
   private vendorFetcher: VendorFetcher | undefined;
+  private aptPublisher: AptPublisher | undefined;
   private stopWatchingTls: (() => void) | undefined;
   /** On the primary: catalogued blobs whose file is gone. */
   private lost: LostBlobs | undefined;
@@ -161,8 +165,13 @@ export class SluiceNode {
         if (topology.feeds.size) {
           // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
           this.vendorClient = new EnvHttpProxyAgent();
-          this.feeds = new FeedScheduler(topology.feeds, { catalog, writer: this.writer, state: new FeedState(this.db), metrics: this.metrics, log: this.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
+          const feedState = new FeedState(this.db);
+          this.feeds = new FeedScheduler(topology.feeds, { catalog, writer: this.writer, state: feedState, metrics: this.metrics, log: this.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
           const t = { ...DEFAULT_TUNING, ...this.options.tuning };
+          if (secrets.aptKeyPath) {
+            const key = await loadRepositoryKey(secrets.aptKeyPath);
+            this.aptPublisher = new AptPublisher({ catalog, writer: this.writer, store: opened.store, state: feedState, key, topology, log: this.log.child({ component: 'apt' }), validMs: topology.trust.headTtlMs });
+          } else this.log.warn('SLUICE_APT_KEY is not set: feed packages replicate, but no signed APT repository is published for stock apt clients; create a key with "sluice keygen --apt --out DIR"');
           this.vendorFetcher = new VendorFetcher({ catalog, store: opened.store, feeds: topology.feeds, metrics: this.metrics, log: this.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs });
         }
       }
@@ -202,6 +211,7 @@ export class SluiceNode {
         importExport: (dir: string, maxAgeMs?: number) => this.importExport(dir, maxAgeMs),
         liveTransfer: async (sha, waitMs) => this.replicator?.liveTransfer(sha, waitMs),
         ...(this.feeds ? { feeds: this.feeds } : {}),
+        apt: new AptServing(catalog, opened.store),
         egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
         metrics: this.metrics,
         logger: this.log,
@@ -266,6 +276,7 @@ export class SluiceNode {
       }
       this.feeds?.start();
       this.vendorFetcher?.start();
+      this.aptPublisher?.start();
       this.ready = true;
       this.log.info({ url: this.address.url, catalogSeq: catalog.seq, blobs: opened.store.stats().blobs, primary: this.spec.isPrimary }, 'node ready');
     } catch (err) {
@@ -319,6 +330,7 @@ export class SluiceNode {
       const steps: [string, () => unknown][] = [
         ['feeds', () => this.feeds?.close()],
         ['vendor fetches', () => this.vendorFetcher?.close()],
+        ['apt index', () => this.aptPublisher?.close()],
         ['status', () => this.pusher?.close()],
         ['reports', () => this.reportPusher?.close()],
         ['replication', () => this.replicator?.close()],

@@ -24,9 +24,11 @@ export interface Secrets {
   /** This node's certificate and private key, PEM files (SLUICE_TLS_CERT, SLUICE_TLS_KEY). */
   readonly tlsCertPath?: string | undefined;
   readonly tlsKeyPath?: string | undefined;
+  /** The primary's APT repository key: an armored OpenPGP private key file (SLUICE_APT_KEY); it signs each ring's index. */
+  readonly aptKeyPath?: string | undefined;
 }
 
-const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN', 'SLUICE_PEER_TOKENS', 'SLUICE_TLS_CERT', 'SLUICE_TLS_KEY'] as const;
+const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN', 'SLUICE_PEER_TOKENS', 'SLUICE_TLS_CERT', 'SLUICE_TLS_KEY', 'SLUICE_APT_KEY'] as const;
 
 /**
  * Reads secrets from the environment, falling back to a secrets file in environment-file
@@ -44,6 +46,7 @@ export function loadSecrets(env: NodeJS.ProcessEnv, file: string | undefined = e
     childTokens: pick('SLUICE_PEER_TOKENS'),
     tlsCertPath: pick('SLUICE_TLS_CERT'),
     tlsKeyPath: pick('SLUICE_TLS_KEY'),
+    aptKeyPath: pick('SLUICE_APT_KEY'),
   };
 }
 

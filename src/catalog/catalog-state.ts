@@ -32,8 +32,21 @@ export type PackageState = 'new' | 'approved' | 'declined' | 'superseded';
  * The catalog folded into package views. Pure and in memory (metadata only, never blob
  * bytes); rebuilt from the log at start-up and updated as records are applied.
  */
+/** A ring's signed APT index (records.ts `apt-index`). */
+export interface AptIndexView {
+  readonly ring: string;
+  readonly suite: string;
+  readonly seq: number;
+  readonly at: string;
+  readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string }[];
+}
+
+/** APT indexes kept per ring: the newest, and older ones a node serves until it holds the newest. */
+const APT_INDEXES_KEPT = 3;
+
 export class CatalogState {
   private readonly packages = new Map<string, PackageView>();
+  private readonly aptIndexes = new Map<string, AptIndexView[]>();
 
   apply(record: CatalogRecord): void {
     const decision = { by: record.by, at: record.at, seq: record.seq };
@@ -57,6 +70,11 @@ export class CatalogState {
     }
     // Roots concern trust, not packages: the log and the verifier apply them.
     if (record.type === 'root') return;
+    if (record.type === 'apt-index') {
+      const list = [{ ring: record.ring, suite: record.suite, seq: record.seq, at: record.at, files: record.files }, ...(this.aptIndexes.get(record.ring) ?? [])];
+      this.aptIndexes.set(record.ring, list.slice(0, APT_INDEXES_KEPT));
+      return;
+    }
     const pkg = this.packages.get(record.id);
     // The writer never emits a decision for an unknown package; a verified log cannot either.
     if (!pkg) return;
@@ -76,6 +94,16 @@ export class CatalogState {
         break;
       }
     }
+  }
+
+  /** A ring's APT indexes, newest first (at most APT_INDEXES_KEPT). */
+  aptIndexesOf(ring: string): readonly AptIndexView[] {
+    return this.aptIndexes.get(ring) ?? [];
+  }
+
+  /** Rings that have an APT index. */
+  aptRings(): IterableIterator<string> {
+    return this.aptIndexes.keys();
   }
 
   get(id: string): PackageView | undefined {

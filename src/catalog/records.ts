@@ -56,6 +56,21 @@ export const recordSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('supersede'), id: packageId, supersededBy: packageId }).strict(),
   // A new root of trust, signed by the offline root keys; nodes accept it one version at a time.
   z.object({ ...base, type: z.literal('root'), root: signedRootSchema }).strict(),
+  /**
+   * A ring's APT repository index as the primary signed it (InRelease, Release, Packages per
+   * architecture, the repository key), each file a blob: nodes replicate the files and serve
+   * the index unchanged once they hold every file it lists, so apt on an endpoint checks the
+   * primary's OpenPGP signature whatever hub it came through.
+   */
+  z
+    .object({
+      ...base,
+      type: z.literal('apt-index'),
+      ring: z.string().min(1).max(64),
+      suite: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+      files: z.array(z.object({ path: z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/).refine((p) => !p.split('/').some((s) => s === '..' || s === '' || s === '.'), 'a relative path'), size: z.number().int().nonnegative(), sha256 }).strict()).min(1).max(200),
+    })
+    .strict(),
 ]);
 
 export type CatalogRecord = z.infer<typeof recordSchema>;

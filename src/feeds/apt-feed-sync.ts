@@ -73,6 +73,8 @@ export class AptFeedSync {
           }
         }
       }
+      const stanzas = [...found].filter(([id]) => !this.d.catalog.state.get(id)).flatMap(([id, { files }]) => [...files].map(([arch, f]) => ({ id, arch, text: f.stanza })));
+      await this.d.state.saveStanzas(stanzas);
       const bodies = (log: CatalogLog) => this.recordsFor(log, found, at);
       const appended = await this.d.writer.append(bodies);
       const ids = appended.filter((r) => r.type === 'publish').map((r) => (r as { id: string }).id);

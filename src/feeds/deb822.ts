@@ -6,7 +6,10 @@
  * few rules, the registry's parsers are unmaintained or load whole files, and a Packages
  * index of the main archive (~50 MB) must be read as it streams.
  */
-export type Paragraph = ReadonlyMap<string, string>;
+export type Paragraph = ReadonlyMap<string, string> & {
+  /** The paragraph's lines as written (comments left out), without the blank line after it. */
+  readonly text: string;
+};
 
 /** One field's value, by case-insensitive name. */
 export const field = (p: Paragraph, name: string): string | undefined => p.get(name.toLowerCase());
@@ -31,10 +34,12 @@ export async function* paragraphs(chunks: AsyncIterable<string>, limits = { line
   let pending = '';
   let lineNo = 0;
   let current = new Map<string, string>();
+  let lines: string[] = [];
   let last: string | undefined;
   const finish = function* (): Generator<Paragraph> {
-    if (current.size) yield current;
+    if (current.size) yield Object.assign(current, { text: lines.join('\n') });
     current = new Map();
+    lines = [];
     last = undefined;
   };
   const take = function* (line: string): Generator<Paragraph> {
@@ -45,6 +50,7 @@ export async function* paragraphs(chunks: AsyncIterable<string>, limits = { line
       return;
     }
     if (line.startsWith('#')) return;
+    lines.push(line);
     if (line[0] === ' ' || line[0] === '\t') {
       if (last === undefined) throw new Deb822Error(lineNo, 'a continuation line before any field');
       const rest = line.slice(1);

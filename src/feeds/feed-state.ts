@@ -48,6 +48,19 @@ export class FeedState {
     await syncBatch(this.root, [{ type: 'put' as const, sublevel: this.db, key: `outcome\u0000${feed}`, value: outcome }]);
   }
 
+  /**
+   * The vendor's paragraph of each new package file (`id` and architecture): a ring's APT
+   * index repeats it (dependencies, description, maintainer) with its own Filename. Written
+   * before the records that name the packages, so no catalogued feed file lacks one.
+   */
+  async saveStanzas(stanzas: readonly { id: string; arch: string; text: string }[]): Promise<void> {
+    await syncBatch(this.root, stanzas.map((s) => ({ type: 'put' as const, sublevel: this.db, key: `stanza\u0000${s.id}\u0000${s.arch}`, value: s.text })));
+  }
+
+  async stanza(id: string, arch: string): Promise<string | undefined> {
+    return (await this.db.get(`stanza\u0000${id}\u0000${arch}`)) as string | undefined;
+  }
+
   async outcome(feed: string): Promise<{ last: FeedSyncOutcome | undefined; lastSuccess: string | undefined }> {
     const [last, lastSuccess] = await Promise.all([this.db.get(`outcome\u0000${feed}`), this.db.get(`success\u0000${feed}`)]);
     return { last: last as FeedSyncOutcome | undefined, lastSuccess: lastSuccess as string | undefined };

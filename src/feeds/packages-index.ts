@@ -18,6 +18,8 @@ export interface PackageEntry {
   readonly size: number;
   readonly sha256: string;
   readonly section: string | undefined;
+  /** The package's paragraph as the vendor wrote it: what a ring's index repeats for apt. */
+  readonly stanza: string;
 }
 
 /** The compressions Sluice reads, most preferred first (smallest to fetch). */
@@ -69,6 +71,7 @@ export async function readPackagesIndex(body: Readable, expected: IndexEntry, su
         size: Number(field(p, 'Size') ?? NaN),
         sha256: (field(p, 'SHA256') ?? '').toLowerCase(),
         section: field(p, 'Section'),
+        stanza: p.text,
       };
       const problem = check(entry);
       if (problem) throw new SluiceError('FEED_MALFORMED', `${where}: package ${name.slice(0, 80)} ${entry.version.slice(0, 40)}: ${problem}`);

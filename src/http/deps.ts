@@ -30,6 +30,20 @@ export interface FeedsApi {
   syncNow(name: string): Promise<unknown>;
 }
 
+/** A file an APT client is answered with (feeds/apt-serving.ts). */
+export interface AptFileRef {
+  readonly sha256: string;
+  readonly size: number;
+  readonly contentType: string;
+  readonly immutable: boolean;
+}
+
+/** Each ring's signed APT repository as this node serves it. */
+export interface AptApi {
+  keyFile(): AptFileRef | undefined;
+  resolve(ring: string, rel: string): Promise<AptFileRef | undefined>;
+}
+
 export interface HttpDeps {
   readonly topology: Topology;
   readonly node: NodeSpec;
@@ -63,6 +77,8 @@ export interface HttpDeps {
   readonly status: () => unknown;
   /** A blob being received right now, for cut-through relaying (downstream nodes only). */
   readonly liveTransfer: (sha256: string, waitMs: number) => Promise<LiveTransfer | undefined>;
+  /** The rings' APT repositories (every node; empty until the primary publishes one). */
+  readonly apt?: AptApi;
   /** Vendor feeds, on a primary whose topology has `feeds:`. */
   readonly feeds?: FeedsApi;
   /** Caps on what this node sends (egress: { rate, perChild }). */

@@ -20,6 +20,7 @@ import { registerRootRoutes } from './routes/root.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUpdateRoutes } from './routes/updates.js';
 import { registerFeedRoutes } from './routes/feeds.js';
+import { registerAptRoutes } from './routes/apt.js';
 
 /** The server plus the number of requests still being answered (for a clean drain). */
 export type SluiceHttpServer = FastifyInstance & { inFlight: () => number };
@@ -112,6 +113,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerStatusRoutes(app, deps);
   registerPaceRoutes(app, deps);
   registerFeedRoutes(app, deps);
+  registerAptRoutes(app, deps);
   registerConsole(app, deps);
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);

@@ -2,6 +2,7 @@ import type { CatalogState } from '../catalog/catalog-state.js';
 import { accepts } from '../catalog/node-accepts.js';
 import { subtreeOf } from '../topology/tree.js';
 import { type NodeSpec, type Topology } from '../topology/types.js';
+import { RING_ALL } from '../catalog/records.js';
 import { mostUrgent, type Severity } from '../domain/severity.js';
 
 export { accepts };
@@ -39,6 +40,17 @@ export function wantedBlobs(topology: Topology, node: NodeSpec, state: CatalogSt
         approvedAtMs: prev ? Math.min(prev.approvedAtMs, approvedAtMs) : approvedAtMs,
         packages: prev ? [...prev.packages, pkg.id] : [pkg.id],
       });
+    }
+  }
+  // The signed APT indexes of the rings this subtree serves (all of `all`): small files, kept
+  // for every index still listed so a node serves the previous one until it holds the newest.
+  for (const ring of state.aptRings()) {
+    if (ring !== RING_ALL && !members.some((m) => m.rings.includes(ring))) continue;
+    for (const index of state.aptIndexesOf(ring)) {
+      for (const file of index.files) {
+        if (out.has(file.sha256)) continue;
+        out.set(file.sha256, { sha256: file.sha256, size: file.size, severity: 'important', approvedAtMs: Date.parse(index.at), packages: [`apt:${ring}`] });
+      }
     }
   }
   return out;

@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from './env.js';
+
+/**
+ * The real apt-get as an endpoint, with a state of its own: its configuration comes from
+ * APT_CONFIG (read before anything of the machine's, and pointing every Dir:: at a temporary
+ * directory), so nothing of this host's apt is read or touched.
+ */
+export class AptClient {
+  readonly root = tempDir('sluice-apt-client-');
+  private readonly config: string;
+
+  constructor(sourcesLine: string, o: { installed?: { name: string; version: string; arch?: string }[] } = {}) {
+    const d = (p: string) => {
+      const full = path.join(this.root, p);
+      mkdirSync(full, { recursive: true });
+      return full;
+    };
+    const etc = d('etc');
+    d('etc/apt.conf.d');
+    d('etc/preferences.d');
+    d('etc/sources.list.d');
+    d('etc/trusted.gpg.d');
+    d('state/lists/partial');
+    d('cache/archives/partial');
+    d('log');
+    writeFileSync(path.join(etc, 'sources.list'), `${sourcesLine}\n`);
+    const status = (o.installed ?? []).map((p) => `Package: ${p.name}\nStatus: install ok installed\nPriority: optional\nVersion: ${p.version}\nArchitecture: ${p.arch ?? 'amd64'}\nMaintainer: tests <t@example.invalid>\nDescription: installed earlier\n`).join('\n');
+    writeFileSync(path.join(this.root, 'state/status'), status);
+    this.config = path.join(etc, 'apt.conf');
+    writeFileSync(
+      this.config,
+      [
+        `Dir::State "${this.root}/state";`,
+        `Dir::State::status "${this.root}/state/status";`,
+        `Dir::Cache "${this.root}/cache";`,
+        `Dir::Etc "${etc}";`,
+        `Dir::Etc::SourceList "${etc}/sources.list";`,
+        `Dir::Etc::SourceParts "${etc}/sources.list.d";`,
+        `Dir::Etc::Parts "${etc}/apt.conf.d";`,
+        `Dir::Etc::Preferences "${etc}/preferences";`,
+        `Dir::Etc::PreferencesParts "${etc}/preferences.d";`,
+        `Dir::Etc::Trusted "${etc}/trusted.gpg";`,
+        `Dir::Etc::TrustedParts "${etc}/trusted.gpg.d";`,
+        `Dir::Log "${this.root}/log";`,
+        'APT::Architecture "amd64";',
+        'APT::Architectures { "amd64"; };',
+        'Debug::NoLocking "true";',
+        'Acquire::Languages "none";',
+        'Acquire::Retries "0";',
+        'Acquire::http::Proxy "DIRECT";',
+        'APT::Sandbox::User "root";',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** Runs apt-get (asynchronously: the nodes it talks to may run in this very process). */
+  run(...args: string[]): Promise<{ code: number; out: string }> {
+    return new Promise((resolve) => {
+      const child = spawn('apt-get', ['-q', '-y', ...args], { env: { ...process.env, APT_CONFIG: this.config, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, out });
+      });
+    });
+  }
+
+  /** The .deb files apt downloaded, name → bytes. */
+  downloaded(): Map<string, Buffer> {
+    const dir = path.join(this.root, 'cache/archives');
+    return new Map(readdirSync(dir).filter((f) => f.endsWith('.deb')).map((f) => [f, readFileSync(path.join(dir, f))]));
+  }
+}
