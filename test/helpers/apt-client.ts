@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { tempDir } from './env.js';
 
 /**
  * The real apt-get as an endpoint, with a state of its own: its configuration comes from
@@ -9,10 +8,14 @@ import { tempDir } from './env.js';
  * directory), so nothing of this host's apt is read or touched.
  */
 export class AptClient {
-  readonly root = tempDir('sluice-apt-client-');
   private readonly config: string;
 
-  constructor(sourcesLine: string, o: { installed?: { name: string; version: string; arch?: string }[] } = {}) {
+  /** `root`: an empty directory for its state (the caller removes it). */
+  constructor(
+    readonly root: string,
+    sourcesLine: string,
+    o: { installed?: { name: string; version: string; arch?: string }[] } = {},
+  ) {
     const d = (p: string) => {
       const full = path.join(this.root, p);
       mkdirSync(full, { recursive: true });

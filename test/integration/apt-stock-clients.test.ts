@@ -9,9 +9,9 @@ import { request } from 'undici';
 import { generateRepositoryKey } from '../../src/feeds/repository-key.js';
 import { AptClient } from '../helpers/apt-client.js';
 import { FixtureAptRepo, aptToolsMissing } from '../helpers/apt-repo.js';
-import { makeCluster, startNode } from '../helpers/cluster.js';
-import { runCli } from '../helpers/cli.js';
-import { onTeardown, tempDir, waitFor } from '../helpers/env.js';
+import { ADMIN_TOKEN, ENDPOINT_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
+import { runCli, runCommand } from '../helpers/cli.js';
+import { REPO_ROOT, onTeardown, tempDir, waitFor } from '../helpers/env.js';
 
 const skip = aptToolsMissing() ?? (spawnSync('apt-get', ['--version']).error ? 'apt-get is not installed' : undefined);
 
@@ -75,8 +75,8 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
       return true;
     }, 30_000);
 
-    const pilot = new AptClient(`deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`);
-    const broad = new AptClient(`deb [signed-by=${keyFile}] ${branch.address.url}/apt/broad stable main`);
+    const pilot = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`);
+    const broad = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/broad stable main`);
     const listed = async (ring: string, needle: string) => {
       const res = await request(`${branch.address.url}/apt/${ring}/dists/stable/main/binary-amd64/Packages`);
       return res.statusCode === 200 && (await res.body.text()).includes(needle);
@@ -104,7 +104,7 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     // v2 for pilot: an endpoint with v1 installed sees the upgrade.
     assert.equal((await cli('approve', 'hello@2.0-1', '--ring', 'pilot')).code, 0);
     await waitFor('hello 2.0-1 at the branch', () => listed('pilot', 'Version: 2.0-1'), 30_000);
-    const upgrading = new AptClient(`deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`, { installed: [{ name: 'hello', version: '1.0-1' }] });
+    const upgrading = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`, { installed: [{ name: 'hello', version: '1.0-1' }] });
     assert.equal((await upgrading.run('update')).code, 0);
     r = await upgrading.run('--simulate', 'upgrade');
     assert.match(r.out, /Inst hello \[1\.0-1\] \(2\.0-1/, r.out);
@@ -113,18 +113,32 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     // Through a hub that alters Packages: apt refuses the index; through one that withholds the .deb: no install.
     const hub = await meddlingHub(branch.address.url);
     hub.faults.alterPackages = true;
-    const victim = new AptClient(`deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`);
+    const victim = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`);
     r = await victim.run('update');
     assert.match(r.out, /Hash Sum mismatch|hashes do not match|unexpected size/i, r.out);
     assert.notEqual((await victim.run('install', '--download-only', 'hello')).code, 0);
     assert.equal(victim.downloaded().size, 0);
     hub.faults.alterPackages = false;
     hub.faults.withholdDebs = true;
-    const second = new AptClient(`deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`);
+    const second = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`);
     assert.equal((await second.run('update')).code, 0);
     r = await second.run('install', '--download-only', 'hello');
     assert.notEqual(r.code, 0, r.out);
     assert.equal(second.downloaded().size, 0);
+
+    // Compliance without an agent: the dpkg hook reports what dpkg installed to the site's node.
+    const admindir = tempDir('sluice-dpkg-');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(path.join(admindir, 'info'));
+    writeFileSync(path.join(admindir, 'status'), 'Package: hello\nStatus: install ok installed\nPriority: optional\nVersion: 2.0-1\nArchitecture: amd64\nMaintainer: t <t@example.invalid>\nDescription: x\n\nPackage: bash\nStatus: install ok installed\nPriority: required\nVersion: 5.2.15-2\nArchitecture: amd64\nMaintainer: t <t@example.invalid>\nDescription: not catalogued\n');
+    const tokenFile = path.join(admindir, 'endpoint.token');
+    writeFileSync(tokenFile, ENDPOINT_TOKEN);
+    // Run asynchronously: the node it reports to runs in this process.
+    const hook = await runCommand('sh', [path.join(REPO_ROOT, 'deploy/apt/sluice-apt-report')], { env: { SLUICE_REPORT_URL: branch.address.url, SLUICE_TOKEN_FILE: tokenFile, SLUICE_CLIENT_ID: 'apt-pc-1', SLUICE_DPKG_ADMINDIR: admindir, SLUICE_CA: '/nonexistent' }, timeoutMs: 30_000 });
+    assert.equal(hook.code, 0, hook.stderr);
+    const reports = (await (await request(`${branch.address.url}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.json()) as { sites: Record<string, { packages: Record<string, Record<string, number>> }> };
+    assert.deepEqual(reports.sites.branch!.packages['hello@2.0-1'], { succeeded: 1 });
+    assert.equal(reports.sites.branch!.packages['bash@5.2.15-2'], undefined, 'only catalogued packages count');
     assert.ok(hq.catalog.seq > 0);
     assert.ok(v2.sha256);
   });

@@ -132,6 +132,8 @@ describe('admin console over HTTP: sessions, form tokens, escaping, live events'
     assert.equal((await text(`${base}/ui/compliance.csv`)).status, 303);
 
     const rel = await release(base, c.dir, 'agent-fix', { ring: 'all' });
+    // A node counts reports of packages in its catalog only.
+    await waitFor('the package in the branch\'s catalog', () => branch.catalog.state.get(rel.id));
     const hostile = '<img src=x onerror=alert(1)><script>alert(2)</script>';
     const report = await request(`${branch.address.url}/v1/reports`, {
       method: 'POST',
