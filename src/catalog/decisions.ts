@@ -107,5 +107,7 @@ export function packageJson(log: CatalogLog, pkg: PackageView) {
     declined: pkg.declined ?? null,
     supersedes: pkg.supersedes ?? null,
     supersededBy: pkg.supersededBy ?? null,
+    /** The vendor feed it came from (null: published by a person). */
+    feed: pkg.feed?.name ?? null,
   };
 }

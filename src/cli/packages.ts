@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
+import { PATHS } from '../protocol/paths.js';
 import type { packageJson } from '../catalog/decisions.js';
 import { SluiceError, describeFsError } from '../errors.js';
 import { common, clientFor, globalOptions, printJson } from './context.js';
@@ -48,13 +49,26 @@ export function registerPackageCommands(program: Command): void {
     });
 
   common(program.command('approve'), { server: true, json: true })
-    .description('approve a package for a ring ("all" by default); admin only')
-    .argument('<id>', 'package id, name@version')
+    .description('approve packages for a ring ("all" by default); several at once are approved together or not at all; admin only')
+    .argument('[ids...]', 'package ids, name@version')
     .option('--ring <ring>', 'ring to approve for', 'all')
-    .action(async (id: string, opts: { ring: string }, cmd: Command) => {
-      const pkg = await clientFor(cmd).postJson<PackageJson>(`v1/packages/${encodeURIComponent(id)}/approve`, { ring: opts.ring });
-      if (globalOptions(cmd).json) return printJson(pkg);
-      process.stdout.write(`${pkg.id}: ${stateText(pkg)}\n`);
+    .option('--new-from-feed <feed>', 'every package of this vendor feed still in state new (patch day)')
+    .action(async (ids: string[], opts: { ring: string; newFromFeed?: string }, cmd: Command) => {
+      const client = clientFor(cmd);
+      if (opts.newFromFeed) {
+        const { packages } = await client.getJson<{ packages: PackageJson[] }>('v1/packages');
+        ids = [...ids, ...packages.filter((p) => p.feed === opts.newFromFeed && p.state === 'new').map((p) => p.id)];
+        if (ids.length === 0) return void process.stdout.write(`nothing to approve: no package of feed ${opts.newFromFeed} is in state new\n`);
+      }
+      if (ids.length === 0) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), or --new-from-feed FEED');
+      if (ids.length === 1 && !opts.newFromFeed) {
+        const pkg = await client.postJson<PackageJson>(`v1/packages/${encodeURIComponent(ids[0]!)}/approve`, { ring: opts.ring });
+        if (globalOptions(cmd).json) return printJson(pkg);
+        return void process.stdout.write(`${pkg.id}: ${stateText(pkg)}\n`);
+      }
+      const result = await client.postJson<{ ring: string; approved: string[]; unchanged: number }>(PATHS.approvals.slice(1), { ids, ring: opts.ring });
+      if (globalOptions(cmd).json) return printJson(result);
+      process.stdout.write(`approved for ${result.ring}: ${result.approved.length ? result.approved.join(', ') : 'nothing new'}${result.unchanged ? ` (${result.unchanged} already approved)` : ''}\n`);
     });
 
   common(program.command('decline'), { server: true, json: true })

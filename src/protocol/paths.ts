@@ -16,6 +16,7 @@ export const PATHS = {
   readyz: '/readyz',
   pace: '/v1/pace',
   feeds: '/v1/feeds',
+  approvals: '/v1/approvals',
   feedSync: '/v1/feeds/:name/sync',
 } as const;
 

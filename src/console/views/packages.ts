@@ -15,6 +15,8 @@ export interface PackageFilter {
   q?: string;
   state?: string;
   severity?: string;
+  /** A vendor feed's name: only its packages; `-` for packages published by people. */
+  feed?: string;
   /** 1-based page of PAGE_ROWS rows. */
   page?: string;
 }
@@ -28,8 +30,10 @@ export function packagesPage(ctx: ViewContext, filter: PackageFilter): Html {
     (p) =>
       (!q || p.id.toLowerCase().includes(q) || (p.classification ?? '').toLowerCase().includes(q)) &&
       (!filter.state || catalog.state.stateOf(p) === filter.state) &&
-      (!filter.severity || p.severity === filter.severity),
+      (!filter.severity || p.severity === filter.severity) &&
+      (!filter.feed || (filter.feed === '-' ? !p.feed : p.feed?.name === filter.feed)),
   );
+  const feeds = [...new Set([...ctx.deps.topology.feeds.keys(), ...all.flatMap((p) => (p.feed ? [p.feed.name] : []))])].sort();
   const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v) as [string, string][]).toString();
   const paged = pageOf(shown, filter.page);
   const body = html`
@@ -40,6 +44,7 @@ ${ctx.canAct ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ? html`<p
   <label>Search <input type="search" name="q" value="${filter.q ?? ''}" placeholder="name, version or classification" autocomplete="off"></label>
   <label>State <select name="state"><option value="">any</option>${STATES.map((s) => html`<option${filter.state === s ? html` selected` : ''}>${s}</option>`)}</select></label>
   <label>Severity <select name="severity"><option value="">any</option>${SEVERITIES.map((s) => html`<option${filter.severity === s ? html` selected` : ''}>${s}</option>`)}</select></label>
+  ${feeds.length ? html`<label>Source <select name="feed"><option value="">any</option><option value="-"${filter.feed === '-' ? html` selected` : ''}>published here</option>${feeds.map((f) => html`<option value="${f}"${filter.feed === f ? html` selected` : ''}>feed ${f}</option>`)}</select></label>` : ''}
   <button type="submit">Filter</button>
 </form>
 <div id="package-list" hx-get="/ui/packages${query ? `?${query}` : ''}" hx-trigger="sse:catalog" hx-select="#package-list" hx-swap="outerHTML">
@@ -53,7 +58,7 @@ ${shown.length === 0 ? html`<tr><td colspan="7">No package matches.${all.length 
 </tbody>
 </table>
 </div>
-${pageNav(paged, '/ui/packages', { q: filter.q, state: filter.state, severity: filter.severity })}
+${pageNav(paged, '/ui/packages', { q: filter.q, state: filter.state, severity: filter.severity, feed: filter.feed })}
 </div>`;
   return page(ctx, 'packages', 'Packages', body, ['catalog']);
 }
@@ -62,7 +67,7 @@ function packageRow(ctx: ViewContext, p: PackageView): Html {
   const state = ctx.deps.catalog.state.stateOf(p);
   const size = p.files.reduce((n, f) => n + f.size, 0);
   return html`<tr>
-<th scope="row"><a href="/ui/packages/${encodeURIComponent(p.id)}">${p.id}</a>${p.classification ? html` <span class="muted">${p.classification}</span>` : ''}</th>
+<th scope="row"><a href="/ui/packages/${encodeURIComponent(p.id)}">${p.id}</a>${p.classification ? html` <span class="muted">${p.classification}</span>` : ''}${p.feed ? html` <span class="badge">feed ${p.feed.name}</span>` : ''}</th>
 <td><span class="state state-${state}">${state}</span></td>
 <td><span class="sev sev-${p.severity}">${p.severity}</span></td>
 <td>${[...p.approvals.keys()].join(', ') || '–'}</td>

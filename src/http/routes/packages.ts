@@ -5,8 +5,12 @@ import { approveRecords, checkPublishable, declineRecords, packageJson, parsePub
 import type { FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { StagedBlob } from '../../store/blob-store.js';
+import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { actorOf, requireAdmin } from '../require-token.js';
+
+/** Packages one bulk approval may name. */
+const MAX_APPROVALS = 1000;
 
 export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'tokens' | 'refusals' | 'sessions' | 'topology' | 'writer'>): void {
   const admin = requireAdmin(deps);
@@ -40,6 +44,24 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     const ring = body.ring ?? 'all';
     const records = await writer.append((log) => approveRecords(log, id, ring, deps.topology.rings, actorOf(request), new Date().toISOString()));
     return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
+  });
+
+  /**
+   * Approves several packages for one ring at once (patch day: every new security update of
+   * a feed for the pilot ring): all or nothing, in one signed append, so a typo in one id
+   * approves none of them.
+   */
+  app.post(PATHS.approvals, { onRequest: admin }, async (request) => {
+    const writer = primaryWriter();
+    const body = (request.body ?? {}) as { ids?: unknown; ring?: unknown };
+    const ids = body.ids;
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_APPROVALS || !ids.every((i) => typeof i === 'string') || (body.ring !== undefined && typeof body.ring !== 'string')) {
+      throw new SluiceError('BAD_REQUEST', `expected { "ids": ["name@version", ...] (1 to ${MAX_APPROVALS}), "ring": "pilot" } (ring defaults to "all")`);
+    }
+    const ring = (body.ring as string | undefined) ?? 'all';
+    const at = new Date().toISOString();
+    const records = await writer.append((log) => [...new Set(ids as string[])].flatMap((id) => approveRecords(log, id, ring, deps.topology.rings, actorOf(request), at)));
+    return { ring, approved: records.map((r) => (r as { id: string }).id), unchanged: (ids as string[]).length - records.length, appended: records.map((r) => r.seq) };
   });
 
   app.post('/v1/packages/:id/decline', { onRequest: admin }, async (request) => {
