@@ -12,6 +12,7 @@ import { endpointsScenario } from './scenarios/endpoints.js';
 import { treeScenario } from './scenarios/tree.js';
 import { siblingsScenario } from './scenarios/siblings.js';
 import { backgroundScenario } from './scenarios/background.js';
+import { feedsScenario } from './scenarios/feeds.js';
 
 /**
  * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
@@ -30,6 +31,7 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   tree: treeScenario,
   siblings: siblingsScenario,
   background: backgroundScenario,
+  feeds: feedsScenario,
 };
 
 const args = process.argv.slice(2);
