@@ -78,12 +78,12 @@ export class AptFeedSync {
       const bodies = (log: CatalogLog) => this.recordsFor(log, found, at);
       const appended = await this.d.writer.append(bodies);
       const ids = appended.filter((r) => r.type === 'publish').map((r) => (r as { id: string }).id);
-      const outcome: FeedSyncOutcome = { at, ok: true, added: ids.length, listed: found.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
+      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: found.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
       await this.d.state.accept(this.feed.name, dates, outcome);
       return { ...outcome, feed: this.feed.name, ids };
     } catch (err) {
       const e = toSluiceError(err, `feed ${this.feed.name}`, 'FEED_UNREACHABLE');
-      const outcome: FeedSyncOutcome = { at, ok: false, added: 0, listed: 0, error: { code: e.code, message: e.message }, validUntil: null };
+      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: 0, listed: 0, error: { code: e.code, message: e.message }, validUntil: null };
       await this.d.state.failed(this.feed.name, outcome).catch(() => undefined);
       throw e;
     }

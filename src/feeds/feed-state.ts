@@ -3,6 +3,8 @@ import { sublevels, syncBatch, type MetaDb, type Sublevel } from '../store/meta-
 /** The outcome of a feed's last sync, as `sluice feeds` and `GET /v1/feeds` show it. */
 export interface FeedSyncOutcome {
   readonly at: string;
+  /** How long the sync took, ms. */
+  readonly durationMs: number;
   readonly ok: boolean;
   /** Packages (name@version) it added to the catalog. */
   readonly added: number;

@@ -63,7 +63,8 @@ export class AptClient {
   /** Runs apt-get (asynchronously: the nodes it talks to may run in this very process). */
   run(...args: string[]): Promise<{ code: number; out: string }> {
     return new Promise((resolve) => {
-      const child = spawn('apt-get', ['-q', '-y', ...args], { env: { ...process.env, APT_CONFIG: this.config, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // `apt-get download` writes where it runs: into the cache, where downloaded() looks.
+      const child = spawn('apt-get', ['-q', '-y', ...args], { cwd: path.join(this.root, 'cache/archives'), env: { ...process.env, APT_CONFIG: this.config, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));
