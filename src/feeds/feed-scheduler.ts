@@ -8,6 +8,9 @@ import type { Feed } from '../topology/types.js';
 import { AptFeedSync, type FeedSyncResult } from './apt-feed-sync.js';
 import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 
+/** The codes a feed sync fails with (errors.ts), each counted from zero. */
+const FEED_FAILURE_CODES = ['FEED_KEYRING', 'FEED_UNREACHABLE', 'FEED_SIGNATURE', 'FEED_STALE', 'FEED_ROLLBACK', 'FEED_HASH_MISMATCH', 'FEED_MALFORMED'] as const;
+
 /** A feed as `GET /v1/feeds` and `sluice feeds` show it. */
 export interface FeedView {
   readonly name: string;
@@ -43,7 +46,12 @@ export class FeedScheduler {
     feeds: ReadonlyMap<string, Feed>,
     private readonly d: { readonly catalog: CatalogLog; readonly writer: CatalogWriter; readonly state: FeedState; readonly metrics: Metrics; readonly log: Logger; readonly dispatcher?: Dispatcher },
   ) {
-    for (const feed of feeds.values()) this.syncs.set(feed.name, new AptFeedSync(feed, d));
+    for (const feed of feeds.values()) {
+      this.syncs.set(feed.name, new AptFeedSync(feed, d));
+      // Present from the start, so alert expressions have a series before anything fails.
+      d.metrics.feedInterval.set({ feed: feed.name }, feed.everyMs / 1000);
+      for (const code of FEED_FAILURE_CODES) d.metrics.feedSyncFailures.inc({ feed: feed.name, code }, 0);
+    }
   }
 
   start(): void {

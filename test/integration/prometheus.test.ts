@@ -9,6 +9,7 @@ import { scrapeConfig } from '../../src/cli/scrape-config.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { REPO_ROOT, freePorts, onTeardown, tempDir, waitFor } from '../helpers/env.js';
 import { converged, release } from '../helpers/replication.js';
+import { FixtureAptRepo } from '../helpers/apt-repo.js';
 
 const PROM_DIR = path.join(REPO_ROOT, 'deploy/prometheus');
 const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -34,7 +35,13 @@ function measureOf(expr: string): string {
 describe('Prometheus scrapes a three-tier tree; every dashboard and alert expression has data', { skip }, () => {
   before(async () => {
     // Over TLS, as the demo and production run: Prometheus scrapes with trust.ca pinned.
-    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }], '', undefined, { tls: true });
+    // A vendor feed at the primary (a fixture repository), so the feed alerts have series.
+    const repo = new FixtureAptRepo();
+    await repo.listen();
+    repo.addPackage({ name: 'hello', version: '1.0-1' });
+    repo.publish();
+    const feeds = ['feeds:', `  vendor: { type: apt, url: "${repo.url}", suites: [stable], components: [main], architectures: [amd64], keyring: "${repo.keyringPath}" }`].join('\n');
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }], feeds, undefined, { tls: true });
     setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(c.caPath, 'utf8') } }));
     const hq = await startNode(c.topology, 'hq', c.secrets);
     await startNode(c.topology, 'hub', c.secrets);
