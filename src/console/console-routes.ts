@@ -11,7 +11,7 @@ import { SESSION_COOKIE } from '../http/require-token.js';
 import type { Html } from './html.js';
 import { LIVE_TOPICS, LiveEvents, type LiveTopic } from './live-events.js';
 import { complianceCsv, compliancePage, type ComplianceFilter } from './views/compliance.js';
-import { confirmFragment, packagePage, packagesPage, type PackageFilter } from './views/packages.js';
+import { bulkConfirmFragment, confirmFragment, packagePage, packagesPage, type PackageFilter } from './views/packages.js';
 import { schedulesPage } from './views/schedules.js';
 import { errorPage, signInPage } from './views/sign-in.js';
 import { treePage } from './views/tree.js';
@@ -135,6 +135,12 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
 
     ui.get('/ui/packages', async (request, reply) => send(reply, packagesPage(context(request), request.query as PackageFilter)));
     ui.get('/ui/packages/:id', async (request, reply) => send(reply, packagePage(context(request), (request.params as { id: string }).id)));
+    ui.get('/ui/approvals/confirm', async (request, reply) => {
+      const ctx = context(request);
+      if (!ctx.canAct) throw ctx.session ? new SluiceError('NOT_PRIMARY', 'decisions are made at the primary\'s console') : new SluiceError('UNAUTHORIZED', 'sign in (top right) to approve');
+      const q = request.query as PackageFilter & { ring?: string };
+      return send(reply, bulkConfirmFragment(ctx, q, q.ring ?? ''));
+    });
     ui.get('/ui/packages/:id/confirm', async (request, reply) => {
       const ctx = context(request);
       if (!ctx.canAct) {

@@ -125,6 +125,25 @@ describe('admin console over HTTP: sessions, form tokens, escaping, live events'
     await form.body.dump();
   });
 
+  it('patch day: the new packages a filter shows are reviewed and approved together for one ring', async () => {
+    const a = await release(base, c.dir, 'patchday-a', { ring: null });
+    const b = await release(base, c.dir, 'patchday-b', { ring: null, meta: { severity: 'critical' } });
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    const list = await text(`${base}/ui/packages?q=patchday`, { cookie: cookie! });
+    assert.match(list.body, /Approve the 2 new packages shown for ring/);
+    const review = await text(`${base}/ui/approvals/confirm?q=patchday&ring=all`, { cookie: cookie! });
+    assert.equal(review.status, 200);
+    assert.match(review.body, /Approve 2 packages for ring all\?/);
+    const body = /data-body='([^']+)'/.exec(review.body)![1]!.replaceAll('&quot;', '"');
+    assert.deepEqual(new Set(JSON.parse(body).ids), new Set([a.id, b.id]));
+    const csrf = await csrfOf(cookie!);
+    const res = await request(`${base}/v1/approvals`, { method: 'POST', headers: { cookie: cookie!, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body });
+    assert.equal(res.statusCode, 200, await res.body.text());
+    for (const id of [a.id, b.id]) assert.equal(hq.catalog.state.stateOf(hq.catalog.state.get(id)!), 'approved');
+    // A ring that does not exist, or none chosen, is refused before anything is shown.
+    assert.equal((await text(`${base}/ui/approvals/confirm?q=patchday&ring=`, { cookie: cookie! })).status, 400);
+  });
+
   it('compliance needs a session; text an endpoint reported is escaped in the page and defused in the CSV', async () => {
     const anonymous = await text(`${base}/ui/compliance`);
     assert.equal(anonymous.status, 303);

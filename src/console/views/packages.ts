@@ -49,6 +49,7 @@ ${ctx.canAct ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ? html`<p
 </form>
 <div id="package-list" hx-get="/ui/packages${query ? `?${query}` : ''}" hx-trigger="sse:catalog" hx-select="#package-list" hx-swap="outerHTML">
 <p class="count" aria-live="polite">${shown.length === all.length ? plural(all.length, 'package') : `${shown.length} of ${plural(all.length, 'package')}`}</p>
+${ctx.canAct ? bulkApproveForm(ctx, filter, shown.filter((p) => catalog.state.stateOf(p) === 'new').length) : ''}
 <div class="table-wrap" tabindex="0" role="region" aria-label="Packages">
 <table>
 <thead><tr><th scope="col">Package</th><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Rings</th><th scope="col">Files</th><th scope="col" class="num">Size</th><th scope="col">Published</th></tr></thead>
@@ -61,6 +62,48 @@ ${shown.length === 0 ? html`<tr><td colspan="7">No package matches.${all.length 
 ${pageNav(paged, '/ui/packages', { q: filter.q, state: filter.state, severity: filter.severity, feed: filter.feed })}
 </div>`;
   return page(ctx, 'packages', 'Packages', body, ['catalog']);
+}
+
+/** Patch day: every new package the filter shows, approved for one ring after a review. */
+function bulkApproveForm(ctx: ViewContext, filter: PackageFilter, count: number): Html {
+  if (count < 2) return html``;
+  const rings = [RING_ALL, ...ctx.deps.topology.rings.filter((r) => r !== RING_ALL)];
+  return html`<form class="inline bulk" action="/ui/approvals/confirm" method="get" hx-get="/ui/approvals/confirm" hx-target="#confirm-bulk" hx-swap="outerHTML">
+  <input type="hidden" name="q" value="${filter.q ?? ''}"><input type="hidden" name="severity" value="${filter.severity ?? ''}"><input type="hidden" name="feed" value="${filter.feed ?? ''}">
+  <label>Approve the ${count} new packages shown for ring <select name="ring" required><option value="">choose a ring</option>${rings.map((r) => html`<option>${r}</option>`)}</select></label>
+  <button type="submit">Review approval…</button>
+</form>
+<div id="confirm-bulk"></div>`;
+}
+
+/** New packages a bulk approval would take: those the filter shows that are still new. */
+export function bulkSelection(ctx: ViewContext, filter: PackageFilter): PackageView[] {
+  const { catalog } = ctx.deps;
+  const q = (filter.q ?? '').trim().toLowerCase();
+  return [...catalog.state.all()].filter(
+    (p) =>
+      catalog.state.stateOf(p) === 'new' &&
+      (!q || p.id.toLowerCase().includes(q) || (p.classification ?? '').toLowerCase().includes(q)) &&
+      (!filter.severity || p.severity === filter.severity) &&
+      (!filter.feed || (filter.feed === '-' ? !p.feed : p.feed?.name === filter.feed)),
+  );
+}
+
+/** The review of a bulk approval: every id it will approve, and the one button that does it. */
+export function bulkConfirmFragment(ctx: ViewContext, filter: PackageFilter, ring: string): Html {
+  const { topology } = ctx.deps;
+  if (ring !== RING_ALL && !topology.rings.includes(ring)) throw new SluiceError('UNKNOWN_RING', `choose a ring: "all" or one of ${topology.rings.join(', ')}`);
+  const chosen = bulkSelection(ctx, filter).slice(0, 1000);
+  const query = new URLSearchParams(Object.entries({ q: filter.q, severity: filter.severity, feed: filter.feed }).filter(([, v]) => v) as [string, string][]).toString();
+  const done = `/ui/packages${query ? `?${query}` : ''}`;
+  if (chosen.length === 0) return html`<section id="confirm-bulk" class="confirm"><p>No new package matches any more.</p></section>`;
+  const bytes = chosen.reduce((n, p) => n + p.files.reduce((m, f) => m + f.size, 0), 0);
+  return html`<section id="confirm-bulk" class="confirm" tabindex="-1" aria-labelledby="bulk-title">
+<h3 id="bulk-title">Approve ${plural(chosen.length, 'package')} for ring ${ring}?</h3>
+<p>${formatBytes(bytes)} in all; approved together, or none if one of them changed meanwhile.</p>
+<ul class="moves">${chosen.map((p) => html`<li><strong>${p.id}</strong> (${p.severity})${p.feed ? html` <span class="muted">feed ${p.feed.name}</span>` : ''}</li>`)}</ul>
+<form data-api="/v1/approvals" data-body='${JSON.stringify({ ids: chosen.map((p) => p.id), ring })}' data-done="${done}" data-success="Approved ${chosen.length} packages for ${ring}"><button type="submit">Approve ${chosen.length} for ${ring}</button> <a href="${done}">Cancel</a></form>
+</section>`;
 }
 
 function packageRow(ctx: ViewContext, p: PackageView): Html {
