@@ -209,7 +209,7 @@ export class SluiceNode {
         children: this.children,
         verify: () => this.verify(),
         importExport: (dir: string, maxAgeMs?: number) => this.importExport(dir, maxAgeMs),
-        liveTransfer: async (sha, waitMs) => this.replicator?.liveTransfer(sha, waitMs),
+        liveTransfer: async (sha, waitMs) => (this.replicator ? this.replicator.liveTransfer(sha, waitMs) : this.vendorFetcher?.liveTransfer(sha, waitMs)),
         ...(this.feeds ? { feeds: this.feeds } : {}),
         apt: new AptServing(catalog, opened.store),
         egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),

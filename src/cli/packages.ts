@@ -54,13 +54,13 @@ export function registerPackageCommands(program: Command): void {
     .option('--ring <ring>', 'ring to approve for', 'all')
     .option('--new-from-feed <feed>', 'every package of this vendor feed still in state new (patch day)')
     .action(async (ids: string[], opts: { ring: string; newFromFeed?: string }, cmd: Command) => {
+      if (ids.length === 0 && !opts.newFromFeed) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), or --new-from-feed FEED');
       const client = clientFor(cmd);
       if (opts.newFromFeed) {
         const { packages } = await client.getJson<{ packages: PackageJson[] }>('v1/packages');
         ids = [...ids, ...packages.filter((p) => p.feed === opts.newFromFeed && p.state === 'new').map((p) => p.id)];
         if (ids.length === 0) return void process.stdout.write(`nothing to approve: no package of feed ${opts.newFromFeed} is in state new\n`);
       }
-      if (ids.length === 0) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), or --new-from-feed FEED');
       if (ids.length === 1 && !opts.newFromFeed) {
         const pkg = await client.postJson<PackageJson>(`v1/packages/${encodeURIComponent(ids[0]!)}/approve`, { ring: opts.ring });
         if (globalOptions(cmd).json) return printJson(pkg);

@@ -10,6 +10,8 @@ import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import type { FsBlobStore } from '../store/fs-blob-store.js';
 import type { Feed } from '../topology/types.js';
 import { fetchBlob } from '../transfer/fetch-blob.js';
+import { LiveRelays } from '../transfer/live-relays.js';
+import { LiveTransfer } from '../transfer/live-transfer.js';
 
 /** One vendor file the primary should hold. */
 interface VendorBlob {
@@ -44,6 +46,8 @@ const CONCURRENCY = 2;
  */
 export class VendorFetcher {
   private readonly attempts = new Map<string, Attempt>();
+  /** Files arriving from a vendor now, relayed to a downstream node that asks meanwhile. */
+  private readonly relays = new LiveRelays();
   private running: Promise<void> | undefined;
   private readonly stop = new AbortController();
 
@@ -70,6 +74,16 @@ export class VendorFetcher {
   async close(): Promise<void> {
     this.stop.abort();
     await this.running;
+  }
+
+  /**
+   * The vendor file being fetched now, for a downstream node that asks for it meanwhile: it
+   * is relayed as it lands (never completed with unverified bytes) rather than answered 404,
+   * as a hub relays what it receives. Waits up to `waitMs` for a wanted file's fetch to start.
+   */
+  async liveTransfer(sha256: string, waitMs: number): Promise<LiveTransfer | undefined> {
+    const wanted = this.wanted().some((b) => b.sha256 === sha256);
+    return this.relays.get(sha256, waitMs, wanted);
   }
 
   /** Vendor files still to fetch: bytes and count (the primary's "pending"). */
@@ -142,6 +156,8 @@ export class VendorFetcher {
     const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
     const partial = await this.d.store.partials.acquire(b.sha256, b.size, this.stop.signal);
     let sample = { at: Date.now(), offset: 0 };
+    const live = new LiveTransfer(partial);
+    let stored = false;
     try {
       if (this.d.store.has(b.sha256)) return;
       const outcome = await fetchBlob({
@@ -159,6 +175,10 @@ export class VendorFetcher {
           a.offset = offset;
           sample = { at: Date.now(), offset };
         },
+        onProgress: (written) => {
+          this.relays.announce(live);
+          live.progress(written);
+        },
         onBytes: (n) => {
           counter.inc(n);
           a.offset += n;
@@ -169,7 +189,10 @@ export class VendorFetcher {
           }
         },
       });
+      // Verified: relays waiting on the last bytes may complete now.
+      live.verified();
       await this.d.store.commit([outcome.staged], [this.d.store.partials.forgetOp(b.sha256)]);
+      stored = true;
       this.attempts.delete(b.sha256);
       this.d.log.info({ sha256: b.sha256, size: b.size, packages: b.packages, url: b.url, resumedFrom: outcome.resumedFrom }, 'vendor file fetched and verified');
     } catch (err) {
@@ -182,6 +205,8 @@ export class VendorFetcher {
       if (first) this.d.log.warn({ sha256: b.sha256, url: b.url, code: e.code }, `cannot fetch ${b.packages.join(', ')} from the vendor: ${e.message}; retrying`);
     } finally {
       a.active = false;
+      this.relays.end(live);
+      live.finish(stored);
       partial.release();
     }
   }

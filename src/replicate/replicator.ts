@@ -25,7 +25,7 @@ import { fetchSmallBlob } from '../transfer/fetch-small-blob.js';
 import { UNLIMITED_BUDGET, type RateBudget } from '../schedule/rate-budget.js';
 import type { BlobLease, BlobLeases } from '../site/blob-leases.js';
 import { packable } from '../store/fs-blob-store.js';
-import { LiveRelays } from './live-relays.js';
+import { LiveRelays } from '../transfer/live-relays.js';
 import { PeerSelector, type Peer } from './peers.js';
 import type { ReplicationTuning } from './tuning.js';
 import { wantedBlobs, type WantedBlob } from './wanted.js';

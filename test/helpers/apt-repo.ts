@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +16,8 @@ export interface FixturePackage {
   readonly name: string;
   readonly version: string;
   readonly arch?: string;
+  /** Random bytes shipped in the package, to make it this much larger (not packable). */
+  readonly payloadBytes?: number;
 }
 
 /**
@@ -32,6 +34,8 @@ export class FixtureAptRepo {
   readonly served: string[] = [];
   /** Paths answered with these bytes instead of the file (a tampering mirror). */
   readonly overrides = new Map<string, Buffer>();
+  /** Paths whose second half is held back this long (a slow vendor). */
+  readonly slow = new Map<string, number>();
 
   constructor() {
     this.gnupg = path.join(this.dir, '.gnupg');
@@ -62,7 +66,11 @@ export class FixtureAptRepo {
         return void res.end();
       }
       res.writeHead(200, { 'content-length': statSync(file).size });
-      createReadStream(file).pipe(res);
+      const delay = this.slow.get(rel);
+      if (!delay) return void createReadStream(file).pipe(res);
+      const bytes = readFileSync(file);
+      res.write(bytes.subarray(0, bytes.length >> 1));
+      setTimeout(() => res.end(bytes.subarray(bytes.length >> 1)), delay);
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     onTeardown(() => new Promise<void>((resolve) => this.server!.close(() => resolve())));
@@ -76,6 +84,7 @@ export class FixtureAptRepo {
     mkdirSync(path.join(root, 'usr/share/doc', p.name), { recursive: true });
     writeFileSync(path.join(root, 'DEBIAN/control'), `Package: ${p.name}\nVersion: ${p.version}\nArchitecture: ${arch}\nMaintainer: Sluice Tests <tests@example.invalid>\nSection: utils\nDescription: a package for Sluice's tests\n carried by a fixture repository\n .\n version ${p.version}\n`);
     writeFileSync(path.join(root, 'usr/share/doc', p.name, 'README'), `${p.name} ${p.version}\n`);
+    if (p.payloadBytes) writeFileSync(path.join(root, 'usr/share/doc', p.name, 'payload.bin'), randomBytes(p.payloadBytes));
     const filename = `pool/main/${p.name[0]}/${p.name}/${p.name}_${p.version.replace(/^\d+:/, '')}_${arch}.deb`;
     mkdirSync(path.dirname(path.join(this.dir, filename)), { recursive: true });
     execFileSync('dpkg-deb', ['--build', '--root-owner-group', root, path.join(this.dir, filename)], { stdio: 'ignore' });

@@ -166,6 +166,18 @@ describe('vendor feeds: an APT repository synced into the catalog at the primary
     assert.equal(hq.store.has(other.sha256), false);
     repo.overrides.delete(`/${other.filename}`);
     await waitFor('the retry to fetch the genuine file', () => branch.store.has(other.sha256), 30_000);
+
+    // A large file arriving slowly from the vendor is relayed down while it arrives: the
+    // branch asks while the primary is still fetching, and is served, not refused.
+    const big = repo.addPackage({ name: 'bigpkg', version: '1', payloadBytes: 512 * 1024 });
+    repo.publish({ archs: ['amd64'] });
+    assert.ok((await sync(cli, 'vendor')).ok);
+    repo.slow.set(`/${big.filename}`, 2000);
+    const retriesBefore = await metric(branch, 'sluice_transfer_retries_total');
+    assert.equal((await cli('approve', 'bigpkg@1', '--ring', 'all')).code, 0);
+    await waitFor('the branch to hold the slow file', () => branch.store.has(big.sha256), 30_000);
+    assert.ok(holdsExactly(branch, big.bytes));
+    assert.equal(await metric(branch, 'sluice_transfer_retries_total'), retriesBefore, 'relayed while it arrived: no 404, no retry');
   });
 
   it('sluice check locates a feed\'s mistakes', async () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { LiveTransfer } from '../transfer/live-transfer.js';
+import type { LiveTransfer } from './live-transfer.js';
 
 /**
  * The transfers receiving bytes now, which children may be relayed from (cut-through), and
