@@ -14,7 +14,7 @@ export class AptClient {
   constructor(
     readonly root: string,
     sourcesLine: string,
-    o: { installed?: { name: string; version: string; arch?: string }[] } = {},
+    o: { installed?: { name: string; version: string; arch?: string }[]; /** CA bundle for https:// nodes. */ ca?: string } = {},
   ) {
     const d = (p: string) => {
       const full = path.join(this.root, p);
@@ -55,6 +55,7 @@ export class AptClient {
         'Acquire::Retries "0";',
         'Acquire::http::Proxy "DIRECT";',
         'APT::Sandbox::User "root";',
+        ...(o.ca ? [`Acquire::https::CaInfo "${o.ca}";`] : []),
         '',
       ].join('\n'),
     );

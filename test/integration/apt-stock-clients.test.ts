@@ -5,7 +5,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { request } from 'undici';
+import { Agent, request, setGlobalDispatcher } from 'undici';
+import { readFileSync } from 'node:fs';
 import { generateRepositoryKey } from '../../src/feeds/repository-key.js';
 import { AptClient } from '../helpers/apt-client.js';
 import { FixtureAptRepo, aptToolsMissing } from '../helpers/apt-repo.js';
@@ -56,7 +57,11 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     const c = await makeCluster(
       [{ name: 'hq' }, { name: 'hub', upstream: 'hq', extra: 'ring: [pilot, broad]' }, { name: 'branch', upstream: 'hub', extra: 'ring: [pilot, broad]' }],
       ['rings: [pilot, broad]', 'feeds:', `  vendor: { type: apt, url: "${repo.url}", suites: [stable], components: [main], architectures: [amd64], keyring: "${repo.keyringPath}" }`].join('\n'),
+      undefined,
+      { tls: true },
     );
+    // Over TLS, as nodes run by default: the test, the endpoints and the hook pin the tree's CA.
+    setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(c.caPath, 'utf8') } }));
     const secrets = { ...c.secrets, aptKeyPath: aptKey.privatePath };
     const hq = await startNode(c.topology, 'hq', secrets);
     await startNode(c.topology, 'hub', c.secrets);
@@ -75,8 +80,8 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
       return true;
     }, 30_000);
 
-    const pilot = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`);
-    const broad = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/broad stable main`);
+    const pilot = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`, { ca: c.caPath });
+    const broad = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/broad stable main`, { ca: c.caPath });
     const listed = async (ring: string, needle: string) => {
       const res = await request(`${branch.address.url}/apt/${ring}/dists/stable/main/binary-amd64/Packages`);
       return res.statusCode === 200 && (await res.body.text()).includes(needle);
@@ -104,7 +109,7 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     // v2 for pilot: an endpoint with v1 installed sees the upgrade.
     assert.equal((await cli('approve', 'hello@2.0-1', '--ring', 'pilot')).code, 0);
     await waitFor('hello 2.0-1 at the branch', () => listed('pilot', 'Version: 2.0-1'), 30_000);
-    const upgrading = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`, { installed: [{ name: 'hello', version: '1.0-1' }] });
+    const upgrading = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`, { installed: [{ name: 'hello', version: '1.0-1' }], ca: c.caPath });
     assert.equal((await upgrading.run('update')).code, 0);
     r = await upgrading.run('--simulate', 'upgrade');
     assert.match(r.out, /Inst hello \[1\.0-1\] \(2\.0-1/, r.out);
@@ -113,14 +118,14 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     // Through a hub that alters Packages: apt refuses the index; through one that withholds the .deb: no install.
     const hub = await meddlingHub(branch.address.url);
     hub.faults.alterPackages = true;
-    const victim = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`);
+    const victim = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`, { ca: c.caPath });
     r = await victim.run('update');
     assert.match(r.out, /Hash Sum mismatch|hashes do not match|unexpected size/i, r.out);
     assert.notEqual((await victim.run('install', '--download-only', 'hello')).code, 0);
     assert.equal(victim.downloaded().size, 0);
     hub.faults.alterPackages = false;
     hub.faults.withholdDebs = true;
-    const second = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`);
+    const second = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`, { ca: c.caPath });
     assert.equal((await second.run('update')).code, 0);
     r = await second.run('install', '--download-only', 'hello');
     assert.notEqual(r.code, 0, r.out);
@@ -134,7 +139,7 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     const tokenFile = path.join(admindir, 'endpoint.token');
     writeFileSync(tokenFile, ENDPOINT_TOKEN);
     // Run asynchronously: the node it reports to runs in this process.
-    const hook = await runCommand('sh', [path.join(REPO_ROOT, 'deploy/apt/sluice-apt-report')], { env: { SLUICE_REPORT_URL: branch.address.url, SLUICE_TOKEN_FILE: tokenFile, SLUICE_CLIENT_ID: 'apt-pc-1', SLUICE_DPKG_ADMINDIR: admindir, SLUICE_CA: '/nonexistent' }, timeoutMs: 30_000 });
+    const hook = await runCommand('sh', [path.join(REPO_ROOT, 'deploy/apt/sluice-apt-report')], { env: { SLUICE_REPORT_URL: branch.address.url, SLUICE_TOKEN_FILE: tokenFile, SLUICE_CLIENT_ID: 'apt-pc-1', SLUICE_DPKG_ADMINDIR: admindir, SLUICE_CA: c.caPath }, timeoutMs: 30_000 });
     assert.equal(hook.code, 0, hook.stderr);
     const reports = (await (await request(`${branch.address.url}/v1/reports`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.json()) as { sites: Record<string, { packages: Record<string, Record<string, number>> }> };
     assert.deepEqual(reports.sites.branch!.packages['hello@2.0-1'], { succeeded: 1 });
