@@ -12,17 +12,9 @@ import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 const FEED_FAILURE_CODES = ['FEED_KEYRING', 'FEED_UNREACHABLE', 'FEED_SIGNATURE', 'FEED_STALE', 'FEED_ROLLBACK', 'FEED_HASH_MISMATCH', 'FEED_MALFORMED'] as const;
 
 /** A feed as `GET /v1/feeds` and `sluice feeds` show it. */
-export interface FeedView {
-  readonly name: string;
-  readonly type: 'apt';
-  readonly url: string;
-  readonly suites: readonly string[];
-  readonly components: readonly string[];
-  readonly architectures: readonly string[];
+export interface FeedView extends Pick<Feed, 'name' | 'type' | 'url' | 'suites' | 'components' | 'architectures' | 'severity' | 'download'> {
   readonly packages: readonly string[] | null;
   readonly everySeconds: number;
-  readonly severity: string;
-  readonly download: 'approved' | 'all';
   /** Packages of the catalog that came from this feed. */
   readonly catalogued: number;
   readonly syncing: boolean;
