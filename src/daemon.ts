@@ -102,6 +102,8 @@ export class SluiceNode {
   private vendorClient: EnvHttpProxyAgent | undefined;
   private feeds: FeedScheduler | undefined;
   private vendorFetcher: VendorFetcher | undefined;
+  /** The primary's schedule for vendor fetches (downstream nodes pace replication with `schedule`). */
+  private vendorSchedule: ScheduleController | undefined;
   private aptPublisher: AptPublisher | undefined;
   private stopWatchingTls: (() => void) | undefined;
   /** On the primary: catalogued blobs whose file is gone. */
@@ -172,7 +174,11 @@ export class SluiceNode {
             const key = await loadRepositoryKey(secrets.aptKeyPath);
             this.aptPublisher = new AptPublisher({ catalog, writer: this.writer, store: opened.store, state: feedState, key, topology, log: this.log.child({ component: 'apt' }), validMs: topology.trust.headTtlMs });
           } else this.log.warn('SLUICE_APT_KEY is not set: feed packages replicate, but no signed APT repository is published for stock apt clients; create a key with "sluice keygen --apt --out DIR"');
-          this.vendorFetcher = new VendorFetcher({ catalog, store: opened.store, feeds: topology.feeds, metrics: this.metrics, log: this.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs });
+          // The primary's own region windows pace what it takes from vendors.
+          const region = topology.regions.get(this.spec.region)!;
+          this.vendorSchedule = new ScheduleController(this.spec.schedule ?? region.schedule, region.timezone, region.critical, this.metrics, this.log.child({ component: 'schedule' }));
+          this.vendorSchedule.start();
+          this.vendorFetcher = new VendorFetcher({ catalog, store: opened.store, feeds: topology.feeds, metrics: this.metrics, log: this.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs, budget: this.vendorSchedule.budget, criticalBudget: this.vendorSchedule.criticalBudget });
         }
       }
       this.metrics.onScrape(() => this.updateGauges());
@@ -330,6 +336,7 @@ export class SluiceNode {
       const steps: [string, () => unknown][] = [
         ['feeds', () => this.feeds?.close()],
         ['vendor fetches', () => this.vendorFetcher?.close()],
+        ['vendor schedule', () => this.vendorSchedule?.close()],
         ['apt index', () => this.aptPublisher?.close()],
         ['status', () => this.pusher?.close()],
         ['reports', () => this.reportPusher?.close()],

@@ -6,10 +6,10 @@ import { toSluiceError, type SluiceError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TransferStatus } from '../protocol/status.js';
-import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
+import { UNLIMITED_BUDGET, type RateBudget } from '../schedule/rate-budget.js';
 import type { FsBlobStore } from '../store/fs-blob-store.js';
 import type { Feed } from '../topology/types.js';
-import { fetchBlob } from '../transfer/fetch-blob.js';
+import { TransferPaused, fetchBlob } from '../transfer/fetch-blob.js';
 import { LiveRelays } from '../transfer/live-relays.js';
 import { LiveTransfer } from '../transfer/live-transfer.js';
 
@@ -31,7 +31,12 @@ interface Attempt {
   lastError: { code: string; message: string; at: string } | null;
   /** No new attempt before this (ms since epoch). */
   retryAt: number;
+  /** Held by a closed window of the primary's schedule. */
+  paused?: boolean;
 }
+
+/** How often a fetch held by a closed window looks again. */
+const PAUSED_RECHECK_MS = 15_000;
 
 /** Concurrent downloads from vendors. */
 const CONCURRENCY = 2;
@@ -64,6 +69,9 @@ export class VendorFetcher {
       readonly checkpointMs: number;
       readonly backoffFloorMs: number;
       readonly backoffCapMs: number;
+      /** The primary's own schedule (its region's windows): what vendor fetches may use now; critical packages take their lane. */
+      readonly budget?: RateBudget;
+      readonly criticalBudget?: RateBudget;
     },
   ) {}
 
@@ -98,7 +106,7 @@ export class VendorFetcher {
       .slice(0, max)
       .map((b) => {
         const a = this.attempts.get(b.sha256);
-        return { sha256: b.sha256, packages: b.packages, severity: b.severity, size: b.size, offset: a?.offset ?? 0, state: a?.active ? 'active' : a?.lastError ? 'waiting' : 'queued', rateBytesPerSec: a?.active ? a.rateBytesPerSec : 0, attempts: a?.attempts ?? 0, peer: `feed:${b.feed}`, lastError: a?.lastError ?? null };
+        return { sha256: b.sha256, packages: b.packages, severity: b.severity, size: b.size, offset: a?.offset ?? 0, state: a?.active ? 'active' : a?.paused ? 'paused' : a?.lastError ? 'waiting' : 'queued', rateBytesPerSec: a?.active ? a.rateBytesPerSec : 0, attempts: a?.attempts ?? 0, peer: `feed:${b.feed}`, lastError: a?.lastError ?? null };
       });
   }
 
@@ -151,6 +159,7 @@ export class VendorFetcher {
     const a = this.attempts.get(b.sha256) ?? { offset: 0, rateBytesPerSec: 0, attempts: 0, active: false, lastError: null, retryAt: 0 };
     this.attempts.set(b.sha256, a);
     a.active = true;
+    a.paused = false;
     a.attempts++;
     const peer = { name: `feed:${b.feed}`, url: b.url };
     const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
@@ -166,7 +175,7 @@ export class VendorFetcher {
         url: b.url,
         selfName: 'primary',
         dispatcher: this.d.dispatcher,
-        budget: UNLIMITED_BUDGET,
+        budget: (b.severity === 'critical' ? this.d.criticalBudget : this.d.budget) ?? UNLIMITED_BUDGET,
         signal: this.stop.signal,
         stallMs: this.d.stallMs,
         checkpointBytes: this.d.checkpointBytes,
@@ -197,6 +206,13 @@ export class VendorFetcher {
       this.d.log.info({ sha256: b.sha256, size: b.size, packages: b.packages, url: b.url, resumedFrom: outcome.resumedFrom }, 'vendor file fetched and verified');
     } catch (err) {
       if (this.stop.signal.aborted) return;
+      if (err instanceof TransferPaused) {
+        // A closed window of the primary's schedule: the bytes are kept; look again shortly.
+        a.offset = err.offset;
+        a.paused = true;
+        a.retryAt = Date.now() + PAUSED_RECHECK_MS;
+        return;
+      }
       const e: SluiceError = toSluiceError(err, `fetching ${b.url}`, 'FEED_UNREACHABLE');
       const first = a.lastError?.code !== e.code;
       a.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };

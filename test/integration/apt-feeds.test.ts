@@ -180,6 +180,26 @@ describe('vendor feeds: an APT repository synced into the catalog at the primary
     assert.equal(await metric(branch, 'sluice_transfer_retries_total'), retriesBefore, 'relayed while it arrived: no 404, no retry');
   });
 
+  it('vendor fetches keep to the primary\'s own schedule: a closed window holds them (paused)', async () => {
+    const repo = new FixtureAptRepo();
+    await repo.listen();
+    const routine = repo.addPackage({ name: 'routine', version: '1', payloadBytes: 64 * 1024 });
+    repo.publish({ archs: ['amd64'] });
+    const c = await makeCluster(
+      [{ name: 'hq', extra: 'region: closed' }],
+      ['feeds:', feedYaml('vendor', repo.url, repo.keyringPath).replace('[amd64, arm64]', '[amd64]')].join('\n'),
+      ['  closed: { timezone: UTC, schedule: [ { rate: paused } ], critical: bypass, sync: { every: 10m, jitter: 0s } }'],
+    );
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    assert.ok((await sync(cli, 'vendor')).ok);
+    assert.equal((await cli('approve', 'routine@1', '--ring', 'all')).code, 0);
+    const held = await waitFor('the routine fetch held by the closed window', () => hq.status().transfers.find((t) => t.sha256 === routine.sha256 && t.state === 'paused'));
+    assert.equal(held.peer, 'feed:vendor');
+    assert.equal(hq.store.has(routine.sha256), false);
+    assert.equal(repo.served.filter((p) => p.endsWith('.deb')).length, 0, 'nothing taken from the vendor while the window is closed');
+  });
+
   it('sluice check locates a feed\'s mistakes', async () => {
     const c = await makeCluster([{ name: 'hq' }]);
     const { appendFileSync } = await import('node:fs');
