@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { createLogger } from '../log/logger.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { certificates } from './cert.js';
 import { common, topologyOf } from './context.js';
+import { generateRepositoryKey } from '../feeds/repository-key.js';
 import { closeOnSignal } from './lifecycle.js';
 
 /**
@@ -29,12 +31,13 @@ export function registerUp(program: Command): void {
       if (local.length === 0) throw new SluiceError('USAGE', `no node of ${topology.file} listens on this machine; use "sluice serve --node NAME" on each site`);
       // Before anything is written (keys, demo secrets, certificates): a port in use fails now.
       await checkPortsFree(local);
-      const secretsFile = opts.secrets || process.env.SLUICE_SECRETS_FILE || bootstrapDemo(topology);
+      const secretsFile = opts.secrets || process.env.SLUICE_SECRETS_FILE || (await bootstrapDemo(topology));
       const secrets = loadSecrets(process.env, secretsFile);
       const certs = await bootstrapCertificates(topology, local, secrets);
       const logger = createLogger();
       const nodes = local.map((spec) => new SluiceNode({ topology, nodeName: spec.name, secrets: { ...secrets, ...certs.get(spec.name) }, logger }));
-      closeOnSignal(nodes.map((n) => () => n.close()), logger);
+      const demoFeed = await serveDemoFeed(topology);
+      closeOnSignal([...nodes.map((n) => () => n.close()), ...(demoFeed ? [demoFeed] : [])], logger);
       try {
         // The primary first, so downstream nodes find it on their first poll.
         for (const node of nodes.sort((a, b) => Number(b.spec.isPrimary) - Number(a.spec.isPrimary))) await node.start();
@@ -44,6 +47,38 @@ export function registerUp(program: Command): void {
       }
       printBanner(topology, local, secretsFile, secrets.adminTokens);
     });
+}
+
+/**
+ * The quick start's vendor: a feed whose keyring lies in the shipped assets/demo-feed is a
+ * tiny pre-built APT repository (scripts/make-demo-feed.sh), served here on its loopback URL
+ * so the demo shows feeds and stock apt clients without the internet. Returns its close.
+ */
+async function serveDemoFeed(topology: Topology): Promise<(() => Promise<void>) | undefined> {
+  const dir = path.join(path.dirname(topology.file), 'assets', 'demo-feed');
+  const feed = [...topology.feeds.values()].find((f) => f.keyringPath.startsWith(dir + path.sep));
+  if (!feed || !existsSync(dir)) return undefined;
+  const url = new URL(feed.url);
+  if (!isLocalAddress(url.hostname)) return undefined;
+  const server = createHttpServer((req, res) => {
+    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = path.resolve(dir, `.${rel}`);
+    if (!file.startsWith(dir + path.sep) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404);
+      return void res.end();
+    }
+    res.writeHead(200, { 'content-length': statSync(file).size });
+    createReadStream(file).pipe(res);
+  });
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(Number(url.port || 80), url.hostname, () => resolve(true));
+  });
+  if (!ok) {
+    process.stderr.write(`the demo feed cannot listen on ${url.host} (in use?); feed ${feed.name} will report FEED_UNREACHABLE\n`);
+    return undefined;
+  }
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 /** Every local node's address can be bound; else LISTEN_FAILED naming each one taken. */
@@ -60,7 +95,7 @@ async function checkPortsFree(specs: readonly NodeSpec[]): Promise<void> {
   if (taken.length) throw new SluiceError('LISTEN_FAILED', `cannot listen: ${taken.join('; ')}; nothing was written. Stop what holds the port or change "url"/"listen" in the topology`);
 }
 
-function bootstrapDemo(topology: Topology): string {
+async function bootstrapDemo(topology: Topology): Promise<string> {
   const root = path.dirname(topology.file);
   const secretsFile = path.join(root, 'data', 'demo.env');
   const keyDir = path.dirname(topology.trust.catalogKeyPath);
@@ -79,6 +114,13 @@ function bootstrapDemo(topology: Topology): string {
       { mode: 0o600 },
     );
     process.stdout.write(`created ${path.relative(process.cwd(), secretsFile)} with a demo admin token (first run)\n`);
+  }
+  // With feeds, the primary signs an APT repository per ring: a repository key for the demo.
+  if (topology.feeds.size && !parseEnvFile(secretsFile).SLUICE_APT_KEY) {
+    const aptKey = path.join(keyDir, 'apt.key');
+    if (!existsSync(aptKey)) await generateRepositoryKey(keyDir);
+    appendFileSync(secretsFile, `SLUICE_APT_KEY=${aptKey}\n`);
+    process.stdout.write(`created the APT repository key ${path.relative(process.cwd(), aptKey)} (endpoints pin ${path.relative(process.cwd(), path.join(keyDir, 'apt.asc'))})\n`);
   }
   return secretsFile;
 }
