@@ -56,6 +56,8 @@ export class SubtreePusher<V> {
     },
   ) {}
 
+  private readonly stopped = new AbortController();
+
   start(): void {
     // Over HTTPS the node's certificate proves who it is; a token is for plain HTTP.
     if (!this.o.peerToken && !this.o.upstream().url.startsWith('https:')) {
@@ -69,9 +71,11 @@ export class SubtreePusher<V> {
     this.timer = setTimeout(() => void tick(), 0).unref();
   }
 
+  /** Stops pushing; a push in flight is abandoned quietly (a stopping node is not "failing"). */
   close(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.stopped.abort();
   }
 
   /** One push; a 409 (the upstream lost the base) is followed at once by a whole push. */
@@ -105,6 +109,7 @@ export class SubtreePusher<V> {
         body: JSON.stringify(push),
         headersTimeout: 10_000,
         bodyTimeout: 10_000,
+        signal: this.stopped.signal,
       });
       const text = await res.body.text();
       if (res.statusCode === 409) {
@@ -119,6 +124,7 @@ export class SubtreePusher<V> {
     } catch (err) {
       // Whether it arrived is unknown: the next push is whole.
       this.acked = undefined;
+      if (this.stopped.signal.aborted) return undefined;
       if (!this.failing) this.o.log.warn({ peer: peer.name, route: this.o.route, err: (err as Error).message }, 'cannot push to the upstream');
       this.failing = true;
       return undefined;
