@@ -102,6 +102,13 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     r = await pilot.run('install', '--download-only', 'hello');
     assert.equal(r.code, 0, r.out);
     assert.ok([...pilot.downloaded().values()].some((b) => b.equals(v1.bytes)), 'the very bytes the vendor signed for');
+    // Served as a blob is: ranges (apt resumes a cut download), and an index by name is revalidated.
+    const part = await request(`${branch.address.url}/apt/pilot/pool/${v1.sha256}/hello_1.0-1_amd64.deb`, { headers: { range: 'bytes=0-9' } });
+    assert.equal(part.statusCode, 206);
+    assert.ok(Buffer.from(await part.body.arrayBuffer()).equals(v1.bytes.subarray(0, 10)));
+    const inRelease = await request(`${branch.address.url}/apt/pilot/dists/stable/InRelease`);
+    assert.equal(inRelease.headers['cache-control'], 'no-cache');
+    await inRelease.body.dump();
     r = await broad.run('update');
     assert.equal(r.code, 0, r.out);
     assert.notEqual((await broad.run('install', '--download-only', 'hello')).code, 0, 'a broad endpoint sees nothing');

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../errors.js';
 import type { AptFileRef, HttpDeps } from '../deps.js';
+import { sendBlob, type BlobDeps } from './blobs.js';
 
 const RING = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -10,18 +11,12 @@ const RING = /^[a-z0-9][a-z0-9_-]{0,62}$/;
  * the ring's signed index (by name, or by hash), /apt/RING/pool/SHA256/NAME a package file.
  * Everything is served unchanged from what the primary signed; apt checks it.
  */
-export function registerAptRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'apt' | 'store'>): void {
+export function registerAptRoutes(app: FastifyInstance, deps: BlobDeps & Pick<HttpDeps, 'apt'>): void {
+  // The blob route's own answer (conditional requests, ranges for apt's resumes, egress caps,
+  // byte counters), labelled as the repository file it is.
   const send = (request: FastifyRequest, reply: FastifyReply, file: AptFileRef | undefined, what: string) => {
     if (!file) throw new SluiceError('ROUTE_NOT_FOUND', `${what} is not served here (no such file, or this node does not hold the ring's index whole yet)`);
-    void reply
-      .header('content-type', file.contentType)
-      .header('content-length', String(file.size))
-      .header('etag', `"${file.sha256}"`)
-      // An index file by name changes with each signature: caches ask again; by hash never changes.
-      .header('cache-control', file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
-    if (request.headers['if-none-match'] === `"${file.sha256}"`) return reply.code(304).send();
-    if (request.method === 'HEAD') return reply.send();
-    return reply.send(deps.store.read(file.sha256));
+    return sendBlob(request, reply, deps, file.sha256, file);
   };
   app.get('/apt/key.asc', async (request, reply) => send(request, reply, deps.apt?.keyFile(), 'the repository key'));
   app.get('/apt/:ring/*', async (request, reply) => {

@@ -16,7 +16,7 @@ import type { LiveTransfer } from '../../transfer/live-transfer.js';
 import { peerOf } from '../peer.js';
 
 /** What the blob routes use of the node. */
-type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'liveTransfer' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'tokens' | 'refusals' | 'sessions' | 'topology' | 'writer'>;
+export type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'liveTransfer' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'tokens' | 'refusals' | 'sessions' | 'topology' | 'writer'>;
 
 /**
  * GET/HEAD /v1/blobs/SHA256. Blobs are immutable and named by their hash, so the hash is a
@@ -99,17 +99,37 @@ async function serveBlob(request: FastifyRequest, reply: FastifyReply, deps: Blo
   const { sha256 } = request.params as { sha256: string };
   // Reject before any file access: the id becomes a path.
   if (!SHA256_PATTERN.test(sha256)) throw new SluiceError('INVALID_BLOB_ID', `"${sha256.slice(0, 80)}" is not a blob id; expected 64 lowercase hex digits (a sha256)`);
+  return sendBlob(request, reply, deps, sha256);
+}
+
+/** How another route (the APT repository) labels a blob it answers with. */
+export interface BlobLabel {
+  readonly contentType: string;
+  /** Whether caches may keep it for good (named by its hash) or must ask again (an index file by name). */
+  readonly immutable: boolean;
+}
+
+/**
+ * Answers with blob `sha256` (a valid id): conditional requests, ranges, egress caps and
+ * byte counters as for /v1/blobs. With a `label` (another route's file, served only once
+ * held), nothing is relayed while it arrives.
+ */
+export async function sendBlob(request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, sha256: string, label?: BlobLabel): Promise<unknown> {
   let size = deps.store.sizeOf(sha256);
   // Not stored yet, but arriving: relay it as it lands (cut-through), waiting briefly for a
   // wanted blob's transfer to start.
-  const live = size === undefined ? await deps.liveTransfer(sha256, LIVE_WAIT_MS) : undefined;
+  const live = size === undefined && !label ? await deps.liveTransfer(sha256, LIVE_WAIT_MS) : undefined;
   if (live) size = live.size;
   // A small blob is not relayed: it may have been stored while the request waited.
   else size ??= deps.store.sizeOf(sha256);
   if (size === undefined) throw new SluiceError('BLOB_NOT_FOUND', `blob ${sha256} is not stored on node ${deps.node.name} (not approved for it, or not replicated yet)`);
 
   const etag = `"${sha256}"`;
-  void reply.header('etag', etag).header('accept-ranges', 'bytes').header('cache-control', 'public, max-age=31536000, immutable').type('application/octet-stream');
+  void reply
+    .header('etag', etag)
+    .header('accept-ranges', 'bytes')
+    .header('cache-control', label && !label.immutable ? 'no-cache' : 'public, max-age=31536000, immutable')
+    .type(label?.contentType ?? 'application/octet-stream');
   const plan = planResponse(request.headers, etag, size);
   if (plan.status === 304) return reply.code(304).send();
   if (plan.status === 416) {
