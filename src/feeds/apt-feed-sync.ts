@@ -55,7 +55,10 @@ export class AptFeedSync {
     try {
       this.keyring ??= await loadKeyring(this.feed.keyringPath);
       const dates = new Map<string, number>();
+      // Only versions the catalog lacks are kept whole (with their paragraphs): a suite of the
+      // main archive lists some 60,000, nearly all known after the first sync.
       const found = new Map<string, { entry: PackageEntry; files: Map<string, PackageEntry> }>();
+      const listed = new Set<string>();
       let validUntil: number | undefined;
       for (const suite of this.feed.suites) {
         const release = await this.release(suite, now());
@@ -65,6 +68,8 @@ export class AptFeedSync {
           for (const arch of this.feed.architectures) {
             await this.readIndex(suite, release, component, arch, (p) => {
               const id = `${p.name}@${p.version}`;
+              listed.add(id);
+              if (this.d.catalog.state.get(id)) return;
               const pkg = found.get(id) ?? { entry: p, files: new Map() };
               // An `all` package is listed in every architecture's index: one file.
               pkg.files.set(p.architecture === 'all' ? 'all' : p.architecture, p);
@@ -78,7 +83,7 @@ export class AptFeedSync {
       const bodies = (log: CatalogLog) => this.recordsFor(log, found, at);
       const appended = await this.d.writer.append(bodies);
       const ids = appended.filter((r) => r.type === 'publish').map((r) => (r as { id: string }).id);
-      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: found.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
+      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
       await this.d.state.accept(this.feed.name, dates, outcome);
       return { ...outcome, feed: this.feed.name, ids };
     } catch (err) {
@@ -153,7 +158,7 @@ export class AptFeedSync {
   private async open(url: string): Promise<Readable> {
     let res;
     try {
-      res = await request(url, { dispatcher: this.d.dispatcher, headersTimeout: 60_000, bodyTimeout: 60_000, maxRedirections: 0 } as Parameters<typeof request>[1]);
+      res = await request(url, { dispatcher: this.d.dispatcher, headersTimeout: 60_000, bodyTimeout: 60_000 });
     } catch (err) {
       throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
     }
