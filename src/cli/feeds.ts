@@ -28,7 +28,7 @@ export function registerFeeds(program: Command): void {
   common(feeds.command('list', { isDefault: true }), { server: true, json: true })
     .description('list the vendor feeds the primary follows (admin): last success, last result, packages catalogued')
     .action(async (_opts: unknown, cmd: Command) => {
-      const { feeds: rows } = await clientFor(cmd).getJson<{ feeds: FeedRow[] }>(PATHS.feeds.slice(1));
+      const { feeds: rows } = await clientFor(cmd).getJson<{ feeds: FeedRow[] }>(PATHS.feeds);
       if (globalOptions(cmd).json) return printJson(rows);
       if (rows.length === 0) return void process.stdout.write('no feeds: add them under "feeds:" in the topology (see README, Feeds and stock clients)\n');
       for (const f of rows) {
@@ -41,7 +41,7 @@ export function registerFeeds(program: Command): void {
     .argument('[names...]', 'feeds to sync')
     .action(async (names: string[], _opts: unknown, cmd: Command) => {
       const client = clientFor(cmd);
-      const list = names.length ? names : (await client.getJson<{ feeds: FeedRow[] }>(PATHS.feeds.slice(1))).feeds.map((f) => f.name);
+      const list = names.length ? names : (await client.getJson<{ feeds: FeedRow[] }>(PATHS.feeds)).feeds.map((f) => f.name);
       const results: SyncResult[] = [];
       for (const name of list) {
         const r = await client.postJson<SyncResult>(feedSyncPath(name).slice(1), {});

@@ -17,6 +17,7 @@ import type { NodeSpec } from '../topology/types.js';
 import { formatBytes, formatDuration, parseDuration } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson, topologyOf } from './context.js';
 import { byteProgress } from './progress.js';
+import { PATHS, blobPath, catalogPath } from '../protocol/paths.js';
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i;
 
@@ -58,7 +59,7 @@ export function registerOffline(program: Command): void {
       const records: CatalogRecord[] = [];
       let last: { head: unknown; timestamp?: unknown; more: boolean } | undefined;
       do {
-        const page = await client.getJson<{ records: CatalogRecord[]; head: unknown; timestamp?: unknown; more: boolean }>(`v1/catalog?after=${records.length ? records[records.length - 1]!.seq : 0}&limit=5000`);
+        const page = await client.getJson<{ records: CatalogRecord[]; head: unknown; timestamp?: unknown; more: boolean }>(catalogPath(records.length ? records[records.length - 1]!.seq : 0, 5000));
         records.push(...page.records);
         last = page;
       } while (last.more);
@@ -106,7 +107,7 @@ export function registerOffline(program: Command): void {
       if (opts.maxAge !== undefined && maxAgeMs === undefined) throw new SluiceError('USAGE', `--max-age ${opts.maxAge}: expected a duration such as 36h or 2d`);
       let report: ImportReport & { offline?: boolean };
       try {
-        report = await clientFor(cmd, process.env, opts.node).postJson<ImportReport>('v1/import', { dir: abs, ...(maxAgeMs !== undefined ? { maxAgeSeconds: Math.round(maxAgeMs / 1000) } : {}) });
+        report = await clientFor(cmd, process.env, opts.node).postJson<ImportReport>(PATHS.import, { dir: abs, ...(maxAgeMs !== undefined ? { maxAgeSeconds: Math.round(maxAgeMs / 1000) } : {}) });
       } catch (err) {
         if (!(err instanceof SluiceError) || err.code !== 'SERVER_UNREACHABLE') throw err;
         report = { ...(await importOffline(cmd, opts.node, abs, maxAgeMs)), offline: true };
@@ -172,7 +173,7 @@ async function exportBlob(client: ReturnType<typeof clientFor>, out: string, sha
   }
   let downloaded = 0;
   if (offset < size) {
-    const body = await client.getStream(`v1/blobs/${sha256}`, offset);
+    const body = await client.getStream(blobPath(sha256), offset);
     let part = first;
     let inPart = 0;
     await mkdir(path.dirname(inExport(out, parts[part]!)), { recursive: true });

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { PATHS } from '../protocol/paths.js';
+import { PATHS, approvePath, declinePath } from '../protocol/paths.js';
 import type { packageJson } from '../catalog/decisions.js';
 import { SluiceError, describeFsError } from '../errors.js';
 import { common, clientFor, globalOptions, printJson } from './context.js';
@@ -39,7 +39,7 @@ export function registerPackageCommands(program: Command): void {
       const mp = multipartBody(meta, entries, (n) => progress.add(n));
       let pkg: PackageJson;
       try {
-        pkg = await client.postStream<PackageJson>('v1/packages', mp.body, mp.contentType, mp.length);
+        pkg = await client.postStream<PackageJson>(PATHS.packages, mp.body, mp.contentType, mp.length);
       } finally {
         progress.stop();
       }
@@ -57,16 +57,16 @@ export function registerPackageCommands(program: Command): void {
       if (ids.length === 0 && !opts.newFromFeed) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), or --new-from-feed FEED');
       const client = clientFor(cmd);
       if (opts.newFromFeed) {
-        const { packages } = await client.getJson<{ packages: PackageJson[] }>('v1/packages');
+        const { packages } = await client.getJson<{ packages: PackageJson[] }>(PATHS.packages);
         ids = [...ids, ...packages.filter((p) => p.feed === opts.newFromFeed && p.state === 'new').map((p) => p.id)];
         if (ids.length === 0) return void process.stdout.write(`nothing to approve: no package of feed ${opts.newFromFeed} is in state new\n`);
       }
       if (ids.length === 1 && !opts.newFromFeed) {
-        const pkg = await client.postJson<PackageJson>(`v1/packages/${encodeURIComponent(ids[0]!)}/approve`, { ring: opts.ring });
+        const pkg = await client.postJson<PackageJson>(approvePath(ids[0]!), { ring: opts.ring });
         if (globalOptions(cmd).json) return printJson(pkg);
         return void process.stdout.write(`${pkg.id}: ${stateText(pkg)}\n`);
       }
-      const result = await client.postJson<{ ring: string; approved: string[]; unchanged: number }>(PATHS.approvals.slice(1), { ids, ring: opts.ring });
+      const result = await client.postJson<{ ring: string; approved: string[]; unchanged: number }>(PATHS.approvals, { ids, ring: opts.ring });
       if (globalOptions(cmd).json) return printJson(result);
       process.stdout.write(`approved for ${result.ring}: ${result.approved.length ? result.approved.join(', ') : 'nothing new'}${result.unchanged ? ` (${result.unchanged} already approved)` : ''}\n`);
     });
@@ -75,7 +75,7 @@ export function registerPackageCommands(program: Command): void {
     .description('decline a package: it replicates nowhere; admin only')
     .argument('<id>', 'package id, name@version')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const pkg = await clientFor(cmd).postJson<PackageJson>(`v1/packages/${encodeURIComponent(id)}/decline`, {});
+      const pkg = await clientFor(cmd).postJson<PackageJson>(declinePath(id), {});
       if (globalOptions(cmd).json) return printJson(pkg);
       process.stdout.write(`${pkg.id}: ${stateText(pkg)}\n`);
     });
@@ -83,7 +83,7 @@ export function registerPackageCommands(program: Command): void {
   common(program.command('packages'), { server: true, json: true })
     .description('the catalog with each package\'s state')
     .action(async (_opts: unknown, cmd: Command) => {
-      const res = await clientFor(cmd).getJson<{ seq: number; packages: PackageJson[] }>('v1/packages');
+      const res = await clientFor(cmd).getJson<{ seq: number; packages: PackageJson[] }>(PATHS.packages);
       if (globalOptions(cmd).json) return printJson(res);
       if (res.packages.length === 0) {
         process.stdout.write(`no packages (catalog seq ${res.seq}); publish one with: sluice publish FILE --name NAME --version V\n`);

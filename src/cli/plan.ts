@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
 import { planRows, type StatusJson } from '../protocol/status-text.js';
+import { PATHS } from '../protocol/paths.js';
 
 /**
  * `sluice plan`: from the backlog each node reports, its schedule and its critical lane,
@@ -12,7 +13,7 @@ export function registerPlan(program: Command): void {
   common(program.command('plan'), { server: true, json: true })
     .description('forecast when each node will hold every approved package, and which will miss their deadline')
     .action(async (_opts: unknown, cmd: Command) => {
-      const root = await clientFor(cmd).getJson<StatusJson>('v1/status');
+      const root = await clientFor(cmd).getJson<StatusJson>(PATHS.status);
       const rows = planRows(root);
       const late = rows.flatMap((r) => r.late.map((l) => ({ node: r.node, ...l })));
       // Something will miss its deadline: a failure for scripts and alerts, in either format.

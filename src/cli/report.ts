@@ -6,6 +6,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SluiceError, describeFsError } from '../errors.js';
 import { clientFor, common, globalOptions, printJson, topologyOf } from './context.js';
+import { PATHS } from '../protocol/paths.js';
 
 /** `sluice report`: compliance per package and site, failures, and what is late. */
 export function registerReport(program: Command): void {
@@ -20,7 +21,7 @@ export function registerReport(program: Command): void {
       if (opts.node && !topology.nodes.has(opts.node)) throw new SluiceError('UNKNOWN_NODE', `--node ${opts.node}: no such node; expected one of: ${[...topology.nodes.keys()].join(', ')}`);
       if (opts.export) {
         if (!opts.node) throw new SluiceError('USAGE', '--export needs --node NAME: the site whose endpoints\' figures to write');
-        const { sites } = await clientFor(cmd, process.env, opts.node).getJson<{ sites: Record<string, SiteSummary> }>('v1/reports');
+        const { sites } = await clientFor(cmd, process.env, opts.node).getJson<{ sites: Record<string, SiteSummary> }>(PATHS.reports);
         const file = { format: 1, node: opts.node, exportedAt: new Date().toISOString(), sites };
         await writeFile(`${opts.export}.tmp`, JSON.stringify(file));
         await rename(`${opts.export}.tmp`, opts.export);
@@ -35,14 +36,14 @@ export function registerReport(program: Command): void {
         } catch (err) {
           throw new SluiceError('FILE_NOT_READABLE', `cannot read ${opts.import}: ${err instanceof SyntaxError ? 'not JSON (truncated or altered?)' : describeFsError(err)}`);
         }
-        const took = await clientFor(cmd).postJson<{ node: string; sites: number; exportedAt: string }>('v1/reports/import', body);
+        const took = await clientFor(cmd).postJson<{ node: string; sites: number; exportedAt: string }>(PATHS.reportsImport, body);
         if (globalOptions(cmd).json) return printJson(took);
         process.stdout.write(`figures of ${took.sites} site(s) at and below ${took.node}, as of ${took.exportedAt}, taken\n`);
         return;
       }
       const client = clientFor(cmd);
       const query = new URLSearchParams({ ...(opts.package ? { package: opts.package } : {}), ...(opts.node ? { site: opts.node } : {}) }).toString();
-      const { sites, compliance: rows } = await client.getJson<{ sites: Record<string, SiteSummary>; compliance: ComplianceRow[] }>(`v1/reports${query ? `?${query}` : ''}`);
+      const { sites, compliance: rows } = await client.getJson<{ sites: Record<string, SiteSummary>; compliance: ComplianceRow[] }>(`${PATHS.reports}${query ? `?${query}` : ''}`);
       const failures: { site: string; clientId: string; package: string; error: string | null; at: string }[] = [];
       for (const r of rows) failures.push(...(sites[r.site]?.failures ?? []).filter((f) => f.package === r.package).map((f) => ({ site: r.site, ...f })));
       const late = rows.filter((r) => r.pastDeadline);

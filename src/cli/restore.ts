@@ -4,6 +4,7 @@ import { SluiceError, describeFsError } from '../errors.js';
 import { digestFile } from '../store/fs-blob-store.js';
 import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
+import { blobPath } from '../protocol/paths.js';
 
 /**
  * `sluice restore FILE...`: puts back on the primary the files of catalogued blobs it lost
@@ -25,7 +26,7 @@ export function registerRestore(program: Command): void {
           throw new SluiceError('FILE_NOT_READABLE', `cannot restore ${file}: ${describeFsError(err)}`);
         }
         const { sha256 } = await digestFile(file);
-        const res = await client.putStream<{ restored: boolean }>(`v1/blobs/${sha256}`, createReadStream(file), 'application/octet-stream', size);
+        const res = await client.putStream<{ restored: boolean }>(blobPath(sha256), createReadStream(file), 'application/octet-stream', size);
         results.push({ file, sha256, size, restored: res.restored });
       }
       if (globalOptions(cmd).json) return printJson(results);

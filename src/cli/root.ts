@@ -6,6 +6,7 @@ import { encodeKey, keyIdOf, rootBodySchema, signRoot, signedRootSchema, type Ro
 import { SluiceError, describeFsError } from '../errors.js';
 import { parseDuration } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
+import { PATHS } from '../protocol/paths.js';
 
 /**
  * `sluice root new | sign | apply | show`: the root of trust's life cycle. A new root is
@@ -24,7 +25,7 @@ export function registerRoot(program: Command): void {
     .option('--from <file>', 'the current root document (default: GET /v1/root of the primary)')
     .requiredOption('--out <file>', 'where to write the new root')
     .action(async (opts: { catalogKey: string[]; rootKey: string[]; threshold: string; expires: string; from?: string; out: string }, cmd: Command) => {
-      const current = opts.from ? readRoot(opts.from) : (await clientFor(cmd).getJson<{ root: RootBody }>('v1/root')).root;
+      const current = opts.from ? readRoot(opts.from) : (await clientFor(cmd).getJson<{ root: RootBody }>(PATHS.root)).root;
       const lifetime = parseDuration(opts.expires);
       if (lifetime === undefined) throw new SluiceError('USAGE', `--expires ${opts.expires}: expected a duration such as 365d`);
       const threshold = Number(opts.threshold);
@@ -67,14 +68,14 @@ export function registerRoot(program: Command): void {
     .description('put a signed root in force at the primary (admin): checked as every node will check it, then relayed through the catalog')
     .argument('<file>', 'the signed root document')
     .action(async (file: string, _opts: unknown, cmd: Command) => {
-      const result = await clientFor(cmd).postJson<{ version: number; seq: number }>('v1/root', readRoot(file));
+      const result = await clientFor(cmd).postJson<{ version: number; seq: number }>(PATHS.root, readRoot(file));
       if (globalOptions(cmd).json) return printJson(result);
       process.stdout.write(`root version ${result.version} is in force (catalog record ${result.seq}); every node and agent follows it on its next sync\n`);
     });
 
   common(root.command('show'), { server: true })
     .description('print the root of trust in force at a node')
-    .action(async (_opts: unknown, cmd: Command) => printJson(await clientFor(cmd).getJson('v1/root')));
+    .action(async (_opts: unknown, cmd: Command) => printJson(await clientFor(cmd).getJson(PATHS.root)));
 }
 
 function readRoot(file: string): SignedRoot {

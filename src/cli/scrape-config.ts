@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { Topology } from '../topology/types.js';
 import { common, topologyOf } from './context.js';
+import { PATHS } from '../protocol/paths.js';
 
 /**
  * The Prometheus scrape job for a topology: one target per node, labelled with its node
@@ -13,7 +14,7 @@ export function scrapeConfig(topology: Topology, job = 'sluice', intervalSec = 1
   return {
     job_name: job,
     scrape_interval: `${intervalSec}s`,
-    metrics_path: '/metrics',
+    metrics_path: PATHS.metrics,
     ...(topology.trust.caPath ? { tls_config: { ca_file: topology.trust.caPath } } : {}),
     static_configs: [...topology.nodes.values()].map((n) => ({
       targets: [new URL(n.url).host],

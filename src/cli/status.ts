@@ -4,6 +4,7 @@ import { SluiceError, toSluiceError } from '../errors.js';
 import { parseDuration } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
 import { renderStatus, type StatusJson } from './render-status.js';
+import { PATHS } from '../protocol/paths.js';
 
 export function registerStatus(program: Command): void {
   common(program.command('status'), { server: true, json: true })
@@ -15,7 +16,7 @@ export function registerStatus(program: Command): void {
     .action(async (opts: { node?: string; watch?: boolean; interval: string; count?: string }, cmd: Command) => {
       const client = clientFor(cmd, process.env, opts.node);
       const json = globalOptions(cmd).json === true;
-      const fetchStatus = () => client.getJson<StatusJson>('v1/status');
+      const fetchStatus = () => client.getJson<StatusJson>(PATHS.status);
       if (!opts.watch) {
         const status = await fetchStatus();
         if (json) return printJson(status);

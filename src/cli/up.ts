@@ -15,6 +15,7 @@ import { certificates } from './cert.js';
 import { common, topologyOf } from './context.js';
 import { generateRepositoryKey } from '../feeds/repository-key.js';
 import { closeOnSignal } from './lifecycle.js';
+import { statusUrl } from '../protocol/paths.js';
 
 /**
  * `sluice up`: every node of the topology that listens on this machine, in one process.
@@ -160,7 +161,7 @@ function printBanner(topology: Topology, local: NodeSpec[], secretsFile: string,
     lines.push('', `Admin token (from ${path.relative(process.cwd(), secretsFile)}); in another terminal:`, `  export SLUICE_TOKEN=${demoToken}`, '  npx sluice publish FILE --name hello --version 1.0.0 && npx sluice packages');
   }
   if (topology.trust.caPath && local.some((n) => n.url.startsWith('https:'))) {
-    lines.push('', `TLS is on; clients pin the demo CA: curl --cacert ${path.relative(process.cwd(), topology.trust.caPath)} ${local[0]!.url}/v1/status`);
+    lines.push('', `TLS is on; clients pin the demo CA: curl --cacert ${path.relative(process.cwd(), topology.trust.caPath)} ${statusUrl(local[0]!.url)}`);
   }
   const primary = local.find((n) => n.isPrimary);
   if (primary) lines.push('', `Admin console: ${primary.url}/ui/ (sign in with the admin token${primary.url.startsWith('https:') ? '; the browser warns about the demo CA until you trust it' : ''})`);

@@ -5,6 +5,7 @@ import { openMetaDb } from '../store/meta-db.js';
 import { verifyStore, type VerifyReport } from '../store/verify-store.js';
 import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson, topologyOf } from './context.js';
+import { PATHS } from '../protocol/paths.js';
 
 /**
  * `sluice verify --node NAME`: re-hashes every blob the node stores. A running node does it
@@ -18,7 +19,7 @@ export function registerVerify(program: Command): void {
     .action(async (opts: { node: string }, cmd: Command) => {
       let report: VerifyReport & { node: string; offline?: boolean };
       try {
-        report = await clientFor(cmd, process.env, opts.node).postJson('v1/verify', {});
+        report = await clientFor(cmd, process.env, opts.node).postJson(PATHS.verify, {});
       } catch (err) {
         if (!(err instanceof SluiceError) || err.code !== 'SERVER_UNREACHABLE') throw err;
         report = { ...(await verifyOffline(cmd, opts.node)), node: opts.node, offline: true };

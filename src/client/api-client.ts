@@ -31,7 +31,7 @@ export class ApiClient {
 
   /** A body to stream (a blob), from byte `offset`: 200 or 206, else the node's error. */
   async getStream(pathAndQuery: string, offset = 0): Promise<AsyncIterable<Uint8Array>> {
-    const url = new URL(pathAndQuery, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
+    const url = this.urlOf(pathAndQuery);
     let res: Dispatcher.ResponseData;
     try {
       res = await request(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, dispatcher: this.dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
@@ -44,8 +44,13 @@ export class ApiClient {
     throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${url.host}: GET ${url.pathname} answered HTTP ${res.statusCode} ${text.slice(0, 200)}`);
   }
 
+  /** A route of protocol/paths.ts under the base URL, which may carry a path prefix (a reverse proxy's). */
+  private urlOf(pathAndQuery: string): URL {
+    return new URL(pathAndQuery.replace(/^\/+/, ''), this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
+  }
+
   private async call<T>(method: 'GET' | 'POST' | 'PUT', pathAndQuery: string, opts: { body?: string | Readable; contentType?: string; contentLength?: number } = {}): Promise<T> {
-    const url = new URL(pathAndQuery, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
+    const url = this.urlOf(pathAndQuery);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (opts.contentType) headers['content-type'] = opts.contentType;

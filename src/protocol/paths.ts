@@ -1,10 +1,20 @@
 /**
- * The node protocol's routes, in one place: servers register these paths and every client
- * (nodes, agents) builds its URLs with these functions, so the two never drift apart.
- * README "HTTP API" documents each.
+ * Every HTTP route, in one place: servers register these paths and every client (nodes,
+ * agents, the CLI, the console's pages) builds its URLs with these functions, so the two
+ * never drift apart. docs/http-api.md documents each (a test checks both ways).
  */
 export const PATHS = {
   catalog: '/v1/catalog',
+  packages: '/v1/packages',
+  package: '/v1/packages/:id',
+  approve: '/v1/packages/:id/approve',
+  decline: '/v1/packages/:id/decline',
+  verify: '/v1/verify',
+  import: '/v1/import',
+  metrics: '/metrics',
+  healthz: '/healthz',
+  aptKey: '/apt/key.asc',
+  aptFile: '/apt/:ring/*',
   blob: '/v1/blobs/:sha256',
   blobBatch: '/v1/blobs/batch',
   status: '/v1/status',
@@ -24,7 +34,18 @@ export const PATHS = {
 export const catalogUrl = (base: string, after: number, limit: number, waitSec = 0): string =>
   `${base}${PATHS.catalog}?after=${after}${waitSec > 0 ? `&wait=${waitSec}` : ''}&limit=${limit}`;
 
-export const blobUrl = (base: string, sha256: string): string => `${base}/v1/blobs/${sha256}`;
+export const blobPath = (sha256: string): string => PATHS.blob.replace(':sha256', sha256);
+
+export const blobUrl = (base: string, sha256: string): string => `${base}${blobPath(sha256)}`;
+
+/** GET (CLI export): a page of catalog records after `after`. */
+export const catalogPath = (after: number, limit: number): string => `${PATHS.catalog}?after=${after}&limit=${limit}`;
+
+export const packagePath = (id: string): string => PATHS.package.replace(':id', encodeURIComponent(id));
+export const approvePath = (id: string): string => PATHS.approve.replace(':id', encodeURIComponent(id));
+export const declinePath = (id: string): string => PATHS.decline.replace(':id', encodeURIComponent(id));
+
+export const statusUrl = (base: string): string => `${base}${PATHS.status}`;
 
 export const blobBatchUrl = (base: string): string => `${base}${PATHS.blobBatch}`;
 

@@ -74,11 +74,11 @@ describe('schedule windows in the region\'s own timezone (injected instants)', (
   });
 });
 
-describe('the README\'s worked example', () => {
-  it('gives the rates the README states', async () => {
+describe('the worked example in docs/replication.md', () => {
+  it('gives the rates the document states', async () => {
     const { readFileSync } = await import('node:fs');
     const { REPO_ROOT } = await import('../helpers/env.js');
-    const readme = readFileSync(`${REPO_ROOT}/README.md`, 'utf8');
+    const readme = readFileSync(`${REPO_ROOT}/docs/replication.md`, 'utf8');
     const block = /\*\*Worked example: two regions, two timezones\.\*\*\n\n```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
     const t = parseTopology(`version: 1\nprimary: hq\ntrust: { catalogKey: k.pub }\n${block}nodes:\n  hq: { url: "http://127.0.0.1:1", region: europe }\n`, '/t/topology.yaml');
     const eu = t.regions.get('europe')!;

@@ -8,6 +8,7 @@ import { html, type Html } from '../html.js';
 import { page, plural, utc } from '../layout.js';
 import { pageNav, pageOf } from '../paging.js';
 import type { ViewContext } from '../view-context.js';
+import { PATHS, blobPath, packagePath } from '../../protocol/paths.js';
 
 const STATES = ['new', 'approved', 'declined', 'superseded'] as const;
 
@@ -102,7 +103,7 @@ export function bulkConfirmFragment(ctx: ViewContext, filter: PackageFilter, rin
 <h3 id="bulk-title">Approve ${plural(chosen.length, 'package')} for ring ${ring}?</h3>
 <p>${formatBytes(bytes)} in all; approved together, or none if one of them changed meanwhile.</p>
 <ul class="moves">${chosen.map((p) => html`<li><strong>${p.id}</strong> (${p.severity})${p.feed ? html` <span class="muted">feed ${p.feed.name}</span>` : ''}</li>`)}</ul>
-<form data-api="/v1/approvals" data-body='${JSON.stringify({ ids: chosen.map((p) => p.id), ring })}' data-done="${done}" data-success="Approved ${chosen.length} packages for ${ring}"><button type="submit">Approve ${chosen.length} for ${ring}</button> <a href="${done}">Cancel</a></form>
+<form data-api="${PATHS.approvals}" data-body='${JSON.stringify({ ids: chosen.map((p) => p.id), ring })}' data-done="${done}" data-success="Approved ${chosen.length} packages for ${ring}"><button type="submit">Approve ${chosen.length} for ${ring}</button> <a href="${done}">Cancel</a></form>
 </section>`;
 }
 
@@ -123,7 +124,7 @@ function packageRow(ctx: ViewContext, p: PackageView): Html {
 function publishForm(): Html {
   return html`<details class="panel" id="publish">
 <summary>Publish a package</summary>
-<form id="publish-form" data-publish="/v1/packages">
+<form id="publish-form" data-publish="${PATHS.packages}">
   <div class="grid">
     <label>Name <input name="name" required autocomplete="off"></label>
     <label>Version <input name="version" required autocomplete="off"></label>
@@ -186,7 +187,7 @@ ${p.declined ? '' : html`<form class="inline" action="/ui/packages/${encodeURICo
 <table>
 <thead><tr><th scope="col">File</th><th scope="col" class="num">Size</th><th scope="col">Platform</th><th scope="col">Language</th><th scope="col">sha256</th></tr></thead>
 <tbody>${p.files.map(
-    (f) => html`<tr><th scope="row"><a href="/v1/blobs/${f.sha256}" download="${f.name}">${f.name}</a></th><td class="num">${formatBytes(f.size)}</td><td>${f.platform ?? 'any'}</td><td>${f.language ?? 'any'}</td><td><code title="${f.sha256}">${f.sha256.slice(0, 16)}…</code></td></tr>`,
+    (f) => html`<tr><th scope="row"><a href="${blobPath(f.sha256)}" download="${f.name}">${f.name}</a></th><td class="num">${formatBytes(f.size)}</td><td>${f.platform ?? 'any'}</td><td>${f.language ?? 'any'}</td><td><code title="${f.sha256}">${f.sha256.slice(0, 16)}…</code></td></tr>`,
   )}</tbody>
 </table>
 </div>`;
@@ -198,7 +199,7 @@ export function confirmFragment(ctx: ViewContext, id: string, action: string, ri
   const { catalog, topology } = ctx.deps;
   const p = catalog.state.get(id);
   if (!p) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}`);
-  const api = `/v1/packages/${encodeURIComponent(id)}`;
+  const api = packagePath(id);
   const done = `/ui/packages/${encodeURIComponent(id)}`;
   if (action === 'decline') {
     const holders = [...topology.nodes.values()].filter((n) => !n.isPrimary && catalog.state.isWantedBy(p, n.rings)).map((n) => n.name);

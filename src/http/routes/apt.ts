@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../errors.js';
 import type { AptFileRef, HttpDeps } from '../deps.js';
 import { sendBlob, type BlobDeps } from './blobs.js';
+import { PATHS } from '../../protocol/paths.js';
 
 const RING = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -18,8 +19,8 @@ export function registerAptRoutes(app: FastifyInstance, deps: BlobDeps & Pick<Ht
     if (!file) throw new SluiceError('ROUTE_NOT_FOUND', `${what} is not served here (no such file, or this node does not hold the ring's index whole yet)`);
     return sendBlob(request, reply, deps, file.sha256, file);
   };
-  app.get('/apt/key.asc', async (request, reply) => send(request, reply, deps.apt?.keyFile(), 'the repository key'));
-  app.get('/apt/:ring/*', async (request, reply) => {
+  app.get(PATHS.aptKey, async (request, reply) => send(request, reply, deps.apt?.keyFile(), 'the repository key'));
+  app.get(PATHS.aptFile, async (request, reply) => {
     const { ring, '*': rel } = request.params as { ring: string; '*': string };
     if (!RING.test(ring) || rel.length > 300) throw new SluiceError('BAD_REQUEST', 'expected /apt/RING/dists/stable/... or /apt/RING/pool/SHA256/NAME');
     return send(request, reply, deps.apt ? await deps.apt.resolve(ring, rel) : undefined, `/apt/${ring}/${rel}`);

@@ -22,19 +22,19 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     return deps.writer;
   };
 
-  app.get('/v1/packages', async () => ({
+  app.get(PATHS.packages, async () => ({
     seq: deps.catalog.seq,
     packages: [...deps.catalog.state.all()].map((p) => packageJson(deps.catalog, p)),
   }));
 
-  app.get('/v1/packages/:id', async (request) => {
+  app.get(PATHS.package, async (request) => {
     const { id } = request.params as { id: string };
     const pkg = deps.catalog.state.get(id);
     if (!pkg) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}; see "sluice packages"`);
     return packageJson(deps.catalog, pkg);
   });
 
-  app.post('/v1/packages/:id/approve', { onRequest: admin }, async (request) => {
+  app.post(PATHS.approve, { onRequest: admin }, async (request) => {
     const writer = primaryWriter();
     const { id } = request.params as { id: string };
     const body = (request.body ?? {}) as { ring?: unknown };
@@ -64,7 +64,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     return { ring, approved: records.map((r) => (r as { id: string }).id), unchanged: (ids as string[]).length - records.length, appended: records.map((r) => r.seq) };
   });
 
-  app.post('/v1/packages/:id/decline', { onRequest: admin }, async (request) => {
+  app.post(PATHS.decline, { onRequest: admin }, async (request) => {
     const writer = primaryWriter();
     const { id } = request.params as { id: string };
     const records = await writer.append((log) => declineRecords(log, id, actorOf(request), new Date().toISOString()));
@@ -76,7 +76,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
    * into the store's staging area, hashed while it arrives; nothing becomes visible until
    * every file is in and the publish record commits with them in one batch.
    */
-  app.post('/v1/packages', { onRequest: admin }, async (request, reply) => {
+  app.post(PATHS.packages, { onRequest: admin }, async (request, reply) => {
     const writer = primaryWriter();
     if (!request.isMultipart()) throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'publish expects multipart/form-data: a "meta" JSON field, then the files');
     const staged: StagedBlob[] = [];
