@@ -15,7 +15,10 @@ import { CatalogLog } from './catalog/catalog-log.js';
 import { CatalogWriter } from './catalog/catalog-writer.js';
 import { readPrivateKey, readPublicKey } from './catalog/keys.js';
 import { SluiceError, toSluiceError } from './errors.js';
-import { HTTP_LIMITS, buildHttpServer, tlsServerOptions, type SluiceHttpServer } from './http/server.js';
+import { HTTP_LIMITS, buildHttpServer, tlsServerOptions, type HttpDeps, type SluiceHttpServer } from './http/server.js';
+import { registerConsole } from './console/console-routes.js';
+import { UpdatesCache } from './catalog/updates-cache.js';
+import { RelaySources } from './transfer/live-relays.js';
 import { PeerAuth } from './http/peer-auth.js';
 import { PATHS } from './protocol/paths.js';
 import { PeerClient } from './protocol/peer-client.js';
@@ -40,9 +43,10 @@ import { complianceBySeverity, complianceRows } from './reports/compliance.js';
 import { DEFAULT_TUNING, type ReplicationTuning } from './replicate/tuning.js';
 import { EgressLimiter } from './schedule/egress.js';
 import { ScheduleController } from './schedule/schedule-controller.js';
-import { FsBlobStore } from './store/fs-blob-store.js';
+import type { FsBlobStore } from './store/fs-blob-store.js';
+import { openNodeData } from './catalog/node-data.js';
 import { verifyStore } from './store/verify-store.js';
-import { openMetaDb, type MetaDb } from './store/meta-db.js';
+import type { MetaDb } from './store/meta-db.js';
 import { pullsFrom } from './topology/tree.js';
 import type { NodeSpec, Topology } from './topology/types.js';
 import { VERSION } from './version.js';
@@ -102,6 +106,8 @@ export class SluiceNode {
   private vendorClient: EnvHttpProxyAgent | undefined;
   private feeds: FeedScheduler | undefined;
   private vendorFetcher: VendorFetcher | undefined;
+  /** Who relays blobs still arriving (the replicator, the vendor fetcher), as the blob route asks. */
+  private readonly relaySources = new RelaySources();
   /** The primary's schedule for vendor fetches (downstream nodes pace replication with `schedule`). */
   private vendorSchedule: ScheduleController | undefined;
   private aptPublisher: AptPublisher | undefined;
@@ -149,16 +155,15 @@ export class SluiceNode {
     if (this.spec.isPrimary && !tokens.configured) this.log.warn('SLUICE_ADMIN_TOKEN is not set: this primary will refuse every publish and approval');
 
     this.loadTls();
-    this.db = await openMetaDb(this.spec.dataDir);
+    const opened = await openNodeData(this.spec.dataDir, publicKey);
+    this.db = opened.db;
     try {
-      this.catalogLog = await CatalogLog.open(this.db, publicKey);
+      this.catalogLog = opened.catalog;
       const catalog = this.catalogLog;
-      const referenced = new Set<string>();
-      for (const p of catalog.state.all()) for (const f of p.files) referenced.add(f.sha256);
-      const opened = await FsBlobStore.open(this.db, this.spec.dataDir, (sha) => referenced.has(sha));
       this.blobStore = opened.store;
-      if (opened.dropped.length || opened.adopted.length || opened.deleted.length) {
-        this.log.warn({ dropped: opened.dropped.length, adopted: opened.adopted.length, deleted: opened.deleted.length }, 'store reconciled with disk at start-up');
+      const { dropped, adopted, deleted } = opened.reconciled;
+      if (dropped.length || adopted.length || deleted.length) {
+        this.log.warn({ dropped: dropped.length, adopted: adopted.length, deleted: deleted.length }, 'store reconciled with disk at start-up');
       }
       if (signingKeys) {
         this.lost = new LostBlobs(catalog, opened.store);
@@ -179,6 +184,7 @@ export class SluiceNode {
           this.vendorSchedule = new ScheduleController(this.spec.schedule ?? region.schedule, region.timezone, region.critical, this.metrics, this.log.child({ component: 'schedule' }));
           this.vendorSchedule.start();
           this.vendorFetcher = new VendorFetcher({ catalog, store: opened.store, feeds: topology.feeds, metrics: this.metrics, log: this.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs, budget: this.vendorSchedule.budget, criticalBudget: this.vendorSchedule.criticalBudget });
+          this.relaySources.attach(this.vendorFetcher);
         }
       }
       this.metrics.onScrape(() => this.updateGauges());
@@ -198,7 +204,7 @@ export class SluiceNode {
         (fields, message) => this.log.warn(fields, message),
         (kind) => this.metrics.authRefusals.inc({ kind }),
       );
-      this.http = buildHttpServer({
+      const httpDeps: HttpDeps = {
         topology,
         node: this.spec,
         store: opened.store,
@@ -215,7 +221,8 @@ export class SluiceNode {
         children: this.children,
         verify: () => this.verify(),
         importExport: (dir: string, maxAgeMs?: number) => this.importExport(dir, maxAgeMs),
-        liveTransfer: async (sha, waitMs) => (this.replicator ? this.replicator.liveTransfer(sha, waitMs) : this.vendorFetcher?.liveTransfer(sha, waitMs)),
+        relays: this.relaySources,
+        updates: new UpdatesCache({ catalog, node: this.spec, store: opened.store, topology, metrics: this.metrics }),
         ...(this.feeds ? { feeds: this.feeds } : {}),
         apt: new AptServing(catalog, opened.store),
         egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
@@ -225,7 +232,11 @@ export class SluiceNode {
         status: () => this.status(),
         maxUploadBytes: this.options.maxUploadBytes ?? 64 * 1024 ** 3,
         idleTimeoutMs: this.options.httpIdleTimeoutMs ?? HTTP_LIMITS.idleTimeoutMs,
-      });
+      };
+      this.http = buildHttpServer(httpDeps);
+      // The console is a plugin of the node's server like the API, registered here so that
+      // http/ and console/ never import each other's registration.
+      registerConsole(this.http, httpDeps);
       const host = this.options.listenOverride?.host ?? this.spec.listenHost;
       const port = this.options.listenOverride?.port ?? this.spec.listenPort;
       try {
@@ -263,6 +274,7 @@ export class SluiceNode {
           graceMs: topology.graceMs,
           client: this.client,
         });
+        this.relaySources.attach(this.replicator);
         await this.replicator.start();
         const push = { self: this.spec, upstream: () => this.replicator!.peers.current(), peerToken: secrets.peerToken, everyMs: tuning.statusPushMs, client: this.client };
         const children = this.children;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { readyzUrl, reportsUrl, updatesUrl } from '../protocol/paths.js';
 import type { UpdateEntry } from '../protocol/updates.js';
-import { hashFile } from '../store/fs-blob-store.js';
+import { hashFile } from '../store/file-digest.js';
 import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import { fetchBlob } from '../transfer/fetch-blob.js';
 import { writeFileDurably } from '../store/durable-file.js';

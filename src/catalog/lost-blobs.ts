@@ -1,4 +1,4 @@
-import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { BlobStore } from '../store/blob-store.js';
 import type { CatalogLog } from './catalog-log.js';
 
 /**
@@ -11,7 +11,7 @@ export class LostBlobs {
 
   constructor(
     private readonly catalog: CatalogLog,
-    private readonly store: FsBlobStore,
+    private readonly store: BlobStore,
   ) {}
 
   list(): { sha256: string; packages: string[] }[] {

@@ -3,7 +3,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { CatalogLog } from '../catalog/catalog-log.js';
 import { CatalogState } from '../catalog/catalog-state.js';
 import { readPublicKey } from '../catalog/keys.js';
 import type { CatalogRecord } from '../catalog/records.js';
@@ -11,8 +10,7 @@ import { SluiceError } from '../errors.js';
 import { CATALOG_FILE, EXPORT_FORMAT, MANIFEST_FILE, blobParts, inExport, type ExportManifest } from '../offline/export-layout.js';
 import { importExport, type ImportReport } from '../offline/import-export.js';
 import { wantedBlobs } from '../replicate/wanted.js';
-import { FsBlobStore } from '../store/fs-blob-store.js';
-import { openMetaDb } from '../store/meta-db.js';
+import { openNodeData } from '../catalog/node-data.js';
 import type { NodeSpec } from '../topology/types.js';
 import { formatBytes, formatDuration, parseDuration } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson, topologyOf } from './context.js';
@@ -126,20 +124,17 @@ async function importOffline(cmd: Command, nodeName: string, dir: string, maxAge
   const spec: NodeSpec | undefined = topology.nodes.get(nodeName);
   if (!spec) throw new SluiceError('UNKNOWN_NODE', `--node ${nodeName}: no such node; expected one of: ${[...topology.nodes.keys()].join(', ')}`);
   if (spec.isPrimary) throw new SluiceError('NOT_PRIMARY', `node ${spec.name} is the primary: exports come from it; import into a downstream node`);
-  const db = await openMetaDb(spec.dataDir);
+  const data = await openNodeData(spec.dataDir, readPublicKey(topology.trust.catalogKeyPath, 'the catalog public key (trust.catalogKey)'));
   try {
-    const catalog = await CatalogLog.open(db, readPublicKey(topology.trust.catalogKeyPath, 'the catalog public key (trust.catalogKey)'));
-    const { store } = await FsBlobStore.open(db, spec.dataDir, (sha) => wantedBlobs(topology, spec, catalog.state).has(sha));
     const total = await exportBytes(dir);
     const bar = byteProgress('import', total);
     try {
-      return await importExport(dir, { topology, spec, catalog, store, onBytes: (n) => bar.add(n), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) });
+      return await importExport(dir, { topology, spec, catalog: data.catalog, store: data.store, onBytes: (n) => bar.add(n), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) });
     } finally {
       bar.stop();
-      await store.close();
     }
   } finally {
-    await db.close();
+    await data.close();
   }
 }
 

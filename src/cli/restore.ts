@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SluiceError, describeFsError } from '../errors.js';
-import { digestFile } from '../store/fs-blob-store.js';
+import { digestFile } from '../store/file-digest.js';
 import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
 import { blobPath } from '../protocol/paths.js';

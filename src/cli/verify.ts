@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SluiceError } from '../errors.js';
-import { FsBlobStore } from '../store/fs-blob-store.js';
-import { openMetaDb } from '../store/meta-db.js';
+import { openNodeData } from '../catalog/node-data.js';
+import { readPublicKey } from '../catalog/keys.js';
 import { verifyStore, type VerifyReport } from '../store/verify-store.js';
 import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson, topologyOf } from './context.js';
@@ -38,11 +38,10 @@ async function verifyOffline(cmd: Command, nodeName: string): Promise<VerifyRepo
   const topology = topologyOf(cmd);
   const spec = topology.nodes.get(nodeName);
   if (!spec) throw new SluiceError('UNKNOWN_NODE', `--node ${nodeName}: no such node; expected one of: ${[...topology.nodes.keys()].join(', ')}`);
-  const db = await openMetaDb(spec.dataDir);
+  const data = await openNodeData(spec.dataDir, readPublicKey(topology.trust.catalogKeyPath, 'the catalog public key (trust.catalogKey)'));
   try {
-    const { store } = await FsBlobStore.open(db, spec.dataDir, () => true);
-    return await verifyStore(store);
+    return await verifyStore(data.store);
   } finally {
-    await db.close();
+    await data.close();
   }
 }

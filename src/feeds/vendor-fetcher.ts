@@ -7,7 +7,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TransferStatus } from '../protocol/status.js';
 import { UNLIMITED_BUDGET, type RateBudget } from '../schedule/rate-budget.js';
-import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
 import { TransferPaused, fetchBlob } from '../transfer/fetch-blob.js';
 import { LiveRelays } from '../transfer/live-relays.js';
@@ -59,7 +59,7 @@ export class VendorFetcher {
   constructor(
     private readonly d: {
       readonly catalog: CatalogLog;
-      readonly store: FsBlobStore;
+      readonly store: BlobStore;
       readonly feeds: ReadonlyMap<string, Feed>;
       readonly metrics: Metrics;
       readonly log: Logger;

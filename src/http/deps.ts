@@ -11,7 +11,8 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { VerifyReport } from '../store/verify-store.js';
 import type { TlsMaterial } from '../tls/tls-files.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import type { LiveTransfer } from '../transfer/live-transfer.js';
+import type { RelaySource } from '../transfer/live-relays.js';
+import type { UpdatesBody, UpdatesQuery } from '../catalog/updates-cache.js';
 import type { PeerAuth } from './peer-auth.js';
 
 /**
@@ -75,8 +76,10 @@ export interface HttpDeps {
   readonly logger: Logger;
   readonly isReady: () => { ready: boolean; reason?: string };
   readonly status: () => unknown;
-  /** A blob being received right now, for cut-through relaying (downstream nodes only). */
-  readonly liveTransfer: (sha256: string, waitMs: number) => Promise<LiveTransfer | undefined>;
+  /** Blobs being received right now, for cut-through relaying (the replicator, the vendor fetcher). */
+  readonly relays: RelaySource;
+  /** What `/v1/updates` offers an endpoint (catalog/updates-cache.ts decides; HTTP only answers). */
+  readonly updates: { answer(question: UpdatesQuery): UpdatesBody };
   /** The rings' APT repositories (every node; empty until the primary publishes one). */
   readonly apt?: AptApi;
   /** Vendor feeds, on a primary whose topology has `feeds:`. */

@@ -1,16 +1,14 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { blobFastPath } from './blob-fast-path.js';
+import { blobsPlugin } from './blobs-plugin.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import cookie from '@fastify/cookie';
-import { registerConsole } from '../console/console-routes.js';
 import type { TLSSocket } from 'node:tls';
 import { nodeNameOf, tlsFailureReason, type TlsFailureReason } from '../tls/node-identity.js';
 import type { TlsMaterial } from '../tls/tls-files.js';
 import { HTTP_LIMITS, type HttpDeps } from './deps.js';
 import { SluiceError, type ErrorCode } from '../errors.js';
-import { registerBlobRoutes } from './routes/blobs.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerPackageRoutes } from './routes/packages.js';
@@ -18,6 +16,8 @@ import { registerReportRoutes } from './routes/reports.js';
 import { registerPaceRoutes } from './routes/pace.js';
 import { registerRootRoutes } from './routes/root.js';
 import { registerStatusRoutes } from './routes/status.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerUpdateRoutes } from './routes/updates.js';
 import { registerFeedRoutes } from './routes/feeds.js';
 import { registerAptRoutes } from './routes/apt.js';
@@ -28,10 +28,11 @@ export type SluiceHttpServer = FastifyInstance & { inFlight: () => number };
 export { HTTP_LIMITS, type HttpDeps };
 
 export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
-  const fastPath = blobFastPath(deps);
+  const blobs = blobsPlugin(deps);
+  const fastPath = blobs.fastPath;
   const app: FastifyInstance = Fastify({
     // The server is made here so that whole small blobs are answered before the framework
-    // (blob-fast-path.ts); every other request goes to Fastify's handler.
+    // (the blobs plugin's fast path); every other request goes to Fastify's handler.
     // Mutual TLS: a client certificate is asked for but not required (endpoints, curl and
     // browsers have none); one that is presented must verify, or the connection is refused.
     serverFactory: (handler) => {
@@ -85,7 +86,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
     if (!reply.sent) void reply.code(e.status).type('application/json').send(e.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {
-    const e = new SluiceError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; see the HTTP API in the README`);
+    const e = new SluiceError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; see docs/http-api.md`);
     deps.metrics.httpErrors.inc({ code: e.code });
     void reply.code(404).send(e.toJSON());
   });
@@ -105,16 +106,17 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
 
   registerHealthRoutes(app, deps);
   registerCatalogRoutes(app, deps);
-  registerBlobRoutes(app, deps);
+  void app.register(blobs.plugin);
   registerPackageRoutes(app, deps);
   registerUpdateRoutes(app, deps);
   registerReportRoutes(app, deps);
   registerRootRoutes(app, deps);
   registerStatusRoutes(app, deps);
+  registerAdminRoutes(app, deps);
+  registerMetricsRoutes(app, deps);
   registerPaceRoutes(app, deps);
   registerFeedRoutes(app, deps);
   registerAptRoutes(app, deps);
-  registerConsole(app, deps);
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);
   if (deps.tls) watchHandshakes(app, deps);

@@ -8,7 +8,7 @@ import { SluiceError } from '../errors.js';
 import { formatDuration } from '../topology/units.js';
 import { wantedBlobs } from '../replicate/wanted.js';
 import type { StagedBlob } from '../store/blob-store.js';
-import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { BlobStore } from '../store/blob-store.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { CATALOG_FILE, MANIFEST_FILE, inExport, manifestSchema, type ExportManifest } from './export-layout.js';
 
@@ -23,7 +23,7 @@ export interface ImportDeps {
   readonly topology: Topology;
   readonly spec: NodeSpec;
   readonly catalog: CatalogLog;
-  readonly store: FsBlobStore;
+  readonly store: BlobStore;
   readonly now?: () => number;
   /** Bytes hashed so far (a progress bar). */
   readonly onBytes?: (n: number) => void;

@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.js';
-import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { BlobStore } from '../store/blob-store.js';
 
 /**
  * Removes blobs no longer wanted once they have been unwanted for the grace period
@@ -10,7 +10,7 @@ export class GarbageCollector {
   private readonly unwantedSince = new Map<string, number>();
 
   constructor(
-    private readonly store: FsBlobStore,
+    private readonly store: BlobStore,
     private readonly graceMs: number,
     private readonly log: Logger,
   ) {}

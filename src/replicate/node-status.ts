@@ -1,7 +1,7 @@
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { NodeStatus, TransferStatus } from '../protocol/status.js';
 import type { ScheduleController } from '../schedule/schedule-controller.js';
-import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { BlobStore } from '../store/blob-store.js';
 import type { NodeSpec } from '../topology/types.js';
 import { VERSION } from '../version.js';
 import { CLOCK_SKEW_WARN_SECONDS } from './catalog-follower.js';
@@ -13,7 +13,7 @@ export interface StatusParts {
   readonly spec: NodeSpec;
   readonly ready: boolean;
   readonly catalog: CatalogLog | undefined;
-  readonly store: FsBlobStore | undefined;
+  readonly store: BlobStore | undefined;
   readonly replicator: Replicator | undefined;
   readonly schedule: ScheduleController | undefined;
   readonly children: ChildStatuses | undefined;

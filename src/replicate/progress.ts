@@ -3,7 +3,7 @@ import type { TransferState } from '../domain/labels.js';
 import { SEVERITIES } from '../domain/severity.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
-import type { FsBlobStore } from '../store/fs-blob-store.js';
+import type { BlobStore } from '../store/blob-store.js';
 import type { NodeSpec, ScheduleWindow, Topology } from '../topology/types.js';
 import type { WantedBlob } from './wanted.js';
 
@@ -29,7 +29,7 @@ export class ReplicationProgress {
   private missingCache: { wanted: ReadonlyMap<string, WantedBlob>; removals: number; held: number; blobs: WantedBlob[] } | undefined;
 
   constructor(
-    private readonly d: { readonly topology: Topology; readonly spec: NodeSpec; readonly catalog: CatalogLog; readonly store: FsBlobStore; readonly metrics: Metrics; readonly forecastSchedule?: () => readonly ScheduleWindow[] },
+    private readonly d: { readonly topology: Topology; readonly spec: NodeSpec; readonly catalog: CatalogLog; readonly store: BlobStore; readonly metrics: Metrics; readonly forecastSchedule?: () => readonly ScheduleWindow[] },
     private readonly view: () => { wanted: ReadonlyMap<string, WantedBlob>; tasks: ReadonlyMap<string, TaskView> },
   ) {}
 

@@ -1,15 +1,32 @@
 import type { Readable, Writable } from 'node:stream';
 import type { BatchOp } from './meta-db.js';
 import type { BufferPool } from './buffer-pool.js';
+import type { PartialFiles } from './partial-files.js';
+import type { StagedBlob, StageLimits } from './staged-blob.js';
+
+export type { StagedBlob, StageLimits } from './staged-blob.js';
 
 /**
- * Content-addressed blobs on local disk. Promises:
- * - a blob is visible (has/sizeOf/read) only once its bytes were hashed, fsynced, renamed
- *   into place and recorded in LevelDB; a crash at any instant leaves the whole blob or none;
- * - no blob is ever held in memory: data flows through in chunks.
+ * Content-addressed blobs of one node. Promises (test/contract/blob-store-contract.ts checks
+ * them for every implementation):
+ * - a blob is visible (has/sizeOf/read) only once its bytes were hashed, made durable and
+ *   recorded, with the records committed beside it; a crash at any instant leaves the whole
+ *   blob or none;
+ * - large blobs are never held in memory whole: they flow through in chunks, within one
+ *   bounded read budget. Small ones (≤ 64 KiB) may be: a bounded cache serves them
+ *   (readSmall), and a small blob verified in memory is committed from there (stageBuffer).
  * Leaves out: where bytes come from (uploads, transfers) and which blobs a node should hold.
  */
 export interface BlobStore {
+  /** Downloads under way, one owner per blob until its commit ends (partial-files.ts). */
+  readonly partials: PartialFiles;
+  /** A small blob already verified in memory, to be committed with the others of its round. */
+  stageBuffer(sha256: string, data: Buffer): StagedBlob;
+  /** sha256 and length of a stored blob's bytes as they are on disk now (verify). */
+  digest(sha256: string): Promise<{ sha256: string; size: number }>;
+  /** Forgets a blob whose bytes are gone (lost disk, removed by hand). */
+  forgetMissing(sha256: string): Promise<void>;
+  close(): Promise<void>;
   has(sha256: string): boolean;
   sizeOf(sha256: string): number | undefined;
   /** The whole blob from memory if it is small (≤ 64 KiB), else undefined: stream it with read(). */
@@ -47,21 +64,4 @@ export interface BlobStore {
    */
   readonly removals: number;
   stats(): { blobs: number; bytes: number };
-}
-
-export interface StageLimits {
-  /** Abort with PAYLOAD_TOO_LARGE beyond this many bytes. */
-  readonly maxBytes?: number;
-  readonly signal?: AbortSignal;
-}
-
-export interface StagedBlob {
-  /** The staging file; empty for a blob staged in memory (`data`). */
-  readonly tmpPath: string;
-  readonly sha256: string;
-  readonly size: number;
-  /** Written but not fsynced yet: commit fsyncs it (with the rest of its round) before the rename. */
-  readonly unsynced?: boolean;
-  /** A small blob's verified bytes, committed into a pack file rather than a file of its own. */
-  readonly data?: Buffer;
 }

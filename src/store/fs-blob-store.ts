@@ -1,39 +1,26 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Readable } from 'node:stream';
 import { SluiceError, toSluiceError } from '../errors.js';
 import type { BlobStore, StagedBlob, StageLimits } from './blob-store.js';
-import type { BatchOp, BlobMeta, MetaDb, Sublevel } from './meta-db.js';
+import type { BatchOp, MetaDb, Sublevel } from './meta-db.js';
 import { sublevels, syncBatch } from './meta-db.js';
-import { fsyncDir, fsyncFile, writeHashed } from './hashed-write.js';
-import { PackFiles, readFully, type PackLocation } from './pack-files.js';
+import { writeHashed } from './hashed-write.js';
+import { PackFiles, type PackLocation } from './pack-files.js';
 import { PartialFiles } from './partial-files.js';
-import { BufferPool } from './buffer-pool.js';
+import type { BufferPool } from './buffer-pool.js';
+import { HOT_BLOB_MAX, packable } from './blob-sizes.js';
+import { digestFile, readWhole } from './file-digest.js';
+import { GroupCommit } from './group-commit.js';
+import { ReadBudget } from './read-budget.js';
+import { reconcile } from './reconcile.js';
 import { copyFileRange } from './copy-file-range.js';
 import type { Writable } from 'node:stream';
 
-interface PendingCommit {
-  staged: readonly StagedBlob[];
-  readonly extra: readonly BatchOp[];
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
-const SHA_FILE = /^[0-9a-f]{64}$/;
-/** Blobs up to this size are served from memory (readSmall); larger ones stream from disk. */
-export const HOT_BLOB_MAX = 64 * 1024;
-/** Replicated blobs up to this size go into pack files (see pack-files.ts). */
-export const PACKED_BLOB_MAX = 32 * 1024;
-
-/** A blob that lives in a pack file rather than a file of its own (empty blobs stay files). */
-export const packable = (size: number): boolean => size > 0 && size <= PACKED_BLOB_MAX;
 const HOT_CACHE_BYTES = 32 * 1024 * 1024;
-const READ_AHEAD_BUDGET = 8 * 1024 * 1024;
-const MAX_READ_AHEAD = 1024 * 1024;
-const MIN_READ_AHEAD = 64 * 1024;
 /** Neighbouring packed blobs are read together up to this many bytes (readSmallInOrder). */
 const READ_RUN_MAX = 256 * 1024;
 
@@ -49,29 +36,12 @@ export class FsBlobStore implements BlobStore {
   private readonly index = new Map<string, number>();
   /** Blobs that live in a pack file, and where. */
   private readonly packed = new Map<string, PackLocation>();
-  private readonly pendingCommits: PendingCommit[] = [];
-  private committing = false;
-  private readonly knownDirs = new Set<string>();
   /** Small blobs recently read, served from memory (bounded; content-addressed, so never stale). */
   /** Small blobs by sha256, least recently used out past HOT_CACHE_BYTES. */
   private readonly hot = new LRUCache<string, Buffer>({ maxSize: HOT_CACHE_BYTES, sizeCalculation: (b) => Math.max(1, b.length) });
-  private openReads = 0;
-  /** Bytes of read buffers held by copyTo calls under way. */
-  private copyBytes = 0;
-  /** Read buffers of copyTo, reused (buffer-pool.ts); idle ones stay within the read-ahead budget. */
-  private readonly readBuffers = new BufferPool(READ_AHEAD_BUDGET);
-  /** Blob reads open now (each holds a descriptor and a share of the read-ahead budget). */
-  get readsOpen(): number {
-    return this.openReads;
-  }
-  /** Bytes of read buffers held by copyTo calls under way (within the read-ahead budget, give or take 128 KiB a copy). */
-  get readBuffersInUse(): number {
-    return this.copyBytes;
-  }
-  /** Bytes of read buffers idle in the pool, waiting for the next copyTo. */
-  get readBuffersIdle(): number {
-    return this.readBuffers.idleBytes;
-  }
+  /** Every read of the node shares one read-ahead budget (read-budget.ts). */
+  readonly reads = new ReadBudget();
+  private readonly committer: GroupCommit;
   private bytes = 0;
   private removed = 0;
   private readonly blobsDb: Sublevel;
@@ -91,71 +61,48 @@ export class FsBlobStore implements BlobStore {
     this.quarantineDir = path.join(dataDir, 'quarantine');
     this.partials = new PartialFiles(db, dataDir);
     this.packs = new PackFiles(dataDir);
+    this.committer = new GroupCommit({
+      db,
+      blobsDb: this.blobsDb,
+      packs: this.packs,
+      has: (sha256) => this.index.has(sha256),
+      pathOf: (sha256) => this.pathOf(sha256),
+      committed: (staged, loc) => this.committed(staged, loc),
+    });
   }
 
   /**
-   * Opens the store and reconciles disk with LevelDB: staging files of a crashed write are
-   * removed; a record whose file is missing or the wrong size is dropped (and reported);
-   * a file without a record is adopted when `isWanted` says so and its bytes hash to its
-   * name, deleted otherwise.
+   * Opens the store and reconciles disk with LevelDB (reconcile.ts): staging files of a
+   * crashed write are removed; a record whose file is missing or the wrong size is dropped
+   * (and reported); a file without a record is adopted when `isWanted` says so and its bytes
+   * hash to its name, deleted otherwise.
    */
   static async open(db: MetaDb, dataDir: string, isWanted: (sha256: string) => boolean = () => false): Promise<{ store: FsBlobStore; dropped: string[]; adopted: string[]; deleted: string[] }> {
     const store = new FsBlobStore(db, dataDir);
-    const dropped: string[] = [];
-    const adopted: string[] = [];
-    const deleted: string[] = [];
     try {
-      await mkdir(store.blobDir, { recursive: true });
-      await mkdir(store.quarantineDir, { recursive: true });
-      await mkdir(store.partials.dir, { recursive: true });
-      await rm(store.tmpDir, { recursive: true, force: true });
-      await mkdir(store.tmpDir, { recursive: true });
-      const packIds = await store.packs.open();
-      const packSizes = new Map<number, number>();
-      for await (const [sha, meta] of store.blobsDb.iterator() as AsyncIterable<[string, BlobMeta]>) {
-        if (meta.pack !== undefined) {
-          // A packed blob is there when its pack holds its whole range (it was synced first).
-          if (!packSizes.has(meta.pack)) packSizes.set(meta.pack, await store.packs.sizeOf(meta.pack));
-          if (packSizes.get(meta.pack)! < (meta.offset ?? 0) + meta.size) {
-            dropped.push(sha);
-            continue;
-          }
-          store.packed.set(sha, { pack: meta.pack, offset: meta.offset ?? 0 });
-          store.packs.hold(meta.pack);
-          store.index.set(sha, meta.size);
-          store.bytes += meta.size;
-          continue;
-        }
-        const size = await stat(store.pathOf(sha)).then((s) => s.size, () => -1);
-        if (size !== meta.size) {
-          dropped.push(sha);
-          continue;
-        }
-        store.index.set(sha, size);
-        store.bytes += size;
-      }
-      await store.packs.removeUnused(packIds);
-      await syncBatch(db, dropped.map((key) => ({ type: 'del', sublevel: store.blobsDb, key })));
-      for (const fan of await readdir(store.blobDir)) {
-        for (const name of await readdir(path.join(store.blobDir, fan))) {
-          if (store.index.has(name)) continue;
-          const file = path.join(store.blobDir, fan, name);
-          if (SHA_FILE.test(name) && isWanted(name) && (await hashFile(file)) === name) {
-            const { size } = await stat(file);
-            await syncBatch(db, [{ type: 'put', sublevel: store.blobsDb, key: name, value: { size, storedAt: Date.now() } satisfies BlobMeta }]);
-            store.index.set(name, size);
+      const outcome = await reconcile(
+        {
+          db,
+          blobsDb: store.blobsDb,
+          dirs: { blobs: store.blobDir, quarantine: store.quarantineDir, partial: store.partials.dir, tmp: store.tmpDir },
+          packs: store.packs,
+          pathOf: (sha256) => store.pathOf(sha256),
+          has: (sha256) => store.index.has(sha256),
+          found: (sha256, size, loc) => {
+            store.index.set(sha256, size);
             store.bytes += size;
-            adopted.push(name);
-          } else {
-            await unlink(file);
-            deleted.push(name);
-          }
-        }
-      }
+            if (loc) {
+              store.packed.set(sha256, loc);
+              store.packs.hold(loc.pack);
+            }
+          },
+        },
+        isWanted,
+      );
+      return { store, ...outcome };
     } catch (err) {
       throw toSluiceError(err, `cannot open the blob store in ${dataDir}`);
     }
-    return { store, dropped, adopted, deleted };
   }
 
   pathOf(sha256: string): string {
@@ -237,16 +184,9 @@ export class FsBlobStore implements BlobStore {
 
   read(sha256: string, range?: { start: number; end: number }): Readable {
     if (!this.index.has(sha256)) throw new SluiceError('BLOB_NOT_FOUND', `blob ${sha256} is not stored on this node`);
-    // Large reads cost far less CPU per byte (1 MiB vs 64 KiB: about 40% less measured), but
-    // each open stream buffers one: read-ahead shares a fixed budget, so memory stays flat
-    // however many clients download at once.
-    const highWaterMark = Math.max(MIN_READ_AHEAD, Math.min(MAX_READ_AHEAD, Math.floor(READ_AHEAD_BUDGET / (this.openReads + 1))));
     const loc = this.packed.get(sha256);
     if (loc) return this.packs.stream(loc, range?.start ?? 0, range?.end ?? this.index.get(sha256)! - 1);
-    const stream = createReadStream(this.pathOf(sha256), { ...range, highWaterMark });
-    this.openReads++;
-    stream.once('close', () => this.openReads--);
-    return stream;
+    return this.reads.track(createReadStream(this.pathOf(sha256), { ...range, highWaterMark: this.reads.streamHighWaterMark() }));
   }
 
   /**
@@ -262,25 +202,9 @@ export class FsBlobStore implements BlobStore {
     await this.withReadBuffers((o) => copyFileRange(file, base + start, base + end, dest, { ...o, onChunk }));
   }
 
-  /**
-   * Runs `copy` with a chunk size and the pool of read buffers, counted against the read-ahead
-   * budget while it runs (two chunks per copy): blobs sent by copyTo, and blobs relayed from a
-   * partial file while they arrive, share one budget.
-   */
-  async withReadBuffers<T>(copy: (o: { chunkBytes: number; pool: BufferPool }) => Promise<T>): Promise<T> {
-    // A share of what the budget has left, so a hundred downloads starting at once do not
-    // each take a share sized for the few before them; in powers of two, so buffers of
-    // earlier copies fit later ones.
-    const share = Math.min(READ_AHEAD_BUDGET / (this.openReads + 1), READ_AHEAD_BUDGET - this.copyBytes) / 2;
-    const chunkBytes = Math.max(MIN_READ_AHEAD, Math.min(MAX_READ_AHEAD, 2 ** Math.floor(Math.log2(Math.max(1, share)))));
-    this.openReads++;
-    this.copyBytes += 2 * chunkBytes;
-    try {
-      return await copy({ chunkBytes, pool: this.readBuffers });
-    } finally {
-      this.openReads--;
-      this.copyBytes -= 2 * chunkBytes;
-    }
+  /** Lends reused read buffers within the node's read budget (read-budget.ts). */
+  withReadBuffers<T>(copy: (o: { chunkBytes: number; pool: BufferPool }) => Promise<T>): Promise<T> {
+    return this.reads.withReadBuffers(copy);
   }
 
   /** A small blob already verified in memory, to be committed into a pack file. */
@@ -324,138 +248,24 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /**
-   * Makes staged blobs visible. Concurrent commits are gathered into one round (group
-   * commit): renames, one fsync per directory, one synced LevelDB batch for all of them, so
-   * thousands of small blobs do not pay three fsyncs each. A round never mixes in a commit
-   * that arrives after it started. Each commit succeeds or fails on its own: a file that
-   * cannot be renamed fails its commit only (whose renamed files are taken back), never the
-   * others of the round.
-   */
+  /** Makes staged blobs visible (group-commit.ts gathers concurrent commits into rounds). */
   commit(staged: readonly StagedBlob[], extra: readonly BatchOp[] = []): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pendingCommits.push({ staged, extra, resolve, reject });
-      if (!this.committing) void this.commitRounds();
-    });
+    return this.committer.commit(staged, extra);
   }
 
-  private async commitRounds(): Promise<void> {
-    this.committing = true;
-    try {
-      while (this.pendingCommits.length) await this.commitRound(this.pendingCommits.splice(0, 512));
-    } finally {
-      this.committing = false;
+  /** A blob a commit round made durable and recorded: visible from now on. */
+  private committed(s: StagedBlob, loc: PackLocation | undefined): void {
+    if (this.index.has(s.sha256)) return;
+    this.index.set(s.sha256, s.size);
+    this.bytes += s.size;
+    if (loc && s.data) {
+      this.packed.set(s.sha256, loc);
+      this.packs.hold(loc.pack);
+      // Just verified and likely asked for by the nodes below: served from memory at once,
+      // unless the bytes are a slice of a larger buffer (a batch response's chunk), which
+      // the cache would keep alive whole while counting only the slice.
+      if (s.size <= HOT_BLOB_MAX && s.data.byteLength === s.data.buffer.byteLength) this.hot.set(s.sha256, s.data);
     }
-  }
-
-  private async commitRound(round: PendingCommit[]): Promise<void> {
-    const placed = new Set<string>();
-    const dirs = new Set<string>();
-    const ok: PendingCommit[] = [];
-    // Durable bytes before the rename that makes them visible; in parallel, so the
-    // filesystem can fold them into few journal commits.
-    // Small uploads (publish, restore) go into the packs too: their bytes are read back from
-    // the staging file, which the round then removes.
-    const readBack = (s: StagedBlob) => !s.data && packable(s.size) && !this.index.has(s.sha256);
-    for (const c of round) {
-      // Most commits (replicated small blobs) hold their bytes already: no await for them.
-      if (!c.staged.some(readBack)) continue;
-      c.staged = await Promise.all(
-        c.staged.map(async (s) => {
-          if (!readBack(s)) return s;
-          const data = await readWhole(s.tmpPath, s.size).catch(() => undefined);
-          if (!data) return s;
-          await unlink(s.tmpPath).catch(() => undefined);
-          return { ...s, tmpPath: '', data };
-        }),
-      );
-    }
-    const synced = await Promise.all(round.flatMap((c) => c.staged).map((s) => (s.unsynced && !s.data ? fsyncFile(s.tmpPath).then(() => undefined, (err: unknown) => err) : undefined)));
-    // Small blobs of the whole round: one append and one fsync of the current pack.
-    const packedNow = new Map<string, PackLocation>();
-    const toPack = round.flatMap((c) => c.staged).filter((s) => s.data && !this.index.has(s.sha256));
-    const unique = [...new Map(toPack.map((s) => [s.sha256, s])).values()];
-    let packFailure: unknown;
-    if (unique.length) {
-      try {
-        const locs = await this.packs.append(unique.map((s) => s.data!));
-        unique.forEach((s, i) => packedNow.set(s.sha256, locs[i]!));
-      } catch (err) {
-        packFailure = err;
-      }
-    }
-    let k = 0;
-    for (const c of round) {
-      const failures = c.staged.map(() => synced[k++]).filter((e) => e !== undefined);
-      const mine: string[] = [];
-      try {
-        if (failures.length) throw failures[0];
-        if (packFailure && c.staged.some((s) => s.data)) throw packFailure;
-        for (const s of c.staged) {
-          if (s.data) {
-            if (!this.index.has(s.sha256) && !placed.has(s.sha256) && packedNow.has(s.sha256)) placed.add(s.sha256);
-            continue;
-          }
-          if (this.index.has(s.sha256) || placed.has(s.sha256)) {
-            await unlink(s.tmpPath).catch(() => undefined);
-            continue;
-          }
-          const dest = this.pathOf(s.sha256);
-          const dir = path.dirname(dest);
-          if (!this.knownDirs.has(dir)) {
-            await mkdir(dir, { recursive: true });
-            this.knownDirs.add(dir);
-          }
-          await rename(s.tmpPath, dest);
-          mine.push(s.sha256);
-          placed.add(s.sha256);
-          dirs.add(dir);
-        }
-        ok.push(c);
-      } catch (err) {
-        // Nothing of a failed commit may stay: an unrecorded file would be deleted at
-        // start-up anyway, but until then it would look like a blob on disk.
-        for (const sha of mine) {
-          placed.delete(sha);
-          await unlink(this.pathOf(sha)).catch(() => undefined);
-        }
-        for (const s of c.staged) if (!s.data) await unlink(s.tmpPath).catch(() => undefined);
-        c.reject(toSluiceError(err, 'cannot commit blobs to the store', 'STORE_IO'));
-      }
-    }
-    if (ok.length === 0) return;
-    const fresh = ok.flatMap((c) => c.staged).filter((s) => placed.has(s.sha256) && !this.index.has(s.sha256));
-    try {
-      // The renames must be durable before LevelDB says the blobs exist.
-      await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
-      const storedAt = Date.now();
-      await syncBatch(this.db, [
-        ...fresh.map((s) => {
-          const loc = packedNow.get(s.sha256);
-          return { type: 'put' as const, sublevel: this.blobsDb, key: s.sha256, value: (loc ? { size: s.size, storedAt, pack: loc.pack, offset: loc.offset } : { size: s.size, storedAt }) satisfies BlobMeta };
-        }),
-        ...ok.flatMap((c) => c.extra),
-      ]);
-    } catch (err) {
-      const e = toSluiceError(err, 'cannot commit blobs to the store', 'STORE_IO');
-      for (const c of ok) c.reject(e);
-      return;
-    }
-    for (const s of fresh) {
-      if (this.index.has(s.sha256)) continue;
-      this.index.set(s.sha256, s.size);
-      this.bytes += s.size;
-      const loc = packedNow.get(s.sha256);
-      if (loc && s.data) {
-        this.packed.set(s.sha256, loc);
-        this.packs.hold(loc.pack);
-        // Just verified and likely asked for by the nodes below: served from memory at once,
-        // unless the bytes are a slice of a larger buffer (a batch response's chunk), which
-        // the cache would keep alive whole while counting only the slice.
-        if (s.size <= HOT_BLOB_MAX && s.data.byteLength === s.data.buffer.byteLength) this.hot.set(s.sha256, s.data);
-      }
-    }
-    for (const c of ok) c.resolve();
   }
 
   async discard(staged: StagedBlob): Promise<void> {
@@ -516,40 +326,4 @@ export class FsBlobStore implements BlobStore {
       await this.packs.release(loc.pack);
     }
   }
-}
-
-/**
- * A whole small file of known size: open, read, close (readFile adds an fstat and a second
- * read, each a trip through the thread pool).
- */
-async function readWhole(file: string, size: number): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    return await readFully(fh, size, 0, file);
-  } finally {
-    await fh.close();
-  }
-}
-
-export async function hashFile(file: string): Promise<string> {
-  return (await digestFile(file)).sha256;
-}
-
-/** sha256 and length of a file, read in 1 MiB slices. */
-export async function digestFile(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  const fh = await open(file, 'r');
-  let size = 0;
-  try {
-    const buf = Buffer.allocUnsafe(1024 * 1024);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      size += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  return { sha256: hash.digest('hex'), size };
 }

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { SluiceError } from '../errors.js';
-import type { StagedBlob } from './blob-store.js';
+import type { StagedBlob } from './staged-blob.js';
 
 export interface Checkpoint {
   /** Bytes of the partial file known to be on disk (fsynced before this was written). */

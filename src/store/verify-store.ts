@@ -1,4 +1,4 @@
-import type { FsBlobStore } from './fs-blob-store.js';
+import type { BlobStore } from './blob-store.js';
 
 export interface VerifyReport {
   readonly checked: number;
@@ -18,7 +18,7 @@ export interface VerifyReport {
  * Re-hashes every stored blob. Only evidence condemns a blob: bytes that hash to something
  * else, or a size that no longer matches. A read that fails for another reason leaves it.
  */
-export async function verifyStore(store: FsBlobStore, signal?: AbortSignal): Promise<VerifyReport> {
+export async function verifyStore(store: BlobStore, signal?: AbortSignal): Promise<VerifyReport> {
   const quarantined: string[] = [];
   const missing: string[] = [];
   const unreadable: VerifyReport['unreadable'] = [];

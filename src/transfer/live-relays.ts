@@ -60,3 +60,29 @@ export class LiveRelays {
     });
   }
 }
+
+/** Whoever can relay a blob while it arrives: the replicator, the primary's vendor fetcher. */
+export interface RelaySource {
+  /** The live transfer of `sha256`, waiting up to `waitMs` for a wanted one to start. */
+  liveTransfer(sha256: string, waitMs: number): Promise<LiveTransfer | undefined>;
+}
+
+/**
+ * The node's relay sources, as the blob route asks them: sources join once they exist (the
+ * replicator starts after the server listens), and a request asks each in turn.
+ */
+export class RelaySources implements RelaySource {
+  private readonly sources: RelaySource[] = [];
+
+  attach(source: RelaySource): void {
+    this.sources.push(source);
+  }
+
+  async liveTransfer(sha256: string, waitMs: number): Promise<LiveTransfer | undefined> {
+    for (const source of this.sources) {
+      const live = await source.liveTransfer(sha256, waitMs);
+      if (live) return live;
+    }
+    return undefined;
+  }
+}

@@ -96,7 +96,7 @@ describe('a window that closes mid-transfer', () => {
     const size = 64 * 1024 * 1024;
     const rel = await release(c.topology.nodes.get('hq')!.url, c.dir, 'paused-mid-way', { size });
     const received = () => (branch.status() as { transfers: { offset: number }[] }).transfers[0]?.offset ?? 0;
-    await waitFor('a quarter of the blob to arrive', () => received() >= size / 4 && hq.store.readsOpen === 1);
+    await waitFor('a quarter of the blob to arrive', () => received() >= size / 4 && hq.store.reads.readsOpen === 1);
     // The schedule's budget is what a window sets; closing it is what a window turning does.
     const schedule = (branch as unknown as { schedule: { budget: PacedBudget; close(): void } }).schedule;
     // Its minute tick would put the window's rate back: stop it, the test turns the window.
@@ -105,7 +105,7 @@ describe('a window that closes mid-transfer', () => {
     budget.setRate(0);
     const paused = await waitFor('the transfer to pause', () => (branch.status() as { transfers: { state: string; offset: number }[] }).transfers.find((t) => t.state === 'paused'));
     assert.ok(paused.offset >= size / 4, `the bytes received are kept (${paused.offset})`);
-    await waitFor('the upstream to close the blob it was sending', () => hq.store.readsOpen === 0, 10_000);
+    await waitFor('the upstream to close the blob it was sending', () => hq.store.reads.readsOpen === 0, 10_000);
     assert.ok(!branch.store.has(rel.sha));
     budget.setRate(Infinity);
     await waitFor('the blob to complete once the window opens', () => holdsExactly(branch, rel.content), 20_000);

@@ -30,10 +30,10 @@ describe('a whole large blob is sent before the framework, through reused buffer
     assert.deepEqual(strip(head.headers), strip(routed.headers));
     // The buffers of the copy above come back (once the node saw its last write done, which
     // may be after the client has the last byte) and serve the next one.
-    const idle = await waitFor('read buffers kept for the next copy', () => hq.store.readBuffersIdle);
+    const idle = await waitFor('read buffers kept for the next copy', () => hq.store.reads.buffersIdle);
     assert.ok(Buffer.from(await (await request(url)).body.arrayBuffer()).equals(rel.content));
-    await waitFor('the copy to end', () => hq.store.readsOpen === 0);
-    assert.equal(hq.store.readBuffersIdle, idle, 'the next copy took them and gave them back: none allocated');
+    await waitFor('the copy to end', () => hq.store.reads.readsOpen === 0);
+    assert.equal(hq.store.reads.buffersIdle, idle, 'the next copy took them and gave them back: none allocated');
   });
 
   it('a client that goes away mid-body releases the descriptor and the buffers; the node keeps serving', async () => {
@@ -48,7 +48,7 @@ describe('a whole large blob is sent before the framework, through reused buffer
       for await (const _ of res.body) break; // first chunk, then the client goes away
       stop.abort();
     }
-    await waitFor('every blob read to be closed', () => hq.store.readsOpen === 0, 10_000);
+    await waitFor('every blob read to be closed', () => hq.store.reads.readsOpen === 0, 10_000);
     await waitFor('descriptors back to their idle count', () => openDescriptors() <= idleFds + 2, 10_000);
     assert.ok(Buffer.from(await (await request(url)).body.arrayBuffer()).equals(rel.content));
   });
@@ -68,13 +68,13 @@ describe('a whole large blob is sent before the framework, through reused buffer
         return reader;
       }),
     );
-    await waitFor('every copy to be under way', () => hq.store.readsOpen === n);
-    const held = hq.store.readBuffersInUse;
+    await waitFor('every copy to be under way', () => hq.store.reads.readsOpen === n);
+    const held = hq.store.reads.buffersInUse;
     for (const stop of stops) stop.abort();
     await Promise.all(readers.map((r) => r.next().catch(() => undefined)));
     assert.ok(held <= 8 * 1024 * 1024 + n * 2 * 64 * 1024, `${(held / 1024 / 1024).toFixed(1)} MiB of read buffers held by ${n} downloads`);
-    await waitFor('the copies to end', () => hq.store.readsOpen === 0, 10_000);
-    assert.equal(hq.store.readBuffersInUse, 0);
+    await waitFor('the copies to end', () => hq.store.reads.readsOpen === 0, 10_000);
+    assert.equal(hq.store.reads.buffersInUse, 0);
   });
 
   it('a node that stops lets a large download under way finish', async () => {
@@ -87,7 +87,7 @@ describe('a whole large blob is sent before the framework, through reused buffer
     const first = await reader.next();
     chunks.push(first.value as Buffer);
     // Not reading on: most of the blob is still on the node's side when it is told to stop.
-    await waitFor('the node to be copying the blob', () => hq.store.readsOpen === 1);
+    await waitFor('the node to be copying the blob', () => hq.store.reads.readsOpen === 1);
     const stopped = hq.close();
     for (let r = await reader.next(); !r.done; r = await reader.next()) chunks.push(r.value as Buffer);
     await stopped;

@@ -34,7 +34,7 @@ describe('resources held by clients are given back', () => {
       for await (const _ of res.body) break; // first chunk, then the client goes away
       stop.abort();
     }
-    await waitFor('every blob read to be closed', () => hq.store.readsOpen === 0, 10_000);
+    await waitFor('every blob read to be closed', () => hq.store.reads.readsOpen === 0, 10_000);
     await waitFor('descriptors back to their idle count', () => openDescriptors() <= idleFds + 2, 10_000);
   });
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { CatalogState } from '../../src/catalog/catalog-state.js';
 import { GENESIS_HASH, sealRecord, type CatalogRecord, type RecordBody } from '../../src/catalog/records.js';
-import { planResponse } from '../../src/http/routes/blobs.js';
+import { planResponse } from '../../src/http/range-plan.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createLogger } from '../../src/log/logger.js';
 import { PeerClient } from '../../src/protocol/peer-client.js';

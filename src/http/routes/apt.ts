@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../errors.js';
 import type { AptFileRef, HttpDeps } from '../deps.js';
-import { sendBlob, type BlobDeps } from './blobs.js';
+import { sendBlob, type SendBlobDeps } from '../send-blob.js';
 import { PATHS } from '../../protocol/paths.js';
 
 const RING = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -12,7 +12,7 @@ const RING = /^[a-z0-9][a-z0-9_-]{0,62}$/;
  * the ring's signed index (by name, or by hash), /apt/RING/pool/SHA256/NAME a package file.
  * Everything is served unchanged from what the primary signed; apt checks it.
  */
-export function registerAptRoutes(app: FastifyInstance, deps: BlobDeps & Pick<HttpDeps, 'apt'>): void {
+export function registerAptRoutes(app: FastifyInstance, deps: SendBlobDeps & Pick<HttpDeps, 'apt'>): void {
   // The blob route's own answer (conditional requests, ranges for apt's resumes, egress caps,
   // byte counters), labelled as the repository file it is.
   const send = (request: FastifyRequest, reply: FastifyReply, file: AptFileRef | undefined, what: string) => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { CatalogLog } from '../catalog/catalog-log.js';
-import type { FileEntry } from '../catalog/records.js';
+import type { CatalogLog } from './catalog-log.js';
+import type { FileEntry } from './records.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { bySeverity } from '../domain/severity.js';
 import { blobUrl } from '../protocol/paths.js';
