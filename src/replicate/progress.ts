@@ -1,6 +1,6 @@
+import { priorityOf } from './priority.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { TransferState } from '../domain/labels.js';
-import { SEVERITIES } from '../domain/severity.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -124,11 +124,6 @@ export class ReplicationProgress {
     this.d.metrics.transfersActive.set(counts.active);
   }
 
-}
-
-/** Higher runs first: severity dominates, then earlier approval. */
-export function priorityOf(blob: WantedBlob): number {
-  return (SEVERITIES.length - SEVERITIES.indexOf(blob.severity)) * 1e13 + (1e13 - blob.approvedAtMs);
 }
 
 /**

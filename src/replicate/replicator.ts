@@ -8,13 +8,14 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { ScheduleController } from '../schedule/schedule-controller.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { MetaDb } from '../store/meta-db.js';
-import type { OwnedPartial } from '../store/partial-files.js';
+import type { BatchOp } from '../store/meta-db.js';
+import { Arrival } from '../transfer/arrival.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { TransferPaused, fetchBlob } from '../transfer/fetch-blob.js';
-import { LiveTransfer } from '../transfer/live-transfer.js';
-import { backoffMs } from './backoff.js';
+import type { LiveTransfer } from '../transfer/live-transfer.js';
+import { judgeFailure } from './peer-faults.js';
 import { CatalogFollower } from './catalog-follower.js';
 import { GarbageCollector } from './garbage-collector.js';
 import { LastError } from './last-error.js';
@@ -30,7 +31,8 @@ import { PeerSelector, type Peer } from './peers.js';
 import type { ReplicationTuning } from './tuning.js';
 import { wantedBlobs, type WantedBlob } from './wanted.js';
 import type { PackageForecast, PendingPackage } from '../schedule/forecast.js';
-import { ReplicationProgress, priorityOf } from './progress.js';
+import { ReplicationProgress } from './progress.js';
+import { priorityOf } from './priority.js';
 
 export type { TransferState };
 
@@ -56,7 +58,6 @@ interface Task {
  * Failures that say something about the peer. This node's own disk (STORE_IO, STORE_FULL)
  * and a blob the peer does not hold yet (BLOB_NOT_FOUND, until `missingAfterMs`) do not.
  */
-const PEER_FAULTS = new Set(['UPSTREAM_UNREACHABLE', 'UPSTREAM_BAD_RESPONSE', 'TRANSFER_STALLED', 'HASH_MISMATCH']);
 
 export interface ReplicatorDeps {
   readonly topology: Topology;
@@ -242,9 +243,6 @@ export class Replicator {
     task.state = 'active';
     task.peer = peer.name;
     const controller = (task.controller = new AbortController());
-    let partial: OwnedPartial | undefined;
-    let live: LiveTransfer | undefined;
-    let committing = false;
     // Siblings of a site: one fetches over the WAN under a lease, the others copy from it.
     let lease: BlobLease | undefined;
     if (this.d.site) {
@@ -258,19 +256,21 @@ export class Replicator {
       }
     }
     let pausedAt: number | undefined;
+    // Partial, relay and lease: released in one place (Arrival), by the commit once handed to it.
+    let arrival: Arrival | undefined;
+    let committing = false;
     try {
       // One owner per blob: a commit of an earlier attempt may still be renaming this file.
-      partial = await this.d.store.partials.acquire(sha, task.blob.size, controller.signal);
+      arrival = await Arrival.acquire(this.d.store, this.relays, sha, task.blob.size, controller.signal, lease);
       if (this.d.store.has(sha)) {
         if (this.tasks.get(sha) === task) this.tasks.delete(sha);
         return;
       }
       await this.ensureSpace(task);
-      live = new LiveTransfer(partial);
-      const relay = live;
+      const inbound = arrival;
       const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
       const outcome = await fetchBlob({
-        partial,
+        partial: arrival.partial,
         peer,
         selfName: this.d.spec.name,
         dispatcher: this.d.client.dispatcher,
@@ -285,10 +285,7 @@ export class Replicator {
           task.offset = offset;
           task.sample = { at: Date.now(), offset };
         },
-        onProgress: (written) => {
-          this.relays.announce(relay);
-          relay.progress(written);
-        },
+        onProgress: (written) => inbound.progress(written),
         onBytes: (n) => {
           counter.inc(n);
           task.offset += n;
@@ -299,49 +296,24 @@ export class Replicator {
           }
         },
       });
-      // Verified: relays waiting on the final bytes may complete now.
-      live.verified();
+      arrival.verified();
       if (outcome.resumedFrom > 0) this.d.metrics.transferResumes.inc();
       this.peers.succeeded(peer);
-      task.notFoundSince = undefined;
-      task.state = 'verifying';
-      // The commit (fsync, rename, LevelDB) joins the store's next group-commit round; the
-      // transfer slot is free meanwhile, so small blobs keep the network busy. The partial
-      // stays owned until the commit has ended.
-      const owned = partial;
+      // The commit joins the store's next group-commit round; the transfer slot is free
+      // meanwhile, so small blobs keep the network busy.
       committing = true;
-      void this.d.store.commit([outcome.staged], [this.d.store.partials.forgetOp(sha)]).then(
-        () => {
-          this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
-          if (this.tasks.get(sha) === task) this.tasks.delete(sha);
-          this.errors.clear(sha);
-          this.relays.end(relay);
-          relay.finish(true);
-          owned.release();
-          this.log.info({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name, resumedFrom: outcome.resumedFrom }, 'blob stored');
-          void lease?.release(true);
-        },
-        (err: unknown) => {
-          owned.release();
-          void lease?.release(false);
-          void this.failed(task, peer, toSluiceError(err, `committing blob ${sha.slice(0, 12)}…`, 'STORE_IO'), relay);
-        },
-      );
+      this.commitVerified(task, peer, (extra) => inbound.commit(this.d.store, outcome.staged, extra), { resumedFrom: outcome.resumedFrom });
     } catch (err) {
       if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
       if (err instanceof TransferPaused) pausedAt = err.offset;
-      else await this.failed(task, peer, toSluiceError(err, `fetching blob ${sha.slice(0, 12)}…`), live);
+      else {
+        arrival?.release(false);
+        await this.failed(task, peer, toSluiceError(err, `fetching blob ${sha.slice(0, 12)}…`));
+      }
     } finally {
       task.controller = undefined;
-      // A blob handed to the commit stays relayable and owned until that ends (above).
-      if (!committing) {
-        void lease?.release(false);
-        partial?.release();
-        if (live) {
-          this.relays.end(live);
-          live.finish(false);
-        }
-      }
+      // A blob handed to the commit stays relayable and owned until that ends.
+      if (!committing) arrival?.release(false);
     }
     if (pausedAt === undefined) return;
     // The window closed: keep the slot (the most urgent transfers go first when it opens),
@@ -412,7 +384,7 @@ export class Replicator {
     } catch (err) {
       task.offset = 0;
       if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
-      await this.failed(task, peer, toSluiceError(err, `fetching blob ${sha.slice(0, 12)}…`), undefined);
+      await this.failed(task, peer, toSluiceError(err, `fetching blob ${sha.slice(0, 12)}…`));
     } finally {
       if (task.controller === controller) task.controller = undefined;
     }
@@ -471,40 +443,48 @@ export class Replicator {
     for (const [task, e] of failures) {
       task.offset = 0;
       if (this.stop.signal.aborted || this.tasks.get(task.blob.sha256) !== task) continue;
-      await this.failed(task, peer, e, undefined);
+      await this.failed(task, peer, e);
     }
   }
 
   /**
-   * Hands a verified small blob to the store's next group-commit round, off the transfer's
-   * slot: the lane keeps fetching while a round appends and fsyncs a whole batch of blobs.
+   * The one way a verified blob becomes visible, whichever lane fetched it: `commit` joins the
+   * store's next group-commit round (with the record that forgets its partial, when it had
+   * one), off the transfer's slot, so the lane keeps fetching while a round appends and
+   * fsyncs. Then the task ends, or fails like an attempt (STORE_IO).
    */
-  private commitSmall(task: Task, peer: Peer, data: Buffer): void {
+  private commitVerified(task: Task, peer: Peer, commit: (extra: readonly BatchOp[]) => Promise<void>, detail: { resumedFrom?: number } = {}): void {
     const sha = task.blob.sha256;
     task.notFoundSince = undefined;
     task.state = 'verifying';
-    void this.d.store.commit([this.d.store.stageBuffer(sha, data)]).then(
+    const large = detail.resumedFrom !== undefined;
+    commit(large ? [this.d.store.partials.forgetOp(sha)] : []).then(
       () => {
         this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
         if (this.tasks.get(sha) === task) this.tasks.delete(sha);
         this.errors.clear(sha);
-        this.relays.stored(sha);
-        this.log.debug({ sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name }, 'blob stored');
+        const fields = { sha256: sha, size: task.blob.size, packages: task.blob.packages, peer: peer.name };
+        if (large) this.log.info({ ...fields, resumedFrom: detail.resumedFrom }, 'blob stored');
+        else {
+          this.relays.stored(sha);
+          this.log.debug(fields, 'blob stored');
+        }
       },
       (err: unknown) => {
-        task.offset = 0;
-        void this.failed(task, peer, toSluiceError(err, `committing blob ${sha.slice(0, 12)}…`, 'STORE_IO'), undefined);
+        if (!large) task.offset = 0;
+        void this.failed(task, peer, toSluiceError(err, `committing blob ${sha.slice(0, 12)}…`, 'STORE_IO'));
       },
     );
   }
 
+  /** A verified small blob, committed from memory into a pack file with the rest of its round. */
+  private commitSmall(task: Task, peer: Peer, data: Buffer): void {
+    this.commitVerified(task, peer, (extra) => this.d.store.commit([this.d.store.stageBuffer(task.blob.sha256, data)], extra));
+  }
+
   /** Counts a failed attempt and schedules the next one with backoff. */
-  private async failed(task: Task, peer: Peer, e: SluiceError, live: LiveTransfer | undefined): Promise<void> {
+  private async failed(task: Task, peer: Peer, e: SluiceError): Promise<void> {
     const sha = task.blob.sha256;
-    if (live) {
-      this.relays.end(live);
-      live.finish(false);
-    }
     if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
     task.attempts++;
     task.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
@@ -515,31 +495,22 @@ export class Replicator {
     const tls = tlsErrorCode(e.cause);
     if (tls) this.d.metrics.tlsHandshakeFailures.inc({ reason: tlsFailureReason(tls) });
     this.d.metrics.transferRetries.inc();
-    const now = Date.now();
-    if (e.code === 'BLOB_NOT_FOUND') {
-      task.notFoundSince ??= now;
-      // Withheld, lost or misconfigured: after a while a 404 is the peer's fault, so that
-      // the subtree fails over to a fallback that holds the blob.
-      if (now - task.notFoundSince >= this.d.tuning.missingAfterMs) {
-        this.peers.failed(peer, e.code);
-        if (this.peers.current().name !== peer.name) task.notFoundSince = undefined;
-      }
-    } else {
-      task.notFoundSince = undefined;
-      if (PEER_FAULTS.has(e.code)) this.peers.failed(peer, e.code);
+    const verdict = judgeFailure(e, task.attempts, task.notFoundSince, Date.now(), this.d.tuning);
+    task.notFoundSince = verdict.notFoundSince;
+    if (verdict.blamePeer) {
+      this.peers.failed(peer, e.code);
+      // Failed over: the next peer gets its own time before a 404 is its fault.
+      if (e.code === 'BLOB_NOT_FOUND' && this.peers.current().name !== peer.name) task.notFoundSince = undefined;
     }
     task.rateBytesPerSec = 0;
-    // The error's own flag decides: one that retrying cannot help is not retried; the blob
-    // is tried again when the catalog next changes (refresh recreates the task).
-    if (!e.retryable) {
+    const delay = verdict.retryInMs;
+    if (delay === undefined) {
+      // Tried again when the catalog next changes (refresh recreates the task).
       this.tasks.delete(sha);
       this.log.warn({ sha256: sha, code: e.code }, `transfer failed and will not be retried until the catalog changes: ${e.message}`);
       return;
     }
     task.state = 'waiting';
-    // An upstream that does not hold the blob yet will soon (or relays it as it arrives):
-    // ask again quickly rather than backing off for a minute.
-    const delay = e.code === 'BLOB_NOT_FOUND' ? backoffMs(task.attempts - 1, 200, 2000) : backoffMs(task.attempts - 1, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs);
     this.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
     task.retryTimer = setTimeout(() => this.enqueue(task), delay);
   }

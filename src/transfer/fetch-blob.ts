@@ -7,6 +7,7 @@ import { sliceBytes, type RateBudget } from '../schedule/rate-budget.js';
 import type { StagedBlob } from '../store/blob-store.js';
 import { BatchedWriter } from '../store/batched-writer.js';
 import type { PartialFile } from '../store/partial-file.js';
+import { cutShort, hashMismatch, lengthMismatch, refuseStatus, tooLong } from './response-checks.js';
 
 export interface FetchBlobOptions {
   /** The partial file this attempt writes: its blob's sha256 and catalog size. */
@@ -157,17 +158,14 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
         hash = createHash('sha256');
       }
     } else {
-      await res.body.dump().catch(() => undefined);
-      if (res.statusCode === 404) throw new SluiceError('BLOB_NOT_FOUND', `${what}: the peer does not hold it`);
-      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected HTTP ${res.statusCode}`);
+      await refuseStatus(res, what);
     }
 
-    const expected = size - offset;
-    const length = Number(res.headers['content-length'] ?? expected);
-    if (length !== expected) {
+    const wrongLength = lengthMismatch(res, size - offset, what);
+    if (wrongLength) {
       await res.body.dump().catch(() => undefined);
       if (offset > 0) await partial.discard();
-      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: Content-Length ${length}, expected ${expected} by the catalog`);
+      throw wrongLength;
     }
 
     const fh = await local(partial.openForWrite(offset), `writing ${what}`);
@@ -202,7 +200,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
         const chunk = next.value as Buffer;
         if (out.accepted + chunk.length > size) {
           keepPartial = false;
-          throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the peer sent more than the ${size} bytes the catalog lists`);
+          throw tooLong(what, size);
         }
         if (limited()) {
           // Budget in slices of ~20 ms of rate, written as they are granted: smooth at any rate.
@@ -260,7 +258,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
     if (position < size) {
       await local(partial.checkpoint(position), `writing ${what}`);
       partial.remember(position, hash);
-      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the connection ended after ${position} of ${size} bytes`);
+      throw cutShort(what, position, size);
     }
     return await verified(o, hash, resume.durable, resumedFrom, position - offset, what);
   } finally {
@@ -278,7 +276,7 @@ async function verified(o: FetchBlobOptions, hash: Hash, durable: number, resume
     // fall back to the durable checkpoint rather than to zero.
     if (resumedFrom > durable) await local(partial.rollback(durable), `writing ${what}`);
     else await partial.discard();
-    throw new SluiceError('HASH_MISMATCH', `${what}: the bytes hash to ${digest.slice(0, 12)}…, not to the catalog's sha256; discarded`);
+    throw hashMismatch(what, digest);
   }
   return { staged: partial.staged(o.deferSync === true), resumedFrom, received };
 }

@@ -5,6 +5,7 @@ import { NODE_HEADER } from '../protocol/headers.js';
 import { blobUrl } from '../protocol/paths.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
 import { StallWatch } from './stall-watch.js';
+import { cutShort, hashMismatch, lengthMismatch, refuseStatus, tooLong } from './response-checks.js';
 
 export interface FetchSmallOptions {
   readonly sha256: string;
@@ -42,21 +43,17 @@ export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
       if (watch.stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no answer for ${o.stallMs} ms`);
       throw toSluiceError(err, `fetching ${what}`);
     }
-    if (res.statusCode !== 200) {
+    if (res.statusCode !== 200) await refuseStatus(res, what);
+    const wrongLength = lengthMismatch(res, o.size, what);
+    if (wrongLength) {
       await res.body.dump().catch(() => undefined);
-      if (res.statusCode === 404) throw new SluiceError('BLOB_NOT_FOUND', `${what}: the peer does not hold it`);
-      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected HTTP ${res.statusCode}`);
-    }
-    const declared = Number(res.headers['content-length'] ?? o.size);
-    if (declared !== o.size) {
-      await res.body.dump().catch(() => undefined);
-      throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: Content-Length ${declared}, expected ${o.size} by the catalog`);
+      throw wrongLength;
     }
     const body = Buffer.allocUnsafe(o.size);
     let got = 0;
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (got + chunk.length > o.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the peer sent more than the ${o.size} bytes the catalog lists`);
+        if (got + chunk.length > o.size) throw tooLong(what, o.size);
         watch.touch();
         chunk.copy(body, got);
         got += chunk.length;
@@ -68,9 +65,9 @@ export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
       if (watch.stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no data for ${o.stallMs} ms`);
       throw toSluiceError(err, `fetching ${what}`);
     }
-    if (got !== o.size) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: the connection ended after ${got} of ${o.size} bytes`);
+    if (got !== o.size) throw cutShort(what, got, o.size);
     const digest = createHash('sha256').update(body).digest('hex');
-    if (digest !== o.sha256) throw new SluiceError('HASH_MISMATCH', `${what}: the bytes hash to ${digest.slice(0, 12)}…, not to the catalog's sha256; discarded`);
+    if (digest !== o.sha256) throw hashMismatch(what, digest);
     return body;
   } finally {
     watch.stop();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { BatchedWriter } from '../../src/store/batched-writer.js';
@@ -46,5 +46,24 @@ describe('BatchedWriter', () => {
     await out.release();
     await fh.close();
     assert.ok(readFileSync(file).equals(Buffer.concat(expected)), 'the file holds the bytes as they were when pushed');
+  });
+});
+
+describe('BatchedWriter: push and writeNow', () => {
+  it('writes pushes in order with writev, and writeNow after what was pushed; written counts what landed', async () => {
+    const file = path.join(tempDir(), 'out');
+    const fh = await open(file, 'w');
+    const landed: number[] = [];
+    const w = new BatchedWriter(fh, 0, 8, 50, (n) => landed.push(n));
+    await w.push(Buffer.from('abc'));
+    await w.push(Buffer.from('defgh'));
+    await w.push(Buffer.from('ij'));
+    await w.writeNow(Buffer.from('XklmY'), 1, 4);
+    assert.equal(w.accepted, 13);
+    await w.flush();
+    await fh.close();
+    assert.equal(await readFile(file, 'utf8'), 'abcdefghijklm');
+    assert.equal(w.written, 13);
+    assert.equal(landed.reduce((a, b) => a + b, 0), 13);
   });
 });
