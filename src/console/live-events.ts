@@ -10,7 +10,8 @@ export type LiveTopic = (typeof LIVE_TOPICS)[number];
 
 /** Open live connections per node; past this a page gets 503 and keeps its last view. */
 const MAX_SUBSCRIBERS = 200;
-const TICK_MS = 1000;
+/** How often watched topics are rendered and sent when they changed. */
+export const TICK_MS = 1000;
 /** A comment line this often keeps proxies and the idle timeout from cutting a quiet stream. */
 const HEARTBEAT_MS = 15_000;
 /**

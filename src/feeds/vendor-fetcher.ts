@@ -11,6 +11,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
 import { TransferPaused, fetchBlob } from '../transfer/fetch-blob.js';
 import { LiveRelays } from '../transfer/live-relays.js';
+import { Arrival } from '../transfer/arrival.js';
 import { LiveTransfer } from '../transfer/live-transfer.js';
 
 /** One vendor file the primary should hold. */
@@ -163,14 +164,13 @@ export class VendorFetcher {
     a.attempts++;
     const peer = { name: `feed:${b.feed}`, url: b.url };
     const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: peer.name });
-    const partial = await this.d.store.partials.acquire(b.sha256, b.size, this.stop.signal);
+    // The partial file and the live relay children read while it arrives, released in one place.
+    const arrival = await Arrival.acquire(this.d.store, this.relays, b.sha256, b.size, this.stop.signal, undefined);
     let sample = { at: Date.now(), offset: 0 };
-    const live = new LiveTransfer(partial);
-    let stored = false;
     try {
       if (this.d.store.has(b.sha256)) return;
       const outcome = await fetchBlob({
-        partial,
+        partial: arrival.partial,
         peer,
         url: b.url,
         selfName: 'primary',
@@ -184,10 +184,7 @@ export class VendorFetcher {
           a.offset = offset;
           sample = { at: Date.now(), offset };
         },
-        onProgress: (written) => {
-          this.relays.announce(live);
-          live.progress(written);
-        },
+        onProgress: (written) => arrival.progress(written),
         onBytes: (n) => {
           counter.inc(n);
           a.offset += n;
@@ -198,10 +195,8 @@ export class VendorFetcher {
           }
         },
       });
-      // Verified: relays waiting on the last bytes may complete now.
-      live.verified();
-      await this.d.store.commit([outcome.staged], [this.d.store.partials.forgetOp(b.sha256)]);
-      stored = true;
+      arrival.verified();
+      await arrival.commit(this.d.store, outcome.staged, [this.d.store.partials.forgetOp(b.sha256)]);
       this.attempts.delete(b.sha256);
       this.d.log.info({ sha256: b.sha256, size: b.size, packages: b.packages, url: b.url, resumedFrom: outcome.resumedFrom }, 'vendor file fetched and verified');
     } catch (err) {
@@ -221,9 +216,8 @@ export class VendorFetcher {
       if (first) this.d.log.warn({ sha256: b.sha256, url: b.url, code: e.code }, `cannot fetch ${b.packages.join(', ')} from the vendor: ${e.message}; retrying`);
     } finally {
       a.active = false;
-      this.relays.end(live);
-      live.finish(stored);
-      partial.release();
+      // After a commit this changes nothing (it released everything as stored).
+      arrival.release(false);
     }
   }
 }

@@ -34,8 +34,7 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
   const progress = p.replicator?.progress(maxTransfers);
   const forecast = p.replicator?.forecast() ?? [];
   const etas = forecast.map((f) => f.eta);
-  const peers = p.replicator?.peers;
-  const follower = p.replicator?.follower;
+  const upstream = p.replicator?.upstreamView();
   const lost = p.lost();
   const missing = p.replicator?.missing() ?? [];
   return {
@@ -45,12 +44,12 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
     version: VERSION,
     at: new Date().toISOString(),
     ready: p.ready,
-    upstream: peers
+    upstream: upstream
       ? {
-          preferred: peers.preferred.name,
-          current: peers.current().name,
-          lastSyncAt: follower?.lastSyncAt ? new Date(follower.lastSyncAt).toISOString() : null,
-          clockSkewSeconds: follower?.clockSkew.get(peers.current().name) ?? null,
+          preferred: upstream.preferred,
+          current: upstream.current,
+          lastSyncAt: upstream.lastSyncAt ? new Date(upstream.lastSyncAt).toISOString() : null,
+          clockSkewSeconds: upstream.clockSkew.get(upstream.current) ?? null,
         }
       : null,
     catalog: { seq: p.catalog?.seq ?? 0, headExpires: head?.expires ?? null },
@@ -75,7 +74,7 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
     lastError: p.replicator?.errors.view ?? null,
     missing: missing.slice(0, 20),
     lost: lost.slice(0, 20),
-    warnings: [...warnings(follower?.clockSkew, lost, missing), ...(p.site && !p.site.redisUp ? [`the Redis of site ${p.site.name} is unreachable: this node keeps to ${Math.round(p.site.fallbackShare * 100)}% of the site's rate and fetches blobs without leases (a blob may cross the WAN once per sibling) until it is back`] : [])],
+    warnings: [...warnings(upstream?.clockSkew, lost, missing), ...(p.site && !p.site.redisUp ? [`the Redis of site ${p.site.name} is unreachable: this node keeps to ${Math.round(p.site.fallbackShare * 100)}% of the site's rate and fetches blobs without leases (a blob may cross the WAN once per sibling) until it is back`] : [])],
     children: p.children?.snapshot() ?? {},
   };
 }

@@ -101,8 +101,8 @@ export class Replicator {
   private readonly critical: PQueue;
   private readonly stop = new AbortController();
   private gcTimer: NodeJS.Timeout | undefined;
-  readonly peers: PeerSelector;
-  readonly follower: CatalogFollower;
+  private readonly peers: PeerSelector;
+  private readonly follower: CatalogFollower;
   /** The last error, and whether it still holds (cleared when what failed next succeeds). */
   readonly errors = new LastError();
   private readonly batcher: BlobBatcher;
@@ -210,8 +210,22 @@ export class Replicator {
     return this.report.forecast(now);
   }
 
+  /** Progress gauges, and how many blobs each upstream has answered 404 for too long. */
   updateMetrics(): void {
     this.report.updateMetrics();
+    const missing = new Map<string, number>(this.peers.all.map((p) => [p.name, 0]));
+    for (const m of this.missing()) missing.set(m.peer, (missing.get(m.peer) ?? 0) + 1);
+    for (const [peer, n] of missing) this.d.metrics.blobsMissingUpstream.set({ peer }, n);
+  }
+
+  /** The upstream this node fetches from now (its preferred one, or a fallback after failures). */
+  currentUpstream(): Peer {
+    return this.peers.current();
+  }
+
+  /** Which upstream is preferred and in use, the last catalog sync, and each peer's clock skew (status). */
+  upstreamView(): { preferred: string; current: string; lastSyncAt: number | undefined; clockSkew: ReadonlyMap<string, number> } {
+    return { preferred: this.peers.preferred.name, current: this.peers.current().name, lastSyncAt: this.follower.lastSyncAt, clockSkew: this.follower.clockSkew };
   }
 
   private newTask(blob: WantedBlob): Task {

@@ -49,23 +49,11 @@ export class GroupCommit {
     });
   }
 
-  private async commitRounds(): Promise<void> {
-    this.committing = true;
-    try {
-      while (this.pendingCommits.length) await this.commitRound(this.pendingCommits.splice(0, 512));
-    } finally {
-      this.committing = false;
-    }
-  }
-
-  private async commitRound(round: PendingCommit[]): Promise<void> {
-    const placed = new Set<string>();
-    const dirs = new Set<string>();
-    const ok: PendingCommit[] = [];
-    // Durable bytes before the rename that makes them visible; in parallel, so the
-    // filesystem can fold them into few journal commits.
-    // Small uploads (publish, restore) go into the packs too: their bytes are read back from
-    // the staging file, which the round then removes.
+  /**
+   * Small uploads (publish, restore) go into the packs too: their bytes are read back from the
+   * staging file, which the round then removes.
+   */
+  private async readBackSmall(round: PendingCommit[]): Promise<void> {
     const readBack = (s: StagedBlob) => !s.data && packable(s.size) && !this.target.has(s.sha256);
     for (const c of round) {
       // Most commits (replicated small blobs) hold their bytes already: no await for them.
@@ -80,6 +68,29 @@ export class GroupCommit {
         }),
       );
     }
+  }
+
+  private async commitRounds(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.pendingCommits.length) await this.commitRound(this.pendingCommits.splice(0, 512));
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  /**
+   * One round: small blobs into the current pack (one append, one fsync), other files fsynced
+   * and renamed into place (each commit on its own), then one synced LevelDB batch for every
+   * commit that got that far.
+   */
+  private async commitRound(round: PendingCommit[]): Promise<void> {
+    await this.readBackSmall(round);
+    const placed = new Set<string>();
+    const dirs = new Set<string>();
+    const ok: PendingCommit[] = [];
+    // Durable bytes before the rename that makes them visible; in parallel, so the
+    // filesystem can fold them into few journal commits.
     const synced = await Promise.all(round.flatMap((c) => c.staged).map((s) => (s.unsynced && !s.data ? fsyncFile(s.tmpPath).then(() => undefined, (err: unknown) => err) : undefined)));
     // Small blobs of the whole round: one append and one fsync of the current pack.
     const packedNow = new Map<string, PackLocation>();
@@ -133,7 +144,11 @@ export class GroupCommit {
         c.reject(toSluiceError(err, 'cannot commit blobs to the store', 'STORE_IO'));
       }
     }
-    if (ok.length === 0) return;
+    if (ok.length) await this.record(ok, placed, dirs, packedNow);
+  }
+
+  /** Makes the renames durable, then records every placed blob and the commits' extras in one synced batch. */
+  private async record(ok: PendingCommit[], placed: ReadonlySet<string>, dirs: ReadonlySet<string>, packedNow: ReadonlyMap<string, PackLocation>): Promise<void> {
     const fresh = ok.flatMap((c) => c.staged).filter((s) => placed.has(s.sha256) && !this.target.has(s.sha256));
     try {
       // The renames must be durable before LevelDB says the blobs exist.

@@ -1,11 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { request } from 'undici';
 import type { SluiceNode } from '../../src/daemon.js';
 import { waitFor } from './env.js';
 import { adminPost, publish, writeFile } from './publish.js';
 
-export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+import { sha256 } from './hash.js';
+
+export { sha256 };
 
 /** Publishes one file as NAME@VERSION and approves it for `ring` (unless null); returns its bytes and sha. */
 export async function release(baseUrl: string, dir: string, name: string, opts: { version?: string; size?: number; ring?: string | null; meta?: Record<string, unknown> } = {}) {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+
 import { describe, it } from 'node:test';
 import { request } from 'undici';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/env.js';
 import { metric, release } from '../helpers/replication.js';
+import { openDescriptors } from '../helpers/process.js';
 
-const openDescriptors = () => readdirSync('/proc/self/fd').length;
 const strip = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => !['date', 'connection', 'keep-alive'].includes(k)));
 
 describe('a whole large blob is sent before the framework, through reused buffers', () => {

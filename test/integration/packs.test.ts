@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, readdirSync, readFileSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -13,9 +13,9 @@ import { exited, spawnCli } from '../helpers/cli.js';
 import { onTeardown, tempDir, waitFor } from '../helpers/env.js';
 import { adminPost, publish, writeFile } from '../helpers/publish.js';
 import { converged, getJson } from '../helpers/replication.js';
+import { sha256 } from '../helpers/hash.js';
 
 const exec = promisify(execFile);
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Publishes `count` small files as one package and approves it. */
 async function releaseSmall(base: string, dir: string, name: string, count: number, size = 16 * 1024) {

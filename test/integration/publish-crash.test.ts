@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { ADMIN_TOKEN, makeCluster } from '../helpers/cluster.js';
 import { exited, spawnCli } from '../helpers/cli.js';
 import { onTeardown, waitFor } from '../helpers/env.js';
+import { getJson } from '../helpers/replication.js';
 
 const MiB = 1024 * 1024;
 
@@ -37,11 +38,6 @@ function stalledUpload(url: string, files: number, sendBytes: number, signal?: A
 
 const stagedBytes = (dataDir: string) => readdirSync(path.join(dataDir, 'tmp')).reduce((n, f) => n + statSync(path.join(dataDir, 'tmp', f)).size, 0);
 const blobFiles = (dataDir: string) => readdirSync(path.join(dataDir, 'blobs')).flatMap((d) => readdirSync(path.join(dataDir, 'blobs', d)));
-
-async function getJson(url: string) {
-  const res = await request(url);
-  return (await res.body.json()) as any;
-}
 
 async function serve(c: Awaited<ReturnType<typeof makeCluster>>) {
   const child = spawnCli(['serve', '--node', 'hq', '-t', c.file], { env: c.env });

@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import { ReplicationProgress, type TaskView } from '../../src/replicate/progress.js';
 import type { WantedBlob } from '../../src/replicate/wanted.js';
 import { freshStore } from '../helpers/store.js';
+import { sha256 } from '../helpers/hash.js';
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('pending blobs in status', () => {
   it('stay right as blobs arrive and leave, though status narrows its last answer instead of rescanning everything wanted', async () => {

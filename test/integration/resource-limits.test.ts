@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import path from 'node:path';
@@ -10,8 +10,8 @@ import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/env.js';
 import { adminPost } from '../helpers/publish.js';
 import { getJson, metric, release } from '../helpers/replication.js';
+import { openDescriptors } from '../helpers/process.js';
 
-const openDescriptors = () => readdirSync('/proc/self/fd').length;
 
 /** Opens a raw connection, writes `text`, and resolves when the server closes it. */
 function rawClosed(port: number, text: string): { closed: Promise<void>; socket: import('node:net').Socket } {

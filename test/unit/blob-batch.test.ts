@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { FrameDecoder, frameHeader, type BatchFrame } from '../../src/protocol/blob-batch.js';
+import { sha256 } from '../helpers/hash.js';
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** A batch response holding `blobs` (undefined: a blob the sender does not hold). */
 function encode(blobs: readonly (Buffer | undefined)[]): { wire: Buffer; ids: string[] } {

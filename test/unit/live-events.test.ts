@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BACKLOG_LIMIT_BYTES, LiveEvents } from '../../src/console/live-events.js';
+import { BACKLOG_LIMIT_BYTES, LiveEvents, TICK_MS } from '../../src/console/live-events.js';
 import type { ConsoleDeps } from '../../src/console/view-context.js';
-import { waitFor } from '../helpers/env.js';
 import { nodeStatus } from '../helpers/status-fixture.js';
 
 /** A one-node status whose catalog position moves on every look, with a 30 KB error text: every tick is a new, large frame. */
@@ -14,7 +13,9 @@ function movingStatus(): { deps: Pick<ConsoleDeps, 'status' | 'catalog' | 'rollu
 }
 
 describe('live console events', () => {
-  it('a page that stops reading is skipped past a bounded backlog while the others keep getting every change', async () => {
+  it('a page that stops reading is skipped past a bounded backlog while the others keep getting every change', async (t) => {
+    // Controlled time: each tick of the events' timer is a step here, not a second of waiting.
+    t.mock.timers.enable({ apis: ['setInterval'] });
     const { deps } = movingStatus();
     const live = new LiveEvents(deps);
     const stalled = live.subscribe(new Set(['tree'] as const), new Map());
@@ -22,7 +23,12 @@ describe('live console events', () => {
     let frames = 0;
     reader.on('data', (d: Buffer) => (frames += (d.toString().match(/^event: tree$/gm) ?? []).length));
     try {
-      await waitFor('six frames at the reading page', () => frames >= 6, 15_000);
+      for (let ticks = 0; ticks < 20 && frames < 6; ticks++) {
+        t.mock.timers.tick(TICK_MS);
+        // The streams hand their chunks to 'data' listeners on a later turn of the event loop.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.ok(frames >= 6, `six frames at the reading page (got ${frames})`);
       // Six frames of ~30 KB were produced; the stalled page holds at most the limit plus one.
       assert.ok(stalled.writableLength <= BACKLOG_LIMIT_BYTES + 32 * 1024, `stalled backlog ${stalled.writableLength} bytes`);
     } finally {

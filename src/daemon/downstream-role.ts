@@ -1,0 +1,127 @@
+import type { Secrets } from '../auth/secrets.js';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { PATHS } from '../protocol/paths.js';
+import type { PeerClient } from '../protocol/peer-client.js';
+import { probeDelayMs } from '../protocol/probe-delay.js';
+import { SubtreePusher, type PushedEntry } from '../protocol/subtree-pusher.js';
+import { Replicator } from '../replicate/replicator.js';
+import { statusChangeKey, type ChildStatuses, type OwnStatus } from '../replicate/status-rollup.js';
+import type { ReplicationTuning } from '../replicate/tuning.js';
+import type { ReportRollup } from '../reports/rollup.js';
+import type { SiteSummary } from '../reports/report-store.js';
+import { ScheduleController } from '../schedule/schedule-controller.js';
+import { BlobLeases } from '../site/blob-leases.js';
+import { RedisLink } from '../site/redis-link.js';
+import { SiteBudget } from '../site/site-budget.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { MetaDb } from '../store/meta-db.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import type { RelaySources } from '../transfer/live-relays.js';
+import { runCloseSteps, type CloseStep } from './close-steps.js';
+
+export interface DownstreamParts {
+  readonly topology: Topology;
+  readonly spec: NodeSpec;
+  readonly secrets: Secrets;
+  readonly catalog: CatalogLog;
+  readonly store: BlobStore;
+  readonly db: MetaDb;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly tuning: ReplicationTuning;
+  readonly client: PeerClient;
+  readonly relays: RelaySources;
+  readonly children: ChildStatuses;
+  readonly rollup: ReportRollup;
+  /** This node's own status, its subtree left out (pushed with the children's entries). */
+  readonly ownStatus: () => OwnStatus;
+}
+
+/**
+ * What every node but the primary runs once it serves: its region's schedule (background
+ * windows probe the path to the current upstream), the site link and shared budget when it
+ * has sibling nodes, the replicator, and the pushes of status and report figures upstream.
+ */
+export class DownstreamRole {
+  readonly schedule: ScheduleController;
+  readonly replicator: Replicator;
+  readonly site: { readonly name: string; readonly link: RedisLink; readonly budget: SiteBudget } | undefined;
+  private statusPusher: SubtreePusher<OwnStatus> | undefined;
+  private reportPusher: SubtreePusher<SiteSummary> | undefined;
+
+  private constructor(p: DownstreamParts) {
+    const { topology, spec } = p;
+    const region = topology.regions.get(spec.region)!;
+    // Background windows feel the path's delay to the current upstream, and ask it to send at their rate.
+    const probe = async (rateBytesPerSec: number) => {
+      const peer = this.replicator?.currentUpstream();
+      return peer ? probeDelayMs(peer.url, p.client.dispatcher, spec.name, { rateBytesPerSec, peerToken: p.secrets.peerToken }) : undefined;
+    };
+    this.schedule = new ScheduleController(spec.schedule ?? region.schedule, region.timezone, region.critical, p.metrics, p.log.child({ component: 'schedule' }), Date.now, probe);
+    const site = spec.site ? topology.sites.get(spec.site) : undefined;
+    if (site) {
+      const link = new RedisLink(site.redisUrl, p.log.child({ component: 'site' }), (up) => p.metrics.siteRedisUp.set(up ? 1 : 0));
+      p.metrics.siteRedisUp.set(0);
+      this.site = { name: site.name, link, budget: new SiteBudget(this.schedule.budget, site, link) };
+    }
+    this.replicator = new Replicator({
+      ...(site && this.site ? { site: { budget: this.site.budget, leases: new BlobLeases(site, spec.name, this.site.link), siblingUrl: (name: string) => topology.nodes.get(name)!.url } } : {}),
+      topology,
+      spec,
+      catalog: p.catalog,
+      store: p.store,
+      db: p.db,
+      metrics: p.metrics,
+      log: p.log,
+      tuning: p.tuning,
+      schedule: this.schedule,
+      graceMs: topology.graceMs,
+      client: p.client,
+    });
+    p.relays.attach(this.replicator);
+  }
+
+  /** Builds and starts the role: replication, then the pushes upstream. */
+  static async start(p: DownstreamParts): Promise<DownstreamRole> {
+    const role = new DownstreamRole(p);
+    try {
+      await role.run(p);
+    } catch (err) {
+      // Half started: what did start is stopped here, the caller has no role to close.
+      await runCloseSteps(role.closeSteps(), p.log);
+      throw err;
+    }
+    return role;
+  }
+
+  private async run(p: DownstreamParts): Promise<void> {
+    this.schedule.start();
+    await this.replicator.start();
+    const push = { self: p.spec, upstream: () => this.replicator.currentUpstream(), peerToken: p.secrets.peerToken, everyMs: p.tuning.statusPushMs, client: p.client };
+    const status = new SubtreePusher<OwnStatus>({
+      ...push,
+      route: PATHS.status,
+      log: p.log.child({ component: 'status' }),
+      collect: () => new Map<string, PushedEntry<OwnStatus>>([[p.spec.name, { parent: null, value: p.ownStatus(), stale: false }], ...p.children.below()]),
+      changeKey: statusChangeKey,
+    });
+    const reports = new SubtreePusher<SiteSummary>({ ...push, route: PATHS.reportsRollup, log: p.log.child({ component: 'reports' }), collect: () => p.rollup.forPush(), changeKey: (s) => JSON.stringify(s) });
+    this.statusPusher = status;
+    this.reportPusher = reports;
+    status.start();
+    reports.start();
+  }
+
+  /** In order: stop pushing, stop fetching, then the schedule and the site link. */
+  closeSteps(): CloseStep[] {
+    return [
+      ['status', () => this.statusPusher?.close()],
+      ['reports', () => this.reportPusher?.close()],
+      ['replication', () => this.replicator.close()],
+      ['schedule', () => this.schedule.close()],
+      ['site', () => this.site?.link.close()],
+    ];
+  }
+}

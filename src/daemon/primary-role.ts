@@ -1,0 +1,110 @@
+import { EnvHttpProxyAgent } from 'undici';
+import type { Secrets } from '../auth/secrets.js';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import { CatalogWriter } from '../catalog/catalog-writer.js';
+import { readPrivateKey } from '../catalog/keys.js';
+import { LostBlobs } from '../catalog/lost-blobs.js';
+import { SluiceError } from '../errors.js';
+import { AptPublisher } from '../feeds/apt-publisher.js';
+import { FeedScheduler } from '../feeds/feed-scheduler.js';
+import { FeedState } from '../feeds/feed-state.js';
+import { loadRepositoryKey } from '../feeds/repository-key.js';
+import { VendorFetcher } from '../feeds/vendor-fetcher.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ReplicationTuning } from '../replicate/tuning.js';
+import { ScheduleController } from '../schedule/schedule-controller.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { MetaDb } from '../store/meta-db.js';
+import type { NodeSpec, Topology } from '../topology/types.js';
+import type { RelaySources } from '../transfer/live-relays.js';
+import type { CloseStep } from './close-steps.js';
+
+export interface PrimaryParts {
+  readonly topology: Topology;
+  readonly spec: NodeSpec;
+  readonly secrets: Secrets;
+  readonly catalog: CatalogLog;
+  readonly store: BlobStore;
+  readonly db: MetaDb;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly tuning: ReplicationTuning;
+  readonly relays: RelaySources;
+}
+
+/**
+ * What only the primary runs: the catalog writer (with its signing keys), the lost-blob
+ * watch, and with `feeds:` the vendor side — feed syncs, vendor fetches on the primary's own
+ * schedule, and the signed APT repository of each ring.
+ */
+export class PrimaryRole {
+  private vendorClient: EnvHttpProxyAgent | undefined;
+  feeds: FeedScheduler | undefined;
+  vendorFetcher: VendorFetcher | undefined;
+  private vendorSchedule: ScheduleController | undefined;
+  private aptPublisher: AptPublisher | undefined;
+
+  private constructor(
+    readonly writer: CatalogWriter,
+    readonly lost: LostBlobs,
+  ) {}
+
+  /** Builds the role before the node listens (routes need the writer); `start` runs it after. */
+  static async build(p: PrimaryParts, signingKeys: ReturnType<typeof loadSigningKeys>): Promise<PrimaryRole> {
+    const writer = new CatalogWriter(p.catalog, p.store, signingKeys, p.topology.trust.headTtlMs, p.topology.trust.timestampTtlMs);
+    await writer.start();
+    const role = new PrimaryRole(writer, new LostBlobs(p.catalog, p.store));
+    if (p.topology.feeds.size) await role.buildFeeds(p);
+    return role;
+  }
+
+  private async buildFeeds(p: PrimaryParts): Promise<void> {
+    // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
+    this.vendorClient = new EnvHttpProxyAgent();
+    const feedState = new FeedState(p.db);
+    this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
+    if (p.secrets.aptKeyPath) {
+      const key = await loadRepositoryKey(p.secrets.aptKeyPath);
+      this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, key, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.headTtlMs });
+    } else p.log.warn('SLUICE_APT_KEY is not set: feed packages replicate, but no signed APT repository is published for stock apt clients; create a key with "sluice keygen --apt --out DIR"');
+    // The primary's own region windows pace what it takes from vendors.
+    const region = p.topology.regions.get(p.spec.region)!;
+    this.vendorSchedule = new ScheduleController(p.spec.schedule ?? region.schedule, region.timezone, region.critical, p.metrics, p.log.child({ component: 'schedule' }));
+    this.vendorSchedule.start();
+    const t = p.tuning;
+    this.vendorFetcher = new VendorFetcher({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, metrics: p.metrics, log: p.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs, budget: this.vendorSchedule.budget, criticalBudget: this.vendorSchedule.criticalBudget });
+    p.relays.attach(this.vendorFetcher);
+  }
+
+  /** Starts the background work once the node serves. */
+  start(): void {
+    this.feeds?.start();
+    this.vendorFetcher?.start();
+    this.aptPublisher?.start();
+  }
+
+  /** In order: stop taking from vendors, then stop signing. */
+  closeSteps(): CloseStep[] {
+    return [
+      ['feeds', () => this.feeds?.close()],
+      ['vendor fetches', () => this.vendorFetcher?.close()],
+      ['vendor schedule', () => this.vendorSchedule?.close()],
+      ['apt index', () => this.aptPublisher?.close()],
+      ['writer', () => this.writer.close()],
+      ['vendor connections', () => this.vendorClient?.destroy()],
+    ];
+  }
+}
+
+/**
+ * The primary's catalog signing keys: SLUICE_SIGNING_KEY, a path or a comma-separated list
+ * (the old and the new key while a rotation is applied). The writer signs with the one the
+ * root in force lists, and refuses to start with none.
+ */
+export function loadSigningKeys(spec: NodeSpec, secrets: Secrets) {
+  if (!secrets.signingKeyPath) {
+    throw new SluiceError('KEY_MISSING', `node ${spec.name} is the primary and needs the catalog signing key: set SLUICE_SIGNING_KEY to the path of catalog.key (create a pair with "sluice keygen --out DIR")`);
+  }
+  return secrets.signingKeyPath.split(',').map((file) => readPrivateKey(file.trim(), 'the catalog signing key (SLUICE_SIGNING_KEY)'));
+}
