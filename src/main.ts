@@ -10,6 +10,7 @@ import { registerOffline } from './cli/offline.js';
 import { registerFeeds } from './cli/feeds.js';
 import { registerReport } from './cli/report.js';
 import { registerRestore } from './cli/restore.js';
+import { registerRecover } from './cli/recover.js';
 import { registerRoot } from './cli/root.js';
 import { registerScrapeConfig } from './cli/scrape-config.js';
 import { registerServe } from './cli/serve.js';
@@ -39,6 +40,7 @@ registerPackageCommands(program);
 registerStatus(program);
 registerVerify(program);
 registerRestore(program);
+registerRecover(program);
 registerRoot(program);
 registerPlan(program);
 registerScrapeConfig(program);
@@ -80,13 +82,14 @@ function reportUnknownOptionsFirst(root: Command): void {
 function addPrefixSuggestions(root: Command): void {
   const walk = (cmd: Command) => {
     cmd.configureOutput({
+      // Every usage error carries its code like any other error (docs/errors.md): "error USAGE: ...".
       outputError: (text, write) => {
         const m = /^error: unknown option '(--[^']+)'(?:\n\(Did you mean (--[\w-]+)\?\))?/.exec(text);
-        if (!m) return write(text);
+        if (!m) return write(text.replace(/^error: /, 'error USAGE: '));
         const flags = cmd.options.map((o) => o.long).filter((l): l is string => l !== undefined);
         const prefixed = flags.filter((l) => l.startsWith(m[1]!));
         const guess = prefixed.length === 1 ? prefixed[0] : m[2];
-        write(`error: unknown option ${m[1]}${guess ? ` (did you mean ${guess}?)` : ''}${text.slice(m[0].length)}`);
+        write(`error USAGE: unknown option ${m[1]}${guess ? ` (did you mean ${guess}?)` : ''}${text.slice(m[0].length)}`);
       },
     });
     cmd.commands.forEach(walk);

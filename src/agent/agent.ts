@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -328,7 +329,9 @@ async function install(o: AgentOptions, u: PlannedInstall, files: string[]): Pro
     }
   }
   const command = substitute(o.exec, files, u);
-  const { code, stderr } = await runShell(command, o.execTimeoutMs);
+  // The installer's own words reach the agent's output (and so the journal), line by line.
+  const { code, stderr } = await runShell(command, o.execTimeoutMs, (stream, line) => o.log(`${u.id} ${stream}: ${line}`));
+  o.log(`${u.id}: the install command exited with ${code === null ? 'no code (killed: over --exec-timeout?)' : `code ${code}`}`);
   const at = new Date().toISOString();
   if (code === 0) return { status: 'succeeded', at };
   if (code === o.rebootExitCode) return { status: 'succeeded-reboot', at };
@@ -336,11 +339,23 @@ async function install(o: AgentOptions, u: PlannedInstall, files: string[]): Pro
   return { status: 'failed', error: `exit code ${code ?? 'none (killed)'}${last ? `: ${last.slice(0, 500)}` : ''}`, at };
 }
 
-function runShell(command: string, timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
+/** Longest installer line passed on whole; longer ones are cut (a progress bar without newlines). */
+const MAX_OUTPUT_LINE = 2000;
+
+/**
+ * Runs `command` with /bin/sh, its stdout and stderr handed to `onLine` a line at a time;
+ * resolves with the exit code (null when killed after `timeoutMs`) and the tail of stderr.
+ */
+function runShell(command: string, timeoutMs: number, onLine: (stream: 'stdout' | 'stderr', line: string) => void): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const lines = (stream: 'stdout' | 'stderr', input: NodeJS.ReadableStream) => {
+      createInterface({ input, crlfDelay: Infinity }).on('line', (line) => onLine(stream, line.length > MAX_OUTPUT_LINE ? `${line.slice(0, MAX_OUTPUT_LINE)}…` : line));
+    };
+    lines('stdout', child.stdout);
+    lines('stderr', child.stderr);
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);

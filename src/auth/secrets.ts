@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { SluiceError, describeFsError } from '../errors.js';
 
 /** Per-node secrets, which never live in topology.yaml. */
@@ -24,11 +25,17 @@ export interface Secrets {
   /** This node's certificate and private key, PEM files (SLUICE_TLS_CERT, SLUICE_TLS_KEY). */
   readonly tlsCertPath?: string | undefined;
   readonly tlsKeyPath?: string | undefined;
+  /**
+   * A directory of node certificates, `NAME.crt` and `NAME.key` (as "sluice cert node --out
+   * DIR" and the demo write them), for files that serve several nodes (SLUICE_TLS_DIR); a
+   * node's SLUICE_TLS_CERT/KEY win over it. See `secretsForNode`.
+   */
+  readonly tlsDir?: string | undefined;
   /** The primary's APT repository key: an armored OpenPGP private key file (SLUICE_APT_KEY); it signs each ring's index. */
   readonly aptKeyPath?: string | undefined;
 }
 
-const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN', 'SLUICE_PEER_TOKENS', 'SLUICE_TLS_CERT', 'SLUICE_TLS_KEY', 'SLUICE_APT_KEY'] as const;
+const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN', 'SLUICE_PEER_TOKENS', 'SLUICE_TLS_CERT', 'SLUICE_TLS_KEY', 'SLUICE_TLS_DIR', 'SLUICE_APT_KEY'] as const;
 
 /**
  * Reads secrets from the environment, falling back to a secrets file in environment-file
@@ -46,8 +53,19 @@ export function loadSecrets(env: NodeJS.ProcessEnv, file: string | undefined = e
     childTokens: pick('SLUICE_PEER_TOKENS'),
     tlsCertPath: pick('SLUICE_TLS_CERT'),
     tlsKeyPath: pick('SLUICE_TLS_KEY'),
+    tlsDir: pick('SLUICE_TLS_DIR'),
     aptKeyPath: pick('SLUICE_APT_KEY'),
   };
+}
+
+/**
+ * The secrets as node `name` uses them: without SLUICE_TLS_CERT/KEY, its pair in SLUICE_TLS_DIR
+ * (NAME.crt, NAME.key) when that is set. One secrets file can then serve every node of a
+ * machine, as the demo's does ("sluice serve --node hq --secrets data/demo.env").
+ */
+export function secretsForNode(secrets: Secrets, name: string): Secrets {
+  if (secrets.tlsCertPath || secrets.tlsKeyPath || !secrets.tlsDir) return secrets;
+  return { ...secrets, tlsCertPath: path.join(secrets.tlsDir, `${name}.crt`), tlsKeyPath: path.join(secrets.tlsDir, `${name}.key`) };
 }
 
 export function parseEnvFile(file: string): Record<string, string> {

@@ -61,6 +61,12 @@ export interface VerifyOptions {
    * not have expired. The freeze defence stays for network sync, where a replay is the risk.
    */
   readonly timestampMayHaveExpired?: boolean;
+  /**
+   * The primary taking its own log back from a node (`sluice recover`): the head and the
+   * timestamp may have expired while it was down; they must still be signed by the root in
+   * force and cover the records. The primary signs a fresh head over them when it starts.
+   */
+  readonly signerRecovering?: boolean;
 }
 
 export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, trust: TrustRoot | KeyObject, nowMs: number, options: VerifyOptions = {}): VerifiedPage {
@@ -72,7 +78,7 @@ export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, tru
   // refused before anything else is looked at.
   const carriesRoot = page.data.records.some((r) => (r as { type?: unknown } | null)?.type === 'root');
   if (!carriesRoot && !page.data.more && !headSignedBy(head, root.catalogKeys)) throw new CatalogRejected('signature', `the catalog head (seq ${head.seq}) is not signed by a catalog key of the root in force (version ${root.version})`);
-  if (Date.parse(head.expires) <= nowMs) throw new CatalogRejected('expired', `the catalog head (seq ${head.seq}) expired at ${head.expires}; the primary has not re-signed it`);
+  if (!options.signerRecovering && Date.parse(head.expires) <= nowMs) throw new CatalogRejected('expired', `the catalog head (seq ${head.seq}) expired at ${head.expires}; the primary has not re-signed it`);
   if (head.seq < verified.seq) throw new CatalogRejected('rollback', `the upstream offers catalog seq ${head.seq}, older than the verified seq ${verified.seq} held here`);
   if (head.seq === verified.seq && head.hash !== verified.hash) throw new CatalogRejected('chain', `the upstream's catalog at seq ${head.seq} differs from the one verified here (a fork)`);
 
@@ -110,6 +116,6 @@ export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, tru
   if (!timestamp) throw new CatalogRejected('stale', `the upstream sent no timestamp with the catalog head (seq ${head.seq}); it cannot prove the catalog is current`);
   if (!timestampSignedBy(timestamp, root.catalogKeys)) throw new CatalogRejected('signature', `the catalog timestamp is not signed by a catalog key of the root in force (version ${root.version})`);
   if (timestamp.seq !== head.seq || timestamp.hash !== head.hash) throw new CatalogRejected('stale', `the upstream is replaying an old catalog: its timestamp covers seq ${timestamp.seq}, not the head it sent (seq ${head.seq})`);
-  if (!options.timestampMayHaveExpired && Date.parse(timestamp.expires) <= nowMs) throw new CatalogRejected('stale', `the upstream is replaying an old catalog: its newest timestamp expired at ${timestamp.expires} (issued ${timestamp.issued})`);
+  if (!options.timestampMayHaveExpired && !options.signerRecovering && Date.parse(timestamp.expires) <= nowMs) throw new CatalogRejected('stale', `the upstream is replaying an old catalog: its newest timestamp expired at ${timestamp.expires} (issued ${timestamp.issued})`);
   return { records, head, complete, root, timestamp };
 }

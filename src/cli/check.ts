@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadSecrets } from '../auth/secrets.js';
+import { loadSecrets, secretsForNode } from '../auth/secrets.js';
 import { readPublicKey } from '../catalog/keys.js';
 import { SluiceError } from '../errors.js';
 import { certificates } from './cert.js';
@@ -57,7 +57,7 @@ function transportWarnings(topology: Topology): string[] {
 async function nodeCertificateWarnings(topology: Topology, name: string, secretsFile: string | undefined): Promise<string[]> {
   const node = topology.nodes.get(name);
   if (!node) throw new SluiceError('UNKNOWN_NODE', `--node ${name}: no such node in ${topology.file}; expected one of: ${[...topology.nodes.keys()].join(', ')}`);
-  const secrets = loadSecrets(process.env, secretsFile);
+  const secrets = secretsForNode(loadSecrets(process.env, secretsFile), name);
   const fix = `sluice cert node ${name} --ca-dir DIR --out DIR`;
   if (!secrets.tlsCertPath || !secrets.tlsKeyPath) {
     if (!node.url.startsWith('https:')) return [];

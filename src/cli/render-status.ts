@@ -3,6 +3,11 @@ import { formatBytes, formatDuration, formatRateIn, rateFamilyOf } from '../topo
 
 export { errorText, etaText, rateText, type StatusJson };
 
+/** A node's rings as status shows them: `all` applies to every node, so a node without rings has only that. */
+export function ringsText(rings: readonly string[] | undefined): string {
+  return rings?.length ? rings.join(',') : 'all only';
+}
+
 
 const BAR = 20;
 
@@ -22,7 +27,10 @@ export function renderStatus(root: StatusJson, maxTransfers = 5): string {
     }
     const parts = [`${s.node}${s.primary ? ' (primary)' : ''}`, `catalog ${s.catalog.seq}${s.catalog.seq < primarySeq ? ` (${primarySeq - s.catalog.seq} behind)` : ''}`, `store ${s.store.blobs} blobs ${formatBytes(s.store.bytes)}`];
     if (!s.primary) {
-      if (s.pending.blobs === 0) parts.push('up to date');
+      // A node holds only what its rings (and `all`) approve: with nothing pending it holds all
+      // of that, though packages approved for other rings exist.
+      parts.push(`rings ${ringsText(s.rings)}`);
+      if (s.pending.blobs === 0) parts.push('nothing pending for its rings');
       else parts.push(`pending ${s.pending.blobs} blobs ${formatBytes(s.pending.bytes)}, ${etaText(s)}`);
       if (s.upstream) parts.push(s.upstream.current === s.upstream.preferred ? `via ${s.upstream.current}` : `via FALLBACK ${s.upstream.current} (${s.upstream.preferred} offline)`);
     }

@@ -74,8 +74,9 @@ export function registerRoot(program: Command): void {
     });
 
   common(root.command('show'), { server: true })
-    .description('print the root of trust in force at a node')
-    .action(async (_opts: unknown, cmd: Command) => printJson(await clientFor(cmd).getJson(PATHS.root)));
+    .description('print the root of trust in force at a node (the primary unless --node or --server)')
+    .option('--node <name>', 'the node to ask, as named in the topology (as for sluice status)')
+    .action(async (opts: { node?: string }, cmd: Command) => printJson(await clientFor(cmd, process.env, opts.node).getJson(PATHS.root)));
 }
 
 function readRoot(file: string): SignedRoot {

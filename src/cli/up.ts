@@ -116,6 +116,12 @@ async function bootstrapDemo(topology: Topology): Promise<string> {
     );
     process.stdout.write(`created ${path.relative(process.cwd(), secretsFile)} with a demo admin token (first run)\n`);
   }
+  // The demo's node certificates (bootstrapCertificates) are named here, so one node can be
+  // run alone from the same file: "sluice serve --node hq --secrets data/demo.env".
+  const caPath = topology.trust.caPath;
+  if (caPath && [...topology.nodes.values()].some((n) => n.url.startsWith('https:')) && !parseEnvFile(secretsFile).SLUICE_TLS_DIR) {
+    appendFileSync(secretsFile, `SLUICE_TLS_DIR=${path.join(path.dirname(caPath), 'nodes')}\n`);
+  }
   // With feeds, the primary signs an APT repository per ring: a repository key for the demo.
   if (topology.feeds.size && !parseEnvFile(secretsFile).SLUICE_APT_KEY) {
     const aptKey = path.join(keyDir, 'apt.key');

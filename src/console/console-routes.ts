@@ -79,6 +79,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     ui.get('/ui', async (_request, reply) => reply.redirect('/ui/packages', 303));
     ui.get('/ui/', async (_request, reply) => reply.redirect('/ui/packages', 303));
 
+    // Browsers ask for /favicon.ico whatever the page links: the console's icon, not a 404 in every log.
+    ui.get('/favicon.ico', async (_request, reply) => reply.redirect('/ui/assets/favicon.svg', 301));
     ui.get('/ui/assets/:name', async (request, reply) => {
       const asset = assets.get((request.params as { name: string }).name);
       if (!asset) throw new SluiceError('ROUTE_NOT_FOUND', 'no such console asset');
@@ -207,6 +209,7 @@ function loadAssets(): Map<string, Asset> {
     ['sse.js', require.resolve('htmx-ext-sse/dist/sse.min.js'), 'text/javascript; charset=utf-8'],
     ['console.js', own('console.js'), 'text/javascript; charset=utf-8'],
     ['console.css', own('console.css'), 'text/css; charset=utf-8'],
+    ['favicon.svg', own('favicon.svg'), 'image/svg+xml'],
   ];
   return new Map(
     files.map(([name, file, type]) => {

@@ -27,6 +27,7 @@ export function page(ctx: ViewContext, view: ViewName | 'sign-in', title: string
 <title>${title} · Sluice ${node.name}</title>
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}'>
 ${ctx.session ? html`<meta name="csrf-token" content="${ctx.session.csrf}">` : ''}
+<link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/ui/assets/console.css">
 <script src="/ui/assets/htmx.min.js" defer></script>
 <script src="/ui/assets/sse.js" defer></script>

@@ -3,7 +3,7 @@ import { PATHS } from '../protocol/paths.js';
 import type { HttpDeps } from './deps.js';
 import { peerOf } from './peer.js';
 import { HOT_BLOB_MAX } from '../store/blob-sizes.js';
-import { blobHeaders } from './blob-headers.js';
+import { wholeBlobHeaders } from './blob-headers.js';
 
 const BLOB_PATH = new RegExp(`^${PATHS.blob.replace(':sha256', '([0-9a-f]{64})')}$`);
 
@@ -42,7 +42,7 @@ export function blobFastPath(deps: Pick<HttpDeps, 'store' | 'egress' | 'metrics'
     const peer = deps.peerAuth.certifiedNodeOf(req.socket) ?? peerOf(req, deps.topology);
     // Caps and a background child's pace are applied by the route.
     if (deps.egress.active && deps.egress.limitedFor(deps.peerAuth.provenNodeOf(req) ?? 'endpoint')) return false;
-    res.writeHead(200, { ...blobHeaders(sha256), 'content-length': String(size) });
+    res.writeHead(200, wholeBlobHeaders(sha256, size));
     if (req.method === 'HEAD') {
       res.end();
       return true;

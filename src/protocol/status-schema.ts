@@ -49,6 +49,8 @@ export const ownStatusSchema = z.object({
   node: name,
   primary: z.boolean(),
   region: name,
+  // Added later: a node of an earlier version pushes none.
+  rings: z.array(name).max(64).default([]),
   version: name.default('unknown'),
   at: instant.default(''),
   ready: z.boolean().default(true),

@@ -10,6 +10,8 @@ export interface NodeStatus {
   node: string;
   primary: boolean;
   region: string;
+  /** The rings this node belongs to (its `ring:` in the topology, else its region's); `all` packages go everywhere. */
+  rings: string[];
   version: string;
   at: string;
   ready: boolean;

@@ -41,6 +41,7 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
     node: p.spec.name,
     primary: p.spec.isPrimary,
     region: p.spec.region,
+    rings: [...p.spec.rings],
     version: VERSION,
     at: new Date().toISOString(),
     ready: p.ready,

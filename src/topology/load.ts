@@ -153,6 +153,7 @@ function normalize(raw: RawTopology, absFile: string): Topology {
         egress: Object.freeze({
           rateBytesPerSec: parseRate(n.egress?.rate ?? 'unlimited')!,
           perChildBytesPerSec: parseRate(n.egress?.perChild ?? 'unlimited')!,
+          ...(n.egress?.rate ? { rateText: n.egress.rate.trim() } : {}),
         }),
         isPrimary: name === raw.primary,
         site: n.site,
@@ -232,7 +233,7 @@ export function daysText(days: readonly string[]): string {
 
 function criticalLane(text: string): CriticalLane {
   if (text === 'bypass' || text === 'schedule') return { kind: text };
-  return { kind: 'rate', rateBytesPerSec: parseRate(text)! };
+  return { kind: 'rate', rateBytesPerSec: parseRate(text)!, text: text.trim() };
 }
 
 function splitHostPort(listen: string): [string, number] {

@@ -21,7 +21,7 @@ export function renderTree(topology: Topology): string {
     if (n.fallback.length) parts.push(`fallback ${n.fallback.join(' → ')}`);
     if (n.accept.platforms) parts.push(`platforms ${n.accept.platforms.join(',')}`);
     if (n.accept.languages) parts.push(`languages ${n.accept.languages.join(',')}`);
-    if (n.egress.rateBytesPerSec !== Infinity) parts.push(`egress ${formatRate(n.egress.rateBytesPerSec)}`);
+    if (n.egress.rateBytesPerSec !== Infinity) parts.push(`egress ${n.egress.rateText ?? formatRate(n.egress.rateBytesPerSec)}`);
     return parts.filter(Boolean).join('  ');
   };
   const walk = (n: NodeSpec, prefix: string, last: boolean, root: boolean): void => {

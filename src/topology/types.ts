@@ -23,7 +23,8 @@ export interface ScheduleWindow {
   readonly background: boolean;
 }
 
-export type CriticalLane = { readonly kind: 'bypass' } | { readonly kind: 'schedule' } | { readonly kind: 'rate'; readonly rateBytesPerSec: RateBytesPerSec };
+/** `text`: the rate as written in the topology, so it is shown in the user's own unit. */
+export type CriticalLane = { readonly kind: 'bypass' } | { readonly kind: 'schedule' } | { readonly kind: 'rate'; readonly rateBytesPerSec: RateBytesPerSec; readonly text: string };
 
 export interface Region {
   readonly name: string;
@@ -51,7 +52,8 @@ export interface NodeSpec {
   readonly dataDir: string;
   /** Overrides the region's schedule when set. */
   readonly schedule: readonly ScheduleWindow[] | undefined;
-  readonly egress: { readonly rateBytesPerSec: RateBytesPerSec; readonly perChildBytesPerSec: RateBytesPerSec };
+  /** `rateText`: the cap as written in the topology, shown in the user's own unit. */
+  readonly egress: { readonly rateBytesPerSec: RateBytesPerSec; readonly perChildBytesPerSec: RateBytesPerSec; readonly rateText?: string };
   readonly isPrimary: boolean;
   /** The site whose siblings share a WAN budget and blob leases with this node (topology `site`). */
   readonly site: string | undefined;

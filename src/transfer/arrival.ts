@@ -69,6 +69,7 @@ export class Arrival {
     this.released = true;
     this.relays.end(this.relay);
     this.relay.finish(stored);
+    if (stored) this.relays.stored(this.relay.sha256);
     this.partial.release();
     void this.lease?.release(stored);
   }

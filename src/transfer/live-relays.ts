@@ -43,20 +43,25 @@ export class LiveRelays {
     });
   }
 
-  /** The live transfer of a blob, waiting up to `waitMs` for it to start when `wanted`. */
+  /**
+   * The live transfer of a blob, waiting up to `waitMs` for it to start when `wanted`; resolves
+   * undefined as soon as the blob is stored instead (an empty blob writes no byte, so it is
+   * never announced: its waiters would otherwise sit out the whole wait).
+   */
   async get(sha256: string, waitMs: number, wanted: boolean): Promise<LiveTransfer | undefined> {
     const now = this.live.get(sha256);
     if (now || !wanted || waitMs <= 0) return now;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.started.off(sha256, onStart);
-        resolve(this.live.get(sha256));
-      }, waitMs);
-      const onStart = (live: LiveTransfer) => {
+      const done = (live: LiveTransfer | undefined) => {
         clearTimeout(timer);
+        this.started.off(sha256, done);
+        this.started.off(`stored:${sha256}`, onStored);
         resolve(live);
       };
-      this.started.once(sha256, onStart);
+      const onStored = () => done(undefined);
+      const timer = setTimeout(() => done(this.live.get(sha256)), waitMs);
+      this.started.once(sha256, done);
+      this.started.once(`stored:${sha256}`, onStored);
     });
   }
 }

@@ -6,6 +6,7 @@ export function nodeStatus(overrides: Partial<NodeStatus> & { receivedAt?: strin
     node: 'hq',
     primary: true,
     region: 'main',
+    rings: [],
     version: 'test',
     at: new Date().toISOString(),
     ready: true,

@@ -117,9 +117,12 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
     await shot(page, 'package');
 
     // Keyboard only: ring, review, confirm.
-    await page.getByLabel('Ring').focus();
-    await page.keyboard.press('ArrowDown'); // all → pilot
-    assert.equal(await page.getByLabel('Ring').inputValue(), 'pilot');
+    const ring = page.getByLabel('Ring');
+    assert.equal(await ring.inputValue(), '', 'no ring is chosen for the admin (least of all "all")');
+    assert.equal(await ring.locator('option').last().innerText(), 'all', '"all", the widest, comes last');
+    await ring.focus();
+    for (let i = 0; i < 6 && (await ring.inputValue()) !== 'pilot'; i++) await page.keyboard.press('ArrowDown');
+    assert.equal(await ring.inputValue(), 'pilot');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     const confirm = page.locator('#confirm');
@@ -136,9 +139,9 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
     assert.match(await page.locator('dl.facts').innerText(), /pilot: .* by tester/);
 
     // The tree page was never reloaded and now shows pilot holding the blob.
-    await waitFor('pilot up to date with one blob in the live tree', async () => {
+    await waitFor('pilot holding everything for its rings, one blob, in the live tree', async () => {
       const row = await tree.locator('tr[data-node="pilot"]').innerText();
-      return /1 blob, 3\.0 MiB/.test(row) && /up to date/.test(row);
+      return /1 blob, 3\.0 MiB/.test(row) && /nothing pending for its rings/.test(row) && /rings pilot/.test(row);
     }, 30_000);
     assert.equal(await tree.evaluate(() => (window as unknown as { mark?: number }).mark), 42, 'the tree updated in place');
     assert.match(await tree.locator('tr[data-node="broad"]').innerText(), /0 blobs/);

@@ -17,9 +17,15 @@ describe('deploy/README.md, followed step by step (deploy/rehearse.sh)', () => {
     const pack = await runCommand('npm', ['pack', '--ignore-scripts', '--pack-destination', out], { cwd: REPO_ROOT, timeoutMs: 120_000 });
     assert.equal(pack.code, 0, pack.stderr);
     const tarball = readdirSync(out).find((f) => f.endsWith('.tgz'))!;
-    const r = await runCommand('bash', [path.join(REPO_ROOT, 'deploy/rehearse.sh'), path.join(out, tarball), tempDir()], { timeoutMs: 240_000 });
+    // Its own TMPDIR: whatever the rehearsal leaves in a temporary directory shows there.
+    const scratch = tempDir();
+    const r = await runCommand('bash', [path.join(REPO_ROOT, 'deploy/rehearse.sh'), path.join(out, tarball), tempDir()], { timeoutMs: 240_000, env: { TMPDIR: scratch } });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /REHEARSAL PASSED/);
     assert.match(r.stdout, /tool@1\.0 +lyon +1 +1 .* 100%/);
+    assert.match(r.stdout, /root version 2 in force at lyon; hq signs with catalog-2 alone/);
+    assert.match(r.stdout, /recovered: the tree carried on, lyon refused nothing/);
+    // Everything it made lives under the ROOT it was given: nothing left in the temporary directory.
+    assert.deepEqual(readdirSync(scratch), []);
   });
 });

@@ -26,7 +26,7 @@ function writeInstaller(dir: string): string {
   const script = path.join(dir, 'install.sh');
   writeFileSync(
     script,
-    ['#!/bin/sh', 'echo "$3 $2" >> "$4"', 'case "$2" in', '  broken@*) echo "installer crashed" >&2; exit 1 ;;', '  reboot@*) exit 194 ;;', 'esac', '[ -f "$1" ] || exit 9', 'exit 0', ''].join('\n'),
+    ['#!/bin/sh', 'echo "$3 $2" >> "$4"', 'echo "installing $2"', 'case "$2" in', '  broken@*) echo "installer crashed" >&2; exit 1 ;;', '  reboot@*) exit 194 ;;', 'esac', '[ -f "$1" ] || exit 9', 'exit 0', ''].join('\n'),
     { mode: 0o755 },
   );
   return script;
@@ -87,6 +87,12 @@ describe('endpoints install what applies, in severity order, and report', () => 
       assert.equal(byId['reboot@1'].status, 'succeeded-reboot');
       assert.equal(byId['p-all@1'].status, 'succeeded');
       assert.equal(a.run.reported, want.length);
+      // The installer's own output reaches the agent's (the journal), per package, with the exit code.
+      assert.match(a.stderr, /^p-all@1 stdout: installing p-all@1$/m);
+      assert.match(a.stderr, /^p-all@1: the install command exited with code 0$/m);
+      assert.match(a.stderr, /^broken@1 stderr: installer crashed$/m);
+      assert.match(a.stderr, /^broken@1: the install command exited with code 1$/m);
+      assert.match(a.stderr, /^reboot@1: the install command exited with code 194$/m);
     }
   });
 

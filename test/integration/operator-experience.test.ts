@@ -50,7 +50,7 @@ describe('a status error that is over', () => {
     }, 20_000);
     assert.equal(cleared.lastError!.code, holding.lastError!.code, 'the same error, now cleared');
     const text = renderStatus(cleared);
-    assert.match(text, /up to date/);
+    assert.match(text, /nothing pending for its rings/);
     assert.match(text, new RegExp(`last error ${holding.lastError!.code} seen .*, cleared `));
     assert.doesNotMatch(text, /ERROR/);
   });
@@ -167,7 +167,7 @@ describe('wording', () => {
   it('an abbreviated option names the one it abbreviates; a missing file says so in words; a misspelt key gets a suggestion', async () => {
     const ver = await runCli(['publish', 'f', '--name', 'x', '--ver', '1.0']);
     assert.equal(ver.code, 2);
-    assert.match(ver.stderr, /^error: unknown option --ver \(did you mean --version\?\)/);
+    assert.match(ver.stderr, /^error USAGE: unknown option --ver \(did you mean --version\?\)/);
     const missing = await runCli(['publish', '/nonexistent/file', '--name', 'x', '--version', '1', '--server', 'http://127.0.0.1:9']);
     assert.match(missing.stderr, /FILE_NOT_READABLE: cannot publish \/nonexistent\/file: no such file/);
     const dir = tempDir();

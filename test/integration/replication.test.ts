@@ -84,14 +84,17 @@ describe('replication three tiers down: primary → hub → branch', () => {
     assert.equal(status.children.hub.children.branch.stale, false);
     const text = renderStatus(status);
     assert.match(text, /^hq \(primary\) {2}catalog \d+/);
-    assert.match(text, /├?└── hub .*up to date {2}via hq/);
-    assert.match(text, / {4}└── branch .*up to date {2}via hub/);
+    assert.match(text, /├?└── hub .*rings pilot {2}nothing pending for its rings {2}via hq/);
+    assert.match(text, / {4}└── branch .*rings broad {2}nothing pending for its rings {2}via hub/);
+    // An empty blob writes no byte, so no relay is announced: its waiters are woken by its commit
+    // rather than sitting out the relay wait past their stall timeout.
+    assert.doesNotMatch(text, /TRANSFER_STALLED/);
     const cli = await runCli(['status', '-t', file]);
     assert.equal(cli.code, 0, cli.stderr);
-    assert.match(cli.stdout, /branch .*up to date/);
+    assert.match(cli.stdout, /branch .*nothing pending for its rings/);
     const json = JSON.parse((await runCli(['status', '--json', '--node', 'branch', '-t', file])).stdout);
     assert.equal(json.node, 'branch');
-    assert.deepEqual(Object.keys(json).sort(), ['at', 'catalog', 'children', 'forecast', 'lastError', 'lost', 'missing', 'node', 'pending', 'primary', 'rate', 'ready', 'region', 'store', 'transfers', 'upstream', 'version', 'warnings'].sort());
+    assert.deepEqual(Object.keys(json).sort(), ['at', 'catalog', 'children', 'forecast', 'lastError', 'lost', 'missing', 'node', 'pending', 'primary', 'rate', 'ready', 'region', 'rings', 'store', 'transfers', 'upstream', 'version', 'warnings'].sort());
   });
 
   it('sluice verify quarantines a corrupted blob and the node fetches it again', async () => {

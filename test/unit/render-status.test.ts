@@ -8,7 +8,7 @@ const now = Date.parse('2026-11-27T10:00:00Z');
 
 function branch(over: Partial<StatusJson> = {}): StatusJson {
   return {
-    node: 'paris', primary: false, region: 'europe', version: '0.1.0', at: new Date(now).toISOString(), ready: true,
+    node: 'paris', primary: false, region: 'europe', rings: ['europe'], version: '0.1.0', at: new Date(now).toISOString(), ready: true,
     upstream: { preferred: 'hq', current: 'hq', lastSyncAt: null, clockSkewSeconds: 0 },
     catalog: { seq: 5, headExpires: null }, store: { blobs: 1, bytes: 1e6 }, pending: { blobs: 1, bytes: 150e6 },
     transfers: [{ sha256: 'a'.repeat(64), packages: ['office@16'], severity: 'moderate', size: 300e6, offset: 150e6, state: 'active', rateBytesPerSec: 500_000, attempts: 0, peer: 'hq', lastError: null }],
@@ -52,7 +52,7 @@ describe('sluice status speaks the topology\'s language', () => {
     const cleared = { ...holding, clearedAt: '2026-11-27T09:59:30.000Z' };
     assert.equal(errorText(cleared), 'last error NOT_READY seen 2026-11-27 09:59:00Z (catalog sync), cleared 2026-11-27 09:59:30Z');
     const out = renderStatus(branch({ pending: { blobs: 0, bytes: 0 }, transfers: [], forecast: { doneAt: null, pendingPackages: 0, late: [] }, lastError: cleared }));
-    assert.match(out, /up to date/);
+    assert.match(out, /rings europe {2}nothing pending for its rings/);
     assert.doesNotMatch(out, /retry shortly|ERROR/);
   });
 });

@@ -90,6 +90,6 @@ describe('the worked example in docs/replication.md', () => {
     assert.equal(rateAt(eu.schedule, eu.timezone, sat), 50e6 / 8);
     assert.equal(rateAt(am.schedule, am.timezone, sat), Infinity);
     assert.deepEqual(eu.critical, { kind: 'bypass' });
-    assert.deepEqual(am.critical, { kind: 'rate', rateBytesPerSec: 10e6 });
+    assert.deepEqual(am.critical, { kind: 'rate', rateBytesPerSec: 10e6, text: '10MB/s' });
   });
 });

@@ -68,7 +68,7 @@ ${pageNav(paged, '/ui/packages', { q: filter.q, state: filter.state, severity: f
 /** Patch day: every new package the filter shows, approved for one ring after a review. */
 function bulkApproveForm(ctx: ViewContext, filter: PackageFilter, count: number): Html {
   if (count < 2) return html``;
-  const rings = [RING_ALL, ...ctx.deps.topology.rings.filter((r) => r !== RING_ALL)];
+  const rings = [...ctx.deps.topology.rings.filter((r) => r !== RING_ALL), RING_ALL];
   return html`<form class="inline bulk" action="/ui/approvals/confirm" method="get" hx-get="/ui/approvals/confirm" hx-target="#confirm-bulk" hx-swap="outerHTML">
   <input type="hidden" name="q" value="${filter.q ?? ''}"><input type="hidden" name="severity" value="${filter.severity ?? ''}"><input type="hidden" name="feed" value="${filter.feed ?? ''}">
   <label>Approve the ${count} new packages shown for ring <select name="ring" required><option value="">choose a ring</option>${rings.map((r) => html`<option>${r}</option>`)}</select></label>
@@ -149,7 +149,8 @@ export function packagePage(ctx: ViewContext, id: string): Html {
   if (!p) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}; see the package list at /ui/packages`);
   const state = catalog.state.stateOf(p);
   const size = p.files.reduce((n, f) => n + f.size, 0);
-  const rings = [RING_ALL, ...topology.rings];
+  // The widest choice last: `all` sends a package to every site.
+  const rings = [...topology.rings.filter((r) => r !== RING_ALL), RING_ALL];
   const body = html`
 <p><a href="/ui/packages">← Packages</a></p>
 <h1>${p.id}</h1>
@@ -169,7 +170,7 @@ ${
 <h2 id="actions-title">Decide</h2>
 <form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">
   <input type="hidden" name="action" value="approve">
-  <label>Ring <select name="ring">${rings.map((r) => html`<option>${r}</option>`)}</select></label>
+  <label>Ring <select name="ring" required><option value="">choose a ring</option>${rings.map((r) => html`<option>${r}</option>`)}</select></label>
   <button type="submit">Review approval…</button>
 </form>
 ${p.declined ? '' : html`<form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">

@@ -1,6 +1,6 @@
 import { planRows, rateText, type StatusJson } from '../../protocol/status-text.js';
 import type { ScheduleWindow } from '../../topology/types.js';
-import { formatBytes, formatRate } from '../../topology/units.js';
+import { formatBytes } from '../../topology/units.js';
 import { html, type Html } from '../html.js';
 import { localTime, page, plural, utc } from '../layout.js';
 import type { ViewContext } from '../view-context.js';
@@ -45,7 +45,7 @@ ${regions.map((region) => {
   return html`<section class="region" aria-labelledby="region-${region.name}">
 <h2 id="region-${region.name}">Region ${region.name} <span class="muted">${region.timezone}, now ${localTime(ctx.now, region.timezone)}</span></h2>
 ${windowList(region.schedule)}
-<p>Critical lane: ${region.critical.kind === 'bypass' ? 'bypasses the schedule' : region.critical.kind === 'rate' ? `its own rate, ${formatRate(region.critical.rateBytesPerSec)}` : 'follows the schedule'}.</p>
+<p>Critical lane: ${region.critical.kind === 'bypass' ? 'bypasses the schedule' : region.critical.kind === 'rate' ? `its own rate, ${region.critical.text}` : 'follows the schedule'}.</p>
 <div class="table-wrap" tabindex="0" role="region" aria-label="Nodes of region ${region.name}">
 <table>
 <thead><tr><th scope="col">Node</th><th scope="col">In force now</th><th scope="col">Next change (${region.timezone})</th></tr></thead>

@@ -77,10 +77,10 @@ function nodeRow(s: StatusJson, depth: number, primarySeq: number, now: number):
   const late = (s.forecast?.late ?? []).map((l) => html`<li><span class="badge err">late</span> ${l.id} (${l.severity}) due ${utc(l.deadline)}</li>`);
   const error = s.lastError ? html`<li class="${s.lastError.clearedAt ? 'muted' : 'error'}">${errorText(s.lastError)}</li>` : '';
   return html`<tr class="${s.stale ? 'stale' : ''}" data-node="${s.node}">
-<th scope="row" class="depth-${Math.min(depth, 8)}"><span class="node">${s.node}</span>${s.primary ? html` <span class="badge">primary</span>` : ''}${s.stale ? html` <span class="badge warn">stale since ${utc(s.receivedAt)}</span>` : ''}${s.ready ? '' : html` <span class="badge warn">not ready</span>`}<div class="muted">${s.region}</div></th>
+<th scope="row" class="depth-${Math.min(depth, 8)}"><span class="node">${s.node}</span>${s.primary ? html` <span class="badge">primary</span>` : ''}${s.stale ? html` <span class="badge warn">stale since ${utc(s.receivedAt)}</span>` : ''}${s.ready ? '' : html` <span class="badge warn">not ready</span>`}<div class="muted">${s.region} · rings ${s.rings?.length ? s.rings.join(', ') : 'all only'}</div></th>
 <td data-label="Catalog">${s.catalog.seq}${behind > 0 ? html` <span class="badge warn">${behind} behind</span>` : ''}</td>
 <td data-label="Stored">${plural(s.store.blobs, 'blob')}, ${formatBytes(s.store.bytes)}</td>
-<td data-label="Pending">${s.primary ? html`<span class="muted">–</span>` : s.pending.blobs === 0 ? html`<span class="ok">up to date</span>` : html`${plural(s.pending.blobs, 'blob')}, ${formatBytes(s.pending.bytes)}${receiving > 0 ? html`<div>receiving ${formatRateIn(receiving, family)}</div>` : ''}<div class="muted">${etaText(s, now)}</div>`}</td>
+<td data-label="Pending">${s.primary ? html`<span class="muted">–</span>` : s.pending.blobs === 0 ? html`<span class="ok">nothing pending for its rings</span>` : html`${plural(s.pending.blobs, 'blob')}, ${formatBytes(s.pending.bytes)}${receiving > 0 ? html`<div>receiving ${formatRateIn(receiving, family)}</div>` : ''}<div class="muted">${etaText(s, now)}</div>`}</td>
 <td data-label="Rate">${s.rate ? rateText(s.rate) : html`<span class="muted">source</span>`}</td>
 <td data-label="Upstream">${upstream}${s.upstream?.lastSyncAt ? html`<div class="muted">synced ${utc(s.upstream.lastSyncAt)}</div>` : ''}</td>
 <td data-label="Transfers"><ul class="plain">${transfers}${more}${late}${error}</ul></td>

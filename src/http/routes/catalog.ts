@@ -3,6 +3,7 @@ import { SluiceError } from '../../errors.js';
 import { PATHS } from '../../protocol/paths.js';
 import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
 import { intParam } from '../params.js';
+import { NODE_HEADER } from '../../protocol/headers.js';
 
 /**
  * GET /v1/catalog?after=SEQ&wait=SECONDS&limit=N → { records, head, more }.
@@ -11,13 +12,23 @@ import { intParam } from '../params.js';
  * without breaking the chain or the signature.
  */
 export function registerCatalogRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'idleTimeoutMs' | 'node'>): void {
+  // Nodes found ahead of this primary, warned about once each (they ask every few seconds).
+  const warnedAhead = new Set<string>();
   app.get(PATHS.catalog, async (request) => {
     const q = request.query as Record<string, string | undefined>;
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const waitSec = intParam(q, 'wait', 0, 0, HTTP_LIMITS.maxWaitSeconds);
     const limit = intParam(q, 'limit', HTTP_LIMITS.defaultCatalogPage, 1, HTTP_LIMITS.maxCatalogPage);
     if (after > deps.catalog.seq && deps.node.isPrimary) {
-      throw new SluiceError('BAD_REQUEST', `after=${after} is beyond the catalog's newest record (${deps.catalog.seq}); a node that believes otherwise holds a catalog from another primary`);
+      // A node ahead of its primary: the primary went back (restored from an older backup), or
+      // the node follows another tree. Said where both operators look: this answer and the log.
+      const caller = request.headers[NODE_HEADER];
+      const message = `behind the node: run "sluice recover --from ${typeof caller === 'string' ? caller : 'NODE'}" on this stopped primary (restored from an older backup?); after=${after} is beyond its newest record (${deps.catalog.seq}), or the node follows another primary`;
+      if (!warnedAhead.has(String(caller))) {
+        warnedAhead.add(String(caller));
+        request.log.warn({ peer: caller, after, seq: deps.catalog.seq }, message);
+      }
+      throw new SluiceError('BAD_REQUEST', message);
     }
     // A node that has not verified any catalog yet holds the poll too, rather than failing it.
     if (waitSec > 0 && (deps.catalog.seq <= after || !deps.catalog.head)) {

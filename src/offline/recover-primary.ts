@@ -1,0 +1,130 @@
+import { request, type Dispatcher } from 'undici';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import { CatalogRejected, verifyPage } from '../catalog/verify-page.js';
+import { SluiceError, toSluiceError } from '../errors.js';
+import { blobUrl, catalogUrl } from '../protocol/paths.js';
+import type { BlobStore } from '../store/blob-store.js';
+
+export interface RecoverReport {
+  /** The node the log and blobs were taken from. */
+  from: string;
+  catalog: { before: number; after: number; records: number };
+  /** `missing`: catalogued blobs neither this primary nor that node holds (restore them with `sluice restore FILE`). */
+  blobs: { fetched: number; bytes: number; alreadyHeld: number; missing: { sha256: string; packages: string[] }[] };
+}
+
+export interface RecoverDeps {
+  readonly catalog: CatalogLog;
+  readonly store: BlobStore;
+  readonly from: { readonly name: string; readonly url: string };
+  readonly dispatcher: Dispatcher;
+  readonly now?: () => number;
+  /** One line of progress at a time (the CLI prints them). */
+  readonly progress?: (line: string) => void;
+}
+
+const PAGE = 5000;
+
+/**
+ * A primary restored from a backup older than what its nodes hold takes the signed log back
+ * from one of them, verified as any sync is (records chained from the primary's own tip, the
+ * head signed by the root in force, root changes one version at a time), except that the head
+ * and timestamp may have expired while it was down: it signs a fresh head when it starts.
+ * Then every catalogued blob it lacks is fetched from that node and hashed before it is kept.
+ * Nodes never see the catalog go back, so nothing forks and nothing is transferred again.
+ * Run on the stopped primary (its data directory is locked while it runs).
+ */
+export async function recoverPrimary(d: RecoverDeps): Promise<RecoverReport> {
+  const before = d.catalog.seq;
+  const records = await takeLog(d);
+  const blobs = await takeBlobs(d);
+  return { from: d.from.name, catalog: { before, after: d.catalog.seq, records }, blobs };
+}
+
+async function takeLog(d: RecoverDeps): Promise<number> {
+  const now = d.now ?? Date.now;
+  let taken = 0;
+  try {
+    for (;;) {
+      const tip = d.catalog.receivedTip;
+      const body = await getJson(d, catalogUrl(d.from.url, tip.seq, PAGE));
+      const headSeq = (body as { head?: { seq?: unknown } }).head?.seq;
+      // The node holds no more than this primary: nothing to take (the backup was current).
+      if (typeof headSeq === 'number' && headSeq <= d.catalog.seq && tip.seq === d.catalog.seq) return 0;
+      const page = verifyPage(body, { seq: d.catalog.seq, hash: d.catalog.tipHash }, tip, tip.root, now(), { signerRecovering: true });
+      await d.catalog.stageRecords(page.records, page.root);
+      taken += page.records.length;
+      d.progress?.(`catalog: ${taken} records taken from ${d.from.name} (up to seq ${d.catalog.receivedTip.seq})`);
+      if (page.complete) {
+        await d.catalog.commitHead(page.head, page.timestamp, page.root);
+        return taken;
+      }
+    }
+  } catch (err) {
+    await d.catalog.discardUnverified().catch(() => undefined);
+    if (err instanceof CatalogRejected) throw new SluiceError(err.code, `the catalog of ${d.from.name} does not verify from this primary's own tip (${err.message}); nothing was taken. Recover from another node, or check that this backup belongs to this tree`, { cause: err });
+    throw err;
+  }
+}
+
+async function takeBlobs(d: RecoverDeps): Promise<RecoverReport['blobs']> {
+  const wanted = new Map<string, { size: number; packages: string[] }>();
+  for (const pkg of d.catalog.state.all()) {
+    for (const f of pkg.files) {
+      const w = wanted.get(f.sha256) ?? { size: f.size, packages: [] };
+      w.packages.push(pkg.id);
+      wanted.set(f.sha256, w);
+    }
+  }
+  const out: RecoverReport['blobs'] = { fetched: 0, bytes: 0, alreadyHeld: 0, missing: [] };
+  for (const [sha256, w] of wanted) {
+    if (d.store.has(sha256)) {
+      out.alreadyHeld++;
+      continue;
+    }
+    if (await takeBlob(d, sha256, w.size)) {
+      out.fetched++;
+      out.bytes += w.size;
+      d.progress?.(`blobs: ${out.fetched} fetched from ${d.from.name} (${w.packages.join(', ')})`);
+    } else out.missing.push({ sha256, packages: w.packages });
+  }
+  return out;
+}
+
+/** One blob from the node, kept only if its bytes hash to the catalog's sha256 and size. */
+async function takeBlob(d: RecoverDeps, sha256: string, size: number): Promise<boolean> {
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(blobUrl(d.from.url, sha256), { dispatcher: d.dispatcher });
+  } catch (err) {
+    throw toSluiceError(err, `fetching blob ${sha256.slice(0, 12)}… from ${d.from.name}`);
+  }
+  if (res.statusCode !== 200) {
+    await res.body.dump().catch(() => undefined);
+    return false;
+  }
+  const staged = await d.store.stage(res.body, { maxBytes: size }).catch(() => undefined);
+  if (!staged) return false;
+  if (staged.sha256 !== sha256 || staged.size !== size) {
+    await d.store.discard(staged);
+    return false;
+  }
+  await d.store.commit([staged]);
+  return true;
+}
+
+async function getJson(d: RecoverDeps, url: string): Promise<unknown> {
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(url, { dispatcher: d.dispatcher, headersTimeout: 60_000, bodyTimeout: 120_000 });
+  } catch (err) {
+    throw toSluiceError(err, `reading the catalog of ${d.from.name} (${d.from.url})`);
+  }
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `the catalog of ${d.from.name}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new SluiceError('UPSTREAM_BAD_RESPONSE', `the catalog of ${d.from.name} is not JSON`);
+  }
+}

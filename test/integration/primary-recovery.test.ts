@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { cpSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { Agent, setGlobalDispatcher } from 'undici';
+import { readFileSync } from 'node:fs';
+import type { SluiceNode } from '../../src/daemon.js';
+import { runCli } from '../helpers/cli.js';
+import { makeCluster, startNode } from '../helpers/cluster.js';
+import { tempDir, waitFor } from '../helpers/env.js';
+import { converged, holdsExactly, release, sha256 } from '../helpers/replication.js';
+
+/** The sum of a counter over all its labels (matching `labels` when given). */
+async function counter(node: SluiceNode, name: string, labels = ''): Promise<number> {
+  const text = await node.metrics.scrape();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) && l.includes(labels))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+describe('losing the primary: restore an older backup, then recover from the tree', { concurrency: false }, () => {
+  it('the restored primary takes the signed log and lost blobs back from a node; the tree carries on, refusing nothing, fetching nothing twice', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }], '', undefined, { tls: true });
+    setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(c.caPath, 'utf8') } }));
+    const hqSpec = c.topology.nodes.get('hq')!;
+    const work = tempDir();
+    let hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    const a = await release(hq.address.url, work, 'a', { size: 200_000 });
+    await converged(branch, hq.catalog.seq);
+
+    // The nightly backup: the stopped primary's data directory.
+    await hq.close();
+    const backup = path.join(work, 'backup');
+    cpSync(hqSpec.dataDir, backup, { recursive: true });
+    const backupSeq = hq.catalog.seq;
+    hq = await startNode(c.topology, 'hq', c.secrets);
+
+    // The day goes on: more packages reach the branch.
+    const b = await release(hq.address.url, work, 'b', { size: 300_000 });
+    const small = await release(hq.address.url, work, 'small', { size: 9000 });
+    const lostSeq = hq.catalog.seq;
+    await converged(branch, lostSeq);
+    assert.ok(lostSeq > backupSeq);
+
+    // The primary's disk dies; the backup is restored.
+    await hq.close();
+    rmSync(hqSpec.dataDir, { recursive: true, force: true });
+    cpSync(backup, hqSpec.dataDir, { recursive: true });
+    const rejectedBefore = await counter(branch, 'sluice_catalog_rejected_total');
+    const receivedBefore = await counter(branch, 'sluice_transfer_bytes_total', 'direction="in"');
+
+    const r = await runCli(['recover', '--from', 'branch', '-t', c.file], { env: { SLUICE_TLS_DIR: path.join(c.dir, 'keys', 'tls') } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`hq: catalog seq ${backupSeq} → ${lostSeq} \\(${lostSeq - backupSeq} records from branch\\); 2 blobs fetched`));
+
+    hq = await startNode(c.topology, 'hq', c.secrets);
+    assert.equal(hq.catalog.seq, lostSeq, 'the primary starts where the tree is');
+    assert.ok(holdsExactly(hq, b.content) && holdsExactly(hq, small.content) && holdsExactly(hq, a.content), 'the lost blobs came back, byte for byte');
+    const d = await release(hq.address.url, work, 'd', { size: 120_000 });
+    await converged(branch, hq.catalog.seq);
+    assert.ok(holdsExactly(branch, d.content));
+    assert.equal(await counter(branch, 'sluice_catalog_rejected_total'), rejectedBefore, 'the branch refused nothing');
+    const received = (await counter(branch, 'sluice_transfer_bytes_total', 'direction="in"')) - receivedBefore;
+    assert.equal(received, d.content.length, 'only the new package crossed the link');
+    assert.equal(sha256(d.content), d.sha);
+  });
+
+  it('without recovery the restored primary is refused by the tree (why the runbook recovers first), and recovery from a node that holds no more changes nothing', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }]);
+    const hqSpec = c.topology.nodes.get('hq')!;
+    const work = tempDir();
+    let hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    await release(hq.address.url, work, 'a');
+    await converged(branch, hq.catalog.seq);
+    await hq.close();
+    const backup = path.join(work, 'backup');
+    cpSync(hqSpec.dataDir, backup, { recursive: true });
+    hq = await startNode(c.topology, 'hq', c.secrets);
+    await release(hq.address.url, work, 'b');
+    await converged(branch, hq.catalog.seq);
+    await hq.close();
+    rmSync(hqSpec.dataDir, { recursive: true, force: true });
+    cpSync(backup, hqSpec.dataDir, { recursive: true });
+
+    hq = await startNode(c.topology, 'hq', c.secrets);
+    const refused = await waitFor('the primary to answer the branch that it is behind', () => {
+      const e = branch.status().lastError;
+      return e && !e.clearedAt && /behind the node/.test(e.message) ? e : undefined;
+    }, 20_000);
+    assert.match(refused.message, /sluice recover --from branch/);
+    assert.ok(branch.catalog.seq > hq.catalog.seq, 'the branch kept its newer catalog');
+    await hq.close();
+
+    const once = await runCli(['recover', '--from', 'branch', '-t', c.file, '--json']);
+    assert.equal(once.code, 0, once.stderr);
+    const again = await runCli(['recover', '--from', 'branch', '-t', c.file, '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout).catalog.records, 0, 'a second run finds nothing more to take');
+    const wrong = await runCli(['recover', '--from', 'nowhere', '-t', c.file]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /UNKNOWN_NODE: --from nowhere/);
+  });
+});
