@@ -164,7 +164,7 @@ function printBanner(topology: Topology, local: NodeSpec[], secretsFile: string,
   for (const n of local) lines.push(`  ${n.name.padEnd(12)} ${n.url.padEnd(26)} ${n.isPrimary ? 'primary' : `upstream ${n.upstream}`}`);
   const demoToken = adminTokens?.split(',')[0]?.replace(/^[A-Za-z0-9._@-]+=/, '');
   if (demoToken && existsSync(secretsFile) && parseEnvFile(secretsFile).SLUICE_ADMIN_TOKEN) {
-    lines.push('', `Admin token (from ${path.relative(process.cwd(), secretsFile)}); in another terminal:`, `  export SLUICE_TOKEN=${demoToken}`, '  npx sluice publish FILE --name hello --version 1.0.0 && npx sluice packages');
+    lines.push('', `Admin token (from ${path.relative(process.cwd(), secretsFile)}); in another terminal:`, `  export SLUICE_TOKEN=${demoToken}`, '  alias sluice="node $PWD/dist/src/main.js"   # or npx sluice (slower to start)', '  sluice publish FILE --name hello --version 1.0.0 && sluice packages');
   }
   if (topology.trust.caPath && local.some((n) => n.url.startsWith('https:'))) {
     lines.push('', `TLS is on; clients pin the demo CA: curl --cacert ${path.relative(process.cwd(), topology.trust.caPath)} ${statusUrl(local[0]!.url)}`);
