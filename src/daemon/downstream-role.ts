@@ -1,38 +1,20 @@
-import type { Secrets } from '../auth/secrets.js';
-import type { CatalogLog } from '../catalog/catalog-log.js';
-import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
 import { PATHS } from '../protocol/paths.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import { probeDelayMs } from '../protocol/probe-delay.js';
 import { SubtreePusher, type PushedEntry } from '../protocol/subtree-pusher.js';
 import { Replicator } from '../replicate/replicator.js';
 import { statusChangeKey, type ChildStatuses, type OwnStatus } from '../replicate/status-rollup.js';
-import type { ReplicationTuning } from '../replicate/tuning.js';
 import type { ReportRollup } from '../reports/rollup.js';
 import type { SiteSummary } from '../reports/report-store.js';
 import { ScheduleController } from '../schedule/schedule-controller.js';
 import { BlobLeases } from '../site/blob-leases.js';
 import { RedisLink } from '../site/redis-link.js';
 import { SiteBudget } from '../site/site-budget.js';
-import type { BlobStore } from '../store/blob-store.js';
-import type { MetaDb } from '../store/meta-db.js';
-import type { NodeSpec, Topology } from '../topology/types.js';
-import type { RelaySources } from '../transfer/live-relays.js';
 import { runCloseSteps, type CloseStep } from './close-steps.js';
+import type { NodeParts } from './node-parts.js';
 
-export interface DownstreamParts {
-  readonly topology: Topology;
-  readonly spec: NodeSpec;
-  readonly secrets: Secrets;
-  readonly catalog: CatalogLog;
-  readonly store: BlobStore;
-  readonly db: MetaDb;
-  readonly metrics: Metrics;
-  readonly log: Logger;
-  readonly tuning: ReplicationTuning;
+export interface DownstreamParts extends NodeParts {
   readonly client: PeerClient;
-  readonly relays: RelaySources;
   readonly children: ChildStatuses;
   readonly rollup: ReportRollup;
   /** This node's own status, its subtree left out (pushed with the children's entries). */

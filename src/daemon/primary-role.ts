@@ -1,6 +1,4 @@
 import { EnvHttpProxyAgent } from 'undici';
-import type { Secrets } from '../auth/secrets.js';
-import type { CatalogLog } from '../catalog/catalog-log.js';
 import { CatalogWriter } from '../catalog/catalog-writer.js';
 import { readPrivateKey } from '../catalog/keys.js';
 import { LostBlobs } from '../catalog/lost-blobs.js';
@@ -10,28 +8,14 @@ import { FeedScheduler } from '../feeds/feed-scheduler.js';
 import { FeedState } from '../feeds/feed-state.js';
 import { loadRepositoryKey } from '../feeds/repository-key.js';
 import { VendorFetcher } from '../feeds/vendor-fetcher.js';
-import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { ReplicationTuning } from '../replicate/tuning.js';
 import { ScheduleController } from '../schedule/schedule-controller.js';
-import type { BlobStore } from '../store/blob-store.js';
-import type { MetaDb } from '../store/meta-db.js';
-import type { NodeSpec, Topology } from '../topology/types.js';
-import type { RelaySources } from '../transfer/live-relays.js';
+import type { Secrets } from '../auth/secrets.js';
+import type { NodeSpec } from '../topology/types.js';
 import type { CloseStep } from './close-steps.js';
+import type { NodeParts } from './node-parts.js';
 
-export interface PrimaryParts {
-  readonly topology: Topology;
-  readonly spec: NodeSpec;
-  readonly secrets: Secrets;
-  readonly catalog: CatalogLog;
-  readonly store: BlobStore;
-  readonly db: MetaDb;
-  readonly metrics: Metrics;
-  readonly log: Logger;
-  readonly tuning: ReplicationTuning;
-  readonly relays: RelaySources;
-}
+/** The primary role needs nothing beyond the common parts. */
+export type PrimaryParts = NodeParts;
 
 /**
  * What only the primary runs: the catalog writer (with its signing keys), the lost-blob

@@ -98,7 +98,7 @@ describe('a window that closes mid-transfer', () => {
     const received = () => (branch.status() as { transfers: { offset: number }[] }).transfers[0]?.offset ?? 0;
     await waitFor('a quarter of the blob to arrive', () => received() >= size / 4 && hq.store.reads.readsOpen === 1);
     // The schedule's budget is what a window sets; closing it is what a window turning does.
-    const schedule = (branch as unknown as { schedule: { budget: PacedBudget; close(): void } }).schedule;
+    const schedule = (branch as unknown as { downstream: { schedule: { budget: PacedBudget; close(): void } } }).downstream.schedule;
     // Its minute tick would put the window's rate back: stop it, the test turns the window.
     schedule.close();
     const budget = schedule.budget;

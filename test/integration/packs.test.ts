@@ -190,7 +190,7 @@ describe('many small blobs in one request (POST /v1/blobs/batch)', () => {
     });
     assert.equal(proxy.count('batch:request') + proxy.blobRequests.length, 0, 'nothing is asked for while the window is closed');
     assert.ok(contents.every((x) => !branch.store.has(sha256(x))));
-    const schedule = (branch as unknown as { schedule: { budget: { setRate(r: number): void }; close(): void } }).schedule;
+    const schedule = (branch as unknown as { downstream: { schedule: { budget: { setRate(r: number): void }; close(): void } } }).downstream.schedule;
     // Its minute tick would put the window's rate back: stop it, the test turns the window.
     schedule.close();
     schedule.budget.setRate(Infinity);
