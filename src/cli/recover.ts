@@ -37,7 +37,7 @@ export function registerRecover(program: Command): void {
       const json = globalOptions(cmd).json;
       let report: RecoverReport;
       try {
-        report = await recoverPrimary({ catalog: data.catalog, store: data.store, from: { name: from.name, url: from.url }, dispatcher: client.dispatcher, ...(json ? {} : { progress: (line: string) => process.stderr.write(`${line}\n`) }) });
+        report = await recoverPrimary({ catalog: data.catalog, store: data.store, from: { name: from.name, url: from.url }, dispatcher: client.dispatcher, retainMs: topology.retainSupersededMs, ...(json ? {} : { progress: (line: string) => process.stderr.write(`${line}\n`) }) });
       } finally {
         await data.close();
         await client.close();

@@ -2,6 +2,7 @@ import { EnvHttpProxyAgent } from 'undici';
 import { CatalogWriter } from '../catalog/catalog-writer.js';
 import { readPrivateKey } from '../catalog/keys.js';
 import { LostBlobs } from '../catalog/lost-blobs.js';
+import { SupersededRetention } from '../catalog/superseded-retention.js';
 import { SluiceError } from '../errors.js';
 import { AptPublisher } from '../feeds/apt-publisher.js';
 import { FeedScheduler } from '../feeds/feed-scheduler.js';
@@ -28,6 +29,7 @@ export class PrimaryRole {
   vendorFetcher: VendorFetcher | undefined;
   private vendorSchedule: ScheduleController | undefined;
   private aptPublisher: AptPublisher | undefined;
+  private retention: SupersededRetention | undefined;
 
   private constructor(
     readonly writer: CatalogWriter,
@@ -38,7 +40,8 @@ export class PrimaryRole {
   static async build(p: PrimaryParts, signingKeys: ReturnType<typeof loadSigningKeys>): Promise<PrimaryRole> {
     const writer = new CatalogWriter(p.catalog, p.store, signingKeys, p.topology.trust.headTtlMs, p.topology.trust.timestampTtlMs);
     await writer.start();
-    const role = new PrimaryRole(writer, new LostBlobs(p.catalog, p.store));
+    const role = new PrimaryRole(writer, new LostBlobs(p.catalog, p.store, p.topology.retainSupersededMs));
+    if (p.topology.retainSupersededMs !== undefined) role.retention = new SupersededRetention(p.catalog, p.store, p.topology.retainSupersededMs, p.metrics, p.log.child({ component: 'retention' }));
     if (p.topology.feeds.size) await role.buildFeeds(p);
     return role;
   }
@@ -63,6 +66,7 @@ export class PrimaryRole {
 
   /** Starts the background work once the node serves. */
   start(): void {
+    this.retention?.start();
     this.feeds?.start();
     this.vendorFetcher?.start();
     this.aptPublisher?.start();
@@ -75,6 +79,7 @@ export class PrimaryRole {
       ['vendor fetches', () => this.vendorFetcher?.close()],
       ['vendor schedule', () => this.vendorSchedule?.close()],
       ['apt index', () => this.aptPublisher?.close()],
+      ['retention', () => this.retention?.close()],
       ['writer', () => this.writer.close()],
       ['vendor connections', () => this.vendorClient?.destroy()],
     ];

@@ -53,6 +53,7 @@ export function createMetrics(nodeName: string, version: string, peers: { readon
     overduePackages: new Gauge({ name: 'sluice_overdue_packages', help: 'Approved packages not yet held here past their severity deadline', labelNames: ['severity'], registers: [registry] }),
     peerClockSkew: new Gauge({ name: 'sluice_peer_clock_skew_seconds', help: 'The upstream peer\'s clock minus this node\'s, from its last answer (whole seconds)', labelNames: ['peer'], registers: [registry] }),
     blobsMissingUpstream: new Gauge({ name: 'sluice_blobs_missing_upstream', help: 'Wanted blobs the peer has answered 404 for longer than the missing threshold, by peer', labelNames: ['peer'], registers: [registry] }),
+    blobsRetired: new Counter({ name: 'sluice_blobs_retired_total', help: 'Files the primary deleted under policy.retainSuperseded (superseded or declined long enough)', registers: [registry] }),
     blobsLost: new Gauge({ name: 'sluice_blobs_lost', help: 'Blobs named by the catalog that the primary no longer holds (re-publish them with sluice restore)', registers: [registry] }),
     backgroundRate: new Gauge({ name: 'sluice_background_rate_bytes_per_second', help: 'In a background schedule window: the ingress rate chosen from the path\'s delay (0 outside one)', registers: [registry] }),
     pathDelay: new Gauge({ name: 'sluice_path_delay_seconds', help: 'Delay of the path to the upstream as background mode measures it: the base (lowest of 10 min) and the current', labelNames: ['kind'], registers: [registry] }),

@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import { CatalogRejected, verifyPage } from '../catalog/verify-page.js';
+import { retiredBlobs } from '../catalog/retention.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { blobUrl, catalogUrl } from '../protocol/paths.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -18,6 +19,8 @@ export interface RecoverDeps {
   readonly store: BlobStore;
   readonly from: { readonly name: string; readonly url: string };
   readonly dispatcher: Dispatcher;
+  /** policy.retainSuperseded: retired files are not fetched back. */
+  readonly retainMs?: number | undefined;
   readonly now?: () => number;
   /** One line of progress at a time (the CLI prints them). */
   readonly progress?: (line: string) => void;
@@ -37,7 +40,7 @@ const PAGE = 5000;
 export async function recoverPrimary(d: RecoverDeps): Promise<RecoverReport> {
   const before = d.catalog.seq;
   const records = await takeLog(d);
-  const blobs = await takeBlobs(d);
+  const blobs = await takeBlobs(d, retiredBlobs(d.catalog.state, d.retainMs, (d.now ?? Date.now)()));
   return { from: d.from.name, catalog: { before, after: d.catalog.seq, records }, blobs };
 }
 
@@ -67,10 +70,11 @@ async function takeLog(d: RecoverDeps): Promise<number> {
   }
 }
 
-async function takeBlobs(d: RecoverDeps): Promise<RecoverReport['blobs']> {
+async function takeBlobs(d: RecoverDeps, retired: ReadonlySet<string>): Promise<RecoverReport['blobs']> {
   const wanted = new Map<string, { size: number; packages: string[] }>();
   for (const pkg of d.catalog.state.all()) {
     for (const f of pkg.files) {
+      if (retired.has(f.sha256)) continue;
       const w = wanted.get(f.sha256) ?? { size: f.size, packages: [] };
       w.packages.push(pkg.id);
       wanted.set(f.sha256, w);

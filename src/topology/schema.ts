@@ -106,6 +106,7 @@ export const topologySchema = z
       .object({
         deadlines: z.object(Object.fromEntries(SEVERITIES.map((s) => [s, duration.optional()]))).strict().optional(),
         grace: duration.optional(),
+        retainSuperseded: duration.optional(),
       })
       .strict()
       .optional(),

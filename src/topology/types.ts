@@ -81,6 +81,11 @@ export interface Topology {
   readonly deadlinesMs: Readonly<Record<Severity, number>>;
   /** How long a node keeps a blob nothing wants any more (declined, superseded). */
   readonly graceMs: number;
+  /**
+   * On the primary, how long the files of a superseded (or declined) package are kept once
+   * they are (policy.retainSuperseded); undefined: for good.
+   */
+  readonly retainSupersededMs: number | undefined;
   /** Every ring name an approval may use (besides `all`). */
   readonly rings: readonly string[];
   readonly regions: ReadonlyMap<string, Region>;
