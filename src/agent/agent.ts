@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -339,8 +338,36 @@ async function install(o: AgentOptions, u: PlannedInstall, files: string[]): Pro
   return { status: 'failed', error: `exit code ${code ?? 'none (killed)'}${last ? `: ${last.slice(0, 500)}` : ''}`, at };
 }
 
-/** Longest installer line passed on whole; longer ones are cut (a progress bar without newlines). */
+/** Longest installer line passed on whole; the rest of a longer one is dropped. */
 const MAX_OUTPUT_LINE = 2000;
+
+/**
+ * Cuts an installer's output into lines at \n, \r\n or a lone \r (the progress bars of dpkg,
+ * apt and most installers redraw with \r): each redraw is a line of its own, empty ones are
+ * skipped, and what is held while a line is unfinished stays within MAX_OUTPUT_LINE however
+ * long the installer runs (readline keeps a line without \n whole in memory).
+ */
+function forwardLines(input: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let pending = '';
+  let cut = false;
+  const emit = (line: string) => {
+    if (line && !cut) onLine(line.length > MAX_OUTPUT_LINE ? `${line.slice(0, MAX_OUTPUT_LINE)}…` : line);
+  };
+  input.on('data', (chunk: Buffer) => {
+    const parts = (pending + chunk.toString()).split(/\r\n|\r|\n/);
+    pending = parts.pop()!;
+    for (const line of parts) {
+      emit(line);
+      cut = false;
+    }
+    if (pending.length > MAX_OUTPUT_LINE) {
+      emit(pending);
+      cut = true;
+      pending = '';
+    }
+  });
+  input.on('end', () => emit(pending));
+}
 
 /**
  * Runs `command` with /bin/sh, its stdout and stderr handed to `onLine` a line at a time;
@@ -351,11 +378,8 @@ function runShell(command: string, timeoutMs: number, onLine: (stream: 'stdout' 
     const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    const lines = (stream: 'stdout' | 'stderr', input: NodeJS.ReadableStream) => {
-      createInterface({ input, crlfDelay: Infinity }).on('line', (line) => onLine(stream, line.length > MAX_OUTPUT_LINE ? `${line.slice(0, MAX_OUTPUT_LINE)}…` : line));
-    };
-    lines('stdout', child.stdout);
-    lines('stderr', child.stderr);
+    forwardLines(child.stdout, (line) => onLine('stdout', line));
+    forwardLines(child.stderr, (line) => onLine('stderr', line));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadSecrets, secretsForNode } from '../auth/secrets.js';
 import { readPublicKey } from '../catalog/keys.js';
@@ -6,7 +5,7 @@ import { openNodeData } from '../catalog/node-data.js';
 import { SluiceError } from '../errors.js';
 import { recoverPrimary, type RecoverReport } from '../offline/recover-primary.js';
 import { PeerClient } from '../protocol/peer-client.js';
-import { loadCaBundle } from '../tls/tls-files.js';
+import { loadCaBundle, loadTlsMaterial } from '../tls/tls-files.js';
 import { formatBytes } from '../topology/units.js';
 import { common, globalOptions, printJson, topologyOf } from './context.js';
 
@@ -27,9 +26,10 @@ export function registerRecover(program: Command): void {
       if (!from) throw new SluiceError('UNKNOWN_NODE', `--from ${opts.from}: no such node in ${topology.file}; expected one of: ${[...topology.nodes.keys()].filter((n) => n !== primary.name).join(', ')}`);
       if (from.isPrimary) throw new SluiceError('USAGE', `--from ${opts.from} is the primary itself; name a node of the tree that holds the newer catalog`);
       const secrets = secretsForNode(loadSecrets(process.env, opts.secrets), primary.name);
+      // The primary's own certificate when it has one (checked and read as the node reads it), else only the CA.
+      const tls = secrets.tlsCertPath && secrets.tlsKeyPath ? loadTlsMaterial({ certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath: topology.trust.caPath, crlPath: topology.trust.crlPath }) : undefined;
       const client = new PeerClient({
-        ...(topology.trust.caPath ? { ca: loadCaBundle(topology.trust.caPath) } : {}),
-        ...(secrets.tlsCertPath && secrets.tlsKeyPath ? { cert: readFileSync(secrets.tlsCertPath, 'utf8'), key: readFileSync(secrets.tlsKeyPath, 'utf8') } : {}),
+        ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, crl: tls.crl } : topology.trust.caPath ? { ca: loadCaBundle(topology.trust.caPath) } : {}),
         peerToken: secrets.peerToken,
       });
       // LevelDB's lock: a running primary is refused here (DATA_DIR_LOCKED); stop it first.

@@ -107,8 +107,14 @@ async function takeBlob(d: RecoverDeps, sha256: string, size: number): Promise<b
     await res.body.dump().catch(() => undefined);
     return false;
   }
-  const staged = await d.store.stage(res.body, { maxBytes: size }).catch(() => undefined);
-  if (!staged) return false;
+  let staged;
+  try {
+    staged = await d.store.stage(res.body, { maxBytes: size });
+  } catch (err) {
+    // More bytes than the catalog lists: that node's copy is wrong, not this disk.
+    if (err instanceof SluiceError && err.code === 'PAYLOAD_TOO_LARGE') return false;
+    throw toSluiceError(err, `storing blob ${sha256.slice(0, 12)}… from ${d.from.name} on this primary's disk`, 'STORE_IO');
+  }
   if (staged.sha256 !== sha256 || staged.size !== size) {
     await d.store.discard(staged);
     return false;

@@ -26,7 +26,7 @@ function writeInstaller(dir: string): string {
   const script = path.join(dir, 'install.sh');
   writeFileSync(
     script,
-    ['#!/bin/sh', 'echo "$3 $2" >> "$4"', 'echo "installing $2"', 'case "$2" in', '  broken@*) echo "installer crashed" >&2; exit 1 ;;', '  reboot@*) exit 194 ;;', 'esac', '[ -f "$1" ] || exit 9', 'exit 0', ''].join('\n'),
+    ['#!/bin/sh', 'echo "$3 $2" >> "$4"', 'printf "progress 1%%\\rprogress 100%%\\r\\n"', 'echo "installing $2"', 'case "$2" in', '  broken@*) echo "installer crashed" >&2; exit 1 ;;', '  reboot@*) exit 194 ;;', 'esac', '[ -f "$1" ] || exit 9', 'exit 0', ''].join('\n'),
     { mode: 0o755 },
   );
   return script;
@@ -89,6 +89,9 @@ describe('endpoints install what applies, in severity order, and report', () => 
       assert.equal(a.run.reported, want.length);
       // The installer's own output reaches the agent's (the journal), per package, with the exit code.
       assert.match(a.stderr, /^p-all@1 stdout: installing p-all@1$/m);
+      // A progress bar's redraws (\r) are lines of their own, not one line growing for the whole install.
+      const pAllOut = a.stderr.split('\n').filter((l) => l.startsWith('p-all@1 stdout: '));
+      assert.deepEqual(pAllOut, ['p-all@1 stdout: progress 1%', 'p-all@1 stdout: progress 100%', 'p-all@1 stdout: installing p-all@1']);
       assert.match(a.stderr, /^p-all@1: the install command exited with code 0$/m);
       assert.match(a.stderr, /^broken@1 stderr: installer crashed$/m);
       assert.match(a.stderr, /^broken@1: the install command exited with code 1$/m);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { Agent, setGlobalDispatcher } from 'undici';
+import { Agent, request, setGlobalDispatcher } from 'undici';
 import { readFileSync } from 'node:fs';
 import type { SluiceNode } from '../../src/daemon.js';
 import { runCli } from '../helpers/cli.js';
@@ -91,6 +91,12 @@ describe('losing the primary: restore an older backup, then recover from the tre
       return e && !e.clearedAt && /behind the node/.test(e.message) ? e : undefined;
     }, 20_000);
     assert.match(refused.message, /sluice recover --from branch/);
+    // The route is public: a made-up node name is neither echoed nor remembered.
+    const forged = await request(`${hq.address.url}/v1/catalog?after=999`, { headers: { 'x-sluice-node': 'x'.repeat(200) } });
+    assert.equal(forged.statusCode, 400);
+    const forgedMessage = ((await forged.body.json()) as { error: { message: string } }).error.message;
+    assert.match(forgedMessage, /sluice recover --from NODE/);
+    assert.doesNotMatch(forgedMessage, /xxxx/);
     assert.ok(branch.catalog.seq > hq.catalog.seq, 'the branch kept its newer catalog');
     await hq.close();
 

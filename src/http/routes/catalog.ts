@@ -11,7 +11,7 @@ import { NODE_HEADER } from '../../protocol/headers.js';
  * record lands. Records and head are sent exactly as stored, so relays cannot alter them
  * without breaking the chain or the signature.
  */
-export function registerCatalogRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'idleTimeoutMs' | 'node'>): void {
+export function registerCatalogRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'idleTimeoutMs' | 'node' | 'topology'>): void {
   // Nodes found ahead of this primary, warned about once each (they ask every few seconds).
   const warnedAhead = new Set<string>();
   app.get(PATHS.catalog, async (request) => {
@@ -22,11 +22,14 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     if (after > deps.catalog.seq && deps.node.isPrimary) {
       // A node ahead of its primary: the primary went back (restored from an older backup), or
       // the node follows another tree. Said where both operators look: this answer and the log.
-      const caller = request.headers[NODE_HEADER];
-      const message = `behind the node: run "sluice recover --from ${typeof caller === 'string' ? caller : 'NODE'}" on this stopped primary (restored from an older backup?); after=${after} is beyond its newest record (${deps.catalog.seq}), or the node follows another primary`;
-      if (!warnedAhead.has(String(caller))) {
-        warnedAhead.add(String(caller));
-        request.log.warn({ peer: caller, after, seq: deps.catalog.seq }, message);
+      // The route is public: only a name of the topology is echoed or remembered (one warning per
+      // node, one for every other caller), so made-up headers can neither grow memory nor the log.
+      const claimed = request.headers[NODE_HEADER];
+      const caller = typeof claimed === 'string' && deps.topology.nodes.has(claimed) ? claimed : undefined;
+      const message = `behind the node: run "sluice recover --from ${caller ?? 'NODE'}" on this stopped primary (restored from an older backup?); after=${after} is beyond its newest record (${deps.catalog.seq}), or the node follows another primary`;
+      if (!warnedAhead.has(caller ?? '')) {
+        warnedAhead.add(caller ?? '');
+        request.log.warn({ peer: caller ?? 'unknown', after, seq: deps.catalog.seq }, message);
       }
       throw new SluiceError('BAD_REQUEST', message);
     }
