@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogRecord } from '../catalog/records.js';
 import { CatalogRejected, verifyPage, type RejectReason, type VerifiedPage } from '../catalog/verify-page.js';
@@ -6,6 +6,7 @@ import { headSignedBy } from '../catalog/head.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { catalogUrl } from '../protocol/paths.js';
+import { requestDeadline } from '../protocol/request-deadline.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import type { Logger } from '../log/logger.js';
@@ -85,8 +86,18 @@ export class CatalogFollower {
       const timestampBefore = this.d.catalog.timestamp?.issued;
       try {
         const url = catalogUrl(peer.url, tip.seq, this.d.tuning.catalogPage, waitSec);
-        const res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName }, signal, headersTimeout: (waitSec + 30) * 1000, bodyTimeout: 60_000 });
-        const text = await res.body.text();
+        const deadline = requestDeadline((waitSec + 30) * 1000, signal, `catalog from ${peer.name}`);
+        let res: Dispatcher.ResponseData;
+        let text: string;
+        try {
+          res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName }, signal: deadline.signal, headersTimeout: 0, bodyTimeout: 0 });
+          deadline.answered(60_000);
+          text = await res.body.text();
+        } catch (err) {
+          throw deadline.expired ? deadline.signal.reason : err;
+        } finally {
+          deadline.clear();
+        }
         this.noteClock(peer.name, res.headers.date, now());
         if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${peer.name}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
         let body: unknown;
