@@ -22,6 +22,7 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   hops: hopsScenario,
   'small-blobs': smallBlobsScenario,
   serving: servingScenario,
+  'serving-tls': (o) => servingScenario({ ...o, tls: true }),
   resume: resumeScenario,
   memory: memoryScenario,
   'catalog-scale': catalogScaleScenario,

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { freePort, until } from './cluster.js';
 
 /** True when a reference tool is on PATH; otherwise says how to get it. */
@@ -11,8 +11,12 @@ export function haveTool(cmd: string, install: string): boolean {
   return false;
 }
 
-/** nginx serving `root` on a loopback port, as a plain static file server (sendfile on, one worker). */
-export async function startNginx(root: string, workDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+/**
+ * nginx serving `root` on a loopback port, as a plain static file server (sendfile on, one
+ * worker); with `tls`, HTTPS with that certificate and key (the node's own, for a like
+ * comparison), sessions cached as a server would.
+ */
+export async function startNginx(root: string, workDir: string, tls?: { cert: string; key: string }): Promise<{ url: string; workerPid: () => number; stop: () => Promise<void> }> {
   const port = await freePort();
   const prefix = path.join(workDir, 'nginx');
   mkdirSync(path.join(prefix, 'logs'), { recursive: true });
@@ -37,8 +41,8 @@ http {
   uwsgi_temp_path ${prefix}/tmp;
   scgi_temp_path ${prefix}/tmp;
   server {
-    listen 127.0.0.1:${port};
-    root ${root};
+    listen 127.0.0.1:${port}${tls ? ' ssl' : ''};
+${tls ? `    ssl_certificate ${tls.cert};\n    ssl_certificate_key ${tls.key};\n    ssl_session_cache shared:tls:1m;\n` : ''}    root ${root};
     # The load generator's own ceiling: the cheapest answer nginx can give.
     location = /__ceiling { return 200 "ok"; }
   }
@@ -59,10 +63,14 @@ http {
       // The group is gone already.
     }
   };
-  const url = `http://127.0.0.1:${port}`;
-  await until('nginx', async () => (await request(`${url}/`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) > 0, 10_000);
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const dispatcher = tls ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
+  await until('nginx', async () => (await request(`${url}/`, { dispatcher }).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) > 0, 10_000);
+  await dispatcher?.close();
   return {
     url,
+    /** The one worker process, which serves every request (for CPU per request). */
+    workerPid: () => Number(spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0]),
     async stop() {
       // TERM: the master stops its worker and exits; whatever is left after 5 s is killed.
       group('SIGTERM');

@@ -108,6 +108,8 @@ export async function hopsScenario(opts: { quick: boolean; reps: number }): Prom
     lines.push(
       table(['sluice one hop vs', 'ratio', 'target'], [
         [`fastest synced copy (${synced.name})`, `${(best('one') / synced.s).toFixed(2)}×`, '≤ 1.5× (aim ≤ 1.0×)'],
+        // Fetching, writing and hashing at once is what a node does: the like-for-like copy.
+        ['streamed synced copy (curl | tee | openssl dgst, sync)', `${(best('one') / best('curl | tee | openssl dgst, sync')).toFixed(2)}×`, '≤ 1.2× (aim 1.0×)'],
         [`fastest copy, not synced (${unsynced.name})`, `${(best('one') / unsynced.s).toFixed(2)}×`, 'for reference'],
       ]),
     );
