@@ -1,15 +1,17 @@
-import * as openpgp from 'openpgp';
+import type * as OpenPgp from 'openpgp';
+import { openpgpModule } from './load-openpgp.js';
 import { readFileSync } from 'node:fs';
 import { SluiceError } from '../errors.js';
 
 /** A vendor's OpenPGP public keys (a feed's `keyring`), as read from disk once. */
-export type Keyring = readonly openpgp.PublicKey[];
+export type Keyring = readonly OpenPgp.PublicKey[];
 
 /**
  * Reads a keyring file: ASCII-armored (`.asc`, what vendors publish) or binary (`.gpg`, what
  * Debian's `debian-archive-keyring` package installs), one key or several concatenated.
  */
 export async function loadKeyring(file: string): Promise<Keyring> {
+  const openpgp = await openpgpModule();
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -32,7 +34,8 @@ export async function loadKeyring(file: string): Promise<Keyring> {
  * prepend or append lines) is never parsed.
  */
 export async function verifyClearsigned(text: string, keys: Keyring, nowMs: number): Promise<string> {
-  let message: openpgp.CleartextMessage;
+  const openpgp = await openpgpModule();
+  let message: OpenPgp.CleartextMessage;
   try {
     message = await openpgp.readCleartextMessage({ cleartextMessage: text });
   } catch (err) {
@@ -48,7 +51,8 @@ export async function verifyClearsigned(text: string, keys: Keyring, nowMs: numb
 
 /** `Release` with its detached `Release.gpg` (repositories without InRelease): the bytes, once verified. */
 export async function verifyDetached(data: Uint8Array, signature: Uint8Array, keys: Keyring, nowMs: number): Promise<string> {
-  let sig: openpgp.Signature;
+  const openpgp = await openpgpModule();
+  let sig: OpenPgp.Signature;
   try {
     const head = Buffer.from(signature.subarray(0, 64)).toString('latin1');
     sig = head.includes('-----BEGIN PGP') ? await openpgp.readSignature({ armoredSignature: Buffer.from(signature).toString('utf8') }) : await openpgp.readSignature({ binarySignature: signature });

@@ -1,4 +1,5 @@
-import * as openpgp from 'openpgp';
+import type * as OpenPgp from 'openpgp';
+import { openpgpModule } from './load-openpgp.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SluiceError } from '../errors.js';
@@ -12,12 +13,13 @@ import { SluiceError } from '../errors.js';
  * Ed25519 is refused there.
  */
 export interface RepositoryKey {
-  readonly privateKey: openpgp.PrivateKey;
+  readonly privateKey: OpenPgp.PrivateKey;
   /** The public half, armored (what /apt/key.asc serves and signed-by= points at). */
   readonly publicArmored: string;
 }
 
 export async function generateRepositoryKey(dir: string, name = 'apt', force = false): Promise<{ privatePath: string; publicPath: string }> {
+  const openpgp = await openpgpModule();
   const privatePath = path.join(dir, `${name}.key`);
   const publicPath = path.join(dir, `${name}.asc`);
   if (!force && (existsSync(privatePath) || existsSync(publicPath))) throw new SluiceError('KEY_INVALID', `${privatePath} or ${publicPath} exists already; endpoints trust that key (signed-by=): pass --force only to replace it deliberately`);
@@ -30,6 +32,7 @@ export async function generateRepositoryKey(dir: string, name = 'apt', force = f
 }
 
 export async function loadRepositoryKey(file: string): Promise<RepositoryKey> {
+  const openpgp = await openpgpModule();
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -47,5 +50,6 @@ export async function loadRepositoryKey(file: string): Promise<RepositoryKey> {
 
 /** The clear-signed form of a Release text (InRelease). */
 export async function clearsign(text: string, key: RepositoryKey): Promise<string> {
+  const openpgp = await openpgpModule();
   return openpgp.sign({ message: await openpgp.createCleartextMessage({ text }), signingKeys: key.privateKey });
 }

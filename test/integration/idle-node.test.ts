@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { makeCluster } from '../helpers/cluster.js';
-import { spawnCli } from '../helpers/cli.js';
-import { onTeardown, waitFor } from '../helpers/env.js';
+import { exited, spawnCli } from '../helpers/cli.js';
+import { CLI, onTeardown, waitFor } from '../helpers/env.js';
 
 /** How often the process's main thread has gone to sleep and been woken (Linux). */
 function wakeUps(pid: number): number {
@@ -47,5 +50,32 @@ describe('an idle node', () => {
     assert.ok(busy > 0, `sluice_event_loop_busy_seconds_total ${busy}`);
     assert.match(metrics, /^# TYPE sluice_event_loop_busy_seconds_total counter$/m);
     assert.match(metrics, /^nodejs_eventloop_lag_p99_seconds \S+$/m);
+  });
+
+  // Each node of a tree pays for every library it loads (the tree benchmark runs a hundred on
+  // one machine, each held to 150 MiB): the OpenPGP library (about 17 MiB) and the Redis
+  // client (about 20 MiB) wait until a node signs or verifies a feed, or joins a site.
+  it('loads neither OpenPGP nor the Redis client when it has no vendor feed and no site', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }]);
+    const loaded = path.join(c.dir, 'loaded.txt');
+    const hooks = path.join(c.dir, 'hooks.mjs');
+    writeFileSync(hooks, `import { appendFileSync } from 'node:fs';\nexport async function resolve(spec, ctx, next) {\n  const r = await next(spec, ctx);\n  const m = /node_modules\\/((@[^/]+\\/)?[^/]+)\\//.exec(r.url);\n  if (m) appendFileSync(${JSON.stringify(loaded)}, m[1] + '\\n');\n  return r;\n}\n`);
+    const register = path.join(c.dir, 'register.mjs');
+    writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    const children = ['hq', 'branch'].map((name) => {
+      const child = spawn(process.execPath, ['--import', register, CLI, 'serve', '--node', name, '-t', c.file], { env: { ...process.env, ...c.env, SLUICE_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+      onTeardown(() => child.kill('SIGKILL'));
+      return child;
+    });
+    const branchUrl = c.topology.nodes.get('branch')!.url;
+    await waitFor('the branch following the catalog', async () => (await request(`${branchUrl}/v1/status`).then((r) => r.body.json() as Promise<{ catalog: { seq: number } }>).catch(() => undefined))?.catalog.seq !== undefined, 30_000);
+    for (const child of children) {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+    const packages = new Set(readFileSync(loaded, 'utf8').split('\n').filter(Boolean));
+    assert.ok(packages.has('fastify') && packages.has('level'), `the hook saw the node's libraries: ${[...packages].join(' ')}`);
+    assert.ok(!packages.has('openpgp'), 'openpgp loaded by a node without feeds');
+    assert.ok(!packages.has('ioredis'), 'ioredis loaded by a node without a site');
   });
 });
