@@ -19,13 +19,16 @@ export function registerPlan(program: Command): void {
       // Something will miss its deadline: a failure for scripts and alerts, in either format.
       if (late.length) process.exitCode = 1;
       if (globalOptions(cmd).json) return printJson({ at: new Date().toISOString(), nodes: rows });
-      const head = ['NODE', 'PENDING', 'RATE NOW', 'ALL HERE BY', 'LATE'];
+      const head = ['NODE', 'PENDING', 'RATE NOW', 'ALL HERE BY', 'LATE', 'AS OF'];
+      const now = Date.now();
+      const headSeq = rows[0]?.catalogSeq ?? null;
       const table = rows.map((r) => [
         r.node,
         r.reported ? `${r.pendingBlobs} blobs ${formatBytes(r.pendingBytes)}` : 'no report',
         r.rate ?? '-',
-        !r.reported ? '?' : r.pendingBlobs === 0 && !r.doneAt ? 'now' : r.doneAt ? r.doneAt.slice(0, 16).replace('T', ' ') + 'Z' : 'not within 400 days',
+        !r.reported ? '?' : r.pendingBlobs === 0 && !r.doneAt ? 'now' : r.doneAt ? r.doneAt.slice(0, 19).replace('T', ' ') + 'Z' : 'not within 400 days',
         String(r.late.length),
+        asOfText(r, now, headSeq),
       ]);
       const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
       for (const r of [head, ...table]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
@@ -36,3 +39,11 @@ export function registerPlan(program: Command): void {
     });
 }
 
+
+/** How old the status a row is from, and whether it predates catalog records the primary holds. */
+function asOfText(r: { asOf: string | null; catalogSeq: number | null }, now: number, headSeq: number | null): string {
+  if (!r.asOf) return '-';
+  const age = `${Math.max(0, Math.round((now - Date.parse(r.asOf)) / 1000))}s ago`;
+  const behind = headSeq !== null && r.catalogSeq !== null && r.catalogSeq < headSeq ? headSeq - r.catalogSeq : 0;
+  return behind ? `${age}, ${behind} records behind` : age;
+}

@@ -61,6 +61,7 @@ export class DownstreamRole {
       schedule: this.schedule,
       graceMs: topology.graceMs,
       client: p.client,
+      onBacklog: () => this.statusPusher?.soon(),
     });
     p.relays.attach(this.replicator);
   }
@@ -92,6 +93,8 @@ export class DownstreamRole {
     const reports = new SubtreePusher<SiteSummary>({ ...push, route: PATHS.reportsRollup, log: p.log.child({ component: 'reports' }), collect: () => p.rollup.forPush(), changeKey: (s) => JSON.stringify(s) });
     this.statusPusher = status;
     this.reportPusher = reports;
+    // A child's news goes on up within about a second per tier, not at the next tick.
+    p.children.onNews = () => status.soon();
     status.start();
     reports.start();
   }

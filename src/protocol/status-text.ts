@@ -49,6 +49,13 @@ export interface PlanRow {
   doneAt: string | null;
   late: { id: string; severity: string; deadline: string; eta: string | null }[];
   reported: boolean;
+  /**
+   * When the node took the status this row is from (statuses climb the tree a tier at a
+   * time, so the primary's copy of a leaf's may be seconds old), and the catalog it had
+   * then: a node behind the primary's catalog had not yet counted the newest approvals.
+   */
+  asOf: string | null;
+  catalogSeq: number | null;
 }
 
 /**
@@ -59,7 +66,7 @@ export function planRows(root: StatusJson): PlanRow[] {
   const rows: PlanRow[] = [];
   const walk = (name: string, s: StatusJson | null, upstream: PlanRow | null) => {
     if (!s) {
-      rows.push({ node: name, upstream: upstream?.node ?? null, pendingBlobs: 0, pendingBytes: 0, rate: null, doneAt: null, late: [], reported: false });
+      rows.push({ node: name, upstream: upstream?.node ?? null, pendingBlobs: 0, pendingBytes: 0, rate: null, doneAt: null, late: [], reported: false, asOf: null, catalogSeq: null });
       return;
     }
     const own = s.forecast?.doneAt ?? null;
@@ -77,6 +84,8 @@ export function planRows(root: StatusJson): PlanRow[] {
       doneAt,
       late: s.forecast?.late ?? [],
       reported: true,
+      asOf: s.at ?? null,
+      catalogSeq: s.catalog?.seq ?? null,
     };
     rows.push(row);
     for (const [kid, ks] of Object.entries(s.children ?? {})) walk(kid, ks, row);

@@ -35,6 +35,10 @@ interface Acked {
  */
 export class SubtreePusher<V> {
   private timer: NodeJS.Timeout | undefined;
+  private tick: (() => Promise<void>) | undefined;
+  private pushing = false;
+  private wantedSoon = false;
+  private lastPushAt = 0;
   private failing = false;
   private readonly epoch = randomUUID();
   private seq = 0;
@@ -64,11 +68,40 @@ export class SubtreePusher<V> {
       this.o.log.warn(`SLUICE_PEER_TOKEN is not set and the upstream is plain HTTP: this node will not push ${this.o.route} upstream`);
       return;
     }
-    const tick = async () => {
-      await this.pushOnce();
-      if (this.timer !== undefined) this.timer = setTimeout(() => void tick(), this.o.everyMs).unref();
+    this.tick = async () => {
+      this.pushing = true;
+      this.lastPushAt = Date.now();
+      try {
+        await this.pushOnce();
+      } finally {
+        this.pushing = false;
+      }
+      if (this.timer === undefined) return;
+      const wanted = this.wantedSoon;
+      this.wantedSoon = false;
+      this.timer = setTimeout(() => void this.tick?.(), wanted ? this.minGapMs() : this.o.everyMs).unref();
     };
-    this.timer = setTimeout(() => void tick(), 0).unref();
+    this.timer = setTimeout(() => void this.tick?.(), 0).unref();
+  }
+
+  /**
+   * Something worth telling the upstream now (new catalog records here, a child's news): the
+   * next push goes out as soon as a second has passed since the last, not at the next tick,
+   * so news crosses each tier in about a second instead of up to `everyMs`. Nothing on a
+   * timer: an idle node still pushes only every `everyMs`.
+   */
+  soon(): void {
+    if (this.timer === undefined || !this.tick) return;
+    if (this.pushing) {
+      this.wantedSoon = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick?.(), Math.max(0, this.lastPushAt + this.minGapMs() - Date.now())).unref();
+  }
+
+  private minGapMs(): number {
+    return Math.min(1000, this.o.everyMs);
   }
 
   /** Stops pushing; a push in flight is abandoned quietly (a stopping node is not "failing"). */

@@ -79,6 +79,8 @@ export interface ReplicatorDeps {
    * leases that let one of them fetch each blob, and where a sibling is reached.
    */
   readonly site?: { readonly budget: RateBudget; readonly leases: BlobLeases; siblingUrl(name: string): string };
+  /** Called when the catalog gave this node blobs to fetch that it had not queued before. */
+  readonly onBacklog?: () => void;
 }
 
 /**
@@ -171,6 +173,8 @@ export class Replicator {
     // Most urgent first: a lane starts the first tasks added at once, whatever their priority.
     const fresh = [...this.wanted.values()].filter((b) => !this.d.store.has(b.sha256) && !this.tasks.has(b.sha256));
     for (const blob of fresh.sort((a, b) => priorityOf(b) - priorityOf(a))) this.enqueue(this.newTask(blob));
+    // New backlog here is news for the tree's forecast: status goes up soon, not at its next tick.
+    if (fresh.length > 0) this.d.onBacklog?.();
     for (const [sha, task] of this.tasks) {
       if (this.wanted.has(sha)) continue;
       clearTimeout(task.retryTimer);

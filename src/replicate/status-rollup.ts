@@ -33,8 +33,13 @@ export class ChildStatuses {
     this.mirror = new SubtreeMirror(topology, self, ownStatusSchema, MAX_STATUS_ENTRY_BYTES, staleMs, legacyStatusPush);
   }
 
+  /** Called after an accepted push that changed something below (to pass the news on soon). */
+  onNews: () => void = () => {};
+
   accept(body: unknown, caller: string | undefined): void {
     this.mirror.accept(body, caller);
+    const push = body as { entries?: Record<string, unknown>; removed?: unknown[]; status?: unknown };
+    if (push.status !== undefined || Object.keys(push.entries ?? {}).length > 0 || (push.removed?.length ?? 0) > 0) this.onNews();
   }
 
   /** Every node below, for this node's own push upstream. */

@@ -196,9 +196,13 @@ describe('sluice plan', () => {
     assert.deepEqual(row.late.map((l) => [l.id, l.eta]), [['stuck@1', null]]);
     assert.match(row.rate, /^paused/);
     assert.equal(plan.nodes.find((n) => n.node === 'hq')!.rate, 'source');
+    // Each row says how old the status it comes from is, and what catalog the node had then.
+    const asOf = (row as unknown as { asOf: string; catalogSeq: number });
+    assert.ok(Date.now() - Date.parse(asOf.asOf) < 60_000, `asOf ${asOf.asOf}`);
+    assert.equal(asOf.catalogSeq, hq.catalog.seq);
     await waitFor('the package to count as overdue once its 1 s deadline passed', async () => (await metric(branch, 'sluice_overdue_packages{severity="low"}')) === 1);
     const text = await runCli(['plan', '-t', c.file]);
-    assert.match(text.stdout, /branch\s+1 blobs 64\.0 KiB\s+paused.*not within 400 days\s+1/);
+    assert.match(text.stdout, /branch\s+1 blobs 64\.0 KiB\s+paused.*not within 400 days\s+1\s+\d+s ago\n/);
     assert.match(text.stdout, /will miss their deadline:\n {2}branch: stuck@1 \(low\)/);
   });
 });

@@ -67,3 +67,26 @@ describe('status and report pushes carry what changed', () => {
     assert.equal(flatten(hq.status() as unknown as Tree).get('mid')?.stale, false);
   });
 });
+
+describe('news climbs the tree without waiting for the next push', () => {
+  // The forecast at the primary is only as fresh as the statuses it holds: with a push every
+  // statusPushMs per tier, a leaf's new backlog reached the primary up to three periods late.
+  it('a leaf\'s new backlog reaches the primary in a few seconds when each tier pushes only every 30 s', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'mid', upstream: 'hub' }, { name: 'leaf', upstream: 'mid', extra: 'region: slow' }], '', [
+      '  main: { timezone: UTC, sync: { every: 10m, jitter: 0s } }',
+      '  slow: { timezone: UTC, schedule: [{ rate: 64KiB/s }], sync: { every: 10m, jitter: 0s } }',
+    ]);
+    const tuning = { statusPushMs: 30_000, longPollSec: 5 };
+    const hq = await startNode(c.topology, 'hq', c.secrets, tuning);
+    for (const name of ['hub', 'mid', 'leaf']) await startNode(c.topology, name, c.secrets, tuning);
+    const leafAtHq = () => (hq.status() as unknown as { children: { hub?: { children: { mid?: { children: { leaf?: { pending: { blobs: number }; catalog: { seq: number } } | null } } | null } } | null } }).children.hub?.children.mid?.children.leaf;
+    // Each node pushes once at start and then every 30 s: the leaf's first status climbs as news.
+    await waitFor('the primary to hold the leaf\'s first status', () => Boolean(leafAtHq()), 20_000);
+    const rel = await release(c.topology.nodes.get('hq')!.url, c.dir, 'slow-fix', { size: 4 * 1024 * 1024 });
+    const approvedAt = Date.now();
+    await waitFor('the leaf\'s backlog at the primary', () => (leafAtHq()?.pending.blobs ?? 0) > 0 && leafAtHq()!.catalog.seq === hq.catalog.seq, 12_000);
+    const ms = Date.now() - approvedAt;
+    process.stdout.write(`# leaf backlog reached the primary ${ms} ms after the approval (pushes every 30 s)\n`);
+    assert.ok(rel.sha);
+  });
+});
