@@ -120,14 +120,21 @@ export async function treeScenario(opts: { quick: boolean }): Promise<string> {
     const approvedAt = Date.now() - (performance.now() - approvedAtPerf);
     const seqAfter = (await cluster.status('hq')).catalog.seq as number;
     let plan: { node: string; doneAt: string | null; pendingBlobs: number; catalogSeq: number | null; asOf: string | null }[] = [];
+    // When each leaf's row at the primary first had the approval's record, and a forecast.
+    const counted = new Map<string, number>();
+    const forecastSeen = new Map<string, number>();
     await until('sluice plan to count the approval at every leaf', async () => {
       const r = await runCli(['plan', '--json', '-t', cluster.file], env);
       plan = (JSON.parse(r.stdout) as { nodes: typeof plan }).nodes;
-      return leaves.every((l) => {
-        const row = plan.find((p) => p.node === l);
-        return row?.doneAt && (row.catalogSeq ?? 0) >= seqAfter;
-      });
+      const t = (Date.now() - approvedAt) / 1000;
+      for (const row of plan) {
+        if ((row.catalogSeq ?? 0) >= seqAfter && !counted.has(row.node)) counted.set(row.node, t);
+        if ((row.catalogSeq ?? 0) >= seqAfter && row.doneAt && !forecastSeen.has(row.node)) forecastSeen.set(row.node, t);
+      }
+      return leaves.every((l) => forecastSeen.has(l));
     }, 120_000, 250);
+    const seenAt = (m: Map<string, number>) => leaves.map((l) => m.get(l)!);
+    notes.push(`leaf statuses at the primary after the approval: with its record p50 / max ${median(seenAt(counted)).toFixed(1)} / ${Math.max(...seenAt(counted)).toFixed(1)} s, with a forecast ${median(seenAt(forecastSeen)).toFixed(1)} / ${Math.max(...seenAt(forecastSeen)).toFixed(1)} s (each sluice plan call takes about a second)`);
     const planReadAfter = (Date.now() - approvedAt) / 1000;
     const forecast = new Map(plan.map((p) => [p.node, Date.parse(p.doneAt ?? '')]));
     const doneAt = new Map<string, number>();

@@ -39,6 +39,8 @@ export class SubtreePusher<V> {
   private pushing = false;
   private wantedSoon = false;
   private lastPushAt = 0;
+  /** When the next push is due. */
+  private nextAt: number | undefined;
   private failing = false;
   private readonly epoch = randomUUID();
   private seq = 0;
@@ -79,15 +81,22 @@ export class SubtreePusher<V> {
       if (this.timer === undefined) return;
       const wanted = this.wantedSoon;
       this.wantedSoon = false;
-      this.timer = setTimeout(() => void this.tick?.(), wanted ? this.minGapMs() : this.o.everyMs).unref();
+      this.at(wanted ? this.minGapMs() : this.o.everyMs);
     };
-    this.timer = setTimeout(() => void this.tick?.(), 0).unref();
+    this.at(0);
+  }
+
+  /** The next push, `ms` from now. */
+  private at(ms: number): void {
+    clearTimeout(this.timer);
+    this.nextAt = Date.now() + ms;
+    this.timer = setTimeout(() => void this.tick?.(), ms).unref();
   }
 
   /**
    * Something worth telling the upstream now (new catalog records here, a child's news): the
-   * next push goes out as soon as a second has passed since the last, not at the next tick,
-   * so news crosses each tier in about a second instead of up to `everyMs`. Nothing on a
+   * next push goes out a second from now (and from the last push), not at the next tick, so
+   * news crosses each tier in a second or two instead of up to `everyMs`. Nothing on a
    * timer: an idle node still pushes only every `everyMs`.
    */
   soon(): void {
@@ -96,8 +105,11 @@ export class SubtreePusher<V> {
       this.wantedSoon = true;
       return;
     }
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick?.(), Math.max(0, this.lastPushAt + this.minGapMs() - Date.now())).unref();
+    // At least a gap after the news too: news comes in bursts (a catalog record reaches every
+    // node of the tree within a second), and pushes sent at once would compete with it.
+    const at = Math.max(this.lastPushAt + this.minGapMs(), Date.now() + this.minGapMs());
+    if (this.nextAt !== undefined && this.nextAt <= at) return;
+    this.at(at - Date.now());
   }
 
   private minGapMs(): number {
