@@ -1,6 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { AdminTokens } from './auth/admin-tokens.js';
 import { ConsoleSessions } from './auth/console-sessions.js';
+import { Credentials } from './auth/credentials.js';
+import { NamedTokens } from './auth/named-tokens.js';
+import { AuditLog } from './audit/audit-log.js';
+import { sublevels } from './store/meta-db.js';
 import { RefusalThrottle } from './auth/refusal-throttle.js';
 import type { Secrets } from './auth/secrets.js';
 import { sampleCatalogGauges } from './catalog/catalog-gauges.js';
@@ -154,7 +158,11 @@ export class SluiceNode {
         }
       }
       this.rollup = rollup;
-      await this.listen(this.httpDeps(tokens, reports, rollup));
+      const named = await NamedTokens.open(sublevels(db).tokens);
+      const audit = await AuditLog.open(sublevels(db).audit);
+      // Still accepted, as admin: a shared list names no person and cannot be narrowed to a role.
+      if (tokens.configured) this.log.warn('the tokens of SLUICE_ADMIN_TOKEN act as admin on every route; give each person a named token with the role they need ("sluice token add NAME --role ...") and then empty the list');
+      await this.listen(this.httpDeps(new Credentials(tokens, named), audit, reports, rollup));
       if (!this.spec.isPrimary) {
         const children = this.children;
         this.downstream = await DownstreamRole.start({
@@ -178,7 +186,7 @@ export class SluiceNode {
   }
 
   /** What the HTTP layer is given: every route and the console read the node through it. */
-  private httpDeps(tokens: AdminTokens, reports: ReportStore, rollup: ReportRollup): HttpDeps {
+  private httpDeps(credentials: Credentials, audit: AuditLog, reports: ReportStore, rollup: ReportRollup): HttpDeps {
     const { topology, secrets } = this.options;
     const { catalog, store } = this.data!;
     const refusals = new RefusalThrottle(
@@ -191,8 +199,9 @@ export class SluiceNode {
       store,
       catalog,
       writer: this.primary?.writer,
-      tokens,
-      sessions: new ConsoleSessions(tokens),
+      credentials,
+      audit,
+      sessions: new ConsoleSessions(credentials),
       refusals,
       peerAuth: this.peerAuth(refusals),
       tls: this.tls.served,

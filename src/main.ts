@@ -8,6 +8,7 @@ import { registerPackageCommands } from './cli/packages.js';
 import { registerPlan } from './cli/plan.js';
 import { registerOffline } from './cli/offline.js';
 import { registerFeeds } from './cli/feeds.js';
+import { registerAccess } from './cli/access.js';
 import { registerReport } from './cli/report.js';
 import { registerRestore } from './cli/restore.js';
 import { registerRecover } from './cli/recover.js';
@@ -48,6 +49,7 @@ registerAgent(program);
 registerReport(program);
 registerOffline(program);
 registerFeeds(program);
+registerAccess(program);
 for (const cmd of program.commands) cmd.exitOverride();
 reportUnknownOptionsFirst(program);
 

@@ -1,18 +1,21 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { AdminTokens } from './admin-tokens.js';
+import type { Credentials } from './credentials.js';
+import type { Principal } from './roles.js';
 
 /** A console sign-in: who it acts as, and the token its forms must echo (CSRF). */
 export interface ConsoleSession {
   readonly id: string;
   readonly actor: string;
+  /** Who signed in and with which role: the console acts with exactly the token's rights. */
+  readonly principal: Principal;
   readonly csrf: string;
   readonly expiresAt: number;
 }
 
 /**
- * Console sessions made from an admin token (DESIGN: "a console session made from it"). The
- * token is checked once, at sign-in, by the same AdminTokens as the API; the browser then holds
+ * Console sessions made from an admin or named token (DESIGN: "a console session made from it"). The
+ * token is checked once, at sign-in, by the same Credentials as the API; the browser then holds
  * only a random session id in an HttpOnly cookie. Sessions live in memory: a restart signs
  * everyone out, which is the safe direction. Each has a fixed lifetime, and the oldest are
  * dropped past `max` so that sign-in floods cannot grow the node's memory.
@@ -21,7 +24,7 @@ export class ConsoleSessions {
   private readonly sessions: LRUCache<string, ConsoleSession>;
 
   constructor(
-    private readonly tokens: AdminTokens,
+    private readonly credentials: Credentials,
     readonly ttlMs = 8 * 3600_000,
     max = 1000,
   ) {
@@ -30,8 +33,8 @@ export class ConsoleSessions {
 
   /** Throws UNAUTHORIZED / FORBIDDEN exactly as a bearer call with that token would. */
   signIn(token: string): ConsoleSession {
-    const actor = this.tokens.authenticate(`Bearer ${token.trim()}`);
-    const session = { id: randomId(), actor, csrf: randomId(), expiresAt: Date.now() + this.ttlMs };
+    const principal = this.credentials.authenticate(`Bearer ${token.trim()}`);
+    const session = { id: randomId(), actor: principal.who, principal: { ...principal, via: 'session' as const }, csrf: randomId(), expiresAt: Date.now() + this.ttlMs };
     this.sessions.set(session.id, session);
     return session;
   }

@@ -21,6 +21,10 @@ export class ApiClient {
     return this.call<T>('POST', pathAndQuery, { body: JSON.stringify(body), contentType: 'application/json' });
   }
 
+  async deleteJson<T>(pathAndQuery: string): Promise<T> {
+    return this.call<T>('DELETE', pathAndQuery);
+  }
+
   async postStream<T>(pathAndQuery: string, body: AsyncIterable<Uint8Array>, contentType: string, contentLength: number): Promise<T> {
     return this.call<T>('POST', pathAndQuery, { body: Readable.from(body), contentType, contentLength });
   }
@@ -49,7 +53,7 @@ export class ApiClient {
     return new URL(pathAndQuery.replace(/^\/+/, ''), this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
   }
 
-  private async call<T>(method: 'GET' | 'POST' | 'PUT', pathAndQuery: string, opts: { body?: string | Readable; contentType?: string; contentLength?: number } = {}): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', pathAndQuery: string, opts: { body?: string | Readable; contentType?: string; contentLength?: number } = {}): Promise<T> {
     const url = this.urlOf(pathAndQuery);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConsoleSessions } from '../auth/console-sessions.js';
+import { roleAllows, rolesFor } from '../auth/roles.js';
+import { visibleSites } from '../auth/site-scope.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { noneMatchHits } from '../http/conditional.js';
 import { SESSION_COOKIE } from '../http/require-token.js';
@@ -68,12 +70,20 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       return { deps, session, canAct: Boolean(session && deps.node.isPrimary && deps.writer), now: Date.now(), liveVersion: (topic) => live.version(topic) };
     };
     const send = (reply: FastifyReply, view: Html) => reply.type('text/html; charset=utf-8').send(view.text);
-    /** Compliance needs a session: reports are admin-only through the API too. */
+    /**
+     * Compliance needs a session whose role may read reports, and shows the sites of its
+     * scope only, as GET /v1/reports does for the same token.
+     */
     const signedIn = (request: FastifyRequest, reply: FastifyReply): ViewContext | undefined => {
       const ctx = context(request);
-      if (ctx.session) return ctx;
-      void reply.redirect(`/ui/sign-in?next=${encodeURIComponent(request.url)}`, 303);
-      return undefined;
+      if (!ctx.session) {
+        void reply.redirect(`/ui/sign-in?next=${encodeURIComponent(request.url)}`, 303);
+        return undefined;
+      }
+      const p = ctx.session.principal;
+      if (!roleAllows(p.role, 'reports')) throw new SluiceError('FORBIDDEN_ROLE', `${p.who} has the role ${p.role}, which may not read reports; that needs ${rolesFor('reports').join(' or ')}`);
+      const rollup = deps.rollup;
+      return { ...ctx, deps: { ...deps, rollup: { ...rollup, accept: rollup.accept.bind(rollup), adoptFile: rollup.adoptFile.bind(rollup), subtree: () => visibleSites(p, rollup.subtree(), deps.topology) } } };
     };
 
     ui.get('/ui', async (_request, reply) => reply.redirect('/ui/packages', 303));
@@ -113,6 +123,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       try {
         const session = deps.sessions.signIn(typeof body.token === 'string' ? body.token : '');
         request.log.info({ actor: session.actor }, 'console sign-in');
+        await deps.audit?.append({ who: session.actor, role: session.principal.role, via: 'session', source: request.ip, act: 'sign-in', target: null, outcome: 'ok' });
         void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
         void reply.clearCookie(SIGN_IN_COOKIE, { path: '/' });
         return reply.redirect(next, 303);
@@ -121,7 +132,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         // Logged with the address, so that someone trying tokens shows up in the node's log.
         request.log.warn({ code: e.code, ip: request.ip }, 'console sign-in refused');
         await deps.refusals?.refused(request.ip, 'admin', request.url, e.code);
-        return send(reply.code(e.status), signInPage(context(request), next, formToken, e.code === 'UNAUTHORIZED' ? 'Enter an admin token.' : `Not signed in: ${e.message}.`));
+        await deps.audit?.append({ who: '-', role: null, via: null, source: request.ip, act: 'sign-in', target: null, outcome: e.code });
+        return send(reply.code(e.status), signInPage(context(request), next, formToken, e.code === 'UNAUTHORIZED' ? 'Enter your token.' : `Not signed in: ${e.message}.`));
       }
     });
 

@@ -10,11 +10,11 @@ import { PACKED_BLOB_MAX } from '../store/blob-sizes.js';
 import { blobFastPath, type BlobFastPath } from './blob-fast-path.js';
 import type { HttpDeps } from './deps.js';
 import { peerOf } from './peer.js';
-import { requireAdmin } from './require-token.js';
+import { auditTarget, authorize, requireRole } from './require-token.js';
 import { sendBlob } from './send-blob.js';
 
 /** What the blob routes use of the node. */
-export type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'relays' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'tokens' | 'refusals' | 'sessions' | 'topology' | 'writer'>;
+export type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'relays' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer'>;
 
 /**
  * Everything about /v1/blobs in one plugin: GET/HEAD of a blob (the route, and the fast path
@@ -31,7 +31,11 @@ export function blobsPlugin(deps: BlobDeps): { readonly plugin: FastifyPluginAsy
     app.head(PATHS.blob, handler);
     app.post(PATHS.blobBatch, (request, reply) => serveBatch(request, reply, deps));
     app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
-    app.put(PATHS.blob, { onRequest: requireAdmin(deps) }, (request) => restoreBlob(request, deps));
+    app.put(PATHS.blob, { onRequest: requireRole(deps, 'restore') }, (request) => {
+      authorize(request, 'restore', { node: deps.node.name });
+      auditTarget(request, (request.params as { sha256: string }).sha256);
+      return restoreBlob(request, deps);
+    });
   };
   return { plugin, fastPath };
 }

@@ -1,4 +1,6 @@
 import type { AdminTokens } from '../auth/admin-tokens.js';
+import type { Credentials } from '../auth/credentials.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { RefusalThrottle } from '../auth/refusal-throttle.js';
 import type { ConsoleSessions } from '../auth/console-sessions.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
@@ -52,10 +54,13 @@ export interface HttpDeps {
   readonly catalog: CatalogLog;
   /** Present on the primary only. */
   readonly writer: CatalogWriter | undefined;
-  readonly tokens: AdminTokens;
+  /** Who an administrative caller is and its role: named tokens, else SLUICE_ADMIN_TOKEN (admin). */
+  readonly credentials: Credentials;
+  /** Who did what here: decisions, sensitive acts and sign-ins (GET /v1/audit). */
+  readonly audit: AuditLog;
   /** Wrong credentials per source address: logged, counted, and answered 429 past a limit. */
   readonly refusals?: RefusalThrottle;
-  /** Console sign-ins made from an admin token; they may stand in for it on admin routes. */
+  /** Console sign-ins made from a token; they may stand in for it on admin routes, with its role. */
   readonly sessions: ConsoleSessions;
   /** Who a node-to-node call comes from (certificate or per-node token). */
   readonly peerAuth: PeerAuth;

@@ -3,9 +3,14 @@ import type { CredentialKind, RefusalThrottle } from '../auth/refusal-throttle.j
 import type {} from '@fastify/cookie';
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import { ConsoleSessions } from '../auth/console-sessions.js';
+import type { Credentials } from '../auth/credentials.js';
+import { refusalOf, roleAllows, rolesFor, type Action, type Principal } from '../auth/roles.js';
 import { SluiceError } from '../errors.js';
 
 const actors = new WeakMap<FastifyRequest, string>();
+const principals = new WeakMap<FastifyRequest, Principal>();
+/** The act a request attempts and what it targets, for the audit trail (http/audit-hook.ts). */
+const acts = new WeakMap<FastifyRequest, { act: Action; target: string | null }>();
 
 /** The console's session cookie (console/console-routes.ts sets it). */
 export const SESSION_COOKIE = 'sluice_session';
@@ -13,55 +18,112 @@ export const SESSION_COOKIE = 'sluice_session';
 export const CSRF_HEADER = 'x-csrf-token';
 
 /**
- * The one `onRequest` hook for calls that need a token (admin, endpoint reports): checked
- * before the body is read, so an unauthenticated upload costs nothing. 401 without a token,
- * 403 with a wrong one. The actor it names is kept for the handler (`actorOf`).
- *
- * With `sessions` (admin calls), a console session may stand in for the bearer token, so the
- * console goes through the very routes and rules the CLI uses. A request that changes state
- * must then also carry the session's form token in `X-CSRF-Token`: the cookie alone is what a
- * forged cross-site form would carry.
+ * The `onRequest` hook for endpoint reports: a token from SLUICE_ENDPOINT_TOKEN, checked
+ * before the body is read. 401 without a token, 403 with a wrong one.
  */
-export function requireToken(tokens: AdminTokens, sessions?: ConsoleSessions, refusals?: RefusalThrottle, kind: CredentialKind = 'admin'): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const check = requireTokenOnce(tokens, sessions);
-  if (!refusals) return check;
-  // Wrong or missing credentials count against the caller's address; past the limit it is
-  // answered 429 before its token is looked at (auth/refusal-throttle.ts).
-  return async (request, reply) => {
-    await refusals.check(request.ip, (s) => void reply.header('retry-after', String(s)));
-    try {
-      await check(request, reply);
-    } catch (err) {
-      if (err instanceof SluiceError && (err.code === 'UNAUTHORIZED' || err.code === 'FORBIDDEN')) await refusals.refused(request.ip, kind, request.url, err.code);
-      throw err;
-    }
-  };
-}
-
-function requireTokenOnce(tokens: AdminTokens, sessions?: ConsoleSessions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  return async (request) => {
-    const cookie = sessions && !request.headers.authorization ? request.cookies?.[SESSION_COOKIE] : undefined;
-    if (sessions && cookie !== undefined) {
-      const session = sessions.find(cookie);
-      if (!session) throw new SluiceError('UNAUTHORIZED', 'the console session has expired or was signed out; sign in again at /ui/sign-in');
-      if (request.method !== 'GET' && request.method !== 'HEAD' && !ConsoleSessions.csrfMatches(session, request.headers[CSRF_HEADER])) {
-        throw new SluiceError('CSRF_REJECTED', 'this request carries the console session but not its form token; reload the console page and try again');
-      }
-      actors.set(request, session.actor);
-      return;
-    }
+export function requireToken(tokens: AdminTokens, refusals: RefusalThrottle | undefined, kind: CredentialKind): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return throttled(refusals, kind, async (request) => {
     actors.set(request, tokens.authenticate(request.headers.authorization));
-  };
+  });
 }
 
-/** Who made an authenticated request (the NAME of a NAME=TOKEN entry, or token:HASH). */
+/** What the role hooks need. */
+export interface RoleDeps {
+  readonly credentials: Credentials;
+  readonly sessions: ConsoleSessions;
+  readonly refusals?: RefusalThrottle;
+}
+
+/**
+ * The one `onRequest` hook for administrative calls: who the caller is (a named token, a
+ * token from SLUICE_ADMIN_TOKEN, or a console session with its form token) and whether its
+ * role may take `action` at all — before the body is read, so a refused upload costs
+ * nothing. Acts on a ring or node are checked again by the handler against the scope
+ * (`authorize`), once it knows the ring. 401 without credentials, 403 FORBIDDEN with wrong
+ * ones, 403 FORBIDDEN_ROLE when the role lacks the act.
+ *
+ * A console session stands in for the bearer token, so the console goes through the very
+ * routes and rules the CLI uses. A request that changes state must then also carry the
+ * session's form token in `X-CSRF-Token`: the cookie alone is what a forged cross-site form
+ * would carry.
+ */
+export function requireRole(deps: RoleDeps, action: Action): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return throttled(deps.refusals, 'admin', async (request) => {
+    acts.set(request, { act: action, target: null });
+    const principal = authenticate(deps, request);
+    principals.set(request, principal);
+    if (!roleAllows(principal.role, action)) throw forbidden(principal, action);
+  });
+}
+
+/** Checks the caller's scope for an act on `target`; throws 403 FORBIDDEN_ROLE outside it. */
+export function authorize(request: FastifyRequest, action: Action, target: { rings?: readonly string[]; node?: string }): void {
+  const p = principalOf(request);
+  const why = refusalOf(p, action, target);
+  if (why) throw new SluiceError('FORBIDDEN_ROLE', `${why}; nothing was changed`);
+}
+
+/** Names what the request acted on, for its audit entry. */
+export function auditTarget(request: FastifyRequest, target: string): void {
+  const a = acts.get(request);
+  if (a) a.target = target.slice(0, 200);
+}
+
+/** The audited act of a request, if it is one. */
+export function actOf(request: FastifyRequest): { act: Action; target: string | null } | undefined {
+  return acts.get(request);
+}
+
+/** The authenticated caller of an administrative request. */
+export function principalOf(request: FastifyRequest): Principal {
+  const p = principals.get(request);
+  if (!p) throw new Error('principalOf: the route has no requireRole hook');
+  return p;
+}
+
+/** The caller if it authenticated (audit entries of refused requests have none). */
+export function maybePrincipalOf(request: FastifyRequest): Principal | undefined {
+  return principals.get(request);
+}
+
+/** Who made an authenticated request (a named token's name, NAME of a NAME=TOKEN entry, or token:HASH). */
 export function actorOf(request: FastifyRequest): string {
-  const actor = actors.get(request);
-  if (actor === undefined) throw new Error('actorOf: the route has no requireToken hook');
+  const actor = principals.get(request)?.who ?? actors.get(request);
+  if (actor === undefined) throw new Error('actorOf: the route has no requireRole or requireToken hook');
   return actor;
 }
 
-/** The hook for administrative calls: an admin bearer token, or a console session with its form token. */
-export function requireAdmin(deps: { tokens: AdminTokens; sessions: ConsoleSessions; refusals?: RefusalThrottle }): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  return requireToken(deps.tokens, deps.sessions, deps.refusals, 'admin');
+function authenticate(deps: RoleDeps, request: FastifyRequest): Principal {
+  const cookie = !request.headers.authorization ? request.cookies?.[SESSION_COOKIE] : undefined;
+  if (cookie !== undefined) {
+    const session = deps.sessions.find(cookie);
+    if (!session) throw new SluiceError('UNAUTHORIZED', 'the console session has expired or was signed out; sign in again at /ui/sign-in');
+    if (request.method !== 'GET' && request.method !== 'HEAD' && !ConsoleSessions.csrfMatches(session, request.headers[CSRF_HEADER])) {
+      throw new SluiceError('CSRF_REJECTED', 'this request carries the console session but not its form token; reload the console page and try again');
+    }
+    return session.principal;
+  }
+  return deps.credentials.authenticate(request.headers.authorization);
+}
+
+function forbidden(p: Principal, action: Action): SluiceError {
+  return new SluiceError('FORBIDDEN_ROLE', `${p.who} has the role ${p.role}, which may not ${action}; that needs ${rolesFor(action).join(' or ')} (ask an admin: "sluice token add NAME --role ${rolesFor(action).find((r) => r !== 'admin') ?? 'admin'}")`);
+}
+
+/**
+ * Wrong or missing credentials count against the caller's address; past the limit it is
+ * answered 429 before its token is looked at (auth/refusal-throttle.ts). A role refusal is
+ * not a wrong credential and does not count.
+ */
+function throttled(refusals: RefusalThrottle | undefined, kind: CredentialKind, check: (request: FastifyRequest) => Promise<void>): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  if (!refusals) return async (request) => check(request);
+  return async (request, reply) => {
+    await refusals.check(request.ip, (s) => void reply.header('retry-after', String(s)));
+    try {
+      await check(request);
+    } catch (err) {
+      if (err instanceof SluiceError && (err.code === 'UNAUTHORIZED' || err.code === 'FORBIDDEN' || err.code === 'TOKEN_EXPIRED')) await refusals.refused(request.ip, kind, request.url, err.code);
+      throw err;
+    }
+  };
 }

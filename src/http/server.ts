@@ -21,6 +21,11 @@ import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerUpdateRoutes } from './routes/updates.js';
 import { registerFeedRoutes } from './routes/feeds.js';
 import { registerAptRoutes } from './routes/apt.js';
+import { registerAccessRoutes } from './routes/access.js';
+import { actOf, maybePrincipalOf } from './require-token.js';
+
+/** The error code each failed request was answered with (for its audit entry). */
+const errorCodes = new WeakMap<object, string>();
 
 /** The server plus the number of requests still being answered (for a clean drain). */
 export type SluiceHttpServer = FastifyInstance & { inFlight: () => number };
@@ -79,6 +84,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
 
   app.setErrorHandler((err: FastifyError | SluiceError, request, reply) => {
     const e = toHttpError(err);
+    errorCodes.set(request, e.code);
     deps.metrics.httpErrors.inc({ code: e.code });
     // Unexpected failures get a stack; expected ones (not ready, bad peer data) one line.
     if (e.code === 'INTERNAL' || e.code === 'STORE_IO') request.log.error({ err, url: request.url }, 'request failed');
@@ -102,6 +108,14 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
     inFlight++;
   });
   app.addHook('onResponse', done);
+  // Every administrative act that changes state, allowed or refused, with who and from where.
+  app.addHook('onResponse', async (request, reply) => {
+    const act = actOf(request);
+    if (!act || request.method === 'GET' || request.method === 'HEAD') return;
+    const p = maybePrincipalOf(request);
+    const outcome = reply.statusCode < 400 ? 'ok' : (errorCodes.get(request) ?? `HTTP ${reply.statusCode}`);
+    await deps.audit.append({ who: p?.who ?? '-', role: p?.role ?? null, via: p?.via ?? null, source: request.ip, act: act.act, target: act.target, outcome }).catch((err: Error) => request.log.error({ err: err.message, act: act.act }, 'could not write the audit entry'));
+  });
   app.addHook('onRequestAbort', done);
 
   registerHealthRoutes(app, deps);
@@ -117,6 +131,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerPaceRoutes(app, deps);
   registerFeedRoutes(app, deps);
   registerAptRoutes(app, deps);
+  registerAccessRoutes(app, deps);
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);
   if (deps.tls) watchHandshakes(app, deps);

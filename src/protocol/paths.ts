@@ -28,6 +28,9 @@ export const PATHS = {
   feeds: '/v1/feeds',
   approvals: '/v1/approvals',
   feedSync: '/v1/feeds/:name/sync',
+  tokens: '/v1/tokens',
+  token: '/v1/tokens/:name',
+  audit: '/v1/audit',
 } as const;
 
 /** GET: records after `after` (held up to `waitSec` when there are none), at most `limit`. */

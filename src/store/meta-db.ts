@@ -38,6 +38,10 @@ export function sublevels(db: MetaDb) {
     reportClients: makeSublevel(db, 'report-clients'),
     /** Per vendor feed and suite: the signed Date last accepted (no rollback), and the last sync's outcome. */
     feeds: makeSublevel(db, 'feeds'),
+    /** Named tokens (their hashes, roles and scopes): auth/named-tokens.ts. */
+    tokens: makeSublevel(db, 'tokens'),
+    /** Who did what: audit/audit-log.ts. */
+    audit: makeSublevel(db, 'audit'),
   };
 }
 

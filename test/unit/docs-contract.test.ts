@@ -15,7 +15,7 @@ function documentedForm(route: string): RegExp {
     .split('/')
     .map((seg) => (seg.startsWith(':') ? '[A-Z0-9_]+' : seg === '*' ? '\\S+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
     .join('/');
-  return new RegExp('`(?:GET|HEAD|POST|PUT)`?[ /`A-Z]*' + escaped + '(?![\\w/-])');
+  return new RegExp('`(?:GET|HEAD|POST|PUT|DELETE)`?[ /`A-Z]*' + escaped + '(?![\\w/-])');
 }
 
 function sourceFiles(dir: string): string[] {
@@ -34,7 +34,7 @@ describe('protocol/paths.ts is the one source of URLs, and docs/ documents every
 
   it('every /v1 route the HTTP API documents is one of PATHS', () => {
     const patterns = Object.values(PATHS).map((r) => new RegExp(`^${r.split('/').map((s) => (s.startsWith(':') ? '[^/]+' : s === '*' ? '.+' : s)).join('/')}$`));
-    const documented = [...read('docs/http-api.md').matchAll(/`(?:GET|HEAD|POST|PUT)`?(?: \/ `HEAD)? (\/v1\/[^\s`?,[]*)/g)].map((m) => m[1]!);
+    const documented = [...read('docs/http-api.md').matchAll(/`(?:GET|HEAD|POST|PUT|DELETE)`?(?: \/ `HEAD)? (\/v1\/[^\s`?,[]*)/g)].map((m) => m[1]!);
     assert.ok(documented.length > 15, 'the HTTP API lists its routes');
     for (const route of documented) assert.ok(patterns.some((p) => p.test(route)), `${route} is documented but not in PATHS`);
   });

@@ -7,13 +7,15 @@ import { SluiceError } from '../../errors.js';
 import type { StagedBlob } from '../../store/blob-store.js';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
-import { actorOf, requireAdmin } from '../require-token.js';
+import { actorOf, auditTarget, authorize, requireRole } from '../require-token.js';
 
 /** Packages one bulk approval may name. */
 const MAX_APPROVALS = 1000;
 
-export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'tokens' | 'refusals' | 'sessions' | 'topology' | 'writer'>): void {
-  const admin = requireAdmin(deps);
+export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer'>): void {
+  const publisher = requireRole(deps, 'publish');
+  const approver = requireRole(deps, 'approve');
+  const decliner = requireRole(deps, 'decline');
   const primaryWriter = (): CatalogWriter => {
     if (!deps.writer) {
       const primary = deps.topology.nodes.get(deps.topology.primary)!;
@@ -34,7 +36,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     return packageJson(deps.catalog, pkg);
   });
 
-  app.post(PATHS.approve, { onRequest: admin }, async (request) => {
+  app.post(PATHS.approve, { onRequest: approver }, async (request) => {
     const writer = primaryWriter();
     const { id } = request.params as { id: string };
     const body = (request.body ?? {}) as { ring?: unknown };
@@ -42,6 +44,8 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
       throw new SluiceError('BAD_REQUEST', 'expected a JSON body like { "ring": "pilot" } (or {} for "all")');
     }
     const ring = body.ring ?? 'all';
+    auditTarget(request, `${id} for ${ring}`);
+    authorize(request, 'approve', { rings: [ring] });
     const records = await writer.append((log) => approveRecords(log, id, ring, deps.topology.rings, actorOf(request), new Date().toISOString()));
     return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
   });
@@ -51,7 +55,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
    * a feed for the pilot ring): all or nothing, in one signed append, so a typo in one id
    * approves none of them.
    */
-  app.post(PATHS.approvals, { onRequest: admin }, async (request) => {
+  app.post(PATHS.approvals, { onRequest: approver }, async (request) => {
     const writer = primaryWriter();
     const body = (request.body ?? {}) as { ids?: unknown; ring?: unknown };
     const ids = body.ids;
@@ -59,14 +63,20 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
       throw new SluiceError('BAD_REQUEST', `expected { "ids": ["name@version", ...] (1 to ${MAX_APPROVALS}), "ring": "pilot" } (ring defaults to "all")`);
     }
     const ring = (body.ring as string | undefined) ?? 'all';
+    auditTarget(request, `${(ids as string[]).length} packages for ${ring}: ${(ids as string[]).slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`);
+    authorize(request, 'approve', { rings: [ring] });
     const at = new Date().toISOString();
     const records = await writer.append((log) => [...new Set(ids as string[])].flatMap((id) => approveRecords(log, id, ring, deps.topology.rings, actorOf(request), at)));
     return { ring, approved: records.map((r) => (r as { id: string }).id), unchanged: (ids as string[]).length - records.length, appended: records.map((r) => r.seq) };
   });
 
-  app.post(PATHS.decline, { onRequest: admin }, async (request) => {
+  app.post(PATHS.decline, { onRequest: decliner }, async (request) => {
     const writer = primaryWriter();
     const { id } = request.params as { id: string };
+    // Declining withdraws a package from every ring it is approved for (all of them if none yet).
+    const pkg = deps.catalog.state.get(id);
+    auditTarget(request, id);
+    authorize(request, 'decline', { rings: pkg && pkg.approvals.size > 0 ? [...pkg.approvals.keys()] : ['all'] });
     const records = await writer.append((log) => declineRecords(log, id, actorOf(request), new Date().toISOString()));
     return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
   });
@@ -76,7 +86,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
    * into the store's staging area, hashed while it arrives; nothing becomes visible until
    * every file is in and the publish record commits with them in one batch.
    */
-  app.post(PATHS.packages, { onRequest: admin }, async (request, reply) => {
+  app.post(PATHS.packages, { onRequest: publisher }, async (request, reply) => {
     const writer = primaryWriter();
     if (!request.isMultipart()) throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'publish expects multipart/form-data: a "meta" JSON field, then the files');
     const staged: StagedBlob[] = [];
@@ -103,6 +113,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
       if (!meta) throw new SluiceError('INVALID_UPLOAD', 'missing the "meta" field with name and version');
       if (files.length === 0) throw new SluiceError('INVALID_UPLOAD', 'a package needs at least one file');
       const m = meta;
+      auditTarget(request, `${m.name}@${m.version}`);
       const records = await writer.append((log) => publishRecords(log, m, files, actorOf(request), new Date().toISOString()), staged);
       staged.length = 0;
       void reply.code(201);

@@ -5,11 +5,12 @@ import { SluiceError } from '../../errors.js';
 import { nodePush } from '../node-push.js';
 import { PATHS } from '../../protocol/paths.js';
 import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
-import { requireAdmin, requireToken } from '../require-token.js';
+import { authorize, principalOf, requireRole, requireToken } from '../require-token.js';
+import { visibleSites } from '../../auth/site-scope.js';
 
-export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'tokens' | 'refusals' | 'sessions' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
+export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'credentials' | 'refusals' | 'sessions' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
-  app.post(PATHS.reports, { onRequest: requireToken(deps.endpointTokens, undefined, deps.refusals, 'endpoint') }, async (request) => {
+  app.post(PATHS.reports, { onRequest: requireToken(deps.endpointTokens, deps.refusals, 'endpoint') }, async (request) => {
     const parsed = reportBatchSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -27,7 +28,8 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
   });
 
   /** Figures carried on a disk from a site without a link (sluice report --import); admin. */
-  app.post(PATHS.reportsImport, { onRequest: requireAdmin(deps), bodyLimit: HTTP_LIMITS.pushBodyBytes }, async (request) => {
+  app.post(PATHS.reportsImport, { onRequest: requireRole(deps, 'import'), bodyLimit: HTTP_LIMITS.pushBodyBytes }, async (request) => {
+    authorize(request, 'import', { node: deps.node.name });
     const adopted = deps.rollup.adoptFile(request.body);
     await deps.reports.saveImported(adopted.node, request.body);
     return adopted;
@@ -40,9 +42,9 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
    * Per site, per package, clients by status, for this node's subtree (admin); and compliance
    * per approved package at each site where it applies (reports/compliance.ts).
    */
-  app.get(PATHS.reports, { onRequest: requireAdmin(deps) }, async (request) => {
+  app.get(PATHS.reports, { onRequest: requireRole(deps, 'reports') }, async (request) => {
     const q = request.query as { package?: string; site?: string };
-    const sites = deps.rollup.subtree();
+    const sites = visibleSites(principalOf(request), deps.rollup.subtree(), deps.topology);
     return {
       node: deps.node.name,
       at: new Date().toISOString(),
@@ -51,3 +53,4 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
     };
   });
 }
+

@@ -2,19 +2,19 @@ import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../errors.js';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
-import { actorOf, requireAdmin } from '../require-token.js';
+import { actorOf, requireRole } from '../require-token.js';
 
 /**
  * GET /v1/root: the root of trust in force here (its signed document; version 1 of a single
  * catalogKey has none). POST /v1/root (admin, primary): put the next root in force, the
  * document signed offline by a threshold of the current and of its own root keys.
  */
-export function registerRootRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'tokens' | 'refusals' | 'sessions' | 'writer'>): void {
+export function registerRootRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'credentials' | 'refusals' | 'sessions' | 'writer'>): void {
   app.get(PATHS.root, async () => {
     const root = deps.catalog.root;
     return { version: root.version, expires: root.expires, root: root.doc ?? root.body };
   });
-  app.post(PATHS.root, { onRequest: requireAdmin(deps) }, async (request) => {
+  app.post(PATHS.root, { onRequest: requireRole(deps, 'root') }, async (request) => {
     if (!deps.writer) throw new SluiceError('NOT_PRIMARY', `node ${deps.node.name} is not the primary; apply roots on the primary, every other node follows them through the catalog`);
     return deps.writer.applyRoot(request.body, actorOf(request));
   });

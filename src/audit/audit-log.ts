@@ -1,0 +1,63 @@
+import type { Sublevel } from '../store/meta-db.js';
+
+/** One act, as `GET /v1/audit` and `sluice audit` show it. */
+export interface AuditEntry {
+  readonly seq: number;
+  readonly at: string;
+  /** The person or tool (a named token's name, NAME of a NAME=TOKEN entry, token:HASH), or `-` when unknown. */
+  readonly who: string;
+  readonly role: string | null;
+  /** How the caller proved itself: env, token, session; null when it did not. */
+  readonly via: string | null;
+  /** The caller's address. */
+  readonly source: string;
+  /** What was done or tried: publish, approve, decline, root, restore, import, verify, feeds, tokens (made or revoked), sign-in. */
+  readonly act: string;
+  /** What it was done to (a package id and ring, a token's name, a blob), when it applies. */
+  readonly target: string | null;
+  /** ok, or the error code that refused or failed it. */
+  readonly outcome: string;
+}
+
+const KEY_DIGITS = 15;
+const key = (seq: number) => String(seq).padStart(KEY_DIGITS, '0');
+/** What one entry may hold of caller-supplied text. */
+const FIELD_MAX = 200;
+
+/**
+ * Every decision and sensitive act at this node, in order, kept in its database across
+ * restarts. Append-only: no route or command removes or edits an entry. An entry is small
+ * (a few hundred bytes) and written only for administrative acts and sign-ins, so the log
+ * grows with what people do, not with traffic.
+ */
+export class AuditLog {
+  private constructor(
+    private readonly db: Sublevel,
+    private nextSeq: number,
+  ) {}
+
+  static async open(db: Sublevel): Promise<AuditLog> {
+    let last = 0;
+    for await (const k of db.keys({ reverse: true, limit: 1 }) as AsyncIterable<string>) last = Number(k);
+    return new AuditLog(db, last + 1);
+  }
+
+  /** Appends an entry; writes are ordered by their sequence number. */
+  async append(e: Omit<AuditEntry, 'seq' | 'at'>, now = new Date()): Promise<AuditEntry> {
+    const clip = (s: string | null) => (s === null ? null : s.slice(0, FIELD_MAX));
+    const entry: AuditEntry = { seq: this.nextSeq++, at: now.toISOString(), who: clip(e.who)!, role: e.role, via: e.via, source: clip(e.source)!, act: e.act, target: clip(e.target), outcome: e.outcome };
+    await this.db.put(key(entry.seq), entry);
+    return entry;
+  }
+
+  /** Entries after `after`, oldest first, at most `limit`. */
+  async read(after: number, limit: number): Promise<AuditEntry[]> {
+    const out: AuditEntry[] = [];
+    for await (const [, v] of this.db.iterator({ gt: key(after), limit }) as AsyncIterable<[string, AuditEntry]>) out.push(v);
+    return out;
+  }
+
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Who may do what (README "Security model"): five roles, three of them scoped. A scope is a
+ * list of names or patterns (`emea-*`: `*` matches any run of characters); an empty or
+ * missing scope on a scoped role allows nothing.
+ */
+export const ROLES = ['admin', 'publisher', 'approver', 'operator', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Scope {
+  /** approver: the rings it may approve or decline for. */
+  readonly rings?: readonly string[];
+  /** operator: the nodes it may verify, import into and restore on. */
+  readonly nodes?: readonly string[];
+  /** auditor: the regions and sites whose reports it may read. */
+  readonly regions?: readonly string[];
+  readonly sites?: readonly string[];
+}
+
+/** An authenticated caller: a named token, an environment token, or a console session. */
+export interface Principal {
+  readonly who: string;
+  readonly role: Role;
+  readonly scope: Scope;
+  /** How the caller proved itself: a token from the environment, a named token, a console session. */
+  readonly via: 'env' | 'token' | 'session';
+}
+
+/** What a request does, as the role check names it. */
+export type Action =
+  | 'publish'
+  | 'restore'
+  | 'approve'
+  | 'decline'
+  | 'verify'
+  | 'import'
+  | 'reports'
+  | 'audit'
+  | 'root'
+  | 'feeds'
+  | 'tokens';
+
+/** Which roles may take each action at all (scopes narrow it further). */
+const ALLOWED: Readonly<Record<Action, readonly Role[]>> = {
+  publish: ['admin', 'publisher'],
+  restore: ['admin', 'publisher', 'operator'],
+  approve: ['admin', 'approver'],
+  decline: ['admin', 'approver'],
+  verify: ['admin', 'operator'],
+  import: ['admin', 'operator'],
+  reports: ['admin', 'auditor', 'operator'],
+  audit: ['admin', 'auditor'],
+  root: ['admin'],
+  feeds: ['admin', 'publisher'],
+  tokens: ['admin'],
+};
+
+/** The roles that may take `action` (for messages and the console). */
+export function rolesFor(action: Action): readonly Role[] {
+  return ALLOWED[action];
+}
+
+export function roleAllows(role: Role, action: Action): boolean {
+  return ALLOWED[action].includes(role);
+}
+
+/** Whether `name` matches a scope entry: exact, or a pattern with `*`. */
+export function scopeMatches(patterns: readonly string[] | undefined, name: string): boolean {
+  return (patterns ?? []).some((p) => (p.includes('*') ? globToRegExp(p).test(name) : p === name));
+}
+
+function globToRegExp(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+/**
+ * Why `p` may not take `action` on `target` (undefined: it may). Admin may do everything;
+ * an approver only for rings its scope names (every ring of the approval); an operator only
+ * on nodes its scope names; an auditor's scope narrows what it reads, not whether.
+ */
+export function refusalOf(p: Principal, action: Action, target: { rings?: readonly string[]; node?: string } = {}): string | undefined {
+  if (!roleAllows(p.role, action)) return `${p.who} (${p.role}) may not ${action}: that needs the role ${ALLOWED[action].join(' or ')}`;
+  if (p.role === 'approver' && (action === 'approve' || action === 'decline')) {
+    const outside = (target.rings ?? []).filter((r) => !scopeMatches(p.scope.rings, r));
+    if (outside.length) return `${p.who} (approver for ${(p.scope.rings ?? []).join(', ') || 'no rings'}) may not ${action} for ${outside.join(', ')}`;
+  }
+  if (p.role === 'operator' && target.node !== undefined && !scopeMatches(p.scope.nodes, target.node)) {
+    return `${p.who} (operator of ${(p.scope.nodes ?? []).join(', ') || 'no nodes'}) may not ${action} on ${target.node}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ROLES } from '../../auth/roles.js';
+import { SluiceError } from '../../errors.js';
+import { parseDuration } from '../../topology/units.js';
+import { PATHS } from '../../protocol/paths.js';
+import type { HttpDeps } from '../deps.js';
+import { actorOf, auditTarget, requireRole } from '../require-token.js';
+
+const scopeList = z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9._*-]+$/, 'names and patterns use letters, digits, . _ - and *')).max(100).optional();
+const newToken = z
+  .object({
+    name: z.string().min(1).max(64),
+    role: z.enum(ROLES),
+    rings: scopeList,
+    nodes: scopeList,
+    regions: scopeList,
+    sites: scopeList,
+    expires: z.string().max(20).optional(),
+  })
+  .strict();
+
+/** Entries one audit page holds at most. */
+const AUDIT_PAGE_MAX = 1000;
+
+/**
+ * Named tokens (admin): POST /v1/tokens makes one and answers it once, GET lists them (never
+ * a token or its hash), DELETE /v1/tokens/NAME revokes one at once. GET /v1/audit (admin,
+ * auditor): this node's audit trail, oldest first after `after`.
+ */
+export function registerAccessRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'credentials' | 'audit' | 'refusals' | 'sessions'>): void {
+  const admin = requireRole(deps, 'tokens');
+  const named = () => {
+    if (!deps.credentials.named) throw new SluiceError('NOT_READY', 'named tokens are not available on this node yet; try again');
+    return deps.credentials.named;
+  };
+
+  app.get(PATHS.tokens, { onRequest: admin }, async () => ({ tokens: named().list() }));
+
+  app.post(PATHS.tokens, { onRequest: admin }, async (request, reply) => {
+    const parsed = newToken.safeParse(request.body ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new SluiceError('BAD_REQUEST', `token: ${issue.path.join('.') || 'body'}: ${issue.message}; expected { "name", "role": ${ROLES.join('|')}, "rings"|"nodes"|"regions"|"sites": [...], "expires": "90d" }`);
+    }
+    const b = parsed.data;
+    auditTarget(request, `${b.name} (${b.role})`);
+    let expiresInMs: number | null = null;
+    if (b.expires !== undefined) {
+      const ms = parseDuration(b.expires);
+      if (ms === undefined || ms <= 0) throw new SluiceError('BAD_REQUEST', `expires "${b.expires}": expected a duration longer than zero, such as 90d, 12h or 30m`);
+      expiresInMs = ms;
+    }
+    const scope = Object.fromEntries((['rings', 'nodes', 'regions', 'sites'] as const).filter((k) => b[k]?.length).map((k) => [k, b[k]]));
+    const made = await named().add({ name: b.name, role: b.role, scope, expiresInMs, by: actorOf(request) });
+    void reply.code(201);
+    return { ...made.record, token: made.token };
+  });
+
+  app.delete(PATHS.token, { onRequest: admin }, async (request) => {
+    const { name } = request.params as { name: string };
+    auditTarget(request, name);
+    if (!(await named().revoke(name))) throw new SluiceError('TOKEN_NOT_FOUND', `no token named ${name.slice(0, 64)} on this node; see "sluice token list"`);
+    return { revoked: name };
+  });
+
+  app.get(PATHS.audit, { onRequest: requireRole(deps, 'audit') }, async (request) => {
+    const q = request.query as { after?: string; limit?: string };
+    const after = q.after === undefined ? 0 : Number(q.after);
+    const limit = q.limit === undefined ? 100 : Number(q.limit);
+    if (!Number.isSafeInteger(after) || after < 0 || !Number.isSafeInteger(limit) || limit < 1 || limit > AUDIT_PAGE_MAX) {
+      throw new SluiceError('BAD_REQUEST', `expected ?after=SEQ (0 or more) and ?limit=N (1 to ${AUDIT_PAGE_MAX})`);
+    }
+    const entries = await deps.audit.read(after, limit);
+    return { entries, last: deps.audit.lastSeq };
+  });
+}
