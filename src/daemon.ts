@@ -201,6 +201,7 @@ export class SluiceNode {
       writer: this.primary?.writer,
       credentials,
       audit,
+      ...(secrets.oidcClientSecret ? { oidcClientSecret: secrets.oidcClientSecret } : {}),
       sessions: new ConsoleSessions(credentials),
       refusals,
       peerAuth: this.peerAuth(refusals),

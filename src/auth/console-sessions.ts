@@ -39,6 +39,13 @@ export class ConsoleSessions {
     return session;
   }
 
+  /** A session for someone the identity provider signed in (console/oidc-sign-in.ts) with the role it maps to. */
+  open(principal: Principal): ConsoleSession {
+    const session = { id: randomId(), actor: principal.who, principal: { ...principal, via: 'session' as const }, csrf: randomId(), expiresAt: Date.now() + this.ttlMs };
+    this.sessions.set(session.id, session);
+    return session;
+  }
+
   find(id: string | undefined): ConsoleSession | undefined {
     return id ? this.sessions.get(id) : undefined;
   }

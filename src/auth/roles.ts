@@ -3,8 +3,9 @@
  * list of names or patterns (`emea-*`: `*` matches any run of characters); an empty or
  * missing scope on a scoped role allows nothing.
  */
-export const ROLES = ['admin', 'publisher', 'approver', 'operator', 'auditor'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES, type Role } from '../domain/roles.js';
+
+export { ROLES, type Role };
 
 export interface Scope {
   /** approver: the rings it may approve or decline for. */

@@ -33,9 +33,11 @@ export interface Secrets {
   readonly tlsDir?: string | undefined;
   /** The primary's APT repository key: an armored OpenPGP private key file (SLUICE_APT_KEY); it signs each ring's index. */
   readonly aptKeyPath?: string | undefined;
+  /** The console's client secret at the identity provider (SLUICE_OIDC_CLIENT_SECRET); none: a public client, PKCE only. */
+  readonly oidcClientSecret?: string | undefined;
 }
 
-const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN', 'SLUICE_PEER_TOKENS', 'SLUICE_TLS_CERT', 'SLUICE_TLS_KEY', 'SLUICE_TLS_DIR', 'SLUICE_APT_KEY'] as const;
+const KEYS = ['SLUICE_SIGNING_KEY', 'SLUICE_ADMIN_TOKEN', 'SLUICE_PEER_TOKEN', 'SLUICE_ENDPOINT_TOKEN', 'SLUICE_PEER_TOKENS', 'SLUICE_TLS_CERT', 'SLUICE_TLS_KEY', 'SLUICE_TLS_DIR', 'SLUICE_APT_KEY', 'SLUICE_OIDC_CLIENT_SECRET'] as const;
 
 /**
  * Reads secrets from the environment, falling back to a secrets file in environment-file
@@ -55,6 +57,7 @@ export function loadSecrets(env: NodeJS.ProcessEnv, file: string | undefined = e
     tlsKeyPath: pick('SLUICE_TLS_KEY'),
     tlsDir: pick('SLUICE_TLS_DIR'),
     aptKeyPath: pick('SLUICE_APT_KEY'),
+    oidcClientSecret: pick('SLUICE_OIDC_CLIENT_SECRET'),
   };
 }
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConsoleSessions } from '../auth/console-sessions.js';
+import { OidcSignIn } from './oidc-sign-in.js';
 import { roleAllows, rolesFor } from '../auth/roles.js';
 import { visibleSites } from '../auth/site-scope.js';
 import { SluiceError, toSluiceError } from '../errors.js';
@@ -15,12 +16,14 @@ import { LIVE_TOPICS, LiveEvents, type LiveTopic } from './live-events.js';
 import { complianceCsv, compliancePage, type ComplianceFilter } from './views/compliance.js';
 import { bulkConfirmFragment, confirmFragment, packagePage, packagesPage, type PackageFilter } from './views/packages.js';
 import { schedulesPage } from './views/schedules.js';
-import { errorPage, signInPage } from './views/sign-in.js';
+import { errorPage, signInPage, signedInPage } from './views/sign-in.js';
 import { treePage } from './views/tree.js';
 import type { ConsoleDeps, ViewContext } from './view-context.js';
 
 /** Cookie binding the sign-in form to the browser that loaded it (login CSRF). */
 const SIGN_IN_COOKIE = 'sluice_sign_in';
+/** Binds a sign-in with the identity provider to the browser that began it (its state). */
+const OIDC_STATE_COOKIE = 'sluice_oidc_state';
 
 /**
  * Pages never run inline code or load anything from elsewhere: sites may have no internet,
@@ -134,6 +137,40 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         await deps.refusals?.refused(request.ip, 'admin', request.url, e.code);
         await deps.audit?.append({ who: '-', role: null, via: null, source: request.ip, act: 'sign-in', target: null, outcome: e.code });
         return send(reply.code(e.status), signInPage(context(request), next, formToken, e.code === 'UNAUTHORIZED' ? 'Enter your token.' : `Not signed in: ${e.message}.`));
+      }
+    });
+
+    // Sign-in with the organisation's identity provider (access.signIn): to the provider and back.
+    const signInConfig = deps.topology.access.signIn;
+    const oidc = signInConfig ? new OidcSignIn({ ...deps.topology.access, signIn: signInConfig }, `${deps.node.url}/ui/sign-in/oidc/callback`, deps.oidcClientSecret) : undefined;
+    ui.get('/ui/sign-in/oidc', async (request, reply) => {
+      if (!oidc) throw new SluiceError('ROUTE_NOT_FOUND', 'this node has no identity provider (access.signIn in the topology); sign in with a token');
+      const started = await oidc.start(safeNext((request.query as { next?: unknown }).next));
+      // Lax, not Strict: the browser must send it back when the provider redirects here.
+      void reply.setCookie(OIDC_STATE_COOKIE, started.state, { ...cookieOptions(deps, 600), sameSite: 'lax' as const });
+      return reply.redirect(started.url, 303);
+    });
+    ui.get('/ui/sign-in/oidc/callback', async (request, reply) => {
+      if (!oidc) throw new SluiceError('ROUTE_NOT_FOUND', 'this node has no identity provider (access.signIn in the topology)');
+      void reply.clearCookie(OIDC_STATE_COOKIE, { path: '/' });
+      try {
+        await deps.refusals?.check(request.ip, (s) => void reply.header('retry-after', String(s)));
+        const { principal, next } = await oidc.finish(new URL(request.url, deps.node.url), request.cookies[OIDC_STATE_COOKIE]);
+        const session = deps.sessions.open(principal);
+        request.log.info({ actor: session.actor, role: principal.role }, 'console sign-in with the identity provider');
+        await deps.audit.append({ who: session.actor, role: principal.role, via: 'oidc', source: request.ip, act: 'sign-in', target: null, outcome: 'ok' });
+        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
+        // A page of this site moves on, not a redirect: the provider's navigation is cross-site,
+        // and the session cookie (SameSite=Strict) rides only on a navigation that starts here.
+        return send(reply, signedInPage(context(request), next));
+      } catch (err) {
+        const e = toSluiceError(err, 'console sign-in with the identity provider', 'UNAUTHORIZED');
+        request.log.warn({ code: e.code, ip: request.ip }, 'console sign-in with the identity provider refused');
+        if (e.code === 'UNAUTHORIZED') await deps.refusals?.refused(request.ip, 'admin', request.url, e.code);
+        await deps.audit.append({ who: '-', role: null, via: 'oidc', source: request.ip, act: 'sign-in', target: null, outcome: e.code });
+        const formToken = randomBytes(24).toString('base64url');
+        void reply.setCookie(SIGN_IN_COOKIE, formToken, cookieOptions(deps, 600));
+        return send(reply.code(e.status), signInPage(context(request), '/ui/packages', formToken, `Not signed in: ${e.message}.`));
       }
     });
 

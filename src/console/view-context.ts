@@ -2,7 +2,7 @@ import type { ConsoleSession } from '../auth/console-sessions.js';
 import type { HttpDeps } from '../http/deps.js';
 
 /** What every console view may read: the node's parts, and who is looking. */
-export type ConsoleDeps = Pick<HttpDeps, 'topology' | 'node' | 'catalog' | 'writer' | 'status' | 'reports' | 'rollup' | 'sessions' | 'credentials' | 'audit' | 'tls' | 'refusals'>;
+export type ConsoleDeps = Pick<HttpDeps, 'topology' | 'node' | 'catalog' | 'writer' | 'status' | 'reports' | 'rollup' | 'sessions' | 'credentials' | 'audit' | 'tls' | 'refusals' | 'oidcClientSecret'>;
 
 export interface ViewContext {
   readonly deps: ConsoleDeps;

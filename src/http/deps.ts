@@ -56,6 +56,8 @@ export interface HttpDeps {
   readonly writer: CatalogWriter | undefined;
   /** Who an administrative caller is and its role: named tokens, else SLUICE_ADMIN_TOKEN (admin). */
   readonly credentials: Credentials;
+  /** The console's client secret at the identity provider (access.signIn); undefined: a public client. */
+  readonly oidcClientSecret?: string;
   /** Who did what here: decisions, sensitive acts and sign-ins (GET /v1/audit). */
   readonly audit: AuditLog;
   /** Wrong credentials per source address: logged, counted, and answered 429 past a limit. */

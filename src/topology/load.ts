@@ -7,7 +7,7 @@ import { SluiceError } from '../errors.js';
 import { allowedKeysAt, topologySchema, type RawTopology, type RawWindow } from './schema.js';
 import { checkRules, type TopologyIssue } from './rules.js';
 import { SEVERITIES, type Severity } from '../domain/severity.js';
-import { TOPOLOGY_DEFAULTS, WEEKDAYS, type CriticalLane, type NodeSpec, type Region, type ScheduleWindow, type Site, type Topology } from './types.js';
+import { TOPOLOGY_DEFAULTS, WEEKDAYS, type CriticalLane, type Grant, type NodeSpec, type Region, type ScheduleWindow, type Site, type Topology } from './types.js';
 import { parseClock, parseDuration, parseRate } from './units.js';
 
 /** A located problem: `file:line:col path: message`. */
@@ -197,6 +197,11 @@ function normalize(raw: RawTopology, absFile: string): Topology {
         }),
       ]),
     ),
+    access: Object.freeze({
+      signIn: raw.access?.signIn ? Object.freeze({ issuer: raw.access.signIn.issuer, clientId: raw.access.signIn.clientId, groupsClaim: raw.access.signIn.groupsClaim ?? 'groups', nameClaim: raw.access.signIn.nameClaim ?? 'email' }) : undefined,
+      people: new Map(Object.entries(raw.access?.people ?? {}).map(([who, g]) => [who, grantOf(g)])),
+      groups: new Map(Object.entries(raw.access?.groups ?? {}).map(([group, g]) => [group, grantOf(g)])),
+    }),
   });
 }
 
@@ -245,4 +250,8 @@ function splitHostPort(listen: string): [string, number] {
 /** `nodes.lyon.fallback[0]`: the form users read in messages. */
 export function yamlPath(p: readonly (string | number)[]): string {
   return p.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+}
+
+function grantOf(g: { role: Grant['role']; rings?: string[]; nodes?: string[]; regions?: string[]; sites?: string[] }): Grant {
+  return Object.freeze({ role: g.role, scope: Object.freeze({ ...(g.rings ? { rings: g.rings } : {}), ...(g.nodes ? { nodes: g.nodes } : {}), ...(g.regions ? { regions: g.regions } : {}), ...(g.sites ? { sites: g.sites } : {}) }) });
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CLOCK_SYNTAX, DURATION_SYNTAX, RATE_SYNTAX, parseClock, parseDuration, parseRate } from './units.js';
 import { SEVERITIES } from '../domain/severity.js';
 import { WEEKDAYS } from './types.js';
+import { ROLES } from '../domain/roles.js';
 
 /**
  * The shape of topology.yaml. Every object is strict: an unknown key is an error (a typo
@@ -95,6 +96,44 @@ export const feedSchema = z
   })
   .strict();
 
+const scopeEntries = (what: string) => z.array(str(`${what} (names, or patterns with *)`).regex(/^[A-Za-z0-9._*-]{1,64}$/, `expected ${what}: names or patterns of letters, digits, ".", "_", "-" and "*"`)).min(1, `expected at least one of ${what}`);
+
+/** A role given to a person or a group of the identity provider (`access.people`, `access.groups`). */
+export const grantSchema = z
+  .object({
+    role: z.enum(ROLES, { errorMap: () => ({ message: `expected one of ${ROLES.join(', ')}` }) }),
+    rings: scopeEntries('rings').optional(),
+    nodes: scopeEntries('nodes').optional(),
+    regions: scopeEntries('regions').optional(),
+    sites: scopeEntries('sites').optional(),
+  })
+  .strict()
+  .superRefine((g, ctx) => {
+    const needs = g.role === 'approver' ? 'rings' : g.role === 'operator' ? 'nodes' : undefined;
+    if (needs && !g[needs]) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [needs], message: `an ${g.role} needs ${needs}: the ${needs} it acts for (patterns such as emea-* allowed)` });
+    if (g.role === 'auditor' && !g.regions && !g.sites) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['regions'], message: 'an auditor needs regions or sites: whose reports it reads ("*" for all)' });
+  });
+
+/**
+ * Who may sign in to the console with the organisation's identity provider, and with which
+ * role: people by the name the provider gives them, groups by the provider's group claim.
+ */
+export const accessSchema = z
+  .object({
+    signIn: z
+      .object({
+        issuer: str('the identity provider\'s issuer URL, e.g. "https://login.example.com/realms/it"').url('expected the issuer URL, e.g. "https://login.example.com/realms/it"'),
+        clientId: str('the client id registered for Sluice at the provider').min(1),
+        groupsClaim: str('the claim that lists a person\'s groups, e.g. "groups"').min(1).optional(),
+        nameClaim: str('the claim that names a person, e.g. "email" or "preferred_username"').min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    people: z.record(z.string().min(1).max(200), grantSchema, { invalid_type_error: 'expected a map of person (as the provider names them) → { role, ... }' }).optional(),
+    groups: z.record(z.string().min(1).max(200), grantSchema, { invalid_type_error: 'expected a map of group → { role, ... }' }).optional(),
+  })
+  .strict();
+
 export const topologySchema = z
   .object({
     version: z.literal(1, { errorMap: () => ({ message: 'expected 1 (the only format version)' }) }),
@@ -115,6 +154,7 @@ export const topologySchema = z
     sites: z.record(name, siteSchema, { invalid_type_error: 'expected a map of site name → { redis }' }).optional(),
     nodes: z.record(name, nodeSchema, { invalid_type_error: 'expected a map of node name → node', required_error: 'expected a map of node name → { url, region, upstream, ... }' }),
     feeds: z.record(name, feedSchema, { invalid_type_error: 'expected a map of feed name → { type: apt, url, suites, components, architectures, keyring }' }).optional(),
+    access: accessSchema.optional(),
   })
   .strict();
 

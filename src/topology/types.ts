@@ -1,3 +1,4 @@
+import type { Role } from '../domain/roles.js';
 import type { RateBytesPerSec } from './units.js';
 
 import type { Severity } from '../domain/severity.js';
@@ -94,6 +95,23 @@ export interface Topology {
   readonly nodes: ReadonlyMap<string, NodeSpec>;
   /** Vendor repositories the primary follows (`feeds:`), in file order. */
   readonly feeds: ReadonlyMap<string, Feed>;
+  /** Console sign-in with the organisation's identity provider, and the roles it maps to (`access:`). */
+  readonly access: Access;
+}
+
+/** A role and its scope, as `access.people` and `access.groups` give them. */
+export interface Grant {
+  readonly role: Role;
+  readonly scope: { readonly rings?: readonly string[]; readonly nodes?: readonly string[]; readonly regions?: readonly string[]; readonly sites?: readonly string[] };
+}
+
+export interface Access {
+  /** OpenID Connect: undefined when the console signs in with tokens only. */
+  readonly signIn: { readonly issuer: string; readonly clientId: string; readonly groupsClaim: string; readonly nameClaim: string } | undefined;
+  /** Person (the provider's `nameClaim`) → role. */
+  readonly people: ReadonlyMap<string, Grant>;
+  /** Group (in the provider's `groupsClaim`) → role. */
+  readonly groups: ReadonlyMap<string, Grant>;
 }
 
 /** A vendor's APT repository the primary follows. */

@@ -81,7 +81,7 @@ export async function makeCluster(
 /** Replication timing short enough for tests on loopback. */
 export const TEST_TUNING: Partial<ReplicationTuning> = { longPollSec: 5, backoffFloorMs: 50, backoffCapMs: 1000, stallMs: 2000, probeMs: 300, statusPushMs: 200, gcEveryMs: 100 };
 
-export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string; childTokens?: string; tlsDir?: string; aptKeyPath?: string }, tuning: Partial<ReplicationTuning> = {}, options: { httpIdleTimeoutMs?: number; tlsReloadMs?: number } = {}): Promise<SluiceNode> {
+export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string; childTokens?: string; tlsDir?: string; aptKeyPath?: string; oidcClientSecret?: string }, tuning: Partial<ReplicationTuning> = {}, options: { httpIdleTimeoutMs?: number; tlsReloadMs?: number } = {}): Promise<SluiceNode> {
   // A TLS cluster gives every node its own certificate (DIR/NAME.crt, DIR/NAME.key).
   const tls = secrets.tlsDir ? nodeCertPaths(secrets.tlsDir, name) : undefined;
   const node = new SluiceNode({
@@ -89,7 +89,7 @@ export async function startNode(topology: Topology, name: string, secrets: { sig
     topology,
     nodeName: name,
     tuning: { ...TEST_TUNING, ...tuning },
-    secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens, peerToken: secrets.peerToken, endpointTokens: secrets.endpointTokens, childTokens: secrets.childTokens, tlsCertPath: tls?.certPath, tlsKeyPath: tls?.keyPath, aptKeyPath: secrets.aptKeyPath },
+    secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens, peerToken: secrets.peerToken, endpointTokens: secrets.endpointTokens, childTokens: secrets.childTokens, tlsCertPath: tls?.certPath, tlsKeyPath: tls?.keyPath, aptKeyPath: secrets.aptKeyPath, oidcClientSecret: secrets.oidcClientSecret },
     logger: createLogger({ level: (process.env.SLUICE_TEST_LOG as 'info' | undefined) ?? 'silent' }),
   });
   onTeardown(() => node.close());

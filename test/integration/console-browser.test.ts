@@ -79,14 +79,14 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
   it('refuses a wrong token, then signs in with a session cookie that scripts cannot read', async () => {
     const page = await context.newPage();
     await page.goto(`${base}/ui/sign-in`);
-    await page.getByLabel('Admin token').fill('not-the-token-0123456789');
+    await page.getByLabel('Token', { exact: true }).fill('not-the-token-0123456789');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').waitFor();
     assert.match(await page.getByRole('alert').innerText(), /not one this node accepts/);
     assert.equal((await context.cookies()).some((k) => k.name === 'sluice_session'), false, 'no session after a wrong token');
     await shot(page, 'sign-in');
 
-    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await page.getByLabel('Token', { exact: true }).fill(ADMIN_TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(`${base}/ui/packages`);
     assert.match(await page.locator('.who').innerText(), /Signed in as tester/);
