@@ -70,7 +70,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
 
     const context = (request: FastifyRequest): ViewContext => {
       const session = deps.sessions.find(request.cookies[SESSION_COOKIE]);
-      return { deps, session, canAct: Boolean(session && deps.node.isPrimary && deps.writer), now: Date.now(), liveVersion: (topic) => live.version(topic) };
+      const canAct = Boolean(session && deps.node.isPrimary && deps.writer);
+      return { deps, session, canAct, may: (action) => canAct && roleAllows(session!.principal.role, action), now: Date.now(), liveVersion: (topic) => live.version(topic) };
     };
     const send = (reply: FastifyReply, view: Html) => reply.type('text/html; charset=utf-8').send(view.text);
     /**

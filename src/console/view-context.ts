@@ -1,5 +1,6 @@
 import type { ConsoleSession } from '../auth/console-sessions.js';
 import type { HttpDeps } from '../http/deps.js';
+import type { Action } from '../auth/roles.js';
 
 /** What every console view may read: the node's parts, and who is looking. */
 export type ConsoleDeps = Pick<HttpDeps, 'topology' | 'node' | 'catalog' | 'writer' | 'status' | 'reports' | 'rollup' | 'sessions' | 'credentials' | 'audit' | 'tls' | 'refusals' | 'oidcClientSecret'>;
@@ -10,6 +11,11 @@ export interface ViewContext {
   readonly session: ConsoleSession | undefined;
   /** Full console (publish, approve, decline) only on the primary, signed in. */
   readonly canAct: boolean;
+  /**
+   * Whether the signed-in person's role may take `action` here: the console shows only what
+   * they may do, and the server still refuses anything else (FORBIDDEN_ROLE).
+   */
+  readonly may: (action: Action) => boolean;
   readonly now: number;
   /** The version of a live topic now, written into the page so that its event stream starts from it. */
   readonly liveVersion: (topic: 'tree' | 'catalog' | 'reports') => string;

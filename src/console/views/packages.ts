@@ -40,7 +40,7 @@ export function packagesPage(ctx: ViewContext, filter: PackageFilter): Html {
   const body = html`
 <h1>Packages</h1>
 <p class="lede">Catalog position <strong>${catalog.seq}</strong> · ${plural(all.length, 'package')}${ctx.deps.node.isPrimary ? '' : html` · read-only here: publish and approve at the primary`}</p>
-${ctx.canAct ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ? html`<p><a href="/ui/sign-in?next=/ui/packages">Sign in</a> to publish, approve or decline.</p>` : ''}
+${ctx.may('publish') ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ? html`<p><a href="/ui/sign-in?next=/ui/packages">Sign in</a> to publish, approve or decline.</p>` : ''}
 <form class="filters" role="search" action="/ui/packages" method="get" hx-get="/ui/packages" hx-target="#package-list" hx-select="#package-list" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input delay:300ms, change, submit">
   <label>Search <input type="search" name="q" value="${filter.q ?? ''}" placeholder="name, version or classification" autocomplete="off"></label>
   <label>State <select name="state"><option value="">any</option>${STATES.map((s) => html`<option${filter.state === s ? html` selected` : ''}>${s}</option>`)}</select></label>
@@ -50,13 +50,13 @@ ${ctx.canAct ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ? html`<p
 </form>
 <div id="package-list" hx-get="/ui/packages${query ? `?${query}` : ''}" hx-trigger="sse:catalog" hx-select="#package-list" hx-swap="outerHTML">
 <p class="count" aria-live="polite">${shown.length === all.length ? plural(all.length, 'package') : `${shown.length} of ${plural(all.length, 'package')}`}</p>
-${ctx.canAct ? bulkApproveForm(ctx, filter, shown.filter((p) => catalog.state.stateOf(p) === 'new').length) : ''}
+${ctx.may('approve') ? bulkApproveForm(ctx, filter, shown.filter((p) => catalog.state.stateOf(p) === 'new').length) : ''}
 <div class="table-wrap" tabindex="0" role="region" aria-label="Packages">
 <table>
 <thead><tr><th scope="col">Package</th><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Rings</th><th scope="col">Files</th><th scope="col" class="num">Size</th><th scope="col">Published</th></tr></thead>
 <tbody>
 ${paged.rows.map((p) => packageRow(ctx, p))}
-${shown.length === 0 ? html`<tr><td colspan="7">No package matches.${all.length === 0 && ctx.canAct ? ' Publish the first one above.' : ''}</td></tr>` : ''}
+${shown.length === 0 ? html`<tr><td colspan="7">No package matches.${all.length === 0 && ctx.may('publish') ? ' Publish the first one above.' : ''}</td></tr>` : ''}
 </tbody>
 </table>
 </div>
@@ -165,7 +165,7 @@ export function packagePage(ctx: ViewContext, id: string): Html {
   ${p.supersededBy ? html`<dt>Superseded by</dt><dd><a href="/ui/packages/${encodeURIComponent(p.supersededBy)}">${p.supersededBy}</a></dd>` : ''}
 </dl>
 ${
-  ctx.canAct
+  ctx.may('approve')
     ? html`<section class="panel actions" aria-labelledby="actions-title">
 <h2 id="actions-title">Decide</h2>
 <form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">
