@@ -4,6 +4,7 @@ import { ConsoleSessions } from './auth/console-sessions.js';
 import { Credentials } from './auth/credentials.js';
 import { NamedTokens } from './auth/named-tokens.js';
 import { AuditLog } from './audit/audit-log.js';
+import { AuditRollup } from './audit/audit-rollup.js';
 import { sublevels } from './store/meta-db.js';
 import { RefusalThrottle } from './auth/refusal-throttle.js';
 import type { Secrets } from './auth/secrets.js';
@@ -160,9 +161,10 @@ export class SluiceNode {
       this.rollup = rollup;
       const named = await NamedTokens.open(sublevels(db).tokens);
       const audit = await AuditLog.open(sublevels(db).audit);
+      const auditRollup = new AuditRollup(topology, this.spec, audit, tuning.statusStaleMs);
       // Still accepted, as admin: a shared list names no person and cannot be narrowed to a role.
       if (tokens.configured) this.log.warn('the tokens of SLUICE_ADMIN_TOKEN act as admin on every route; give each person a named token with the role they need ("sluice token add NAME --role ...") and then empty the list');
-      await this.listen(this.httpDeps(new Credentials(tokens, named), audit, reports, rollup));
+      await this.listen(this.httpDeps(new Credentials(tokens, named), audit, auditRollup, reports, rollup));
       if (!this.spec.isPrimary) {
         const children = this.children;
         this.downstream = await DownstreamRole.start({
@@ -170,6 +172,7 @@ export class SluiceNode {
           client: this.client,
           children,
           rollup,
+          auditRollup,
           ownStatus: () => {
             const { children: _below, ...own } = this.status(20);
             return own;
@@ -186,7 +189,7 @@ export class SluiceNode {
   }
 
   /** What the HTTP layer is given: every route and the console read the node through it. */
-  private httpDeps(credentials: Credentials, audit: AuditLog, reports: ReportStore, rollup: ReportRollup): HttpDeps {
+  private httpDeps(credentials: Credentials, audit: AuditLog, auditRollup: AuditRollup, reports: ReportStore, rollup: ReportRollup): HttpDeps {
     const { topology, secrets } = this.options;
     const { catalog, store } = this.data!;
     const refusals = new RefusalThrottle(
@@ -201,6 +204,7 @@ export class SluiceNode {
       writer: this.primary?.writer,
       credentials,
       audit,
+      auditRollup,
       ...(secrets.oidcClientSecret ? { oidcClientSecret: secrets.oidcClientSecret } : {}),
       sessions: new ConsoleSessions(credentials),
       refusals,

@@ -20,6 +20,8 @@ export interface AuditEntry {
 }
 
 const KEY_DIGITS = 15;
+/** Entries kept in memory for the push upstream. */
+const RECENT = 100;
 const key = (seq: number) => String(seq).padStart(KEY_DIGITS, '0');
 /** What one entry may hold of caller-supplied text. */
 const FIELD_MAX = 200;
@@ -34,12 +36,19 @@ export class AuditLog {
   private constructor(
     private readonly db: Sublevel,
     private nextSeq: number,
+    /** The newest entries, oldest first (what travels upward: audit-rollup.ts). */
+    private readonly newest: AuditEntry[],
   ) {}
 
   static async open(db: Sublevel): Promise<AuditLog> {
-    let last = 0;
-    for await (const k of db.keys({ reverse: true, limit: 1 }) as AsyncIterable<string>) last = Number(k);
-    return new AuditLog(db, last + 1);
+    const newest: AuditEntry[] = [];
+    for await (const [, v] of db.iterator({ reverse: true, limit: RECENT }) as AsyncIterable<[string, AuditEntry]>) newest.unshift(v);
+    return new AuditLog(db, (newest.at(-1)?.seq ?? 0) + 1, newest);
+  }
+
+  /** The newest entries here, oldest first. */
+  recent(): AuditEntry[] {
+    return [...this.newest];
   }
 
   /** Appends an entry; writes are ordered by their sequence number. */
@@ -47,6 +56,8 @@ export class AuditLog {
     const clip = (s: string | null) => (s === null ? null : s.slice(0, FIELD_MAX));
     const entry: AuditEntry = { seq: this.nextSeq++, at: now.toISOString(), who: clip(e.who)!, role: e.role, via: e.via, source: clip(e.source)!, act: e.act, target: clip(e.target), outcome: e.outcome };
     await this.db.put(key(entry.seq), entry);
+    this.newest.push(entry);
+    if (this.newest.length > RECENT) this.newest.shift();
     return entry;
   }
 

@@ -68,10 +68,11 @@ export function registerAccess(program: Command): void {
     .description('who did what at a node: decisions, sensitive acts and sign-ins, oldest first (admin, auditor)')
     .option('--after <seq>', 'entries after this sequence number', '0')
     .option('--limit <n>', 'at most this many (1-1000)', '100')
-    .action(async (o: { after: string; limit: string }, cmd: Command) => {
-      const r = await clientFor(cmd).getJson<{ entries: AuditEntry[]; last: number }>(`${PATHS.audit}?after=${encodeURIComponent(o.after)}&limit=${encodeURIComponent(o.limit)}`);
+    .option('--tree', 'the newest entries of this node and of every node below it (each node pushes its newest 100 upward)')
+    .action(async (o: { after: string; limit: string; tree?: boolean }, cmd: Command) => {
+      const r = await clientFor(cmd).getJson<{ entries: (AuditEntry & { node?: string })[]; last?: number }>(`${PATHS.audit}?after=${encodeURIComponent(o.after)}&limit=${encodeURIComponent(o.limit)}${o.tree ? '&tree=1' : ''}`);
       if (globalOptions(cmd).json) return printJson(r);
-      for (const e of r.entries) process.stdout.write(`${e.seq}  ${e.at}  ${e.who}${e.role ? ` (${e.role})` : ''}  from ${e.source}  ${e.act}${e.target ? ` ${e.target}` : ''}  ${e.outcome}\n`);
+      for (const e of r.entries) process.stdout.write(`${e.node ? `${e.node}  ` : ''}${e.seq}  ${e.at}  ${e.who}${e.role ? ` (${e.role})` : ''}  from ${e.source}  ${e.act}${e.target ? ` ${e.target}` : ''}  ${e.outcome}\n`);
       if (r.entries.length === 0) process.stdout.write('no entries\n');
     });
 }

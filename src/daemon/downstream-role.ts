@@ -5,6 +5,7 @@ import { SubtreePusher, type PushedEntry } from '../protocol/subtree-pusher.js';
 import { Replicator } from '../replicate/replicator.js';
 import { statusChangeKey, type ChildStatuses, type OwnStatus } from '../replicate/status-rollup.js';
 import type { ReportRollup } from '../reports/rollup.js';
+import { auditChangeKey, type AuditRollup, type RecentAudit } from '../audit/audit-rollup.js';
 import type { SiteSummary } from '../reports/report-store.js';
 import { ScheduleController } from '../schedule/schedule-controller.js';
 import { BlobLeases } from '../site/blob-leases.js';
@@ -17,6 +18,7 @@ export interface DownstreamParts extends NodeParts {
   readonly client: PeerClient;
   readonly children: ChildStatuses;
   readonly rollup: ReportRollup;
+  readonly auditRollup: AuditRollup;
   /** This node's own status, its subtree left out (pushed with the children's entries). */
   readonly ownStatus: () => OwnStatus;
 }
@@ -32,6 +34,7 @@ export class DownstreamRole {
   readonly site: { readonly name: string; readonly link: RedisLink; readonly budget: SiteBudget } | undefined;
   private statusPusher: SubtreePusher<OwnStatus> | undefined;
   private reportPusher: SubtreePusher<SiteSummary> | undefined;
+  private auditPusher: SubtreePusher<RecentAudit> | undefined;
 
   private constructor(p: DownstreamParts) {
     const { topology, spec } = p;
@@ -91,12 +94,15 @@ export class DownstreamRole {
       changeKey: statusChangeKey,
     });
     const reports = new SubtreePusher<SiteSummary>({ ...push, route: PATHS.reportsRollup, log: p.log.child({ component: 'reports' }), collect: () => p.rollup.forPush(), changeKey: (s) => JSON.stringify(s) });
+    const audit = new SubtreePusher<RecentAudit>({ ...push, route: PATHS.auditRollup, log: p.log.child({ component: 'audit' }), collect: () => p.auditRollup.forPush(), changeKey: auditChangeKey });
     this.statusPusher = status;
     this.reportPusher = reports;
+    this.auditPusher = audit;
     // A child's news goes on up within about a second per tier, not at the next tick.
     p.children.onNews = () => status.soon();
     status.start();
     reports.start();
+    audit.start();
   }
 
   /** In order: stop pushing, stop fetching, then the schedule and the site link. */
@@ -104,6 +110,7 @@ export class DownstreamRole {
     return [
       ['status', () => this.statusPusher?.close()],
       ['reports', () => this.reportPusher?.close()],
+      ['audit', () => this.auditPusher?.close()],
       ['replication', () => this.replicator.close()],
       ['schedule', () => this.schedule.close()],
       ['site', () => this.site?.link.close()],

@@ -1,6 +1,7 @@
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditRollup } from '../audit/audit-rollup.js';
 import type { RefusalThrottle } from '../auth/refusal-throttle.js';
 import type { ConsoleSessions } from '../auth/console-sessions.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
@@ -60,6 +61,8 @@ export interface HttpDeps {
   readonly oidcClientSecret?: string;
   /** Who did what here: decisions, sensitive acts and sign-ins (GET /v1/audit). */
   readonly audit: AuditLog;
+  /** The newest audit entries of every node below, from their pushes (GET /v1/audit?tree=1). */
+  readonly auditRollup: AuditRollup;
   /** Wrong credentials per source address: logged, counted, and answered 429 past a limit. */
   readonly refusals?: RefusalThrottle;
   /** Console sign-ins made from a token; they may stand in for it on admin routes, with its role. */

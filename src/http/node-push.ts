@@ -11,7 +11,7 @@ const callers = new WeakMap<FastifyRequest, NodeCaller>();
  * applies the subtree rule. A refusal answers 403, is counted by reason, and is logged once
  * per peer and reason.
  */
-export function nodePush(deps: Pick<HttpDeps, 'metrics' | 'peerAuth'>, kind: 'status' | 'reports', accept: (body: unknown, caller: string | undefined) => void): [RouteShorthandOptions, (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>] {
+export function nodePush(deps: Pick<HttpDeps, 'metrics' | 'peerAuth'>, kind: 'status' | 'reports' | 'audit', accept: (body: unknown, caller: string | undefined) => void): [RouteShorthandOptions, (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>] {
   const options: RouteShorthandOptions = {
     bodyLimit: HTTP_LIMITS.pushBodyBytes,
     onRequest: async (request, reply) => void callers.set(request, await deps.peerAuth.authenticateThrottled(request, reply)),

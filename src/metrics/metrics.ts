@@ -85,7 +85,7 @@ export function createMetrics(nodeName: string, version: string, peers: { readon
   for (const severity of SEVERITIES) m.overduePackages.set({ severity }, 0);
   for (const status of REPORT_STATUSES) m.reports.inc({ status }, 0);
   for (const reason of PUSH_REFUSALS) m.pushesRefused.inc({ reason }, 0);
-  for (const kind of ['status', 'reports']) m.pushBytes.inc({ kind }, 0);
+  for (const kind of ['status', 'reports', 'audit']) m.pushBytes.inc({ kind }, 0);
   // No delay measured outside a background window: NaN, not a made-up 0.
   for (const kind of ['base', 'current']) m.pathDelay.set({ kind }, NaN);
   for (const reason of TLS_FAILURE_REASONS) m.tlsHandshakeFailures.inc({ reason }, 0);

@@ -31,6 +31,7 @@ export const PATHS = {
   tokens: '/v1/tokens',
   token: '/v1/tokens/:name',
   audit: '/v1/audit',
+  auditRollup: '/v1/audit/rollup',
 } as const;
 
 /** GET: records after `after` (held up to `waitSec` when there are none), at most `limit`. */

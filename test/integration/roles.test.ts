@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
 import { runCli } from '../helpers/cli.js';
-import { ADMIN_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
+import { ADMIN_TOKEN, TEST_TUNING, makeCluster, startNode } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/env.js';
 import { adminPost, publish, writeFile } from '../helpers/publish.js';
 
@@ -193,5 +193,24 @@ describe('roles in the console', () => {
     assert.deepEqual(signIns.map((e) => [e.who, e.outcome]), [['amy', 'ok'], ['pat', 'ok'], ['pat', 'ok'], ['aud', 'ok'], ['tester', 'ok']]);
     assert.ok(adminText.length >= text.length);
     assert.ok((trail.json.entries as { who: string; act: string; outcome: string; via: string }[]).some((e) => e.who === 'amy' && e.act === 'approve' && e.outcome === 'FORBIDDEN_ROLE' && e.via === 'session'));
+  });
+});
+
+describe('the audit trail of the whole tree', () => {
+  it('an act at a branch reaches the primary\'s tree view with the branch, the person and the outcome', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }]);
+    const hq = await startNode(c.topology, 'hq', c.secrets, TEST_TUNING);
+    await startNode(c.topology, 'branch', c.secrets, TEST_TUNING);
+    const base = c.topology.nodes.get('hq')!.url;
+    const branchBase = c.topology.nodes.get('branch')!.url;
+    const op = (await call(`${branchBase}/v1/tokens`, ADMIN_TOKEN, 'POST', { name: 'ole', role: 'operator', nodes: ['branch'] })).json.token as string;
+    assert.equal((await call(`${branchBase}/v1/verify`, op, 'POST', {})).status, 200);
+    type Entry = { node: string; who: string; act: string; outcome: string };
+    await waitFor('the branch\'s verify in the primary\'s tree view', async () => ((await call(`${base}/v1/audit?tree=1&limit=1000`, ADMIN_TOKEN)).json.entries as Entry[]).some((e) => e.node === 'branch' && e.who === 'ole' && e.act === 'verify' && e.outcome === 'ok'), 20_000);
+    const cli = await runCli(['audit', '--tree', '--server', base], { env: { SLUICE_TOKEN: ADMIN_TOKEN } });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^branch {2}\d+ {2}\S+ {2}ole \(operator\) {2}from 127\.0\.0\.1 {2}verify {2}ok$/m);
+    assert.match(cli.stdout, /^branch {2}\d+ .* tester \(admin\) .* tokens ole \(operator\) {2}ok$/m);
+    void hq;
   });
 });

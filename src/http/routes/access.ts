@@ -6,6 +6,7 @@ import { parseDuration } from '../../topology/units.js';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { actorOf, auditTarget, requireRole } from '../require-token.js';
+import { nodePush } from '../node-push.js';
 
 const scopeList = z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9._*-]+$/, 'names and patterns use letters, digits, . _ - and *')).max(100).optional();
 const newToken = z
@@ -26,9 +27,10 @@ const AUDIT_PAGE_MAX = 1000;
 /**
  * Named tokens (admin): POST /v1/tokens makes one and answers it once, GET lists them (never
  * a token or its hash), DELETE /v1/tokens/NAME revokes one at once. GET /v1/audit (admin,
- * auditor): this node's audit trail, oldest first after `after`.
+ * auditor): this node's audit trail, oldest first after `after`; with `tree=1`, the newest
+ * entries of this node and of every node below it, from their pushes.
  */
-export function registerAccessRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'credentials' | 'audit' | 'refusals' | 'sessions'>): void {
+export function registerAccessRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'credentials' | 'audit' | 'auditRollup' | 'refusals' | 'sessions' | 'metrics' | 'peerAuth' | 'node'>): void {
   const admin = requireRole(deps, 'tokens');
   const named = () => {
     if (!deps.credentials.named) throw new SluiceError('NOT_READY', 'named tokens are not available on this node yet; try again');
@@ -65,13 +67,22 @@ export function registerAccessRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
   });
 
   app.get(PATHS.audit, { onRequest: requireRole(deps, 'audit') }, async (request) => {
-    const q = request.query as { after?: string; limit?: string };
+    const q = request.query as { after?: string; limit?: string; tree?: string };
     const after = q.after === undefined ? 0 : Number(q.after);
     const limit = q.limit === undefined ? 100 : Number(q.limit);
     if (!Number.isSafeInteger(after) || after < 0 || !Number.isSafeInteger(limit) || limit < 1 || limit > AUDIT_PAGE_MAX) {
       throw new SluiceError('BAD_REQUEST', `expected ?after=SEQ (0 or more) and ?limit=N (1 to ${AUDIT_PAGE_MAX})`);
     }
+    if (q.tree === '1') {
+      // The whole tree below: this node's newest entries and each node's pushed ones, newest last.
+      const mine = deps.audit.recent().map((e) => ({ ...e, node: deps.node.name }));
+      const all = [...mine, ...deps.auditRollup.below()].sort((a, b) => a.at.localeCompare(b.at) || a.node.localeCompare(b.node) || a.seq - b.seq);
+      return { entries: all.slice(-limit) };
+    }
     const entries = await deps.audit.read(after, limit);
     return { entries, last: deps.audit.lastSeq };
   });
+
+  /** A downstream node pushes the newest audit entries of its subtree (certificate or peer token). */
+  app.post(PATHS.auditRollup, ...nodePush(deps, 'audit', (body, caller) => deps.auditRollup.accept(body, caller)));
 }
