@@ -55,9 +55,16 @@ export class AuditLog {
   async append(e: Omit<AuditEntry, 'seq' | 'at'>, now = new Date()): Promise<AuditEntry> {
     const clip = (s: string | null) => (s === null ? null : s.slice(0, FIELD_MAX));
     const entry: AuditEntry = { seq: this.nextSeq++, at: now.toISOString(), who: clip(e.who)!, role: e.role, via: e.via, source: clip(e.source)!, act: e.act, target: clip(e.target), outcome: e.outcome };
-    await this.db.put(key(entry.seq), entry);
+    // In memory in sequence order, whichever write finishes first; dropped again if it fails.
     this.newest.push(entry);
     if (this.newest.length > RECENT) this.newest.shift();
+    try {
+      await this.db.put(key(entry.seq), entry);
+    } catch (err) {
+      const at = this.newest.indexOf(entry);
+      if (at >= 0) this.newest.splice(at, 1);
+      throw err;
+    }
     return entry;
   }
 

@@ -33,10 +33,7 @@ export class ConsoleSessions {
 
   /** Throws UNAUTHORIZED / FORBIDDEN exactly as a bearer call with that token would. */
   signIn(token: string): ConsoleSession {
-    const principal = this.credentials.authenticate(`Bearer ${token.trim()}`);
-    const session = { id: randomId(), actor: principal.who, principal: { ...principal, via: 'session' as const }, csrf: randomId(), expiresAt: Date.now() + this.ttlMs };
-    this.sessions.set(session.id, session);
-    return session;
+    return this.open(this.credentials.authenticate(`Bearer ${token.trim()}`));
   }
 
   /** A session for someone the identity provider signed in (console/oidc-sign-in.ts) with the role it maps to. */

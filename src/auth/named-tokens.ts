@@ -16,7 +16,7 @@ export interface NamedTokenRecord {
   readonly expiresAt: string | null;
 }
 
-/** What `GET /v1/admin/tokens` and `sluice token list` show of a token. */
+/** What `GET /v1/tokens` and `sluice token list` show of a token. */
 export type NamedTokenView = Omit<NamedTokenRecord, 'sha256'>;
 
 const NAME = /^[A-Za-z0-9._@-]{1,64}$/;

@@ -1,10 +1,10 @@
+import { ROLES, type Role } from '../domain/roles.js';
+
 /**
  * Who may do what (README "Security model"): five roles, three of them scoped. A scope is a
  * list of names or patterns (`emea-*`: `*` matches any run of characters); an empty or
  * missing scope on a scoped role allows nothing.
  */
-import { ROLES, type Role } from '../domain/roles.js';
-
 export { ROLES, type Role };
 
 export interface Scope {

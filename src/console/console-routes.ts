@@ -127,7 +127,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       try {
         const session = deps.sessions.signIn(typeof body.token === 'string' ? body.token : '');
         request.log.info({ actor: session.actor }, 'console sign-in');
-        await deps.audit?.append({ who: session.actor, role: session.principal.role, via: 'session', source: request.ip, act: 'sign-in', target: null, outcome: 'ok' });
+        await deps.audit.append({ who: session.actor, role: session.principal.role, via: 'session', source: request.ip, act: 'sign-in', target: null, outcome: 'ok' });
         void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
         void reply.clearCookie(SIGN_IN_COOKIE, { path: '/' });
         return reply.redirect(next, 303);
@@ -136,7 +136,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         // Logged with the address, so that someone trying tokens shows up in the node's log.
         request.log.warn({ code: e.code, ip: request.ip }, 'console sign-in refused');
         await deps.refusals?.refused(request.ip, 'admin', request.url, e.code);
-        await deps.audit?.append({ who: '-', role: null, via: null, source: request.ip, act: 'sign-in', target: null, outcome: e.code });
+        await deps.audit.append({ who: '-', role: null, via: null, source: request.ip, act: 'sign-in', target: null, outcome: e.code });
         return send(reply.code(e.status), signInPage(context(request), next, formToken, e.code === 'UNAUTHORIZED' ? 'Enter your token.' : `Not signed in: ${e.message}.`));
       }
     });
