@@ -132,7 +132,6 @@ export class SluiceNode {
     // Checked before the data directory is touched: a primary without its key does not start.
     const signingKeys = this.spec.isPrimary ? loadSigningKeys(this.spec, secrets) : undefined;
     const tokens = new AdminTokens(secrets.adminTokens);
-    if (this.spec.isPrimary && !tokens.configured) this.log.warn('SLUICE_ADMIN_TOKEN is not set: this primary will refuse every publish and approval');
 
     this.tls.load();
     this.tls.watch(this.options.tlsReloadMs ?? 10_000, (m) => (this.http?.server as unknown as { setSecureContext(o: object): void } | undefined)?.setSecureContext(tlsServerOptions(m)));
@@ -163,6 +162,7 @@ export class SluiceNode {
       const audit = await AuditLog.open(sublevels(db).audit);
       const auditRollup = new AuditRollup(topology, this.spec, audit, tuning.statusStaleMs);
       // Still accepted, as admin: a shared list names no person and cannot be narrowed to a role.
+      if (this.spec.isPrimary && !tokens.configured && named.size === 0) this.log.warn('SLUICE_ADMIN_TOKEN is not set and no named token exists: this primary will refuse every publish and approval until an admin token is given');
       if (tokens.configured) this.log.warn('the tokens of SLUICE_ADMIN_TOKEN act as admin on every route; give each person a named token with the role they need ("sluice token add NAME --role ...") and then empty the list');
       await this.listen(this.httpDeps(new Credentials(tokens, named), audit, auditRollup, reports, rollup));
       if (!this.spec.isPrimary) {
