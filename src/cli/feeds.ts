@@ -26,7 +26,7 @@ interface SyncResult {
 export function registerFeeds(program: Command): void {
   const feeds = program.command('feeds').description('the vendor feeds the primary follows: list them (the default), sync them now');
   common(feeds.command('list', { isDefault: true }), { server: true, json: true })
-    .description('list the vendor feeds the primary follows (admin): last success, last result, packages catalogued')
+    .description('list the vendor feeds the primary follows (publisher or admin): last success, last result, packages catalogued')
     .action(async (_opts: unknown, cmd: Command) => {
       const { feeds: rows } = await clientFor(cmd).getJson<{ feeds: FeedRow[] }>(PATHS.feeds);
       if (globalOptions(cmd).json) return printJson(rows);
@@ -37,7 +37,7 @@ export function registerFeeds(program: Command): void {
       }
     });
   common(feeds.command('sync'), { server: true, json: true })
-    .description('sync feeds now at the primary (admin); every feed when none is named')
+    .description('sync feeds now at the primary (publisher or admin); every feed when none is named')
     .argument('[names...]', 'feeds to sync')
     .action(async (names: string[], _opts: unknown, cmd: Command) => {
       const client = clientFor(cmd);

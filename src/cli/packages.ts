@@ -49,7 +49,7 @@ export function registerPackageCommands(program: Command): void {
     });
 
   common(program.command('approve'), { server: true, json: true })
-    .description('approve packages for a ring ("all" by default); several at once are approved together or not at all; admin only')
+    .description('approve packages for a ring ("all" by default); several at once are approved together or not at all; an approver for that ring, or admin')
     .argument('[ids...]', 'package ids, name@version')
     .option('--ring <ring>', 'ring to approve for', 'all')
     .option('--new-from-feed <feed>', 'every package of this vendor feed still in state new (patch day)')
@@ -72,7 +72,7 @@ export function registerPackageCommands(program: Command): void {
     });
 
   common(program.command('decline'), { server: true, json: true })
-    .description('decline a package: it replicates nowhere; admin only')
+    .description('decline a package: it replicates nowhere; an approver for its rings, or admin')
     .argument('<id>', 'package id, name@version')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const pkg = await clientFor(cmd).postJson<PackageJson>(declinePath(id), {});

@@ -54,6 +54,12 @@ describe('people and roles', () => {
     assert.equal(broad.json.error.code, 'FORBIDDEN_ROLE');
     assert.match(broad.json.error.message, /amy \(approver for pilot, emea-\*\) may not approve for broad/);
     assert.equal((await adminPost(base, '/v1/packages/fix@1/approve', {}, approver)).status, 403, 'approving for all needs a scope that covers it');
+    // The command line is refused alike, with the code and what the role lacks.
+    const cliBroad = await runCli(['approve', 'fix@1', '--ring', 'broad', '--server', base], { env: { SLUICE_TOKEN: approver } });
+    assert.equal(cliBroad.code, 1);
+    assert.match(cliBroad.stderr, /FORBIDDEN_ROLE.*may not approve for broad/);
+    const cliPublish = await runCli(['approve', 'fix@1', '--ring', 'pilot', '--server', base], { env: { SLUICE_TOKEN: publisher } });
+    assert.match(cliPublish.stderr, /FORBIDDEN_ROLE.*pat has the role publisher/);
     assert.equal(hq.catalog.seq, seq, 'nothing entered the catalog');
     assert.equal((await adminPost(base, '/v1/packages/fix@1/approve', { ring: 'pilot' }, approver)).status, 200);
     assert.equal((await adminPost(base, '/v1/packages/fix@1/approve', { ring: 'emea-de' }, approver)).status, 200);
