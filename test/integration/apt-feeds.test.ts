@@ -142,8 +142,10 @@ describe('vendor feeds: an APT repository synced into the catalog at the primary
     const other = repo.addPackage({ name: 'other', version: '3' });
     repo.publish({ archs: ['amd64'] });
     const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }], ['feeds:', feedYaml('vendor', repo.url, repo.keyringPath).replace('[amd64, arm64]', '[amd64]')].join('\n'));
-    const hq = await startNode(c.topology, 'hq', c.secrets);
-    const branch = await startNode(c.topology, 'branch', c.secrets);
+    // The slow vendor below holds half a file back for 2 s: the stall watchdog must be longer,
+    // or a loaded machine sees a stall (and a retry) instead of a slow file relayed.
+    const hq = await startNode(c.topology, 'hq', c.secrets, { stallMs: 10_000 });
+    const branch = await startNode(c.topology, 'branch', c.secrets, { stallMs: 10_000 });
     const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
     assert.ok((await sync(cli, 'vendor')).ok);
     await waitFor('the feed\'s packages in the catalog', () => hq.catalog.state.get('hello@1.0-1'));
