@@ -60,7 +60,7 @@ export function requireRole(deps: RoleDeps, action: Action): (request: FastifyRe
 export function authorize(request: FastifyRequest, action: Action, target: { rings?: readonly string[]; node?: string }): void {
   const p = principalOf(request);
   const why = refusalOf(p, action, target);
-  if (why) throw new SluiceError('FORBIDDEN_ROLE', `${why}; nothing was changed`);
+  if (why) throw new SluiceError('FORBIDDEN_ROLE', `${why}; nothing was changed (an admin can give a token whose scope covers it: "sluice token add NAME --role ${p.role} ...")`);
 }
 
 /** Names what the request acted on, for its audit entry. */

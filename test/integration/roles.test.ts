@@ -42,6 +42,7 @@ describe('people and roles', () => {
     // Publisher: publishes; may not approve.
     const f = writeFile(c.dir, 'fix.bin', randomBytes(20_000));
     assert.equal((await publish(base, { name: 'fix', version: '1' }, [f], publisher)).status, 201);
+    assert.equal((await publish(base, { name: 'fix', version: '1' }, [f], publisher)).json.error.code, 'PACKAGE_EXISTS');
     const seq = hq.catalog.seq;
     const pubApproves = await adminPost(base, '/v1/packages/fix@1/approve', { ring: 'pilot' }, publisher);
     assert.equal(pubApproves.status, 403);
@@ -52,7 +53,7 @@ describe('people and roles', () => {
     const broad = await adminPost(base, '/v1/packages/fix@1/approve', { ring: 'broad' }, approver);
     assert.equal(broad.status, 403);
     assert.equal(broad.json.error.code, 'FORBIDDEN_ROLE');
-    assert.match(broad.json.error.message, /amy \(approver for pilot, emea-\*\) may not approve for broad/);
+    assert.match(broad.json.error.message, /amy \(approver for pilot, emea-\*\) may not approve for broad; nothing was changed \(an admin can give a token whose scope covers it/);
     assert.equal((await adminPost(base, '/v1/packages/fix@1/approve', {}, approver)).status, 403, 'approving for all needs a scope that covers it');
     // The command line is refused alike, with the code and what the role lacks.
     const cliBroad = await runCli(['approve', 'fix@1', '--ring', 'broad', '--server', base], { env: { SLUICE_TOKEN: approver } });
@@ -101,6 +102,7 @@ describe('people and roles', () => {
     const has = (who: string, act: string, outcome: string, target?: RegExp) => entries.some((e) => e.who === who && e.act === act && e.outcome === outcome && (!target || target.test(e.target ?? '')));
     assert.ok(has('tester', 'tokens', 'ok', /^pat \(publisher\)$/), 'token made, by the admin');
     assert.ok(has('pat', 'publish', 'ok', /^fix@1$/));
+    assert.ok(has('pat', 'publish', 'PACKAGE_EXISTS', /^fix@1$/), 'a refused publish names its package');
     assert.ok(has('pat', 'approve', 'FORBIDDEN_ROLE'));
     assert.ok(has('amy', 'approve', 'FORBIDDEN_ROLE', /fix@1 for broad/));
     assert.ok(has('amy', 'approve', 'ok', /fix@1 for pilot/));

@@ -97,6 +97,8 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
         if (part.type === 'field') {
           if (part.fieldname !== 'meta' || meta) throw new SluiceError('INVALID_UPLOAD', `unexpected field "${part.fieldname}"; send one "meta" field before the files`);
           meta = parsePublishMeta(part.value);
+          // Named before the checks, so a refused publish says which package it was.
+          auditTarget(request, `${meta.name}@${meta.version}`);
           checkPublishable(deps.catalog, meta);
           continue;
         }
@@ -113,7 +115,6 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
       if (!meta) throw new SluiceError('INVALID_UPLOAD', 'missing the "meta" field with name and version');
       if (files.length === 0) throw new SluiceError('INVALID_UPLOAD', 'a package needs at least one file');
       const m = meta;
-      auditTarget(request, `${m.name}@${m.version}`);
       const records = await writer.append((log) => publishRecords(log, m, files, actorOf(request), new Date().toISOString()), staged);
       staged.length = 0;
       void reply.code(201);
