@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, type Option } from 'commander';
 import { registerAgent } from './cli/agent.js';
+import { registerAptSource } from './cli/apt-source.js';
 import { registerCert } from './cli/cert.js';
 import { registerCheck } from './cli/check.js';
 import { registerKeygen } from './cli/keygen.js';
@@ -49,6 +50,7 @@ registerAgent(program);
 registerReport(program);
 registerOffline(program);
 registerFeeds(program);
+registerAptSource(program);
 registerAccess(program);
 for (const cmd of program.commands) cmd.exitOverride();
 reportUnknownOptionsFirst(program);

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { generateRepositoryKey } from '../../src/feeds/repository-key.js';
+import { fingerprintOf, generateRingKeys } from '../../src/feeds/repository-key.js';
+import { sourcesFile } from '../../src/cli/apt-source.js';
 import { AptClient } from '../../test/helpers/apt-client.js';
 import { CLI, ADMIN, startCluster, until } from '../lib/cluster.js';
 import { table } from '../lib/report.js';
@@ -39,12 +40,12 @@ export async function feedsScenario(): Promise<string> {
   const source = securitySource();
   if (!source) return 'Feeds: skipped (no "-security" suite in this machine\'s apt sources)';
   const keys = mkdtempSync(path.join(tmpdir(), 'sluice-bench-aptkey-'));
-  const aptKey = await generateRepositoryKey(keys);
+  await generateRingKeys(keys, ['all']);
   // The primary alone first: its first sync runs as it starts; hub and branch start empty after.
   const cluster = await startCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }], {
     start: ['hq'],
     header: ['feeds:', `  security: { type: apt, url: "${source.url}", suites: [${source.suite}], components: [main], architectures: [amd64], keyring: "${source.keyring}", every: 24h }`].join('\n'),
-    env: { SLUICE_APT_KEY: aptKey.privatePath },
+    env: { SLUICE_APT_KEY: keys },
   });
   const cli = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args, '-t', cluster.file], { env: { ...process.env, SLUICE_TOKEN: ADMIN }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const catalogBytes = async (name: string) => {
@@ -90,10 +91,9 @@ export async function feedsScenario(): Promise<string> {
       return res.statusCode === 200 && names.every((n) => text.includes(`Package: ${n}\n`));
     }, 600_000, 100);
     const approvalMs = performance.now() - t1;
-    const keyFile = path.join(keys, 'sluice.asc');
-    writeFileSync(keyFile, await request(`${cluster.url('branch')}/apt/key.asc`).then((r) => r.body.text()));
+    const armored = readFileSync(path.join(keys, 'all.asc'), 'utf8');
     const clientRoot = mkdtempSync(path.join(tmpdir(), 'sluice-bench-apt-'));
-    const apt = new AptClient(clientRoot, `deb [signed-by=${keyFile}] ${cluster.url('branch')}/apt/all stable main`);
+    const apt = new AptClient(clientRoot, sourcesFile({ ring: 'all', base: cluster.url('branch'), armored, fingerprint: await fingerprintOf(armored) }));
     const update = await apt.run('update');
     const t2 = performance.now();
     // `download`: the three files alone (their dependencies live in the main archive, not in this suite).

@@ -69,6 +69,18 @@ export function scopeMatches(patterns: readonly string[] | undefined, name: stri
   return (patterns ?? []).some((p) => (p.includes('*') ? globToRegExp(p).test(name) : p === name));
 }
 
+/** The ring that means every machine (catalog RING_ALL). */
+const EVERY_RING = 'all';
+
+/**
+ * Whether an approver's scope covers `ring`. The ring `all` reaches every machine, so only a
+ * scope of `*` (every ring) covers it: a pattern that happens to match the word ("a*", "*l")
+ * names some rings, not every one.
+ */
+export function ringInScope(patterns: readonly string[] | undefined, ring: string): boolean {
+  return ring === EVERY_RING ? (patterns ?? []).includes('*') : scopeMatches(patterns, ring);
+}
+
 function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 }
@@ -81,7 +93,7 @@ function globToRegExp(pattern: string): RegExp {
 export function refusalOf(p: Principal, action: Action, target: { rings?: readonly string[]; node?: string } = {}): string | undefined {
   if (!roleAllows(p.role, action)) return `${p.who} (${p.role}) may not ${action}: that needs the role ${ALLOWED[action].join(' or ')}`;
   if (p.role === 'approver' && (action === 'approve' || action === 'decline')) {
-    const outside = (target.rings ?? []).filter((r) => !scopeMatches(p.scope.rings, r));
+    const outside = (target.rings ?? []).filter((r) => !ringInScope(p.scope.rings, r));
     if (outside.length) return `${p.who} (approver for ${(p.scope.rings ?? []).join(', ') || 'no rings'}) may not ${action} for ${outside.join(', ')}`;
   }
   if (p.role === 'operator' && target.node !== undefined && !scopeMatches(p.scope.nodes, target.node)) {

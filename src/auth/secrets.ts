@@ -31,7 +31,7 @@ export interface Secrets {
    * node's SLUICE_TLS_CERT/KEY win over it. See `secretsForNode`.
    */
   readonly tlsDir?: string | undefined;
-  /** The primary's APT repository key: an armored OpenPGP private key file (SLUICE_APT_KEY); it signs each ring's index. */
+  /** The primary's APT repository keys (SLUICE_APT_KEY): a directory of per-ring armored OpenPGP private keys (`RING.key`), or one key file for every ring. */
   readonly aptKeyPath?: string | undefined;
   /** The console's client secret at the identity provider (SLUICE_OIDC_CLIENT_SECRET); none: a public client, PKCE only. */
   readonly oidcClientSecret?: string | undefined;

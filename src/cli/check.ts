@@ -2,6 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { RING_ALL } from '../catalog/records.js';
+import { ringKeyPaths } from '../feeds/repository-key.js';
 import { loadSecrets, secretsForNode } from '../auth/secrets.js';
 import { readPublicKey } from '../catalog/keys.js';
 import { SluiceError } from '../errors.js';
@@ -31,12 +33,22 @@ export function registerCheck(program: Command): void {
         readPublicKey(keyPath, 'the catalog public key (trust.catalogKey)');
       }
       warnings.push(...transportWarnings(topology));
+      warnings.push(...aptKeyWarnings(topology));
       if (opts.node) warnings.push(...(await nodeCertificateWarnings(topology, opts.node, opts.secrets)));
       process.stdout.write(`${renderTree(topology)}\n`);
       const n = topology.nodes.size;
       process.stdout.write(`\n${globalOptions(cmd).topology}: ok (${n} node${n === 1 ? '' : 's'}, ${topology.regions.size} region${topology.regions.size === 1 ? '' : 's'})\n`);
       for (const w of warnings) process.stderr.write(`${w}\n`);
     });
+}
+
+/** With feeds, each ring's public APT key where trust.aptKeys says (what sluice apt-source reads). */
+function aptKeyWarnings(topology: Topology): string[] {
+  const dir = topology.trust.aptKeysDir;
+  if (!topology.feeds.size || !dir) return [];
+  const shown = path.relative(process.cwd(), dir) || dir;
+  const missing = [RING_ALL, ...topology.rings.filter((r) => r !== RING_ALL)].filter((r) => !existsSync(ringKeyPaths(dir, r).publicPath));
+  return missing.length ? [`warning: trust.aptKeys ${shown} has no key for ring(s) ${missing.join(', ')}: their APT repositories are not signed; make them with "sluice keygen --apt --out ${shown}" (on the primary, where SLUICE_APT_KEY points)`] : [];
 }
 
 /** Plain HTTP beyond this machine carries tokens in clear; trust.ca must exist for https nodes. */

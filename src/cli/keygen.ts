@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
 import { generateKeyPair } from '../catalog/keys.js';
+import { existsSync } from 'node:fs';
+import { RING_ALL } from '../catalog/records.js';
 import { SluiceError } from '../errors.js';
+import { loadTopology } from '../topology/load.js';
+import { NAME_PATTERN } from '../topology/schema.js';
 
 export function registerKeygen(program: Command): void {
   program
@@ -10,20 +14,42 @@ export function registerKeygen(program: Command): void {
     .option('--force', 'replace an existing pair (every node then needs the new catalog.pub)')
     .option('--name <name>', 'write DIR/NAME.key and DIR/NAME.pub instead (e.g. root-1 for an offline root key, catalog-2 for a new online key)')
     .option('--role <role>', 'what the key is for, which decides where it may live: "catalog" (the online key, on the primary) or "root" (an offline root key, on no node); default: root when --name starts with "root", else catalog')
-    .option('--apt', 'write the APT repository key instead: DIR/apt.key (armored OpenPGP, private, 0600) and DIR/apt.asc (what endpoints pin with signed-by=)')
-    .action(async (opts: { out: string; force?: boolean; name?: string; apt?: boolean; role?: string }) => {
+    .option('--apt', 'write the APT repository keys instead, one per ring: DIR/RING.key (armored OpenPGP, private, 0600) and DIR/RING.asc, for "all" and every ring of the topology that lacks one (existing keys are kept and listed)')
+    .option('--ring <rings>', 'with --apt: only these rings (comma-separated)')
+    .option('-t, --topology <file>', 'with --apt: the topology whose rings get keys', './topology.yaml')
+    .action(async (opts: { out: string; force?: boolean; name?: string; apt?: boolean; role?: string; ring?: string; topology: string }) => {
       if (opts.name !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(opts.name)) throw new SluiceError('USAGE', `--name ${opts.name}: expected letters, digits, ".", "_" or "-"`);
-      if (opts.apt) {
-        const { generateRepositoryKey } = await import('../feeds/repository-key.js');
-        const out = await generateRepositoryKey(opts.out, opts.name ?? 'apt', opts.force);
-        process.stdout.write(`wrote ${out.privatePath} (private: SLUICE_APT_KEY on the primary only, mode 0600)\nwrote ${out.publicPath} (public: endpoints pin it, e.g. /etc/apt/keyrings/sluice.asc with signed-by=; every node also serves it at /apt/key.asc)\n`);
-        return;
-      }
+      if (opts.apt) return generateAptKeys(opts);
+      if (opts.ring !== undefined) throw new SluiceError('USAGE', '--ring goes with --apt (the rings whose APT keys to make)');
       const role = opts.role ?? (opts.name?.startsWith('root') ? 'root' : 'catalog');
       if (role !== 'root' && role !== 'catalog') throw new SluiceError('USAGE', `--role ${role}: expected "catalog" (the online key, on the primary) or "root" (an offline root key)`);
       const { privatePath, publicPath } = generateKeyPair(opts.out, { force: opts.force, name: opts.name });
       process.stdout.write(role === 'root' ? rootKeyAdvice(privatePath, publicPath) : catalogKeyAdvice(privatePath, publicPath, opts.name !== undefined));
     });
+}
+
+/** `keygen --apt`: a key per ring, each ring's fingerprint printed so a person can check any copy. */
+async function generateAptKeys(opts: { out: string; force?: boolean; ring?: string; topology: string }): Promise<void> {
+  const { generateRingKeys } = await import('../feeds/repository-key.js');
+  let rings: string[];
+  if (opts.ring !== undefined) {
+    rings = opts.ring.split(',').map((r) => r.trim()).filter(Boolean);
+    const bad = rings.find((r) => !NAME_PATTERN.test(r));
+    if (bad !== undefined || rings.length === 0) throw new SluiceError('USAGE', `--ring ${opts.ring}: expected ring names separated by commas`);
+  } else {
+    if (!existsSync(opts.topology)) throw new SluiceError('USAGE', `--apt makes a key for each ring of the topology, and ${opts.topology} does not exist; pass -t FILE, or name the rings with --ring pilot,broad`);
+    rings = [RING_ALL, ...loadTopology(opts.topology).rings.filter((r) => r !== RING_ALL)];
+  }
+  const keys = await generateRingKeys(opts.out, rings, opts.force);
+  const width = Math.max(...keys.map((k) => k.ring.length));
+  process.stdout.write(
+    [
+      `APT repository keys in ${opts.out}, one per ring (private RING.key: the primary only, mode 0600, SLUICE_APT_KEY=${opts.out}; public RING.asc: where endpoint configuration is made, "sluice apt-source --ring RING"):`,
+      ...keys.map((k) => `  ${k.ring.padEnd(width)}  ${k.fingerprint}  ${k.created ? 'created' : 'kept (exists)'}`),
+      'Compare these fingerprints with any copy of a key before trusting it ("gpg --show-keys FILE", "sluice root show").',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Where an offline root key belongs: on no running node; its public half goes into a root document. */

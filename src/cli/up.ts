@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -7,13 +7,14 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadSecrets, parseEnvFile, type Secrets } from '../auth/secrets.js';
 import { PRIVATE_KEY_FILE, generateKeyPair } from '../catalog/keys.js';
+import { RING_ALL } from '../catalog/records.js';
 import { SluiceNode } from '../daemon.js';
 import { SluiceError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { certificates } from './cert.js';
 import { common, topologyOf } from './context.js';
-import { generateRepositoryKey } from '../feeds/repository-key.js';
+import { generateRingKeys } from '../feeds/repository-key.js';
 import { closeOnSignal } from './lifecycle.js';
 import { statusUrl } from '../protocol/paths.js';
 
@@ -122,12 +123,18 @@ async function bootstrapDemo(topology: Topology): Promise<string> {
   if (caPath && [...topology.nodes.values()].some((n) => n.url.startsWith('https:')) && !parseEnvFile(secretsFile).SLUICE_TLS_DIR) {
     appendFileSync(secretsFile, `SLUICE_TLS_DIR=${path.join(path.dirname(caPath), 'nodes')}\n`);
   }
-  // With feeds, the primary signs an APT repository per ring: a repository key for the demo.
-  if (topology.feeds.size && !parseEnvFile(secretsFile).SLUICE_APT_KEY) {
-    const aptKey = path.join(keyDir, 'apt.key');
-    if (!existsSync(aptKey)) await generateRepositoryKey(keyDir);
-    appendFileSync(secretsFile, `SLUICE_APT_KEY=${aptKey}\n`);
-    process.stdout.write(`created the APT repository key ${path.relative(process.cwd(), aptKey)} (endpoints pin ${path.relative(process.cwd(), path.join(keyDir, 'apt.asc'))})\n`);
+  // With feeds, the primary signs an APT repository per ring, each ring with its own key: the
+  // demo makes the keys of rings that lack one (a ring added to the topology gets its key on
+  // the next run), and moves a demo made before per-ring keys from its one apt.key to them.
+  if (topology.feeds.size) {
+    const aptDir = topology.trust.aptKeysDir ?? path.join(keyDir, 'apt');
+    const made = (await generateRingKeys(aptDir, [RING_ALL, ...topology.rings.filter((r) => r !== RING_ALL)])).filter((k) => k.created);
+    if (made.length) process.stdout.write(`created APT repository keys in ${path.relative(process.cwd(), aptDir)}/ for ring(s) ${made.map((k) => k.ring).join(', ')} (an endpoint's source: sluice apt-source --ring RING --node NODE)\n`);
+    const configured = parseEnvFile(secretsFile).SLUICE_APT_KEY;
+    if (configured !== aptDir) {
+      const lines = readFileSync(secretsFile, 'utf8').split('\n').filter((l) => !l.startsWith('SLUICE_APT_KEY='));
+      writeFileSync(secretsFile, `${lines.join('\n').replace(/\n*$/, '\n')}SLUICE_APT_KEY=${aptDir}\n`, { mode: 0o600 });
+    }
   }
   return secretsFile;
 }

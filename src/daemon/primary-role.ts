@@ -7,7 +7,7 @@ import { SluiceError } from '../errors.js';
 import { AptPublisher } from '../feeds/apt-publisher.js';
 import { FeedScheduler } from '../feeds/feed-scheduler.js';
 import { FeedState } from '../feeds/feed-state.js';
-import { loadRepositoryKey } from '../feeds/repository-key.js';
+import { RepositoryKeys } from '../feeds/repository-key.js';
 import { VendorFetcher } from '../feeds/vendor-fetcher.js';
 import { ScheduleController } from '../schedule/schedule-controller.js';
 import type { Secrets } from '../auth/secrets.js';
@@ -52,9 +52,10 @@ export class PrimaryRole {
     const feedState = new FeedState(p.db);
     this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
     if (p.secrets.aptKeyPath) {
-      const key = await loadRepositoryKey(p.secrets.aptKeyPath);
-      this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, key, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.headTtlMs });
-    } else p.log.warn('SLUICE_APT_KEY is not set: feed packages replicate, but no signed APT repository is published for stock apt clients; create a key with "sluice keygen --apt --out DIR"');
+      const keys = await RepositoryKeys.open(p.secrets.aptKeyPath);
+      if (keys.shared) p.log.warn(`SLUICE_APT_KEY names one key file (${keys.location}) that signs every ring's APT index: a hub can then hand one ring's index to another ring's new machines. Make one key per ring with "sluice keygen --apt --out DIR", point SLUICE_APT_KEY at DIR, and give endpoints their ring's .sources file ("sluice apt-source"): see the CHANGELOG`);
+      this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.aptIndexTtlMs });
+    } else p.log.warn('SLUICE_APT_KEY is not set: feed packages replicate, but no signed APT repository is published for stock apt clients; create the rings\' keys with "sluice keygen --apt --out DIR"');
     // The primary's own region windows pace what it takes from vendors.
     const region = p.topology.regions.get(p.spec.region)!;
     this.vendorSchedule = new ScheduleController(p.spec.schedule ?? region.schedule, region.timezone, region.critical, p.metrics, p.log.child({ component: 'schedule' }));

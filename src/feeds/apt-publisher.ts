@@ -9,7 +9,7 @@ import type { BlobStore, StagedBlob } from '../store/blob-store.js';
 import type { Topology } from '../topology/types.js';
 import { compareDebianVersions } from './debian-version.js';
 import type { FeedState } from './feed-state.js';
-import { clearsign, type RepositoryKey } from './repository-key.js';
+import { clearsign, type RepositoryKeys } from './repository-key.js';
 
 /** The suite and component every ring's repository has: `deb … /apt/RING stable main`. */
 export const APT_SUITE = 'stable';
@@ -32,6 +32,8 @@ const SETTLE_MS = 300;
 export class AptPublisher {
   private running: Promise<void> | undefined;
   private readonly stop = new AbortController();
+  /** Rings already warned about for having no key (once each, not at every round). */
+  private readonly keyless = new Set<string>();
 
   constructor(
     private readonly d: {
@@ -39,10 +41,14 @@ export class AptPublisher {
       readonly writer: CatalogWriter;
       readonly store: BlobStore;
       readonly state: FeedState;
-      readonly key: RepositoryKey;
+      /** Each ring's signing key (repository-key.ts). */
+      readonly keys: RepositoryKeys;
       readonly topology: Topology;
       readonly log: Logger;
-      /** How long an index is valid (Valid-Until); re-signed at half of it. */
+      /**
+       * How long an index is valid (Valid-Until, trust.aptIndexTtl); re-signed at half of it.
+       * Short, because it is also how long a hub can replay an old index to a new machine.
+       */
       readonly validMs: number;
       readonly now?: () => number;
     },
@@ -85,6 +91,13 @@ export class AptPublisher {
   /** Builds the ring's index; appends it when its content differs or its signature is due. Returns whether it did. */
   async publish(ring: string): Promise<boolean> {
     const now = (this.d.now ?? Date.now)();
+    const key = await this.d.keys.keyFor(ring);
+    if (!key) {
+      if (!this.keyless.has(ring)) this.d.log.error({ ring }, `ring ${ring} has no APT repository key in ${this.d.keys.location}: its APT repository is not published; run "sluice keygen --apt --out ${this.d.keys.location}" (it makes the missing rings' keys), then give the ring's endpoints their .sources file ("sluice apt-source --ring ${ring}")`);
+      this.keyless.add(ring);
+      return false;
+    }
+    this.keyless.delete(ring);
     const packages = this.packagesFor(ring);
     const files = new Map<string, Buffer>();
     for (const arch of this.architectures) {
@@ -96,12 +109,15 @@ export class AptPublisher {
     const previous = this.d.catalog.state.aptIndexesOf(ring)[0];
     const same = previous && [...files].every(([p, b]) => previous.files.some((f) => f.path === p && f.sha256 === digest(b))) && previous.files.filter((f) => f.path.includes('/binary-')).length === files.size;
     const fresh = previous && now - Date.parse(previous.at) < this.d.validMs / 2;
-    if (same && fresh) return false;
+    // A ring's new key (a rotation, or per-ring keys replacing a shared one) re-signs at once.
+    const publicKey = Buffer.from(key.publicArmored);
+    const sameKey = previous?.files.some((f) => f.path === 'key.asc' && f.sha256 === digest(publicKey));
+    if (same && fresh && sameKey) return false;
 
     const release = this.releaseText(ring, files, now);
     files.set('Release', Buffer.from(release));
-    files.set('InRelease', Buffer.from(await clearsign(release, this.d.key)));
-    files.set('key.asc', Buffer.from(this.d.key.publicArmored));
+    files.set('InRelease', Buffer.from(await clearsign(release, key)));
+    files.set('key.asc', publicKey);
     const staged: StagedBlob[] = [];
     try {
       for (const bytes of files.values()) staged.push(await this.d.store.stage((async function* () {

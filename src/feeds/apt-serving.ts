@@ -3,6 +3,7 @@ import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { field, paragraphs } from './deb822.js';
 import { APT_SUITE } from './apt-publisher.js';
+import { fingerprintOf } from './repository-key.js';
 
 /** A file a node answers an APT client with: a blob, and how to label it. */
 export interface AptFile {
@@ -22,8 +23,10 @@ export interface AptFile {
  * client that read the previous InRelease finds its Packages during a switch.
  */
 export class AptServing {
-  /** Per index (its record's seq): the sha256 of every package file its Packages list. */
-  private readonly poolOf = new Map<number, Promise<readonly string[]>>();
+  /** Per index (its record's seq): the path (`pool/SHA256/NAME`) of every package file its Packages list. */
+  private readonly poolOf = new Map<number, Promise<ReadonlySet<string>>>();
+  /** Fingerprints of the key files seen, by the file's sha256 (a key is parsed once). */
+  private readonly fingerprints = new Map<string, Promise<string>>();
 
   constructor(
     private readonly catalog: CatalogLog,
@@ -35,31 +38,54 @@ export class AptServing {
     for (const index of this.catalog.state.aptIndexesOf(ring)) {
       if (!index.files.every((f) => this.store.has(f.sha256))) continue;
       const pool = await this.pool(index);
-      if (pool.every((sha) => this.store.has(sha))) return index;
+      if ([...pool].every((p) => this.store.has(p.slice(5, 69)))) return index;
     }
     return undefined;
   }
 
-  /** The public half of the repository key, from the newest index of any ring this node holds. */
-  keyFile(): AptFile | undefined {
-    let best: { seq: number; file: AptIndexView['files'][number] } | undefined;
-    for (const ring of this.catalog.state.aptRings()) {
-      for (const index of this.catalog.state.aptIndexesOf(ring)) {
-        const key = index.files.find((f) => f.path === 'key.asc');
-        if (key && this.store.has(key.sha256) && (!best || index.seq > best.seq)) best = { seq: index.seq, file: key };
+  /**
+   * The public half of the ring's key, from the index this node serves for it: a convenience
+   * for a person comparing fingerprints. Endpoints take their ring's key from head office
+   * (`sluice apt-source`), never from the node they will trust.
+   */
+  async keyFile(ring: string): Promise<AptFile | undefined> {
+    const key = (await this.current(ring))?.files.find((f) => f.path === 'key.asc');
+    return key ? { sha256: key.sha256, size: key.size, contentType: 'application/pgp-keys', immutable: false } : undefined;
+  }
+
+  /**
+   * Each ring's key fingerprint, as the newest index of the ring the catalog lists carries it
+   * (the catalog signed by the primary names the key file's sha256): GET /v1/root shows them,
+   * so a person can check a `.sources` file against what head office signs with.
+   */
+  async ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]> {
+    const out: { ring: string; fingerprint: string }[] = [];
+    for (const ring of [...this.catalog.state.aptRings()].sort()) {
+      const key = this.catalog.state.aptIndexesOf(ring)[0]?.files.find((f) => f.path === 'key.asc');
+      if (!key || !this.store.has(key.sha256)) continue;
+      let p = this.fingerprints.get(key.sha256);
+      if (!p) {
+        p = readWhole(this.store.read(key.sha256), 64 * 1024).then(fingerprintOf);
+        p.catch(() => this.fingerprints.delete(key.sha256));
+        this.fingerprints.set(key.sha256, p);
       }
+      out.push({ ring, fingerprint: await p });
     }
-    return best ? { sha256: best.file.sha256, size: best.file.size, contentType: 'application/pgp-keys', immutable: false } : undefined;
+    return out;
   }
 
   /**
    * A path under /apt/RING/: `dists/stable/...` from the index served (by name), or from any
-   * index still listed (by hash); `pool/SHA256/NAME` for a package file this node holds.
+   * index still listed (by hash); `pool/SHA256/NAME` for a package file one of the ring's
+   * listed indexes names (never another ring's, nor any other blob this node holds);
+   * `key.asc` for the ring's key.
    */
   async resolve(ring: string, rel: string): Promise<AptFile | undefined> {
+    if (rel === 'key.asc') return this.keyFile(ring);
     const pool = /^pool\/([0-9a-f]{64})\/[^/]+$/.exec(rel);
     if (pool) {
       const sha = pool[1]!;
+      if (!(await this.listedInRing(ring, rel))) return undefined;
       const size = this.store.sizeOf(sha);
       return size === undefined ? undefined : { sha256: sha, size, contentType: rel.endsWith('.deb') ? 'application/vnd.debian.binary-package' : 'application/octet-stream', immutable: true };
     }
@@ -79,7 +105,16 @@ export class AptServing {
     return f ? { sha256: f.sha256, size: f.size, contentType: typeOf(f.path), immutable: false } : undefined;
   }
 
-  private pool(index: AptIndexView): Promise<readonly string[]> {
+  /** Whether a `pool/...` path is named by the Packages of one of the ring's listed indexes. */
+  private async listedInRing(ring: string, rel: string): Promise<boolean> {
+    for (const index of this.catalog.state.aptIndexesOf(ring)) {
+      if (!index.files.filter((f) => /\/Packages$/.test(f.path)).every((f) => this.store.has(f.sha256))) continue;
+      if ((await this.pool(index)).has(rel)) return true;
+    }
+    return false;
+  }
+
+  private pool(index: AptIndexView): Promise<ReadonlySet<string>> {
     let p = this.poolOf.get(index.seq);
     if (!p) {
       p = this.readPool(index).catch((err: unknown) => {
@@ -94,20 +129,32 @@ export class AptServing {
     return p;
   }
 
-  /** The SHA256 of every stanza of the index's uncompressed Packages files (blobs held and verified here). */
-  private async readPool(index: AptIndexView): Promise<readonly string[]> {
+  /** The pool path of every stanza of the index's uncompressed Packages files (blobs held and verified here). */
+  private async readPool(index: AptIndexView): Promise<ReadonlySet<string>> {
     const out = new Set<string>();
     for (const f of index.files) {
       if (!/\/Packages$/.test(f.path)) continue;
       const stream = this.store.read(f.sha256);
       stream.setEncoding('utf8');
       for await (const p of paragraphs(stream as AsyncIterable<string>)) {
-        const sha = field(p, 'SHA256')?.toLowerCase();
-        if (sha && /^[0-9a-f]{64}$/.test(sha)) out.add(sha);
+        const filename = field(p, 'Filename');
+        if (filename && /^pool\/[0-9a-f]{64}\/[^/\s]+$/.test(filename)) out.add(filename);
       }
     }
-    return [...out];
+    return out;
   }
+}
+
+/** A small blob's whole text, refusing more than `max` bytes. */
+async function readWhole(stream: NodeJS.ReadableStream, max: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new Error(`larger than ${max} bytes`);
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts).toString('utf8');
 }
 
 function typeOf(path: string): string {

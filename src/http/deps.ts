@@ -44,8 +44,9 @@ export interface AptFileRef {
 
 /** Each ring's signed APT repository as this node serves it. */
 export interface AptApi {
-  keyFile(): AptFileRef | undefined;
   resolve(ring: string, rel: string): Promise<AptFileRef | undefined>;
+  /** Each ring's key fingerprint as the catalog names it (GET /v1/root). */
+  ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]>;
 }
 
 export interface HttpDeps {

@@ -44,12 +44,14 @@ export function wantedBlobs(topology: Topology, node: NodeSpec, state: CatalogSt
   }
   // The signed APT indexes of the rings this subtree serves (all of `all`): small files, kept
   // for every index still listed so a node serves the previous one until it holds the newest.
+  // Critical: an index is valid for hours only (trust.aptIndexTtl), so its re-signed files
+  // go first, whatever else is queued.
   for (const ring of state.aptRings()) {
     if (ring !== RING_ALL && !members.some((m) => m.rings.includes(ring))) continue;
     for (const index of state.aptIndexesOf(ring)) {
       for (const file of index.files) {
         if (out.has(file.sha256)) continue;
-        out.set(file.sha256, { sha256: file.sha256, size: file.size, severity: 'important', approvedAtMs: Date.parse(index.at), packages: [`apt:${ring}`] });
+        out.set(file.sha256, { sha256: file.sha256, size: file.size, severity: 'critical', approvedAtMs: Date.parse(index.at), packages: [`apt:${ring}`] });
       }
     }
   }

@@ -171,7 +171,7 @@ function normalize(raw: RawTopology, absFile: string): Topology {
   return Object.freeze({
     file: absFile,
     primary: raw.primary,
-    trust: Object.freeze({ catalogKeyPath: path.resolve(dir, raw.trust.catalogKey), headTtlMs: d(raw.trust.headTtl ?? TOPOLOGY_DEFAULTS.headTtl), timestampTtlMs: d(raw.trust.timestampTtl ?? TOPOLOGY_DEFAULTS.timestampTtl), caPath: raw.trust.ca ? path.resolve(dir, raw.trust.ca) : undefined, crlPath: raw.trust.crl ? path.resolve(dir, raw.trust.crl) : undefined }),
+    trust: Object.freeze({ catalogKeyPath: path.resolve(dir, raw.trust.catalogKey), headTtlMs: d(raw.trust.headTtl ?? TOPOLOGY_DEFAULTS.headTtl), timestampTtlMs: d(raw.trust.timestampTtl ?? TOPOLOGY_DEFAULTS.timestampTtl), caPath: raw.trust.ca ? path.resolve(dir, raw.trust.ca) : undefined, crlPath: raw.trust.crl ? path.resolve(dir, raw.trust.crl) : undefined, aptIndexTtlMs: d(raw.trust.aptIndexTtl ?? TOPOLOGY_DEFAULTS.aptIndexTtl), aptKeysDir: raw.trust.aptKeys ? path.resolve(dir, raw.trust.aptKeys) : undefined }),
     deadlinesMs: Object.freeze(deadlinesMs),
     graceMs: d(raw.policy?.grace ?? TOPOLOGY_DEFAULTS.grace),
     retainSupersededMs: raw.policy?.retainSuperseded === undefined ? undefined : d(raw.policy.retainSuperseded),

@@ -139,7 +139,7 @@ export const topologySchema = z
     version: z.literal(1, { errorMap: () => ({ message: 'expected 1 (the only format version)' }) }),
     primary: name,
     trust: z
-      .object({ catalogKey: str('the path of the catalog public key, e.g. "keys/catalog.pub"').min(1), headTtl: duration.optional(), timestampTtl: duration.optional(), ca: str('the path of the CA bundle nodes verify each other with, e.g. "keys/ca.pem"').min(1).optional(), crl: str('the path of the certificate revocation list made by "sluice cert revoke", e.g. "keys/tls/crl.pem"').min(1).optional() }, { required_error: 'expected trust: { catalogKey: keys/catalog.pub }' })
+      .object({ catalogKey: str('the path of the catalog public key, e.g. "keys/catalog.pub"').min(1), headTtl: duration.optional(), timestampTtl: duration.optional(), ca: str('the path of the CA bundle nodes verify each other with, e.g. "keys/ca.pem"').min(1).optional(), crl: str('the path of the certificate revocation list made by "sluice cert revoke", e.g. "keys/tls/crl.pem"').min(1).optional(), aptIndexTtl: duration.optional(), aptKeys: str('the directory of the rings\' APT public keys made by "sluice keygen --apt", e.g. "keys/apt"').min(1).optional() }, { required_error: 'expected trust: { catalogKey: keys/catalog.pub }' })
       .strict(),
     policy: z
       .object({

@@ -78,7 +78,12 @@ export interface Topology {
   readonly primary: string;
   /** `caPath`: the CA bundle nodes and agents verify TLS peers with (trust.ca); undefined: the system's CAs. */
   /** `crlPath`: certificates of the CA that are revoked (trust.crl, from `sluice cert revoke`), reloaded like certificates. */
-  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number; readonly timestampTtlMs: number; readonly caPath: string | undefined; readonly crlPath: string | undefined };
+  /**
+   * `aptIndexTtlMs`: how long a ring's signed APT index is valid (its Valid-Until; re-signed at
+   * half), which also bounds how long a hub can replay an old one to a new machine.
+   * `aptKeysDir`: the rings' public APT keys (`RING.asc`), where `sluice apt-source` reads them.
+   */
+  readonly trust: { readonly catalogKeyPath: string; readonly headTtlMs: number; readonly timestampTtlMs: number; readonly caPath: string | undefined; readonly crlPath: string | undefined; readonly aptIndexTtlMs: number; readonly aptKeysDir: string | undefined };
   readonly deadlinesMs: Readonly<Record<Severity, number>>;
   /** How long a node keeps a blob nothing wants any more (declined, superseded). */
   readonly graceMs: number;
@@ -137,6 +142,7 @@ export interface Feed {
 /** Defaults for every optional setting, in one place. */
 export const TOPOLOGY_DEFAULTS = {
   headTtl: '7d',
+  aptIndexTtl: '12h',
   timestampTtl: '1h',
   grace: '24h',
   deadlines: { critical: '24h', important: '30d', moderate: '120d', low: '365d' },

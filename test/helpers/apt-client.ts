@@ -10,7 +10,7 @@ import path from 'node:path';
 export class AptClient {
   private readonly config: string;
 
-  /** `root`: an empty directory for its state (the caller removes it). */
+  /** `root`: an empty directory for its state (the caller removes it); `sourcesLine`: a one-line source, or a deb822 .sources file's text. */
   constructor(
     readonly root: string,
     sourcesLine: string,
@@ -29,7 +29,11 @@ export class AptClient {
     d('state/lists/partial');
     d('cache/archives/partial');
     d('log');
-    writeFileSync(path.join(etc, 'sources.list'), `${sourcesLine}\n`);
+    // A one-line source goes to sources.list; a deb822 one (what "sluice apt-source" writes,
+    // the key inline) to sources.list.d/sluice.sources, as an endpoint holds it.
+    const deb822 = /^Types:/m.test(sourcesLine);
+    writeFileSync(path.join(etc, 'sources.list'), deb822 ? '' : `${sourcesLine}\n`);
+    if (deb822) writeFileSync(path.join(etc, 'sources.list.d', 'sluice.sources'), sourcesLine);
     const status = (o.installed ?? []).map((p) => `Package: ${p.name}\nStatus: install ok installed\nPriority: optional\nVersion: ${p.version}\nArchitecture: ${p.arch ?? 'amd64'}\nMaintainer: tests <t@example.invalid>\nDescription: installed earlier\n`).join('\n');
     writeFileSync(path.join(this.root, 'state/status'), status);
     this.config = path.join(etc, 'apt.conf');

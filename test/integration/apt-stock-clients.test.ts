@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent, request, setGlobalDispatcher } from 'undici';
 import { readFileSync } from 'node:fs';
-import { generateRepositoryKey } from '../../src/feeds/repository-key.js';
+import { generateRingKeys } from '../../src/feeds/repository-key.js';
 import { AptClient } from '../helpers/apt-client.js';
 import { FixtureAptRepo, aptToolsMissing } from '../helpers/apt-repo.js';
 import { ADMIN_TOKEN, ENDPOINT_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
@@ -53,7 +53,7 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     repo.addPackage({ name: 'tool', version: '1.0', arch: 'all' });
     repo.publish();
     const keys = tempDir('sluice-aptkey-');
-    const aptKey = await generateRepositoryKey(keys);
+    await generateRingKeys(keys, ['all', 'pilot', 'broad']);
     const c = await makeCluster(
       [{ name: 'hq' }, { name: 'hub', upstream: 'hq', extra: 'ring: [pilot, broad]' }, { name: 'branch', upstream: 'hub', extra: 'ring: [pilot, broad]' }],
       ['rings: [pilot, broad]', 'feeds:', `  vendor: { type: apt, url: "${repo.url}", suites: [stable], components: [main], architectures: [amd64], keyring: "${repo.keyringPath}" }`].join('\n'),
@@ -62,7 +62,7 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     );
     // Over TLS, as nodes run by default: the test, the endpoints and the hook pin the tree's CA.
     setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(c.caPath, 'utf8') } }));
-    const secrets = { ...c.secrets, aptKeyPath: aptKey.privatePath };
+    const secrets = { ...c.secrets, aptKeyPath: keys };
     const hq = await startNode(c.topology, 'hq', secrets);
     await startNode(c.topology, 'hub', c.secrets);
     const branch = await startNode(c.topology, 'branch', c.secrets);
@@ -70,18 +70,14 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     const synced = await cli('feeds', 'sync', 'vendor', '--json');
     assert.equal(synced.code, 0, synced.stderr);
 
-    // The repository key every node serves is the one endpoints pin.
-    const keyFile = path.join(tempDir(), 'sluice.asc');
-    await waitFor('the key at the branch', async () => {
-      const res = await request(`${branch.address.url}/apt/key.asc`);
-      const text = await res.body.text();
-      if (res.statusCode !== 200) return false;
-      (await import('node:fs')).writeFileSync(keyFile, text);
-      return true;
-    }, 30_000);
-
-    const pilot = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`, { ca: c.caPath });
-    const broad = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/broad stable main`, { ca: c.caPath });
+    // Each endpoint's source is made at head office with its ring's key inline, as the docs say.
+    const sources = async (ring: string, server: string) => {
+      const r = await cli('apt-source', '--ring', ring, '--server', server, '--keys', keys);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const pilot = new AptClient(tempDir('sluice-apt-client-'), await sources('pilot', branch.address.url), { ca: c.caPath });
+    const broad = new AptClient(tempDir('sluice-apt-client-'), await sources('broad', branch.address.url), { ca: c.caPath });
     const listed = async (ring: string, needle: string) => {
       const res = await request(`${branch.address.url}/apt/${ring}/dists/stable/main/binary-amd64/Packages`);
       return res.statusCode === 200 && (await res.body.text()).includes(needle);
@@ -116,7 +112,7 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     // v2 for pilot: an endpoint with v1 installed sees the upgrade.
     assert.equal((await cli('approve', 'hello@2.0-1', '--ring', 'pilot')).code, 0);
     await waitFor('hello 2.0-1 at the branch', () => listed('pilot', 'Version: 2.0-1'), 30_000);
-    const upgrading = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${branch.address.url}/apt/pilot stable main`, { installed: [{ name: 'hello', version: '1.0-1' }], ca: c.caPath });
+    const upgrading = new AptClient(tempDir('sluice-apt-client-'), await sources('pilot', branch.address.url), { installed: [{ name: 'hello', version: '1.0-1' }], ca: c.caPath });
     assert.equal((await upgrading.run('update')).code, 0);
     r = await upgrading.run('--simulate', 'upgrade');
     assert.match(r.out, /Inst hello \[1\.0-1\] \(2\.0-1/, r.out);
@@ -125,14 +121,14 @@ describe('stock apt clients install from the nearest node, with the primary\'s s
     // Through a hub that alters Packages: apt refuses the index; through one that withholds the .deb: no install.
     const hub = await meddlingHub(branch.address.url);
     hub.faults.alterPackages = true;
-    const victim = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`, { ca: c.caPath });
+    const victim = new AptClient(tempDir('sluice-apt-client-'), await sources('pilot', hub.url), { ca: c.caPath });
     r = await victim.run('update');
     assert.match(r.out, /Hash Sum mismatch|hashes do not match|unexpected size/i, r.out);
     assert.notEqual((await victim.run('install', '--download-only', 'hello')).code, 0);
     assert.equal(victim.downloaded().size, 0);
     hub.faults.alterPackages = false;
     hub.faults.withholdDebs = true;
-    const second = new AptClient(tempDir('sluice-apt-client-'), `deb [signed-by=${keyFile}] ${hub.url}/apt/pilot stable main`, { ca: c.caPath });
+    const second = new AptClient(tempDir('sluice-apt-client-'), await sources('pilot', hub.url), { ca: c.caPath });
     assert.equal((await second.run('update')).code, 0);
     r = await second.run('install', '--download-only', 'hello');
     assert.notEqual(r.code, 0, r.out);

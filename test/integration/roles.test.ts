@@ -222,3 +222,49 @@ describe('the audit trail of the whole tree', () => {
     void hq;
   });
 });
+
+describe('an approver acts within its rings, never beyond', () => {
+  it('only a scope of "*" covers the ring all (not "a*", "al*", "*l"); a decline racing an approval outside its rings is refused, never withdrawing that approval', async () => {
+    const c = await makeCluster([{ name: 'hq' }], 'rings: [pilot, prod, alpha]');
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const base = c.topology.nodes.get('hq')!.url;
+    const token = async (name: string, rings: string) => (await call(`${base}/v1/tokens`, ADMIN_TOKEN, 'POST', { name, role: 'approver', rings: rings.split(',') })).json.token as string;
+    const f = writeFile(c.dir, 'fix.bin', randomBytes(1000));
+    assert.equal((await publish(base, { name: 'fix', version: '1' }, [f])).status, 201);
+
+    // A pattern matching the word "all" is not a scope over every ring.
+    for (const pattern of ['a*', 'al*', '*l', 'a*l']) {
+      const t = await token(`p-${pattern.replace(/\*/g, 'x')}`, pattern);
+      const r = await adminPost(base, '/v1/packages/fix@1/approve', { ring: 'all' }, t);
+      assert.equal(r.status, 403, `${pattern} may not approve for all`);
+      assert.equal(r.json.error.code, 'FORBIDDEN_ROLE');
+      if (pattern === 'a*') assert.equal((await adminPost(base, '/v1/packages/fix@1/approve', { ring: 'alpha' }, t)).status, 200, 'it does cover alpha');
+    }
+    const every = await token('every', '*');
+    assert.equal((await adminPost(base, '/v1/packages/fix@1/approve', { ring: 'all' }, every)).status, 200);
+    assert.ok(hq.catalog.state.get('fix@1')!.approvals.has('all'));
+
+    // A pilot approver declines while an admin approves the same package for prod: the decline
+    // is checked against the rings the package holds when it is applied, so whichever lands
+    // first, a prod approval is never withdrawn by someone without prod in scope.
+    const pilotOnly = await token('pia', 'pilot');
+    for (let i = 0; i < 12; i++) {
+      const g = writeFile(c.dir, `race-${i}.bin`, randomBytes(200));
+      assert.equal((await publish(base, { name: 'race', version: String(i) }, [g])).status, 201);
+      const id = `race@${i}`;
+      assert.equal((await adminPost(base, `/v1/packages/${id}/approve`, { ring: 'pilot' })).status, 200);
+      const approving = adminPost(base, `/v1/packages/${id}/approve`, { ring: 'prod' });
+      const declining = adminPost(base, `/v1/packages/${id}/decline`, {}, pilotOnly);
+      const [approved, declined] = await Promise.all([approving, declining]);
+      assert.equal(approved.status, 200);
+      const pkg = hq.catalog.state.get(id)!;
+      if (declined.status === 200) {
+        // The decline landed first: the prod approval came after it and holds.
+        assert.ok(pkg.approvals.has('prod') && !pkg.declined, `round ${i}: a pilot approver's decline withdrew prod`);
+      } else {
+        assert.equal(declined.json.error.code, 'FORBIDDEN_ROLE', `round ${i}`);
+        assert.ok(pkg.approvals.has('prod'));
+      }
+    }
+  });
+});

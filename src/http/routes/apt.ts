@@ -7,22 +7,28 @@ import { PATHS } from '../../protocol/paths.js';
 const RING = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /**
- * The rings' APT repositories for stock clients: `deb [signed-by=…] https://NODE/apt/RING
- * stable main`. GET /apt/key.asc is the repository key to pin; GET /apt/RING/dists/stable/…
- * the ring's signed index (by name, or by hash), /apt/RING/pool/SHA256/NAME a package file.
- * Everything is served unchanged from what the primary signed; apt checks it.
+ * The rings' APT repositories for stock clients: an endpoint's `.sources` (made at head office
+ * by `sluice apt-source`) points at https://NODE/apt/RING with the ring's key inline.
+ * GET /apt/RING/dists/stable/… is the ring's signed index (by name, or by hash),
+ * /apt/RING/pool/SHA256/NAME a package file the ring's index lists, /apt/RING/key.asc the
+ * ring's public key (for comparing fingerprints). Everything is served unchanged from what
+ * the primary signed; apt checks it.
  */
 export function registerAptRoutes(app: FastifyInstance, deps: SendBlobDeps & Pick<HttpDeps, 'apt'>): void {
   // The blob route's own answer (conditional requests, ranges for apt's resumes, egress caps,
   // byte counters), labelled as the repository file it is.
   const send = (request: FastifyRequest, reply: FastifyReply, file: AptFileRef | undefined, what: string) => {
-    if (!file) throw new SluiceError('ROUTE_NOT_FOUND', `${what} is not served here (no such file, or this node does not hold the ring's index whole yet)`);
+    if (!file) throw new SluiceError('ROUTE_NOT_FOUND', `${what} is not served here (no such file in the ring's index, or this node does not hold the ring's index whole yet)`);
     return sendBlob(request, reply, deps, file.sha256, file);
   };
-  app.get(PATHS.aptKey, async (request, reply) => send(request, reply, deps.apt?.keyFile(), 'the repository key'));
+  // One key for every ring let a hub hand one ring's index to another ring's machines: each
+  // ring has its own key now, and an endpoint gets it from head office, not from a node.
+  app.get(PATHS.aptKey, async () => {
+    throw new SluiceError('ROUTE_NOT_FOUND', 'each ring has its own repository key: give an endpoint its .sources file made at head office with "sluice apt-source --ring RING --server URL" (the key inline); /apt/RING/key.asc shows a ring\'s key for comparing fingerprints');
+  });
   app.get(PATHS.aptFile, async (request, reply) => {
     const { ring, '*': rel } = request.params as { ring: string; '*': string };
-    if (!RING.test(ring) || rel.length > 300) throw new SluiceError('BAD_REQUEST', 'expected /apt/RING/dists/stable/... or /apt/RING/pool/SHA256/NAME');
+    if (!RING.test(ring) || rel.length > 300) throw new SluiceError('BAD_REQUEST', 'expected /apt/RING/dists/stable/..., /apt/RING/pool/SHA256/NAME or /apt/RING/key.asc');
     return send(request, reply, deps.apt ? await deps.apt.resolve(ring, rel) : undefined, `/apt/${ring}/${rel}`);
   });
 }

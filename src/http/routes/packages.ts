@@ -74,10 +74,14 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     const writer = primaryWriter();
     const { id } = request.params as { id: string };
     // Declining withdraws a package from every ring it is approved for (all of them if none yet).
-    const pkg = deps.catalog.state.get(id);
+    // The scope is checked inside the writer's lock, against the rings the package holds at
+    // that moment: an approval landing just before cannot be withdrawn by someone outside it.
     auditTarget(request, id);
-    authorize(request, 'decline', { rings: pkg && pkg.approvals.size > 0 ? [...pkg.approvals.keys()] : ['all'] });
-    const records = await writer.append((log) => declineRecords(log, id, actorOf(request), new Date().toISOString()));
+    const records = await writer.append((log) => {
+      const pkg = log.state.get(id);
+      authorize(request, 'decline', { rings: pkg && pkg.approvals.size > 0 ? [...pkg.approvals.keys()] : ['all'] });
+      return declineRecords(log, id, actorOf(request), new Date().toISOString());
+    });
     return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
   });
 

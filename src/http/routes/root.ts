@@ -9,10 +9,13 @@ import { actorOf, requireRole } from '../require-token.js';
  * catalogKey has none). POST /v1/root (admin, primary): put the next root in force, the
  * document signed offline by a threshold of the current and of its own root keys.
  */
-export function registerRootRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'credentials' | 'refusals' | 'sessions' | 'writer'>): void {
+export function registerRootRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'node' | 'credentials' | 'refusals' | 'sessions' | 'writer' | 'apt'>): void {
   app.get(PATHS.root, async () => {
     const root = deps.catalog.root;
-    return { version: root.version, expires: root.expires, root: root.doc ?? root.body };
+    // The rings' APT key fingerprints as the signed catalog names them: what a person
+    // compares with the Signed-By key of an endpoint's .sources file.
+    const aptKeys = deps.apt ? await deps.apt.ringKeyFingerprints() : [];
+    return { version: root.version, expires: root.expires, root: root.doc ?? root.body, aptKeys };
   });
   app.post(PATHS.root, { onRequest: requireRole(deps, 'root') }, async (request) => {
     if (!deps.writer) throw new SluiceError('NOT_PRIMARY', `node ${deps.node.name} is not the primary; apply roots on the primary, every other node follows them through the catalog`);

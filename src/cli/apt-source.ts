@@ -1,0 +1,96 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { RING_ALL } from '../catalog/records.js';
+import { SluiceError, describeFsError } from '../errors.js';
+import { APT_COMPONENT, APT_SUITE } from '../feeds/apt-publisher.js';
+import { fingerprintOf, ringKeyPaths } from '../feeds/repository-key.js';
+import { NAME_PATTERN } from '../topology/schema.js';
+import type { Topology } from '../topology/types.js';
+import { common, globalOptions, topologyOf } from './context.js';
+
+/**
+ * `sluice apt-source --ring R --server URL`: the endpoint's APT source for its ring, as a
+ * deb822 `.sources` file with the ring's public key inline in `Signed-By` (apt 2.3 and
+ * later). It is made where the topology and the rings' public keys are (head office) and
+ * placed on endpoints by configuration management or with the agent's files, so an
+ * endpoint's first trust never comes from the node it will trust: a node serving its own key
+ * and index, or another ring's, fails apt's signature check.
+ */
+export function registerAptSource(program: Command): void {
+  common(program.command('apt-source'))
+    .description("write an endpoint's APT source for its ring: a deb822 .sources file with the ring's key inline (Signed-By), made at head office from the ring's public key")
+    .requiredOption('--ring <ring>', 'the ring the endpoint belongs to ("all" for packages approved for every ring only)')
+    .option('--server <url>', 'the node the endpoint installs from (its nearest node), e.g. https://branch.example:7402')
+    .option('--node <name>', 'the node the endpoint installs from, by its topology name (its url)')
+    .option('--keys <dir>', "the rings' public keys (RING.asc, from sluice keygen --apt); default: trust.aptKeys of the topology")
+    .option('--out <file>', 'write the file here (e.g. /etc/apt/sources.list.d/sluice.sources) instead of printing it')
+    .action(async (opts: { ring: string; server?: string; node?: string; keys?: string; out?: string }, cmd: Command) => {
+      const ring = opts.ring;
+      if (!NAME_PATTERN.test(ring)) throw new SluiceError('USAGE', `--ring ${ring}: expected a ring name`);
+      const topology = readTopology(cmd, opts);
+      if (topology && ring !== RING_ALL && !topology.rings.includes(ring)) throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${topology.rings.join(', ') || '(no rings in the topology)'}`);
+      const base = serverUrl(opts, topology);
+      const keyPath = publicKeyPath(ring, opts.keys ?? topology?.trust.aptKeysDir);
+      let armored: string;
+      try {
+        armored = readFileSync(keyPath, 'utf8');
+      } catch (err) {
+        throw new SluiceError('KEY_MISSING', `cannot read ring ${ring}'s public APT key ${keyPath} (${describeFsError(err)}); make the rings' keys with "sluice keygen --apt --out DIR" and pass --keys DIR (or set trust.aptKeys)`);
+      }
+      const fingerprint = await fingerprintOf(armored);
+      const text = sourcesFile({ ring, base, armored, fingerprint });
+      if (!opts.out) return void process.stdout.write(text);
+      writeFileSync(opts.out, text, { mode: 0o644 });
+      process.stderr.write(`wrote ${opts.out}: ring ${ring} from ${base}, key ${fingerprint}\n`);
+    });
+}
+
+/** The topology when one is readable; --server with --keys works without one. */
+function readTopology(cmd: Command, opts: { server?: string; keys?: string }): Topology | undefined {
+  if (opts.server && opts.keys && !existsSync(globalOptions(cmd).topology)) return undefined;
+  return topologyOf(cmd);
+}
+
+function serverUrl(opts: { server?: string; node?: string }, topology: Topology | undefined): string {
+  if (opts.server && opts.node) throw new SluiceError('USAGE', 'pass --server URL or --node NAME, not both');
+  let url = opts.server;
+  if (!url && opts.node) {
+    const node = topology?.nodes.get(opts.node);
+    if (!node) throw new SluiceError('UNKNOWN_NODE', `--node ${opts.node}: no such node in the topology; expected one of: ${[...(topology?.nodes.keys() ?? [])].join(', ')}`);
+    url = node.url;
+  }
+  if (!url) throw new SluiceError('USAGE', 'name the node the endpoint installs from: --server https://NODE:PORT or --node NAME');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new SluiceError('USAGE', `--server ${url} is not a URL; expected e.g. https://branch.example:7402`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new SluiceError('USAGE', `--server ${url}: expected an https:// (or http://) URL`);
+  return url.replace(/\/+$/, '');
+}
+
+/** The ring's public key: DIR/RING.asc, or one shared key file (the set-up before per-ring keys). */
+function publicKeyPath(ring: string, keys: string | undefined): string {
+  if (!keys) throw new SluiceError('USAGE', "where are the rings' public APT keys? pass --keys DIR (the directory sluice keygen --apt wrote) or set trust.aptKeys in the topology");
+  if (existsSync(keys) && statSync(keys).isFile()) return keys;
+  return ringKeyPaths(keys, ring).publicPath;
+}
+
+/** A deb822 source: a multi-line field's empty lines are written " ." (deb822's rule). */
+export function sourcesFile(o: { ring: string; base: string; armored: string; fingerprint: string }): string {
+  const key = o.armored.trim().split(/\r?\n/).map((line) => (line.trim() === '' ? ' .' : ` ${line}`));
+  const host = new URL(o.base).host;
+  return [
+    `# Sluice: ring ${o.ring}, installed from ${o.base}. Made at head office by "sluice apt-source";`,
+    `# the ring's key is inline (fingerprint ${o.fingerprint}): compare it with "sluice keygen --apt" or "sluice root show".`,
+    ...(o.base.startsWith('https:') ? [`# apt must trust the nodes' CA, e.g. in /etc/apt/apt.conf.d/60sluice-ca: Acquire::https::${host.replace(/:\d+$/, '')}::CaInfo "/etc/sluice/ca.pem";`] : []),
+    'Types: deb',
+    `URIs: ${o.base}/apt/${o.ring}`,
+    `Suites: ${APT_SUITE}`,
+    `Components: ${APT_COMPONENT}`,
+    'Signed-By:',
+    ...key,
+    '',
+  ].join('\n');
+}
