@@ -209,7 +209,7 @@ interface PlannedInstall {
 
 /**
  * Packages the signed catalog approves for this endpoint (its ring or `all`; without --ring,
- * `all` only), neither declined nor superseded, with files for its platform and language
+ * `all` only), neither declined nor superseded for its ring, with files for its platform and language
  * (files without a label fit every one), most urgent first. From the node's answer only a
  * file's URL (matched by sha256 and size) and "pending" are taken, each re-checked: a URL must
  * point at a blob route, and the bytes behind it are hashed before anything runs.
@@ -221,7 +221,8 @@ function planFromCatalog(o: AgentOptions, catalog: VerifiedCatalog, offered: rea
   const ring = o.ring ?? RING_ALL;
   const out: PlannedInstall[] = [];
   for (const pkg of catalog.state.all()) {
-    if (catalog.state.stateOf(pkg) !== 'approved') continue;
+    // Per ring: a successor approved only for another ring does not replace it here.
+    if (!catalog.state.receivedBy(pkg, ring)) continue;
     const approval = pkg.approvals.get(ring) ?? pkg.approvals.get(RING_ALL);
     if (!approval) continue;
     const files = pkg.files.filter(matches);
@@ -271,9 +272,8 @@ async function notReady(server: string, dispatcher: Dispatcher): Promise<string 
 async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: PlannedInstall, others: readonly string[]): Promise<string[]> {
   const pkg = catalog.state.get(u.id);
   if (!pkg) throw new Error(`${u.id} is not in the signed catalog; refusing to install it`);
-  const state = catalog.state.stateOf(pkg);
-  const ringOk = pkg.approvals.has(o.ring ?? RING_ALL) || pkg.approvals.has(RING_ALL);
-  if (state !== 'approved' || !ringOk) throw new Error(`${u.id} is ${state} in the signed catalog${ringOk ? '' : ` (not for ring ${o.ring})`}; refusing to install it`);
+  const ring = o.ring ?? RING_ALL;
+  if (!catalog.state.receivedBy(pkg, ring)) throw new Error(`${u.id} is ${catalog.state.stateFor(pkg, ring)} for ring ${ring} in the signed catalog; refusing to install it`);
   const dir = path.join(o.cacheDir, 'files');
   const partialDir = path.join(o.cacheDir, 'partial');
   await mkdir(partialDir, { recursive: true });

@@ -87,6 +87,9 @@ export class CatalogState {
         pkg.declined = decision;
         pkg.approvals.clear();
         break;
+      case 'withdraw':
+        pkg.approvals.delete(record.ring);
+        break;
       case 'supersede': {
         pkg.supersededBy = record.supersededBy;
         const successor = this.packages.get(record.supersededBy);
@@ -118,11 +121,54 @@ export class CatalogState {
     return this.packages.size;
   }
 
-  /** A package is superseded once a package replacing it is approved for some ring. */
+  /**
+   * A package's state over all rings, for listings: `declined` (nowhere); `approved` while some
+   * ring it is approved for still receives it; `superseded` once every such ring has an
+   * approved successor, or, never approved, once a successor is approved for `all` (no ring
+   * could receive it any more); else `new`. Per ring, see `stateFor`.
+   */
   stateOf(pkg: PackageView): PackageState {
     if (pkg.declined) return 'declined';
-    if (pkg.supersededBy && this.isApproved(this.packages.get(pkg.supersededBy))) return 'superseded';
-    return pkg.approvals.size > 0 ? 'approved' : 'new';
+    if (pkg.approvals.size > 0) return [...pkg.approvals.keys()].some((ring) => this.supersededFor(pkg, ring) === undefined) ? 'approved' : 'superseded';
+    return this.supersededFor(pkg, RING_ALL) === undefined ? 'new' : 'superseded';
+  }
+
+  /**
+   * The package's state for machines of `ring` (`all`: machines of no ring): `approved` when
+   * they receive it, `superseded` when a successor approved for the ring (or `all`) replaces
+   * it there, `declined`, or `new` (not approved for the ring).
+   */
+  stateFor(pkg: PackageView, ring: string): PackageState {
+    if (pkg.declined) return 'declined';
+    if (this.supersededFor(pkg, ring) !== undefined) return 'superseded';
+    return this.approvedFor(pkg, ring) ? 'approved' : 'new';
+  }
+
+  /** Approved for `ring` itself or for `all` (which every ring receives), and not declined. */
+  approvedFor(pkg: PackageView, ring: string): boolean {
+    return !pkg.declined && (pkg.approvals.has(ring) || pkg.approvals.has(RING_ALL));
+  }
+
+  /**
+   * The successor that replaces the package for `ring`: the first package down its supersede
+   * chain approved for that ring or for `all`. Never one approved only for another ring: a
+   * ring changes only by an act on that ring (DESIGN: Rings).
+   */
+  supersededFor(pkg: PackageView, ring: string): string | undefined {
+    let next = pkg.supersededBy;
+    // A chain is acyclic by construction (a package is superseded once); the bound is a guard.
+    for (let hops = 0; next !== undefined && hops < 100_000; hops++) {
+      const successor = this.packages.get(next);
+      if (!successor) return undefined;
+      if (this.approvedFor(successor, ring)) return successor.id;
+      next = successor.supersededBy;
+    }
+    return undefined;
+  }
+
+  /** Whether machines of `ring` receive the package now: approved for it (or all), not declined, not superseded there. */
+  receivedBy(pkg: PackageView, ring: string): boolean {
+    return this.approvedFor(pkg, ring) && this.supersededFor(pkg, ring) === undefined;
   }
 
   isApproved(pkg: PackageView | undefined): boolean {
@@ -144,10 +190,12 @@ export class CatalogState {
     return first;
   }
 
-  /** Approved for `all` or one of `rings`, and not replaced by an approved successor. */
+  /**
+   * Whether machines of any of `rings` receive the package (no rings: a node or endpoint of
+   * no ring, which receives what `all` does).
+   */
   isWantedBy(pkg: PackageView, rings: readonly string[]): boolean {
-    if (this.stateOf(pkg) !== 'approved') return false;
-    if (pkg.approvals.has(RING_ALL)) return true;
-    return rings.some((r) => pkg.approvals.has(r));
+    if (rings.length === 0) return this.receivedBy(pkg, RING_ALL);
+    return rings.some((r) => this.receivedBy(pkg, r));
   }
 }

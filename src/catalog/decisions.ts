@@ -74,14 +74,80 @@ export function approveRecords(log: CatalogLog, id: string, ring: string, knownR
   if (ring !== RING_ALL && !knownRings.includes(ring)) {
     throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${knownRings.join(', ') || '(no rings in the topology)'}`);
   }
-  // Approving twice for the same ring changes nothing, so it appends nothing.
-  if (!pkg.declined && pkg.approvals.has(ring)) return [];
+  const unchanged = approvalUnchanged(log, pkg, ring);
+  if (unchanged) throw new SluiceError(unchanged.code, unchanged.message);
   return [{ type: 'approve', id, ring, by, at }];
 }
 
-export function declineRecords(log: CatalogLog, id: string, by: string, at: string): RecordBody[] {
+/**
+ * Why approving `pkg` for `ring` would change nothing for any machine: already approved there,
+ * or replaced there by an approved successor (`also`: successors approved in the same act).
+ * Undefined when the approval changes what the ring receives.
+ */
+export function approvalUnchanged(log: CatalogLog, pkg: PackageView, ring: string, also: ReadonlySet<string> = new Set()): { code: 'ALREADY_APPROVED' | 'SUPERSEDED_FOR_RING'; message: string } | undefined {
+  const state = log.state;
+  if (!pkg.declined && pkg.approvals.has(ring)) return { code: 'ALREADY_APPROVED', message: `${pkg.id} is already approved for ${ring}; nothing was changed` };
+  const successor = state.supersededFor(pkg, ring) ?? successorIn(log, pkg, also);
+  if (successor) {
+    const via = state.get(successor)?.approvals.has(ring) ? ring : RING_ALL;
+    return {
+      code: 'SUPERSEDED_FOR_RING',
+      message: `${pkg.id} is superseded for ${ring} by ${successor}${also.has(successor) ? ', approved in the same act' : `, approved for ${via}`}; ${ring} would not receive it. To send ${ring} back to ${pkg.id}, withdraw the successor there first ("sluice decline ${successor} --ring ${via}"); nothing was changed`,
+    };
+  }
+  return undefined;
+}
+
+/** A package down `pkg`'s supersede chain that is among `ids` (approved together with it). */
+function successorIn(log: CatalogLog, pkg: PackageView, ids: ReadonlySet<string>): string | undefined {
+  if (ids.size === 0) return undefined;
+  let next = pkg.supersededBy;
+  for (let hops = 0; next !== undefined && hops < 100_000; hops++) {
+    if (ids.has(next)) return next;
+    next = log.state.get(next)?.supersededBy;
+  }
+  return undefined;
+}
+
+/**
+ * Several packages approved for one ring in one append. Unknown ids refuse the whole act (a
+ * typo approves nothing); ids whose approval would change nothing for the ring are left out
+ * and listed with the reason.
+ */
+export function approveManyRecords(log: CatalogLog, ids: readonly string[], ring: string, knownRings: readonly string[], by: string, at: string): { records: RecordBody[]; unchanged: { id: string; code: string; message: string }[] } {
+  if (ring !== RING_ALL && !knownRings.includes(ring)) {
+    throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${knownRings.join(', ') || '(no rings in the topology)'}`);
+  }
+  const unique = [...new Set(ids)];
+  const packages = unique.map((id) => requirePackage(log, id));
+  const asked = new Set(unique);
+  const records: RecordBody[] = [];
+  const unchanged: { id: string; code: string; message: string }[] = [];
+  for (const pkg of packages) {
+    const why = approvalUnchanged(log, pkg, ring, asked);
+    if (why) unchanged.push({ id: pkg.id, ...why });
+    else records.push({ type: 'approve', id: pkg.id, ring, by, at });
+  }
+  return { records, unchanged };
+}
+
+/**
+ * Declines a package everywhere (`ring` undefined): it replicates nowhere. With a ring,
+ * withdraws that ring's approval only: the ring falls back to the newest version still
+ * approved for it, and every other ring keeps what it has.
+ */
+export function declineRecords(log: CatalogLog, id: string, by: string, at: string, ring?: string): RecordBody[] {
   const pkg = requirePackage(log, id);
-  return pkg.declined ? [] : [{ type: 'decline', id, by, at }];
+  if (ring === undefined) {
+    if (pkg.declined) throw new SluiceError('ALREADY_DECLINED', `${id} is already declined (it replicates nowhere); nothing was changed`);
+    return [{ type: 'decline', id, by, at }];
+  }
+  if (pkg.declined) throw new SluiceError('ALREADY_DECLINED', `${id} is declined everywhere already; nothing was changed`);
+  if (!pkg.approvals.has(ring)) {
+    const through = ring !== RING_ALL && pkg.approvals.has(RING_ALL) ? `; ${ring} receives it through its approval for all: withdraw that ("--ring all"), then approve it for the rings that should keep it` : '';
+    throw new SluiceError('NOT_APPROVED_FOR_RING', `${id} is not approved for ${ring} (approved for: ${[...pkg.approvals.keys()].join(', ') || 'no ring'})${through}; nothing was changed`);
+  }
+  return [{ type: 'withdraw', id, ring, by, at }];
 }
 
 function requirePackage(log: CatalogLog, id: string): PackageView {
@@ -93,17 +159,18 @@ function requirePackage(log: CatalogLog, id: string): PackageView {
 
 /** The JSON form of a package in /v1/packages and `sluice packages --json`. */
 export function packageJson(log: CatalogLog, pkg: PackageView) {
+  const state = log.state;
   return {
     id: pkg.id,
     name: pkg.name,
     version: pkg.version,
     severity: pkg.severity,
     classification: pkg.classification ?? null,
-    state: log.state.stateOf(pkg),
+    state: state.stateOf(pkg),
     rings: [...pkg.approvals.keys()],
     files: pkg.files,
     published: pkg.published,
-    approvals: [...pkg.approvals].map(([ring, d]) => ({ ring, ...d })),
+    approvals: [...pkg.approvals].map(([ring, d]) => ({ ring, ...d, supersededBy: state.supersededFor(pkg, ring) ?? null })),
     declined: pkg.declined ?? null,
     supersedes: pkg.supersedes ?? null,
     supersededBy: pkg.supersededBy ?? null,

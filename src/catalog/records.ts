@@ -53,6 +53,11 @@ export const recordSchema = z.discriminatedUnion('type', [
     .strict(),
   z.object({ ...base, type: z.literal('approve'), id: packageId, ring: z.string().min(1).max(64) }).strict(),
   z.object({ ...base, type: z.literal('decline'), id: packageId }).strict(),
+  /**
+   * Withdraws one ring's approval (`sluice decline ID --ring R`): the ring falls back to the
+   * newest version still approved for it; every other ring keeps what it has.
+   */
+  z.object({ ...base, type: z.literal('withdraw'), id: packageId, ring: z.string().min(1).max(64) }).strict(),
   z.object({ ...base, type: z.literal('supersede'), id: packageId, supersededBy: packageId }).strict(),
   // A new root of trust, signed by the offline root keys; nodes accept it one version at a time.
   z.object({ ...base, type: z.literal('root'), root: signedRootSchema }).strict(),

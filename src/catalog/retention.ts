@@ -1,15 +1,25 @@
 import type { CatalogState, PackageView } from './catalog-state.js';
+import { RING_ALL } from './records.js';
 
 /**
- * When a package stopped being wanted anywhere: superseded by a package approved since (its
- * first approval), or declined. Undefined while it may still be installed.
+ * When a package stopped being wanted anywhere: declined; or, approved for some rings, once a
+ * successor approved for each of them (or for all) replaced it there (the last of those
+ * approvals); or, never approved, once a successor approved for all replaced it everywhere.
+ * Undefined while a ring may still receive or approve it.
  */
 function retiredSince(state: CatalogState, pkg: PackageView): number | undefined {
   if (pkg.declined) return Date.parse(pkg.declined.at);
-  if (state.stateOf(pkg) !== 'superseded') return undefined;
-  const successor = pkg.supersededBy ? state.get(pkg.supersededBy) : undefined;
-  const approvals = successor ? [...successor.approvals.values()].map((d) => Date.parse(d.at)) : [];
-  return approvals.length ? Math.min(...approvals) : undefined;
+  const rings = pkg.approvals.size > 0 ? [...pkg.approvals.keys()] : [RING_ALL];
+  let since = 0;
+  for (const ring of rings) {
+    const successor = state.supersededFor(pkg, ring);
+    if (successor === undefined) return undefined;
+    const approval = state.get(successor)?.approvals;
+    const at = approval?.get(ring) ?? approval?.get(RING_ALL);
+    if (!at) return undefined;
+    since = Math.max(since, Date.parse(at.at));
+  }
+  return since;
 }
 
 /**

@@ -52,32 +52,44 @@ export function registerPackageCommands(program: Command): void {
     .description('approve packages for a ring ("all" by default); several at once are approved together or not at all; an approver for that ring, or admin')
     .argument('[ids...]', 'package ids, name@version')
     .option('--ring <ring>', 'ring to approve for', 'all')
-    .option('--new-from-feed <feed>', 'every package of this vendor feed still in state new (patch day)')
+    .option('--new-from-feed <feed>', 'every package of this vendor feed the ring does not have yet, the newest version of each name (patch day)')
     .action(async (ids: string[], opts: { ring: string; newFromFeed?: string }, cmd: Command) => {
       if (ids.length === 0 && !opts.newFromFeed) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), or --new-from-feed FEED');
       const client = clientFor(cmd);
+      const named = new Set(ids);
       if (opts.newFromFeed) {
         const { packages } = await client.getJson<{ packages: PackageJson[] }>(PATHS.packages);
-        ids = [...ids, ...packages.filter((p) => p.feed === opts.newFromFeed && p.state === 'new').map((p) => p.id)];
-        if (ids.length === 0) return void process.stdout.write(`nothing to approve: no package of feed ${opts.newFromFeed} is in state new\n`);
+        // Not yet approved for the ring (or all), not declined, not superseded everywhere: the
+        // server leaves out a version whose successor is approved with it, and says so.
+        const fresh = packages.filter((p) => p.feed === opts.newFromFeed && !p.declined && p.state !== 'superseded' && !p.rings.includes(opts.ring) && !p.rings.includes('all'));
+        ids = [...ids, ...fresh.map((p) => p.id)];
+        if (ids.length === 0) return void process.stdout.write(`nothing to approve: every package of feed ${opts.newFromFeed} is approved for ${opts.ring}, superseded or declined\n`);
       }
       if (ids.length === 1 && !opts.newFromFeed) {
         const pkg = await client.postJson<PackageJson>(approvePath(ids[0]!), { ring: opts.ring });
         if (globalOptions(cmd).json) return printJson(pkg);
         return void process.stdout.write(`${pkg.id}: ${stateText(pkg)}\n`);
       }
-      const result = await client.postJson<{ ring: string; approved: string[]; unchanged: number }>(PATHS.approvals, { ids, ring: opts.ring });
-      if (globalOptions(cmd).json) return printJson(result);
-      process.stdout.write(`approved for ${result.ring}: ${result.approved.length ? result.approved.join(', ') : 'nothing new'}${result.unchanged ? ` (${result.unchanged} already approved)` : ''}\n`);
+      const result = await client.postJson<{ ring: string; approved: string[]; unchanged: number; unchangedIds?: { id: string; code: string; message: string }[] }>(PATHS.approvals, { ids, ring: opts.ring });
+      // An id the person named that changed nothing is a failure (exit 1), never a silent 0;
+      // one gathered by --new-from-feed and replaced by a newer one approved with it is not.
+      const refused = (result.unchangedIds ?? []).filter((u) => named.has(u.id));
+      if (globalOptions(cmd).json) printJson(result);
+      else {
+        process.stdout.write(`approved for ${result.ring}: ${result.approved.length ? result.approved.join(', ') : 'nothing'}\n`);
+        for (const u of result.unchangedIds ?? []) process.stdout.write(`  not approved: ${u.id}: ${u.code}: ${u.message}\n`);
+      }
+      if (refused.length || result.approved.length === 0) process.exitCode = 1;
     });
 
   common(program.command('decline'), { server: true, json: true })
-    .description('decline a package: it replicates nowhere; an approver for its rings, or admin')
+    .description('decline a package: it replicates nowhere (an approver for every ring it is approved for, or admin); with --ring, withdraw that ring\'s approval only (an approver for that ring): the ring falls back to the newest version still approved for it')
     .argument('<id>', 'package id, name@version')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const pkg = await clientFor(cmd).postJson<PackageJson>(declinePath(id), {});
+    .option('--ring <ring>', 'withdraw only this ring\'s approval; every other ring keeps what it has')
+    .action(async (id: string, opts: { ring?: string }, cmd: Command) => {
+      const pkg = await clientFor(cmd).postJson<PackageJson>(declinePath(id), opts.ring === undefined ? {} : { ring: opts.ring });
       if (globalOptions(cmd).json) return printJson(pkg);
-      process.stdout.write(`${pkg.id}: ${stateText(pkg)}\n`);
+      process.stdout.write(`${pkg.id}: ${stateText(pkg)}${opts.ring ? ` (withdrawn from ${opts.ring})` : ''}\n`);
     });
 
   common(program.command('packages'), { server: true, json: true })
@@ -97,8 +109,11 @@ export function registerPackageCommands(program: Command): void {
     });
 }
 
+/** `approved(pilot)`, `approved(broad; pilot: superseded by X)`, `superseded by X`, `new`, `declined`. */
 function stateText(p: PackageJson): string {
-  if (p.state === 'approved') return `approved(${p.rings.join(',')})`;
-  if (p.state === 'superseded') return `superseded by ${p.supersededBy}`;
+  const live = p.approvals.filter((a) => !a.supersededBy).map((a) => a.ring);
+  const replaced = p.approvals.filter((a) => a.supersededBy).map((a) => `${a.ring}: superseded by ${a.supersededBy}`);
+  if (p.state === 'approved') return `approved(${[live.join(','), ...replaced].join('; ')})`;
+  if (p.state === 'superseded') return `superseded by ${p.approvals.find((a) => a.supersededBy)?.supersededBy ?? p.supersededBy}`;
   return p.state;
 }

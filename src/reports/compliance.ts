@@ -1,5 +1,4 @@
 import type { CatalogState } from '../catalog/catalog-state.js';
-import { RING_ALL } from '../catalog/records.js';
 import { REPORT_STATUSES, type ReportStatus } from '../domain/report-statuses.js';
 import { SEVERITIES, type Severity } from '../domain/severity.js';
 import type { Topology } from '../topology/types.js';
@@ -8,7 +7,7 @@ import type { SiteSummary } from './report-store.js';
 /** Outcomes that count as compliant: installed, installed pending reboot, or not needed. */
 export const COMPLIANT_STATUSES: readonly ReportStatus[] = ['succeeded', 'succeeded-reboot', 'not-applicable'];
 
-/** One approved package at one site where it applies (the site is in one of its rings). */
+/** One approved package at one site where it applies (one of the site's rings receives it). */
 export interface ComplianceRow {
   package: string;
   severity: Severity;
@@ -43,7 +42,9 @@ export function complianceRows(
     for (const [site, summary] of Object.entries(sites)) {
       if (only.site && site !== only.site) continue;
       const rings = topology.nodes.get(site)?.rings ?? [];
-      if (!pkg.approvals.has(RING_ALL) && !rings.some((r) => pkg.approvals.has(r))) continue;
+      // Applies where one of the site's rings receives it: approved for it (or all), not
+      // replaced there by a successor approved for that ring.
+      if (!catalog.isWantedBy(pkg, rings)) continue;
       const counts = Object.fromEntries(REPORT_STATUSES.map((s) => [s, summary.packages[pkg.id]?.[s] ?? 0])) as Record<ReportStatus, number>;
       const reported = REPORT_STATUSES.reduce((n, s) => n + counts[s], 0);
       const compliant = COMPLIANT_STATUSES.reduce((n, s) => n + counts[s], 0);

@@ -95,7 +95,7 @@ describe('publish, approve, decline', () => {
     assert.deepEqual(readdirSync(hq.store.tmpDir), [], 'refused uploads leave nothing behind');
   });
 
-  it('approve for a ring: approved(pilot); again: no new record; unknown ring and package are refused', async () => {
+  it('approve for a ring: approved(pilot); again: 409 ALREADY_APPROVED, no new record; unknown ring and package are refused', async () => {
     const ok = await adminPost(base, '/v1/packages/editor@2.1.0/approve', { ring: 'pilot' });
     assert.equal(ok.status, 200);
     assert.equal(ok.json.state, 'approved');
@@ -103,7 +103,9 @@ describe('publish, approve, decline', () => {
     assert.equal(ok.json.approvals[0].by, 'tester');
     const seq = hq.catalog.seq;
     const again = await adminPost(base, '/v1/packages/editor@2.1.0/approve', { ring: 'pilot' });
-    assert.deepEqual(again.json.appended, []);
+    assert.equal(again.status, 409);
+    assert.equal(again.json.error.code, 'ALREADY_APPROVED');
+    assert.match(again.json.error.message, /already approved for pilot; nothing was changed/);
     assert.equal(hq.catalog.seq, seq);
     const ring = await adminPost(base, '/v1/packages/editor@2.1.0/approve', { ring: 'pilott' });
     assert.equal(ring.status, 400);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { CatalogWriter } from '../../catalog/catalog-writer.js';
-import { approveRecords, checkPublishable, declineRecords, packageJson, parsePublishMeta, publishRecords, type PublishMeta } from '../../catalog/decisions.js';
+import { approveManyRecords, approveRecords, checkPublishable, declineRecords, packageJson, parsePublishMeta, publishRecords, type PublishMeta } from '../../catalog/decisions.js';
 import type { FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { StagedBlob } from '../../store/blob-store.js';
@@ -66,21 +66,33 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     auditTarget(request, `${(ids as string[]).length} packages for ${ring}: ${(ids as string[]).slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`);
     authorize(request, 'approve', { rings: [ring] });
     const at = new Date().toISOString();
-    const records = await writer.append((log) => [...new Set(ids as string[])].flatMap((id) => approveRecords(log, id, ring, deps.topology.rings, actorOf(request), at)));
-    return { ring, approved: records.map((r) => (r as { id: string }).id), unchanged: (ids as string[]).length - records.length, appended: records.map((r) => r.seq) };
+    let unchanged: { id: string; code: string; message: string }[] = [];
+    const records = await writer.append((log) => {
+      const planned = approveManyRecords(log, ids as string[], ring, deps.topology.rings, actorOf(request), at);
+      unchanged = planned.unchanged;
+      return planned.records;
+    });
+    return { ring, approved: records.map((r) => (r as { id: string }).id), unchanged: unchanged.length, unchangedIds: unchanged, appended: records.map((r) => r.seq) };
   });
 
   app.post(PATHS.decline, { onRequest: decliner }, async (request) => {
     const writer = primaryWriter();
     const { id } = request.params as { id: string };
-    // Declining withdraws a package from every ring it is approved for (all of them if none yet).
-    // The scope is checked inside the writer's lock, against the rings the package holds at
-    // that moment: an approval landing just before cannot be withdrawn by someone outside it.
-    auditTarget(request, id);
+    const body = (request.body ?? {}) as { ring?: unknown };
+    if (typeof body !== 'object' || (body.ring !== undefined && (typeof body.ring !== 'string' || body.ring.length > 64))) {
+      throw new SluiceError('BAD_REQUEST', 'expected a JSON body like { "ring": "pilot" } (withdraw that ring\'s approval) or {} (decline everywhere)');
+    }
+    const ring = body.ring as string | undefined;
+    auditTarget(request, ring === undefined ? id : `${id} for ${ring}`);
+    // With a ring, only that ring's approval is withdrawn: the act is scoped to it. Without,
+    // the package is withdrawn from every ring it is approved for (all of them if none yet),
+    // so the scope must cover each. It is checked inside the writer's lock, against the rings
+    // the package holds at that moment: an approval landing just before cannot be withdrawn
+    // by someone outside it.
     const records = await writer.append((log) => {
       const pkg = log.state.get(id);
-      authorize(request, 'decline', { rings: pkg && pkg.approvals.size > 0 ? [...pkg.approvals.keys()] : ['all'] });
-      return declineRecords(log, id, actorOf(request), new Date().toISOString());
+      authorize(request, 'decline', { rings: ring !== undefined ? [ring] : pkg && pkg.approvals.size > 0 ? [...pkg.approvals.keys()] : ['all'] });
+      return declineRecords(log, id, actorOf(request), new Date().toISOString(), ring);
     });
     return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
   });
