@@ -1,3 +1,4 @@
+import { escapeUnprintable } from '../domain/printable.js';
 import type { Sublevel } from '../store/meta-db.js';
 
 /** One act, as `GET /v1/audit` and `sluice audit` show it. */
@@ -21,10 +22,28 @@ export interface AuditEntry {
 
 const KEY_DIGITS = 15;
 /** Entries kept in memory for the push upstream. */
-const RECENT = 100;
+export const RECENT = 100;
 const key = (seq: number) => String(seq).padStart(KEY_DIGITS, '0');
 /** What one entry may hold of caller-supplied text. */
-const FIELD_MAX = 200;
+export const FIELD_MAX = 200;
+
+/**
+ * One field as the trail keeps it: what does not print as itself (CR, LF, escape codes,
+ * bidirectional overrides) written out as `\uXXXX`, so a name cannot make its line read as
+ * another; then bounded.
+ */
+const clean = (s: string) => escapeUnprintable(s).slice(0, FIELD_MAX);
+const cleanEntry = (e: AuditEntry): AuditEntry => ({
+  seq: e.seq,
+  at: e.at,
+  who: clean(e.who),
+  role: e.role === null ? null : clean(e.role),
+  via: e.via === null ? null : clean(e.via),
+  source: clean(e.source),
+  act: clean(e.act),
+  target: e.target === null ? null : clean(e.target),
+  outcome: clean(e.outcome),
+});
 
 /**
  * Every decision and sensitive act at this node, in order, kept in its database across
@@ -42,7 +61,8 @@ export class AuditLog {
 
   static async open(db: Sublevel): Promise<AuditLog> {
     const newest: AuditEntry[] = [];
-    for await (const [, v] of db.iterator({ reverse: true, limit: RECENT }) as AsyncIterable<[string, AuditEntry]>) newest.unshift(v);
+    // Entries written by earlier versions may hold raw control characters: cleaned here.
+    for await (const [, v] of db.iterator({ reverse: true, limit: RECENT }) as AsyncIterable<[string, AuditEntry]>) newest.unshift(cleanEntry(v));
     return new AuditLog(db, (newest.at(-1)?.seq ?? 0) + 1, newest);
   }
 
@@ -53,8 +73,7 @@ export class AuditLog {
 
   /** Appends an entry; writes are ordered by their sequence number. */
   async append(e: Omit<AuditEntry, 'seq' | 'at'>, now = new Date()): Promise<AuditEntry> {
-    const clip = (s: string | null) => (s === null ? null : s.slice(0, FIELD_MAX));
-    const entry: AuditEntry = { seq: this.nextSeq++, at: now.toISOString(), who: clip(e.who)!, role: e.role, via: e.via, source: clip(e.source)!, act: e.act, target: clip(e.target), outcome: e.outcome };
+    const entry = cleanEntry({ ...e, seq: this.nextSeq++, at: now.toISOString() });
     // In memory in sequence order, whichever write finishes first; dropped again if it fails.
     this.newest.push(entry);
     if (this.newest.length > RECENT) this.newest.shift();
