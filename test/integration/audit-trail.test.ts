@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
+import { REFUSALS_WRITTEN_PER_CALLER } from '../../src/audit/refused-acts.js';
 import { openMetaDb, sublevels } from '../../src/store/meta-db.js';
 import { runCli } from '../helpers/cli.js';
 import { ADMIN_TOKEN, PEER_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/env.js';
 import { metric } from '../helpers/replication.js';
 
 type Entry = { seq: number; at: string; who: string; role: string | null; via: string | null; source: string; act: string; target: string | null; outcome: string; node?: string };
@@ -126,5 +128,41 @@ describe('the audit trail of the tree cannot be forged, reordered or read beyond
       assert.match(r.stdout, /\\u001b\[2K/);
       if (json) assert.equal((JSON.parse(r.stdout) as { entries: Entry[] }).entries.length, 1);
     }
+  });
+});
+
+describe('refused acts cannot flood the audit trail', () => {
+  it('a token refused 300 times leaves a few entries and one count; the acts done before and after still climb to head office', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }]);
+    const branchToken = 'branch-token-0123456789abcdef';
+    await startNode(c.topology, 'hq', { ...c.secrets, childTokens: `branch=${branchToken}` });
+    let branch = await startNode(c.topology, 'branch', { ...c.secrets, peerToken: branchToken });
+    const base = c.topology.nodes.get('hq')!.url;
+    const branchBase = c.topology.nodes.get('branch')!.url;
+    const ole = (await call(`${branchBase}/v1/tokens`, ADMIN_TOKEN, 'POST', { name: 'ole', role: 'operator', nodes: ['branch'] })).json.token as string;
+    const aud = (await call(`${branchBase}/v1/tokens`, ADMIN_TOKEN, 'POST', { name: 'aud', role: 'auditor', sites: ['branch'] })).json.token as string;
+    assert.equal((await call(`${branchBase}/v1/verify`, ole, 'POST', {})).status, 200);
+    const lastBefore = (await call(`${branchBase}/v1/audit?limit=1000`, ADMIN_TOKEN)).json.last as number;
+
+    const HAMMER = 300;
+    for (let i = 0; i < HAMMER; i++) assert.equal((await call(`${branchBase}/v1/verify`, aud, 'POST', {})).status, 403);
+    const written = ((await call(`${branchBase}/v1/audit?limit=1000&after=${lastBefore}`, ADMIN_TOKEN)).json.entries as Entry[]).filter((e) => e.who === 'aud');
+    assert.equal(written.length, REFUSALS_WRITTEN_PER_CALLER, `${written.length} entries for ${HAMMER} refusals`);
+    assert.ok(written.every((e) => e.act === 'verify' && e.outcome === 'FORBIDDEN_ROLE'));
+
+    assert.equal((await call(`${branchBase}/v1/verify`, ole, 'POST', {})).status, 200);
+    await waitFor('both of ole\'s verifies in head office\'s tree view', async () => ((await call(`${base}/v1/audit?tree=1&limit=1000`, ADMIN_TOKEN)).json.entries as Entry[]).filter((e) => e.node === 'branch' && e.who === 'ole' && e.act === 'verify' && e.outcome === 'ok').length === 2, 20_000);
+    const tree = (await call(`${base}/v1/audit?tree=1&limit=1000`, ADMIN_TOKEN)).json.entries as Entry[];
+    assert.ok(tree.some((e) => e.node === 'branch' && e.who === 'tester' && e.target === 'ole (operator)'), 'the branch\'s older allowed acts are still there');
+
+    // The rest is counted; the count is written when the minute ends, or when the node stops.
+    await branch.close();
+    branch = await startNode(c.topology, 'branch', { ...c.secrets, peerToken: branchToken });
+    const trail = ((await call(`${branchBase}/v1/audit?limit=1000&after=${lastBefore}`, ADMIN_TOKEN)).json.entries as Entry[]).filter((e) => e.who === 'aud');
+    assert.equal(trail.length, REFUSALS_WRITTEN_PER_CALLER + 1);
+    const summary = trail.at(-1)!;
+    assert.equal(summary.act, 'verify');
+    assert.equal(summary.outcome, 'FORBIDDEN_ROLE');
+    assert.match(summary.target ?? '', new RegExp(`^${HAMMER - REFUSALS_WRITTEN_PER_CALLER} more refusals by aud within 60 s of \\S+: verify FORBIDDEN_ROLE ×${HAMMER - REFUSALS_WRITTEN_PER_CALLER}$`));
   });
 });
