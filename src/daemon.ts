@@ -84,6 +84,8 @@ export class SluiceNode {
   /** What every other node runs (schedule, replication, pushes upstream). */
   private downstream: DownstreamRole | undefined;
   private rollup: ReportRollup | undefined;
+  /** The audit trail: its counts of refused acts are written before the database closes. */
+  private audit: AuditLog | undefined;
   private children: ChildStatuses | undefined;
   private ready = false;
   /** The one pool for calls to other nodes. */
@@ -159,7 +161,7 @@ export class SluiceNode {
       }
       this.rollup = rollup;
       const named = await NamedTokens.open(sublevels(db).tokens);
-      const audit = await AuditLog.open(sublevels(db).audit);
+      const audit = (this.audit = await AuditLog.open(sublevels(db).audit, (err) => this.log.error({ err: err.message }, 'could not write the summary of refused acts to the audit trail')));
       const auditRollup = new AuditRollup(topology, this.spec, audit, tuning.statusStaleMs);
       // Still accepted, as admin: a shared list names no person and cannot be narrowed to a role.
       if (this.spec.isPrimary && !tokens.configured && named.size === 0) this.log.warn('SLUICE_ADMIN_TOKEN is not set and no named token exists: this primary will refuse every publish and approval until an admin token is given');
@@ -294,6 +296,7 @@ export class SluiceNode {
           ...(this.primary?.closeSteps() ?? []),
           ...(this.downstream?.closeSteps() ?? []),
           ['http', () => this.http && closeDrained(this.http, DRAIN_MS, () => data?.catalog.wakeAll())],
+          ['audit', () => this.audit?.close()],
           ['data', () => data?.close()],
           ['peer connections', () => this.client.close()],
         ],

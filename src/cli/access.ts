@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { escapeUnprintable, escapeUnprintableJson } from '../domain/printable.js';
 import { PATHS } from '../protocol/paths.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
 
@@ -71,8 +72,12 @@ export function registerAccess(program: Command): void {
     .option('--tree', 'the newest entries of this node and of every node below it (each node pushes its newest 100 upward)')
     .action(async (o: { after: string; limit: string; tree?: boolean }, cmd: Command) => {
       const r = await clientFor(cmd).getJson<{ entries: (AuditEntry & { node?: string })[]; last?: number }>(`${PATHS.audit}?after=${encodeURIComponent(o.after)}&limit=${encodeURIComponent(o.limit)}${o.tree ? '&tree=1' : ''}`);
-      if (globalOptions(cmd).json) return printJson(r);
-      for (const e of r.entries) process.stdout.write(`${e.node ? `${e.node}  ` : ''}${e.seq}  ${e.at}  ${e.who}${e.role ? ` (${e.role})` : ''}  from ${e.source}  ${e.act}${e.target ? ` ${e.target}` : ''}  ${e.outcome}\n`);
+      // What a node answers is printed escaped whatever it holds (entries stored by earlier
+      // versions, a node that does not escape): a control character in a name must not move
+      // the cursor, erase a line or make one entry read as another on the terminal.
+      if (globalOptions(cmd).json) return void process.stdout.write(`${escapeUnprintableJson(JSON.stringify(r, null, 2))}\n`);
+      const p = (v: unknown) => escapeUnprintable(String(v));
+      for (const e of r.entries) process.stdout.write(`${e.node ? `${p(e.node)}  ` : ''}${p(e.seq)}  ${p(e.at)}  ${p(e.who)}${e.role ? ` (${p(e.role)})` : ''}  from ${p(e.source)}  ${p(e.act)}${e.target ? ` ${p(e.target)}` : ''}  ${p(e.outcome)}\n`);
       if (r.entries.length === 0) process.stdout.write('no entries\n');
     });
 }

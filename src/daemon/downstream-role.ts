@@ -94,7 +94,9 @@ export class DownstreamRole {
       changeKey: statusChangeKey,
     });
     const reports = new SubtreePusher<SiteSummary>({ ...push, route: PATHS.reportsRollup, log: p.log.child({ component: 'reports' }), collect: () => p.rollup.forPush(), changeKey: (s) => JSON.stringify(s) });
-    const audit = new SubtreePusher<RecentAudit>({ ...push, route: PATHS.auditRollup, log: p.log.child({ component: 'audit' }), collect: () => p.auditRollup.forPush(), changeKey: auditChangeKey });
+    // An upstream refuses audit entries from a node holding only the tree-wide token (it proves
+    // no node name): asked again once a minute, not at every status tick.
+    const audit = new SubtreePusher<RecentAudit>({ ...push, route: PATHS.auditRollup, log: p.log.child({ component: 'audit' }), collect: () => p.auditRollup.forPush(), changeKey: auditChangeKey, refusedRetryMs: Math.max(p.tuning.statusPushMs, 60_000) });
     this.statusPusher = status;
     this.reportPusher = reports;
     this.auditPusher = audit;

@@ -17,9 +17,10 @@ export const TLS_FAILURE_REASONS = ['unknown_ca', 'expired', 'name_mismatch', 'p
 export type TlsFailureReason = (typeof TLS_FAILURE_REASONS)[number];
 
 /**
- * Why an upstream refuses a status or report push (sluice_pushes_refused_total): the sender
- * does not pull from it, speaks for another node, names sites outside its own subtree, or
- * sends an entry of the wrong shape or over the size allowed per node.
+ * Why an upstream refuses a status, report or audit push (sluice_pushes_refused_total): the
+ * sender does not pull from it, speaks for another node, names sites outside its own subtree,
+ * sends an entry of the wrong shape or over the size allowed per node, or (audit entries)
+ * proves no node name, having only the tree-wide token.
  */
-export const PUSH_REFUSALS = ['not_downstream', 'wrong_node', 'outside_subtree', 'invalid_entry', 'entry_too_large'] as const;
+export const PUSH_REFUSALS = ['not_downstream', 'wrong_node', 'outside_subtree', 'invalid_entry', 'entry_too_large', 'unproven_node'] as const;
 export type PushRefusal = (typeof PUSH_REFUSALS)[number];

@@ -42,6 +42,8 @@ export class SubtreePusher<V> {
   /** When the next push is due. */
   private nextAt: number | undefined;
   private failing = false;
+  /** The last push was answered 403. */
+  private refused = false;
   private readonly epoch = randomUUID();
   private seq = 0;
   private acked: Acked | undefined;
@@ -59,6 +61,11 @@ export class SubtreePusher<V> {
       readonly collect: () => Map<string, PushedEntry<V>>;
       /** What must change for an entry to be sent again before REFRESH_MS. */
       readonly changeKey: (value: V) => string;
+      /**
+       * After the upstream refused a push outright (403: it will not take this kind of push
+       * from this node), the next one waits this long rather than `everyMs`. Default `everyMs`.
+       */
+      readonly refusedRetryMs?: number;
     },
   ) {}
 
@@ -81,7 +88,7 @@ export class SubtreePusher<V> {
       if (this.timer === undefined) return;
       const wanted = this.wantedSoon;
       this.wantedSoon = false;
-      this.at(wanted ? this.minGapMs() : this.o.everyMs);
+      this.at(this.refused && this.o.refusedRetryMs !== undefined ? this.o.refusedRetryMs : wanted ? this.minGapMs() : this.o.everyMs);
     };
     this.at(0);
   }
@@ -131,6 +138,7 @@ export class SubtreePusher<V> {
   private async send(): Promise<number | undefined> {
     const peer = this.o.upstream();
     const now = Date.now();
+    this.refused = false;
     const base = this.acked?.upstream === peer.name ? this.acked : undefined;
     const current = this.o.collect();
     const sent = new Map<string, { key: string; at: number }>();
@@ -157,6 +165,7 @@ export class SubtreePusher<V> {
         signal: this.stopped.signal,
       });
       const text = await res.body.text();
+      this.refused = res.statusCode === 403;
       if (res.statusCode === 409) {
         this.acked = undefined;
         return 409;

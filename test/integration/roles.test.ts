@@ -207,8 +207,10 @@ describe('roles in the console', () => {
 describe('the audit trail of the whole tree', () => {
   it('an act at a branch reaches the primary\'s tree view with the branch, the person and the outcome', async () => {
     const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }]);
-    const hq = await startNode(c.topology, 'hq', c.secrets, TEST_TUNING);
-    await startNode(c.topology, 'branch', c.secrets, TEST_TUNING);
+    // Audit entries climb only with a credential that names the node (its own token, or its certificate).
+    const branchToken = 'branch-token-0123456789abcdef';
+    const hq = await startNode(c.topology, 'hq', { ...c.secrets, childTokens: `branch=${branchToken}` }, TEST_TUNING);
+    await startNode(c.topology, 'branch', { ...c.secrets, peerToken: branchToken }, TEST_TUNING);
     const base = c.topology.nodes.get('hq')!.url;
     const branchBase = c.topology.nodes.get('branch')!.url;
     const op = (await call(`${branchBase}/v1/tokens`, ADMIN_TOKEN, 'POST', { name: 'ole', role: 'operator', nodes: ['branch'] })).json.token as string;

@@ -1,17 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { fairNewest } from '../../audit/fair-newest.js';
 import { ROLES } from '../../auth/roles.js';
+import { visibleSites } from '../../auth/site-scope.js';
+import { isPrintable } from '../../domain/printable.js';
 import { SluiceError } from '../../errors.js';
 import { parseDuration } from '../../topology/units.js';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
-import { actorOf, auditTarget, requireRole } from '../require-token.js';
+import { actorOf, auditTarget, principalOf, requireRole } from '../require-token.js';
 import { nodePush } from '../node-push.js';
 
 const scopeList = z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9._*-]+$/, 'names and patterns use letters, digits, . _ - and *')).max(100).optional();
 const newToken = z
   .object({
-    name: z.string().min(1).max(64),
+    // The name is what the audit trail shows as "who": it must print as itself.
+    name: z.string().min(1).max(64).refine(isPrintable, 'a name of printable characters (no control or format characters)'),
     role: z.enum(ROLES),
     rings: scopeList,
     nodes: scopeList,
@@ -28,9 +32,10 @@ const AUDIT_PAGE_MAX = 1000;
  * Named tokens (admin): POST /v1/tokens makes one and answers it once, GET lists them (never
  * a token or its hash), DELETE /v1/tokens/NAME revokes one at once. GET /v1/audit (admin,
  * auditor): this node's audit trail, oldest first after `after`; with `tree=1`, the newest
- * entries of this node and of every node below it, from their pushes.
+ * entries of this node and of every node below it, from their pushes. An auditor reads the
+ * trails of the sites of its scope only, as it reads their reports (auth/site-scope.ts).
  */
-export function registerAccessRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'credentials' | 'audit' | 'auditRollup' | 'refusals' | 'sessions' | 'metrics' | 'peerAuth' | 'node'>): void {
+export function registerAccessRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'credentials' | 'audit' | 'auditRollup' | 'refusals' | 'sessions' | 'metrics' | 'peerAuth' | 'node' | 'topology'>): void {
   const admin = requireRole(deps, 'tokens');
   const named = () => {
     if (!deps.credentials.named) throw new SluiceError('NOT_READY', 'named tokens are not available on this node yet; try again');
@@ -73,11 +78,14 @@ export function registerAccessRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
     if (!Number.isSafeInteger(after) || after < 0 || !Number.isSafeInteger(limit) || limit < 1 || limit > AUDIT_PAGE_MAX) {
       throw new SluiceError('BAD_REQUEST', `expected ?after=SEQ (0 or more) and ?limit=N (1 to ${AUDIT_PAGE_MAX})`);
     }
+    const reader = principalOf(request);
     if (q.tree === '1') {
-      // The whole tree below: this node's newest entries and each node's pushed ones, newest last.
-      const mine = deps.audit.recent().map((e) => ({ ...e, node: deps.node.name }));
-      const all = [...mine, ...deps.auditRollup.below()].sort((a, b) => a.at.localeCompare(b.at) || a.node.localeCompare(b.node) || a.seq - b.seq);
-      return { entries: all.slice(-limit) };
+      // This node's newest entries and each node's pushed ones, of the sites the reader may
+      // read, the newest `limit` shared fairly between nodes; oldest first.
+      return { entries: fairNewest(visibleSites(reader, deps.auditRollup.byNode(), deps.topology), limit) };
+    }
+    if (Object.keys(visibleSites(reader, { [deps.node.name]: true }, deps.topology)).length === 0) {
+      throw new SluiceError('FORBIDDEN_ROLE', `${reader.who} (${reader.role} of ${[...(reader.scope.sites ?? []), ...(reader.scope.regions ?? []).map((r) => `region ${r}`)].join(', ') || 'no sites'}) may not read the audit trail of ${deps.node.name}, which is outside its scope; "sluice audit --tree" shows the sites it may read`);
     }
     const entries = await deps.audit.read(after, limit);
     return { entries, last: deps.audit.lastSeq };
