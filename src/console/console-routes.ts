@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ConsoleSessions } from '../auth/console-sessions.js';
+import { ConsoleSessions, type ConsoleSession, type SessionEnd } from '../auth/console-sessions.js';
 import { OidcSignIn } from './oidc-sign-in.js';
 import { roleAllows, rolesFor } from '../auth/roles.js';
 import { visibleSites } from '../auth/site-scope.js';
@@ -62,6 +62,24 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       void reply.headers(SECURITY_HEADERS);
       if (!request.url.startsWith('/ui/assets/')) void reply.header('cache-control', 'no-store');
     });
+    // A page asked for with a session that has ended (its token revoked or expired, its role
+    // changed, its 8 hours over) goes to the sign-in page, which says why, rather than
+    // quietly showing the signed-out view; htmx follows HX-Redirect with a full page load.
+    ui.addHook('onRequest', async (request, reply) => {
+      const id = request.cookies[SESSION_COOKIE];
+      if (id === undefined || request.method !== 'GET' || !/^\/ui\/(?!assets\/|sign-in|events)/.test(request.url)) return;
+      const ended = deps.sessions.check(id)?.ended;
+      if (!ended) return;
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      const htmx = request.headers['hx-request'] === 'true';
+      // For a fragment, the page it was asked for is where to come back to.
+      const back = htmx ? pathOf(request.headers['hx-current-url']) : request.url;
+      const to = `/ui/sign-in?ended=${ended.reason}&next=${encodeURIComponent(safeNext(back))}`;
+      if (htmx) {
+        return reply.code(401).header('hx-redirect', to).type('text/html; charset=utf-8').send(errorPage(context(request), 'SESSION_ENDED', ended.message).text);
+      }
+      return reply.redirect(to, 303);
+    });
     ui.setErrorHandler((err, request, reply) => {
       const e = toSluiceError(err, 'console');
       if (e.status >= 500) request.log.error({ err, url: request.url }, 'console request failed');
@@ -106,7 +124,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     ui.get('/ui/sign-in', async (request, reply) => {
       const formToken = randomBytes(24).toString('base64url');
       void reply.setCookie(SIGN_IN_COOKIE, formToken, cookieOptions(deps, 600));
-      return send(reply, signInPage(context(request), safeNext((request.query as { next?: string }).next), formToken));
+      const q = request.query as { next?: string; ended?: string };
+      return send(reply, signInPage(context(request), safeNext(q.next), formToken, undefined, endedNotice(q.ended)));
     });
 
     ui.post('/ui/sign-in', async (request, reply) => {
@@ -128,7 +147,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         const session = deps.sessions.signIn(typeof body.token === 'string' ? body.token : '');
         request.log.info({ actor: session.actor }, 'console sign-in');
         await deps.audit.append({ who: session.actor, role: session.principal.role, via: 'session', source: request.ip, act: 'sign-in', target: null, outcome: 'ok' });
-        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
+        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, secondsLeft(session)));
         void reply.clearCookie(SIGN_IN_COOKIE, { path: '/' });
         return reply.redirect(next, 303);
       } catch (err) {
@@ -156,11 +175,11 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       void reply.clearCookie(OIDC_STATE_COOKIE, { path: '/' });
       try {
         await deps.refusals?.check(request.ip, (s) => void reply.header('retry-after', String(s)));
-        const { principal, next } = await oidc.finish(new URL(request.url, deps.node.url), request.cookies[OIDC_STATE_COOKIE]);
-        const session = deps.sessions.open(principal);
+        const { principal, groups, next } = await oidc.finish(new URL(request.url, deps.node.url), request.cookies[OIDC_STATE_COOKIE]);
+        const session = deps.sessions.open(principal, groups);
         request.log.info({ actor: session.actor, role: principal.role }, 'console sign-in with the identity provider');
         await deps.audit.append({ who: session.actor, role: principal.role, via: 'oidc', source: request.ip, act: 'sign-in', target: null, outcome: 'ok' });
-        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
+        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, secondsLeft(session)));
         // A page of this site moves on, not a redirect: the provider's navigation is cross-site,
         // and the session cookie (SameSite=Strict) rides only on a navigation that starts here.
         return send(reply, signedInPage(context(request), next));
@@ -233,6 +252,33 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       return reply.type('text/event-stream').header('x-accel-buffering', 'no').send(live.subscribe(topics, seen));
     });
   });
+}
+
+/** What the sign-in page says after a session ended (`?ended=`, set by the redirect above): fixed sentences, never text from the address. */
+function endedNotice(reason: unknown): string | undefined {
+  const notices: Record<SessionEnd, string> = {
+    revoked: 'Your console session has ended: the token you signed in with was revoked. Sign in again with a current token.',
+    expired: 'Your console session has ended: the token you signed in with has expired. Ask an admin for a new one and sign in again.',
+    changed: 'Your console session has ended: your role in this node\'s configuration changed. Sign in again.',
+    ended: 'Your console session has ended. Sign in again.',
+  };
+  return typeof reason === 'string' && Object.hasOwn(notices, reason) ? notices[reason as SessionEnd] : undefined;
+}
+
+/** The cookie lives as long as its session: 8 hours, or less when its token expires sooner. */
+function secondsLeft(session: ConsoleSession): number {
+  return Math.max(1, Math.floor((session.expiresAt - Date.now()) / 1000));
+}
+
+/** The path and query of a URL a browser sent (HX-Current-URL), or undefined. */
+function pathOf(url: unknown): string | undefined {
+  if (typeof url !== 'string') return undefined;
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Only a path of this console: never another site (open redirect). */

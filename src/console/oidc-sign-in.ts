@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
+import { grantFor } from '../auth/access-grants.js';
 import type { Principal } from '../auth/roles.js';
 import { SluiceError } from '../errors.js';
 import type { Access } from '../topology/types.js';
@@ -48,13 +49,15 @@ export class OidcSignIn {
 
   /**
    * The provider's answer (`callbackUrl`, with code and state), checked against the sign-in
-   * this browser began (`boundState`, from its cookie): the person and the role they map to.
+   * this browser began (`boundState`, from its cookie): the person, the role they map to, and
+   * their groups that `access.groups` lists (what their session checks again).
    */
-  async finish(callbackUrl: URL, boundState: string | undefined): Promise<{ principal: Principal; next: string }> {
+  async finish(callbackUrl: URL, boundState: string | undefined): Promise<{ principal: Principal; groups: string[]; next: string }> {
     const state = callbackUrl.searchParams.get('state') ?? '';
+    if (!boundState || boundState !== state) throw new SluiceError('UNAUTHORIZED', 'this sign-in was not begun in this browser, or took longer than 10 minutes; sign in again');
     const pending = this.pending.get(state);
-    if (!pending || !boundState || boundState !== state) throw new SluiceError('UNAUTHORIZED', 'this sign-in was not begun in this browser, or took longer than 10 minutes; sign in again');
     this.pending.delete(state);
+    if (!pending) throw new SluiceError('UNAUTHORIZED', 'this sign-in was not begun in this browser, or took longer than 10 minutes; sign in again');
     const config = await this.configuration();
     let claims: Record<string, unknown>;
     try {
@@ -66,20 +69,19 @@ export class OidcSignIn {
     } catch (err) {
       throw new SluiceError('UNAUTHORIZED', `the identity provider's answer was refused: ${(err as Error).message}`, { cause: err });
     }
-    return { principal: this.principalOf(claims), next: pending.next };
+    return { ...this.principalOf(claims), next: pending.next };
   }
 
-  /** The role the configuration gives this person, or FORBIDDEN_ROLE. */
-  principalOf(claims: Record<string, unknown>): Principal {
+  /** The role the configuration gives this person and their groups that access.groups lists, or FORBIDDEN_ROLE. */
+  principalOf(claims: Record<string, unknown>): { principal: Principal; groups: string[] } {
     const { nameClaim, groupsClaim } = this.access.signIn;
     const who = String(claims[nameClaim] ?? claims.sub ?? '').slice(0, 200);
     if (!who) throw new SluiceError('UNAUTHORIZED', `the identity provider gave neither "${nameClaim}" nor "sub"`);
-    const person = this.access.people.get(who);
-    if (person) return { who, role: person.role, scope: person.scope, via: 'session' };
     const raw = claims[groupsClaim];
-    const groups = new Set(Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : []);
-    for (const [group, grant] of this.access.groups) if (groups.has(group)) return { who, role: grant.role, scope: grant.scope, via: 'session' };
-    throw new SluiceError('FORBIDDEN_ROLE', `${who} signed in, but access.people and access.groups of the topology give them no role (their groups: ${[...groups].slice(0, 20).join(', ') || 'none'}); ask an admin to add them`);
+    const groups = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : [];
+    const found = grantFor(this.access, who, groups);
+    if (found) return { principal: { who, role: found.grant.role, scope: found.grant.scope, via: 'session' }, groups: found.groups };
+    throw new SluiceError('FORBIDDEN_ROLE', `${who} signed in, but access.people and access.groups of the topology give them no role (their groups: ${groups.slice(0, 20).join(', ') || 'none'}); ask an admin to add them`);
   }
 
   private configuration(): Promise<oidc.Configuration> {
