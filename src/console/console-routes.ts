@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConsoleSessions, type ConsoleSession, type SessionEnd } from '../auth/console-sessions.js';
 import { OidcSignIn } from './oidc-sign-in.js';
 import { roleAllows, rolesFor } from '../auth/roles.js';
+import { SignInStarts } from '../auth/sign-in-starts.js';
 import { visibleSites } from '../auth/site-scope.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { noneMatchHits } from '../http/conditional.js';
@@ -53,6 +54,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     },
   });
   const assets = loadAssets();
+  const signInStarts = new SignInStarts((fields, message) => app.log.warn(fields, message));
   app.addHook('preClose', async () => live.close());
 
   void app.register(async (ui) => {
@@ -165,7 +167,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     const oidc = signInConfig ? new OidcSignIn({ ...deps.topology.access, signIn: signInConfig }, `${deps.node.url}/ui/sign-in/oidc/callback`, deps.oidcClientSecret) : undefined;
     ui.get('/ui/sign-in/oidc', async (request, reply) => {
       if (!oidc) throw new SluiceError('ROUTE_NOT_FOUND', 'this node has no identity provider (access.signIn in the topology); sign in with a token');
-      const started = await oidc.start(safeNext((request.query as { next?: unknown }).next));
+      // Needs no credential and holds a place among the sign-ins in progress: counted per address.
+      await signInStarts.begin(request.ip, (s) => void reply.header('retry-after', String(s)));
+      const started = await oidc.start(safeNext((request.query as { next?: unknown }).next), request.ip);
       // Lax, not Strict: the browser must send it back when the provider redirects here.
       void reply.setCookie(OIDC_STATE_COOKIE, started.state, { ...cookieOptions(deps, 600), sameSite: 'lax' as const });
       return reply.redirect(started.url, 303);

@@ -6,6 +6,7 @@ import { Credentials } from '../../src/auth/credentials.js';
 import { NamedTokens } from '../../src/auth/named-tokens.js';
 import { openMetaDb, sublevels } from '../../src/store/meta-db.js';
 import type { Grant } from '../../src/topology/types.js';
+import { PendingSignIns } from '../../src/console/pending-sign-ins.js';
 import { tempDir } from '../helpers/env.js';
 
 const ENV_TOKEN = 'env-admin-token-0123456789abcdef';
@@ -70,5 +71,24 @@ describe('console sessions, on a controlled clock', () => {
     people.delete('chief@example.com');
     assert.equal(sessions.check(ana.id)?.ended?.reason, 'changed');
     assert.match(sessions.check(chief.id)!.ended!.message, /no longer give chief@example\.com the role admin/);
+  });
+});
+
+describe('sign-ins in progress with the identity provider', () => {
+  it('one address beginning sign-ins in a loop pushes out only its own, never another person\'s', () => {
+    const pending = new PendingSignIns<string>(100, 5);
+    pending.add('ana-state', '192.0.2.7', 'ana');
+    for (let i = 0; i < 1000; i++) pending.add(`flood-${i}`, '198.51.100.9', 'x');
+    assert.equal(pending.size, 6, 'the flooding address keeps its newest 5');
+    assert.equal(pending.take('flood-994'), undefined);
+    assert.equal(pending.take('flood-999'), 'x');
+    assert.equal(pending.take('ana-state'), 'ana');
+    assert.equal(pending.take('ana-state'), undefined, 'a state is used once');
+  });
+
+  it('many addresses still share a bounded store', () => {
+    const pending = new PendingSignIns<number>(50, 5);
+    for (let i = 0; i < 500; i++) pending.add(`s${i}`, `10.0.${i % 200}.1`, i);
+    assert.equal(pending.size, 50);
   });
 });
