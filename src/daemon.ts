@@ -208,7 +208,7 @@ export class SluiceNode {
       audit,
       auditRollup,
       ...(secrets.oidcClientSecret ? { oidcClientSecret: secrets.oidcClientSecret } : {}),
-      sessions: new ConsoleSessions(credentials),
+      sessions: new ConsoleSessions(credentials, { access: topology.access }),
       refusals,
       peerAuth: this.peerAuth(refusals),
       tls: this.tls.served,

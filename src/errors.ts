@@ -29,6 +29,8 @@ export const ERROR_CATALOGUE = {
   TOKEN_NOT_FOUND: { status: 404, retryable: false },
   TOO_MANY_ATTEMPTS: { status: 429, retryable: true },
   CSRF_REJECTED: { status: 403, retryable: false },
+  SESSION_ENDED: { status: 401, retryable: false },
+  EMAIL_UNVERIFIED: { status: 403, retryable: false },
   ROUTE_NOT_FOUND: { status: 404, retryable: false },
   BLOB_NOT_FOUND: { status: 404, retryable: true },
   PACKAGE_NOT_FOUND: { status: 404, retryable: false },

@@ -14,6 +14,19 @@
     clearTimeout(toast.timer);
     toast.timer = setTimeout(function () { t.textContent = ''; }, failed ? 12000 : 6000);
   };
+  /**
+   * A console session that has ended (its token revoked or expired, its role changed) is
+   * answered 401 SESSION_ENDED: reloading the page takes the person to the sign-in page,
+   * which says why. True when that is what happened.
+   */
+  var sessionEnded = function (status, text) {
+    if (status !== 401) return false;
+    try {
+      if (JSON.parse(text).error.code !== 'SESSION_ENDED') return false;
+    } catch (ignored) { return false; }
+    location.reload();
+    return true;
+  };
   /** The message of a Sluice error body ({ error: { code, message } }), or the status line. */
   var errorOf = function (status, text) {
     try {
@@ -37,6 +50,7 @@
       body: form.getAttribute('data-body') || '{}',
     }).then(function (res) {
       return res.text().then(function (text) {
+        if (sessionEnded(res.status, text)) return;
         if (!res.ok) throw new Error(errorOf(res.status, text));
         sessionStorage.setItem('sluice-toast', form.getAttribute('data-success') || 'Done');
         location.assign(form.getAttribute('data-done'));
@@ -83,6 +97,7 @@
         location.assign('/ui/packages/' + encodeURIComponent(id));
         return;
       }
+      if (sessionEnded(xhr.status, xhr.responseText)) return;
       text.textContent = errorOf(xhr.status, xhr.responseText);
       text.setAttribute('role', 'alert');
       toast(text.textContent, true);

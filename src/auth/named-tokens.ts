@@ -56,6 +56,16 @@ export class NamedTokens {
     return { who: found.name, role: found.role, scope: found.scope, via: 'token' };
   }
 
+  /**
+   * The record named `name` if it is still the token whose sha256 is `digest`: what a console
+   * session keeps of its token instead of the token. Undefined once revoked, or replaced by a
+   * new token under the same name (its hash differs), so neither revives the session.
+   */
+  current(name: string, digest: Buffer): NamedTokenRecord | undefined {
+    const r = this.byName.get(name);
+    return r && timingSafeEqual(Buffer.from(r.sha256, 'hex'), digest) ? r : undefined;
+  }
+
   list(): NamedTokenView[] {
     return [...this.byName.values()].map(({ sha256: _h, ...view }) => view).sort((a, b) => a.name.localeCompare(b.name));
   }

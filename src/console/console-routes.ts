@@ -4,9 +4,10 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ConsoleSessions } from '../auth/console-sessions.js';
+import { ConsoleSessions, type ConsoleSession, type SessionEnd } from '../auth/console-sessions.js';
 import { OidcSignIn } from './oidc-sign-in.js';
 import { roleAllows, rolesFor } from '../auth/roles.js';
+import { SignInStarts } from '../auth/sign-in-starts.js';
 import { visibleSites } from '../auth/site-scope.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { noneMatchHits } from '../http/conditional.js';
@@ -53,6 +54,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     },
   });
   const assets = loadAssets();
+  const signInStarts = new SignInStarts((fields, message) => app.log.warn(fields, message));
   app.addHook('preClose', async () => live.close());
 
   void app.register(async (ui) => {
@@ -61,6 +63,24 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     ui.addHook('onSend', async (request, reply) => {
       void reply.headers(SECURITY_HEADERS);
       if (!request.url.startsWith('/ui/assets/')) void reply.header('cache-control', 'no-store');
+    });
+    // A page asked for with a session that has ended (its token revoked or expired, its role
+    // changed, its 8 hours over) goes to the sign-in page, which says why, rather than
+    // quietly showing the signed-out view; htmx follows HX-Redirect with a full page load.
+    ui.addHook('onRequest', async (request, reply) => {
+      const id = request.cookies[SESSION_COOKIE];
+      if (id === undefined || request.method !== 'GET' || !/^\/ui\/(?!assets\/|sign-in|events)/.test(request.url)) return;
+      const ended = deps.sessions.check(id)?.ended;
+      if (!ended) return;
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      const htmx = request.headers['hx-request'] === 'true';
+      // For a fragment, the page it was asked for is where to come back to.
+      const back = htmx ? pathOf(request.headers['hx-current-url']) : request.url;
+      const to = `/ui/sign-in?ended=${ended.reason}&next=${encodeURIComponent(safeNext(back))}`;
+      if (htmx) {
+        return reply.code(401).header('hx-redirect', to).type('text/html; charset=utf-8').send(errorPage(context(request), 'SESSION_ENDED', ended.message).text);
+      }
+      return reply.redirect(to, 303);
     });
     ui.setErrorHandler((err, request, reply) => {
       const e = toSluiceError(err, 'console');
@@ -106,7 +126,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     ui.get('/ui/sign-in', async (request, reply) => {
       const formToken = randomBytes(24).toString('base64url');
       void reply.setCookie(SIGN_IN_COOKIE, formToken, cookieOptions(deps, 600));
-      return send(reply, signInPage(context(request), safeNext((request.query as { next?: string }).next), formToken));
+      const q = request.query as { next?: string; ended?: string };
+      return send(reply, signInPage(context(request), safeNext(q.next), formToken, undefined, endedNotice(q.ended)));
     });
 
     ui.post('/ui/sign-in', async (request, reply) => {
@@ -128,7 +149,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         const session = deps.sessions.signIn(typeof body.token === 'string' ? body.token : '');
         request.log.info({ actor: session.actor }, 'console sign-in');
         await deps.audit.append({ who: session.actor, role: session.principal.role, via: 'session', source: request.ip, act: 'sign-in', target: null, outcome: 'ok' });
-        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
+        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, secondsLeft(session)));
         void reply.clearCookie(SIGN_IN_COOKIE, { path: '/' });
         return reply.redirect(next, 303);
       } catch (err) {
@@ -146,7 +167,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     const oidc = signInConfig ? new OidcSignIn({ ...deps.topology.access, signIn: signInConfig }, `${deps.node.url}/ui/sign-in/oidc/callback`, deps.oidcClientSecret) : undefined;
     ui.get('/ui/sign-in/oidc', async (request, reply) => {
       if (!oidc) throw new SluiceError('ROUTE_NOT_FOUND', 'this node has no identity provider (access.signIn in the topology); sign in with a token');
-      const started = await oidc.start(safeNext((request.query as { next?: unknown }).next));
+      // Needs no credential and holds a place among the sign-ins in progress: counted per address.
+      await signInStarts.begin(request.ip, (s) => void reply.header('retry-after', String(s)));
+      const started = await oidc.start(safeNext((request.query as { next?: unknown }).next), request.ip);
       // Lax, not Strict: the browser must send it back when the provider redirects here.
       void reply.setCookie(OIDC_STATE_COOKIE, started.state, { ...cookieOptions(deps, 600), sameSite: 'lax' as const });
       return reply.redirect(started.url, 303);
@@ -156,11 +179,11 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       void reply.clearCookie(OIDC_STATE_COOKIE, { path: '/' });
       try {
         await deps.refusals?.check(request.ip, (s) => void reply.header('retry-after', String(s)));
-        const { principal, next } = await oidc.finish(new URL(request.url, deps.node.url), request.cookies[OIDC_STATE_COOKIE]);
-        const session = deps.sessions.open(principal);
+        const { principal, groups, next } = await oidc.finish(new URL(request.url, deps.node.url), request.cookies[OIDC_STATE_COOKIE]);
+        const session = deps.sessions.open(principal, groups);
         request.log.info({ actor: session.actor, role: principal.role }, 'console sign-in with the identity provider');
         await deps.audit.append({ who: session.actor, role: principal.role, via: 'oidc', source: request.ip, act: 'sign-in', target: null, outcome: 'ok' });
-        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, Math.floor(deps.sessions.ttlMs / 1000)));
+        void reply.setCookie(SESSION_COOKIE, session.id, cookieOptions(deps, secondsLeft(session)));
         // A page of this site moves on, not a redirect: the provider's navigation is cross-site,
         // and the session cookie (SameSite=Strict) rides only on a navigation that starts here.
         return send(reply, signedInPage(context(request), next));
@@ -233,6 +256,33 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       return reply.type('text/event-stream').header('x-accel-buffering', 'no').send(live.subscribe(topics, seen));
     });
   });
+}
+
+/** What the sign-in page says after a session ended (`?ended=`, set by the redirect above): fixed sentences, never text from the address. */
+function endedNotice(reason: unknown): string | undefined {
+  const notices: Record<SessionEnd, string> = {
+    revoked: 'Your console session has ended: the token you signed in with was revoked. Sign in again with a current token.',
+    expired: 'Your console session has ended: the token you signed in with has expired. Ask an admin for a new one and sign in again.',
+    changed: 'Your console session has ended: your role in this node\'s configuration changed. Sign in again.',
+    ended: 'Your console session has ended. Sign in again.',
+  };
+  return typeof reason === 'string' && Object.hasOwn(notices, reason) ? notices[reason as SessionEnd] : undefined;
+}
+
+/** The cookie lives as long as its session: 8 hours, or less when its token expires sooner. */
+function secondsLeft(session: ConsoleSession): number {
+  return Math.max(1, Math.floor((session.expiresAt - Date.now()) / 1000));
+}
+
+/** The path and query of a URL a browser sent (HX-Current-URL), or undefined. */
+function pathOf(url: unknown): string | undefined {
+  if (typeof url !== 'string') return undefined;
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Only a path of this console: never another site (open redirect). */

@@ -40,7 +40,8 @@ export interface RoleDeps {
  * role may take `action` at all — before the body is read, so a refused upload costs
  * nothing. Acts on a ring or node are checked again by the handler against the scope
  * (`authorize`), once it knows the ring. 401 without credentials, 403 FORBIDDEN with wrong
- * ones, 403 FORBIDDEN_ROLE when the role lacks the act.
+ * ones, 401 SESSION_ENDED for a console session that may no longer act, 403 FORBIDDEN_ROLE
+ * when the role lacks the act.
  *
  * A console session stands in for the bearer token, so the console goes through the very
  * routes and rules the CLI uses. A request that changes state must then also carry the
@@ -81,7 +82,10 @@ export function principalOf(request: FastifyRequest): Principal {
   return p;
 }
 
-/** The caller if it authenticated (audit entries of refused requests have none). */
+/**
+ * The caller if it authenticated, or whom an ended console session was (so the entry of the
+ * act it was refused names them); other refused requests have none.
+ */
 export function maybePrincipalOf(request: FastifyRequest): Principal | undefined {
   return principals.get(request);
 }
@@ -96,8 +100,14 @@ export function actorOf(request: FastifyRequest): string {
 function authenticate(deps: RoleDeps, request: FastifyRequest): Principal {
   const cookie = !request.headers.authorization ? request.cookies?.[SESSION_COOKIE] : undefined;
   if (cookie !== undefined) {
-    const session = deps.sessions.find(cookie);
-    if (!session) throw new SluiceError('UNAUTHORIZED', 'the console session has expired or was signed out; sign in again at /ui/sign-in');
+    // Checked again against its token (or the topology's grant) on every request: a revoked
+    // or expired token ends the session here, not hours later.
+    const { session, ended } = deps.sessions.check(cookie)!;
+    if (!session) {
+      // The refused act's audit entry names whom the session was, when this node knows.
+      if (ended.principal) principals.set(request, ended.principal);
+      throw new SluiceError('SESSION_ENDED', ended.message);
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD' && !ConsoleSessions.csrfMatches(session, request.headers[CSRF_HEADER])) {
       throw new SluiceError('CSRF_REJECTED', 'this request carries the console session but not its form token; reload the console page and try again');
     }
@@ -122,7 +132,7 @@ function throttled(refusals: RefusalThrottle | undefined, kind: CredentialKind, 
     try {
       await check(request);
     } catch (err) {
-      if (err instanceof SluiceError && (err.code === 'UNAUTHORIZED' || err.code === 'FORBIDDEN' || err.code === 'TOKEN_EXPIRED')) await refusals.refused(request.ip, kind, request.url, err.code);
+      if (err instanceof SluiceError && (err.code === 'UNAUTHORIZED' || err.code === 'FORBIDDEN' || err.code === 'TOKEN_EXPIRED' || err.code === 'SESSION_ENDED')) await refusals.refused(request.ip, kind, request.url, err.code);
       throw err;
     }
   };

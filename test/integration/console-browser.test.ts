@@ -263,6 +263,36 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
     }
   });
 
+  it('a session whose token is revoked, when it next acts, is taken to sign in again with the reason, and nothing is approved', async () => {
+    const env = { SLUICE_TOKEN: ADMIN_TOKEN };
+    const made = await runCli(['token', 'add', 'amy', '--role', 'approver', '--rings', 'pilot,broad', '--server', base, '-t', c.file], { env });
+    assert.equal(made.code, 0, made.stderr);
+    const amy = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    onTeardown(() => amy.close());
+    const page = await amy.newPage();
+    await page.goto(`${base}/ui/sign-in`);
+    await page.getByLabel('Token', { exact: true }).fill(made.stdout.trim());
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/ui/packages`);
+    await page.goto(`${base}/ui/packages/openssl-fix%403.0.15`);
+    await page.getByLabel('Ring').selectOption('broad');
+    await page.getByRole('button', { name: /Review approval/ }).click();
+    const approve = page.locator('#confirm').getByRole('button', { name: 'Approve for broad' });
+    await approve.waitFor();
+
+    // Revoked while the confirmation is open: the click is refused, and the console says why.
+    const revoked = await runCli(['token', 'revoke', 'amy', '--server', base, '-t', c.file], { env });
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const seq = hq.catalog.seq;
+    await approve.click();
+    await page.waitForURL(/\/ui\/sign-in\?ended=revoked&next=%2Fui%2Fpackages%2Fopenssl-fix%25403\.0\.15$/);
+    assert.match(await page.getByRole('alert').innerText(), /the token you signed in with was revoked/);
+    assert.equal((await amy.cookies()).some((k) => k.name === 'sluice_session'), false, 'the session cookie is gone');
+    assert.equal(hq.catalog.seq, seq, 'nothing was approved');
+    assert.ok(!hq.catalog.state.get('openssl-fix@3.0.15')!.approvals.has('broad'));
+    await page.close();
+  });
+
   it('a downstream node serves the views read-only', async () => {
     const page = await context.newPage();
     await page.goto(`${pilot.address.url}/ui/packages/openssl-fix%403.0.15`);

@@ -4,15 +4,16 @@ import type { ViewContext } from '../view-context.js';
 
 /**
  * Sign-in with the organisation's identity provider when the topology names one, or with a
- * token of this node; `error` is shown (and announced) after a failed attempt.
+ * token of this node; `error` is shown (and announced) after a failed attempt, `notice` when
+ * a session has just ended.
  */
-export function signInPage(ctx: ViewContext, next: string, formToken: string, error?: string): Html {
+export function signInPage(ctx: ViewContext, next: string, formToken: string, error?: string, notice?: string): Html {
   const provider = ctx.deps.topology.access.signIn;
   const body = html`
 <h1>Sign in</h1>
 ${provider ? html`<p><a class="button" href="/ui/sign-in/oidc?next=${encodeURIComponent(next)}">Sign in with your organisation</a></p><p class="lede">Or paste a token of this node instead.</p>` : ''}
-<p class="lede">Paste a token of this node (a named token from <code>sluice token add</code>, or one of <code>SLUICE_ADMIN_TOKEN</code>). It is checked once and exchanged for a session; the browser never keeps it.</p>
-${error ? html`<p class="alert" role="alert" id="sign-in-error">${error}</p>` : ''}
+<p class="lede">Paste a token of this node (a named token from <code>sluice token add</code>, or one of <code>SLUICE_ADMIN_TOKEN</code>). It is exchanged for a session, which ends when the token is revoked or expires; the browser never keeps the token.</p>
+${error ? html`<p class="alert" role="alert" id="sign-in-error">${error}</p>` : notice ? html`<p class="alert" role="alert" id="session-ended">${notice}</p>` : ''}
 <form method="post" action="/ui/sign-in" class="panel narrow">
   <input type="hidden" name="_csrf" value="${formToken}">
   <input type="hidden" name="next" value="${next}">
