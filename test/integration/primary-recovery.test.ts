@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent, request, setGlobalDispatcher } from 'undici';
-import { readFileSync } from 'node:fs';
+import { seqKey } from '../../src/catalog/catalog-log.js';
 import type { SluiceNode } from '../../src/daemon.js';
-import { runCli } from '../helpers/cli.js';
+import { openMetaDb, sublevels } from '../../src/store/meta-db.js';
+import { exited, runCli, spawnCli } from '../helpers/cli.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
-import { tempDir, waitFor } from '../helpers/env.js';
+import { onTeardown, tempDir, waitFor } from '../helpers/env.js';
 import { converged, holdsExactly, release, sha256 } from '../helpers/replication.js';
 
 /** The sum of a counter over all its labels (matching `labels` when given). */
@@ -17,6 +18,38 @@ async function counter(node: SluiceNode, name: string, labels = ''): Promise<num
     .split('\n')
     .filter((l) => l.startsWith(`${name}{`) && l.includes(labels))
     .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+/** Records a data directory holds beyond `seq` (staged, never verified), counted on disk. */
+async function stagedBeyond(dataDir: string, seq: number): Promise<number> {
+  const db = await openMetaDb(dataDir);
+  try {
+    return (await sublevels(db).records.keys({ gt: seqKey(seq) }).all()).length;
+  } finally {
+    await db.close();
+  }
+}
+
+/** The peak resident memory of a process so far, MiB (Linux: VmHWM). */
+function peakRssMiB(pid: number): number {
+  return Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/** Starts the node as `sluice serve` in a child process until it is ready; returns its peak memory then. */
+async function servePeakRss(c: Awaited<ReturnType<typeof makeCluster>>, name: string): Promise<number> {
+  const child = spawnCli(['serve', '--node', name, '-t', c.file], { env: { ...c.env, SLUICE_LOG_LEVEL: 'warn' } });
+  onTeardown(() => child.kill('SIGKILL'));
+  const url = c.topology.nodes.get(name)!.url;
+  try {
+    await waitFor(`${name} ready as a child process`, async () => {
+      if (child.exitCode !== null) throw new Error(`sluice serve exited: ${child.output()}`);
+      return (await request(`${url}/readyz`).then((r) => (r.body.dump(), r.statusCode)).catch(() => 0)) === 200;
+    }, 60_000, 50);
+    return peakRssMiB(child.pid!);
+  } finally {
+    child.kill('SIGTERM');
+    await exited(child);
+  }
 }
 
 describe('losing the primary: restore an older backup, then recover from the tree', { concurrency: false }, () => {
@@ -108,5 +141,32 @@ describe('losing the primary: restore an older backup, then recover from the tre
     const wrong = await runCli(['recover', '--from', 'nowhere', '-t', c.file]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /UNKNOWN_NODE: --from nowhere/);
+  });
+
+  it('records staged ahead of the head (a recover cut short, or an unbounded one of an earlier version) are dropped at start with flat memory', async () => {
+    const c = await makeCluster([{ name: 'hq' }]);
+    const hqSpec = c.topology.nodes.get('hq')!;
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    await release(hq.address.url, tempDir(), 'a');
+    const seq = hq.catalog.seq;
+    await hq.close();
+    // What such a run leaves: a quarter of a million records beyond the signed head.
+    const staged = 250_000;
+    const db = await openMetaDb(hqSpec.dataDir);
+    const { records } = sublevels(db);
+    const at = new Date().toISOString();
+    for (let from = seq + 1; from <= seq + staged; from += 10_000) {
+      const batch = Array.from({ length: Math.min(10_000, seq + staged + 1 - from) }, (_, i) => ({ type: 'put' as const, key: seqKey(from + i), value: { type: 'decline', id: 'junk@1', by: 'runaway', at, seq: from + i, prev: 'a'.repeat(64), hash: 'b'.repeat(64) } }));
+      await records.batch(batch);
+    }
+    await db.close();
+    assert.equal(await stagedBeyond(hqSpec.dataDir, seq), staged);
+
+    const discarding = await servePeakRss(c, 'hq');
+    assert.equal(await stagedBeyond(hqSpec.dataDir, seq), 0, 'the start dropped them');
+    // The same data directory, nothing staged any more: what the node costs anyway.
+    const plain = await servePeakRss(c, 'hq');
+    process.stdout.write(`# peak memory at start: ${discarding.toFixed(0)} MiB dropping ${staged} staged records, ${plain.toFixed(0)} MiB with none\n`);
+    assert.ok(discarding <= plain + 64, `dropping ${staged} staged records took the start to ${discarding.toFixed(0)} MiB (${plain.toFixed(0)} MiB without them)`);
   });
 });
