@@ -5,6 +5,7 @@ import { openNodeData } from '../catalog/node-data.js';
 import { SluiceError } from '../errors.js';
 import { recoverPrimary, type RecoverReport } from '../offline/recover-primary.js';
 import { PeerClient } from '../protocol/peer-client.js';
+import { DEFAULT_TUNING } from '../replicate/tuning.js';
 import { loadCaBundle, loadTlsMaterial } from '../tls/tls-files.js';
 import { formatBytes } from '../topology/units.js';
 import { common, globalOptions, printJson, topologyOf } from './context.js';
@@ -37,7 +38,7 @@ export function registerRecover(program: Command): void {
       const json = globalOptions(cmd).json;
       let report: RecoverReport;
       try {
-        report = await recoverPrimary({ catalog: data.catalog, store: data.store, from: { name: from.name, url: from.url }, dispatcher: client.dispatcher, retainMs: topology.retainSupersededMs, ...(json ? {} : { progress: (line: string) => process.stderr.write(`${line}\n`) }) });
+        report = await recoverPrimary({ catalog: data.catalog, store: data.store, from: { name: from.name, url: from.url }, dispatcher: client.dispatcher, bounds: DEFAULT_TUNING, retainMs: topology.retainSupersededMs, ...(json ? {} : { progress: (line: string) => process.stderr.write(`${line}\n`) }) });
       } finally {
         await data.close();
         await client.close();

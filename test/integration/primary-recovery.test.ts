@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent, request, setGlobalDispatcher } from 'undici';
 import { seqKey } from '../../src/catalog/catalog-log.js';
+import { hashRecord } from '../../src/catalog/records.js';
 import type { SluiceNode } from '../../src/daemon.js';
+import { DEFAULT_TUNING } from '../../src/replicate/tuning.js';
 import { openMetaDb, sublevels } from '../../src/store/meta-db.js';
 import { exited, runCli, spawnCli } from '../helpers/cli.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
@@ -28,6 +32,43 @@ async function stagedBeyond(dataDir: string, seq: number): Promise<number> {
   } finally {
     await db.close();
   }
+}
+
+/**
+ * A node gone wrong for `sluice recover`, on the loopback port its topology url names: it
+ * answers the catalog route with pages of records correctly chained from the primary's own
+ * tip, under a head far ahead that no key signed, always `more: true`. It serves at most
+ * `cap` records, then answers 503, so the test ends whatever recover does.
+ */
+async function runawayNode(port: number, from: { seq: number; hash: string }, cap: number) {
+  const stats = { served: 0, bytes: 0 };
+  let tip = from;
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://node');
+    const after = Number(url.searchParams.get('after'));
+    if (url.pathname !== '/v1/catalog' || after !== tip.seq || stats.served >= cap) {
+      res.writeHead(url.pathname === '/v1/catalog' ? 503 : 404);
+      return void res.end();
+    }
+    const limit = Math.min(Number(url.searchParams.get('limit')) || 5000, 5000);
+    const records = [];
+    const at = new Date().toISOString();
+    for (let i = 0; i < limit; i++) {
+      const body = { type: 'decline' as const, id: 'junk@1', by: 'runaway', at, seq: tip.seq + 1, prev: tip.hash };
+      const record = { ...body, hash: hashRecord(body) };
+      records.push(record);
+      tip = { seq: record.seq, hash: record.hash };
+    }
+    const text = JSON.stringify({ records, head: { seq: 1e12, hash: 'f'.repeat(64), expires: new Date(Date.now() + 86_400_000).toISOString(), signature: 'AAAA' }, more: true });
+    stats.served += records.length;
+    stats.bytes += text.length;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(text);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  onTeardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  assert.equal((server.address() as AddressInfo).port, port);
+  return stats;
 }
 
 /** The peak resident memory of a process so far, MiB (Linux: VmHWM). */
@@ -141,6 +182,28 @@ describe('losing the primary: restore an older backup, then recover from the tre
     const wrong = await runCli(['recover', '--from', 'nowhere', '-t', c.file]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /UNKNOWN_NODE: --from nowhere/);
+  });
+
+  it('a node that answers "more" for ever is given up after the bounded run every node keeps: nothing it sent stays staged, the primary starts where it was', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }]);
+    const hqSpec = c.topology.nodes.get('hq')!;
+    let hq = await startNode(c.topology, 'hq', c.secrets);
+    await release(hq.address.url, tempDir(), 'a');
+    const tip = { seq: hq.catalog.seq, hash: hq.catalog.tipHash };
+    await hq.close();
+
+    // Three times the bound: past it the node answers 503, whatever recover does.
+    const bound = DEFAULT_TUNING.unverifiedMaxRecords;
+    const page = DEFAULT_TUNING.catalogPage;
+    const node = await runawayNode(c.ports[1]!, tip, 3 * bound);
+    const r = await runCli(['recover', '--from', 'branch', '-t', c.file], { timeoutMs: 120_000 });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /CATALOG_UNVERIFIED: the catalog of branch does not reach a verified head within the bounds every node keeps \(branch sent \d+ catalog records .* under a head that no key of the root in force signed.*\); nothing was taken\. Recover from another node/);
+    assert.ok(node.served <= bound + page, `recover took ${node.served} records (${Math.round(node.bytes / 1048576)} MiB) from a node that never reached a signed head`);
+    assert.equal(await stagedBeyond(hqSpec.dataDir, tip.seq), 0, 'nothing staged from that node is left on disk');
+
+    hq = await startNode(c.topology, 'hq', c.secrets);
+    assert.deepEqual({ seq: hq.catalog.seq, hash: hq.catalog.tipHash, staged: hq.catalog.receivedTip.seq }, { ...tip, staged: tip.seq });
   });
 
   it('records staged ahead of the head (a recover cut short, or an unbounded one of an earlier version) are dropped at start with flat memory', async () => {
