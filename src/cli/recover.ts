@@ -6,7 +6,7 @@ import { SluiceError } from '../errors.js';
 import { recoverPrimary, type RecoverReport } from '../offline/recover-primary.js';
 import { PeerClient } from '../protocol/peer-client.js';
 import { DEFAULT_TUNING } from '../replicate/tuning.js';
-import { loadCaBundle, loadTlsMaterial } from '../tls/tls-files.js';
+import { loadCaBundle, loadCrl, loadTlsMaterial } from '../tls/tls-files.js';
 import { formatBytes } from '../topology/units.js';
 import { common, globalOptions, printJson, topologyOf } from './context.js';
 
@@ -27,10 +27,12 @@ export function registerRecover(program: Command): void {
       if (!from) throw new SluiceError('UNKNOWN_NODE', `--from ${opts.from}: no such node in ${topology.file}; expected one of: ${[...topology.nodes.keys()].filter((n) => n !== primary.name).join(', ')}`);
       if (from.isPrimary) throw new SluiceError('USAGE', `--from ${opts.from} is the primary itself; name a node of the tree that holds the newer catalog`);
       const secrets = secretsForNode(loadSecrets(process.env, opts.secrets), primary.name);
-      // The primary's own certificate when it has one (checked and read as the node reads it), else only the CA.
-      const tls = secrets.tlsCertPath && secrets.tlsKeyPath ? loadTlsMaterial({ certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath: topology.trust.caPath, crlPath: topology.trust.crlPath }) : undefined;
+      // The primary's own certificate when it has one (checked and read as the node reads it);
+      // with or without it, the node is checked against the CA and the revocation list, as nodes check theirs.
+      const { caPath, crlPath } = topology.trust;
+      const tls = secrets.tlsCertPath && secrets.tlsKeyPath ? loadTlsMaterial({ certPath: secrets.tlsCertPath, keyPath: secrets.tlsKeyPath, caPath, crlPath }) : undefined;
       const client = new PeerClient({
-        ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, crl: tls.crl } : topology.trust.caPath ? { ca: loadCaBundle(topology.trust.caPath) } : {}),
+        ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, crl: tls.crl } : { ca: caPath ? loadCaBundle(caPath) : undefined, crl: crlPath ? loadCrl(crlPath) : undefined }),
         peerToken: secrets.peerToken,
       });
       // LevelDB's lock: a running primary is refused here (DATA_DIR_LOCKED); stop it first.

@@ -3,10 +3,12 @@ import type { CatalogLog } from '../catalog/catalog-log.js';
 import { UnverifiedRun, type UnverifiedBounds } from '../catalog/unverified-run.js';
 import { CatalogRejected, verifyPage } from '../catalog/verify-page.js';
 import { retiredBlobs } from '../catalog/retention.js';
+import type { TlsFailureReason } from '../domain/labels.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { blobUrl, catalogUrl } from '../protocol/paths.js';
 import { requestDeadline } from '../protocol/request-deadline.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 
 export interface RecoverReport {
   /** The node the log and blobs were taken from. */
@@ -116,7 +118,7 @@ async function takeBlob(d: RecoverDeps, sha256: string, size: number): Promise<b
   try {
     res = await request(blobUrl(d.from.url, sha256), { dispatcher: d.dispatcher });
   } catch (err) {
-    throw toSluiceError(err, `fetching blob ${sha256.slice(0, 12)}… from ${d.from.name}`);
+    throw callFailed(d, err, `fetching blob ${sha256.slice(0, 12)}… from ${d.from.name}`);
   }
   if (res.statusCode !== 200) {
     await res.body.dump().catch(() => undefined);
@@ -151,7 +153,7 @@ async function getPage(d: RecoverDeps, url: string): Promise<{ body: unknown; by
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
-    throw toSluiceError(deadline.expired ? deadline.signal.reason : err, what);
+    throw callFailed(d, deadline.expired ? deadline.signal.reason : err, what);
   } finally {
     deadline.clear();
   }
@@ -161,4 +163,26 @@ async function getPage(d: RecoverDeps, url: string): Promise<{ body: unknown; by
   } catch {
     throw new SluiceError('UPSTREAM_BAD_RESPONSE', `the catalog of ${d.from.name} is not JSON`);
   }
+}
+
+const TLS_ADVICE: Record<TlsFailureReason, string> = {
+  revoked: 'its certificate is listed in trust.crl (sluice cert revoke); give that node a new one (sluice cert node NAME) or recover from another node',
+  expired: 'renew its certificate (sluice cert node NAME), or recover from another node',
+  unknown_ca: 'its certificate is not issued by the CA of trust.ca; recover from a node of this tree',
+  name_mismatch: 'its certificate does not name the host of its url in the topology',
+  plain_http: 'its url says https:// but it serves plain HTTP',
+  bad_certificate: 'check its certificate with "sluice check --node NAME" on its host',
+  other: 'check its certificate with "sluice check --node NAME" on its host',
+};
+
+/**
+ * A failed call to the node. A certificate refused at the handshake is said as nodes count
+ * it (sluice_tls_handshake_failures_total's reasons): the revocation list and CA are checked
+ * here exactly as every node checks its upstream.
+ */
+function callFailed(d: RecoverDeps, err: unknown, context: string): SluiceError {
+  const code = tlsErrorCode(err);
+  if (code === undefined) return toSluiceError(err, context);
+  const reason = tlsFailureReason(code, (err as Error | undefined)?.message);
+  return new SluiceError('UPSTREAM_TLS_REFUSED', `${context}: the TLS certificate of ${d.from.name} is refused (${reason}, ${code}): ${TLS_ADVICE[reason].replace('NAME', d.from.name)}`, { cause: err });
 }

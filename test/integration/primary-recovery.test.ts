@@ -10,6 +10,7 @@ import { hashRecord } from '../../src/catalog/records.js';
 import type { SluiceNode } from '../../src/daemon.js';
 import { DEFAULT_TUNING } from '../../src/replicate/tuning.js';
 import { openMetaDb, sublevels } from '../../src/store/meta-db.js';
+import { revokeCertificates } from '../../src/tls/certificates.js';
 import { exited, runCli, spawnCli } from '../helpers/cli.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { onTeardown, tempDir, waitFor } from '../helpers/env.js';
@@ -231,5 +232,32 @@ describe('losing the primary: restore an older backup, then recover from the tre
     const plain = await servePeakRss(c, 'hq');
     process.stdout.write(`# peak memory at start: ${discarding.toFixed(0)} MiB dropping ${staged} staged records, ${plain.toFixed(0)} MiB with none\n`);
     assert.ok(discarding <= plain + 64, `dropping ${staged} staged records took the start to ${discarding.toFixed(0)} MiB (${plain.toFixed(0)} MiB without them)`);
+  });
+
+  it('recover checks the node against trust.crl as every node does: a revoked certificate is refused at the handshake, with or without the primary\'s own', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'branch', upstream: 'hq' }], '', undefined, { tls: true, trust: 'crl: keys/tls/crl.pem' });
+    const tlsDir = path.dirname(c.caPath);
+    await revokeCertificates({ caDir: tlsDir, crlPath: path.join(tlsDir, 'crl.pem'), certFiles: [], serials: [] });
+    setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(c.caPath, 'utf8') } }));
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets, {}, { tlsReloadMs: 100 });
+    await release(hq.address.url, tempDir(), 'a');
+    await converged(branch, hq.catalog.seq);
+    const seq = hq.catalog.seq;
+    await hq.close();
+
+    // From an operator's shell with the topology alone (no certificate of the primary's): the node is read.
+    const before = await runCli(['recover', '--from', 'branch', '-t', c.file, '--json']);
+    assert.equal(before.code, 0, before.stderr);
+    assert.equal(JSON.parse(before.stdout).catalog.after, seq);
+
+    // The branch's certificate is revoked (stolen, say): recover no longer trusts what it serves.
+    const revoke = await runCli(['cert', 'revoke', path.join(tlsDir, 'branch.crt'), '--ca-dir', tlsDir]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    for (const env of [{}, { SLUICE_TLS_DIR: tlsDir }] as Record<string, string>[]) {
+      const r = await runCli(['recover', '--from', 'branch', '-t', c.file], { env });
+      assert.equal(r.code, 1, `${JSON.stringify(env)}: ${r.stdout}`);
+      assert.match(r.stderr, /UPSTREAM_TLS_REFUSED: reading the catalog of branch .*: the TLS certificate of branch is refused \(revoked, CERT_REVOKED\): its certificate is listed in trust\.crl/, JSON.stringify(env));
+    }
   });
 });
