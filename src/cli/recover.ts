@@ -50,7 +50,11 @@ export function registerRecover(program: Command): void {
       process.stdout.write(
         `${primary.name}: catalog seq ${report.catalog.before} → ${report.catalog.after} (${report.catalog.records} records from ${report.from}); ${report.blobs.fetched} blobs fetched (${formatBytes(report.blobs.bytes)}), ${report.blobs.alreadyHeld} already held, ${report.blobs.missing.length} missing\n`,
       );
-      for (const m of report.blobs.missing) process.stdout.write(`  missing ${m.sha256} (${m.packages.join(', ')}): put the file back with "sluice restore FILE" once the primary runs\n`);
+      for (const m of report.blobs.missing) {
+        const apt = m.packages.filter((p) => p.startsWith('apt:')).map((p) => p.slice('apt:'.length));
+        const advice = apt.length === m.packages.length ? `a file of the newest APT index of ring ${apt.join(', ')}: recover again from a node that serves that ring` : 'put the file back with "sluice restore FILE" once the primary runs';
+        process.stdout.write(`  missing ${m.sha256} (${m.packages.join(', ')}): ${advice}\n`);
+      }
       process.stdout.write(`start the primary now: it signs a fresh head at seq ${report.catalog.after} and the tree carries on\n`);
     });
 }

@@ -14,7 +14,11 @@ export interface RecoverReport {
   /** The node the log and blobs were taken from. */
   from: string;
   catalog: { before: number; after: number; records: number };
-  /** `missing`: catalogued blobs neither this primary nor that node holds (restore them with `sluice restore FILE`). */
+  /**
+   * `missing`: catalogued blobs neither this primary nor that node holds (restore them with
+   * `sluice restore FILE`); `packages` names what needs each, `apt:RING` for a file of a
+   * ring's newest APT index.
+   */
   blobs: { fetched: number; bytes: number; alreadyHeld: number; missing: { sha256: string; packages: string[] }[] };
 }
 
@@ -45,7 +49,9 @@ const PAGE_BODY_MS = 120_000;
  * Pages are staged as a node's follower stages them: each verified before it is written, and
  * under a head that cannot be checked yet only within the same bounded run of records, bytes
  * and time, so a node answering "more" for ever is refused, not followed.
- * Then every catalogued blob it lacks is fetched from that node and hashed before it is kept.
+ * Then every catalogued blob it lacks (package files, and the files of each ring's newest APT
+ * index, so the primary serves that index at once) is fetched from that node and hashed before
+ * it is kept.
  * Nodes never see the catalog go back, so nothing forks and nothing is transferred again.
  * Run on the stopped primary (its data directory is locked while it runs).
  */
@@ -89,13 +95,19 @@ async function takeLog(d: RecoverDeps): Promise<number> {
 
 async function takeBlobs(d: RecoverDeps, retired: ReadonlySet<string>): Promise<RecoverReport['blobs']> {
   const wanted = new Map<string, { size: number; packages: string[] }>();
+  const want = (f: { sha256: string; size: number }, by: string) => {
+    const w = wanted.get(f.sha256) ?? { size: f.size, packages: [] };
+    w.packages.push(by);
+    wanted.set(f.sha256, w);
+  };
   for (const pkg of d.catalog.state.all()) {
-    for (const f of pkg.files) {
-      if (retired.has(f.sha256)) continue;
-      const w = wanted.get(f.sha256) ?? { size: f.size, packages: [] };
-      w.packages.push(pkg.id);
-      wanted.set(f.sha256, w);
-    }
+    for (const f of pkg.files) if (!retired.has(f.sha256)) want(f, pkg.id);
+  }
+  // Each ring's newest signed APT index (InRelease, Release, Packages…): without its files
+  // the primary would serve an older index, or none, until it signs the next one.
+  for (const ring of d.catalog.state.aptRings()) {
+    const newest = d.catalog.state.aptIndexesOf(ring)[0];
+    for (const f of newest?.files ?? []) want(f, `apt:${ring}`);
   }
   const out: RecoverReport['blobs'] = { fetched: 0, bytes: 0, alreadyHeld: 0, missing: [] };
   for (const [sha256, w] of wanted) {

@@ -8,6 +8,7 @@ import { Agent, request, setGlobalDispatcher } from 'undici';
 import { seqKey } from '../../src/catalog/catalog-log.js';
 import { hashRecord } from '../../src/catalog/records.js';
 import type { SluiceNode } from '../../src/daemon.js';
+import { generateRepositoryKey } from '../../src/feeds/repository-key.js';
 import { DEFAULT_TUNING } from '../../src/replicate/tuning.js';
 import { openMetaDb, sublevels } from '../../src/store/meta-db.js';
 import { revokeCertificates } from '../../src/tls/certificates.js';
@@ -15,6 +16,7 @@ import { exited, runCli, spawnCli } from '../helpers/cli.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { onTeardown, tempDir, waitFor } from '../helpers/env.js';
 import { converged, holdsExactly, release, sha256 } from '../helpers/replication.js';
+import { FixtureAptRepo, aptToolsMissing } from '../helpers/apt-repo.js';
 
 /** The sum of a counter over all its labels (matching `labels` when given). */
 async function counter(node: SluiceNode, name: string, labels = ''): Promise<number> {
@@ -259,5 +261,65 @@ describe('losing the primary: restore an older backup, then recover from the tre
       assert.equal(r.code, 1, `${JSON.stringify(env)}: ${r.stdout}`);
       assert.match(r.stderr, /UPSTREAM_TLS_REFUSED: reading the catalog of branch .*: the TLS certificate of branch is refused \(revoked, CERT_REVOKED\): its certificate is listed in trust\.crl/, JSON.stringify(env));
     }
+  });
+});
+
+describe('recovering a primary that publishes APT repositories', { skip: aptToolsMissing(), concurrency: false }, () => {
+  it('the files of each ring\'s newest signed index come back with the catalog: the recovered primary serves that index at once', async () => {
+    const repo = new FixtureAptRepo();
+    await repo.listen();
+    repo.addPackage({ name: 'hello', version: '1.0-1' });
+    repo.publish();
+    const aptKey = await generateRepositoryKey(tempDir('sluice-aptkey-'));
+    const c = await makeCluster(
+      [{ name: 'hq' }, { name: 'branch', upstream: 'hq', extra: 'ring: [pilot]' }],
+      ['rings: [pilot]', 'feeds:', `  vendor: { type: apt, url: "${repo.url}", suites: [stable], components: [main], architectures: [amd64], keyring: "${repo.keyringPath}" }`].join('\n'),
+    );
+    const hqSpec = c.topology.nodes.get('hq')!;
+    const secrets = { ...c.secrets, aptKeyPath: aptKey.privatePath };
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    let hq = await startNode(c.topology, 'hq', secrets);
+    const branch = await startNode(c.topology, 'branch', c.secrets);
+    const served = async (node: SluiceNode, ring: string, rel: string) => {
+      const res = await request(`${node.address.url}/apt/${ring}/dists/stable/${rel}`);
+      const text = await res.body.text();
+      return res.statusCode === 200 ? text : undefined;
+    };
+    const lists = async (ring: string, version: string) => (await served(branch, ring, 'main/binary-amd64/Packages'))?.includes(`Version: ${version}`);
+    assert.equal((await cli('feeds', 'sync', 'vendor')).code, 0);
+    assert.equal((await cli('approve', 'hello@1.0-1', '--ring', 'pilot')).code, 0);
+    await waitFor('hello 1.0-1 in the pilot index at the branch', () => lists('pilot', '1.0-1'), 30_000);
+
+    // The nightly backup.
+    await hq.close();
+    const backup = path.join(tempDir(), 'backup');
+    cpSync(hqSpec.dataDir, backup, { recursive: true });
+    hq = await startNode(c.topology, 'hq', secrets);
+
+    // The day goes on: 2.0-1 approved for all, so both rings get a new signed index.
+    repo.addPackage({ name: 'hello', version: '2.0-1' });
+    repo.publish();
+    assert.equal((await cli('feeds', 'sync', 'vendor')).code, 0);
+    assert.equal((await cli('approve', 'hello@2.0-1', '--ring', 'all')).code, 0);
+    await waitFor('hello 2.0-1 in both rings\' indexes at the branch', async () => (await lists('pilot', '2.0-1')) && (await lists('all', '2.0-1')), 30_000);
+    await waitFor('the branch at the primary\'s catalog', () => branch.catalog.seq === hq.catalog.seq, 30_000);
+    await hq.close();
+    const newest = new Map(['all', 'pilot'].map((ring) => [ring, branch.catalog.state.aptIndexesOf(ring)[0]!]));
+    const inRelease = await served(branch, 'pilot', 'InRelease');
+    assert.ok(inRelease);
+
+    // The primary's disk dies; the backup is restored, then recovered from the branch.
+    rmSync(hqSpec.dataDir, { recursive: true, force: true });
+    cpSync(backup, hqSpec.dataDir, { recursive: true });
+    const r = await runCli(['recover', '--from', 'branch', '-t', c.file], { env: c.env });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+
+    hq = await startNode(c.topology, 'hq', secrets);
+    for (const [ring, index] of newest) {
+      assert.equal(hq.catalog.state.aptIndexesOf(ring)[0]?.seq, index.seq);
+      const lacking = index.files.filter((f) => !hq.store.has(f.sha256)).map((f) => f.path);
+      assert.deepEqual(lacking, [], `the recovered primary lacks files of ring ${ring}'s newest index`);
+    }
+    assert.equal(await served(hq, 'pilot', 'InRelease'), inRelease, 'the primary serves the newest pilot index at once, as the branch does');
   });
 });
