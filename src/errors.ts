@@ -73,6 +73,7 @@ export const ERROR_CATALOGUE = {
   // transfers and peers
   UPSTREAM_UNREACHABLE: { status: 502, retryable: true },
   UPSTREAM_BAD_RESPONSE: { status: 502, retryable: true },
+  UPSTREAM_TLS_REFUSED: { status: 502, retryable: false },
   TRANSFER_STALLED: { status: 504, retryable: true },
   HASH_MISMATCH: { status: 502, retryable: true },
   // command line

@@ -115,11 +115,15 @@ export class CatalogLog {
     return fresh;
   }
 
-  /** Forgets records received beyond the verified head (after a rejected sync). */
+  /**
+   * Forgets records received beyond the verified head (after a rejected sync, and at open).
+   * LevelDB's range delete walks them in batches of 16 KiB of keys, so memory stays flat
+   * however many a crashed or runaway sync left (one batch of a million deletes took a
+   * start past 1 GB). Not fsynced: records beyond the head are dropped again at the next
+   * open, and the next durable write (a committed head) carries the deletes with it.
+   */
   async discardUnverified(): Promise<void> {
-    const stale: string[] = [];
-    for await (const key of this.records.keys({ gt: seqKey(this.lastSeq) }) as AsyncIterable<string>) stale.push(key);
-    if (stale.length) await syncBatch(this.db, stale.map((key) => ({ type: 'del' as const, sublevel: this.records, key })));
+    await this.records.clear({ gt: seqKey(this.lastSeq) });
     this.received = undefined;
   }
 

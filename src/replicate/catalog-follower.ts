@@ -1,8 +1,8 @@
 import { request, type Dispatcher } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogRecord } from '../catalog/records.js';
-import { CatalogRejected, verifyPage, type RejectReason, type VerifiedPage } from '../catalog/verify-page.js';
-import { headSignedBy } from '../catalog/head.js';
+import { UnverifiedRun } from '../catalog/unverified-run.js';
+import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verify-page.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { catalogUrl } from '../protocol/paths.js';
@@ -53,7 +53,7 @@ export class CatalogFollower {
   private lastProblem: string | undefined;
   private running: Promise<void> | undefined;
   /** Records staged ahead of the verified head: from which peer, since when, how many bytes. */
-  private staging: { peer: string; sinceMs: number; bytes: number } | undefined;
+  private staging: UnverifiedRun | undefined;
   lastSyncAt: number | undefined;
   /** Each peer's clock minus ours, seconds, from the Date header of its last answer (±1 s). */
   readonly clockSkew = new Map<string, number>();
@@ -107,7 +107,11 @@ export class CatalogFollower {
           throw new CatalogRejected('malformed', `catalog from ${peer.name} is not JSON`);
         }
         const page = verifyPage(body, { seq: this.d.catalog.seq, hash: this.d.catalog.tipHash }, tip, tip.root, now());
-        if (!page.complete) this.boundStaging(peer.name, page, text.length, now());
+        // Checked before the page is written: a runaway upstream never stages past the bounds.
+        if (!page.complete) {
+          this.staging ??= new UnverifiedRun(peer.name, now(), this.d.tuning);
+          this.staging.admit(page, text.length, now(), this.d.catalog);
+        }
         await this.d.catalog.stageRecords(page.records, page.root);
         if (page.complete) {
           this.staging = undefined;
@@ -155,23 +159,6 @@ export class CatalogFollower {
         this.problem(e, peer.name, e instanceof CatalogRejected ? e.reason : undefined);
         await sleep(backoffMs(this.attempt++, this.d.tuning.backoffFloorMs, this.d.tuning.backoffCapMs), signal);
       }
-    }
-  }
-
-  /**
-   * Staging may run ahead of the verified head only as far as a head this node can check
-   * allows (records beyond a head signed by the root in force are refused by verifyPage). A
-   * head it cannot check yet (signed by a key a later root record will bring, or forged) is
-   * allowed a bounded run of records, bytes and time; past any bound the sync fails.
-   */
-  private boundStaging(peer: string, page: VerifiedPage, bytes: number, at: number): void {
-    const s = (this.staging ??= { peer, sinceMs: at, bytes: 0 });
-    s.bytes += bytes;
-    if (headSignedBy(page.head, this.d.catalog.receivedTip.root.catalogKeys)) return;
-    const { unverifiedMaxRecords, unverifiedMaxBytes, unverifiedMaxMs } = this.d.tuning;
-    const records = this.d.catalog.receivedTip.seq + page.records.length - this.d.catalog.seq;
-    if (records > unverifiedMaxRecords || s.bytes > unverifiedMaxBytes || at - s.sinceMs > unverifiedMaxMs) {
-      throw new CatalogRejected('unverified', `${peer} sent ${records} catalog records (${Math.round(s.bytes / 1024)} KiB over ${Math.round((at - s.sinceMs) / 1000)} s) under a head that no key of the root in force signed, without reaching a verified head; discarded`);
     }
   }
 
