@@ -8,7 +8,7 @@ import { Agent, request, setGlobalDispatcher } from 'undici';
 import { seqKey } from '../../src/catalog/catalog-log.js';
 import { hashRecord } from '../../src/catalog/records.js';
 import type { SluiceNode } from '../../src/daemon.js';
-import { generateRepositoryKey } from '../../src/feeds/repository-key.js';
+import { generateRingKeys } from '../../src/feeds/repository-key.js';
 import { DEFAULT_TUNING } from '../../src/replicate/tuning.js';
 import { openMetaDb, sublevels } from '../../src/store/meta-db.js';
 import { revokeCertificates } from '../../src/tls/certificates.js';
@@ -270,13 +270,14 @@ describe('recovering a primary that publishes APT repositories', { skip: aptTool
     await repo.listen();
     repo.addPackage({ name: 'hello', version: '1.0-1' });
     repo.publish();
-    const aptKey = await generateRepositoryKey(tempDir('sluice-aptkey-'));
+    const aptKeys = tempDir('sluice-aptkey-');
+    await generateRingKeys(aptKeys, ['all', 'pilot']);
     const c = await makeCluster(
       [{ name: 'hq' }, { name: 'branch', upstream: 'hq', extra: 'ring: [pilot]' }],
       ['rings: [pilot]', 'feeds:', `  vendor: { type: apt, url: "${repo.url}", suites: [stable], components: [main], architectures: [amd64], keyring: "${repo.keyringPath}" }`].join('\n'),
     );
     const hqSpec = c.topology.nodes.get('hq')!;
-    const secrets = { ...c.secrets, aptKeyPath: aptKey.privatePath };
+    const secrets = { ...c.secrets, aptKeyPath: aptKeys };
     const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
     let hq = await startNode(c.topology, 'hq', secrets);
     const branch = await startNode(c.topology, 'branch', c.secrets);
