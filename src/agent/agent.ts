@@ -401,7 +401,7 @@ async function report(o: AgentOptions, server: string, history: Record<string, I
   const reports = Object.entries(history)
     .sort(([, a], [, b]) => (a.at < b.at ? 1 : -1))
     .slice(0, 1000)
-    .map(([pkg, r]) => ({ clientId: o.clientId, package: pkg, status: r.status, ...(r.error ? { error: r.error.slice(0, 2000) } : {}), ...(r.withheldBy ? { withheldBy: r.withheldBy.slice(0, 300) } : {}), at: r.at }));
+    .map(([pkg, r]) => ({ clientId: o.clientId, package: pkg, status: r.status, ...(r.error ? { error: r.error.slice(0, 2000) } : {}), ...(r.withheldBy ? { withheldBy: r.withheldBy.slice(0, 300) } : {}), ...(o.ring ? { ring: o.ring } : {}), at: r.at }));
   if (reports.length === 0) return 0;
   const res = await request(reportsUrl(server), {
     dispatcher: o.dispatcher,

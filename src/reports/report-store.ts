@@ -13,6 +13,12 @@ export const reportSchema = z
     error: z.string().max(2000).optional(),
     /** The node that did not offer this package although the signed catalog approves it. */
     withheldBy: z.string().max(300).optional(),
+    /**
+     * The ring the endpoint belongs to (`sluice agent --ring`, the dpkg hook's SLUICE_RING or
+     * its .sources line); a node serving one ring fills it in. Per-ring figures feed compliance
+     * per ring and promotion gates.
+     */
+    ring: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a ring name').optional(),
     at: z.string().datetime(),
   })
   .strict();
@@ -23,11 +29,20 @@ export type Report = z.infer<typeof reportSchema>;
 /** A report as kept: with the time it is ordered by (its own, or its arrival if that was earlier). */
 type StoredReport = Report & { orderMs: number };
 
+/** What one site's endpoints of one ring reported. */
+export interface RingSummary {
+  /** Distinct endpoints that reported anything for this ring here. */
+  clients: number;
+  packages: Record<string, Partial<Record<ReportStatus, number>>>;
+}
+
 /** What one site's endpoints reported: per package, clients by status; recent failures. */
 export interface SiteSummary {
   /** Distinct endpoints that reported anything here. */
   clients: number;
   packages: Record<string, Partial<Record<ReportStatus, number>>>;
+  /** The same figures per ring, for reports that named one (absent when none did). */
+  rings?: Record<string, RingSummary>;
   failures: { clientId: string; package: string; error: string | null; at: string }[];
   /** Endpoints that found a package withheld by their node and took it elsewhere. */
   withheld?: { clientId: string; package: string; by: string; at: string }[];
@@ -49,6 +64,8 @@ interface PendingBatch {
 }
 
 const keyOf = (r: Pick<Report, 'package' | 'clientId'>) => `${r.package}\u0000${r.clientId}`;
+/** Rings a site's summary carries at most: a site serves a handful. */
+const MAX_RINGS = 64;
 
 /**
  * The latest report of each endpoint for each package, at the node the endpoint reports to.
@@ -62,11 +79,15 @@ const keyOf = (r: Pick<Report, 'package' | 'clientId'>) => `${r.package}\u0000${
  */
 export class ReportStore {
   private readonly counts = new Map<string, Counts>();
+  /** Ring → package → counts, for reports that named a ring. */
+  private readonly ringCounts = new Map<string, Map<string, Counts>>();
+  private readonly ringClients = new Map<string, number>();
   private clients = 0;
   private failures = new RecentList<Failure>(MAX_FAILURES);
   private withheld = new RecentList<Withheld>(MAX_FAILURES);
   private readonly db: Sublevel;
   private readonly clientsDb: Sublevel;
+  private readonly ringClientsDb: Sublevel;
   private queue: PendingBatch[] = [];
   private committing = false;
   private refillWanted = false;
@@ -77,18 +98,24 @@ export class ReportStore {
   ) {
     this.db = sublevels(root).reports;
     this.clientsDb = sublevels(root).reportClients;
+    this.ringClientsDb = sublevels(root).reportRingClients;
   }
 
   /** Reads every stored report once (counts, newest failures) and counts the clients. */
   static async open(db: MetaDb, metrics: Metrics): Promise<ReportStore> {
     const store = new ReportStore(db, metrics);
+    // Rings first: a report is counted for its ring only once the ring is known.
+    for await (const key of store.ringClientsDb.keys() as AsyncIterable<string>) {
+      const ring = key.slice(0, key.indexOf('\u0000'));
+      store.ringClients.set(ring, (store.ringClients.get(ring) ?? 0) + 1);
+    }
     // Reports written before clients had their own sublevel: register their clients once.
     let registered = false;
     for await (const _ of store.clientsDb.keys({ limit: 1 })) registered = true;
     let missing: BatchOp[] = [];
     for await (const [, value] of store.db.iterator() as AsyncIterable<[string, StoredReport]>) {
       const r = withOrder(value);
-      store.count(r.package, r.status, 1);
+      store.count(r, 1);
       store.track(r);
       if (!registered) missing.push({ type: 'put', sublevel: store.clientsDb, key: r.clientId, value: r.at });
       if (missing.length >= 1000) missing = await syncBatch(db, missing).then(() => []);
@@ -124,10 +151,15 @@ export class ReportStore {
   }
 
   summary(): SiteSummary {
-    const packages: SiteSummary['packages'] = {};
-    for (const [pkg, counts] of this.counts) if (Object.keys(counts).length) packages[pkg] = { ...counts };
+    const copy = (from: Map<string, Counts>) => {
+      const out: SiteSummary['packages'] = {};
+      for (const [pkg, counts] of from) if (Object.keys(counts).length) out[pkg] = { ...counts };
+      return out;
+    };
     const withheld = this.withheld.values();
-    return { clients: this.clients, packages, failures: this.failures.values(), ...(withheld.length ? { withheld } : {}) };
+    const rings: Record<string, RingSummary> = {};
+    for (const [ring, clients] of this.ringClients) rings[ring] = { clients, packages: copy(this.ringCounts.get(ring) ?? new Map()) };
+    return { clients: this.clients, packages: copy(this.counts), ...(this.ringClients.size ? { rings } : {}), failures: this.failures.values(), ...(withheld.length ? { withheld } : {}) };
   }
 
   private async drain(): Promise<void> {
@@ -151,6 +183,10 @@ export class ReportStore {
     const clientIds = [...new Set(round.flatMap((p) => p.reports.map((r) => r.clientId)))];
     const known = await this.clientsDb.getMany(clientIds);
     const newClients = clientIds.filter((_, i) => known[i] === undefined);
+    // A ring's clients: (ring, client) pairs not seen before; a site serves few rings.
+    const ringPairs = [...new Set(round.flatMap((p) => p.reports.filter((r) => r.ring !== undefined && (this.ringClients.has(r.ring) || this.ringClients.size < MAX_RINGS)).map((r) => `${r.ring}\u0000${r.clientId}`)))];
+    const knownPairs = ringPairs.length ? await this.ringClientsDb.getMany(ringPairs) : [];
+    const newPairs = ringPairs.filter((_, i) => knownPairs[i] === undefined);
     const changes: { prev: StoredReport | undefined; next: StoredReport }[] = [];
     const outcomes = round.map((p) => {
       let accepted = 0;
@@ -168,12 +204,17 @@ export class ReportStore {
     const ops: BatchOp[] = [
       ...[...new Set(changes.map((c) => keyOf(c.next)))].map((key) => ({ type: 'put' as const, sublevel: this.db, key, value: latest.get(key) })),
       ...newClients.map((id) => ({ type: 'put' as const, sublevel: this.clientsDb, key: id, value: new Date(round[0]!.receivedAt).toISOString() })),
+      ...newPairs.map((key) => ({ type: 'put' as const, sublevel: this.ringClientsDb, key, value: new Date(round[0]!.receivedAt).toISOString() })),
     ];
     if (ops.length) await syncBatch(this.root, ops);
     this.clients += newClients.length;
+    for (const pair of newPairs) {
+      const ring = pair.slice(0, pair.indexOf('\u0000'));
+      this.ringClients.set(ring, (this.ringClients.get(ring) ?? 0) + 1);
+    }
     for (const { prev, next } of changes) {
-      if (prev) this.count(prev.package, prev.status, -1);
-      this.count(next.package, next.status, 1);
+      if (prev) this.count(prev, -1);
+      this.count(next, 1);
       this.track(next);
       this.metrics.reports.inc({ status: next.status });
     }
@@ -181,12 +222,21 @@ export class ReportStore {
     round.forEach((p, i) => p.resolve(outcomes[i]!));
   }
 
-  private count(pkg: string, status: ReportStatus, delta: number): void {
-    let counts = this.counts.get(pkg);
-    if (!counts) this.counts.set(pkg, (counts = {}));
-    const n = (counts[status] ?? 0) + delta;
-    if (n > 0) counts[status] = n;
-    else delete counts[status];
+  /** Counts a report in (delta 1) or out (delta -1), for the site and for its ring. */
+  private count(r: Pick<Report, 'package' | 'status' | 'ring'>, delta: number): void {
+    const add = (map: Map<string, Counts>) => {
+      let counts = map.get(r.package);
+      if (!counts) map.set(r.package, (counts = {}));
+      const n = (counts[r.status] ?? 0) + delta;
+      if (n > 0) counts[r.status] = n;
+      else delete counts[r.status];
+      if (Object.keys(counts).length === 0) map.delete(r.package);
+    };
+    add(this.counts);
+    if (r.ring === undefined || !this.ringClients.has(r.ring)) return;
+    let perRing = this.ringCounts.get(r.ring);
+    if (!perRing) this.ringCounts.set(r.ring, (perRing = new Map()));
+    add(perRing);
   }
 
   /**
@@ -226,9 +276,14 @@ const withOrder = (r: StoredReport): StoredReport => (typeof r.orderMs === 'numb
  * the bounds a node's own summary keeps, so no node can hand its upstream more than a site's
  * worth of figures.
  */
+const packageCountsSchema = z.record(z.string().min(3).max(200), z.record(z.enum(REPORT_STATUSES), z.number().int().nonnegative().finite()));
 export const siteSummarySchema = z.object({
   clients: z.number().int().nonnegative().finite(),
-  packages: z.record(z.string().min(3).max(200), z.record(z.enum(REPORT_STATUSES), z.number().int().nonnegative().finite())),
+  packages: packageCountsSchema,
+  rings: z
+    .record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), z.object({ clients: z.number().int().nonnegative().finite(), packages: packageCountsSchema }))
+    .refine((r) => Object.keys(r).length <= MAX_RINGS, `at most ${MAX_RINGS} rings`)
+    .optional(),
   failures: z.array(z.object({ clientId: z.string().max(128), package: z.string().max(200), error: z.string().max(2000).nullable(), at: z.string().max(64) })).max(MAX_FAILURES),
   withheld: z.array(z.object({ clientId: z.string().max(128), package: z.string().max(200), by: z.string().max(300), at: z.string().max(64) })).max(MAX_FAILURES).optional(),
 }) as z.ZodType<SiteSummary, z.ZodTypeDef, unknown>;

@@ -36,6 +36,8 @@ export function sublevels(db: MetaDb) {
     reports: makeSublevel(db, 'reports'),
     /** Every endpoint that ever reported here (its id → the time first seen): distinct clients, counted without holding them in memory. */
     reportClients: makeSublevel(db, 'report-clients'),
+    /** Per ring, every endpoint that reported for it here (`RING NUL CLIENT` → the time first seen): the ring's distinct clients. */
+    reportRingClients: makeSublevel(db, 'report-ring-clients'),
     /** Per vendor feed and suite: the signed Date last accepted (no rollback), and the last sync's outcome. */
     feeds: makeSublevel(db, 'feeds'),
     /** Named tokens (their hashes, roles and scopes): auth/named-tokens.ts. */

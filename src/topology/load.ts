@@ -7,7 +7,7 @@ import { SluiceError } from '../errors.js';
 import { allowedKeysAt, topologySchema, type RawTopology, type RawWindow } from './schema.js';
 import { checkRules, type TopologyIssue } from './rules.js';
 import { SEVERITIES, type Severity } from '../domain/severity.js';
-import { TOPOLOGY_DEFAULTS, WEEKDAYS, type CriticalLane, type Grant, type NodeSpec, type Region, type ScheduleWindow, type Site, type Topology } from './types.js';
+import { TOPOLOGY_DEFAULTS, WEEKDAYS, type CriticalLane, type GateRule, type Grant, type PromotionGate, type NodeSpec, type Region, type ScheduleWindow, type Site, type Topology } from './types.js';
 import { parseClock, parseDuration, parseRate } from './units.js';
 
 /** A located problem: `file:line:col path: message`. */
@@ -175,7 +175,8 @@ function normalize(raw: RawTopology, absFile: string): Topology {
     deadlinesMs: Object.freeze(deadlinesMs),
     graceMs: d(raw.policy?.grace ?? TOPOLOGY_DEFAULTS.grace),
     retainSupersededMs: raw.policy?.retainSuperseded === undefined ? undefined : d(raw.policy.retainSuperseded),
-    rings: Object.freeze(raw.rings ?? usedRings),
+    rings: Object.freeze(raw.rings === undefined ? usedRings : Array.isArray(raw.rings) ? raw.rings : Object.keys(raw.rings)),
+    promotions: promotionsOf(raw.rings),
     regions,
     sites,
     nodes,
@@ -250,6 +251,23 @@ function splitHostPort(listen: string): [string, number] {
 /** `nodes.lyon.fallback[0]`: the form users read in messages. */
 export function yamlPath(p: readonly (string | number)[]): string {
   return p.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+}
+
+/** The rings' promotion gates, defaults filled in; the critical gate starts from the ring's own. */
+function promotionsOf(rings: RawTopology['rings']): ReadonlyMap<string, PromotionGate> {
+  const out = new Map<string, PromotionGate>();
+  if (!rings || Array.isArray(rings)) return out;
+  const percent = (p: string) => Number(p.slice(0, -1));
+  const D = TOPOLOGY_DEFAULTS.promote;
+  for (const [from, ring] of Object.entries(rings)) {
+    const p = ring?.promote;
+    if (!p) continue;
+    const rule: GateRule = { afterMs: parseDuration(p.after ?? D.after)!, minClients: p.minClients ?? D.minClients, minSucceededPercent: percent(p.minSucceeded ?? D.minSucceeded), maxFailed: p.maxFailed ?? D.maxFailed };
+    const c = p.critical ?? {};
+    const critical: GateRule = Object.freeze({ afterMs: c.after ? parseDuration(c.after)! : rule.afterMs, minClients: c.minClients ?? rule.minClients, minSucceededPercent: c.minSucceeded ? percent(c.minSucceeded) : rule.minSucceededPercent, maxFailed: c.maxFailed ?? rule.maxFailed });
+    out.set(from, Object.freeze({ from, to: p.to, mode: p.mode ?? 'auto', ...rule, critical }));
+  }
+  return out;
 }
 
 function grantOf(g: { role: Grant['role']; rings?: string[]; nodes?: string[]; regions?: string[]; sites?: string[] }): Grant {

@@ -33,7 +33,30 @@ export function checkRules(raw: unknown): TopologyIssue[] {
   }
   if (nodeNames.length === 0) issues.push({ path: ['nodes'], message: 'no nodes; expected at least the primary node' });
 
-  const declaredRings = Array.isArray(raw.rings) ? raw.rings.filter(isStr) : undefined;
+  const declaredRings = Array.isArray(raw.rings) ? raw.rings.filter(isStr) : isObj(raw.rings) ? Object.keys(raw.rings) : undefined;
+  // Promotion gates lead to a declared ring (or all), never back to a ring they came from.
+  if (isObj(raw.rings)) {
+    const next = new Map<string, string>();
+    for (const [from, ring] of Object.entries(raw.rings)) {
+      const to = isObj(ring) && isObj(ring.promote) && isStr(ring.promote.to) ? ring.promote.to : undefined;
+      if (to === undefined) continue;
+      const at = ['rings', from, 'promote', 'to'];
+      if (to === from) issues.push({ path: at, message: `a ring cannot promote to itself; expected the next ring (one of: ${list(declaredRings!.filter((r) => r !== from))}, or all)` });
+      else if (to !== 'all' && !declaredRings!.includes(to)) issues.push({ path: at, message: `unknown ring "${to}"; expected one of the rings declared under "rings" (${list(declaredRings!.filter((r) => r !== from))}), or all` });
+      else next.set(from, to);
+    }
+    for (const start of next.keys()) {
+      const seen = [start];
+      for (let r = next.get(start); r !== undefined; r = next.get(r)) {
+        if (r === start) {
+          issues.push({ path: ['rings', start, 'promote', 'to'], message: `promotions go round in a circle (${[...seen, start].join(' → ')}); end the chain at a ring without "promote"` });
+          break;
+        }
+        if (seen.includes(r)) break;
+        seen.push(r);
+      }
+    }
+  }
   const listens = new Map<string, string>();
   const dataDirs = new Map<string, string>();
 

@@ -96,6 +96,36 @@ export const feedSchema = z
   })
   .strict();
 
+/** `95%` or `95.5%`: a share of endpoints. */
+const percent = str('a share such as "95%"').regex(/^(100|[0-9]{1,2}(\.[0-9]{1,2})?)%$/, 'expected a share from "0%" to "100%", e.g. "95%"');
+const gateFields = {
+  /** How long after the approval for the ring the gate may pass. */
+  after: duration.optional(),
+  /** Endpoints of the ring that reported on the package, at least. */
+  minClients: z.number({ invalid_type_error: 'expected a whole number of endpoints' }).int('expected a whole number').nonnegative('expected 0 or more').optional(),
+  /** Succeeded among those that reported (not-applicable left out), at least. */
+  minSucceeded: percent.optional(),
+  /** Failed reports, at most. */
+  maxFailed: z.number({ invalid_type_error: 'expected a whole number of failed endpoints' }).int('expected a whole number').nonnegative('expected 0 or more').optional(),
+};
+
+/**
+ * A ring's promotion gate: once a package approved for this ring has proven itself there (its
+ * endpoints' reports across the tree), the primary approves it for the next ring (`mode:
+ * auto`, as `rule:FROM→TO`) or lists it for a person (`mode: propose`). A critical package may
+ * have a shorter gate (`critical`, fields that override).
+ */
+export const promoteSchema = z
+  .object({
+    to: name,
+    ...gateFields,
+    mode: z.enum(['auto', 'propose'], { errorMap: () => ({ message: 'expected "auto" (the primary approves) or "propose" (a person approves what the gate lists)' }) }).optional(),
+    critical: z.object(gateFields).strict().optional(),
+  })
+  .strict();
+
+export const ringSchema = z.object({ promote: promoteSchema.optional() }, { invalid_type_error: 'expected { promote: { to: RING, after: 3d, ... } } or {}' }).strict();
+
 const scopeEntries = (what: string) => z.array(str(`${what} (names, or patterns with *)`).regex(/^[A-Za-z0-9._*-]{1,64}$/, `expected ${what}: names or patterns of letters, digits, ".", "_", "-" and "*"`)).min(1, `expected at least one of ${what}`);
 
 /** A role given to a person or a group of the identity provider (`access.people`, `access.groups`). */
@@ -149,7 +179,7 @@ export const topologySchema = z
       })
       .strict()
       .optional(),
-    rings: names('ring names').optional(),
+    rings: z.union([names('ring names'), z.record(name, ringSchema.nullable())], { errorMap: () => ({ message: 'expected a list of ring names, or a map of ring name → { promote: { to, after, minClients, minSucceeded, maxFailed } }' }) }).optional(),
     regions: z.record(name, regionSchema, { invalid_type_error: 'expected a map of region name → region', required_error: 'expected a map of region name → { timezone, schedule, ... }' }),
     sites: z.record(name, siteSchema, { invalid_type_error: 'expected a map of site name → { redis }' }).optional(),
     nodes: z.record(name, nodeSchema, { invalid_type_error: 'expected a map of node name → node', required_error: 'expected a map of node name → { url, region, upstream, ... }' }),

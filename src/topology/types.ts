@@ -94,6 +94,8 @@ export interface Topology {
   readonly retainSupersededMs: number | undefined;
   /** Every ring name an approval may use (besides `all`). */
   readonly rings: readonly string[];
+  /** Promotion gates by the ring they promote from (`rings: { pilot: { promote: ... } }`). */
+  readonly promotions: ReadonlyMap<string, PromotionGate>;
   readonly regions: ReadonlyMap<string, Region>;
   readonly sites: ReadonlyMap<string, Site>;
   /** In file order. */
@@ -139,10 +141,30 @@ export interface Feed {
   readonly download: 'approved' | 'all';
 }
 
+/** What a package must show in one ring before the primary approves it for the next. */
+export interface GateRule {
+  readonly afterMs: number;
+  readonly minClients: number;
+  /** 0 to 100. */
+  readonly minSucceededPercent: number;
+  readonly maxFailed: number;
+}
+
+export interface PromotionGate extends GateRule {
+  readonly from: string;
+  readonly to: string;
+  /** `auto`: the primary approves for `to`; `propose`: it lists the package for a person. */
+  readonly mode: 'auto' | 'propose';
+  /** The gate for critical packages (shorter, as the topology sets it). */
+  readonly critical: GateRule;
+}
+
 /** Defaults for every optional setting, in one place. */
 export const TOPOLOGY_DEFAULTS = {
   headTtl: '7d',
   aptIndexTtl: '12h',
+  /** A promotion gate's defaults: a day in the ring, one endpoint at least, every one succeeded, none failed. */
+  promote: { after: '1d', minClients: 1, minSucceeded: '100%', maxFailed: 0 },
   timestampTtl: '1h',
   grace: '24h',
   deadlines: { critical: '24h', important: '30d', moderate: '120d', low: '365d' },

@@ -7,6 +7,7 @@ import { PATHS } from '../../protocol/paths.js';
 import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
 import { authorize, principalOf, requireRole, requireToken } from '../require-token.js';
 import { visibleSites } from '../../auth/site-scope.js';
+import { RING_ALL } from '../../catalog/records.js';
 
 export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'credentials' | 'refusals' | 'sessions' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
@@ -14,13 +15,20 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
     const parsed = reportBatchSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new SluiceError('BAD_REQUEST', `invalid report batch at ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}; expected { "reports": [{ clientId, package, status, error?, at }] } (1-1000 reports)`);
+      throw new SluiceError('BAD_REQUEST', `invalid report batch at ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}; expected { "reports": [{ clientId, package, status, error?, ring?, at }] } (1-1000 reports)`);
     }
     // Only packages of this node's catalog are counted: made-up ids would grow the site's
     // summary, and every rollup above it, without bound. An endpoint's history can name a
     // package this node does not know yet (it synced from a node further ahead): those are
     // left out and said so, the rest of the batch counts.
-    const known = parsed.data.reports.filter((r) => deps.catalog.state.get(r.package) !== undefined);
+    // An endpoint's ring is one this node serves (or all): a report naming another is refused,
+    // so one site's endpoints cannot move another ring's promotion gate. Without a ring, the
+    // ring of a node serving exactly one is taken.
+    const rings = deps.node.rings;
+    const foreign = parsed.data.reports.find((r) => r.ring !== undefined && r.ring !== RING_ALL && !rings.includes(r.ring));
+    if (foreign) throw new SluiceError('BAD_REQUEST', `report for ${foreign.package.slice(0, 200)} names ring "${foreign.ring}", which node ${deps.node.name} does not serve (its rings: ${rings.join(', ') || 'none: all only'}); set the endpoint's ring to one of them`);
+    const tagged = parsed.data.reports.map((r) => (r.ring === undefined && rings.length === 1 ? { ...r, ring: rings[0]! } : r));
+    const known = tagged.filter((r) => deps.catalog.state.get(r.package) !== undefined);
     const unknown = parsed.data.reports.length - known.length;
     if (unknown > 0) deps.metrics.reportsIgnored.inc(unknown);
     const outcome = known.length ? await deps.reports.record(known) : { accepted: 0, unchanged: 0 };
