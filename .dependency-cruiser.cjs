@@ -2,7 +2,7 @@
  * The layers of src/, checked by `npm test` (dependency-cruiser): imports run one way,
  * from the top of this list to the bottom, never back, and never in a cycle.
  *
- *   main → cli → daemon → http | console | replicate | agent | reports | client | offline | feeds
+ *   main → cli → daemon → http | console | replicate | agent | reports | client | offline | feeds | promote | audit
  *        → catalog | transfer | schedule | protocol | site → store | topology | tls | auth | metrics
  *        → errors | log | version | domain
  *
@@ -12,7 +12,7 @@ const tiers = [
   ['main'],
   ['cli'],
   ['daemon'],
-  ['http', 'console', 'replicate', 'agent', 'reports', 'client', 'offline', 'feeds'],
+  ['http', 'console', 'replicate', 'agent', 'reports', 'client', 'offline', 'feeds', 'promote', 'audit'],
   ['catalog', 'transfer', 'schedule', 'protocol', 'site'],
   ['store', 'topology', 'tls', 'auth', 'metrics'],
   ['errors', 'log', 'version', 'domain'],

@@ -163,6 +163,7 @@ export class SluiceNode {
       const named = await NamedTokens.open(sublevels(db).tokens);
       const audit = (this.audit = await AuditLog.open(sublevels(db).audit, (err) => this.log.error({ err: err.message }, 'could not write the summary of refused acts to the audit trail')));
       const auditRollup = new AuditRollup(topology, this.spec, audit, tuning.statusStaleMs);
+      await this.primary?.buildPromotions(common, { reports: () => rollup.subtree(), audit });
       // Still accepted, as admin: a shared list names no person and cannot be narrowed to a role.
       if (this.spec.isPrimary && !tokens.configured && named.size === 0) this.log.warn('SLUICE_ADMIN_TOKEN is not set and no named token exists: this primary will refuse every publish and approval until an admin token is given');
       if (tokens.configured) this.log.warn('the tokens of SLUICE_ADMIN_TOKEN act as admin on every route; give each person a named token with the role they need ("sluice token add NAME --role ...") and then empty the list');
@@ -221,6 +222,7 @@ export class SluiceNode {
       relays: this.relaySources,
       updates: new UpdatesCache({ catalog, node: this.spec, store, topology, metrics: this.metrics }),
       ...(this.primary?.feeds ? { feeds: this.primary.feeds } : {}),
+      ...(this.primary?.promotions ? { promotions: this.primary.promotions } : {}),
       apt: new AptServing(catalog, store),
       egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
       metrics: this.metrics,

@@ -2,6 +2,7 @@
 import { Command, CommanderError, type Option } from 'commander';
 import { registerAgent } from './cli/agent.js';
 import { registerAptSource } from './cli/apt-source.js';
+import { registerPromotions } from './cli/promotions.js';
 import { registerCert } from './cli/cert.js';
 import { registerCheck } from './cli/check.js';
 import { registerKeygen } from './cli/keygen.js';
@@ -51,6 +52,7 @@ registerReport(program);
 registerOffline(program);
 registerFeeds(program);
 registerAptSource(program);
+registerPromotions(program);
 registerAccess(program);
 for (const cmd of program.commands) cmd.exitOverride();
 reportUnknownOptionsFirst(program);

@@ -38,6 +38,7 @@ export type Action =
   | 'audit'
   | 'root'
   | 'feeds'
+  | 'promotions'
   | 'tokens';
 
 /** Which roles may take each action at all (scopes narrow it further). */
@@ -52,6 +53,7 @@ const ALLOWED: Readonly<Record<Action, readonly Role[]>> = {
   audit: ['admin', 'auditor'],
   root: ['admin'],
   feeds: ['admin', 'publisher'],
+  promotions: ['admin', 'approver'],
   tokens: ['admin'],
 };
 

@@ -3,6 +3,7 @@ import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
 import { planRows, type StatusJson } from '../protocol/status-text.js';
 import { PATHS } from '../protocol/paths.js';
+import { promotionsFor } from './promotions.js';
 
 /**
  * `sluice plan`: from the backlog each node reports, its schedule and its critical lane,
@@ -13,12 +14,15 @@ export function registerPlan(program: Command): void {
   common(program.command('plan'), { server: true, json: true })
     .description('forecast when each node will hold every approved package, and which will miss their deadline')
     .action(async (_opts: unknown, cmd: Command) => {
-      const root = await clientFor(cmd).getJson<StatusJson>(PATHS.status);
+      const client = clientFor(cmd);
+      const root = await client.getJson<StatusJson>(PATHS.status);
+      // When each package waiting at a ring's promotion gate moves on, or why not yet.
+      const promotions = await promotionsFor(client);
       const rows = planRows(root);
       const late = rows.flatMap((r) => r.late.map((l) => ({ node: r.node, ...l })));
       // Something will miss its deadline: a failure for scripts and alerts, in either format.
       if (late.length) process.exitCode = 1;
-      if (globalOptions(cmd).json) return printJson({ at: new Date().toISOString(), nodes: rows });
+      if (globalOptions(cmd).json) return printJson({ at: new Date().toISOString(), nodes: rows, ...(promotions ? { promotions: promotions.pending } : {}) });
       const head = ['NODE', 'PENDING', 'RATE NOW', 'ALL HERE BY', 'LATE', 'AS OF'];
       const now = Date.now();
       const headSeq = rows[0]?.catalogSeq ?? null;
@@ -35,6 +39,10 @@ export function registerPlan(program: Command): void {
       if (late.length) {
         process.stdout.write('\nwill miss their deadline:\n');
         for (const l of late) process.stdout.write(`  ${l.node}: ${l.id} (${l.severity}) due ${l.deadline.slice(0, 16).replace('T', ' ')}Z, expected ${l.eta ? `${l.eta.slice(0, 16).replace('T', ' ')}Z` : 'not within 400 days'}\n`);
+      }
+      if (promotions?.pending.length) {
+        process.stdout.write('\npromotions:\n');
+        for (const v of promotions.pending) process.stdout.write(`  ${v.package} ${v.from} → ${v.to}: ${v.state === 'held' ? 'HELD: ' : ''}${v.reason}\n`);
       }
     });
 }

@@ -13,6 +13,11 @@ import { ScheduleController } from '../schedule/schedule-controller.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { NodeSpec } from '../topology/types.js';
 import type { CloseStep } from './close-steps.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { PromotionGates } from '../promote/promotion-gates.js';
+import { PromotionLog } from '../promote/promotion-log.js';
+import type { SiteSummary } from '../reports/report-store.js';
+import { sublevels } from '../store/meta-db.js';
 import type { NodeParts } from './node-parts.js';
 
 /** The primary role needs nothing beyond the common parts. */
@@ -30,6 +35,7 @@ export class PrimaryRole {
   private vendorSchedule: ScheduleController | undefined;
   private aptPublisher: AptPublisher | undefined;
   private retention: SupersededRetention | undefined;
+  promotions: PromotionGates | undefined;
 
   private constructor(
     readonly writer: CatalogWriter,
@@ -65,8 +71,19 @@ export class PrimaryRole {
     p.relays.attach(this.vendorFetcher);
   }
 
+  /**
+   * The promotion gates (rings: { R: { promote } }), built once the node's report rollup and
+   * audit trail exist: they read the whole tree's reports and record what they approve.
+   */
+  async buildPromotions(p: PrimaryParts, o: { reports: () => Readonly<Record<string, SiteSummary>>; audit: AuditLog }): Promise<void> {
+    if (p.topology.promotions.size === 0) return;
+    const log = await PromotionLog.open(p.db, sublevels(p.db).state);
+    this.promotions = new PromotionGates({ catalog: p.catalog, writer: this.writer, topology: p.topology, reports: o.reports, log, audit: o.audit, metrics: p.metrics, logger: p.log.child({ component: 'promotions' }), everyMs: p.tuning.promoteEveryMs });
+  }
+
   /** Starts the background work once the node serves. */
   start(): void {
+    this.promotions?.start();
     this.retention?.start();
     this.feeds?.start();
     this.vendorFetcher?.start();
@@ -80,6 +97,7 @@ export class PrimaryRole {
       ['vendor fetches', () => this.vendorFetcher?.close()],
       ['vendor schedule', () => this.vendorSchedule?.close()],
       ['apt index', () => this.aptPublisher?.close()],
+      ['promotions', () => this.promotions?.close()],
       ['retention', () => this.retention?.close()],
       ['writer', () => this.writer.close()],
       ['vendor connections', () => this.vendorClient?.destroy()],

@@ -1,3 +1,4 @@
+import type { PromotionsView } from '../promote/promotion-gates.js';
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -93,6 +94,8 @@ export interface HttpDeps {
   readonly updates: { answer(question: UpdatesQuery): UpdatesBody };
   /** The rings' APT repositories (every node; empty until the primary publishes one). */
   readonly apt?: AptApi;
+  /** Promotion gates, on a primary whose topology gives a ring `promote`. */
+  readonly promotions?: { view(): PromotionsView };
   /** Vendor feeds, on a primary whose topology has `feeds:`. */
   readonly feeds?: FeedsApi;
   /** Caps on what this node sends (egress: { rate, perChild }). */

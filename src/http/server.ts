@@ -20,6 +20,7 @@ import { registerAdminRoutes } from './routes/admin.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerUpdateRoutes } from './routes/updates.js';
 import { registerFeedRoutes } from './routes/feeds.js';
+import { registerPromotionRoutes } from './routes/promotions.js';
 import { registerAptRoutes } from './routes/apt.js';
 import { registerAccessRoutes } from './routes/access.js';
 import { actOf, maybePrincipalOf } from './require-token.js';
@@ -130,6 +131,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerMetricsRoutes(app, deps);
   registerPaceRoutes(app, deps);
   registerFeedRoutes(app, deps);
+  registerPromotionRoutes(app, deps);
   registerAptRoutes(app, deps);
   registerAccessRoutes(app, deps);
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).

@@ -26,6 +26,7 @@ export const PATHS = {
   readyz: '/readyz',
   pace: '/v1/pace',
   feeds: '/v1/feeds',
+  promotions: '/v1/promotions',
   approvals: '/v1/approvals',
   feedSync: '/v1/feeds/:name/sync',
   tokens: '/v1/tokens',

@@ -52,6 +52,8 @@ export interface ReplicationTuning {
   readonly partialTtlMs: number;
   /** How often unwanted blobs are looked for (deleted once past policy.grace). @defaultValue 60 s */
   readonly gcEveryMs: number;
+  /** On the primary, how often the rings' promotion gates read the reports. @defaultValue 60 s */
+  readonly promoteEveryMs: number;
   /**
    * Catalog records an upstream may send ahead of a head this node can check (a head not
    * signed by a key of the root in force: one a rotation further on will vouch for, or a
@@ -64,6 +66,7 @@ export interface ReplicationTuning {
 }
 
 export const DEFAULT_TUNING: ReplicationTuning = Object.freeze({
+  promoteEveryMs: 60_000,
   longPollSec: 30,
   catalogPage: 5000,
   backoffFloorMs: 500,

@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import { Agent, request, setGlobalDispatcher } from 'undici';
 import { stringify } from 'yaml';
 import { scrapeConfig } from '../../src/cli/scrape-config.js';
-import { makeCluster, startNode } from '../helpers/cluster.js';
+import { ENDPOINT_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
 import { REPO_ROOT, freePorts, onTeardown, tempDir, waitFor } from '../helpers/env.js';
 import { converged, release } from '../helpers/replication.js';
 import { FixtureAptRepo } from '../helpers/apt-repo.js';
@@ -40,16 +40,22 @@ describe('Prometheus scrapes a three-tier tree; every dashboard and alert expres
     await repo.listen();
     repo.addPackage({ name: 'hello', version: '1.0-1' });
     repo.publish();
-    const feeds = ['feeds:', `  vendor: { type: apt, url: "${repo.url}", suites: [stable], components: [main], architectures: [amd64], keyring: "${repo.keyringPath}" }`].join('\n');
-    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }], feeds, undefined, { tls: true });
+    // And a promotion gate from pilot, held by a pilot endpoint's failure, so its alert has a series.
+    const feeds = ['rings: { pilot: { promote: { to: broad } }, broad: {} }', 'feeds:', `  vendor: { type: apt, url: "${repo.url}", suites: [stable], components: [main], architectures: [amd64], keyring: "${repo.keyringPath}" }`].join('\n');
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub', extra: 'ring: pilot' }], feeds, undefined, { tls: true });
     setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(c.caPath, 'utf8') } }));
-    const hq = await startNode(c.topology, 'hq', c.secrets);
-    await startNode(c.topology, 'hub', c.secrets);
-    const branch = await startNode(c.topology, 'branch', c.secrets);
+    const hq = await startNode(c.topology, 'hq', c.secrets, { promoteEveryMs: 200, statusPushMs: 200 });
+    await startNode(c.topology, 'hub', c.secrets, { statusPushMs: 200 });
+    const branch = await startNode(c.topology, 'branch', c.secrets, { statusPushMs: 200 });
     const base = c.topology.nodes.get('hq')!.url;
     await release(base, c.dir, 'one', { size: 200_000 });
     await release(base, c.dir, 'two', { size: 100_000, meta: { severity: 'critical' } });
+    await release(base, c.dir, 'fix', { size: 10_000, ring: 'pilot' });
     await converged(branch, hq.catalog.seq);
+    const failed = await request(`${branch.address.url}/v1/reports`, { method: 'POST', headers: { authorization: `Bearer ${ENDPOINT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reports: [{ clientId: 'pc-1', package: 'fix@1', status: 'failed', error: 'exit 1', at: new Date().toISOString() }] }) });
+    assert.equal(failed.statusCode, 200);
+    await failed.body.dump();
+    await waitFor('fix@1 held at the primary', async () => (await (await request(`${base}/metrics`)).body.text()).includes('sluice_promotion_held{package="fix@1",from="pilot",to="broad"} 1'), 30_000);
     nodeUrls = [...c.topology.nodes.values()].map((n) => n.url);
 
     const dir = tempDir();
