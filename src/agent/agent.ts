@@ -292,7 +292,7 @@ async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: Plann
       let staged: string | undefined;
       for (const origin of f.url ? [new URL(f.url).origin, ...others] : others) {
         try {
-          const outcome = await fetchBlob({
+          await fetchBlob({
             partial,
             peer: { name: 'node', url: origin },
             selfName: o.clientId,
@@ -303,7 +303,7 @@ async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: Plann
             checkpointBytes: 8 * 1024 * 1024,
             checkpointMs: 2000,
           });
-          staged = outcome.staged.tmpPath;
+          staged = partial.path;
           break;
         } catch (err) {
           failures.push(`${origin}: ${(err as Error).message}`);

@@ -196,7 +196,7 @@ export class VendorFetcher {
         },
       });
       arrival.verified();
-      await arrival.commit(this.d.store, outcome.staged, [this.d.store.partials.forgetOp(b.sha256)]);
+      await arrival.commit([]);
       this.attempts.delete(b.sha256);
       this.d.log.info({ sha256: b.sha256, size: b.size, packages: b.packages, url: b.url, resumedFrom: outcome.resumedFrom }, 'vendor file fetched and verified');
     } catch (err) {

@@ -148,7 +148,6 @@ export class Replicator {
 
   async start(): Promise<void> {
     this.wanted = wantedBlobs(this.d.topology, this.d.spec, this.d.catalog.state);
-    await this.d.store.partials.reconcile((sha) => this.wanted.has(sha) && !this.d.store.has(sha), this.d.tuning.partialTtlMs);
     this.refresh();
     this.follower.start(this.stop.signal);
     this.gcTimer = setInterval(() => void this.gc.collect(this.wanted), this.d.tuning.gcEveryMs);
@@ -234,7 +233,7 @@ export class Replicator {
 
   private newTask(blob: WantedBlob): Task {
     // A transfer queued behind others after a restart already holds its partial's bytes.
-    const offset = Math.min(blob.size, this.d.store.partials.heldBytes(blob.sha256));
+    const offset = Math.min(blob.size, this.d.store.partialBytes(blob.sha256));
     return { blob, state: 'queued', attempts: 0, offset, rateBytesPerSec: 0, sample: { at: Date.now(), offset }, lastError: undefined, peer: undefined, controller: undefined, retryTimer: undefined, notFoundSince: undefined };
   }
 
@@ -320,7 +319,7 @@ export class Replicator {
       // The commit joins the store's next group-commit round; the transfer slot is free
       // meanwhile, so small blobs keep the network busy.
       committing = true;
-      this.commitVerified(task, peer, (extra) => inbound.commit(this.d.store, outcome.staged, extra), { resumedFrom: outcome.resumedFrom });
+      this.commitVerified(task, peer, (extra) => inbound.commit(extra), { resumedFrom: outcome.resumedFrom });
     } catch (err) {
       if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
       if (err instanceof TransferPaused) pausedAt = err.offset;
@@ -476,7 +475,7 @@ export class Replicator {
     task.notFoundSince = undefined;
     task.state = 'verifying';
     const large = detail.resumedFrom !== undefined;
-    commit(large ? [this.d.store.partials.forgetOp(sha)] : []).then(
+    commit([]).then(
       () => {
         this.d.metrics.replicationLag.observe(Math.max(0, (Date.now() - task.blob.approvedAtMs) / 1000));
         if (this.tasks.get(sha) === task) this.tasks.delete(sha);

@@ -1,5 +1,5 @@
-import type { FileHandle } from 'node:fs/promises';
 import { BufferPool } from './buffer-pool.js';
+import type { DownloadSink } from './download.js';
 
 /** Batch buffers of finished writers, handed to the next ones (a few transfers' worth). */
 const slabs = new BufferPool(8 * 1024 * 1024);
@@ -32,7 +32,7 @@ export class BatchedWriter {
   written: number;
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: Pick<DownloadSink, 'write'>,
     start: number,
     private readonly limitBytes: number,
     private readonly maxWaitMs: number,
@@ -112,7 +112,7 @@ export class BatchedWriter {
 }
 
 /** pwrite until every byte is written (a write may be short, say on a nearly full disk). */
-async function writeAll(fh: FileHandle, data: Buffer, at: number): Promise<void> {
+async function writeAll(fh: Pick<DownloadSink, 'write'>, data: Buffer, at: number): Promise<void> {
   for (let done = 0; done < data.length; ) {
     const { bytesWritten } = await fh.write(data, done, data.length - done, at + done);
     if (bytesWritten === 0) throw Object.assign(new Error('the disk accepted no bytes'), { code: 'EIO' });

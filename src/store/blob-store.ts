@@ -1,10 +1,11 @@
 import type { Readable, Writable } from 'node:stream';
 import type { BatchOp } from './meta-db.js';
 import type { BufferPool } from './buffer-pool.js';
-import type { PartialFiles } from './partial-files.js';
+import type { Download, IdleDownload } from './download.js';
 import type { StagedBlob, StageLimits } from './staged-blob.js';
 
 export type { StagedBlob, StageLimits } from './staged-blob.js';
+export type { Download, IdleDownload } from './download.js';
 
 /**
  * Content-addressed blobs of one node. Promises (test/contract/blob-store-contract.ts checks
@@ -14,12 +15,22 @@ export type { StagedBlob, StageLimits } from './staged-blob.js';
  *   blob or none;
  * - large blobs are never held in memory whole: they flow through in chunks, within one
  *   bounded read budget. Small ones (≤ 64 KiB) may be: a bounded cache serves them
- *   (readSmall), and a small blob verified in memory is committed from there (stageBuffer).
+ *   (readSmall), and a small blob verified in memory is committed from there (stageBuffer);
+ * - a download has one owner at a time (openDownload waits for the previous one to end), is
+ *   resumed after a restart from what it held (falling back to its durable checkpoint when
+ *   its tail is torn), and ends in a commit that drops its partial bytes and checkpoint in
+ *   the same step, an abandon that drops them, or a release that keeps them.
  * Leaves out: where bytes come from (uploads, transfers) and which blobs a node should hold.
  */
 export interface BlobStore {
-  /** Downloads under way, one owner per blob until its commit ends (partial-files.ts). */
-  readonly partials: PartialFiles;
+  /** Opens blob `sha256`'s download (download.ts), waiting while another owner holds it. */
+  openDownload(sha256: string, size: number, signal?: AbortSignal): Promise<Download>;
+  /** Bytes a download held when the store opened, until it is opened again (progress of a queued one). */
+  partialBytes(sha256: string): number;
+  /** Downloads begun that no one holds now (paused, interrupted, left behind). */
+  idleDownloads(): Promise<IdleDownload[]>;
+  /** Drops an idle download's bytes and checkpoint; false (and nothing done) while it is held. */
+  dropDownload(sha256: string): Promise<boolean>;
   /** A small blob already verified in memory, to be committed with the others of its round. */
   stageBuffer(sha256: string, data: Buffer): StagedBlob;
   /** sha256 and length of a stored blob's bytes as they are on disk now (verify). */

@@ -1,6 +1,7 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { BufferPool } from './buffer-pool.js';
+import type { DownloadReader } from './download.js';
 
 export interface CopyOptions {
   /** Bytes per read; two reads' worth are in use at a time. */
@@ -37,7 +38,7 @@ export async function copyFileRange(file: string, start: number, end: number, de
 }
 
 /** copyFileRange from a file already open (the caller closes it), for files still growing too. */
-export async function copyRange(fh: FileHandle, start: number, end: number, dest: Writable, o: RangeCopyOptions): Promise<void> {
+export async function copyRange(fh: Pick<DownloadReader, 'read'>, start: number, end: number, dest: Writable, o: RangeCopyOptions): Promise<void> {
   if (dest.destroyed) throw Object.assign(new Error('the receiver is closed'), { code: 'ERR_STREAM_DESTROYED' });
   const buffers = [o.pool.take(o.chunkBytes), o.pool.take(o.chunkBytes)] as const;
   const writes: (Promise<void> | undefined)[] = [undefined, undefined];

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Readable } from 'node:stream';
 import { SluiceError, toSluiceError } from '../errors.js';
-import type { BlobStore, StagedBlob, StageLimits } from './blob-store.js';
+import type { BlobStore, Download, IdleDownload, StagedBlob, StageLimits } from './blob-store.js';
 import type { BatchOp, MetaDb, Sublevel } from './meta-db.js';
 import { sublevels, syncBatch } from './meta-db.js';
 import { writeHashed } from './hashed-write.js';
@@ -29,15 +29,15 @@ const READ_RUN_MAX = 256 * 1024;
  *   blobs/ab/<sha256>   visible blobs (two-hex fan-out keeps directories small)
  *   tmp/                staging files, on the same filesystem so rename is atomic
  *   quarantine/         blobs that failed re-verification, kept for inspection
- *   partial/            downloads under way, owned through `partials`
+ *   partial/            downloads under way (openDownload, partial-files.ts)
  *   packs/              small replicated blobs, many per file (`packs`)
  */
 export class FsBlobStore implements BlobStore {
+  /** Visible blobs and their sizes. */
   private readonly index = new Map<string, number>();
   /** Blobs that live in a pack file, and where. */
   private readonly packed = new Map<string, PackLocation>();
-  /** Small blobs recently read, served from memory (bounded; content-addressed, so never stale). */
-  /** Small blobs by sha256, least recently used out past HOT_CACHE_BYTES. */
+  /** Small blobs recently read, by sha256 (content-addressed, so never stale), least recently used out past HOT_CACHE_BYTES. */
   private readonly hot = new LRUCache<string, Buffer>({ maxSize: HOT_CACHE_BYTES, sizeCalculation: (b) => Math.max(1, b.length) });
   /** Every read of the node shares one read-ahead budget (read-budget.ts). */
   readonly reads = new ReadBudget();
@@ -48,6 +48,7 @@ export class FsBlobStore implements BlobStore {
   readonly blobDir: string;
   readonly tmpDir: string;
   readonly quarantineDir: string;
+  /** Downloads under way (openDownload); not part of the BlobStore contract. */
   readonly partials: PartialFiles;
   readonly packs: PackFiles;
 
@@ -59,7 +60,7 @@ export class FsBlobStore implements BlobStore {
     this.blobDir = path.join(dataDir, 'blobs');
     this.tmpDir = path.join(dataDir, 'tmp');
     this.quarantineDir = path.join(dataDir, 'quarantine');
-    this.partials = new PartialFiles(db, dataDir);
+    this.partials = new PartialFiles(db, dataDir, { commit: (staged, extra) => this.commit(staged, extra), pathOf: (sha256) => this.pathOf(sha256) });
     this.packs = new PackFiles(dataDir);
     this.committer = new GroupCommit({
       db,
@@ -99,6 +100,7 @@ export class FsBlobStore implements BlobStore {
         },
         isWanted,
       );
+      await store.partials.reconcile();
       return { store, ...outcome };
     } catch (err) {
       throw toSluiceError(err, `cannot open the blob store in ${dataDir}`);
@@ -205,6 +207,22 @@ export class FsBlobStore implements BlobStore {
   /** Lends reused read buffers within the node's read budget (read-budget.ts). */
   withReadBuffers<T>(copy: (o: { chunkBytes: number; pool: BufferPool }) => Promise<T>): Promise<T> {
     return this.reads.withReadBuffers(copy);
+  }
+
+  openDownload(sha256: string, size: number, signal?: AbortSignal): Promise<Download> {
+    return this.partials.open(sha256, size, signal);
+  }
+
+  partialBytes(sha256: string): number {
+    return this.partials.heldBytes(sha256);
+  }
+
+  idleDownloads(): Promise<IdleDownload[]> {
+    return this.partials.idle();
+  }
+
+  dropDownload(sha256: string): Promise<boolean> {
+    return this.partials.drop(sha256);
   }
 
   /** A small blob already verified in memory, to be committed into a pack file. */

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { SluiceError } from '../errors.js';
+import type { DownloadReader, DownloadSink, DownloadTarget, ResumePoint } from './download.js';
 import type { StagedBlob } from './staged-blob.js';
 
 export interface Checkpoint {
@@ -25,30 +26,23 @@ export interface HashMemo {
   readonly hash: Hash;
 }
 
-/** Where a resumed download continues, with the hash of everything before that point. */
-export interface ResumePoint {
-  readonly offset: number;
-  /** Bytes known durable (fsynced and checkpointed); a torn tail falls back to here. */
-  readonly durable: number;
-  readonly hash: Hash;
-}
-
 const HASH_BUFFER = 1024 * 1024;
 
 /**
- * One blob being received into a partial file: the only code that opens, truncates or
- * deletes it. Promises:
- * - a resume point never claims more than the file holds, and never less than its durable
- *   checkpoint unless the file lost bytes;
- * - within one process a retry reuses the hash of what earlier attempts wrote (no re-read
- *   of a 60 GB prefix per retry); after a restart the prefix is re-hashed, and that re-hash
- *   stops as soon as `signal` aborts;
- * - `staged()` hands the file to the store's commit, which renames it into place.
+ * One blob being received into a partial file, the download target (download.ts) of files on
+ * disk: the only code that opens, truncates or deletes it. Within one process a retry reuses
+ * the hash of what earlier attempts wrote (no re-read of a 60 GB prefix per retry).
+ * `staged()` hands the file to the store's commit, which renames it into place.
  * Leaves out: the network, and who may hold a partial (PartialFiles hands out one owner per blob).
  */
-export class PartialFile {
+export class PartialFile implements DownloadTarget {
   /** False once this object knows no checkpoint is recorded (saves a synced delete per fresh blob). */
   private mayHaveCheckpoint = true;
+  /**
+   * Bytes may have been written since the last sync (by this attempt, or by an earlier process
+   * whose file is resumed): the commit syncs them with the rest of its round.
+   */
+  private unsynced = true;
 
   constructor(
     readonly sha256: string,
@@ -90,17 +84,28 @@ export class PartialFile {
   }
 
   /** Opens the file for writing from `offset` (0 creates or empties it). */
-  async openForWrite(offset: number): Promise<FileHandle> {
+  async openForWrite(offset: number): Promise<DownloadSink> {
     this.memos.delete(this.sha256);
     if (offset === 0 && this.mayHaveCheckpoint) {
       await this.checkpoints.delete(this.sha256);
       this.mayHaveCheckpoint = false;
     }
-    return open(this.path, offset > 0 ? 'r+' : 'w', 0o644);
+    const fh = await open(this.path, offset > 0 ? 'r+' : 'w', 0o644);
+    return {
+      write: (buffer, at, length, position) => {
+        this.unsynced = true;
+        return fh.write(buffer, at, length, position);
+      },
+      sync: async () => {
+        await fh.sync();
+        this.unsynced = false;
+      },
+      close: () => fh.close(),
+    };
   }
 
   /** Opens the file for reading (cut-through relaying); the handle stays valid after the commit renames it. */
-  openForRead(): Promise<FileHandle> {
+  openForRead(): Promise<FileHandle & DownloadReader> {
     return open(this.path, 'r');
   }
 
@@ -126,10 +131,10 @@ export class PartialFile {
     await unlink(this.path).catch(() => undefined);
   }
 
-  /** The verified, complete file as a staged blob for the store's commit. */
-  staged(unsynced: boolean): StagedBlob {
+  /** The verified, complete file as a staged blob for the store's commit (which syncs it if need be). */
+  staged(): StagedBlob {
     this.memos.delete(this.sha256);
-    return { tmpPath: this.path, sha256: this.sha256, size: this.size, unsynced };
+    return { tmpPath: this.path, sha256: this.sha256, size: this.size, unsynced: this.unsynced };
   }
 
   private async hashPrefix(length: number, hash: Hash, signal?: AbortSignal): Promise<void> {

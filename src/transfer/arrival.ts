@@ -1,6 +1,5 @@
-import type { BlobStore, StagedBlob } from '../store/blob-store.js';
+import type { BlobStore, Download } from '../store/blob-store.js';
 import type { BatchOp } from '../store/meta-db.js';
-import type { OwnedPartial } from '../store/partial-files.js';
 import type { LiveRelays } from './live-relays.js';
 import { LiveTransfer } from './live-transfer.js';
 
@@ -21,7 +20,7 @@ export class Arrival {
   private released = false;
 
   private constructor(
-    readonly partial: OwnedPartial,
+    readonly partial: Download,
     private readonly relays: LiveRelays,
     private readonly lease: HeldLease | undefined,
   ) {
@@ -34,7 +33,7 @@ export class Arrival {
    */
   static async acquire(store: BlobStore, relays: LiveRelays, sha256: string, size: number, signal: AbortSignal, lease: HeldLease | undefined): Promise<Arrival> {
     try {
-      return new Arrival(await store.partials.acquire(sha256, size, signal), relays, lease);
+      return new Arrival(await store.openDownload(sha256, size, signal), relays, lease);
     } catch (err) {
       void lease?.release(false);
       throw err;
@@ -53,9 +52,9 @@ export class Arrival {
   }
 
   /** Commits the verified file (with `extra` records) and releases everything once the commit ends. */
-  async commit(store: BlobStore, staged: StagedBlob, extra: readonly BatchOp[]): Promise<void> {
+  async commit(extra: readonly BatchOp[]): Promise<void> {
     try {
-      await store.commit([staged], extra);
+      await this.partial.commit(extra);
       this.release(true);
     } catch (err) {
       this.release(false);

@@ -4,14 +4,13 @@ import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { blobUrl } from '../protocol/paths.js';
 import { sliceBytes, type RateBudget } from '../schedule/rate-budget.js';
-import type { StagedBlob } from '../store/blob-store.js';
 import { BatchedWriter } from '../store/batched-writer.js';
-import type { PartialFile } from '../store/partial-file.js';
+import type { DownloadTarget } from '../store/download.js';
 import { cutShort, hashMismatch, lengthMismatch, refuseStatus, tooLong } from './response-checks.js';
 
 export interface FetchBlobOptions {
-  /** The partial file this attempt writes: its blob's sha256 and catalog size. */
-  readonly partial: PartialFile;
+  /** The download this attempt writes (a store's, or the agent's cache file): its blob's sha256 and catalog size. */
+  readonly partial: DownloadTarget;
   readonly peer: { readonly name: string; readonly url: string };
   /**
    * Fetch from this URL instead of the peer's blob route: a vendor's repository, whose pool
@@ -58,9 +57,8 @@ export class TransferPaused extends Error {
   }
 }
 
+/** A verified download: every byte is held and hashed to the catalog's sha256, ready for its commit. */
 export interface FetchOutcome {
-  /** The verified bytes, ready for BlobStore.commit. */
-  readonly staged: StagedBlob;
   /** Offset the transfer resumed from (0 when it started fresh). */
   readonly resumedFrom: number;
   /** Body bytes received by this attempt. */
@@ -336,7 +334,7 @@ async function verified(o: FetchBlobOptions, hash: Hash, durable: number, resume
     else await partial.discard();
     throw hashMismatch(what, digest);
   }
-  return { staged: partial.staged(o.deferSync === true), resumedFrom, received };
+  return { resumedFrom, received };
 }
 
 /** A step on this node's own disk: its failure is STORE_IO (never the peer's fault). */

@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { FileHandle } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
 import { copyRange, type CopyOptions } from '../store/copy-file-range.js';
-import type { PartialFile } from '../store/partial-file.js';
+import type { Download, DownloadReader } from '../store/download.js';
 
 export type LiveState = 'running' | 'verified' | 'stored' | 'failed';
 
@@ -23,7 +22,7 @@ export class LiveTransfer extends EventEmitter {
   written = 0;
   state: LiveState = 'running';
 
-  constructor(readonly partial: PartialFile) {
+  constructor(readonly partial: Download) {
     super();
     this.setMaxListeners(0);
   }
@@ -72,8 +71,8 @@ export class LiveTransfer extends EventEmitter {
     }
   }
 
-  /** The partial file, open for reading (ENOENT once it was renamed into the store). */
-  open(): Promise<FileHandle> {
+  /** The bytes held, open for reading. */
+  open(): Promise<DownloadReader> {
     return this.partial.openForRead();
   }
 
@@ -81,7 +80,7 @@ export class LiveTransfer extends EventEmitter {
    * Writes bytes [start, end] of `fh` (from open()) to `dest` as they become available, with
    * the store's reused buffers (`o`); does not end `dest` or close `fh`.
    */
-  copyTo(fh: FileHandle, dest: Writable, start: number, end: number, o: CopyOptions): Promise<void> {
+  copyTo(fh: DownloadReader, dest: Writable, start: number, end: number, o: CopyOptions): Promise<void> {
     return copyRange(fh, start, end, dest, { ...o, available: (position) => this.available(position, end) });
   }
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { PartialFiles } from '../../src/store/partial-files.js';
+import { FsBlobStore } from '../../src/store/fs-blob-store.js';
 import { verifyStore } from '../../src/store/verify-store.js';
 import { freshStore } from '../helpers/store.js';
 
@@ -29,37 +30,15 @@ describe('group commit: per-blob outcomes', () => {
   });
 });
 
-describe('partial files have one owner', () => {
-  it('a second owner of a blob waits until the first has committed, and then finds it stored', async () => {
-    const { store } = await freshStore();
-    const data = randomBytes(100_000);
-    const id = sha(data);
-    const first = await store.partials.acquire(id, data.length);
-    const fh = await first.openForWrite(0);
-    await fh.write(data);
-    await fh.close();
-    let secondGotIt = false;
-    const second = store.partials.acquire(id, data.length).then((p) => {
-      secondGotIt = true;
-      return p;
-    });
-    await new Promise((r) => setImmediate(r));
-    assert.equal(secondGotIt, false, 'held while the first owner commits');
-    await store.commit([first.staged(true)]);
-    first.release();
-    const p = await second;
-    assert.ok(store.has(id), 'the second owner sees the committed blob');
-    p.release();
-  });
-
+describe('downloads of the file-system store', () => {
   it('a retry reuses the hash of what was written (no re-read); a restart re-hashes, and stops at once on abort', async () => {
     const { store, db, dir } = await freshStore();
     const data = randomBytes(8 * 1024 * 1024);
     const id = sha(data);
     const half = data.length / 2;
-    const a = await store.partials.acquire(id, data.length);
+    const a = await store.openDownload(id, data.length);
     const fh = await a.openForWrite(0);
-    await fh.write(data.subarray(0, half));
+    await fh.write(data, 0, half, 0);
     await fh.sync();
     await fh.close();
     await a.checkpoint(half);
@@ -67,14 +46,14 @@ describe('partial files have one owner', () => {
     a.remember(half, hash);
     a.release();
     // Same length, other bytes: only a re-read would notice.
-    const file = a.path;
-    writeFileSync(file, Buffer.alloc(half, 1));
-    const b = await store.partials.acquire(id, data.length);
+    writeFileSync(path.join(dir, 'partial', `${id}.part`), Buffer.alloc(half, 1));
+    const b = await store.openDownload(id, data.length);
     const memo = await b.resumePoint();
     assert.equal(memo.offset, half);
     assert.equal(memo.hash.digest('hex'), createHash('sha256').update(data.subarray(0, half)).digest('hex'), 'the remembered hash was used');
     // A new process has no memo: it re-hashes, and an abort stops that before any read.
-    const c = await new PartialFiles(db, dir).acquire(id, data.length);
+    const { store: restarted } = await FsBlobStore.open(db, dir);
+    const c = await restarted.openDownload(id, data.length);
     const stop = new AbortController();
     stop.abort();
     await assert.rejects(c.resumePoint(stop.signal), (err: Error) => err.name === 'AbortError');
