@@ -13,7 +13,7 @@ const tiers = [
   ['cli'],
   ['daemon'],
   ['http', 'console', 'replicate', 'agent', 'reports', 'client', 'offline', 'feeds', 'promote', 'audit'],
-  ['catalog', 'transfer', 'schedule', 'protocol', 'site'],
+  ['catalog', 'download', 'schedule', 'protocol', 'site'],
   ['store', 'topology', 'tls', 'auth', 'metrics'],
   ['errors', 'log', 'version', 'domain'],
 ];
@@ -24,7 +24,7 @@ const forbidden = [
   { name: 'http-not-replicate', comment: 'The daemon joins HTTP and replication; neither knows the other.', severity: 'error', from: { path: folder(['http']) }, to: { path: folder(['replicate']) } },
   { name: 'console-not-replicate', comment: 'The console reads what the node publishes through HttpDeps, never the replicator.', severity: 'error', from: { path: folder(['console']) }, to: { path: folder(['replicate']) } },
   { name: 'http-not-console', comment: 'The daemon registers the console on the node\'s server; the HTTP layer never knows the console (the console may use http/ helpers).', severity: 'error', from: { path: folder(['http']) }, to: { path: folder(['console']) } },
-  { name: 'http-not-store-impl', comment: 'HTTP uses the store through its contract (store/blob-store.ts), never the file-system implementation.', severity: 'error', from: { path: folder(['http', 'console', 'replicate', 'transfer', 'feeds', 'offline', 'agent', 'reports']) }, to: { path: '^src/store/fs-blob-store\\.ts$' } },
+  { name: 'http-not-store-impl', comment: 'HTTP uses the store through its contract (store/blob-store.ts), never the file-system implementation.', severity: 'error', from: { path: folder(['http', 'console', 'replicate', 'download', 'feeds', 'offline', 'agent', 'reports']) }, to: { path: '^src/store/fs-blob-store\\.ts$' } },
   { name: 'replicate-not-http', comment: 'The daemon joins HTTP and replication; neither knows the other.', severity: 'error', from: { path: folder(['replicate']) }, to: { path: folder(['http']) } },
 ];
 tiers.forEach((tier, i) => {

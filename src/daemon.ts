@@ -40,7 +40,6 @@ import { verifyStore } from './store/verify-store.js';
 import { NodeTls } from './tls/node-tls.js';
 import { pullsFrom } from './topology/tree.js';
 import type { NodeSpec, Topology } from './topology/types.js';
-import { RelaySources } from './transfer/live-relays.js';
 import { VERSION } from './version.js';
 
 /** How long a stopping node lets in-flight requests finish before cutting them. */
@@ -81,7 +80,7 @@ export class SluiceNode {
   private http: SluiceHttpServer | undefined;
   /** What only the primary runs (catalog writer, vendor feeds). */
   private primary: PrimaryRole | undefined;
-  /** What every other node runs (schedule, replication, pushes upstream). */
+  /** What every other node runs (schedule, replication planner and downloader, pushes upstream). */
   private downstream: DownstreamRole | undefined;
   private rollup: ReportRollup | undefined;
   /** The audit trail: its counts of refused acts are written before the database closes. */
@@ -92,8 +91,6 @@ export class SluiceNode {
   private readonly client = new PeerClient();
   /** This node's certificate: served when its url is https://, presented to upstreams. */
   private readonly tls: NodeTls;
-  /** Who relays blobs still arriving (the replicator, the vendor fetcher), as the blob route asks. */
-  private readonly relaySources = new RelaySources();
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: NodeOptions) {
@@ -146,7 +143,7 @@ export class SluiceNode {
         this.log.warn({ dropped: dropped.length, adopted: adopted.length, deleted: deleted.length }, 'store reconciled with disk at start-up');
       }
       const tuning = { ...DEFAULT_TUNING, ...this.options.tuning };
-      const common = { topology, spec: this.spec, secrets, catalog, store, db, metrics: this.metrics, log: this.log, tuning, relays: this.relaySources };
+      const common = { topology, spec: this.spec, secrets, catalog, store, db, metrics: this.metrics, log: this.log, tuning };
       if (signingKeys) this.primary = await PrimaryRole.build(common, signingKeys);
       this.metrics.onScrape(() => this.updateGauges());
       this.children = new ChildStatuses(topology, this.spec, tuning.statusStaleMs);
@@ -167,13 +164,11 @@ export class SluiceNode {
       // Still accepted, as admin: a shared list names no person and cannot be narrowed to a role.
       if (this.spec.isPrimary && !tokens.configured && named.size === 0) this.log.warn('SLUICE_ADMIN_TOKEN is not set and no named token exists: this primary will refuse every publish and approval until an admin token is given');
       if (tokens.configured) this.log.warn('the tokens of SLUICE_ADMIN_TOKEN act as admin on every route; give each person a named token with the role they need ("sluice token add NAME --role ...") and then empty the list');
-      await this.listen(this.httpDeps(new Credentials(tokens, named), audit, auditRollup, reports, rollup));
       if (!this.spec.isPrimary) {
-        const children = this.children;
-        this.downstream = await DownstreamRole.start({
+        this.downstream = new DownstreamRole({
           ...common,
           client: this.client,
-          children,
+          children: this.children,
           rollup,
           auditRollup,
           ownStatus: () => {
@@ -182,6 +177,8 @@ export class SluiceNode {
           },
         });
       }
+      await this.listen(this.httpDeps(new Credentials(tokens, named), audit, auditRollup, reports, rollup));
+      this.downstream?.start();
       this.primary?.start();
       this.ready = true;
       this.log.info({ url: this.address.url, catalogSeq: catalog.seq, blobs: store.stats().blobs, primary: this.spec.isPrimary }, 'node ready');
@@ -219,7 +216,7 @@ export class SluiceNode {
       children: this.children!,
       verify: () => this.verify(),
       importExport: (dir: string, maxAgeMs?: number) => this.importExport(dir, maxAgeMs),
-      relays: this.relaySources,
+      downloads: (this.primary?.downloader ?? this.downstream?.downloader)!,
       updates: new UpdatesCache({ catalog, node: this.spec, store, topology, metrics: this.metrics }),
       ...(this.primary?.feeds ? { feeds: this.primary.feeds } : {}),
       ...(this.primary?.promotions ? { promotions: this.primary.promotions } : {}),
@@ -258,11 +255,11 @@ export class SluiceNode {
         ready: this.ready,
         catalog: this.data?.catalog,
         store: this.data?.store,
-        replicator: this.downstream?.replicator,
+        downstream: this.downstream,
         schedule: this.downstream?.schedule,
         children: this.children,
         lost: () => this.primary?.lost.list() ?? [],
-        vendor: this.primary?.vendorFetcher,
+        vendor: this.primary?.vendor,
         site: site ? { name: site.name, redisUp: site.link.up, fallbackShare: site.budget.fallbackShare } : undefined,
       },
       maxTransfers,
@@ -274,7 +271,7 @@ export class SluiceNode {
     if (this.spec.isPrimary) throw new SluiceError('NOT_PRIMARY', `node ${this.spec.name} is the primary: it writes the catalog, exports come from it; import into a downstream node`);
     const report = await importExport(dir, { topology: this.options.topology, spec: this.spec, catalog: this.catalog, store: this.store, ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) });
     this.log.info({ dir, ...report.catalog, ...report.blobs }, 'export imported');
-    this.downstream?.replicator.refresh();
+    this.downstream?.planner.refresh();
     return report;
   }
 
@@ -284,7 +281,7 @@ export class SluiceNode {
     if (report.quarantined.length) this.log.error({ quarantined: report.quarantined }, 'blobs failed verification and were quarantined');
     if (report.missing.length) this.log.error({ missing: report.missing }, 'blobs whose file is gone were forgotten');
     if (report.unreadable.length) this.log.warn({ unreadable: report.unreadable }, 'some blobs could not be read; they are kept (run verify again)');
-    this.downstream?.replicator.refresh();
+    this.downstream?.planner.refresh();
     return { node: this.spec.name, ...report };
   }
 
@@ -327,7 +324,7 @@ export class SluiceNode {
     if (!this.data) return;
     sampleStoreGauges(this.metrics, this.data.store, this.spec.dataDir);
     sampleCatalogGauges(this.metrics, this.data.catalog);
-    this.downstream?.replicator.updateMetrics();
+    this.downstream?.updateMetrics();
     this.metrics.blobsLost.set(this.primary?.lost.list().length ?? 0);
     if (this.rollup) sampleComplianceGauges(this.metrics, this.data.catalog.state, this.options.topology, this.rollup.subtree());
   }

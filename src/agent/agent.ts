@@ -7,7 +7,7 @@ import { readyzUrl, reportsUrl, updatesUrl } from '../protocol/paths.js';
 import type { UpdateEntry } from '../protocol/updates.js';
 import { hashFile } from '../store/file-digest.js';
 import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
-import { fetchBlob } from '../transfer/fetch-blob.js';
+import { fetchBlob } from '../download/fetch-blob.js';
 import { writeFileDurably } from '../store/durable-file.js';
 import { PartialFile } from '../store/partial-file.js';
 import { SluiceError, toSluiceError } from '../errors.js';
@@ -294,7 +294,7 @@ async function fetchVerified(o: AgentOptions, catalog: VerifiedCatalog, u: Plann
         try {
           await fetchBlob({
             partial,
-            peer: { name: 'node', url: origin },
+            route: { name: 'node', node: origin },
             selfName: o.clientId,
             dispatcher: o.dispatcher,
             budget: UNLIMITED_BUDGET,

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { outcomeSummary, runAgentOnce, type AgentOptions } from '../agent/agent.js';
 import { readPublicKey } from '../catalog/keys.js';
 import { SluiceError, describeFsError, isSluiceError } from '../errors.js';
-import { backoffMs, sleep } from '../replicate/backoff.js';
+import { backoffMs, sleep } from '../download/backoff.js';
 import { parseDuration } from '../topology/units.js';
 import { common, globalOptions, printJson, topologyOf } from './context.js';
 import { closeOnSignal } from './lifecycle.js';

@@ -6,7 +6,6 @@ import type { ReplicationTuning } from '../replicate/tuning.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { MetaDb } from '../store/meta-db.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import type { RelaySources } from '../transfer/live-relays.js';
 
 /** What every role of a node is built from: the node's own parts, opened by the daemon. */
 export interface NodeParts {
@@ -19,6 +18,4 @@ export interface NodeParts {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly tuning: ReplicationTuning;
-  /** Who relays blobs still arriving; a role attaches its fetcher to it. */
-  readonly relays: RelaySources;
 }

@@ -8,8 +8,11 @@ import { AptPublisher } from '../feeds/apt-publisher.js';
 import { FeedScheduler } from '../feeds/feed-scheduler.js';
 import { FeedState } from '../feeds/feed-state.js';
 import { RepositoryKeys } from '../feeds/repository-key.js';
-import { VendorFetcher } from '../feeds/vendor-fetcher.js';
+import { VendorPlanner } from '../feeds/vendor-planner.js';
+import { freeBytesOf } from '../download/disk-space.js';
+import { Downloader } from '../download/downloader.js';
 import { ScheduleController } from '../schedule/schedule-controller.js';
+import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { NodeSpec } from '../topology/types.js';
 import type { CloseStep } from './close-steps.js';
@@ -23,15 +26,20 @@ import type { NodeParts } from './node-parts.js';
 /** The primary role needs nothing beyond the common parts. */
 export type PrimaryParts = NodeParts;
 
+/** Concurrent downloads from vendors in each lane (critical, large, small): a vendor's mirror is not a peer of ours. */
+const VENDOR_CONCURRENCY = 2;
+
 /**
  * What only the primary runs: the catalog writer (with its signing keys), the lost-blob
- * watch, and with `feeds:` the vendor side — feed syncs, vendor fetches on the primary's own
- * schedule, and the signed APT repository of each ring.
+ * watch, and with `feeds:` the vendor side — feed syncs, the vendor planner whose files the
+ * downloader takes on the primary's own schedule, and the signed APT repository of each ring.
  */
 export class PrimaryRole {
   private vendorClient: EnvHttpProxyAgent | undefined;
   feeds: FeedScheduler | undefined;
-  vendorFetcher: VendorFetcher | undefined;
+  vendor: VendorPlanner | undefined;
+  /** The primary's downloader: vendor files (with feeds), and the relay of those still arriving. */
+  downloader!: Downloader;
   private vendorSchedule: ScheduleController | undefined;
   private aptPublisher: AptPublisher | undefined;
   private retention: SupersededRetention | undefined;
@@ -49,7 +57,13 @@ export class PrimaryRole {
     const role = new PrimaryRole(writer, new LostBlobs(p.catalog, p.store, p.topology.retainSupersededMs));
     if (p.topology.retainSupersededMs !== undefined) role.retention = new SupersededRetention(p.catalog, p.store, p.topology.retainSupersededMs, p.metrics, p.log.child({ component: 'retention' }));
     if (p.topology.feeds.size) await role.buildFeeds(p);
+    else role.downloader = role.newDownloader(p, { normal: UNLIMITED_BUDGET, critical: UNLIMITED_BUDGET });
     return role;
+  }
+
+  private newDownloader(p: PrimaryParts, budgets: ConstructorParameters<typeof Downloader>[0]['budgets']): Downloader {
+    const tuning = { ...p.tuning, smallConcurrency: VENDOR_CONCURRENCY, largeConcurrency: VENDOR_CONCURRENCY, criticalConcurrency: VENDOR_CONCURRENCY };
+    return new Downloader({ store: p.store, metrics: p.metrics, log: p.log.child({ component: 'vendor' }), tuning, budgets, selfName: p.spec.name, freeBytes: () => freeBytesOf(p.spec.dataDir) });
   }
 
   private async buildFeeds(p: PrimaryParts): Promise<void> {
@@ -66,9 +80,8 @@ export class PrimaryRole {
     const region = p.topology.regions.get(p.spec.region)!;
     this.vendorSchedule = new ScheduleController(p.spec.schedule ?? region.schedule, region.timezone, region.critical, p.metrics, p.log.child({ component: 'schedule' }));
     this.vendorSchedule.start();
-    const t = p.tuning;
-    this.vendorFetcher = new VendorFetcher({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, metrics: p.metrics, log: p.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs, budget: this.vendorSchedule.budget, criticalBudget: this.vendorSchedule.criticalBudget });
-    p.relays.attach(this.vendorFetcher);
+    this.downloader = this.newDownloader(p, { normal: this.vendorSchedule.budget, critical: this.vendorSchedule.criticalBudget });
+    this.vendor = new VendorPlanner({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, downloader: this.downloader, dispatcher: this.vendorClient });
   }
 
   /**
@@ -86,7 +99,8 @@ export class PrimaryRole {
     this.promotions?.start();
     this.retention?.start();
     this.feeds?.start();
-    this.vendorFetcher?.start();
+    this.vendor?.start();
+    this.downloader.start();
     this.aptPublisher?.start();
   }
 
@@ -94,7 +108,8 @@ export class PrimaryRole {
   closeSteps(): CloseStep[] {
     return [
       ['feeds', () => this.feeds?.close()],
-      ['vendor fetches', () => this.vendorFetcher?.close()],
+      ['vendor planner', () => this.vendor?.close()],
+      ['downloads', () => this.downloader.close()],
       ['vendor schedule', () => this.vendorSchedule?.close()],
       ['apt index', () => this.aptPublisher?.close()],
       ['promotions', () => this.promotions?.close()],

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { SHA256_PATTERN } from '../catalog/records.js';
 import { SluiceError } from '../errors.js';
-import { BLOB_BATCH_MAX, BLOB_BATCH_TYPE, frameHeader } from '../protocol/blob-batch.js';
+import { BATCH_PENDING_HEADER, BLOB_BATCH_MAX, BLOB_BATCH_TYPE, frameHeader } from '../protocol/blob-batch.js';
 import { PATHS } from '../protocol/paths.js';
 import { PACKED_BLOB_MAX } from '../store/blob-sizes.js';
 import { blobFastPath, type BlobFastPath } from './blob-fast-path.js';
@@ -14,7 +14,7 @@ import { auditTarget, authorize, requireRole } from './require-token.js';
 import { sendBlob } from './send-blob.js';
 
 /** What the blob routes use of the node. */
-export type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'relays' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer'>;
+export type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'downloads' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer'>;
 
 /**
  * Everything about /v1/blobs in one plugin: GET/HEAD of a blob (the route, and the fast path
@@ -74,6 +74,8 @@ const batchSchema = z.object({ sha256: z.array(z.string().regex(SHA256_PATTERN))
  * POST /v1/blobs/batch: many small blobs in one response (protocol/blob-batch.ts), so a
  * downstream node does not pay a request per 16 KiB blob. Blobs are public like GET; frames
  * are produced as they are read (neighbours in a pack read together, at most 256 KiB at once).
+ * A blob this node is fetching itself is marked so for a caller that understands it: that
+ * caller asks again shortly, as after a relay that has not started, and records no error.
  */
 async function serveBatch(request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): Promise<unknown> {
   const parsed = batchSchema.safeParse(request.body);
@@ -81,9 +83,10 @@ async function serveBatch(request: FastifyRequest, reply: FastifyReply, deps: Bl
   const peer = deps.peerAuth.certifiedNode(request) ?? peerOf(request, deps.topology);
   const counter = deps.metrics.transferBytes.labels({ direction: 'out', peer });
   const store = deps.store;
+  const pendingKnown = request.headers[BATCH_PENDING_HEADER] !== undefined;
   async function* frames() {
     for await (const [sha256, bytes] of store.readSmallInOrder(parsed.data!.sha256, PACKED_BLOB_MAX)) {
-      yield frameHeader(sha256, bytes?.length);
+      yield frameHeader(sha256, bytes ? bytes.length : pendingKnown && deps.downloads.pending(sha256) ? 'pending' : 'missing');
       if (bytes) {
         counter.inc(bytes.length);
         yield bytes;

@@ -15,7 +15,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { VerifyReport } from '../store/verify-store.js';
 import type { TlsMaterial } from '../tls/tls-files.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
-import type { RelaySource } from '../transfer/live-relays.js';
+import type { Downloader } from '../download/downloader.js';
 import type { UpdatesBody, UpdatesQuery } from '../catalog/updates-cache.js';
 import type { PeerAuth } from './peer-auth.js';
 
@@ -88,8 +88,8 @@ export interface HttpDeps {
   readonly logger: Logger;
   readonly isReady: () => { ready: boolean; reason?: string };
   readonly status: () => unknown;
-  /** Blobs being received right now, for cut-through relaying (the replicator, the vendor fetcher). */
-  readonly relays: RelaySource;
+  /** The node's one downloader: blobs arriving now are relayed from it (cut-through), and it says which are on their way. */
+  readonly downloads: Pick<Downloader, 'relay' | 'pending'>;
   /** What `/v1/updates` offers an endpoint (catalog/updates-cache.ts decides; HTTP only answers). */
   readonly updates: { answer(question: UpdatesQuery): UpdatesBody };
   /** The rings' APT repositories (every node; empty until the primary publishes one). */

@@ -1,15 +1,15 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { pipeline } from 'node:stream/promises';
-import { SluiceError } from '../errors.js';
-import type { LiveTransfer } from '../transfer/live-transfer.js';
+import type { Arrival } from '../download/arrival.js';
+import { SluiceError, isSluiceError } from '../errors.js';
 import { blobHeaders, type BlobLabel } from './blob-headers.js';
 import type { HttpDeps } from './deps.js';
 import { peerOf } from './peer.js';
 import { planResponse } from './range-plan.js';
 
 /** What answering with a blob uses of the node. */
-export type SendBlobDeps = Pick<HttpDeps, 'egress' | 'relays' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'topology'>;
+export type SendBlobDeps = Pick<HttpDeps, 'egress' | 'downloads' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'topology'>;
 
 /** How long a request for a wanted blob waits for this node's own transfer of it to start. */
 const LIVE_WAIT_MS = 5000;
@@ -23,7 +23,12 @@ export async function sendBlob(request: FastifyRequest, reply: FastifyReply, dep
   let size = deps.store.sizeOf(sha256);
   // Not stored yet, but arriving: relay it as it lands (cut-through), waiting briefly for a
   // wanted blob's transfer to start.
-  const live = size === undefined && !label ? await deps.relays.liveTransfer(sha256, LIVE_WAIT_MS) : undefined;
+  let live: Arrival | undefined;
+  if (size === undefined && !label) {
+    const answer = await deps.downloads.relay(sha256, LIVE_WAIT_MS);
+    if (answer.kind === 'arriving') live = answer.arrival;
+    else if (answer.kind === 'pending') throw new SluiceError('BLOB_PENDING', `blob ${sha256} is not stored on node ${deps.node.name} yet: the node is fetching it, and its transfer did not start within ${LIVE_WAIT_MS / 1000} s; ask again shortly`);
+  }
   if (live) size = live.size;
   // A small blob is not relayed: it may have been stored while the request waited.
   else size ??= deps.store.sizeOf(sha256);
@@ -61,19 +66,25 @@ export async function sendBlob(request: FastifyRequest, reply: FastifyReply, dep
   if (!paced) {
     // Unpaced, the bytes go out through the store's reused buffers (store/copy-file-range.ts):
     // a stream allocating a buffer per chunk costs collections that halve the rate.
-    const fh = live ? await openLive(live) : undefined;
+    // Opened before the headers go: a relay whose transfer failed here is answered RELAY_FAILED.
+    const reader = live ? await live.open() : undefined;
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(plan.status, reply.getHeaders() as OutgoingHttpHeaders);
     const range = { start: plan.start, end: plan.end };
     const onChunk = (n: number) => counter.inc(n);
-    const copy = fh && live ? deps.store.withReadBuffers((o) => live.copyTo(fh, raw, range.start, range.end, { ...o, onChunk })).finally(() => fh.close()) : deps.store.copyTo(sha256, raw, range, onChunk);
+    const copy = reader && live ? deps.store.withReadBuffers((o) => live.copyTo(reader, raw, range.start, range.end, { ...o, onChunk })).finally(() => reader.close()) : deps.store.copyTo(sha256, raw, range, onChunk);
     // Headers are gone: cutting the connection is how a client learns the body is short.
-    copy.then(() => raw.end(), (err: Error) => raw.destroy(err));
+    copy.then(
+      () => raw.end(),
+      (err: Error) => {
+        if (isSluiceError(err, 'RELAY_FAILED')) request.log.warn({ code: err.code, sha256 }, `relay cut: ${err.message}`);
+        raw.destroy(err);
+      },
+    );
     return reply;
   }
-  const relayed = live ? await openLiveStream(live, plan.start, plan.end) : undefined;
-  const file = relayed ?? deps.store.read(sha256, { start: plan.start, end: plan.end });
+  const file = live ? await live.read(plan.start, plan.end) : deps.store.read(sha256, { start: plan.start, end: plan.end });
   const count = (chunk: Buffer) => counter.inc(chunk.length);
   // Egress caps pace the response. pipeline() destroys the file stream (its descriptor and
   // read-ahead share) when the client goes away; pipe() would leave it open for good.
@@ -82,22 +93,4 @@ export async function sendBlob(request: FastifyRequest, reply: FastifyReply, dep
   const sent = reply.send(throttled);
   throttled.on('data', count);
   return sent;
-}
-
-/** The live partial, or undefined if it was just renamed into the store (read it from there). */
-async function openLive(live: LiveTransfer) {
-  return live.open().catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT' && live.state === 'stored') return undefined;
-    throw err;
-  });
-}
-
-/** The same as a stream, for paced responses. */
-async function openLiveStream(live: LiveTransfer, start: number, end: number) {
-  try {
-    return await live.read(start, end);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && live.state === 'stored') return undefined;
-    throw err;
-  }
 }

@@ -2,23 +2,29 @@
  * Many small blobs in one response (`POST /v1/blobs/batch`): the request names up to
  * BLOB_BATCH_MAX blobs, `{ "sha256": [...] }`; the response carries, in the order asked, one
  * frame per blob: `SHA256 SIZE\n` followed by SIZE bytes when the node holds it as a small
- * blob, `SHA256 -\n` when it does not (ask with GET /v1/blobs/SHA256 instead). Each receiver
- * hashes every blob it takes: the frame says what the bytes claim to be, nothing more.
+ * blob, `SHA256 -\n` when it does not (ask with GET /v1/blobs/SHA256 instead), and, to a
+ * caller that sent BATCH_PENDING_HEADER, `SHA256 ~\n` when the node is fetching it itself
+ * (ask again shortly). Each receiver hashes every blob it takes: the frame says what the
+ * bytes claim to be, nothing more.
  */
 export const BLOB_BATCH_MAX = 64;
 export const BLOB_BATCH_TYPE = 'application/vnd.sluice.blob-batch';
+/** Sent by a caller that understands `~` frames (a node that has not answered `-` for a blob it is fetching). */
+export const BATCH_PENDING_HEADER = 'x-sluice-batch-pending';
 
-export function frameHeader(sha256: string, size: number | undefined): Buffer {
-  return Buffer.from(`${sha256} ${size === undefined ? '-' : size}\n`, 'latin1');
+/** A frame's header: the blob's size, `missing` (not held) or `pending` (being fetched here). */
+export function frameHeader(sha256: string, size: number | 'missing' | 'pending'): Buffer {
+  return Buffer.from(`${sha256} ${size === 'missing' ? '-' : size === 'pending' ? '~' : size}\n`, 'latin1');
 }
 
-/** One decoded frame: the blob's bytes, or undefined when the sender does not hold it. */
+/** One decoded frame: the blob's bytes, or undefined when the sender does not hold it (`pending`: it is fetching it). */
 export interface BatchFrame {
   readonly sha256: string;
   readonly bytes: Buffer | undefined;
+  readonly pending?: boolean;
 }
 
-const HEADER = /^([0-9a-f]{64}) (-|\d{1,9})$/;
+const HEADER = /^([0-9a-f]{64}) (-|~|\d{1,9})$/;
 /** `SHA256 SIZE\n`: 64 + 1 + at most 9 digits + 1. */
 const HEADER_MAX = 75;
 
@@ -96,8 +102,8 @@ export class FrameDecoder {
         }
         const m = HEADER.exec(pending.take(nl + 1).toString('latin1', 0, nl));
         if (!m) throw new Error('malformed blob batch: bad frame header');
-        if (m[2] === '-') {
-          out.push({ sha256: m[1]!, bytes: undefined });
+        if (m[2] === '-' || m[2] === '~') {
+          out.push({ sha256: m[1]!, bytes: undefined, ...(m[2] === '~' ? { pending: true } : {}) });
           continue;
         }
         const size = Number(m[2]);

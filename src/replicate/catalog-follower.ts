@@ -11,8 +11,8 @@ import type { PeerClient } from '../protocol/peer-client.js';
 import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { backoffMs, sleep } from './backoff.js';
-import type { PeerSelector } from './peers.js';
+import { backoffMs, sleep } from '../download/backoff.js';
+import type { PeerSelector } from '../download/peers.js';
 import type { ReplicationTuning } from './tuning.js';
 
 export interface FollowerDeps {

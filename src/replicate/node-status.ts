@@ -1,11 +1,12 @@
 import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { LastErrorView } from '../download/last-error.js';
+import type { PackageForecast } from '../schedule/forecast.js';
 import type { NodeStatus, TransferStatus } from '../protocol/status.js';
 import type { ScheduleController } from '../schedule/schedule-controller.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { NodeSpec } from '../topology/types.js';
 import { VERSION } from '../version.js';
 import { CLOCK_SKEW_WARN_SECONDS } from './catalog-follower.js';
-import type { Replicator } from './replicator.js';
 import type { ChildStatuses } from './status-rollup.js';
 
 /** The parts of a node its status is read from; any may be absent while it starts. */
@@ -14,7 +15,15 @@ export interface StatusParts {
   readonly ready: boolean;
   readonly catalog: CatalogLog | undefined;
   readonly store: BlobStore | undefined;
-  readonly replicator: Replicator | undefined;
+  /** A downstream node's replication: its planner's progress and forecast, its upstream, its last error, blobs missing upstream. */
+  readonly downstream:
+    | {
+        readonly planner: { progress(max: number): { pendingBytes: number; pendingBlobs: number; transfers: TransferStatus[] }; forecast(): PackageForecast[] };
+        upstreamView(): { preferred: string; current: string; lastSyncAt: number | undefined; clockSkew: ReadonlyMap<string, number> };
+        readonly errors: { readonly view: LastErrorView | undefined };
+        readonly downloader: { missing(): NodeStatus['missing'] };
+      }
+    | undefined;
   readonly schedule: ScheduleController | undefined;
   readonly children: ChildStatuses | undefined;
   /** On the primary with feeds: vendor files being fetched (the vendor is its upstream). */
@@ -31,12 +40,12 @@ export interface StatusParts {
  */
 export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus {
   const head = p.catalog?.head;
-  const progress = p.replicator?.progress(maxTransfers);
-  const forecast = p.replicator?.forecast() ?? [];
+  const progress = p.downstream?.planner.progress(maxTransfers);
+  const forecast = p.downstream?.planner.forecast() ?? [];
   const etas = forecast.map((f) => f.eta);
-  const upstream = p.replicator?.upstreamView();
+  const upstream = p.downstream?.upstreamView();
   const lost = p.lost();
-  const missing = p.replicator?.missing() ?? [];
+  const missing = p.downstream?.downloader.missing() ?? [];
   return {
     node: p.spec.name,
     primary: p.spec.isPrimary,
@@ -72,7 +81,7 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
       pendingPackages: forecast.length,
       late: forecast.filter((f) => f.late).slice(0, 20),
     },
-    lastError: p.replicator?.errors.view ?? null,
+    lastError: p.downstream?.errors.view ?? null,
     missing: missing.slice(0, 20),
     lost: lost.slice(0, 20),
     warnings: [...warnings(upstream?.clockSkew, lost, missing), ...(p.site && !p.site.redisUp ? [`the Redis of site ${p.site.name} is unreachable: this node keeps to ${Math.round(p.site.fallbackShare * 100)}% of the site's rate and fetches blobs without leases (a blob may cross the WAN once per sibling) until it is back`] : [])],

@@ -1,28 +1,17 @@
-import { priorityOf } from './priority.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
-import type { TransferState } from '../domain/labels.js';
+import type { TransferView } from '../download/task.js';
+import { transferStatuses } from '../download/transfer-status.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { forecastPackages, type PackageForecast, type PendingPackage } from '../schedule/forecast.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { NodeSpec, ScheduleWindow, Topology } from '../topology/types.js';
 import type { WantedBlob } from './wanted.js';
 
-/** What progress reads of a transfer. */
-export interface TaskView {
-  readonly blob: WantedBlob;
-  readonly state: TransferState;
-  readonly attempts: number;
-  /** Bytes of the blob held in the partial file (resumed offset + received). */
-  readonly offset: number;
-  readonly rateBytesPerSec: number;
-  readonly peer: string | undefined;
-  readonly lastError: { code: string; message: string; at: string } | undefined;
-}
-
 /**
  * What replication still has to do and when it should be done: pending blobs and bytes
  * (counted from what partial files already hold), transfers for status, per-package
- * forecast through the schedule, and the gauges. Reads the replicator's state; changes none.
+ * forecast through the schedule, and the gauges. Reads the planner's wanted set and the
+ * downloader's transfers; changes neither.
  */
 export class ReplicationProgress {
   private forecastCache: { at: number; key: string; value: PackageForecast[] } | undefined;
@@ -30,28 +19,16 @@ export class ReplicationProgress {
 
   constructor(
     private readonly d: { readonly topology: Topology; readonly spec: NodeSpec; readonly catalog: CatalogLog; readonly store: BlobStore; readonly metrics: Metrics; readonly forecastSchedule?: () => readonly ScheduleWindow[] },
-    private readonly view: () => { wanted: ReadonlyMap<string, WantedBlob>; tasks: ReadonlyMap<string, TaskView> },
+    private readonly view: () => { wanted: ReadonlyMap<string, WantedBlob>; transfers: ReadonlyMap<string, TransferView> },
   ) {}
 
   /** Snapshot for status and metrics: the first `maxTransfers` transfers in status order. */
   progress(maxTransfers = Infinity) {
-    const { tasks } = this.view();
+    const { transfers } = this.view();
     let pendingBytes = 0;
     const missing = this.missing();
-    for (const blob of missing) pendingBytes += blob.size - (tasks.get(blob.sha256)?.offset ?? 0);
-    const transfers = firstInStatusOrder(tasks, maxTransfers).map((t) => ({
-      sha256: t.blob.sha256,
-      packages: t.blob.packages,
-      severity: t.blob.severity,
-      size: t.blob.size,
-      offset: t.offset,
-      state: t.state,
-      rateBytesPerSec: Math.round(t.rateBytesPerSec),
-      attempts: t.attempts,
-      peer: t.peer ?? null,
-      lastError: t.lastError ?? null,
-    }));
-    return { pendingBytes, pendingBlobs: missing.length, transfers };
+    for (const blob of missing) pendingBytes += blob.size - (transfers.get(blob.sha256)?.offset ?? 0);
+    return { pendingBytes, pendingBlobs: missing.length, transfers: transferStatuses(transfers, maxTransfers) };
   }
 
   /**
@@ -76,10 +53,10 @@ export class ReplicationProgress {
 
   /** Packages with blobs still missing here, with the bytes each still needs. */
   pendingPackages(): PendingPackage[] {
-    const { tasks } = this.view();
+    const { transfers } = this.view();
     const out = new Map<string, { id: string; severity: PendingPackage['severity']; approvedAtMs: number; bytes: number }>();
     for (const blob of this.missing()) {
-      const remaining = blob.size - (tasks.get(blob.sha256)?.offset ?? 0);
+      const remaining = blob.size - (transfers.get(blob.sha256)?.offset ?? 0);
       blob.packages.forEach((id, i) => {
         let entry = out.get(id);
         if (!entry) {
@@ -118,48 +95,5 @@ export class ReplicationProgress {
     const { pendingBytes, pendingBlobs } = this.progress(0);
     this.d.metrics.pendingBytes.set(pendingBytes);
     this.d.metrics.pendingBlobs.set(pendingBlobs);
-    const counts: Record<TransferState, number> = { queued: 0, active: 0, paused: 0, verifying: 0, waiting: 0 };
-    for (const t of this.view().tasks.values()) counts[t.state]++;
-    for (const [state, n] of Object.entries(counts)) this.d.metrics.transferQueue.set({ state }, n);
-    this.d.metrics.transfersActive.set(counts.active);
   }
-
-}
-
-/**
- * The first `max` transfers in status order (state, then most urgent; ties in the order
- * given), without sorting them all: status lists 100 of ten thousand queued blobs, and is
- * asked for several times a second while they replicate.
- */
-function firstInStatusOrder(tasks: ReadonlyMap<string, TaskView>, max: number): TaskView[] {
-  if (max <= 0) return [];
-  const keyOf = (t: TaskView) => stateOrder(t.state) * 1e14 - priorityOf(t.blob);
-  // Most of them asked for: one sort (stable) is cheaper than inserting one by one.
-  if (max * 8 >= tasks.size) {
-    return [...tasks.values()]
-      .map((t) => ({ t, key: keyOf(t) }))
-      .sort((a, b) => a.key - b.key)
-      .slice(0, max)
-      .map((p) => p.t);
-  }
-  const picked: { t: TaskView; key: number }[] = [];
-  for (const t of tasks.values()) {
-    const key = keyOf(t);
-    if (picked.length === max && key >= picked[max - 1]!.key) continue;
-    // After every pick with a key at most this one's: ties keep their order.
-    let lo = 0;
-    let hi = picked.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (picked[mid]!.key <= key) lo = mid + 1;
-      else hi = mid;
-    }
-    picked.splice(lo, 0, { t, key });
-    if (picked.length > max) picked.pop();
-  }
-  return picked.map((p) => p.t);
-}
-
-function stateOrder(s: TransferState): number {
-  return ['active', 'verifying', 'paused', 'queued', 'waiting'].indexOf(s);
 }

@@ -219,7 +219,7 @@ export class FaultProxy {
       }
       this.blobRequests.push({ sha: frame.sha256, range: undefined, status: bytes ? 200 : 404 });
       if (bytes) this.bytesSent.set(frame.sha256, (this.bytesSent.get(frame.sha256) ?? 0) + bytes.length);
-      out.push(frameHeader(frame.sha256, bytes?.length));
+      out.push(frameHeader(frame.sha256, bytes ? bytes.length : frame.pending ? 'pending' : 'missing'));
       if (bytes) out.push(bytes);
     }
     res.writeHead(200, { 'content-type': BLOB_BATCH_TYPE });

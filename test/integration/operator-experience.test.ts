@@ -118,7 +118,7 @@ describe('logs', () => {
       const parsed = JSON.parse(line);
       if (parsed.component) components.add(parsed.component);
     }
-    for (const c of ['catalog', 'replicate', 'http', 'schedule']) assert.ok(components.has(c), `a line from ${c}`);
+    for (const c of ['catalog', 'download', 'http', 'schedule']) assert.ok(components.has(c), `a line from ${c}`);
 
     const pretty = serve('branch', { SLUICE_LOG_FORMAT: 'pretty', SLUICE_LOG_LEVEL: 'info' });
     await waitFor('the pretty branch to be ready', () => /branch node ready/.test(pretty.output()));

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { request } from 'undici';
 import { PacedBudget } from '../../src/schedule/paced-budget.js';
 import { LevelCheckpoints } from '../../src/store/level-checkpoints.js';
-import { fetchBlob } from '../../src/transfer/fetch-blob.js';
+import { fetchBlob } from '../../src/download/fetch-blob.js';
 import { freshStore } from '../helpers/store.js';
 import { openMetaDb } from '../../src/store/meta-db.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
@@ -123,7 +123,7 @@ describe('an aborted transfer', () => {
     const started = Date.now();
     const attempt = fetchBlob({
       partial,
-      peer: { name: 'hq', url: c.topology.nodes.get('hq')!.url },
+      route: { name: 'hq', node: c.topology.nodes.get('hq')!.url },
       selfName: 'branch',
       budget: new PacedBudget(Infinity),
       signal: controller.signal,

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ReplicationProgress, type TaskView } from '../../src/replicate/progress.js';
+import type { TransferView } from '../../src/download/task.js';
+import { priorityOf } from '../../src/download/priority.js';
+import type { Want } from '../../src/download/want.js';
+import { ReplicationProgress } from '../../src/replicate/progress.js';
 import type { WantedBlob } from '../../src/replicate/wanted.js';
 import { freshStore } from '../helpers/store.js';
 import { sha256 } from '../helpers/hash.js';
@@ -12,9 +15,9 @@ describe('pending blobs in status', () => {
     const { db, store } = await freshStore();
     const contents = Array.from({ length: 6 }, () => randomBytes(2048));
     const wanted = new Map<string, WantedBlob>(contents.map((c) => [sha256(c), { sha256: sha256(c), size: c.length, severity: 'moderate', approvedAtMs: 0, packages: ['p@1'] }]));
-    const tasks = new Map<string, TaskView>();
+    const transfers = new Map<string, TransferView>();
     // Only the store and the two maps are read for pending counts.
-    const progress = new ReplicationProgress({ store } as unknown as ConstructorParameters<typeof ReplicationProgress>[0], () => ({ wanted, tasks }));
+    const progress = new ReplicationProgress({ store } as unknown as ConstructorParameters<typeof ReplicationProgress>[0], () => ({ wanted, transfers }));
     const put = async (c: Buffer) => store.commit([store.stageBuffer(sha256(c), c)]);
     const pending = () => progress.progress(0).pendingBlobs;
 
@@ -39,15 +42,17 @@ describe('pending blobs in status', () => {
     const { db, store } = await freshStore();
     const states = ['queued', 'active', 'waiting', 'verifying', 'paused'] as const;
     const severities = ['low', 'moderate', 'important'] as const;
-    const tasks = new Map<string, TaskView>();
+    const wanted = new Map<string, WantedBlob>();
+    const transfers = new Map<string, TransferView>();
     for (let i = 0; i < 2000; i++) {
       const sha = createHash('sha256').update(String(i)).digest('hex');
       // Few distinct priorities: many ties, whose order must be the order queued.
       const blob: WantedBlob = { sha256: sha, size: 100, severity: severities[i % 3]!, approvedAtMs: 1000 * (i % 7), packages: [`p${i}@1`] };
-      tasks.set(sha, { blob, state: states[(i * 7) % 5]!, attempts: 0, offset: 0, rateBytesPerSec: 0, peer: undefined, lastError: undefined });
+      const want: Want = { sha256: sha, size: blob.size, priority: priorityOf(blob), source: undefined as unknown as Want['source'], severity: blob.severity, packages: blob.packages };
+      wanted.set(sha, blob);
+      transfers.set(sha, { want, state: states[(i * 7) % 5]!, attempts: 0, offset: 0, rateBytesPerSec: 0, route: undefined, lastError: undefined, notFoundSince: undefined });
     }
-    const wanted = new Map([...tasks.values()].map((t) => [t.blob.sha256, t.blob]));
-    const progress = new ReplicationProgress({ store } as unknown as ConstructorParameters<typeof ReplicationProgress>[0], () => ({ wanted, tasks }));
+    const progress = new ReplicationProgress({ store } as unknown as ConstructorParameters<typeof ReplicationProgress>[0], () => ({ wanted, transfers }));
     const all = progress.progress().transfers.map((t) => t.sha256);
     assert.equal(all.length, 2000);
     for (const n of [1, 5, 100, 249]) assert.deepEqual(progress.progress(n).transfers.map((t) => t.sha256), all.slice(0, n), `the first ${n}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffMs } from '../../src/replicate/backoff.js';
+import { backoffMs } from '../../src/download/backoff.js';
 
 describe('backoffMs', () => {
   it('stays within [floor/4, min(cap, floor·2^attempt)] and grows with the attempt', () => {

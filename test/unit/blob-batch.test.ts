@@ -8,7 +8,7 @@ import { sha256 } from '../helpers/hash.js';
 /** A batch response holding `blobs` (undefined: a blob the sender does not hold). */
 function encode(blobs: readonly (Buffer | undefined)[]): { wire: Buffer; ids: string[] } {
   const ids = blobs.map((b, i) => (b ? sha256(b) : String(i).padStart(64, 'f')));
-  const wire = Buffer.concat(blobs.flatMap((b, i) => (b ? [frameHeader(ids[i]!, b.length), b] : [frameHeader(ids[i]!, undefined)])));
+  const wire = Buffer.concat(blobs.flatMap((b, i) => (b ? [frameHeader(ids[i]!, b.length), b] : [frameHeader(ids[i]!, 'missing')])));
   return { wire, ids };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PackedLane } from '../../src/replicate/packed-lane.js';
+import { PackedLane } from '../../src/download/packed-lane.js';
 
 /** A lane whose batches end when the test says so. */
 function lane(maxBatches: number, batchSize: number) {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { PeerClient } from '../../src/protocol/peer-client.js';
-import { PeerSelector } from '../../src/replicate/peers.js';
+import { PeerSelector } from '../../src/download/peers.js';
 import path from 'node:path';
 import { parseTopology as parse } from '../../src/topology/load.js';
 import { tempDir } from '../helpers/env.js';

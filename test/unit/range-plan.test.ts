@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planResponse } from '../../src/http/range-plan.js';
-import { parseContentRange } from '../../src/transfer/fetch-blob.js';
+import { parseContentRange } from '../../src/download/fetch-blob.js';
 
 const ETAG = `"${'a'.repeat(64)}"`;
 

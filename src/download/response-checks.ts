@@ -1,5 +1,7 @@
 import type { Dispatcher } from 'undici';
-import { SluiceError } from '../errors.js';
+import { SluiceError, type ErrorCode } from '../errors.js';
+import { blobUrl } from '../protocol/paths.js';
+import type { Route } from './want.js';
 
 /**
  * What a blob answer from a peer must satisfy before and while its body is taken, written
@@ -8,11 +10,41 @@ import { SluiceError } from '../errors.js';
  * before its bytes cost a disk write.
  */
 
-/** A status other than the expected ones: 404 means the peer does not hold it (yet). Drains the body. */
+/** The URL an attempt asks: the plain URL of a vendor's file, or a node's blob route. */
+export function askedUrl(route: Pick<Route, 'node' | 'url'>, sha256: string): string {
+  return route.url ?? blobUrl(route.node!, sha256);
+}
+
+/** Codes a node answers with that say the blob is on its way there, not that the node failed. */
+const RELAYED_CODES: ReadonlySet<ErrorCode> = new Set(['BLOB_PENDING', 'RELAY_FAILED']);
+
+/**
+ * A status other than the expected ones: 404 means the peer does not hold it (yet), or, when
+ * a node says so, that it is fetching it itself (BLOB_PENDING); a node whose own transfer of
+ * it failed while relaying says RELAY_FAILED. Reads at most 4 KiB of the body for that code.
+ */
 export async function refuseStatus(res: Dispatcher.ResponseData, what: string): Promise<never> {
-  await res.body.dump().catch(() => undefined);
+  const code = await errorCodeOf(res);
+  if (code && RELAYED_CODES.has(code as ErrorCode)) {
+    throw new SluiceError(code as ErrorCode, code === 'BLOB_PENDING' ? `${what}: the peer is fetching it itself; asked again shortly` : `${what}: the peer's own transfer of it failed while relaying it; asked again`);
+  }
   if (res.statusCode === 404) throw new SluiceError('BLOB_NOT_FOUND', `${what}: the peer does not hold it`);
   throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected HTTP ${res.statusCode}`);
+}
+
+/** The `error.code` of a JSON error body of at most 4 KiB; undefined for anything else. The body is consumed. */
+async function errorCodeOf(res: Dispatcher.ResponseData): Promise<string | undefined> {
+  const type = String(res.headers['content-type'] ?? '');
+  if (!type.startsWith('application/json') || Number(res.headers['content-length'] ?? 0) > 4096) {
+    await res.body.dump().catch(() => undefined);
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(await res.body.text()) as { error?: { code?: unknown } };
+    return typeof parsed.error?.code === 'string' ? parsed.error.code : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The body must be exactly the bytes the catalog still lacks; the length is checked before any is read. */

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
+import { request } from 'undici';
 import { SluiceError, toSluiceError } from '../errors.js';
-import { FrameDecoder, type BatchFrame } from '../protocol/blob-batch.js';
+import { BATCH_PENDING_HEADER, FrameDecoder, type BatchFrame } from '../protocol/blob-batch.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { blobBatchUrl } from '../protocol/paths.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
 import { StallWatch } from './stall-watch.js';
+import type { BatchFetcher, Route } from './want.js';
 
 /** What a batch asks for: a blob's catalog sha256 and size. */
 export interface BatchItem {
@@ -22,11 +23,11 @@ export type BatchOutcome = Buffer | SluiceError;
  * slow link commits blob by blob. A peer without the route (an older version: 404) is
  * remembered (`supports` turns false) so that callers fall back to one GET each.
  */
-export class BlobBatcher {
+export class BlobBatcher implements BatchFetcher {
   private readonly unsupported = new Set<string>();
 
   constructor(
-    private readonly o: { readonly selfName: string; readonly dispatcher: Dispatcher; readonly budget: RateBudget; readonly stallMs: number; readonly onBytes?: (peer: string, bytes: number) => void },
+    private readonly o: { readonly selfName: string; readonly budget: RateBudget; readonly stallMs: number; readonly onBytes?: (peer: string, bytes: number) => void },
   ) {}
 
   /** False once `peer` answered that it has no batch route. */
@@ -35,18 +36,19 @@ export class BlobBatcher {
   }
 
   /**
-   * Asks `peer` for `items` (at most BLOB_BATCH_MAX) and calls `onBlob` once per item, with its
-   * verified bytes or its error: a failure of the whole request is every unanswered item's.
-   * Resolves when every item has had its call; never rejects. `onSending` is called once the
-   * byte budget has granted the batch (a closed window holds it until then).
+   * Asks the node of `route` for `items` (at most BLOB_BATCH_MAX) and calls `onBlob` once per
+   * item, with its verified bytes or its error: a failure of the whole request is every
+   * unanswered item's. Resolves when every item has had its call; never rejects. `onSending`
+   * is called once the byte budget has granted the batch (a closed window holds it until then).
    */
   async fetchBatch(
-    peer: { name: string; url: string },
+    route: Pick<Route, 'name' | 'node' | 'dispatcher'>,
     items: readonly BatchItem[],
     signal: AbortSignal,
     onBlob: (sha256: string, outcome: BatchOutcome) => void,
     onSending?: () => void,
   ): Promise<void> {
+    const peer = { name: route.name, url: route.node! };
     const what = `a batch of ${items.length} blobs from ${peer.name}`;
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
@@ -63,10 +65,10 @@ export class BlobBatcher {
       watch.touch();
       const res = await request(blobBatchUrl(peer.url), {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [NODE_HEADER]: this.o.selfName },
+        headers: { 'content-type': 'application/json', [NODE_HEADER]: this.o.selfName, [BATCH_PENDING_HEADER]: '1' },
         body: JSON.stringify({ sha256: items.map((item) => item.sha256) }),
         signal: controller.signal,
-        dispatcher: this.o.dispatcher,
+        dispatcher: route.dispatcher,
       });
       if (res.statusCode === 404) {
         await res.body.dump().catch(() => undefined);
@@ -82,6 +84,7 @@ export class BlobBatcher {
         const item = open.get(frame.sha256);
         if (!item) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: a frame for blob ${frame.sha256.slice(0, 12)}… that was not asked for`);
         open.delete(frame.sha256);
+        if (frame.pending) return onBlob(item.sha256, new SluiceError('BLOB_PENDING', `blob ${item.sha256.slice(0, 12)}… from ${peer.name}: the peer is fetching it itself; asked again shortly`));
         if (!frame.bytes) return onBlob(item.sha256, new SluiceError('BLOB_NOT_FOUND', `blob ${item.sha256.slice(0, 12)}… from ${peer.name}: the peer does not hold it`));
         this.o.onBytes?.(peer.name, frame.bytes.length);
         const digest = createHash('sha256').update(frame.bytes).digest('hex');

@@ -2,22 +2,22 @@ import { createHash, type Hash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
-import { blobUrl } from '../protocol/paths.js';
 import { sliceBytes, type RateBudget } from '../schedule/rate-budget.js';
 import { BatchedWriter } from '../store/batched-writer.js';
 import type { DownloadTarget } from '../store/download.js';
-import { cutShort, hashMismatch, lengthMismatch, refuseStatus, tooLong } from './response-checks.js';
+import { askedUrl, cutShort, hashMismatch, lengthMismatch, refuseStatus, tooLong } from './response-checks.js';
+import type { Route } from './want.js';
 
 export interface FetchBlobOptions {
   /** The download this attempt writes (a store's, or the agent's cache file): its blob's sha256 and catalog size. */
   readonly partial: DownloadTarget;
-  readonly peer: { readonly name: string; readonly url: string };
   /**
-   * Fetch from this URL instead of the peer's blob route: a vendor's repository, whose pool
-   * files are immutable by name. No Sluice header is sent there, and a resume asks for the
-   * rest with Range alone (the vendor's ETag is not the sha256); the hash is checked anyway.
+   * Where to ask: a node's blob route (`node`), or a plain URL (`url`: a vendor's repository,
+   * whose pool files are immutable by name; no Sluice header is sent there, and a resume asks
+   * for the rest with Range alone, the vendor's ETag not being the sha256; the hash is checked
+   * anyway).
    */
-  readonly url?: string;
+  readonly route: Pick<Route, 'name' | 'node' | 'url'>;
   /** Sent in NODE_HEADER so the peer can attribute traffic. */
   readonly selfName: string;
   readonly budget: RateBudget;
@@ -25,7 +25,7 @@ export interface FetchBlobOptions {
   readonly stallMs: number;
   readonly checkpointBytes: number;
   readonly checkpointMs: number;
-  readonly dispatcher?: Dispatcher;
+  readonly dispatcher?: Dispatcher | undefined;
   /** Called for every chunk written (progress, byte counters). */
   readonly onBytes?: (bytes: number) => void;
   /**
@@ -77,12 +77,13 @@ export interface FetchOutcome {
  *   without asking the peer for anything;
  * - a failure of this node's own disk is a STORE_IO error, never blamed on the peer.
  * Throws a SluiceError (TRANSFER_STALLED, HASH_MISMATCH, UPSTREAM_BAD_RESPONSE,
- * UPSTREAM_UNREACHABLE, BLOB_NOT_FOUND when the peer does not hold it yet, STORE_IO).
+ * UPSTREAM_UNREACHABLE, BLOB_NOT_FOUND when the peer does not hold it yet, BLOB_PENDING when it
+ * is fetching it itself, RELAY_FAILED when its own transfer failed as it relayed it, STORE_IO).
  */
 export async function fetchBlob(o: FetchBlobOptions): Promise<FetchOutcome> {
   const { partial } = o;
   const size = partial.size;
-  const what = `blob ${partial.sha256.slice(0, 12)}… from ${o.peer.name}`;
+  const what = `blob ${partial.sha256.slice(0, 12)}… from ${o.route.name}`;
   const resume = await local(partial.resumePoint(o.signal), `resuming ${what}`);
   o.onResume?.(resume.offset);
   // Every byte is already here: verify it rather than ask for an empty range (a 416 forever).
@@ -187,16 +188,17 @@ interface Answer {
 async function openAnswer(o: FetchBlobOptions, watch: AttemptWatch, offset: number, hash: Hash, what: string): Promise<Answer> {
   const { partial } = o;
   const size = partial.size;
-  const headers: Record<string, string> = o.url ? {} : { [NODE_HEADER]: o.selfName };
+  const plain = o.route.url !== undefined;
+  const headers: Record<string, string> = plain ? {} : { [NODE_HEADER]: o.selfName };
   if (offset > 0) {
     headers.range = `bytes=${offset}-`;
     // RFC 9110 §13.1.5: with If-Range the peer sends the range only if the representation
     // is still the one we began with; otherwise the whole of it with 200.
-    if (!o.url) headers['if-range'] = `"${partial.sha256}"`;
+    if (!plain) headers['if-range'] = `"${partial.sha256}"`;
   }
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(o.url ?? blobUrl(o.peer.url, partial.sha256), { headers, signal: watch.controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
+    res = await request(askedUrl(o.route, partial.sha256), { headers, signal: watch.controller.signal, dispatcher: o.dispatcher, headersTimeout: 0, bodyTimeout: 0 });
   } catch (err) {
     if (watch.pausedBySchedule) throw new TransferPaused(offset);
     throw watch.networkError(err);

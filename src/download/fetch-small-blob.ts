@@ -2,20 +2,21 @@ import { createHash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
-import { blobUrl } from '../protocol/paths.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
 import { StallWatch } from './stall-watch.js';
-import { cutShort, hashMismatch, lengthMismatch, refuseStatus, tooLong } from './response-checks.js';
+import { askedUrl, cutShort, hashMismatch, lengthMismatch, refuseStatus, tooLong } from './response-checks.js';
+import type { Route } from './want.js';
 
 export interface FetchSmallOptions {
   readonly sha256: string;
   readonly size: number;
-  readonly peer: { readonly name: string; readonly url: string };
+  /** A node's blob route, or a plain URL (a vendor's file). */
+  readonly route: Pick<Route, 'name' | 'node' | 'url'>;
   readonly selfName: string;
   readonly budget: RateBudget;
   readonly signal: AbortSignal;
   readonly stallMs: number;
-  readonly dispatcher?: Dispatcher;
+  readonly dispatcher?: Dispatcher | undefined;
   readonly onBytes?: (bytes: number) => void;
 }
 
@@ -26,7 +27,7 @@ export interface FetchSmallOptions {
  * many run at once. Throws the same SluiceErrors as fetchBlob.
  */
 export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
-  const what = `blob ${o.sha256.slice(0, 12)}… from ${o.peer.name}`;
+  const what = `blob ${o.sha256.slice(0, 12)}… from ${o.route.name}`;
   o.signal.throwIfAborted();
   // Budgeted up front: the whole body is a handful of slices at any real rate.
   await o.budget.take(o.size, o.signal);
@@ -38,7 +39,7 @@ export async function fetchSmallBlob(o: FetchSmallOptions): Promise<Buffer> {
   try {
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(blobUrl(o.peer.url, o.sha256), { headers: { [NODE_HEADER]: o.selfName }, signal: controller.signal, dispatcher: o.dispatcher });
+      res = await request(askedUrl(o.route, o.sha256), { headers: o.route.url !== undefined ? {} : { [NODE_HEADER]: o.selfName }, signal: controller.signal, dispatcher: o.dispatcher });
     } catch (err) {
       if (watch.stalled) throw new SluiceError('TRANSFER_STALLED', `${what}: no answer for ${o.stallMs} ms`);
       throw toSluiceError(err, `fetching ${what}`);

@@ -1,0 +1,52 @@
+import type { SluiceError } from '../errors.js';
+import type { PeerClient } from '../protocol/peer-client.js';
+import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
+import type { BlobLeases } from '../site/blob-leases.js';
+import type { PeerSelector } from './peers.js';
+import type { BatchFetcher, Route, Source, Want } from './want.js';
+
+/**
+ * Another node as the source of blobs: the upstream, or a fallback after failures
+ * (peers.ts), with the site's siblings sharing the WAN (one fetches each large blob under a
+ * lease, the others copy from it over the LAN), small blobs many per request. A 404 from a
+ * node means "not yet": it holds the blob soon, or relays it as it arrives.
+ */
+export class PeerSource implements Source {
+  readonly notFoundIsTransient = true;
+
+  constructor(
+    private readonly o: {
+      readonly peers: PeerSelector;
+      readonly client: PeerClient;
+      readonly batches: BatchFetcher;
+      /** Sibling nodes of this node's site: the leases that let one of them fetch each blob, and where a sibling is reached. */
+      readonly site?: { readonly leases: BlobLeases; siblingUrl(name: string): string };
+    },
+  ) {}
+
+  get batches(): BatchFetcher {
+    return this.o.batches;
+  }
+
+  async route(want: Want, o: { readonly shared: boolean; readonly avoid?: string }): Promise<Route> {
+    const peer = this.o.peers.current();
+    // Read at each attempt: a renewed certificate replaces the pool (peer-client.ts).
+    const dispatcher = this.o.client.dispatcher;
+    const upstream: Route = { name: peer.name, node: peer.url, dispatcher };
+    if (!o.shared || !this.o.site) return upstream;
+    const plan = await this.o.site.leases.plan(want.sha256, o.avoid);
+    if (plan.kind === 'lease') return { ...upstream, lease: plan.lease };
+    // The LAN: the site's WAN budget does not apply.
+    if (plan.kind === 'sibling') return { name: plan.node, node: this.o.site.siblingUrl(plan.node), sibling: true, budget: UNLIMITED_BUDGET, dispatcher };
+    return upstream;
+  }
+
+  succeeded(route: Route): void {
+    this.o.peers.succeeded({ name: route.name, url: route.node! });
+  }
+
+  failed(route: Route, e: SluiceError): boolean {
+    this.o.peers.failed({ name: route.name, url: route.node! }, e.code);
+    return this.o.peers.current().name !== route.name;
+  }
+}

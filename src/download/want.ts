@@ -1,0 +1,79 @@
+import type { Dispatcher } from 'undici';
+import type { Severity } from '../domain/severity.js';
+import type { SluiceError } from '../errors.js';
+import type { RateBudget } from '../schedule/rate-budget.js';
+import type { HeldLease } from './arrival.js';
+
+/**
+ * A blob a planner wants this node to hold: what it is, how urgent, and where its bytes come
+ * from. The downloader fetches it, most urgent first, until it is stored or no longer wanted.
+ */
+export interface Want {
+  readonly sha256: string;
+  /** The catalog's size: nothing beyond it is accepted. */
+  readonly size: number;
+  /** Higher first (the planner's order: replicate/priority.ts). */
+  readonly priority: number;
+  readonly source: Source;
+  /** Critical blobs have slots and a byte budget of their own: a closed window's bulk never blocks them. */
+  readonly severity: Severity;
+  /** The packages that want it, for status and messages. */
+  readonly packages: readonly string[];
+}
+
+/** Where one attempt at a blob goes: a node's blob route, or a plain URL (a vendor's file). */
+export interface Route {
+  /** Shown in status, metrics and messages: a node's name, or `feed:NAME`. */
+  readonly name: string;
+  /** A node's base URL (its blob route is asked, with this node's name and If-Range). */
+  readonly node?: string;
+  /** A plain URL asked for the file itself (a vendor's pool): no Sluice header, a resume by Range alone. */
+  readonly url?: string;
+  /** A sibling of this node's site, reached over the LAN. */
+  readonly sibling?: boolean;
+  /** The budget this attempt takes its bytes from instead of the node's (the LAN: unlimited). */
+  readonly budget?: RateBudget;
+  /** The site lease this attempt holds (given back by the arrival). */
+  readonly lease?: HeldLease;
+  /** The connection pool to ask through (the node's peer client; the vendor's, proxies applied). */
+  readonly dispatcher?: Dispatcher;
+}
+
+/**
+ * Where bytes come from: a node peer (upstream, fallbacks, siblings of a site), a vendor URL,
+ * later an offline disk. It picks each attempt's route and hears how the attempt went; the
+ * downloader does the rest (lanes, the download, verification, commit, failure policy).
+ */
+export interface Source {
+  /**
+   * Where the next attempt goes. `shared`: a large blob that siblings of a site may fetch
+   * once for all of them (one of them under a lease, the others from it); `avoid`: a sibling
+   * that already failed this blob.
+   */
+  route(want: Want, o: { readonly shared: boolean; readonly avoid?: string }): Promise<Route>;
+  /** The attempt through `route` succeeded (a failing peer is healthy again). */
+  succeeded(route: Route): void;
+  /** The attempt failed by the route's fault: true when the source moved on to another peer. */
+  failed(route: Route, e: SluiceError): boolean;
+  /** Fetches many small blobs per request (a node peer); absent: one request each. */
+  readonly batches?: BatchFetcher;
+  /**
+   * A 404 means "not there yet" (a node that will hold it: asked again within seconds, blamed
+   * only after `missingAfterMs`) rather than "not there" (a vendor: backed off like any failure).
+   */
+  readonly notFoundIsTransient: boolean;
+}
+
+/** Many small blobs in one request to a node (blob-batcher.ts). */
+export interface BatchFetcher {
+  /** False once `node` answered that it has no batch route. */
+  supports(node: string): boolean;
+  /** Calls `onBlob` once per item, with its verified bytes or its error; never rejects. */
+  fetchBatch(
+    route: Pick<Route, 'name' | 'node' | 'dispatcher'>,
+    items: readonly { readonly sha256: string; readonly size: number }[],
+    signal: AbortSignal,
+    onBlob: (sha256: string, outcome: Buffer | SluiceError) => void,
+    onSending?: () => void,
+  ): Promise<void>;
+}

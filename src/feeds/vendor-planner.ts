@@ -1,0 +1,107 @@
+import type { Dispatcher } from 'undici';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import type { PackageView } from '../catalog/catalog-state.js';
+import { mostUrgent, type Severity } from '../domain/severity.js';
+import type { Downloader } from '../download/downloader.js';
+import { priorityOf } from '../download/priority.js';
+import { transferStatuses } from '../download/transfer-status.js';
+import { UrlSource } from '../download/url-source.js';
+import type { Want } from '../download/want.js';
+import type { TransferStatus } from '../protocol/status.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { Feed } from '../topology/types.js';
+
+/** How often the plan is made again without a catalog change (a feed's `download` changed nothing else). */
+const REPLAN_MS = 60_000;
+
+/**
+ * The vendor is the primary's upstream for feed packages: once a ring approves a version (or
+ * at once for `download: all`), its files are wanted from the vendor's repository, most
+ * urgent first (severity, then approval time), each from its feed's URL. The downloader
+ * fetches them like any blob — resumable, verified against the sha256 of the signed catalog
+ * record (which came from the vendor's signed index), relayed to a downstream node that asks
+ * meanwhile — and replication carries on from there. Failures show in the primary's status
+ * as transfers.
+ */
+export class VendorPlanner {
+  private wanted = new Map<string, Want>();
+  private running: Promise<void> | undefined;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly p: {
+      readonly catalog: CatalogLog;
+      readonly store: BlobStore;
+      readonly feeds: ReadonlyMap<string, Feed>;
+      readonly downloader: Downloader;
+      /** The vendors' connection pool (HTTP(S)_PROXY and NO_PROXY apply). */
+      readonly dispatcher?: Dispatcher;
+    },
+  ) {}
+
+  /** Plans from the catalog held now, then again after every change. */
+  start(): void {
+    this.plan();
+    this.running = this.loop();
+  }
+
+  async close(): Promise<void> {
+    this.stop.abort();
+    await this.running;
+  }
+
+  /** Vendor files still to fetch: bytes and count (the primary's "pending"). */
+  pending(): { blobs: number; bytes: number } {
+    let blobs = 0;
+    let bytes = 0;
+    for (const w of this.wanted.values()) {
+      if (this.p.store.has(w.sha256)) continue;
+      blobs++;
+      bytes += w.size - (this.p.downloader.transfers.get(w.sha256)?.offset ?? 0);
+    }
+    return { blobs, bytes };
+  }
+
+  /** What is being fetched or waits to be retried, in status order, as status transfers. */
+  transfers(max = 100): TransferStatus[] {
+    return transferStatuses(this.p.downloader.transfers, max);
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.stop.signal;
+    while (!signal.aborted) {
+      const seq = this.p.catalog.seq;
+      await this.p.catalog.waitForRecords(seq, REPLAN_MS, signal);
+      if (!signal.aborted) this.plan();
+    }
+  }
+
+  /** Feed files the catalog wants here, each from its feed's URL; the downloader takes it from there. */
+  private plan(): void {
+    const out = new Map<string, { size: number; source: UrlSource; packages: string[]; severity: Severity; approvedAtMs: number }>();
+    const state = this.p.catalog.state;
+    for (const pkg of state.all()) {
+      if (!pkg.feed || !this.shouldHold(pkg)) continue;
+      const feed = this.p.feeds.get(pkg.feed.name);
+      if (!feed) continue;
+      const approvedAtMs = state.approvedAtMs(pkg) ?? Date.parse(pkg.published.at);
+      pkg.files.forEach((f, i) => {
+        const prev = out.get(f.sha256);
+        if (prev) {
+          prev.packages.push(pkg.id);
+          prev.severity = mostUrgent(prev.severity, pkg.severity);
+          prev.approvedAtMs = Math.min(prev.approvedAtMs, approvedAtMs);
+        } else out.set(f.sha256, { size: f.size, source: new UrlSource(`feed:${feed.name}`, `${feed.url}/${pkg.feed!.paths[i]}`, this.p.dispatcher), packages: [pkg.id], severity: pkg.severity, approvedAtMs });
+      });
+    }
+    this.wanted = new Map([...out].map(([sha256, w]) => [sha256, { sha256, size: w.size, priority: priorityOf(w), source: w.source, severity: w.severity, packages: w.packages }]));
+    this.p.downloader.want(this.wanted);
+  }
+
+  private shouldHold(pkg: PackageView): boolean {
+    const feed = this.p.feeds.get(pkg.feed!.name);
+    const state = this.p.catalog.state.stateOf(pkg);
+    if (feed?.download === 'all') return state !== 'declined';
+    return state === 'approved';
+  }
+}
