@@ -42,7 +42,7 @@ import { pullsFrom } from './topology/tree.js';
 import type { NodeSpec, Topology } from './topology/types.js';
 import { VERSION } from './version.js';
 
-/** How long a stopping node lets in-flight requests finish before cutting them. */
+/** How long a stopping node takes at most to stop its work and let in-flight requests finish (deploy/README.md: up to 10 s). */
 const DRAIN_MS = 10_000;
 
 export interface NodeOptions {
@@ -290,18 +290,24 @@ export class SluiceNode {
       this.ready = false;
       this.tls.stop();
       const data = this.data;
-      const first = await runCloseSteps(
+      // One bound for the whole drain, not one per step: the server stops taking requests at
+      // once and gives in-flight ones until the deadline, while the roles stop their work.
+      const deadline = Date.now() + DRAIN_MS;
+      const draining = this.http ? closeDrained(this.http, deadline, () => data?.catalog.wakeAll()) : undefined;
+      // Its failure is reported by its step below, not as an unhandled rejection meanwhile.
+      draining?.catch(() => undefined);
+      const first = await runCloseSteps([...(this.primary?.closeSteps() ?? []), ...(this.downstream?.closeSteps() ?? []), ['http', () => draining]], this.log, deadline);
+      // What remains is local and quick: it runs whatever the drain took.
+      const after = await runCloseSteps(
         [
-          ...(this.primary?.closeSteps() ?? []),
-          ...(this.downstream?.closeSteps() ?? []),
-          ['http', () => this.http && closeDrained(this.http, DRAIN_MS, () => data?.catalog.wakeAll())],
           ['audit', () => this.audit?.close()],
           ['data', () => data?.close()],
           ['peer connections', () => this.client.close()],
         ],
         this.log,
       );
-      if (first) throw toSluiceError(first, `closing node ${this.spec.name}`);
+      const failure = first ?? after;
+      if (failure) throw toSluiceError(failure, `closing node ${this.spec.name}`);
     })();
     return this.closing;
   }

@@ -4,6 +4,7 @@ import { blobsPlugin } from './blobs-plugin.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import cookie from '@fastify/cookie';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { nodeNameOf, tlsFailureReason, type TlsFailureReason } from '../tls/node-identity.js';
 import type { TlsMaterial } from '../tls/tls-files.js';
@@ -28,14 +29,19 @@ import { actOf, maybePrincipalOf } from './require-token.js';
 /** The error code each failed request was answered with (for its audit entry). */
 const errorCodes = new WeakMap<object, string>();
 
-/** The server plus the number of requests still being answered (for a clean drain). */
-export type SluiceHttpServer = FastifyInstance & { inFlight: () => number };
+/**
+ * The server plus the number of requests still being answered (for a clean drain), and a
+ * way to cut every connection it accepted, those still in their TLS handshake included
+ * (closeAllConnections knows only those that finished it).
+ */
+export type SluiceHttpServer = FastifyInstance & { inFlight: () => number; cutAll: () => void };
 
 export { HTTP_LIMITS, type HttpDeps };
 
 export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   const blobs = blobsPlugin(deps);
   const fastPath = blobs.fastPath;
+  const sockets = new Set<Socket>();
   const app: FastifyInstance = Fastify({
     // The server is made here so that whole small blobs are answered before the framework
     // (the blobs plugin's fast path); every other request goes to Fastify's handler.
@@ -48,6 +54,12 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
       const server = deps.tls
         ? createHttpsServer({ ...tlsServerOptions(deps.tls), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, onRequest)
         : createHttpServer(onRequest);
+      // Every socket, from its first byte: one whose TLS handshake never ends (its peer's link
+      // went down) would otherwise hold the close of the server until the handshake times out.
+      server.on('connection', (socket: Socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+      });
       // What Fastify sets on a server it makes itself.
       server.keepAliveTimeout = 72_000;
       server.requestTimeout = 0;
@@ -137,7 +149,13 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   // Headers that never finish are cut after the idle time too (Node's default is 60 s).
   app.server.headersTimeout = Math.min(deps.idleTimeoutMs, 60_000);
   if (deps.tls) watchHandshakes(app, deps);
-  return Object.assign(app, { inFlight: () => inFlight + fastPath.inFlight() });
+  return Object.assign(app, {
+    inFlight: () => inFlight + fastPath.inFlight(),
+    cutAll: () => {
+      app.server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+    },
+  });
 }
 
 /** The certificate, key and trust anchors as Node's TLS options. */

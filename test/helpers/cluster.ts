@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import path from 'node:path';
 import { generateKeyPair } from '../../src/catalog/keys.js';
 import { SluiceNode } from '../../src/daemon.js';
@@ -81,18 +82,29 @@ export async function makeCluster(
 /** Replication timing short enough for tests on loopback. */
 export const TEST_TUNING: Partial<ReplicationTuning> = { longPollSec: 5, backoffFloorMs: 50, backoffCapMs: 1000, stallMs: 2000, probeMs: 300, statusPushMs: 200, gcEveryMs: 100 };
 
-export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string; childTokens?: string; tlsDir?: string; aptKeyPath?: string; oidcClientSecret?: string }, tuning: Partial<ReplicationTuning> = {}, options: { httpIdleTimeoutMs?: number; tlsReloadMs?: number } = {}): Promise<SluiceNode> {
+export async function startNode(topology: Topology, name: string, secrets: { signingKeyPath?: string; adminTokens?: string; peerToken?: string; endpointTokens?: string; childTokens?: string; tlsDir?: string; aptKeyPath?: string; oidcClientSecret?: string }, tuning: Partial<ReplicationTuning> = {}, options: { httpIdleTimeoutMs?: number; tlsReloadMs?: number; /** Collects the node's log lines (info and above), parsed. */ logLines?: Record<string, unknown>[] } = {}): Promise<SluiceNode> {
   // A TLS cluster gives every node its own certificate (DIR/NAME.crt, DIR/NAME.key).
   const tls = secrets.tlsDir ? nodeCertPaths(secrets.tlsDir, name) : undefined;
+  const { logLines, ...nodeOptions } = options;
   const node = new SluiceNode({
-    ...options,
+    ...nodeOptions,
     topology,
     nodeName: name,
     tuning: { ...TEST_TUNING, ...tuning },
     secrets: { signingKeyPath: secrets.signingKeyPath, adminTokens: secrets.adminTokens, peerToken: secrets.peerToken, endpointTokens: secrets.endpointTokens, childTokens: secrets.childTokens, tlsCertPath: tls?.certPath, tlsKeyPath: tls?.keyPath, aptKeyPath: secrets.aptKeyPath, oidcClientSecret: secrets.oidcClientSecret },
-    logger: createLogger({ level: (process.env.SLUICE_TEST_LOG as 'info' | undefined) ?? 'silent' }),
+    logger: logLines ? createLogger({ level: 'info', destination: collect(logLines) }) : createLogger({ level: (process.env.SLUICE_TEST_LOG as 'info' | undefined) ?? 'silent' }),
   });
   onTeardown(() => node.close());
   await node.start();
   return node;
+}
+
+/** A destination for a logger that parses each JSON line into `lines`. */
+function collect(lines: Record<string, unknown>[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
 }

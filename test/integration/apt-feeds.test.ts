@@ -182,6 +182,34 @@ describe('vendor feeds: an APT repository synced into the catalog at the primary
     assert.equal(await metric(branch, 'sluice_transfer_retries_total'), retriesBefore, 'relayed while it arrived: no 404, no retry');
   });
 
+  it('a child asking for a file the primary is still fetching from the vendor waits for it, as for any relay: an approval through hq → hub → branch records no error below', async () => {
+    const repo = new FixtureAptRepo();
+    await repo.listen();
+    const small = repo.addPackage({ name: 'small', version: '1' });
+    const large = repo.addPackage({ name: 'large', version: '1', payloadBytes: 400 * 1024 });
+    repo.publish({ archs: ['amd64'] });
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq' }, { name: 'branch', upstream: 'hub' }], ['feeds:', feedYaml('vendor', repo.url, repo.keyringPath).replace('[amd64, arm64]', '[amd64]')].join('\n'));
+    // Relays wait for a transfer to start: longer than the test default, as in production.
+    const tuning = { stallMs: 10_000 };
+    await startNode(c.topology, 'hq', c.secrets, tuning);
+    const hub = await startNode(c.topology, 'hub', c.secrets, tuning);
+    const branch = await startNode(c.topology, 'branch', c.secrets, tuning);
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    assert.ok((await sync(cli, 'vendor')).ok);
+    await waitFor('the feed\'s packages at the branch', () => branch.catalog.state.get('small@1') && branch.catalog.state.get('large@1'));
+    // The vendor holds the second half of each file back: the nodes below ask for them while
+    // head office is still fetching.
+    repo.slow.set(`/${small.filename}`, 2000);
+    repo.slow.set(`/${large.filename}`, 2000);
+    assert.equal((await cli('approve', 'small@1', '--ring', 'all')).code, 0);
+    assert.equal((await cli('approve', 'large@1', '--ring', 'all')).code, 0);
+    const pendingAtHub = await waitFor('the hub to show the small file as on its way, tried and without an error', () => hub.status().transfers.find((t) => t.sha256 === small.sha256 && t.attempts >= 1 && t.lastError === null), 10_000);
+    assert.notEqual(pendingAtHub.state, 'active');
+    await waitFor('the branch to hold both files', () => holdsExactly(branch, small.bytes) && holdsExactly(branch, large.bytes), 30_000);
+    assert.equal(hub.status().lastError, null, 'nothing recorded at the hub');
+    assert.equal(branch.status().lastError, null, 'nothing recorded at the branch');
+  });
+
   it('vendor fetches keep to the primary\'s own schedule: a closed window holds them (paused)', async () => {
     const repo = new FixtureAptRepo();
     await repo.listen();
