@@ -18,7 +18,8 @@ import { DownstreamRole } from './daemon/downstream-role.js';
 import { PrimaryRole, loadSigningKeys } from './daemon/primary-role.js';
 import { runCloseSteps } from './daemon/close-steps.js';
 import { SluiceError, toSluiceError } from './errors.js';
-import { AptServing } from './feeds/apt-serving.js';
+import { AptServing } from './http/apt-serving.js';
+import { fingerprintOf } from './feeds/repository-key.js';
 import { closeDrained } from './http/drain.js';
 import { PeerAuth } from './http/peer-auth.js';
 import { HTTP_LIMITS, buildHttpServer, tlsServerOptions, type HttpDeps, type SluiceHttpServer } from './http/server.js';
@@ -27,8 +28,8 @@ import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { importExport, type ImportReport } from './offline/import-export.js';
 import { PeerClient } from './protocol/peer-client.js';
 import type { NodeStatus } from './protocol/status.js';
-import { buildNodeStatus } from './replicate/node-status.js';
-import { ChildStatuses } from './replicate/status-rollup.js';
+import { buildNodeStatus } from './status/node-status.js';
+import { ChildStatuses } from './status/status-rollup.js';
 import { DEFAULT_TUNING, type ReplicationTuning } from './replicate/tuning.js';
 import { sampleComplianceGauges } from './reports/compliance-gauges.js';
 import { ReportStore } from './reports/report-store.js';
@@ -220,7 +221,7 @@ export class SluiceNode {
       updates: new UpdatesCache({ catalog, node: this.spec, store, topology, metrics: this.metrics }),
       ...(this.primary?.feeds ? { feeds: this.primary.feeds } : {}),
       ...(this.primary?.promotions ? { promotions: this.primary.promotions } : {}),
-      apt: new AptServing(catalog, store),
+      apt: new AptServing(catalog, store, fingerprintOf),
       egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
       metrics: this.metrics,
       logger: this.log,

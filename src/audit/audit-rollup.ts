@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { isPrintable } from '../domain/printable.js';
 import { PushRefused } from '../protocol/push.js';
 import { SubtreeMirror } from '../protocol/subtree-mirror.js';
-import type { PushedEntry } from '../protocol/subtree-pusher.js';
+import type { PushedEntry } from '../protocol/subtree-push.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { FIELD_MAX, RECENT, type AuditEntry, type AuditLog } from './audit-log.js';
 

@@ -1,8 +1,8 @@
 import { EnvHttpProxyAgent } from 'undici';
 import { CatalogWriter } from '../catalog/catalog-writer.js';
 import { readPrivateKey } from '../catalog/keys.js';
-import { LostBlobs } from '../catalog/lost-blobs.js';
-import { SupersededRetention } from '../catalog/superseded-retention.js';
+import { LostBlobs } from '../primary/lost-blobs.js';
+import { SupersededRetention } from '../primary/superseded-retention.js';
 import { SluiceError } from '../errors.js';
 import { AptPublisher } from '../feeds/apt-publisher.js';
 import { FeedScheduler } from '../feeds/feed-scheduler.js';
@@ -82,6 +82,9 @@ export class PrimaryRole {
     this.vendorSchedule.start();
     this.downloader = this.newDownloader(p, { normal: this.vendorSchedule.budget, critical: this.vendorSchedule.criticalBudget });
     this.vendor = new VendorPlanner({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, downloader: this.downloader, dispatcher: this.vendorClient });
+    // A vendor file stored completes packages for the rings' indexes.
+    const publisher = this.aptPublisher;
+    if (publisher) this.downloader.onStored(() => publisher.wake());
   }
 
   /**

@@ -26,14 +26,17 @@ const SETTLE_MS = 300;
  * superseded), their vendor paragraphs with Filename pointing into the ring's pool, one
  * `Packages` (and `.gz`) per architecture the feeds follow, a `Release` listing them with a
  * `Valid-Until`, and its clear-signed `InRelease`. The files are stored as blobs and an
- * `apt-index` record names them, so nodes replicate them and serve them unchanged. A ring's
- * index is rebuilt when what it lists changes, and re-signed when half its validity is gone.
+ * `apt-index` record names them, so nodes replicate them and serve them unchanged. A package
+ * file is listed once the primary holds it (fetched from the vendor, verified); a ring's index
+ * is rebuilt when what it lists changes, and re-signed when half its validity is gone.
  */
 export class AptPublisher {
   private running: Promise<void> | undefined;
   private readonly stop = new AbortController();
   /** Rings already warned about for having no key (once each, not at every round). */
   private readonly keyless = new Set<string>();
+  /** Ends the wait between two rounds (wake). */
+  private woken: (() => void) | undefined;
 
   constructor(
     private readonly d: {
@@ -72,6 +75,15 @@ export class AptPublisher {
     return [...new Set([...this.d.topology.feeds.values()].flatMap((f) => f.architectures))].sort();
   }
 
+  /**
+   * A file this primary was waiting for is stored (the downloader's "stored" event): the
+   * packages it completes go into their rings' indexes at the next round, not at the next
+   * catalog change.
+   */
+  wake(): void {
+    this.woken?.();
+  }
+
   private async loop(): Promise<void> {
     const signal = this.stop.signal;
     while (!signal.aborted) {
@@ -82,8 +94,11 @@ export class AptPublisher {
         if (!signal.aborted) this.d.log.error({ err: (err as Error).message }, 'building an APT index failed; retrying after the next catalog change');
       }
       // Woken by the next record (its own index records included: they change nothing, so
-      // the round after them publishes nothing), and at least every tenth of the validity.
-      await this.d.catalog.waitForRecords(this.d.catalog.seq > seq ? this.d.catalog.seq : seq, Math.max(1000, this.d.validMs / 10), signal);
+      // the round after them publishes nothing), by a file stored, and at least every tenth
+      // of the validity.
+      const stored = new Promise<void>((resolve) => (this.woken = resolve));
+      await Promise.race([this.d.catalog.waitForRecords(this.d.catalog.seq > seq ? this.d.catalog.seq : seq, Math.max(1000, this.d.validMs / 10), signal), stored]);
+      this.woken = undefined;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS).unref());
     }
   }
@@ -146,6 +161,8 @@ export class AptPublisher {
     for (const pkg of packages) {
       for (const f of pkg.files) {
         if (f.platform !== undefined && f.platform !== arch) continue;
+        // Signed only once held here: an index never lists a file the primary cannot serve.
+        if (!this.d.store.has(f.sha256)) continue;
         const stanza = await this.d.state.stanza(pkg.id, f.platform ?? 'all');
         if (!stanza) continue;
         // The vendor's paragraph, with the file where this repository serves it.

@@ -1,4 +1,3 @@
-import type { PromotionsView } from '../promote/promotion-gates.js';
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -35,7 +34,13 @@ export interface FeedsApi {
   syncNow(name: string): Promise<unknown>;
 }
 
-/** A file an APT client is answered with (feeds/apt-serving.ts). */
+/** A promotion's step from one ring to the next, as the API filters them by scope (more fields go out as they are). */
+export interface RingStep {
+  readonly from: string;
+  readonly to: string;
+}
+
+/** A file an APT client is answered with (apt-serving.ts). */
 export interface AptFileRef {
   readonly sha256: string;
   readonly size: number;
@@ -94,8 +99,8 @@ export interface HttpDeps {
   readonly updates: { answer(question: UpdatesQuery): UpdatesBody };
   /** The rings' APT repositories (every node; empty until the primary publishes one). */
   readonly apt?: AptApi;
-  /** Promotion gates, on a primary whose topology gives a ring `promote`. */
-  readonly promotions?: { view(): PromotionsView };
+  /** Promotion gates, on a primary whose topology gives a ring `promote` (promote/promotion-gates.ts): each pending and decided promotion, from ring to ring. */
+  readonly promotions?: { view(): { readonly pending: readonly RingStep[]; readonly decided: readonly RingStep[] } };
   /** Vendor feeds, on a primary whose topology has `feeds:`. */
   readonly feeds?: FeedsApi;
   /** Caps on what this node sends (egress: { rate, perChild }). */

@@ -54,3 +54,6 @@ export interface TransferStatus {
   peer: string | null;
   lastError: { code: string; message: string; at: string } | null;
 }
+
+/** A peer clock further off than this is shown as a warning in status (and logged once by the catalog follower). */
+export const CLOCK_SKEW_WARN_SECONDS = 30;

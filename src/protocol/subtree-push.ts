@@ -40,3 +40,11 @@ export const subtreePushEnvelopeSchema = z
     stale: z.array(z.string().max(200)).max(100_000),
   })
   .strict() as z.ZodType<SubtreePush<unknown>, z.ZodTypeDef, unknown>;
+
+/** One node of the subtree as the pusher sees it now. */
+export interface PushedEntry<V> {
+  /** The node it reports to; null for the pushing node itself. */
+  readonly parent: string | null;
+  readonly value: V;
+  readonly stale: boolean;
+}

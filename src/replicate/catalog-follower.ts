@@ -6,6 +6,7 @@ import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verif
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { catalogUrl } from '../protocol/paths.js';
+import { CLOCK_SKEW_WARN_SECONDS } from '../protocol/status.js';
 import { requestDeadline } from '../protocol/request-deadline.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
@@ -34,8 +35,6 @@ export interface FollowerDeps {
   readonly now?: () => number;
 }
 
-/** A peer clock further off than this is shown as a warning in status. */
-export const CLOCK_SKEW_WARN_SECONDS = 30;
 
 /**
  * Keeps this node's catalog in step with its upstream. Long-polls for records after the

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import type { SubtreePush } from '../protocol/subtree-push.js';
 import { SubtreeMirror } from '../protocol/subtree-mirror.js';
-import type { PushedEntry } from '../protocol/subtree-pusher.js';
+import type { PushedEntry } from '../protocol/subtree-push.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 import { MAX_SITE_SUMMARY_BYTES, siteSummarySchema, type ReportStore, type SiteSummary } from './report-store.js';
 

@@ -1,8 +1,8 @@
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../store/blob-store.js';
-import type { CatalogLog } from './catalog-log.js';
-import { retiredBlobs } from './retention.js';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import { retiredBlobs } from '../catalog/retention.js';
 
 /**
  * On the primary, with `policy.retainSuperseded`: deletes the files of packages superseded (or

@@ -2,17 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import type { Logger } from '../log/logger.js';
 import type { NodeSpec } from '../topology/types.js';
-import { NODE_HEADER } from './headers.js';
-import type { PeerClient } from './peer-client.js';
-import type { SubtreePush } from './subtree-push.js';
+import { NODE_HEADER } from '../protocol/headers.js';
+import type { PeerClient } from '../protocol/peer-client.js';
+import type { PushedEntry, SubtreePush } from '../protocol/subtree-push.js';
 
-/** One node of the subtree as the pusher sees it now. */
-export interface PushedEntry<V> {
-  /** The node it reports to; null for the pushing node itself. */
-  readonly parent: string | null;
-  readonly value: V;
-  readonly stale: boolean;
-}
 
 /**
  * An unchanged entry is sent again after this long anyway, so fields left out of the change

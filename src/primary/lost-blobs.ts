@@ -1,6 +1,6 @@
 import type { BlobStore } from '../store/blob-store.js';
-import type { CatalogLog } from './catalog-log.js';
-import { retiredBlobs } from './retention.js';
+import type { CatalogLog } from '../catalog/catalog-log.js';
+import { retiredBlobs } from '../catalog/retention.js';
 
 /**
  * On the primary, blobs named by a package that is not declined but not held here (lost

@@ -3,7 +3,7 @@ import type { ChildStatus, NodeStatus } from '../protocol/status.js';
 import type { SubtreePush } from '../protocol/subtree-push.js';
 import { SubtreeMirror } from '../protocol/subtree-mirror.js';
 import { MAX_STATUS_ENTRY_BYTES, ownStatusSchema } from '../protocol/status-schema.js';
-import type { PushedEntry } from '../protocol/subtree-pusher.js';
+import type { PushedEntry } from '../protocol/subtree-push.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
 
 /** A node's status without its subtree: what travels up per node. */

@@ -1,12 +1,11 @@
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { LastErrorView } from '../download/last-error.js';
 import type { PackageForecast } from '../schedule/forecast.js';
-import type { NodeStatus, TransferStatus } from '../protocol/status.js';
+import { CLOCK_SKEW_WARN_SECONDS, type NodeStatus, type TransferStatus } from '../protocol/status.js';
 import type { ScheduleController } from '../schedule/schedule-controller.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { NodeSpec } from '../topology/types.js';
 import { VERSION } from '../version.js';
-import { CLOCK_SKEW_WARN_SECONDS } from './catalog-follower.js';
 import type { ChildStatuses } from './status-rollup.js';
 
 /** The parts of a node its status is read from; any may be absent while it starts. */

@@ -1,9 +1,8 @@
 import type { AptIndexView } from '../catalog/catalog-state.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { field, paragraphs } from './deb822.js';
-import { APT_SUITE } from './apt-publisher.js';
-import { fingerprintOf } from './repository-key.js';
+// The Debian control-file format, shared with the primary's feed sync: a parser, not its work.
+import { field, paragraphs } from '../feeds/deb822.js';
 
 /** A file a node answers an APT client with: a blob, and how to label it. */
 export interface AptFile {
@@ -15,7 +14,7 @@ export interface AptFile {
 }
 
 /**
- * What a node serves under /apt/: each ring's signed index exactly as the primary made it,
+ * What every node serves under /apt/: each ring's signed index exactly as the primary made it,
  * and the package files it lists. A node switches to a newer index of a ring only once it
  * holds every file that index lists and every package file its Packages name, so an apt
  * client never sees a Packages naming a file the node cannot serve; until then the previous
@@ -31,6 +30,8 @@ export class AptServing {
   constructor(
     private readonly catalog: CatalogLog,
     private readonly store: BlobStore,
+    /** The fingerprint of an armored public key (feeds/repository-key.ts: OpenPGP, loaded when first asked). */
+    private readonly fingerprintOf: (armored: string) => Promise<string>,
   ) {}
 
   /** The index served for `ring` now, or undefined when this node holds none whole. */
@@ -65,7 +66,7 @@ export class AptServing {
       if (!key || !this.store.has(key.sha256)) continue;
       let p = this.fingerprints.get(key.sha256);
       if (!p) {
-        p = readWhole(this.store.read(key.sha256), 64 * 1024).then(fingerprintOf);
+        p = readWhole(this.store.read(key.sha256), 64 * 1024).then(this.fingerprintOf);
         p.catch(() => this.fingerprints.delete(key.sha256));
         this.fingerprints.set(key.sha256, p);
       }
@@ -89,19 +90,22 @@ export class AptServing {
       const size = this.store.sizeOf(sha);
       return size === undefined ? undefined : { sha256: sha, size, contentType: rel.endsWith('.deb') ? 'application/vnd.debian.binary-package' : 'application/octet-stream', immutable: true };
     }
-    const prefix = `dists/${APT_SUITE}/`;
-    if (!rel.startsWith(prefix)) return undefined;
-    const path = rel.slice(prefix.length);
+    // The suite is the one the index names (its record's `suite`).
+    const dists = /^dists\/([^/]+)\/(.+)$/.exec(rel);
+    if (!dists) return undefined;
+    const [, suite, path] = dists as unknown as [string, string, string];
     const byHash = /^(.*)\/by-hash\/SHA256\/([0-9a-f]{64})$/.exec(path);
     if (byHash) {
       for (const index of this.catalog.state.aptIndexesOf(ring)) {
+        if (index.suite !== suite) continue;
         const f = index.files.find((x) => x.sha256 === byHash[2] && x.path.startsWith(`${byHash[1]}/`));
         if (f && this.store.has(f.sha256)) return { sha256: f.sha256, size: f.size, contentType: typeOf(f.path), immutable: true };
       }
       return undefined;
     }
     const index = await this.current(ring);
-    const f = index?.files.find((x) => x.path === path && x.path !== 'key.asc');
+    if (index?.suite !== suite) return undefined;
+    const f = index.files.find((x) => x.path === path && x.path !== 'key.asc');
     return f ? { sha256: f.sha256, size: f.size, contentType: typeOf(f.path), immutable: false } : undefined;
   }
 
