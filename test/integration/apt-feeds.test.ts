@@ -4,7 +4,8 @@ import type { SluiceNode } from '../../src/daemon.js';
 import { FixtureAptRepo, aptToolsMissing } from '../helpers/apt-repo.js';
 import { makeCluster, startNode } from '../helpers/cluster.js';
 import { runCli } from '../helpers/cli.js';
-import { waitFor } from '../helpers/env.js';
+import { tempDir, waitFor } from '../helpers/env.js';
+import { generateRingKeys } from '../../src/feeds/repository-key.js';
 import { holdsExactly, metric } from '../helpers/replication.js';
 
 const skip = aptToolsMissing();
@@ -208,6 +209,39 @@ describe('vendor feeds: an APT repository synced into the catalog at the primary
     await waitFor('the branch to hold both files', () => holdsExactly(branch, small.bytes) && holdsExactly(branch, large.bytes), 30_000);
     assert.equal(hub.status().lastError, null, 'nothing recorded at the hub');
     assert.equal(branch.status().lastError, null, 'nothing recorded at the branch');
+  });
+
+  it('the primary signs a ring\'s index listing a vendor file only once it holds that file', async () => {
+    const repo = new FixtureAptRepo();
+    await repo.listen();
+    const deb = repo.addPackage({ name: 'later', version: '1', payloadBytes: 200 * 1024 });
+    repo.publish({ archs: ['amd64'] });
+    const keys = tempDir('sluice-aptkey-');
+    await generateRingKeys(keys, ['all']);
+    const c = await makeCluster([{ name: 'hq' }], ['feeds:', feedYaml('vendor', repo.url, repo.keyringPath).replace('[amd64, arm64]', '[amd64]')].join('\n'));
+    const hq = await startNode(c.topology, 'hq', { ...c.secrets, aptKeyPath: keys }, { stallMs: 10_000 });
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    assert.ok((await sync(cli, 'vendor')).ok);
+    const listing = async () => {
+      const packages = hq.catalog.state.aptIndexesOf('all')[0]?.files.find((f) => f.path === 'main/binary-amd64/Packages');
+      if (!packages || !hq.store.has(packages.sha256)) return '';
+      const parts: Buffer[] = [];
+      for await (const chunk of hq.store.read(packages.sha256)) parts.push(chunk as Buffer);
+      return Buffer.concat(parts).toString('utf8');
+    };
+    await waitFor('the first, empty index', async () => hq.catalog.state.aptIndexesOf('all').length > 0);
+    repo.slow.set(`/${deb.filename}`, 3000);
+    assert.equal((await cli('approve', 'later@1', '--ring', 'all')).code, 0);
+    // Every index signed while the vendor's file is still arriving leaves it out.
+    const early: string[] = [];
+    await waitFor('the primary to hold the file', async () => {
+      const text = await listing();
+      const held = hq.store.has(deb.sha256);
+      if (!held && text.includes(deb.sha256)) early.push(text);
+      return held;
+    }, 30_000);
+    assert.deepEqual(early, [], 'no index listed the file before the primary held it');
+    await waitFor('an index listing it once held', async () => (await listing()).includes(deb.sha256), 15_000);
   });
 
   it('vendor fetches keep to the primary\'s own schedule: a closed window holds them (paused)', async () => {
