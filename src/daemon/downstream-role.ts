@@ -75,12 +75,11 @@ export class DownstreamRole {
       log: p.log.child({ component: 'download' }),
       tuning,
       budgets: { normal: this.site?.budget ?? this.schedule.budget, critical: this.schedule.criticalBudget },
-      selfName: spec.name,
       freeBytes: () => freeBytesOf(spec.dataDir),
       errors: this.errors,
     });
     const batches = new BlobBatcher({ selfName: spec.name, budget: this.schedule.budget, stallMs: tuning.stallMs, onBytes: (peer, n) => p.metrics.transferBytes.labels({ direction: 'in', peer }).inc(n) });
-    const source = new PeerSource({ peers: this.peers, client: p.client, batches, ...(leases ? { site: { leases, siblingUrl: (name: string) => topology.nodes.get(name)!.url } } : {}) });
+    const source = new PeerSource({ selfName: spec.name, peers: this.peers, client: p.client, batches, ...(leases ? { site: { leases, siblingUrl: (name: string) => topology.nodes.get(name)!.url } } : {}) });
     this.planner = new ReplicationPlanner({
       topology,
       spec,

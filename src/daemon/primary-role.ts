@@ -63,7 +63,7 @@ export class PrimaryRole {
 
   private newDownloader(p: PrimaryParts, budgets: ConstructorParameters<typeof Downloader>[0]['budgets']): Downloader {
     const tuning = { ...p.tuning, smallConcurrency: VENDOR_CONCURRENCY, largeConcurrency: VENDOR_CONCURRENCY, criticalConcurrency: VENDOR_CONCURRENCY };
-    return new Downloader({ store: p.store, metrics: p.metrics, log: p.log.child({ component: 'vendor' }), tuning, budgets, selfName: p.spec.name, freeBytes: () => freeBytesOf(p.spec.dataDir) });
+    return new Downloader({ store: p.store, metrics: p.metrics, log: p.log.child({ component: 'vendor' }), tuning, budgets, freeBytes: () => freeBytesOf(p.spec.dataDir) });
   }
 
   private async buildFeeds(p: PrimaryParts): Promise<void> {

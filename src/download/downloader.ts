@@ -12,8 +12,7 @@ import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import { Arrival } from './arrival.js';
 import type { BatchOutcome } from './blob-batcher.js';
 import { judgeFailure } from './failure-policy.js';
-import { TransferPaused, fetchBlob } from './fetch-blob.js';
-import { fetchSmallBlob } from './fetch-small-blob.js';
+import { TransferPaused } from './fetch-blob.js';
 import type { LastError } from './last-error.js';
 import { PackedLane } from './packed-lane.js';
 import { Task } from './task.js';
@@ -40,8 +39,6 @@ export interface DownloaderDeps {
   readonly tuning: DownloadTuning;
   /** The node's byte budgets: its schedule's (or its site's share) and the critical lane's. */
   readonly budgets: { readonly normal: RateBudget; readonly critical: RateBudget };
-  /** This node's name, sent to peers so they can attribute traffic. */
-  readonly selfName: string;
   /** Free bytes on the data filesystem (disk-space.ts); undefined: not checked. */
   readonly freeBytes?: () => Promise<number | undefined>;
   /** The node's last error (status): failures are noted, a success or a withdrawal clears them. */
@@ -256,16 +253,10 @@ export class Downloader {
       await this.ensureSpace(task);
       const inbound = arrival;
       const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: route.name });
-      const outcome = await fetchBlob({
-        partial: arrival.download,
-        route,
-        selfName: this.d.selfName,
-        dispatcher: route.dispatcher,
+      const outcome = await want.source.fetch(route, arrival.download, {
         budget: this.budgetOf(task, route),
         signal: controller.signal,
-        stallMs: this.d.tuning.stallMs,
-        checkpointBytes: this.d.tuning.checkpointBytes,
-        checkpointMs: this.d.tuning.checkpointMs,
+        tuning: this.d.tuning,
         deferSync: want.size <= this.d.tuning.smallBlobBytes,
         // Progress, pending bytes and ETA start from what is already held, not from 0.
         onResume: (offset) => task.resumedAt(offset, this.now()),
@@ -342,15 +333,10 @@ export class Downloader {
     const controller = task.begin();
     try {
       const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: route.name });
-      const data = await fetchSmallBlob({
-        sha256: sha,
-        size: task.want.size,
-        route,
-        selfName: this.d.selfName,
-        dispatcher: route.dispatcher,
+      const data = await task.want.source.fetchWhole(route, task.want, {
         budget,
         signal: controller.signal,
-        stallMs: this.d.tuning.stallMs,
+        tuning: this.d.tuning,
         onBytes: (n) => {
           task.state = 'active';
           counter.inc(n);

@@ -6,7 +6,7 @@ import { sliceBytes, type RateBudget } from '../schedule/rate-budget.js';
 import { BatchedWriter } from '../store/batched-writer.js';
 import type { DownloadTarget } from '../store/download.js';
 import { askedUrl, cutShort, hashMismatch, lengthMismatch, refuseStatus, tooLong } from './response-checks.js';
-import type { Route } from './want.js';
+import type { FetchOutcome, Route } from './want.js';
 
 export interface FetchBlobOptions {
   /** The download this attempt writes (a store's, or the agent's cache file): its blob's sha256 and catalog size. */
@@ -57,13 +57,7 @@ export class TransferPaused extends Error {
   }
 }
 
-/** A verified download: every byte is held and hashed to the catalog's sha256, ready for its commit. */
-export interface FetchOutcome {
-  /** Offset the transfer resumed from (0 when it started fresh). */
-  readonly resumedFrom: number;
-  /** Body bytes received by this attempt. */
-  readonly received: number;
-}
+export type { FetchOutcome };
 
 /**
  * One attempt at one blob from one peer, resumable and verified:

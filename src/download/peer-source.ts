@@ -2,8 +2,11 @@ import type { SluiceError } from '../errors.js';
 import type { PeerClient } from '../protocol/peer-client.js';
 import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import type { BlobLeases } from '../site/blob-leases.js';
+import type { DownloadTarget } from '../store/download.js';
+import { fetchBlob } from './fetch-blob.js';
+import { fetchSmallBlob } from './fetch-small-blob.js';
 import type { PeerSelector } from './peers.js';
-import type { BatchFetcher, Route, Source, Want } from './want.js';
+import type { Attempt, BatchFetcher, FetchOutcome, Route, Source, Want } from './want.js';
 
 /**
  * Another node as the source of blobs: the upstream, or a fallback after failures
@@ -16,6 +19,8 @@ export class PeerSource implements Source {
 
   constructor(
     private readonly o: {
+      /** This node's name, sent to peers so they can attribute traffic. */
+      readonly selfName: string;
       readonly peers: PeerSelector;
       readonly client: PeerClient;
       readonly batches: BatchFetcher;
@@ -39,6 +44,14 @@ export class PeerSource implements Source {
     // The LAN: the site's WAN budget does not apply.
     if (plan.kind === 'sibling') return { name: plan.node, node: this.o.site.siblingUrl(plan.node), sibling: true, budget: UNLIMITED_BUDGET, dispatcher };
     return upstream;
+  }
+
+  fetch(route: Route, download: DownloadTarget, a: Attempt): Promise<FetchOutcome> {
+    return fetchBlob({ partial: download, route, selfName: this.o.selfName, dispatcher: route.dispatcher, budget: a.budget, signal: a.signal, ...a.tuning, deferSync: a.deferSync, onResume: a.onResume, onProgress: a.onProgress, onBytes: a.onBytes });
+  }
+
+  fetchWhole(route: Route, want: Want, a: Pick<Attempt, 'budget' | 'signal' | 'tuning' | 'onBytes'>): Promise<Buffer> {
+    return fetchSmallBlob({ sha256: want.sha256, size: want.size, route, selfName: this.o.selfName, dispatcher: route.dispatcher, budget: a.budget, signal: a.signal, stallMs: a.tuning.stallMs, onBytes: a.onBytes });
   }
 
   succeeded(route: Route): void {

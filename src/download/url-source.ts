@@ -1,5 +1,8 @@
 import type { Dispatcher } from 'undici';
-import type { Route, Source } from './want.js';
+import type { DownloadTarget } from '../store/download.js';
+import { fetchBlob } from './fetch-blob.js';
+import { fetchSmallBlob } from './fetch-small-blob.js';
+import type { Attempt, FetchOutcome, Route, Source, Want } from './want.js';
 
 /**
  * A file at a plain URL as the source of a blob: a vendor's repository, whose pool files are
@@ -20,6 +23,14 @@ export class UrlSource implements Source {
 
   async route(): Promise<Route> {
     return { name: this.name, url: this.url, ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}) };
+  }
+
+  fetch(route: Route, download: DownloadTarget, a: Attempt): Promise<FetchOutcome> {
+    return fetchBlob({ partial: download, route, selfName: '', dispatcher: route.dispatcher, budget: a.budget, signal: a.signal, ...a.tuning, deferSync: a.deferSync, onResume: a.onResume, onProgress: a.onProgress, onBytes: a.onBytes });
+  }
+
+  fetchWhole(route: Route, want: Want, a: Pick<Attempt, 'budget' | 'signal' | 'tuning' | 'onBytes'>): Promise<Buffer> {
+    return fetchSmallBlob({ sha256: want.sha256, size: want.size, route, selfName: '', dispatcher: route.dispatcher, budget: a.budget, signal: a.signal, stallMs: a.tuning.stallMs, onBytes: a.onBytes });
   }
 
   succeeded(): void {}

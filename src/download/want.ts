@@ -2,7 +2,9 @@ import type { Dispatcher } from 'undici';
 import type { Severity } from '../domain/severity.js';
 import type { SluiceError } from '../errors.js';
 import type { RateBudget } from '../schedule/rate-budget.js';
+import type { DownloadTarget } from '../store/download.js';
 import type { HeldLease } from './arrival.js';
+import type { DownloadTuning } from './tuning.js';
 
 /**
  * A blob a planner wants this node to hold: what it is, how urgent, and where its bytes come
@@ -39,10 +41,34 @@ export interface Route {
   readonly dispatcher?: Dispatcher;
 }
 
+/** What the downloader gives one attempt: the byte budget, its signal, and where progress goes. */
+export interface Attempt {
+  readonly budget: RateBudget;
+  readonly signal: AbortSignal;
+  readonly tuning: Pick<DownloadTuning, 'stallMs' | 'checkpointBytes' | 'checkpointMs'>;
+  /** Leave the final sync to the commit round (one round syncs many files at once). */
+  readonly deferSync: boolean;
+  /** The resume point is known: the bytes already held. */
+  readonly onResume: (offset: number) => void;
+  /** The download holds `written` bytes now (children may be relayed them). */
+  readonly onProgress: (written: number) => void;
+  /** `n` more bytes were received (rate, counters). */
+  readonly onBytes: (n: number) => void;
+}
+
+/** A verified download: every byte is held and hashed to the catalog's sha256, ready for its commit. */
+export interface FetchOutcome {
+  /** Offset the transfer resumed from (0 when it started fresh). */
+  readonly resumedFrom: number;
+  /** Body bytes received by this attempt. */
+  readonly received: number;
+}
+
 /**
  * Where bytes come from: a node peer (upstream, fallbacks, siblings of a site), a vendor URL,
- * later an offline disk. It picks each attempt's route and hears how the attempt went; the
- * downloader does the rest (lanes, the download, verification, commit, failure policy).
+ * later an offline disk. It picks each attempt's route, moves the bytes of one attempt
+ * (verified, into the download or into memory), and hears how the attempt went; the
+ * downloader does the rest (lanes, the download's life, relays, commit, failure policy).
  */
 export interface Source {
   /**
@@ -51,6 +77,14 @@ export interface Source {
    * that already failed this blob.
    */
   route(want: Want, o: { readonly shared: boolean; readonly avoid?: string }): Promise<Route>;
+  /**
+   * One attempt at a large blob through `route` into `download`: resumed from what it holds,
+   * verified against its sha256 before it resolves (download/fetch-blob.ts). Throws
+   * TransferPaused when the budget pauses it, a SluiceError otherwise.
+   */
+  fetch(route: Route, download: DownloadTarget, attempt: Attempt): Promise<FetchOutcome>;
+  /** A small blob through `route`, whole into memory and verified (download/fetch-small-blob.ts). */
+  fetchWhole(route: Route, want: Want, attempt: Pick<Attempt, 'budget' | 'signal' | 'tuning' | 'onBytes'>): Promise<Buffer>;
   /** The attempt through `route` succeeded (a failing peer is healthy again). */
   succeeded(route: Route): void;
   /** The attempt failed by the route's fault: true when the source moved on to another peer. */
