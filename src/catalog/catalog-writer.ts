@@ -49,7 +49,11 @@ export class CatalogWriter {
     clearInterval(this.timer);
   }
 
-  /** Validates with `check` (inside the lock, against the current state), then appends. */
+  /**
+   * Asks `bodies` for the records to append inside the lock, against the current state (it
+   * throws to refuse, or returns none to append nothing), then seals, signs and commits them
+   * with `staged` blobs in one store commit.
+   */
   append(bodies: (log: CatalogLog) => RecordBody[], staged: readonly StagedBlob[] = []): Promise<CatalogRecord[]> {
     return this.serialize(async () => {
       const list = bodies(this.log);

@@ -1,3 +1,7 @@
+/**
+ * What the HTTP layer is given by the daemon, and the limits it enforces: its own module, so
+ * that the server and every route import it and none imports another.
+ */
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -17,11 +21,6 @@ import type { NodeSpec, Topology } from '../topology/types.js';
 import type { Downloader } from '../download/downloader.js';
 import type { UpdatesBody, UpdatesQuery } from '../catalog/updates-cache.js';
 import type { PeerAuth } from './peer-auth.js';
-
-/**
- * What the HTTP layer is given by the daemon, and the limits it enforces: its own module, so
- * that the server and every route import it and none imports another.
- */
 
 /** Receives a push from a downstream node; throws PushRefused (403) under the subtree rule. */
 export interface PushReceiver {
