@@ -54,7 +54,8 @@ export class DownstreamRole {
   private reportPusher: SubtreePusher<SiteSummary> | undefined;
   private auditPusher: SubtreePusher<RecentAudit> | undefined;
 
-  constructor(private readonly p: DownstreamParts) {
+  constructor(private readonly parts: DownstreamParts) {
+    const p = parts;
     const { topology, spec, tuning } = p;
     const region = topology.regions.get(spec.region)!;
     this.peers = new PeerSelector(topology, spec, tuning.peerFailures, tuning.probeMs, p.metrics, p.log.child({ component: 'peers' }), p.client);
@@ -111,7 +112,7 @@ export class DownstreamRole {
 
   /** Runs the role once the node serves: the schedule, replication, then the pushes upstream. */
   start(): void {
-    const p = this.p;
+    const p = this.parts;
     this.schedule.start();
     this.planner.start();
     this.downloader.start();
@@ -149,7 +150,7 @@ export class DownstreamRole {
     this.downloader.updateMetrics();
     const missing = new Map<string, number>(this.peers.all.map((peer) => [peer.name, 0]));
     for (const m of this.downloader.missing()) missing.set(m.peer, (missing.get(m.peer) ?? 0) + 1);
-    for (const [peer, n] of missing) this.p.metrics.blobsMissingUpstream.set({ peer }, n);
+    for (const [peer, n] of missing) this.parts.metrics.blobsMissingUpstream.set({ peer }, n);
   }
 
   /** In order: stop pushing, stop following and fetching, then the schedule and the site link. */

@@ -72,10 +72,10 @@ export class Downloader {
   private collector: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
-  constructor(private readonly d: DownloaderDeps) {
+  constructor(private readonly deps: DownloaderDeps) {
     this.events.setMaxListeners(0);
-    this.now = d.now ?? Date.now;
-    const t = d.tuning;
+    this.now = deps.now ?? Date.now;
+    const t = deps.tuning;
     this.small = new PQueue({ concurrency: t.smallConcurrency });
     this.packed = new PackedLane<Task>({ maxBatches: Math.max(1, Math.ceil(t.packedConcurrency / BLOB_BATCH_MAX)), batchSize: BLOB_BATCH_MAX, run: (batch) => this.runPacked(batch) });
     this.large = new PQueue({ concurrency: t.largeConcurrency });
@@ -85,7 +85,7 @@ export class Downloader {
   /** Collects orphan partial downloads now and every `gcEveryMs`. */
   start(): void {
     void this.collectOrphans();
-    this.collector = setInterval(() => void this.collectOrphans(), this.d.tuning.gcEveryMs);
+    this.collector = setInterval(() => void this.collectOrphans(), this.deps.tuning.gcEveryMs);
     this.collector.unref();
   }
 
@@ -106,8 +106,8 @@ export class Downloader {
     this.wanted = wants;
     this.planned = true;
     // Most urgent first: a lane starts the first tasks added at once, whatever their priority.
-    const fresh = [...wants.values()].filter((w) => !this.d.store.has(w.sha256) && !this.tasks.has(w.sha256));
-    for (const w of fresh.sort((a, b) => b.priority - a.priority)) this.enqueue(new Task(w, Math.min(w.size, this.d.store.partialBytes(w.sha256)), this.now()));
+    const fresh = [...wants.values()].filter((w) => !this.deps.store.has(w.sha256) && !this.tasks.has(w.sha256));
+    for (const w of fresh.sort((a, b) => b.priority - a.priority)) this.enqueue(new Task(w, Math.min(w.size, this.deps.store.partialBytes(w.sha256)), this.now()));
     for (const [sha, task] of this.tasks) if (!wants.has(sha)) void this.withdraw(task);
     return fresh.length;
   }
@@ -127,7 +127,7 @@ export class Downloader {
   async relay(sha256: string, waitMs: number): Promise<RelayAnswer> {
     const arriving = this.arrivals.get(sha256);
     if (arriving) return { kind: 'arriving', arrival: arriving };
-    if (this.d.store.has(sha256)) return { kind: 'stored' };
+    if (this.deps.store.has(sha256)) return { kind: 'stored' };
     if (!this.pending(sha256) || waitMs <= 0) return { kind: this.pending(sha256) ? 'pending' : 'absent' };
     const small = packable(this.wanted.get(sha256)!.size);
     const arrival = await new Promise<Arrival | undefined>((resolve) => {
@@ -143,7 +143,7 @@ export class Downloader {
       this.events.once(`stored:${sha256}`, onStored);
     });
     if (arrival && !small) return { kind: 'arriving', arrival };
-    if (this.d.store.has(sha256)) return { kind: 'stored' };
+    if (this.deps.store.has(sha256)) return { kind: 'stored' };
     return { kind: this.pending(sha256) ? 'pending' : 'absent' };
   }
 
@@ -154,7 +154,7 @@ export class Downloader {
    */
   pending(sha256: string): boolean {
     const task = this.tasks.get(sha256);
-    return task !== undefined && this.wanted.has(sha256) && !this.d.store.has(sha256) && (task.state !== 'waiting' || task.sourcePending);
+    return task !== undefined && this.wanted.has(sha256) && !this.deps.store.has(sha256) && (task.state !== 'waiting' || task.sourcePending);
   }
 
   /** The transfers, by blob: what status, progress and the forecast read. */
@@ -166,7 +166,7 @@ export class Downloader {
   missing(now = this.now()): { sha256: string; packages: readonly string[]; peer: string; since: string }[] {
     const out: { sha256: string; packages: readonly string[]; peer: string; since: string }[] = [];
     for (const t of this.tasks.values()) {
-      if (t.notFoundSince === undefined || now - t.notFoundSince < this.d.tuning.missingAfterMs || !t.route) continue;
+      if (t.notFoundSince === undefined || now - t.notFoundSince < this.deps.tuning.missingAfterMs || !t.route) continue;
       out.push({ sha256: t.want.sha256, packages: t.want.packages, peer: t.route, since: new Date(t.notFoundSince).toISOString() });
     }
     return out;
@@ -176,8 +176,8 @@ export class Downloader {
   updateMetrics(): void {
     const counts: Record<TransferState, number> = { queued: 0, active: 0, paused: 0, verifying: 0, waiting: 0 };
     for (const t of this.tasks.values()) counts[t.state]++;
-    for (const [state, n] of Object.entries(counts)) this.d.metrics.transferQueue.set({ state }, n);
-    this.d.metrics.transfersActive.set(counts.active);
+    for (const [state, n] of Object.entries(counts)) this.deps.metrics.transferQueue.set({ state }, n);
+    this.deps.metrics.transfersActive.set(counts.active);
   }
 
   /**
@@ -187,11 +187,11 @@ export class Downloader {
    */
   async collectOrphans(): Promise<void> {
     if (!this.planned || this.stop.signal.aborted) return;
-    const idle = await this.d.store.idleDownloads().catch(() => []);
+    const idle = await this.deps.store.idleDownloads().catch(() => []);
     for (const dl of idle) {
-      const wanted = this.wanted.has(dl.sha256) && !this.d.store.has(dl.sha256);
-      if (wanted && dl.idleMs <= this.d.tuning.partialTtlMs) continue;
-      if (await this.d.store.dropDownload(dl.sha256).catch(() => false)) this.d.log.info({ sha256: dl.sha256, bytes: dl.bytes }, wanted ? 'partial download untouched for too long; dropped' : 'partial download of a blob no longer wanted; dropped');
+      const wanted = this.wanted.has(dl.sha256) && !this.deps.store.has(dl.sha256);
+      if (wanted && dl.idleMs <= this.deps.tuning.partialTtlMs) continue;
+      if (await this.deps.store.dropDownload(dl.sha256).catch(() => false)) this.deps.log.info({ sha256: dl.sha256, bytes: dl.bytes }, wanted ? 'partial download untouched for too long; dropped' : 'partial download of a blob no longer wanted; dropped');
     }
   }
 
@@ -202,7 +202,7 @@ export class Downloader {
     const { size, source } = task.want;
     const priority = task.want.priority;
     if (!task.critical && packable(size) && source.batches) return this.packed.add(task, priority);
-    const lane = task.critical ? this.critical : size <= this.d.tuning.smallBlobBytes ? this.small : this.large;
+    const lane = task.critical ? this.critical : size <= this.deps.tuning.smallBlobBytes ? this.small : this.large;
     void lane.add(() => this.run(task), { priority }).catch(() => undefined);
   }
 
@@ -210,13 +210,13 @@ export class Downloader {
   private current(task: Task): boolean {
     const sha = task.want.sha256;
     if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return false;
-    if (this.wanted.has(sha) && !this.d.store.has(sha)) return true;
+    if (this.wanted.has(sha) && !this.deps.store.has(sha)) return true;
     this.tasks.delete(sha);
     return false;
   }
 
   private budgetOf(task: Task, route?: Route): RateBudget {
-    return route?.budget ?? (task.critical ? this.d.budgets.critical : this.d.budgets.normal);
+    return route?.budget ?? (task.critical ? this.deps.budgets.critical : this.deps.budgets.normal);
   }
 
   /** One attempt at a large blob: resumable into its download, relayed as it lands. */
@@ -237,7 +237,7 @@ export class Downloader {
       route = await want.source.route(want, { shared: true, ...(task.avoid ? { avoid: task.avoid } : {}) });
       task.route = route.name;
       // One owner per blob: a commit of an earlier attempt may still be renaming this file.
-      arrival = await Arrival.open(this.d.store, sha, want.size, controller.signal, route.lease, {
+      arrival = await Arrival.open(this.deps.store, sha, want.size, controller.signal, route.lease, {
         started: (a) => {
           this.arrivals.set(sha, a);
           this.events.emit(`arriving:${sha}`, a);
@@ -246,18 +246,18 @@ export class Downloader {
           if (this.arrivals.get(sha) === a) this.arrivals.delete(sha);
         },
       });
-      if (this.d.store.has(sha)) {
+      if (this.deps.store.has(sha)) {
         if (this.tasks.get(sha) === task) this.tasks.delete(sha);
         return;
       }
       await this.ensureSpace(task);
       const inbound = arrival;
-      const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: route.name });
+      const counter = this.deps.metrics.transferBytes.labels({ direction: 'in', peer: route.name });
       const outcome = await want.source.fetch(route, arrival.download, {
         budget: this.budgetOf(task, route),
         signal: controller.signal,
-        tuning: this.d.tuning,
-        deferSync: want.size <= this.d.tuning.smallBlobBytes,
+        tuning: this.deps.tuning,
+        deferSync: want.size <= this.deps.tuning.smallBlobBytes,
         // Progress, pending bytes and ETA start from what is already held, not from 0.
         onResume: (offset) => task.resumedAt(offset, this.now()),
         onProgress: (written) => inbound.progress(written),
@@ -267,7 +267,7 @@ export class Downloader {
         },
       });
       arrival.verified();
-      if (outcome.resumedFrom > 0) this.d.metrics.transferResumes.inc();
+      if (outcome.resumedFrom > 0) this.deps.metrics.transferResumes.inc();
       want.source.succeeded(route);
       // The commit joins the store's next group-commit round; the transfer slot is free
       // meanwhile, so small blobs keep the network busy.
@@ -312,9 +312,9 @@ export class Downloader {
    * still need, plus a reserve for LevelDB, must be free on the data filesystem.
    */
   private async ensureSpace(task: Task): Promise<void> {
-    let need = this.d.tuning.diskReserveBytes + task.want.size - task.offset;
+    let need = this.deps.tuning.diskReserveBytes + task.want.size - task.offset;
     for (const t of this.tasks.values()) if (t !== task && t.state === 'active') need += t.want.size - t.offset;
-    const free = await this.d.freeBytes?.();
+    const free = await this.deps.freeBytes?.();
     if (free !== undefined && free < need) {
       throw new SluiceError('STORE_FULL', `blob ${task.want.sha256.slice(0, 12)}… (${task.want.packages.join(', ')}) needs ${need} bytes with the transfers under way, but only ${free} are free for the node's data; free space or grow the disk (it is retried)`);
     }
@@ -332,11 +332,11 @@ export class Downloader {
     task.route = route.name;
     const controller = task.begin();
     try {
-      const counter = this.d.metrics.transferBytes.labels({ direction: 'in', peer: route.name });
+      const counter = this.deps.metrics.transferBytes.labels({ direction: 'in', peer: route.name });
       const data = await task.want.source.fetchWhole(route, task.want, {
         budget,
         signal: controller.signal,
-        tuning: this.d.tuning,
+        tuning: this.deps.tuning,
         onBytes: (n) => {
           task.state = 'active';
           counter.inc(n);
@@ -431,10 +431,10 @@ export class Downloader {
     commit().then(
       () => {
         if (this.tasks.get(sha) === task) this.tasks.delete(sha);
-        this.d.errors?.clear(sha);
+        this.deps.errors?.clear(sha);
         const fields = { sha256: sha, size: want.size, packages: want.packages, peer: route.name };
-        if (resumedFrom !== undefined) this.d.log.info({ ...fields, resumedFrom }, 'blob stored');
-        else this.d.log.debug(fields, 'blob stored');
+        if (resumedFrom !== undefined) this.deps.log.info({ ...fields, resumedFrom }, 'blob stored');
+        else this.deps.log.debug(fields, 'blob stored');
         this.events.emit(`stored:${sha}`);
         this.events.emit('stored', want);
       },
@@ -447,7 +447,7 @@ export class Downloader {
 
   /** A verified small blob, committed from memory into a pack file with the rest of its round. */
   private commitSmall(task: Task, route: Route, data: Buffer): void {
-    this.commit(task, route, () => this.d.store.commit([this.d.store.stageBuffer(task.want.sha256, data)]));
+    this.commit(task, route, () => this.deps.store.commit([this.deps.store.stageBuffer(task.want.sha256, data)]));
   }
 
   /** Counts a failed attempt and schedules the next one with backoff (failure-policy.ts). */
@@ -456,21 +456,21 @@ export class Downloader {
     const sha = want.sha256;
     if (this.stop.signal.aborted || this.tasks.get(sha) !== task) return;
     task.attempts++;
-    const verdict = judgeFailure(e, task.attempts, task.notFoundSince, this.now(), this.d.tuning, want.source.notFoundIsTransient);
+    const verdict = judgeFailure(e, task.attempts, task.notFoundSince, this.now(), this.deps.tuning, want.source.notFoundIsTransient);
     task.sourcePending = e.code === 'BLOB_PENDING';
     // Told once per kind of failure (a vendor that refuses, a peer that stalls), not per retry;
     // a node that does not hold a blob yet is the ordinary case.
     const news = verdict.record && e.code !== task.lastError?.code && !(e.code === 'BLOB_NOT_FOUND' && want.source.notFoundIsTransient);
     if (verdict.record) {
       task.lastError = { code: e.code, message: e.message, at: new Date(this.now()).toISOString() };
-      this.d.errors?.note(e, sha, `blob ${sha.slice(0, 12)}… (${want.packages.join(', ')})`);
+      this.deps.errors?.note(e, sha, `blob ${sha.slice(0, 12)}… (${want.packages.join(', ')})`);
     }
     // A sibling that could not give the blob is not asked again: the lease or the upstream is.
     if (route?.sibling) task.avoid = route.name;
-    if (e.code === 'HASH_MISMATCH') this.d.metrics.hashMismatch.inc();
+    if (e.code === 'HASH_MISMATCH') this.deps.metrics.hashMismatch.inc();
     const tls = tlsErrorCode(e.cause);
-    if (tls) this.d.metrics.tlsHandshakeFailures.inc({ reason: tlsFailureReason(tls) });
-    this.d.metrics.transferRetries.inc();
+    if (tls) this.deps.metrics.tlsHandshakeFailures.inc({ reason: tlsFailureReason(tls) });
+    this.deps.metrics.transferRetries.inc();
     task.notFoundSince = verdict.notFoundSince;
     // Failed over: the next peer gets its own time before a 404 is its fault.
     if (verdict.blamePeer && route && want.source.failed(route, e) && e.code === 'BLOB_NOT_FOUND') task.notFoundSince = undefined;
@@ -479,12 +479,12 @@ export class Downloader {
     if (delay === undefined) {
       // Tried again when the planner next wants it anew (refresh recreates the task).
       this.tasks.delete(sha);
-      this.d.log.warn({ sha256: sha, code: e.code }, `transfer failed and will not be retried until the catalog changes: ${e.message}`);
+      this.deps.log.warn({ sha256: sha, code: e.code }, `transfer failed and will not be retried until the catalog changes: ${e.message}`);
       return;
     }
     task.state = 'waiting';
-    if (news) this.d.log.warn({ sha256: sha, code: e.code, from: route?.name, delayMs: delay }, `cannot fetch blob ${sha.slice(0, 12)}… (${want.packages.join(', ')}): ${e.message}; retrying`);
-    else this.d.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
+    if (news) this.deps.log.warn({ sha256: sha, code: e.code, from: route?.name, delayMs: delay }, `cannot fetch blob ${sha.slice(0, 12)}… (${want.packages.join(', ')}): ${e.message}; retrying`);
+    else this.deps.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');
     task.retryTimer = setTimeout(() => this.enqueue(task), delay);
   }
 
@@ -494,9 +494,9 @@ export class Downloader {
     task.withdrawn = true;
     task.cancel();
     this.tasks.delete(sha);
-    this.d.errors?.clear(sha);
+    this.deps.errors?.clear(sha);
     // Held by a running attempt: that attempt drops it as it ends. Held by a commit: it
     // becomes a blob (collected after the grace period like any unwanted one).
-    await this.d.store.dropDownload(sha).catch(() => false);
+    await this.deps.store.dropDownload(sha).catch(() => false);
   }
 }

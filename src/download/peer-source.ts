@@ -18,7 +18,7 @@ export class PeerSource implements Source {
   readonly notFoundIsTransient = true;
 
   constructor(
-    private readonly o: {
+    private readonly options: {
       /** This node's name, sent to peers so they can attribute traffic. */
       readonly selfName: string;
       readonly peers: PeerSelector;
@@ -30,36 +30,36 @@ export class PeerSource implements Source {
   ) {}
 
   get batches(): BatchFetcher {
-    return this.o.batches;
+    return this.options.batches;
   }
 
   async route(want: Want, o: { readonly shared: boolean; readonly avoid?: string }): Promise<Route> {
-    const peer = this.o.peers.current();
+    const peer = this.options.peers.current();
     // Read at each attempt: a renewed certificate replaces the pool (peer-client.ts).
-    const dispatcher = this.o.client.dispatcher;
+    const dispatcher = this.options.client.dispatcher;
     const upstream: Route = { name: peer.name, node: peer.url, dispatcher };
-    if (!o.shared || !this.o.site) return upstream;
-    const plan = await this.o.site.leases.plan(want.sha256, o.avoid);
+    if (!o.shared || !this.options.site) return upstream;
+    const plan = await this.options.site.leases.plan(want.sha256, o.avoid);
     if (plan.kind === 'lease') return { ...upstream, lease: plan.lease };
     // The LAN: the site's WAN budget does not apply.
-    if (plan.kind === 'sibling') return { name: plan.node, node: this.o.site.siblingUrl(plan.node), sibling: true, budget: UNLIMITED_BUDGET, dispatcher };
+    if (plan.kind === 'sibling') return { name: plan.node, node: this.options.site.siblingUrl(plan.node), sibling: true, budget: UNLIMITED_BUDGET, dispatcher };
     return upstream;
   }
 
   fetch(route: Route, download: DownloadTarget, a: Attempt): Promise<FetchOutcome> {
-    return fetchBlob({ partial: download, route, selfName: this.o.selfName, dispatcher: route.dispatcher, budget: a.budget, signal: a.signal, ...a.tuning, deferSync: a.deferSync, onResume: a.onResume, onProgress: a.onProgress, onBytes: a.onBytes });
+    return fetchBlob({ partial: download, route, selfName: this.options.selfName, dispatcher: route.dispatcher, budget: a.budget, signal: a.signal, ...a.tuning, deferSync: a.deferSync, onResume: a.onResume, onProgress: a.onProgress, onBytes: a.onBytes });
   }
 
   fetchWhole(route: Route, want: Want, a: Pick<Attempt, 'budget' | 'signal' | 'tuning' | 'onBytes'>): Promise<Buffer> {
-    return fetchSmallBlob({ sha256: want.sha256, size: want.size, route, selfName: this.o.selfName, dispatcher: route.dispatcher, budget: a.budget, signal: a.signal, stallMs: a.tuning.stallMs, onBytes: a.onBytes });
+    return fetchSmallBlob({ sha256: want.sha256, size: want.size, route, selfName: this.options.selfName, dispatcher: route.dispatcher, budget: a.budget, signal: a.signal, stallMs: a.tuning.stallMs, onBytes: a.onBytes });
   }
 
   succeeded(route: Route): void {
-    this.o.peers.succeeded({ name: route.name, url: route.node! });
+    this.options.peers.succeeded({ name: route.name, url: route.node! });
   }
 
   failed(route: Route, e: SluiceError): boolean {
-    this.o.peers.failed({ name: route.name, url: route.node! }, e.code);
-    return this.o.peers.current().name !== route.name;
+    this.options.peers.failed({ name: route.name, url: route.node! }, e.code);
+    return this.options.peers.current().name !== route.name;
   }
 }

@@ -29,7 +29,7 @@ export class VendorPlanner {
   private readonly stop = new AbortController();
 
   constructor(
-    private readonly p: {
+    private readonly parts: {
       readonly catalog: CatalogLog;
       readonly store: BlobStore;
       readonly feeds: ReadonlyMap<string, Feed>;
@@ -55,23 +55,23 @@ export class VendorPlanner {
     let blobs = 0;
     let bytes = 0;
     for (const w of this.wanted.values()) {
-      if (this.p.store.has(w.sha256)) continue;
+      if (this.parts.store.has(w.sha256)) continue;
       blobs++;
-      bytes += w.size - (this.p.downloader.transfers.get(w.sha256)?.offset ?? 0);
+      bytes += w.size - (this.parts.downloader.transfers.get(w.sha256)?.offset ?? 0);
     }
     return { blobs, bytes };
   }
 
   /** What is being fetched or waits to be retried, in status order, as status transfers. */
   transfers(max = 100): TransferStatus[] {
-    return transferStatuses(this.p.downloader.transfers, max);
+    return transferStatuses(this.parts.downloader.transfers, max);
   }
 
   private async loop(): Promise<void> {
     const signal = this.stop.signal;
     while (!signal.aborted) {
-      const seq = this.p.catalog.seq;
-      await this.p.catalog.waitForRecords(seq, REPLAN_MS, signal);
+      const seq = this.parts.catalog.seq;
+      await this.parts.catalog.waitForRecords(seq, REPLAN_MS, signal);
       if (!signal.aborted) this.plan();
     }
   }
@@ -79,10 +79,10 @@ export class VendorPlanner {
   /** Feed files the catalog wants here, each from its feed's URL; the downloader takes it from there. */
   private plan(): void {
     const out = new Map<string, { size: number; source: UrlSource; packages: string[]; severity: Severity; approvedAtMs: number }>();
-    const state = this.p.catalog.state;
+    const state = this.parts.catalog.state;
     for (const pkg of state.all()) {
       if (!pkg.feed || !this.shouldHold(pkg)) continue;
-      const feed = this.p.feeds.get(pkg.feed.name);
+      const feed = this.parts.feeds.get(pkg.feed.name);
       if (!feed) continue;
       const approvedAtMs = state.approvedAtMs(pkg) ?? Date.parse(pkg.published.at);
       pkg.files.forEach((f, i) => {
@@ -91,16 +91,16 @@ export class VendorPlanner {
           prev.packages.push(pkg.id);
           prev.severity = mostUrgent(prev.severity, pkg.severity);
           prev.approvedAtMs = Math.min(prev.approvedAtMs, approvedAtMs);
-        } else out.set(f.sha256, { size: f.size, source: new UrlSource(`feed:${feed.name}`, `${feed.url}/${pkg.feed!.paths[i]}`, this.p.dispatcher), packages: [pkg.id], severity: pkg.severity, approvedAtMs });
+        } else out.set(f.sha256, { size: f.size, source: new UrlSource(`feed:${feed.name}`, `${feed.url}/${pkg.feed!.paths[i]}`, this.parts.dispatcher), packages: [pkg.id], severity: pkg.severity, approvedAtMs });
       });
     }
     this.wanted = new Map([...out].map(([sha256, w]) => [sha256, { sha256, size: w.size, priority: priorityOf(w), source: w.source, severity: w.severity, packages: w.packages }]));
-    this.p.downloader.want(this.wanted);
+    this.parts.downloader.want(this.wanted);
   }
 
   private shouldHold(pkg: PackageView): boolean {
-    const feed = this.p.feeds.get(pkg.feed!.name);
-    const state = this.p.catalog.state.stateOf(pkg);
+    const feed = this.parts.feeds.get(pkg.feed!.name);
+    const state = this.parts.catalog.state.stateOf(pkg);
     if (feed?.download === 'all') return state !== 'declined';
     return state === 'approved';
   }

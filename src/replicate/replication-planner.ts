@@ -42,19 +42,19 @@ export class ReplicationPlanner {
   private stopListening: (() => void) | undefined;
   private readonly report: ReplicationProgress;
 
-  constructor(private readonly p: PlannerParts) {
-    this.report = new ReplicationProgress({ ...p, ...(p.forecastSchedule ? { forecastSchedule: p.forecastSchedule } : {}) }, () => ({ wanted: this.wanted, transfers: p.downloader.transfers }));
+  constructor(private readonly parts: PlannerParts) {
+    this.report = new ReplicationProgress({ ...parts, ...(parts.forecastSchedule ? { forecastSchedule: parts.forecastSchedule } : {}) }, () => ({ wanted: this.wanted, transfers: parts.downloader.transfers }));
   }
 
   /** Plans from the catalog held now, then collects unwanted blobs every `gcEveryMs`. */
   start(): void {
     // The time from approval to holding the blob here: replication lag.
-    this.stopListening = this.p.downloader.onStored((want) => {
+    this.stopListening = this.parts.downloader.onStored((want) => {
       const blob = this.wanted.get(want.sha256);
-      if (blob) this.p.metrics.replicationLag.observe(Math.max(0, (Date.now() - blob.approvedAtMs) / 1000));
+      if (blob) this.parts.metrics.replicationLag.observe(Math.max(0, (Date.now() - blob.approvedAtMs) / 1000));
     });
     this.refresh();
-    this.gcTimer = setInterval(() => void this.p.gc.collect(this.wanted), this.p.gcEveryMs);
+    this.gcTimer = setInterval(() => void this.parts.gc.collect(this.wanted), this.parts.gcEveryMs);
     this.gcTimer.unref();
   }
 
@@ -65,13 +65,13 @@ export class ReplicationPlanner {
 
   /** Recomputes what to hold after the catalog (or the store) changed, and tells the downloader. */
   refresh(): void {
-    this.wanted = wantedBlobs(this.p.topology, this.p.spec, this.p.catalog.state);
+    this.wanted = wantedBlobs(this.parts.topology, this.parts.spec, this.parts.catalog.state);
     const wants = new Map<string, Want>();
-    for (const [sha, blob] of this.wanted) wants.set(sha, { sha256: sha, size: blob.size, priority: priorityOf(blob), source: this.p.source, severity: blob.severity, packages: blob.packages });
+    for (const [sha, blob] of this.wanted) wants.set(sha, { sha256: sha, size: blob.size, priority: priorityOf(blob), source: this.parts.source, severity: blob.severity, packages: blob.packages });
     // New backlog here is news for the tree's forecast: status goes up soon, not at its next tick.
-    if (this.p.downloader.want(wants) > 0) this.p.onBacklog?.();
-    this.p.gc.note(this.wanted);
-    if (this.p.topology.graceMs === 0) void this.p.gc.collect(this.wanted);
+    if (this.parts.downloader.want(wants) > 0) this.parts.onBacklog?.();
+    this.parts.gc.note(this.wanted);
+    if (this.parts.topology.graceMs === 0) void this.parts.gc.collect(this.wanted);
   }
 
   /** Pending blobs and bytes, and the first `maxTransfers` transfers in status order (status). */
