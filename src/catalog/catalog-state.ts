@@ -1,6 +1,6 @@
 
 import type { Severity } from '../domain/severity.js';
-import { RING_ALL, parsePackageId, type CatalogRecord, type FileEntry } from './records.js';
+import { RING_ALL, type CatalogRecord, type FileEntry } from './records.js';
 
 /** What a package looks like once every record about it has been applied. */
 export interface PackageView {
@@ -14,10 +14,10 @@ export interface PackageView {
   readonly feed: { readonly name: string; readonly paths: readonly string[] } | undefined;
   readonly published: Decision;
   /** Ring → the approval; cleared by a decline. */
-  readonly approvals: Map<string, Decision>;
-  declined: Decision | undefined;
-  supersededBy: string | undefined;
-  supersedes: string | undefined;
+  readonly approvals: ReadonlyMap<string, Decision>;
+  readonly declined: Decision | undefined;
+  readonly supersededBy: string | undefined;
+  readonly supersedes: string | undefined;
 }
 
 export interface Decision {
@@ -44,28 +44,99 @@ export interface AptIndexView {
 /** APT indexes kept per ring: the newest, and older ones a node serves until it holds the newest. */
 const APT_INDEXES_KEPT = 3;
 
+/** Approvals of a package never approved: one shared, empty map. */
+const NO_APPROVALS: ReadonlyMap<string, Decision> = new Map();
+
+/**
+ * One package as the catalog holds it in memory. Compact, because a node holds every version
+ * of every package a feed lists (the whole of Debian main: 63,000): name and version are read
+ * from the id, a feed file's path from an interned directory and the file's name, repeated
+ * strings (severity, classification, platform, who published, when a feed sync published) are
+ * shared, and only approved packages have a map of approvals.
+ */
+class PackageEntry implements PackageView {
+  approvalMap: Map<string, Decision> | undefined;
+  declined: Decision | undefined;
+  supersededBy: string | undefined;
+  supersedes: string | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly severity: Severity,
+    readonly classification: string | undefined,
+    readonly files: readonly FileEntry[],
+    readonly published: Decision,
+    private readonly feedName: string | undefined,
+    /** Per file, the directory of its path in the vendor's repository (interned); one string for one file. */
+    private readonly feedDirs: string | readonly string[] | undefined,
+  ) {}
+
+  get name(): string {
+    return this.id.slice(0, this.id.lastIndexOf('@'));
+  }
+
+  get version(): string {
+    return this.id.slice(this.id.lastIndexOf('@') + 1);
+  }
+
+  get approvals(): ReadonlyMap<string, Decision> {
+    return this.approvalMap ?? NO_APPROVALS;
+  }
+
+  get feed(): PackageView['feed'] {
+    if (this.feedName === undefined) return undefined;
+    const dirs = this.feedDirs!;
+    return { name: this.feedName, paths: this.files.map((f, i) => {
+      const dir = typeof dirs === 'string' ? dirs : dirs[i]!;
+      return dir === '' ? f.name : `${dir}/${f.name}`;
+    }) };
+  }
+}
+
+/** A string of its own (not a slice holding its parent alive), for keys kept long. */
+const flat = (s: string): string => (s.length < 13 ? s : JSON.parse(JSON.stringify(s)) as string);
+
+/** Shares one copy of each repeated string (the same few values across 60,000 records). */
+class Interner {
+  private readonly pool = new Map<string, string>();
+
+  get<T extends string | undefined>(s: T): T {
+    if (s === undefined) return s;
+    const had = this.pool.get(s);
+    if (had !== undefined) return had as T;
+    this.pool.set(s, s);
+    return s;
+  }
+}
+
 export class CatalogState {
-  private readonly packages = new Map<string, PackageView>();
+  private readonly packages = new Map<string, PackageEntry>();
   private readonly aptIndexes = new Map<string, AptIndexView[]>();
+  /** Packages with an approval for some ring: what every question of "who receives what" starts from. */
+  private readonly approvedIds = new Set<string>();
+  /**
+   * Per feed, per package name, the newest version not yet superseded: where a sync links new
+   * versions. Built when a feed sync first asks (the primary only), kept up to date after.
+   */
+  private feedTips: Map<string, Map<string, string>> | undefined;
+  private readonly strings = new Interner();
 
   apply(record: CatalogRecord): void {
-    const decision = { by: record.by, at: record.at, seq: record.seq };
+    const intern = <T extends string | undefined>(v: T) => this.strings.get(v);
+    const decision = { by: intern(record.by), at: intern(record.at), seq: record.seq };
     if (record.type === 'publish') {
-      const { name, version } = parsePackageId(record.id)!;
-      this.packages.set(record.id, {
-        id: record.id,
-        name,
-        version,
-        severity: record.severity,
-        classification: record.classification,
-        files: record.files,
-        feed: record.feed,
-        published: decision,
-        approvals: new Map(),
-        declined: undefined,
-        supersededBy: undefined,
-        supersedes: undefined,
+      const files = record.files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256, ...(f.platform !== undefined ? { platform: intern(f.platform) } : {}), ...(f.language !== undefined ? { language: intern(f.language) } : {}) }));
+      // A vendor path whose last part is the file's name is kept as its (shared) directory.
+      const dirs = record.feed?.paths.map((p, i) => {
+        const name = files[i]?.name;
+        return name !== undefined && p.endsWith(`/${name}`) ? intern(p.slice(0, -name.length - 1)) : p === name ? '' : undefined;
       });
+      const feed = record.feed && dirs?.every((d) => d !== undefined) && dirs.length === files.length ? { name: intern(record.feed.name), dirs: dirs as string[] } : undefined;
+      const entry = new PackageEntry(record.id, intern(record.severity), intern(record.classification), files, decision, feed?.name ?? (record.feed ? intern(record.feed.name) : undefined), feed?.dirs.length === 1 ? feed.dirs[0] : feed?.dirs);
+      // A path that is not DIR/NAME (never written by Sluice's feeds) keeps its full form.
+      if (record.feed && !feed) Object.defineProperty(entry, 'feed', { value: { name: record.feed.name, paths: record.feed.paths } });
+      this.packages.set(record.id, entry);
+      if (record.feed && this.feedTips) this.feedTip(record.feed.name).set(flat(entry.name), record.id);
       return;
     }
     // Roots concern trust, not packages: the log and the verifier apply them.
@@ -81,22 +152,60 @@ export class CatalogState {
     switch (record.type) {
       case 'approve':
         pkg.declined = undefined;
-        pkg.approvals.set(record.ring, decision);
+        (pkg.approvalMap ??= new Map()).set(intern(record.ring), decision);
+        this.approvedIds.add(pkg.id);
         break;
       case 'decline':
         pkg.declined = decision;
-        pkg.approvals.clear();
+        pkg.approvalMap = undefined;
+        this.approvedIds.delete(pkg.id);
         break;
       case 'withdraw':
-        pkg.approvals.delete(record.ring);
+        pkg.approvalMap?.delete(record.ring);
+        if (!pkg.approvalMap?.size) {
+          pkg.approvalMap = undefined;
+          this.approvedIds.delete(pkg.id);
+        }
         break;
       case 'supersede': {
-        pkg.supersededBy = record.supersededBy;
         const successor = this.packages.get(record.supersededBy);
-        if (successor) successor.supersedes = record.id;
+        // The successor's own id string: one copy per id.
+        pkg.supersededBy = successor?.id ?? record.supersededBy;
+        if (successor) successor.supersedes = pkg.id;
         break;
       }
     }
+  }
+
+  private feedTip(feed: string): Map<string, string> {
+    if (!this.feedTips) {
+      this.feedTips = new Map();
+      // Publish order: a later version of a name (the feed appends in version order) wins.
+      for (const pkg of this.packages.values()) if (pkg.feed) this.feedTip(pkg.feed.name).set(flat(pkg.name), pkg.id);
+    }
+    let tips = this.feedTips.get(feed);
+    if (!tips) this.feedTips.set(feed, (tips = new Map()));
+    return tips;
+  }
+
+  /**
+   * Per package name, the newest version of the feed not yet superseded (by version order of
+   * the feed's supersede links): where the next sync's new versions attach.
+   */
+  feedChainTips(feed: string): ReadonlyMap<string, string> {
+    const tips = this.feedTip(feed);
+    for (const [name, id] of tips) {
+      // A tip superseded since (its successor published) gives way to the chain's end.
+      let at = this.packages.get(id);
+      for (let hops = 0; at?.supersededBy && hops < 100_000; hops++) at = this.packages.get(at.supersededBy);
+      if (at && at.id !== id) tips.set(name, at.id);
+    }
+    return tips;
+  }
+
+  /** Packages approved for some ring (declined ones are not): the only ones any ring can receive. */
+  *approved(): IterableIterator<PackageView> {
+    for (const id of this.approvedIds) yield this.packages.get(id)!;
   }
 
   /** A ring's APT indexes, newest first (at most APT_INDEXES_KEPT). */
@@ -115,6 +224,11 @@ export class CatalogState {
 
   all(): IterableIterator<PackageView> {
     return this.packages.values();
+  }
+
+  /** How many packages have an approval: the work of every per-ring question. */
+  get approvedCount(): number {
+    return this.approvedIds.size;
   }
 
   get size(): number {

@@ -137,7 +137,7 @@ export class AptPublisher {
   private packagesFor(ring: string): PackageView[] {
     const state = this.d.catalog.state;
     const out: PackageView[] = [];
-    for (const pkg of state.all()) if (pkg.feed && state.isWantedBy(pkg, ring === RING_ALL ? [] : [ring])) out.push(pkg);
+    for (const pkg of state.approved()) if (pkg.feed && state.isWantedBy(pkg, ring === RING_ALL ? [] : [ring])) out.push(pkg);
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareDebianVersions(a.version, b.version)));
   }
 

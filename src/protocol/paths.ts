@@ -36,8 +36,13 @@ export const PATHS = {
 } as const;
 
 /** GET: records after `after` (held up to `waitSec` when there are none), at most `limit`. */
+/**
+ * A page of the catalog after `after`. Every client of this version asks for the compact
+ * form (records without `prev` and `hash`, which it derives from the chain it verifies) and
+ * accepts gzip: a record of Debian main then takes about a third of the bytes.
+ */
 export const catalogUrl = (base: string, after: number, limit: number, waitSec = 0): string =>
-  `${base}${PATHS.catalog}?after=${after}${waitSec > 0 ? `&wait=${waitSec}` : ''}&limit=${limit}`;
+  `${base}${PATHS.catalog}?after=${after}${waitSec > 0 ? `&wait=${waitSec}` : ''}&limit=${limit}&compact=1`;
 
 export const blobPath = (sha256: string): string => PATHS.blob.replace(':sha256', sha256);
 
