@@ -34,7 +34,9 @@ export interface FeedSyncResult extends FeedSyncOutcome {
  * `InRelease` (or `Release` + `Release.gpg`), verify its OpenPGP signature against the feed's
  * keyring, refuse an expired `Valid-Until` and a `Date` older than the last accepted; fetch
  * each component's and architecture's `Packages` index by the sha256 the signed Release
- * gives (by hash where the repository offers it) and check it as it streams. Only when every
+ * gives (by hash where the repository offers it) and check it as it streams. A Release
+ * without `Valid-Until` older than the feed's `maxAge` is refused as stale (a mirror frozen
+ * on an old snapshot). Only when every
  * suite verified are the versions not yet in the catalog appended, each a package in state
  * `new` (`name@version`, platform = architecture, files with the signed size and sha256, the
  * feed and the file's path recorded), and, for an older version of the same name from the
@@ -132,6 +134,14 @@ export class AptFeedSync {
     if (release.validUntilMs !== undefined && release.validUntilMs <= nowMs) {
       throw new SluiceError('FEED_STALE', `${base}: its Valid-Until (${new Date(release.validUntilMs).toISOString()}) has passed; the mirror serves an outdated snapshot; nothing was added`);
     }
+    // Without Valid-Until, nothing in the Release says it is outdated: a mirror frozen on an
+    // old snapshot would be accepted forever. Its age is the only sign.
+    if (release.validUntilMs === undefined && release.dateMs < nowMs - this.feed.maxAgeMs) {
+      throw new SluiceError(
+        'FEED_STALE',
+        `${base}: its Release has no Valid-Until and is dated ${new Date(release.dateMs).toISOString()}, older than the feed's maxAge (${durationText(this.feed.maxAgeMs)}): a mirror may be frozen on an old snapshot; nothing was added. Use a mirror that is up to date; a suite that changes only at point releases (Debian's bookworm has no Valid-Until and its Date moves only at point releases) needs a longer maxAge, such as 120d`,
+      );
+    }
     const last = await this.d.state.lastDateMs(this.feed.name, suite);
     if (last !== undefined && release.dateMs < last) {
       throw new SluiceError('FEED_ROLLBACK', `${base}: its Release is dated ${new Date(release.dateMs).toISOString()}, older than the one accepted before (${new Date(last).toISOString()}); an old snapshot replayed; nothing was added`);
@@ -198,3 +208,6 @@ export class AptFeedSync {
     return Buffer.concat(parts);
   }
 }
+
+/** A duration as topology.yaml would write it: `7d`, `36h`. */
+const durationText = (ms: number): string => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : `${Math.round(ms / 3_600_000)}h`);

@@ -15,6 +15,7 @@ const FEED_FAILURE_CODES = ['FEED_KEYRING', 'FEED_UNREACHABLE', 'FEED_SIGNATURE'
 export interface FeedView extends Pick<Feed, 'name' | 'type' | 'url' | 'suites' | 'components' | 'architectures' | 'severity' | 'download'> {
   readonly packages: readonly string[] | null;
   readonly everySeconds: number;
+  readonly maxAgeSeconds: number;
   /** Packages of the catalog that came from this feed. */
   readonly catalogued: number;
   readonly syncing: boolean;
@@ -87,6 +88,7 @@ export class FeedScheduler {
           architectures: feed.architectures,
           packages: feed.packages ? [...feed.packages] : null,
           everySeconds: Math.round(feed.everyMs / 1000),
+          maxAgeSeconds: Math.round(feed.maxAgeMs / 1000),
           severity: feed.severity,
           download: feed.download,
           catalogued: counts.get(feed.name) ?? 0,

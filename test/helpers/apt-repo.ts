@@ -96,7 +96,7 @@ export class FixtureAptRepo {
    * Writes the suite's indexes for what the pool holds (every .deb under pool/), signed:
    * Packages and Packages.xz per architecture, by-hash copies, Release, InRelease.
    */
-  publish(o: { suite?: string; archs?: readonly string[]; date?: Date; validSeconds?: number } = {}): void {
+  publish(o: { suite?: string; archs?: readonly string[]; date?: Date; validSeconds?: number | null } = {}): void {
     const suite = o.suite ?? 'stable';
     const dists = path.join(this.dir, 'dists', suite);
     for (const arch of o.archs ?? ['amd64']) {
@@ -112,7 +112,7 @@ export class FixtureAptRepo {
     for (const f of ['Release', 'InRelease']) rmSync(path.join(dists, f), { force: true });
     const release = execFileSync(
       'apt-ftparchive',
-      ['-o', `APT::FTPArchive::Release::Suite=${suite}`, '-o', `APT::FTPArchive::Release::Codename=${suite}`, '-o', `APT::FTPArchive::Release::Date=${date}`, '-o', `APT::FTPArchive::Release::ValidTime=${o.validSeconds ?? 86_400}`, '-o', 'APT::FTPArchive::Release::Acquire-By-Hash=yes', '-o', `APT::FTPArchive::Release::Architectures=${(o.archs ?? ['amd64']).join(' ')}`, '-o', 'APT::FTPArchive::Release::Components=main', 'release', '.'],
+      ['-o', `APT::FTPArchive::Release::Suite=${suite}`, '-o', `APT::FTPArchive::Release::Codename=${suite}`, '-o', `APT::FTPArchive::Release::Date=${date}`, ...(o.validSeconds === null ? [] : ['-o', `APT::FTPArchive::Release::ValidTime=${o.validSeconds ?? 86_400}`]), '-o', 'APT::FTPArchive::Release::Acquire-By-Hash=yes', '-o', `APT::FTPArchive::Release::Architectures=${(o.archs ?? ['amd64']).join(' ')}`, '-o', 'APT::FTPArchive::Release::Components=main', 'release', '.'],
       { cwd: dists },
     );
     writeFileSync(path.join(dists, 'Release.tmp'), release);
