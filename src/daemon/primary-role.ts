@@ -50,7 +50,7 @@ export class PrimaryRole {
     // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
     this.vendorClient = new EnvHttpProxyAgent();
     const feedState = new FeedState(p.db);
-    this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
+    this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, store: p.store, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
     if (p.secrets.aptKeyPath) {
       const key = await loadRepositoryKey(p.secrets.aptKeyPath);
       this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, key, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.headTtlMs });
