@@ -77,7 +77,8 @@ export async function* paragraphs(chunks: AsyncIterable<Buffer | string>, limits
   const take = (line: string, size: number): Paragraph | undefined => {
     lineNo++;
     if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (line.trim() === '') return current.size ? finish() : undefined;
+    // Only spaces and tabs make a blank line (deb822(5)), not every character trim() removes.
+    if (/^[ \t]*$/.test(line)) return current.size ? finish() : undefined;
     if (line.startsWith('#')) return undefined;
     bytes += size + 1;
     if (lines.length >= limits.paragraphLines) throw new Deb822LimitError(lineNo, `a paragraph of more than ${limits.paragraphLines} lines`);
@@ -91,7 +92,9 @@ export async function* paragraphs(chunks: AsyncIterable<Buffer | string>, limits
     }
     const colon = line.indexOf(':');
     if (colon <= 0) throw new Deb822Error(lineNo, `expected "Field: value", got "${line.slice(0, 60)}"`);
-    const name = line.slice(0, colon).trim().toLowerCase();
+    // The name runs up to the colon: no space before it, so "Filename :" is no Filename a
+    // reader of the same stanza could take differently.
+    const name = line.slice(0, colon).toLowerCase();
     if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) throw new Deb822Error(lineNo, `"${name.slice(0, 60)}" is not a field name`);
     if (current.has(name)) throw new Deb822Error(lineNo, `field "${name}" appears twice in one paragraph`);
     if (current.size >= limits.fields) throw new Deb822LimitError(lineNo, `more than ${limits.fields} fields in one paragraph`);

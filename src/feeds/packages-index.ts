@@ -105,18 +105,19 @@ export async function readPackagesIndex(source: Readable, index: IndexToRead, wh
       const name = field(p, 'Package');
       if (name === undefined) continue;
       if (wanted && !wanted.has(name)) continue;
+      const raw = { size: field(p, 'Size') ?? '', sha256: field(p, 'SHA256') ?? '' };
       const entry = {
         name,
         version: field(p, 'Version') ?? '',
         architecture: field(p, 'Architecture') ?? '',
         filename: field(p, 'Filename') ?? '',
-        size: Number(field(p, 'Size') ?? NaN),
-        sha256: (field(p, 'SHA256') ?? '').toLowerCase(),
+        size: /^\d{1,15}$/.test(raw.size) ? Number(raw.size) : NaN,
+        sha256: raw.sha256.toLowerCase(),
         section: field(p, 'Section'),
         stanza: p.text,
       };
       const problem = check(entry);
-      if (problem) throw new SluiceError('FEED_MALFORMED', `${where}: package ${name.slice(0, 80)} ${entry.version.slice(0, 40)}: ${problem}`);
+      if (problem) throw new SluiceError('FEED_MALFORMED', `${where}: package ${JSON.stringify(name.slice(0, 80))} ${JSON.stringify(entry.version.slice(0, 40))}: ${problem}`);
       count++;
       onPackage(entry);
     }
@@ -146,12 +147,20 @@ function decompressedLimit(index: IndexToRead): number {
   return Math.min(MAX_INDEX_BYTES, Math.max(RATIO_FLOOR_BYTES, index.entry.size * MAX_RATIO));
 }
 
+/** A path or name fit to be fetched, stored and repeated to apt: no whitespace, no control or format characters. */
+const PRINTABLE = /^[^\s\p{C}]+$/u;
+
+/** What Sluice takes from a paragraph, each within what a catalog record carries (records.ts) and on one line. */
 function check(e: PackageEntry): string | undefined {
   if (!PACKAGE_NAME_PATTERN.test(e.name)) return 'the name is not a package name';
   if (!PACKAGE_VERSION_PATTERN.test(e.version)) return 'no Version, or one Sluice cannot carry';
   if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(e.architecture)) return 'no Architecture';
-  if (!e.filename || e.filename.startsWith('/') || e.filename.split('/').some((s) => s === '..' || s === '.' || s === '')) return `Filename "${e.filename.slice(0, 100)}" is missing or leaves the repository`;
-  if (!Number.isSafeInteger(e.size) || e.size < 0) return 'no Size';
+  const f = e.filename;
+  if (!f || f.startsWith('/') || f.split('/').some((s) => s === '..' || s === '.' || s === '')) return `Filename ${JSON.stringify(f.slice(0, 100))} is missing or leaves the repository`;
+  if (!PRINTABLE.test(f)) return `Filename ${JSON.stringify(f.slice(0, 100))} holds a line break, a space or a control character`;
+  if (f.length > 1024 || f.length - f.lastIndexOf('/') - 1 > 255) return `Filename ${JSON.stringify(f.slice(0, 100))}… is longer than 1024 characters, or its name than 255`;
+  if (!Number.isSafeInteger(e.size) || e.size < 0) return 'no Size, or not a whole number on one line';
   if (!SHA256_PATTERN.test(e.sha256)) return 'no SHA256';
+  if (e.section && !PRINTABLE.test(e.section)) return `Section ${JSON.stringify(e.section.slice(0, 64))} holds a line break, a space or a control character`;
   return undefined;
 }

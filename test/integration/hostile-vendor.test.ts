@@ -4,10 +4,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
+import { generateRepositoryKey } from '../../src/feeds/repository-key.js';
 import { FixtureAptRepo, aptToolsMissing, xzBomb } from '../helpers/apt-repo.js';
 import { ADMIN_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
 import { exited, spawnCli } from '../helpers/cli.js';
-import { onTeardown, waitFor } from '../helpers/env.js';
+import { onTeardown, tempDir, waitFor } from '../helpers/env.js';
 
 const skip = aptToolsMissing();
 const MiB = 2 ** 20;
@@ -172,5 +173,57 @@ describe('a hostile vendor mirror never takes the primary down', { skip }, () =>
     const mended = await syncNow(url);
     assert.equal(mended.status, 200, JSON.stringify(mended.body));
     assert.ok(hq.catalog.state.get('next@1'));
+  });
+
+  it('a value Sluice takes spread over lines (a Filename with a continuation line, a Size with one) is refused naming the package; a line separator in a Description cannot move the Filename a ring serves', async () => {
+    const repo = new FixtureAptRepo();
+    await repo.listen();
+    const base = repo.addPackage({ name: 'base', version: '1' });
+    repo.publish();
+    const keys = tempDir('sluice-aptkey-');
+    const aptKey = await generateRepositoryKey(keys);
+    const c = await makeCluster([{ name: 'hq' }], feeds(repo));
+    const hq = await startNode(c.topology, 'hq', { ...c.secrets, aptKeyPath: aptKey.privatePath });
+    const url = hq.address.url;
+    await waitFor('the sync at start', () => hq.catalog.state.get('base@1'), 30_000);
+    const seq = hq.catalog.seq;
+    const genuine = readFileSync(path.join(repo.dir, 'dists/stable', PLAIN), 'utf8');
+    const stanza = (name: string, edit: (s: string) => string) => edit(genuine.trim().replace(/^Package: base$/m, `Package: ${name}`));
+    const xz = (s: string) => execFileSync('xz', ['-0'], { input: s });
+
+    for (const [name, edit, what] of [
+      ['smuggler', (s: string) => s.replace(/^(Filename: .*)$/m, '$1\n Filename: pool/elsewhere.deb'), /Filename .* holds a line break/],
+      ['ctrl', (s: string) => s.replace(/^Filename: (.*)$/m, 'Filename: $1\u0007'), /Filename .* holds a line break, a space or a control character/],
+      ['sizer', (s: string) => s.replace(/^(Size: \d+)$/m, '$1\n .'), /no Size, or not a whole number on one line/],
+    ] as const) {
+      const text = `${stanza(name, edit)}\n`;
+      repo.publishIndexes({ [PLAIN]: Buffer.from(text), [XZ]: xz(text) });
+      const r = await syncNow(url);
+      assert.equal(r.status, 502, JSON.stringify(r.body));
+      assert.equal(r.body.error?.code, 'FEED_MALFORMED', name);
+      assert.match(r.body.error!.message, new RegExp(`package "${name}" "1"`), 'the package is named');
+      assert.match(r.body.error!.message, what);
+      assert.equal(hq.catalog.seq, seq, `${name}: nothing added`);
+    }
+
+    // A Description that holds U+2028 then "Filename:" ahead of the real Filename: a reader
+    // taking U+2028 as a line end would rewrite the wrong one and leave the vendor's path.
+    const sly = stanza('sly', (s) => s.replace(/^Filename: .*$/m, '').replace(/^Description: (.*)$/m, 'Description: $1\u2028Filename: pool/vendor-only.deb').replace(/\n\n+/g, '\n') + `\nFilename: ${base.filename}`);
+    const text = `${sly}\n`;
+    repo.publishIndexes({ [PLAIN]: Buffer.from(text), [XZ]: xz(text) });
+    const r = await syncNow(url);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(hq.catalog.state.get('sly@1'));
+    const approved = await request(`${url}/v1/packages/sly@1/approve`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(approved.statusCode, 200, await approved.body.text());
+    const served = await waitFor('sly in the ring\'s index', async () => {
+      const res = await request(`${url}/apt/all/dists/stable/main/binary-amd64/Packages`);
+      const body = await res.body.text();
+      return res.statusCode === 200 && body.includes('Package: sly') ? body : undefined;
+    }, 30_000);
+    const para = served.split('\n\n').find((p) => p.includes('Package: sly'))!;
+    const filenames = para.split('\n').filter((l) => /^filename:/i.test(l));
+    assert.deepEqual(filenames, [`Filename: pool/${base.sha256}/${path.basename(base.filename)}`], para);
+    assert.match(para, /\u2028Filename: pool\/vendor-only\.deb/, 'the Description as the vendor wrote it');
   });
 });

@@ -41,7 +41,7 @@ describe('Debian formats', () => {
     await assert.rejects(parseRelease('Date: Tue, 01 Dec 2026 10:00:00 UTC\nMD5Sum:\n abc 10 main/x\n', 'test'), /no SHA256 list/);
   });
 
-  it('deb822: one paragraph is bounded in lines and in bytes, so a paragraph of millions of continuation lines stops at the bound', async () => {
+  it('deb822: one paragraph is bounded in lines and in bytes, so a paragraph of millions of continuation lines stops at the bound; a field name runs up to its colon', async () => {
     // Read as a stream, as an index is: the bound stops it after 20,000 lines, not at the end.
     let fed = 0;
     const endless = (async function* () {
@@ -53,6 +53,7 @@ describe('Debian formats', () => {
     }, /line 20001: a paragraph of more than 20000 lines/);
     assert.ok(fed < 100, `stopped after ${fed} of 10,000 chunks`);
     await assert.rejects(parseAll(`Package: x\nDescription: ${'a'.repeat(600_000)}\n ${'b'.repeat(600_000)}\n`), /line 3: a paragraph of more than 1048576 bytes/);
+    await assert.rejects(parseAll('Package: x\nFilename : pool/x.deb\n'), /line 2: "filename " is not a field name/);
     // Many paragraphs, each within the bounds: a whole index of them is read.
     let count = 0;
     for await (const p of paragraphs((async function* () {
