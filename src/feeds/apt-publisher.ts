@@ -148,8 +148,10 @@ export class AptPublisher {
         if (f.platform !== undefined && f.platform !== arch) continue;
         const stanza = await this.d.state.stanza(pkg.id, f.platform ?? 'all');
         if (!stanza) continue;
-        // The vendor's paragraph, with the file where this repository serves it.
-        stanzas.push(stanza.replace(/^Filename:.*$/im, `Filename: ${poolPath(f.sha256, f.name)}`));
+        // The vendor's paragraph, with the file where this repository serves it. Only a line
+        // that starts the stanza or follows a newline is a field: with the m flag, ^ would
+        // also match after a CR or U+2028 inside another field's value, and rewrite that.
+        stanzas.push(stanza.replace(/(^|\n)Filename:[^\n]*/i, `$1Filename: ${poolPath(f.sha256, f.name)}`));
       }
     }
     return stanzas.length ? `${stanzas.join('\n\n')}\n` : '';
