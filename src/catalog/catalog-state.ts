@@ -18,6 +18,8 @@ export interface PackageView {
   readonly declined: Decision | undefined;
   readonly supersededBy: string | undefined;
   readonly supersedes: string | undefined;
+  /** A feed package's source package and version (itself when the vendor names none); undefined for packages published by people. */
+  readonly source: { readonly name: string; readonly version: string } | undefined;
 }
 
 export interface Decision {
@@ -69,7 +71,15 @@ class PackageEntry implements PackageView {
     private readonly feedName: string | undefined,
     /** Per file, the directory of its path in the vendor's repository (interned); one string for one file. */
     private readonly feedDirs: string | readonly string[] | undefined,
+    /** The source's name when it is not the package's own (interned), and its version when it differs. */
+    private readonly sourceName: string | undefined,
+    private readonly sourceVersion: string | undefined,
   ) {}
+
+  get source(): PackageView['source'] {
+    if (this.feedName === undefined) return undefined;
+    return { name: this.sourceName ?? this.name, version: this.sourceVersion ?? this.version };
+  }
 
   get name(): string {
     return this.id.slice(0, this.id.lastIndexOf('@'));
@@ -114,11 +124,6 @@ export class CatalogState {
   private readonly aptIndexes = new Map<string, AptIndexView[]>();
   /** Packages with an approval for some ring: what every question of "who receives what" starts from. */
   private readonly approvedIds = new Set<string>();
-  /**
-   * Per feed, per package name, the newest version not yet superseded: where a sync links new
-   * versions. Built when a feed sync first asks (the primary only), kept up to date after.
-   */
-  private feedTips: Map<string, Map<string, string>> | undefined;
   private readonly strings = new Interner();
 
   apply(record: CatalogRecord): void {
@@ -132,18 +137,20 @@ export class CatalogState {
         return name !== undefined && p.endsWith(`/${name}`) ? intern(p.slice(0, -name.length - 1)) : p === name ? '' : undefined;
       });
       const feed = record.feed && dirs?.every((d) => d !== undefined) && dirs.length === files.length ? { name: intern(record.feed.name), dirs: dirs as string[] } : undefined;
-      const entry = new PackageEntry(record.id, intern(record.severity), intern(record.classification), files, decision, feed?.name ?? (record.feed ? intern(record.feed.name) : undefined), feed?.dirs.length === 1 ? feed.dirs[0] : feed?.dirs);
+      const entry = new PackageEntry(record.id, intern(record.severity), intern(record.classification), files, decision, feed?.name ?? (record.feed ? intern(record.feed.name) : undefined), feed?.dirs.length === 1 ? feed.dirs[0] : feed?.dirs, intern(record.source?.name), intern(record.source?.version));
+      if (entry.feed && this.sourceIndex) this.indexSource(entry);
+      if (this.nameIndex) this.indexName(entry);
       // A path that is not DIR/NAME (never written by Sluice's feeds) keeps its full form.
       if (record.feed && !feed) Object.defineProperty(entry, 'feed', { value: { name: record.feed.name, paths: record.feed.paths } });
       this.packages.set(record.id, entry);
-      if (record.feed && this.feedTips) this.feedTip(record.feed.name).set(flat(entry.name), record.id);
       return;
     }
     // Roots concern trust, not packages: the log and the verifier apply them.
     if (record.type === 'root') return;
     if (record.type === 'apt-index') {
-      const list = [{ ring: record.ring, suite: record.suite, seq: record.seq, at: record.at, files: record.files }, ...(this.aptIndexes.get(record.ring) ?? [])];
-      this.aptIndexes.set(record.ring, list.slice(0, APT_INDEXES_KEPT));
+      const key = `${record.ring}\u0000${record.suite}`;
+      const list = [{ ring: record.ring, suite: record.suite, seq: record.seq, at: record.at, files: record.files }, ...(this.aptIndexes.get(key) ?? [])];
+      this.aptIndexes.set(key, list.slice(0, APT_INDEXES_KEPT));
       return;
     }
     const pkg = this.packages.get(record.id);
@@ -177,30 +184,43 @@ export class CatalogState {
     }
   }
 
-  private feedTip(feed: string): Map<string, string> {
-    if (!this.feedTips) {
-      this.feedTips = new Map();
-      // Publish order: a later version of a name (the feed appends in version order) wins.
-      for (const pkg of this.packages.values()) if (pkg.feed) this.feedTip(pkg.feed.name).set(flat(pkg.name), pkg.id);
+  /** Package name → its versions' ids. Built when first asked (the primary's dependency checks). */
+  private nameIndex: Map<string, string[]> | undefined;
+
+  /** Every version of a package name the catalog holds. */
+  byName(name: string): PackageView[] {
+    if (!this.nameIndex) {
+      this.nameIndex = new Map();
+      for (const pkg of this.packages.values()) this.indexName(pkg);
     }
-    let tips = this.feedTips.get(feed);
-    if (!tips) this.feedTips.set(feed, (tips = new Map()));
-    return tips;
+    return (this.nameIndex.get(name) ?? []).map((id) => this.packages.get(id)!);
   }
 
-  /**
-   * Per package name, the newest version of the feed not yet superseded (by version order of
-   * the feed's supersede links): where the next sync's new versions attach.
-   */
-  feedChainTips(feed: string): ReadonlyMap<string, string> {
-    const tips = this.feedTip(feed);
-    for (const [name, id] of tips) {
-      // A tip superseded since (its successor published) gives way to the chain's end.
-      let at = this.packages.get(id);
-      for (let hops = 0; at?.supersededBy && hops < 100_000; hops++) at = this.packages.get(at.supersededBy);
-      if (at && at.id !== id) tips.set(name, at.id);
+  private indexName(pkg: PackageView): void {
+    const key = flat(pkg.name);
+    const list = this.nameIndex!.get(key);
+    if (list) list.push(pkg.id);
+    else this.nameIndex!.set(key, [pkg.id]);
+  }
+
+  /** Source `name@version` → the feed packages built from it. Built when first asked (the primary). */
+  private sourceIndex: Map<string, string[]> | undefined;
+
+  private indexSource(pkg: PackageView): void {
+    const s = pkg.source!;
+    const key = flat(`${s.name}@${s.version}`);
+    const list = this.sourceIndex!.get(key);
+    if (list) list.push(pkg.id);
+    else this.sourceIndex!.set(key, [pkg.id]);
+  }
+
+  /** The feed packages built from source `name` at `version` (every binary, every architecture's file). */
+  fromSource(name: string, version: string): PackageView[] {
+    if (!this.sourceIndex) {
+      this.sourceIndex = new Map();
+      for (const pkg of this.packages.values()) if (pkg.feed) this.indexSource(pkg);
     }
-    return tips;
+    return (this.sourceIndex.get(`${name}@${version}`) ?? []).map((id) => this.packages.get(id)!);
   }
 
   /** Packages approved for some ring (declined ones are not): the only ones any ring can receive. */
@@ -208,14 +228,25 @@ export class CatalogState {
     for (const id of this.approvedIds) yield this.packages.get(id)!;
   }
 
-  /** A ring's APT indexes, newest first (at most APT_INDEXES_KEPT). */
-  aptIndexesOf(ring: string): readonly AptIndexView[] {
-    return this.aptIndexes.get(ring) ?? [];
+  /**
+   * A ring's APT indexes of one suite, newest first (at most APT_INDEXES_KEPT); without a
+   * suite, those of every suite of the ring, newest first.
+   */
+  aptIndexesOf(ring: string, suite?: string): readonly AptIndexView[] {
+    if (suite !== undefined) return this.aptIndexes.get(`${ring}\u0000${suite}`) ?? [];
+    const out: AptIndexView[] = [];
+    for (const [key, list] of this.aptIndexes) if (key.slice(0, key.indexOf('\u0000')) === ring) out.push(...list);
+    return out.sort((a, b) => b.seq - a.seq);
   }
 
   /** Rings that have an APT index. */
   aptRings(): IterableIterator<string> {
-    return this.aptIndexes.keys();
+    return new Set([...this.aptIndexes.keys()].map((k) => k.slice(0, k.indexOf('\u0000')))).values();
+  }
+
+  /** Every (ring, suite) with an APT index. */
+  aptSuites(): { ring: string; suite: string }[] {
+    return [...this.aptIndexes.keys()].map((k) => ({ ring: k.slice(0, k.indexOf('\u0000')), suite: k.slice(k.indexOf('\u0000') + 1) }));
   }
 
   get(id: string): PackageView | undefined {

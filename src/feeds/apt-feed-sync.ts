@@ -55,6 +55,35 @@ export interface FeedSyncResult extends FeedSyncOutcome {
  * same feed, a `supersede` record (it takes effect once the newer one is approved). A failed
  * or tampered sync adds nothing and says why.
  */
+/** A version the catalog lacks, as a sync keeps it until it is appended (its paragraphs are in the database). */
+interface NewVersion {
+  readonly name: string;
+  readonly version: string;
+  readonly section: string | undefined;
+  readonly source: PackageEntry['source'];
+  /** Per architecture (`all` once), the file. */
+  readonly files: Map<string, { filename: string; size: number; sha256: string; architecture: string }>;
+  /** `SUITE/COMPONENT` where the vendor lists it. */
+  readonly places: Set<string>;
+}
+
+/** Publish records appended at once, at most (a name's versions are never split). */
+const APPEND_CHUNK = 4000;
+
+/** The new versions in name then version order, in chunks of about `size` that never split a name. */
+function* chunksByName(found: ReadonlyMap<string, NewVersion>, size: number): Generator<[string, NewVersion][]> {
+  const sorted = [...found].sort(([, a], [, b]) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareDebianVersions(a.version, b.version)));
+  let chunk: [string, NewVersion][] = [];
+  for (const entry of sorted) {
+    if (chunk.length >= size && chunk.at(-1)![1].name !== entry[1].name) {
+      yield chunk;
+      chunk = [];
+    }
+    chunk.push(entry);
+  }
+  if (chunk.length) yield chunk;
+}
+
 export class AptFeedSync {
   private keyring: Keyring | undefined;
 
@@ -69,10 +98,15 @@ export class AptFeedSync {
     try {
       this.keyring ??= await loadKeyring(this.feed.keyringPath);
       const dates = new Map<string, number>();
-      // Only versions the catalog lacks are kept whole (with their paragraphs): a suite of the
-      // main archive lists some 60,000, nearly all known after the first sync.
-      const found = new Map<string, { entry: PackageEntry; files: Map<string, PackageEntry> }>();
+      // Only versions the catalog lacks are kept, and lightly: their paragraphs go to the
+      // database as they are read (a suite of the main archive lists some 60,000 versions,
+      // nearly all known after the first sync; the first sync's paragraphs are ~50 MB).
+      const found = new Map<string, NewVersion>();
       const listed = new Set<string>();
+      const pending: { id: string; arch: string; text: string }[] = [];
+      const flush = async () => {
+        if (pending.length) await this.d.state.saveStanzas(pending.splice(0));
+      };
       let held = 0;
       let validUntil: number | undefined;
       for (const suite of this.feed.suites) {
@@ -88,19 +122,29 @@ export class AptFeedSync {
               if (this.d.catalog.state.get(id)) return;
               held += p.stanza.length;
               if (held > MAX_NEW_PARAGRAPH_BYTES) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: more than ${MAX_NEW_PARAGRAPH_BYTES} bytes of new package paragraphs in one sync; follow fewer packages (the feed's packages, components or architectures); nothing was added`);
-              const pkg = found.get(id) ?? { entry: p, files: new Map() };
+              const v = found.get(id) ?? { name: p.name, version: p.version, section: p.section, source: p.source, files: new Map(), places: new Set<string>() };
               // An `all` package is listed in every architecture's index: one file.
-              pkg.files.set(p.architecture === 'all' ? 'all' : p.architecture, p);
-              found.set(id, pkg);
+              const fileArch = p.architecture === 'all' ? 'all' : p.architecture;
+              if (!v.files.has(fileArch)) pending.push({ id, arch: fileArch, text: p.stanza });
+              v.files.set(fileArch, { filename: p.filename, size: p.size, sha256: p.sha256, architecture: p.architecture });
+              v.places.add(`${suite}/${component}`);
+              found.set(id, v);
             });
+            await flush();
           }
         }
       }
-      const stanzas = [...found].filter(([id]) => !this.d.catalog.state.get(id)).flatMap(([id, { files }]) => [...files].map(([arch, f]) => ({ id, arch, text: f.stanza })));
-      await this.d.state.saveStanzas(stanzas);
-      const bodies = (log: CatalogLog) => this.recordsFor(log, found, at);
-      const appended = await this.d.writer.append(bodies);
-      const ids = appended.filter((r) => r.type === 'publish').map((r) => (r as { id: string }).id);
+      // Where each new version sits in the vendor's repository (suite and component): a ring's
+      // index keeps the vendor's suites apart. Written with the paragraphs, before the records.
+      await this.d.state.savePlaces([...found].map(([id, v]) => ({ id, places: [...v.places] })));
+      // Appended a few thousand records at a time, each name's new versions together, so the
+      // primary never holds a whole archive's records and their batch at once.
+      const ids: string[] = [];
+      for (const chunk of chunksByName(found, APPEND_CHUNK)) {
+        const tips = await this.chainTips(chunk);
+        const appended = await this.d.writer.append((log) => this.recordsFor(log, chunk, tips, at));
+        for (const r of appended) if (r.type === 'publish') ids.push(r.id);
+      }
       const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
       await this.d.state.accept(this.feed.name, dates, outcome);
       return { ...outcome, feed: this.feed.name, ids };
@@ -112,22 +156,50 @@ export class AptFeedSync {
     }
   }
 
-  /** New versions as publish records (and supersede records for older ones of this feed), inside the writer's lock. */
-  private recordsFor(log: CatalogLog, found: Map<string, { entry: PackageEntry; files: Map<string, PackageEntry> }>, at: string): RecordBody[] {
+  /**
+   * Per vendor suite and package name, the newest version of this feed already catalogued and
+   * not yet superseded: where the chunk's new versions attach. Chains are per suite, since a
+   * feed may follow two releases (bookworm-security, trixie-security) whose versions of one
+   * name must never replace each other.
+   */
+  private async chainTips(chunk: readonly [string, NewVersion][]): Promise<Map<string, string>> {
+    const tips = new Map<string, string>();
+    for (const name of new Set(chunk.map(([, v]) => v.name))) {
+      for (const pkg of this.d.catalog.state.byName(name)) {
+        if (pkg.feed?.name !== this.feed.name || pkg.supersededBy) continue;
+        const places = (await this.d.state.places(pkg.id)) ?? [`${this.feed.suites[0]}/${this.feed.components[0]}`];
+        for (const place of places) tips.set(`${place.slice(0, place.indexOf('/'))}\u0000${name}`, pkg.id);
+      }
+    }
+    return tips;
+  }
+
+  /** New versions as publish records (and supersede records for older ones of this feed, per suite), inside the writer's lock. */
+  private recordsFor(log: CatalogLog, chunk: readonly [string, NewVersion][], tips: ReadonlyMap<string, string>, at: string): RecordBody[] {
     const by = `feed:${this.feed.name}`;
     const out: RecordBody[] = [];
-    const fresh = [...found].filter(([id]) => !log.state.get(id)).sort(([, a], [, b]) => (a.entry.name < b.entry.name ? -1 : a.entry.name > b.entry.name ? 1 : compareDebianVersions(a.entry.version, b.entry.version)));
-    for (const [id, { entry, files }] of fresh) {
-      const list = [...files.values()];
+    const fresh = chunk.filter(([id]) => !log.state.get(id));
+    for (const [id, v] of fresh) {
+      const list = [...v.files.values()];
       const entries: FileEntry[] = list.map((f) => ({ name: f.filename.slice(f.filename.lastIndexOf('/') + 1), size: f.size, sha256: f.sha256, ...(f.architecture === 'all' ? {} : { platform: f.architecture }) }));
-      out.push({ type: 'publish', id, severity: this.feed.severity, ...(entry.section ? { classification: entry.section.slice(0, 64) } : {}), files: entries, feed: { name: this.feed.name, paths: list.map((f) => f.filename) }, by, at });
+      const source = v.source.name === v.name && v.source.version === v.version ? undefined : { name: v.source.name, ...(v.source.version === v.version ? {} : { version: v.source.version }) };
+      out.push({ type: 'publish', id, severity: this.feed.severity, ...(v.section ? { classification: v.section.slice(0, 64) } : {}), files: entries, feed: { name: this.feed.name, paths: list.map((f) => f.filename) }, ...(source ? { source } : {}), by, at });
     }
-    // Versions of one name from this feed form a chain, oldest first: each new version
-    // supersedes the one before it (in force once the newer one is approved).
+    // Versions of one name from this feed in one suite form a chain, oldest first: each new
+    // version supersedes the one before it (in force once the newer one is approved). The
+    // chain attaches to the newest version already catalogued there (the tip).
     const chains = new Map<string, { id: string; version: string; fresh: boolean }[]>();
-    const link = (name: string, v: { id: string; version: string; fresh: boolean }) => chains.set(name, [...(chains.get(name) ?? []), v]);
-    for (const pkg of log.state.all()) if (pkg.feed?.name === this.feed.name && !pkg.supersededBy) link(pkg.name, { id: pkg.id, version: pkg.version, fresh: false });
-    for (const [id, { entry }] of fresh) link(entry.name, { id, version: entry.version, fresh: true });
+    for (const [id, v] of fresh) {
+      const first = [...v.places][0]!;
+      const key = `${first.slice(0, first.indexOf('/'))}\u0000${v.name}`;
+      let chain = chains.get(key);
+      if (!chain) {
+        const tip = tips.get(key);
+        const tipPkg = tip === undefined ? undefined : log.state.get(tip);
+        chains.set(key, (chain = tipPkg && !tipPkg.supersededBy ? [{ id: tipPkg.id, version: tipPkg.version, fresh: false }] : []));
+      }
+      chain.push({ id, version: v.version, fresh: true });
+    }
     for (const chain of chains.values()) {
       chain.sort((x, y) => compareDebianVersions(x.version, y.version));
       for (let i = 0; i + 1 < chain.length; i++) if (chain[i + 1]!.fresh) out.push({ type: 'supersede', id: chain[i]!.id, supersededBy: chain[i + 1]!.id, by, at });

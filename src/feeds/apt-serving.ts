@@ -2,7 +2,6 @@ import type { AptIndexView } from '../catalog/catalog-state.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { field, paragraphs } from './deb822.js';
-import { APT_SUITE } from './apt-publisher.js';
 import { fingerprintOf } from './repository-key.js';
 
 /** A file a node answers an APT client with: a blob, and how to label it. */
@@ -33,9 +32,9 @@ export class AptServing {
     private readonly store: BlobStore,
   ) {}
 
-  /** The index served for `ring` now, or undefined when this node holds none whole. */
-  async current(ring: string): Promise<AptIndexView | undefined> {
-    for (const index of this.catalog.state.aptIndexesOf(ring)) {
+  /** The index served for `ring`'s `suite` now, or undefined when this node holds none whole. */
+  async current(ring: string, suite: string): Promise<AptIndexView | undefined> {
+    for (const index of this.catalog.state.aptIndexesOf(ring, suite)) {
       if (!index.files.every((f) => this.store.has(f.sha256))) continue;
       const pool = await this.pool(index);
       if ([...pool].every((p) => this.store.has(p.slice(5, 69)))) return index;
@@ -49,7 +48,11 @@ export class AptServing {
    * (`sluice apt-source`), never from the node they will trust.
    */
   async keyFile(ring: string): Promise<AptFile | undefined> {
-    const key = (await this.current(ring))?.files.find((f) => f.path === 'key.asc');
+    let key: AptIndexView['files'][number] | undefined;
+    for (const { suite } of this.catalog.state.aptSuites().filter((s) => s.ring === ring)) {
+      const found = (await this.current(ring, suite))?.files.find((f) => f.path === 'key.asc');
+      if (found) key = found;
+    }
     return key ? { sha256: key.sha256, size: key.size, contentType: 'application/pgp-keys', immutable: false } : undefined;
   }
 
@@ -75,7 +78,7 @@ export class AptServing {
   }
 
   /**
-   * A path under /apt/RING/: `dists/stable/...` from the index served (by name), or from any
+   * A path under /apt/RING/: `dists/SUITE/...` from the suite's index served (by name), or from any
    * index still listed (by hash); `pool/SHA256/NAME` for a package file one of the ring's
    * listed indexes names (never another ring's, nor any other blob this node holds);
    * `key.asc` for the ring's key.
@@ -89,18 +92,19 @@ export class AptServing {
       const size = this.store.sizeOf(sha);
       return size === undefined ? undefined : { sha256: sha, size, contentType: rel.endsWith('.deb') ? 'application/vnd.debian.binary-package' : 'application/octet-stream', immutable: true };
     }
-    const prefix = `dists/${APT_SUITE}/`;
-    if (!rel.startsWith(prefix)) return undefined;
-    const path = rel.slice(prefix.length);
+    const dists = /^dists\/([A-Za-z0-9._-]{1,64})\/(.+)$/.exec(rel);
+    if (!dists) return undefined;
+    const suite = dists[1]!;
+    const path = dists[2]!;
     const byHash = /^(.*)\/by-hash\/SHA256\/([0-9a-f]{64})$/.exec(path);
     if (byHash) {
-      for (const index of this.catalog.state.aptIndexesOf(ring)) {
+      for (const index of this.catalog.state.aptIndexesOf(ring, suite)) {
         const f = index.files.find((x) => x.sha256 === byHash[2] && x.path.startsWith(`${byHash[1]}/`));
         if (f && this.store.has(f.sha256)) return { sha256: f.sha256, size: f.size, contentType: typeOf(f.path), immutable: true };
       }
       return undefined;
     }
-    const index = await this.current(ring);
+    const index = await this.current(ring, suite);
     const f = index?.files.find((x) => x.path === path && x.path !== 'key.asc');
     return f ? { sha256: f.sha256, size: f.size, contentType: typeOf(f.path), immutable: false } : undefined;
   }

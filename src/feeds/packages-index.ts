@@ -18,9 +18,18 @@ export interface PackageEntry {
   readonly size: number;
   readonly sha256: string;
   readonly section: string | undefined;
+  /**
+   * The source package it was built from and that source's version (Debian's `Source`
+   * field: `openssl`, or `openssl (3.0.15-1~deb12u1)` when the versions differ; absent:
+   * the binary's own name and version). A security fix ships as one source version.
+   */
+  readonly source: { readonly name: string; readonly version: string };
   /** The package's paragraph as the vendor wrote it: what a ring's index repeats for apt. */
   readonly stanza: string;
 }
+
+/** `NAME` or `NAME (VERSION)`, as a Packages paragraph's `Source` field holds it. */
+const SOURCE_FIELD = /^([a-z0-9][a-z0-9+.-]{0,127})(?: \(([0-9A-Za-z][0-9A-Za-z.+_~:-]{0,127})\))?$/;
 
 /**
  * Largest index Sluice reads, compressed or decompressed: Debian's main archive's
@@ -114,8 +123,15 @@ export async function readPackagesIndex(source: Readable, index: IndexToRead, wh
         size: /^\d{1,15}$/.test(raw.size) ? Number(raw.size) : NaN,
         sha256: raw.sha256.toLowerCase(),
         section: field(p, 'Section'),
+        source: { name, version: field(p, 'Version') ?? '' },
         stanza: p.text,
       };
+      const sourceField = field(p, 'Source');
+      if (sourceField !== undefined) {
+        const m = SOURCE_FIELD.exec(sourceField);
+        if (!m) throw new SluiceError('FEED_MALFORMED', `${where}: package ${JSON.stringify(name.slice(0, 80))} ${JSON.stringify(entry.version.slice(0, 40))}: Source ${JSON.stringify(sourceField.slice(0, 100))} is not "NAME" or "NAME (VERSION)"`);
+        entry.source = { name: m[1]!, version: m[2] ?? entry.version };
+      }
       const problem = check(entry);
       if (problem) throw new SluiceError('FEED_MALFORMED', `${where}: package ${JSON.stringify(name.slice(0, 80))} ${JSON.stringify(entry.version.slice(0, 40))}: ${problem}`);
       count++;

@@ -104,10 +104,10 @@ async function takeBlobs(d: RecoverDeps, retired: ReadonlySet<string>): Promise<
   for (const pkg of d.catalog.state.all()) {
     for (const f of pkg.files) if (!retired.has(f.sha256)) want(f, pkg.id);
   }
-  // Each ring's newest signed APT index (InRelease, Release, Packages…): without its files
-  // the primary would serve an older index, or none, until it signs the next one.
-  for (const ring of d.catalog.state.aptRings()) {
-    const newest = d.catalog.state.aptIndexesOf(ring)[0];
+  // Each ring's newest signed APT index of every suite (InRelease, Release, Packages…):
+  // without its files the primary would serve an older index, or none, until it signs the next.
+  for (const { ring, suite } of d.catalog.state.aptSuites()) {
+    const newest = d.catalog.state.aptIndexesOf(ring, suite)[0];
     for (const f of newest?.files ?? []) want(f, `apt:${ring}`);
   }
   const out: RecoverReport['blobs'] = { fetched: 0, bytes: 0, alreadyHeld: 0, missing: [] };

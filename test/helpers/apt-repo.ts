@@ -18,6 +18,10 @@ export interface FixturePackage {
   readonly arch?: string;
   /** Random bytes shipped in the package, to make it this much larger (not packable). */
   readonly payloadBytes?: number;
+  /** Its control file's Source field (`openssl`, or `openssl (3.0.15-1)`). */
+  readonly source?: string;
+  /** Its control file's Depends field. */
+  readonly depends?: string;
 }
 
 /**
@@ -82,7 +86,7 @@ export class FixtureAptRepo {
     const root = path.join(tempDir('sluice-deb-'), 'pkg');
     mkdirSync(path.join(root, 'DEBIAN'), { recursive: true });
     mkdirSync(path.join(root, 'usr/share/doc', p.name), { recursive: true });
-    writeFileSync(path.join(root, 'DEBIAN/control'), `Package: ${p.name}\nVersion: ${p.version}\nArchitecture: ${arch}\nMaintainer: Sluice Tests <tests@example.invalid>\nSection: utils\nDescription: a package for Sluice's tests\n carried by a fixture repository\n .\n version ${p.version}\n`);
+    writeFileSync(path.join(root, 'DEBIAN/control'), `Package: ${p.name}\n${p.source ? `Source: ${p.source}\n` : ''}Version: ${p.version}\nArchitecture: ${arch}\nMaintainer: Sluice Tests <tests@example.invalid>\n${p.depends ? `Depends: ${p.depends}\n` : ''}Section: utils\nDescription: a package for Sluice's tests\n carried by a fixture repository\n .\n version ${p.version}\n`);
     writeFileSync(path.join(root, 'usr/share/doc', p.name, 'README'), `${p.name} ${p.version}\n`);
     if (p.payloadBytes) writeFileSync(path.join(root, 'usr/share/doc', p.name, 'payload.bin'), randomBytes(p.payloadBytes));
     const filename = `pool/main/${p.name[0]}/${p.name}/${p.name}_${p.version.replace(/^\d+:/, '')}_${arch}.deb`;
