@@ -3,6 +3,8 @@ import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
 import { planRows, type StatusJson } from '../protocol/status-text.js';
 import { PATHS } from '../protocol/paths.js';
+import { fetchRings } from './fetch-rings.js';
+import { renderRingsPlan } from './render-rings.js';
 
 /**
  * `sluice plan`: from the backlog each node reports, its schedule and its critical lane,
@@ -12,13 +14,15 @@ import { PATHS } from '../protocol/paths.js';
 export function registerPlan(program: Command): void {
   common(program.command('plan'), { server: true, json: true })
     .description('forecast when each node will hold every approved package, and which will miss their deadline')
-    .action(async (_opts: unknown, cmd: Command) => {
+    .option('--by-ring', 'also per ring: each version its machines receive, held by every node of the ring or when the others should hold it (needs a token that reads reports)')
+    .action(async (opts: { byRing?: boolean }, cmd: Command) => {
       const root = await clientFor(cmd).getJson<StatusJson>(PATHS.status);
+      const byRing = opts.byRing ? await fetchRings(clientFor(cmd)) : undefined;
       const rows = planRows(root);
       const late = rows.flatMap((r) => r.late.map((l) => ({ node: r.node, ...l })));
       // Something will miss its deadline: a failure for scripts and alerts, in either format.
       if (late.length) process.exitCode = 1;
-      if (globalOptions(cmd).json) return printJson({ at: new Date().toISOString(), nodes: rows });
+      if (globalOptions(cmd).json) return printJson({ at: new Date().toISOString(), nodes: rows, ...(byRing ? { rings: byRing.rings } : {}) });
       const head = ['NODE', 'PENDING', 'RATE NOW', 'ALL HERE BY', 'LATE', 'AS OF'];
       const now = Date.now();
       const headSeq = rows[0]?.catalogSeq ?? null;
@@ -36,6 +40,7 @@ export function registerPlan(program: Command): void {
         process.stdout.write('\nwill miss their deadline:\n');
         for (const l of late) process.stdout.write(`  ${l.node}: ${l.id} (${l.severity}) due ${l.deadline.slice(0, 16).replace('T', ' ')}Z, expected ${l.eta ? `${l.eta.slice(0, 16).replace('T', ' ')}Z` : 'not within 400 days'}\n`);
       }
+      if (byRing) process.stdout.write(`\n${renderRingsPlan(byRing)}\n`);
     });
 }
 
