@@ -101,6 +101,11 @@ export class VendorFetcher {
     return { blobs: list.length, bytes: list.reduce((n, b) => n + b.size - (this.attempts.get(b.sha256)?.offset ?? 0), 0) };
   }
 
+  /** Packages with vendor files still to fetch, most urgent first (the primary's pending packages in its status). */
+  pendingPackages(): string[] {
+    return [...new Set(this.wanted().flatMap((b) => b.packages))];
+  }
+
   /** What is being fetched or waits to be retried, most urgent first, as status transfers. */
   transfers(max = 100): TransferStatus[] {
     return this.wanted()
