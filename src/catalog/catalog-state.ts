@@ -138,10 +138,10 @@ export class CatalogState {
       });
       const feed = record.feed && dirs?.every((d) => d !== undefined) && dirs.length === files.length ? { name: intern(record.feed.name), dirs: dirs as string[] } : undefined;
       const entry = new PackageEntry(record.id, intern(record.severity), intern(record.classification), files, decision, feed?.name ?? (record.feed ? intern(record.feed.name) : undefined), feed?.dirs.length === 1 ? feed.dirs[0] : feed?.dirs, intern(record.source?.name), intern(record.source?.version));
-      if (entry.feed && this.sourceIndex) this.indexSource(entry);
-      if (this.nameIndex) this.indexName(entry);
       // A path that is not DIR/NAME (never written by Sluice's feeds) keeps its full form.
       if (record.feed && !feed) Object.defineProperty(entry, 'feed', { value: { name: record.feed.name, paths: record.feed.paths } });
+      if (record.feed && this.sourceIndex) this.indexSource(entry);
+      if (this.nameIndex) this.indexName(entry);
       this.packages.set(record.id, entry);
       return;
     }
