@@ -221,6 +221,7 @@ export class SluiceNode {
       updates: new UpdatesCache({ catalog, node: this.spec, store, topology, metrics: this.metrics }),
       ...(this.primary?.feeds ? { feeds: this.primary.feeds } : {}),
       ...(this.primary?.promotions ? { promotions: this.primary.promotions } : {}),
+      ...(this.primary?.approvalCheck ? { approvalCheck: this.primary.approvalCheck } : {}),
       apt: new AptServing(catalog, store, fingerprintOf),
       egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
       metrics: this.metrics,

@@ -71,6 +71,7 @@ export const ERROR_CATALOGUE = {
   FEED_ROLLBACK: { status: 502, retryable: true },
   FEED_HASH_MISMATCH: { status: 502, retryable: true },
   FEED_MALFORMED: { status: 502, retryable: true },
+  FEED_TOO_LARGE: { status: 502, retryable: true },
   FEED_NOT_FOUND: { status: 404, retryable: false },
   // transfers and peers
   UPSTREAM_UNREACHABLE: { status: 502, retryable: true },

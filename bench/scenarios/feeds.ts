@@ -86,14 +86,14 @@ export async function feedsScenario(): Promise<string> {
     for (const p of chosen) await cluster.approve(p.id);
     const names = chosen.map((p) => p.id.slice(0, p.id.indexOf('@')));
     await until('the three in the branch\'s index', async () => {
-      const res = await request(`${cluster.url('branch')}/apt/all/dists/stable/main/binary-amd64/Packages`);
+      const res = await request(`${cluster.url('branch')}/apt/all/dists/${source.suite}/main/binary-amd64/Packages`);
       const text = await res.body.text();
       return res.statusCode === 200 && names.every((n) => text.includes(`Package: ${n}\n`));
     }, 600_000, 100);
     const approvalMs = performance.now() - t1;
     const armored = readFileSync(path.join(keys, 'all.asc'), 'utf8');
     const clientRoot = mkdtempSync(path.join(tmpdir(), 'sluice-bench-apt-'));
-    const apt = new AptClient(clientRoot, sourcesFile({ ring: 'all', base: cluster.url('branch'), armored, fingerprint: await fingerprintOf(armored) }));
+    const apt = new AptClient(clientRoot, sourcesFile({ ring: 'all', base: cluster.url('branch'), armored, fingerprint: await fingerprintOf(armored), suite: source.suite, components: ['main'] }));
     const update = await apt.run('update');
     const t2 = performance.now();
     // `download`: the three files alone (their dependencies live in the main archive, not in this suite).

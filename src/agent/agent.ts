@@ -220,7 +220,7 @@ function planFromCatalog(o: AgentOptions, catalog: VerifiedCatalog, offered: rea
   const matches = (f: FileEntry) => (o.platform === undefined || f.platform === undefined || f.platform === o.platform) && (o.language === undefined || f.language === undefined || f.language === o.language);
   const ring = o.ring ?? RING_ALL;
   const out: PlannedInstall[] = [];
-  for (const pkg of catalog.state.all()) {
+  for (const pkg of catalog.state.approved()) {
     // Per ring: a successor approved only for another ring does not replace it here.
     if (!catalog.state.receivedBy(pkg, ring)) continue;
     const approval = pkg.approvals.get(ring) ?? pkg.approvals.get(RING_ALL);

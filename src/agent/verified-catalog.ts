@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
+import { CATALOG_ACCEPT, catalogPageText } from '../protocol/catalog-page.js';
 import { catalogUrl } from '../protocol/paths.js';
 import { CatalogState } from '../catalog/catalog-state.js';
 import { GENESIS_HASH, type CatalogRecord } from '../catalog/records.js';
@@ -76,8 +77,8 @@ export class VerifiedCatalog {
     let root = this.root;
     let bytes = 0;
     for (;;) {
-      const res = await request(catalogUrl(server, tip.seq, 5000), { dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
-      const text = await res.body.text();
+      const res = await request(catalogUrl(server, tip.seq, 5000), { dispatcher, headers: CATALOG_ACCEPT, headersTimeout: 30_000, bodyTimeout: 60_000 });
+      const text = await catalogPageText(res, `catalog from ${server}`);
       if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
       bytes += text.length;
       let body: unknown;

@@ -1,6 +1,6 @@
 
 import type { Severity } from '../domain/severity.js';
-import { RING_ALL, parsePackageId, type CatalogRecord, type FileEntry } from './records.js';
+import { RING_ALL, type CatalogRecord, type FileEntry } from './records.js';
 
 /** What a package looks like once every record about it has been applied. */
 export interface PackageView {
@@ -14,10 +14,12 @@ export interface PackageView {
   readonly feed: { readonly name: string; readonly paths: readonly string[] } | undefined;
   readonly published: Decision;
   /** Ring → the approval; cleared by a decline. */
-  readonly approvals: Map<string, Decision>;
-  declined: Decision | undefined;
-  supersededBy: string | undefined;
-  supersedes: string | undefined;
+  readonly approvals: ReadonlyMap<string, Decision>;
+  readonly declined: Decision | undefined;
+  readonly supersededBy: string | undefined;
+  readonly supersedes: string | undefined;
+  /** A feed package's source package and version (itself when the vendor names none); undefined for packages published by people. */
+  readonly source: { readonly name: string; readonly version: string } | undefined;
 }
 
 export interface Decision {
@@ -44,35 +46,111 @@ export interface AptIndexView {
 /** APT indexes kept per ring: the newest, and older ones a node serves until it holds the newest. */
 const APT_INDEXES_KEPT = 3;
 
+/** Approvals of a package never approved: one shared, empty map. */
+const NO_APPROVALS: ReadonlyMap<string, Decision> = new Map();
+
+/**
+ * One package as the catalog holds it in memory. Compact, because a node holds every version
+ * of every package a feed lists (the whole of Debian main: 63,000): name and version are read
+ * from the id, a feed file's path from an interned directory and the file's name, repeated
+ * strings (severity, classification, platform, who published, when a feed sync published) are
+ * shared, and only approved packages have a map of approvals.
+ */
+class PackageEntry implements PackageView {
+  approvalMap: Map<string, Decision> | undefined;
+  declined: Decision | undefined;
+  supersededBy: string | undefined;
+  supersedes: string | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly severity: Severity,
+    readonly classification: string | undefined,
+    readonly files: readonly FileEntry[],
+    readonly published: Decision,
+    private readonly feedName: string | undefined,
+    /** Per file, the directory of its path in the vendor's repository (interned); one string for one file. */
+    private readonly feedDirs: string | readonly string[] | undefined,
+    /** The source's name when it is not the package's own (interned), and its version when it differs. */
+    private readonly sourceName: string | undefined,
+    private readonly sourceVersion: string | undefined,
+  ) {}
+
+  get source(): PackageView['source'] {
+    if (this.feedName === undefined) return undefined;
+    return { name: this.sourceName ?? this.name, version: this.sourceVersion ?? this.version };
+  }
+
+  get name(): string {
+    return this.id.slice(0, this.id.lastIndexOf('@'));
+  }
+
+  get version(): string {
+    return this.id.slice(this.id.lastIndexOf('@') + 1);
+  }
+
+  get approvals(): ReadonlyMap<string, Decision> {
+    return this.approvalMap ?? NO_APPROVALS;
+  }
+
+  get feed(): PackageView['feed'] {
+    if (this.feedName === undefined) return undefined;
+    const dirs = this.feedDirs!;
+    return { name: this.feedName, paths: this.files.map((f, i) => {
+      const dir = typeof dirs === 'string' ? dirs : dirs[i]!;
+      return dir === '' ? f.name : `${dir}/${f.name}`;
+    }) };
+  }
+}
+
+/** A string of its own (not a slice holding its parent alive), for keys kept long. */
+const flat = (s: string): string => (s.length < 13 ? s : JSON.parse(JSON.stringify(s)) as string);
+
+/** Shares one copy of each repeated string (the same few values across 60,000 records). */
+class Interner {
+  private readonly pool = new Map<string, string>();
+
+  get<T extends string | undefined>(s: T): T {
+    if (s === undefined) return s;
+    const had = this.pool.get(s);
+    if (had !== undefined) return had as T;
+    this.pool.set(s, s);
+    return s;
+  }
+}
+
 export class CatalogState {
-  private readonly packages = new Map<string, PackageView>();
+  private readonly packages = new Map<string, PackageEntry>();
   private readonly aptIndexes = new Map<string, AptIndexView[]>();
+  /** Packages with an approval for some ring: what every question of "who receives what" starts from. */
+  private readonly approvedIds = new Set<string>();
+  private readonly strings = new Interner();
 
   apply(record: CatalogRecord): void {
-    const decision = { by: record.by, at: record.at, seq: record.seq };
+    const intern = <T extends string | undefined>(v: T) => this.strings.get(v);
+    const decision = { by: intern(record.by), at: intern(record.at), seq: record.seq };
     if (record.type === 'publish') {
-      const { name, version } = parsePackageId(record.id)!;
-      this.packages.set(record.id, {
-        id: record.id,
-        name,
-        version,
-        severity: record.severity,
-        classification: record.classification,
-        files: record.files,
-        feed: record.feed,
-        published: decision,
-        approvals: new Map(),
-        declined: undefined,
-        supersededBy: undefined,
-        supersedes: undefined,
+      const files = record.files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256, ...(f.platform !== undefined ? { platform: intern(f.platform) } : {}), ...(f.language !== undefined ? { language: intern(f.language) } : {}) }));
+      // A vendor path whose last part is the file's name is kept as its (shared) directory.
+      const dirs = record.feed?.paths.map((p, i) => {
+        const name = files[i]?.name;
+        return name !== undefined && p.endsWith(`/${name}`) ? intern(p.slice(0, -name.length - 1)) : p === name ? '' : undefined;
       });
+      const feed = record.feed && dirs?.every((d) => d !== undefined) && dirs.length === files.length ? { name: intern(record.feed.name), dirs: dirs as string[] } : undefined;
+      const entry = new PackageEntry(record.id, intern(record.severity), intern(record.classification), files, decision, feed?.name ?? (record.feed ? intern(record.feed.name) : undefined), feed?.dirs.length === 1 ? feed.dirs[0] : feed?.dirs, intern(record.source?.name), intern(record.source?.version));
+      // A path that is not DIR/NAME (never written by Sluice's feeds) keeps its full form.
+      if (record.feed && !feed) Object.defineProperty(entry, 'feed', { value: { name: record.feed.name, paths: record.feed.paths } });
+      if (record.feed && this.sourceIndex) this.indexSource(entry);
+      if (this.nameIndex) this.indexName(entry);
+      this.packages.set(record.id, entry);
       return;
     }
     // Roots concern trust, not packages: the log and the verifier apply them.
     if (record.type === 'root') return;
     if (record.type === 'apt-index') {
-      const list = [{ ring: record.ring, suite: record.suite, seq: record.seq, at: record.at, files: record.files }, ...(this.aptIndexes.get(record.ring) ?? [])];
-      this.aptIndexes.set(record.ring, list.slice(0, APT_INDEXES_KEPT));
+      const key = `${record.ring}\u0000${record.suite}`;
+      const list = [{ ring: record.ring, suite: record.suite, seq: record.seq, at: record.at, files: record.files }, ...(this.aptIndexes.get(key) ?? [])];
+      this.aptIndexes.set(key, list.slice(0, APT_INDEXES_KEPT));
       return;
     }
     const pkg = this.packages.get(record.id);
@@ -81,32 +159,94 @@ export class CatalogState {
     switch (record.type) {
       case 'approve':
         pkg.declined = undefined;
-        pkg.approvals.set(record.ring, decision);
+        (pkg.approvalMap ??= new Map()).set(intern(record.ring), decision);
+        this.approvedIds.add(pkg.id);
         break;
       case 'decline':
         pkg.declined = decision;
-        pkg.approvals.clear();
+        pkg.approvalMap = undefined;
+        this.approvedIds.delete(pkg.id);
         break;
       case 'withdraw':
-        pkg.approvals.delete(record.ring);
+        pkg.approvalMap?.delete(record.ring);
+        if (!pkg.approvalMap?.size) {
+          pkg.approvalMap = undefined;
+          this.approvedIds.delete(pkg.id);
+        }
         break;
       case 'supersede': {
-        pkg.supersededBy = record.supersededBy;
         const successor = this.packages.get(record.supersededBy);
-        if (successor) successor.supersedes = record.id;
+        // The successor's own id string: one copy per id.
+        pkg.supersededBy = successor?.id ?? record.supersededBy;
+        if (successor) successor.supersedes = pkg.id;
         break;
       }
     }
   }
 
-  /** A ring's APT indexes, newest first (at most APT_INDEXES_KEPT). */
-  aptIndexesOf(ring: string): readonly AptIndexView[] {
-    return this.aptIndexes.get(ring) ?? [];
+  /** Package name → its versions' ids. Built when first asked (the primary's dependency checks). */
+  private nameIndex: Map<string, string[]> | undefined;
+
+  /** Every version of a package name the catalog holds. */
+  byName(name: string): PackageView[] {
+    if (!this.nameIndex) {
+      this.nameIndex = new Map();
+      for (const pkg of this.packages.values()) this.indexName(pkg);
+    }
+    return (this.nameIndex.get(name) ?? []).map((id) => this.packages.get(id)!);
+  }
+
+  private indexName(pkg: PackageView): void {
+    const key = flat(pkg.name);
+    const list = this.nameIndex!.get(key);
+    if (list) list.push(pkg.id);
+    else this.nameIndex!.set(key, [pkg.id]);
+  }
+
+  /** Source `name@version` → the feed packages built from it. Built when first asked (the primary). */
+  private sourceIndex: Map<string, string[]> | undefined;
+
+  private indexSource(pkg: PackageView): void {
+    const s = pkg.source!;
+    const key = flat(`${s.name}@${s.version}`);
+    const list = this.sourceIndex!.get(key);
+    if (list) list.push(pkg.id);
+    else this.sourceIndex!.set(key, [pkg.id]);
+  }
+
+  /** The feed packages built from source `name` at `version` (every binary, every architecture's file). */
+  fromSource(name: string, version: string): PackageView[] {
+    if (!this.sourceIndex) {
+      this.sourceIndex = new Map();
+      for (const pkg of this.packages.values()) if (pkg.feed) this.indexSource(pkg);
+    }
+    return (this.sourceIndex.get(`${name}@${version}`) ?? []).map((id) => this.packages.get(id)!);
+  }
+
+  /** Packages approved for some ring (declined ones are not): the only ones any ring can receive. */
+  *approved(): IterableIterator<PackageView> {
+    for (const id of this.approvedIds) yield this.packages.get(id)!;
+  }
+
+  /**
+   * A ring's APT indexes of one suite, newest first (at most APT_INDEXES_KEPT); without a
+   * suite, those of every suite of the ring, newest first.
+   */
+  aptIndexesOf(ring: string, suite?: string): readonly AptIndexView[] {
+    if (suite !== undefined) return this.aptIndexes.get(`${ring}\u0000${suite}`) ?? [];
+    const out: AptIndexView[] = [];
+    for (const [key, list] of this.aptIndexes) if (key.slice(0, key.indexOf('\u0000')) === ring) out.push(...list);
+    return out.sort((a, b) => b.seq - a.seq);
   }
 
   /** Rings that have an APT index. */
   aptRings(): IterableIterator<string> {
-    return this.aptIndexes.keys();
+    return new Set([...this.aptIndexes.keys()].map((k) => k.slice(0, k.indexOf('\u0000')))).values();
+  }
+
+  /** Every (ring, suite) with an APT index. */
+  aptSuites(): { ring: string; suite: string }[] {
+    return [...this.aptIndexes.keys()].map((k) => ({ ring: k.slice(0, k.indexOf('\u0000')), suite: k.slice(k.indexOf('\u0000') + 1) }));
   }
 
   get(id: string): PackageView | undefined {
@@ -115,6 +255,11 @@ export class CatalogState {
 
   all(): IterableIterator<PackageView> {
     return this.packages.values();
+  }
+
+  /** How many packages have an approval: the work of every per-ring question. */
+  get approvedCount(): number {
+    return this.approvedIds.size;
   }
 
   get size(): number {

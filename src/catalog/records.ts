@@ -49,6 +49,12 @@ export const recordSchema = z.discriminatedUnion('type', [
        * the vendor's repository (`pool/main/o/openssl/...deb`), where the primary fetches it.
        */
       feed: z.object({ name: z.string().min(1).max(64), paths: z.array(z.string().min(1).max(1024)).min(1).max(1000) }).strict().optional(),
+      /**
+       * A feed package's source package (Debian's `Source`): its name, and its version when it
+       * differs from the package's own. Absent when the source is the package itself. The
+       * unit of a security fix: `sluice approve --source NAME@VERSION` takes every binary.
+       */
+      source: z.object({ name: z.string().regex(PACKAGE_NAME_PATTERN), version: z.string().regex(PACKAGE_VERSION_PATTERN).optional() }).strict().optional(),
     })
     .strict(),
   z.object({ ...base, type: z.literal('approve'), id: packageId, ring: z.string().min(1).max(64) }).strict(),

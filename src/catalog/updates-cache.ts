@@ -82,7 +82,8 @@ export class UpdatesCache {
     const platforms = new Set<string>();
     const languages = new Set<string>();
     const rings = new Set<string>([...topology.nodes.values()].flatMap((n) => n.rings));
-    for (const pkg of catalog.state.all()) {
+    // Only approved packages are ever listed: values only unapproved ones name get the "none" answer.
+    for (const pkg of catalog.state.approved()) {
       for (const f of pkg.files) {
         if (f.platform !== undefined) platforms.add(f.platform);
         if (f.language !== undefined) languages.add(f.language);
@@ -115,7 +116,7 @@ export class UpdatesCache {
     const state = catalog.state;
     const missing: string[] = [];
     const updates: UpdateEntry[] = [];
-    for (const pkg of state.all()) {
+    for (const pkg of state.approved()) {
       if (!state.isWantedBy(pkg, q.rings)) continue;
       const files = pkg.files.filter(matches);
       if (files.length === 0) continue;

@@ -69,6 +69,27 @@ export interface VerifyOptions {
   readonly signerRecovering?: boolean;
 }
 
+/** A record sent without the two fields the chain gives: its predecessor's hash and its own. */
+function isCompact(r: unknown): r is Record<string, unknown> {
+  return typeof r === 'object' && r !== null && !Array.isArray(r) && !('prev' in r) && !('hash' in r);
+}
+
+/** The full record: `prev` from the chain, `hash` computed over it (the head's signature checks the last). */
+function expand(r: Record<string, unknown>, prev: string): unknown {
+  const withPrev = { ...r, prev };
+  try {
+    return { ...withPrev, hash: hashRecord(withPrev as unknown as CatalogRecord) };
+  } catch {
+    return withPrev;
+  }
+}
+
+/** A record as the compact page form carries it: without `prev` and `hash`. */
+export function compactRecord(r: CatalogRecord): Omit<CatalogRecord, 'prev' | 'hash'> {
+  const { prev: _prev, hash: _hash, ...rest } = r;
+  return rest;
+}
+
 export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, trust: TrustRoot | KeyObject, nowMs: number, options: VerifyOptions = {}): VerifiedPage {
   let root = 'catalogKeys' in trust ? trust : implicitRoot(trust);
   const page = catalogPageSchema.safeParse(body);
@@ -84,7 +105,10 @@ export function verifyPage(body: unknown, verified: ChainTip, tip: ChainTip, tru
 
   const records: CatalogRecord[] = [];
   let { seq, hash } = tip;
-  for (const raw of page.data.records) {
+  for (const sent of page.data.records) {
+    // A compact record (no prev, no hash: GET /v1/catalog?compact=1) links to the chain by
+    // construction; what it claims is checked where it matters, at the signed head's hash.
+    const raw = isCompact(sent) ? expand(sent, hash) : sent;
     const parsed = recordSchema.safeParse(raw);
     if (!parsed.success) throw new CatalogRejected('malformed', `catalog record after seq ${seq} is malformed (${parsed.error.issues[0]?.message ?? 'invalid'})`);
     const r = parsed.data;

@@ -2,7 +2,6 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { RING_ALL } from '../catalog/records.js';
 import { SluiceError, describeFsError } from '../errors.js';
-import { APT_COMPONENT, APT_SUITE } from '../feeds/apt-publisher.js';
 import { fingerprintOf, ringKeyPaths } from '../feeds/repository-key.js';
 import { NAME_PATTERN } from '../topology/schema.js';
 import type { Topology } from '../topology/types.js';
@@ -22,9 +21,11 @@ export function registerAptSource(program: Command): void {
     .requiredOption('--ring <ring>', 'the ring the endpoint belongs to ("all" for packages approved for every ring only)')
     .option('--server <url>', 'the node the endpoint installs from (its nearest node), e.g. https://branch.example:7402')
     .option('--node <name>', 'the node the endpoint installs from, by its topology name (its url)')
+    .option('--suite <suite>', "the vendor suite the machine follows (its release: e.g. bookworm-security); needed when the feeds follow more than one")
+    .option('--components <list>', 'components to take, comma-separated (default: those the feeds follow in that suite)')
     .option('--keys <dir>', "the rings' public keys (RING.asc, from sluice keygen --apt); default: trust.aptKeys of the topology")
     .option('--out <file>', 'write the file here (e.g. /etc/apt/sources.list.d/sluice.sources) instead of printing it')
-    .action(async (opts: { ring: string; server?: string; node?: string; keys?: string; out?: string }, cmd: Command) => {
+    .action(async (opts: { ring: string; server?: string; node?: string; suite?: string; components?: string; keys?: string; out?: string }, cmd: Command) => {
       const ring = opts.ring;
       if (!NAME_PATTERN.test(ring)) throw new SluiceError('USAGE', `--ring ${ring}: expected a ring name`);
       const topology = readTopology(cmd, opts);
@@ -38,7 +39,8 @@ export function registerAptSource(program: Command): void {
         throw new SluiceError('KEY_MISSING', `cannot read ring ${ring}'s public APT key ${keyPath} (${describeFsError(err)}); make the rings' keys with "sluice keygen --apt --out DIR" and pass --keys DIR (or set trust.aptKeys)`);
       }
       const fingerprint = await fingerprintOf(armored);
-      const text = sourcesFile({ ring, base, armored, fingerprint });
+      const { suite, components } = suiteOf(opts, topology);
+      const text = sourcesFile({ ring, base, armored, fingerprint, suite, components });
       if (!opts.out) return void process.stdout.write(text);
       writeFileSync(opts.out, text, { mode: 0o644 });
       process.stderr.write(`wrote ${opts.out}: ring ${ring} from ${base}, key ${fingerprint}\n`);
@@ -70,6 +72,24 @@ function serverUrl(opts: { server?: string; node?: string }, topology: Topology 
   return url.replace(/\/+$/, '');
 }
 
+/**
+ * The vendor suite the machine follows and its components: each suite is a repository of its
+ * own per ring (two releases never share an index), so a machine names exactly one.
+ */
+function suiteOf(opts: { suite?: string; components?: string }, topology: Topology | undefined): { suite: string; components: string[] } {
+  const feeds = [...(topology?.feeds.values() ?? [])];
+  const suites = [...new Set(feeds.flatMap((f) => f.suites))];
+  const suite = opts.suite ?? (suites.length === 1 ? suites[0] : undefined);
+  if (!suite) throw new SluiceError('USAGE', suites.length ? `the feeds follow several suites (${suites.join(', ')}): name the machine's with --suite` : 'name the vendor suite the machine follows with --suite (the topology has no feeds to take it from)');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/.test(suite)) throw new SluiceError('USAGE', `--suite ${suite}: expected a suite such as bookworm-security`);
+  if (topology && feeds.length && !suites.includes(suite)) throw new SluiceError('USAGE', `--suite ${suite}: no feed follows it; the feeds follow ${suites.join(', ')}`);
+  const components = opts.components ? opts.components.split(',').map((c) => c.trim()).filter(Boolean) : [...new Set(feeds.filter((f) => f.suites.includes(suite)).flatMap((f) => f.components))];
+  if (components.length === 0) components.push('main');
+  const bad = components.find((c) => !/^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/.test(c));
+  if (bad !== undefined) throw new SluiceError('USAGE', `--components: "${bad}" is not a component such as main`);
+  return { suite, components };
+}
+
 /** The ring's public key: DIR/RING.asc, or one shared key file (the set-up before per-ring keys). */
 function publicKeyPath(ring: string, keys: string | undefined): string {
   if (!keys) throw new SluiceError('USAGE', "where are the rings' public APT keys? pass --keys DIR (the directory sluice keygen --apt wrote) or set trust.aptKeys in the topology");
@@ -78,17 +98,17 @@ function publicKeyPath(ring: string, keys: string | undefined): string {
 }
 
 /** A deb822 source: a multi-line field's empty lines are written " ." (deb822's rule). */
-export function sourcesFile(o: { ring: string; base: string; armored: string; fingerprint: string }): string {
+export function sourcesFile(o: { ring: string; base: string; armored: string; fingerprint: string; suite: string; components: readonly string[] }): string {
   const key = o.armored.trim().split(/\r?\n/).map((line) => (line.trim() === '' ? ' .' : ` ${line}`));
   const host = new URL(o.base).host;
   return [
-    `# Sluice: ring ${o.ring}, installed from ${o.base}. Made at head office by "sluice apt-source";`,
+    `# Sluice: ring ${o.ring}, suite ${o.suite}, installed from ${o.base}. Made at head office by "sluice apt-source";`,
     `# the ring's key is inline (fingerprint ${o.fingerprint}): compare it with "sluice keygen --apt" or "sluice root show".`,
     ...(o.base.startsWith('https:') ? [`# apt must trust the nodes' CA, e.g. in /etc/apt/apt.conf.d/60sluice-ca: Acquire::https::${host.replace(/:\d+$/, '')}::CaInfo "/etc/sluice/ca.pem";`] : []),
     'Types: deb',
     `URIs: ${o.base}/apt/${o.ring}`,
-    `Suites: ${APT_SUITE}`,
-    `Components: ${APT_COMPONENT}`,
+    `Suites: ${o.suite}`,
+    `Components: ${o.components.join(' ')}`,
     'Signed-By:',
     ...key,
     '',

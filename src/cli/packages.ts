@@ -53,9 +53,17 @@ export function registerPackageCommands(program: Command): void {
     .argument('[ids...]', 'package ids, name@version')
     .option('--ring <ring>', 'ring to approve for', 'all')
     .option('--new-from-feed <feed>', 'every package of this vendor feed the ring does not have yet, the newest version of each name (patch day)')
-    .action(async (ids: string[], opts: { ring: string; newFromFeed?: string }, cmd: Command) => {
-      if (ids.length === 0 && !opts.newFromFeed) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), or --new-from-feed FEED');
+    .option('--source <name@version>', "every binary built from this source version (a Debian security fix's unit), in one signed append")
+    .option('--feed <feed>', 'with --source: only that feed\'s packages')
+    .option('--dry-run', 'say what would be approved and which dependencies it would leave unmet, without approving')
+    .action(async (ids: string[], opts: { ring: string; newFromFeed?: string; source?: string; feed?: string; dryRun?: boolean }, cmd: Command) => {
+      if (ids.length === 0 && !opts.newFromFeed && !opts.source) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), --source NAME@VERSION, or --new-from-feed FEED');
       const client = clientFor(cmd);
+      if (opts.source) {
+        if (ids.length || opts.newFromFeed) throw new SluiceError('USAGE', '--source approves every binary of one source version: name no ids and no --new-from-feed with it');
+        const result = await client.postJson<ApprovalsResult>(PATHS.approvals, { source: opts.source, ring: opts.ring, ...(opts.feed ? { feed: opts.feed } : {}), ...(opts.dryRun ? { dryRun: true } : {}) });
+        return printApprovals(cmd, result, new Set(), opts.dryRun === true);
+      }
       const named = new Set(ids);
       if (opts.newFromFeed) {
         const { packages } = await client.getJson<{ packages: PackageJson[] }>(PATHS.packages);
@@ -65,21 +73,15 @@ export function registerPackageCommands(program: Command): void {
         ids = [...ids, ...fresh.map((p) => p.id)];
         if (ids.length === 0) return void process.stdout.write(`nothing to approve: every package of feed ${opts.newFromFeed} is approved for ${opts.ring}, superseded or declined\n`);
       }
-      if (ids.length === 1 && !opts.newFromFeed) {
-        const pkg = await client.postJson<PackageJson>(approvePath(ids[0]!), { ring: opts.ring });
+      if (ids.length === 1 && !opts.newFromFeed && !opts.dryRun) {
+        const pkg = await client.postJson<PackageJson & { warnings?: { message: string }[] }>(approvePath(ids[0]!), { ring: opts.ring });
         if (globalOptions(cmd).json) return printJson(pkg);
-        return void process.stdout.write(`${pkg.id}: ${stateText(pkg)}\n`);
+        process.stdout.write(`${pkg.id}: ${stateText(pkg)}\n`);
+        for (const w of pkg.warnings ?? []) process.stderr.write(`warning: ${w.message}\n`);
+        return;
       }
-      const result = await client.postJson<{ ring: string; approved: string[]; unchanged: number; unchangedIds?: { id: string; code: string; message: string }[] }>(PATHS.approvals, { ids, ring: opts.ring });
-      // An id the person named that changed nothing is a failure (exit 1), never a silent 0;
-      // one gathered by --new-from-feed and replaced by a newer one approved with it is not.
-      const refused = (result.unchangedIds ?? []).filter((u) => named.has(u.id));
-      if (globalOptions(cmd).json) printJson(result);
-      else {
-        process.stdout.write(`approved for ${result.ring}: ${result.approved.length ? result.approved.join(', ') : 'nothing'}\n`);
-        for (const u of result.unchangedIds ?? []) process.stdout.write(`  not approved: ${u.id}: ${u.code}: ${u.message}\n`);
-      }
-      if (refused.length || result.approved.length === 0) process.exitCode = 1;
+      const result = await client.postJson<ApprovalsResult>(PATHS.approvals, { ids, ring: opts.ring, ...(opts.dryRun ? { dryRun: true } : {}) });
+      printApprovals(cmd, result, named, opts.dryRun === true);
     });
 
   common(program.command('decline'), { server: true, json: true })
@@ -93,12 +95,32 @@ export function registerPackageCommands(program: Command): void {
     });
 
   common(program.command('packages'), { server: true, json: true })
-    .description('the catalog with each package\'s state')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const res = await clientFor(cmd).getJson<{ seq: number; packages: PackageJson[] }>(PATHS.packages);
+    .description('the catalog with each package\'s state; filtered on the node (--state, --feed, --source, --name, --ring), a page at a time')
+    .option('--state <state>', 'new, approved, declined or superseded')
+    .option('--feed <feed>', 'a vendor feed\'s packages ("-": those published by people)')
+    .option('--source <source>', 'binaries built from a source package: NAME, or NAME@VERSION')
+    .option('--name <name>', 'every version of one package name')
+    .option('--ring <ring>', 'packages approved for this ring (or all)')
+    .action(async (opts: { state?: string; feed?: string; source?: string; name?: string; ring?: string }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const filters = Object.entries(opts).filter(([, v]) => v !== undefined) as [string, string][];
+      let res: { seq: number; packages: PackageJson[]; total?: number };
+      if (filters.length === 0) res = await client.getJson(PATHS.packages);
+      else {
+        // Page after page (1,000 at a time): the node filters, the answer stays small.
+        const packages: PackageJson[] = [];
+        let after = 0;
+        let page: { seq: number; total: number; packages: PackageJson[]; next: number | null };
+        do {
+          page = await client.getJson(`${PATHS.packages}?${new URLSearchParams([...filters, ['limit', '1000'], ['after', String(after)]])}`);
+          packages.push(...page.packages);
+          after = page.next ?? 0;
+        } while (page.next !== null);
+        res = { seq: page.seq, total: page.total, packages };
+      }
       if (globalOptions(cmd).json) return printJson(res);
       if (res.packages.length === 0) {
-        process.stdout.write(`no packages (catalog seq ${res.seq}); publish one with: sluice publish FILE --name NAME --version V\n`);
+        process.stdout.write(filters.length ? `no package matches (catalog seq ${res.seq})\n` : `no packages (catalog seq ${res.seq}); publish one with: sluice publish FILE --name NAME --version V\n`);
         return;
       }
       const rows = res.packages.map((p) => [p.id, p.severity, stateText(p), formatBytes(p.files.reduce((n, f) => n + f.size, 0)), `${p.published.at.slice(0, 16).replace('T', ' ')} by ${p.published.by}`]);
@@ -107,6 +129,32 @@ export function registerPackageCommands(program: Command): void {
       for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
       process.stdout.write(`\ncatalog seq ${res.seq}\n`);
     });
+}
+
+interface ApprovalsResult {
+  ring: string;
+  approved: string[];
+  wouldApprove?: string[];
+  unchanged: number;
+  unchangedIds?: { id: string; code: string; message: string }[];
+  warnings?: { message: string }[];
+}
+
+/**
+ * What a bulk approval did. An id the person named that changed nothing is a failure (exit
+ * 1), never a silent 0; one gathered by --new-from-feed or --source and replaced by a newer
+ * one approved with it is not. Unmet dependencies are warnings on stderr.
+ */
+function printApprovals(cmd: Command, result: ApprovalsResult, named: ReadonlySet<string>, dryRun: boolean): void {
+  const refused = (result.unchangedIds ?? []).filter((u) => named.has(u.id));
+  const done = dryRun ? (result.wouldApprove ?? []) : result.approved;
+  if (globalOptions(cmd).json) printJson(result);
+  else {
+    process.stdout.write(`${dryRun ? 'would approve' : 'approved'} for ${result.ring}: ${done.length ? done.join(', ') : 'nothing'}\n`);
+    for (const u of result.unchangedIds ?? []) process.stdout.write(`  not approved: ${u.id}: ${u.code}: ${u.message}\n`);
+    for (const w of result.warnings ?? []) process.stderr.write(`warning: ${w.message}\n`);
+  }
+  if (refused.length || done.length === 0) process.exitCode = 1;
 }
 
 /** `approved(pilot)`, `approved(broad; pilot: superseded by X)`, `superseded by X`, `new`, `declined`. */

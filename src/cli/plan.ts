@@ -4,6 +4,8 @@ import { clientFor, common, globalOptions, printJson } from './context.js';
 import { planRows, type StatusJson } from '../protocol/status-text.js';
 import { PATHS } from '../protocol/paths.js';
 import { promotionsFor } from './promotions.js';
+import { fetchRings } from './fetch-rings.js';
+import { renderRingsPlan } from './render-rings.js';
 
 /**
  * `sluice plan`: from the backlog each node reports, its schedule and its critical lane,
@@ -13,16 +15,18 @@ import { promotionsFor } from './promotions.js';
 export function registerPlan(program: Command): void {
   common(program.command('plan'), { server: true, json: true })
     .description('forecast when each node will hold every approved package, and which will miss their deadline')
-    .action(async (_opts: unknown, cmd: Command) => {
+    .option('--by-ring', 'also per ring: each version its machines receive, held by every node of the ring or when the others should hold it (needs a token that reads reports)')
+    .action(async (opts: { byRing?: boolean }, cmd: Command) => {
       const client = clientFor(cmd);
       const root = await client.getJson<StatusJson>(PATHS.status);
       // When each package waiting at a ring's promotion gate moves on, or why not yet.
       const promotions = await promotionsFor(client);
+      const byRing = opts.byRing ? await fetchRings(client) : undefined;
       const rows = planRows(root);
       const late = rows.flatMap((r) => r.late.map((l) => ({ node: r.node, ...l })));
       // Something will miss its deadline: a failure for scripts and alerts, in either format.
       if (late.length) process.exitCode = 1;
-      if (globalOptions(cmd).json) return printJson({ at: new Date().toISOString(), nodes: rows, ...(promotions ? { promotions: promotions.pending } : {}) });
+      if (globalOptions(cmd).json) return printJson({ at: new Date().toISOString(), nodes: rows, ...(promotions ? { promotions: promotions.pending } : {}), ...(byRing ? { rings: byRing.rings } : {}) });
       const head = ['NODE', 'PENDING', 'RATE NOW', 'ALL HERE BY', 'LATE', 'AS OF'];
       const now = Date.now();
       const headSeq = rows[0]?.catalogSeq ?? null;
@@ -44,6 +48,7 @@ export function registerPlan(program: Command): void {
         process.stdout.write('\npromotions:\n');
         for (const v of promotions.pending) process.stdout.write(`  ${v.package} ${v.from} → ${v.to}: ${v.state === 'held' ? 'HELD: ' : ''}${v.reason}\n`);
       }
+      if (byRing) process.stdout.write(`\n${renderRingsPlan(byRing)}\n`);
     });
 }
 

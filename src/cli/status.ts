@@ -4,7 +4,9 @@ import { SluiceError, toSluiceError } from '../errors.js';
 import { parseDuration } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
 import { renderStatus, type StatusJson } from './render-status.js';
+import { renderRings, type RingsJson } from './render-rings.js';
 import { PATHS } from '../protocol/paths.js';
+import { fetchRings } from './fetch-rings.js';
 
 export function registerStatus(program: Command): void {
   common(program.command('status'), { server: true, json: true })
@@ -13,21 +15,25 @@ export function registerStatus(program: Command): void {
     .option('-w, --watch', 'keep showing it: redrawn in place on a terminal, one block (or with --json one line) per refresh otherwise; Ctrl-C stops')
     .option('--interval <duration>', 'time between refreshes with --watch', '2s')
     .option('--count <n>', 'with --watch: stop after this many refreshes')
-    .action(async (opts: { node?: string; watch?: boolean; interval: string; count?: string }, cmd: Command) => {
+    .option('--by-ring', 'per ring (and all): the versions its machines receive now, the nodes that hold each, its endpoints\' outcomes (needs a token that reads reports)')
+    .option('--ring <ring>', 'with --by-ring: this ring only')
+    .action(async (opts: { node?: string; watch?: boolean; interval: string; count?: string; byRing?: boolean; ring?: string }, cmd: Command) => {
       const client = clientFor(cmd, process.env, opts.node);
       const json = globalOptions(cmd).json === true;
-      const fetchStatus = () => client.getJson<StatusJson>(PATHS.status);
+      if (opts.ring !== undefined && !opts.byRing) throw new SluiceError('USAGE', '--ring goes with --by-ring');
+      const fetchStatus = opts.byRing ? () => fetchRings(client, opts.ring) : () => client.getJson<StatusJson>(PATHS.status);
+      const render = (body: StatusJson | RingsJson) => (opts.byRing ? renderRings(body as RingsJson) : renderStatus(body as StatusJson));
       if (!opts.watch) {
         const status = await fetchStatus();
         if (json) return printJson(status);
-        process.stdout.write(`${renderStatus(status)}\n`);
+        process.stdout.write(`${render(status)}\n`);
         return;
       }
       const intervalMs = parseDuration(opts.interval);
       if (intervalMs === undefined || intervalMs < 100) throw new SluiceError('USAGE', `--interval ${opts.interval}: expected a duration of at least 100ms, e.g. "2s"`);
       const count = opts.count === undefined ? Infinity : Number(opts.count);
       if (opts.count !== undefined && (!Number.isInteger(count) || count < 1)) throw new SluiceError('USAGE', `--count ${opts.count}: expected a whole number of refreshes, at least 1`);
-      await watch(fetchStatus, { intervalMs, count, json, tty: process.stdout.isTTY === true });
+      await watch(fetchStatus, render, { intervalMs, count, json, tty: process.stdout.isTTY === true });
     });
 }
 
@@ -35,7 +41,7 @@ export function registerStatus(program: Command): void {
  * Refreshes until Ctrl-C (or `count` refreshes). A node that stops answering is shown as
  * such and asked again: watching is for the moments when things go wrong.
  */
-async function watch(fetchStatus: () => Promise<StatusJson>, o: { intervalMs: number; count: number; json: boolean; tty: boolean }): Promise<void> {
+async function watch<T>(fetchStatus: () => Promise<T>, render: (body: T) => string, o: { intervalMs: number; count: number; json: boolean; tty: boolean }): Promise<void> {
   const redraw = o.tty && !o.json;
   const stop = new AbortController();
   const onSigint = () => stop.abort();
@@ -47,7 +53,7 @@ async function watch(fetchStatus: () => Promise<StatusJson>, o: { intervalMs: nu
       let body: string;
       try {
         const status = await fetchStatus();
-        body = o.json ? JSON.stringify(status) : renderStatus(status);
+        body = o.json ? JSON.stringify(status) : render(status);
       } catch (err) {
         const e = toSluiceError(err, 'asking for status');
         body = o.json ? JSON.stringify({ at: at.toISOString(), error: { code: e.code, message: e.message } }) : `${e.code}: ${e.message}`;

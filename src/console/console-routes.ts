@@ -16,6 +16,7 @@ import type { Html } from './html.js';
 import { LIVE_TOPICS, LiveEvents, type LiveTopic } from './live-events.js';
 import { complianceCsv, compliancePage, type ComplianceFilter } from './views/compliance.js';
 import { bulkConfirmFragment, confirmFragment, packagePage, packagesPage, type PackageFilter } from './views/packages.js';
+import { ringsPage, type RingsFilter } from './views/rings.js';
 import { schedulesPage } from './views/schedules.js';
 import { errorPage, signInPage, signedInPage } from './views/sign-in.js';
 import { treePage } from './views/tree.js';
@@ -223,7 +224,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         throw ctx.session ? new SluiceError('NOT_PRIMARY', `decisions are made at the primary's console: ${primary.url}/ui/`) : new SluiceError('UNAUTHORIZED', 'sign in (top right) to approve or decline');
       }
       const q = request.query as { action?: string; ring?: string };
-      return send(reply, confirmFragment(ctx, (request.params as { id: string }).id, q.action === 'decline' ? 'decline' : 'approve', q.ring ?? 'all'));
+      const action = q.action === 'decline' || q.action === 'withdraw' ? q.action : 'approve';
+      return send(reply, confirmFragment(ctx, (request.params as { id: string }).id, action, q.ring ?? 'all'));
     });
     ui.get('/ui/tree', async (request, reply) => {
       const started = process.hrtime.bigint();
@@ -241,6 +243,11 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       if (!ctx) return reply;
       void reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="compliance-${deps.node.name}.csv"`);
       return reply.send(complianceCsv(ctx, request.query as ComplianceFilter));
+    });
+    // Endpoint figures are reports: the same sign-in and scope as Compliance (GET /v1/rings).
+    ui.get('/ui/rings', async (request, reply) => {
+      const ctx = signedIn(request, reply);
+      return ctx ? send(reply, ringsPage(ctx, request.query as RingsFilter)) : reply;
     });
     ui.get('/ui/schedules', async (request, reply) => send(reply, schedulesPage(context(request))));
 

@@ -1,10 +1,11 @@
 import { html, type Html } from './html.js';
-import type { ViewContext } from './view-context.js';
+import type { LiveTopicName, ViewContext } from './view-context.js';
 
-export type ViewName = 'packages' | 'tree' | 'compliance' | 'schedules';
+export type ViewName = 'packages' | 'rings' | 'tree' | 'compliance' | 'schedules';
 
 const VIEWS: readonly { name: ViewName; title: string }[] = [
   { name: 'packages', title: 'Packages' },
+  { name: 'rings', title: 'Rings' },
   { name: 'tree', title: 'Tree' },
   { name: 'compliance', title: 'Compliance' },
   { name: 'schedules', title: 'Schedules and forecast' },
@@ -15,7 +16,7 @@ const VIEWS: readonly { name: ViewName; title: string }[] = [
  * `live` lists the server-sent events the view listens to (console/live-events.ts); htmx's
  * SSE extension keeps one connection per page open on <main>.
  */
-export function page(ctx: ViewContext, view: ViewName | 'sign-in', title: string, body: Html, live: readonly ('tree' | 'catalog' | 'reports')[] = []): Html {
+export function page(ctx: ViewContext, view: ViewName | 'sign-in', title: string, body: Html, live: readonly LiveTopicName[] = []): Html {
   const { node } = ctx.deps;
   const role = node.isPrimary ? 'primary' : 'downstream node, read-only';
   const events = live.length ? `/ui/events?topics=${live.join(',')}&seen=${live.map((t) => `${t}:${ctx.liveVersion(t)}`).join(',')}` : undefined;

@@ -2,10 +2,13 @@ import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { StatusJson } from '../protocol/status-text.js';
 import { treeFragment } from './views/tree.js';
-import type { ConsoleDeps } from './view-context.js';
+import type { ConsoleDeps, LiveTopicName } from './view-context.js';
 
-/** What a page may listen to: `tree` carries the tree's HTML; the others only say "changed". */
-export const LIVE_TOPICS = ['tree', 'catalog', 'reports'] as const;
+/**
+ * What a page may listen to: `tree` carries the tree's HTML; the others only say "changed"
+ * (`holdings`: what some node holds or still fetches, as its status says).
+ */
+export const LIVE_TOPICS = ['tree', 'catalog', 'reports', 'holdings'] as const satisfies readonly LiveTopicName[];
 export type LiveTopic = (typeof LIVE_TOPICS)[number];
 
 /** Open live connections per node; past this a page gets 503 and keeps its last view. */
@@ -122,9 +125,24 @@ export class LiveEvents {
       const seq = String(this.deps.catalog.seq);
       return { version: seq, value: seq };
     }
-    const value = topic === 'tree' ? treeFragment(this.deps.status() as StatusJson, Date.now()).text : JSON.stringify(this.deps.rollup.subtree());
+    const value = topic === 'tree' ? treeFragment(this.deps.status() as StatusJson, Date.now()).text : topic === 'holdings' ? holdingsOf(this.deps.status() as StatusJson) : JSON.stringify(this.deps.rollup.subtree());
     return { version: createHash('sha256').update(value).digest('base64url').slice(0, 16), value };
   }
+}
+
+/**
+ * The part of every node's status that says what it holds: its catalog position and what is
+ * pending. Transfer progress and times are left out, so a page following this re-renders when
+ * a package arrives, not every second while bytes move.
+ */
+function holdingsOf(root: StatusJson): string {
+  const out: unknown[] = [];
+  const walk = (name: string, s: StatusJson | null) => {
+    out.push(s ? [name, s.catalog.seq, s.pending.blobs, s.pending.packages ?? null, s.pending.morePackages ?? null, s.stale ?? false] : [name, null]);
+    for (const [kid, ks] of Object.entries(s?.children ?? {})) walk(kid, ks);
+  };
+  walk(root.node, root);
+  return JSON.stringify(out);
 }
 
 /**

@@ -5,6 +5,9 @@ import type { Action } from '../auth/roles.js';
 /** What every console view may read: the node's parts, and who is looking. */
 export type ConsoleDeps = Pick<HttpDeps, 'topology' | 'node' | 'catalog' | 'writer' | 'status' | 'reports' | 'rollup' | 'sessions' | 'credentials' | 'audit' | 'tls' | 'refusals' | 'oidcClientSecret'>;
 
+/** What a page may follow live (console/live-events.ts LIVE_TOPICS). */
+export type LiveTopicName = 'tree' | 'catalog' | 'reports' | 'holdings';
+
 export interface ViewContext {
   readonly deps: ConsoleDeps;
   /** The signed-in session, if any. */
@@ -18,5 +21,5 @@ export interface ViewContext {
   readonly may: (action: Action) => boolean;
   readonly now: number;
   /** The version of a live topic now, written into the page so that its event stream starts from it. */
-  readonly liveVersion: (topic: 'tree' | 'catalog' | 'reports') => string;
+  readonly liveVersion: (topic: LiveTopicName) => string;
 }

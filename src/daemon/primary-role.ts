@@ -7,6 +7,7 @@ import { SluiceError } from '../errors.js';
 import { AptPublisher } from '../feeds/apt-publisher.js';
 import { FeedScheduler } from '../feeds/feed-scheduler.js';
 import { FeedState } from '../feeds/feed-state.js';
+import { dependencyWarnings, type DependencyWarning } from '../feeds/dependency-check.js';
 import { RepositoryKeys } from '../feeds/repository-key.js';
 import { VendorPlanner } from '../feeds/vendor-planner.js';
 import { freeBytesOf } from '../download/disk-space.js';
@@ -44,6 +45,8 @@ export class PrimaryRole {
   private aptPublisher: AptPublisher | undefined;
   private retention: SupersededRetention | undefined;
   promotions: PromotionGates | undefined;
+  /** With feeds: the dependencies an approval of feed packages leaves unmet in its ring. */
+  approvalCheck: ((ids: readonly string[], ring: string) => Promise<readonly DependencyWarning[]>) | undefined;
 
   private constructor(
     readonly writer: CatalogWriter,
@@ -70,7 +73,8 @@ export class PrimaryRole {
     // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
     this.vendorClient = new EnvHttpProxyAgent();
     const feedState = new FeedState(p.db);
-    this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
+    this.approvalCheck = (ids, ring) => dependencyWarnings(p.catalog.state, feedState, ids, ring);
+    this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, store: p.store, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
     if (p.secrets.aptKeyPath) {
       const keys = await RepositoryKeys.open(p.secrets.aptKeyPath);
       if (keys.shared) p.log.warn(`SLUICE_APT_KEY names one key file (${keys.location}) that signs every ring's APT index: a hub can then hand one ring's index to another ring's new machines. Make one key per ring with "sluice keygen --apt --out DIR", point SLUICE_APT_KEY at DIR, and give endpoints their ring's .sources file ("sluice apt-source"): see the CHANGELOG`);

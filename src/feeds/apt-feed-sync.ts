@@ -1,23 +1,34 @@
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogWriter } from '../catalog/catalog-writer.js';
 import type { FileEntry, RecordBody } from '../catalog/records.js';
-import { SluiceError, toSluiceError } from '../errors.js';
+import { SluiceError, isSluiceError, toSluiceError } from '../errors.js';
+import type { BlobStore, StagedBlob } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
 import { compareDebianVersions } from './debian-version.js';
 import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 import { loadKeyring, verifyClearsigned, verifyDetached, type Keyring } from './openpgp-signature.js';
-import { choosePackagesIndex, readPackagesIndex, type PackageEntry } from './packages-index.js';
-import { parseRelease, type ReleaseFile } from './release-file.js';
+import { MAX_INDEX_BYTES, choosePackagesIndex, readPackagesIndex, type PackageEntry } from './packages-index.js';
+import { MAX_RELEASE_BYTES, MAX_RELEASE_LINES, parseRelease, type IndexEntry, type ReleaseFile } from './release-file.js';
 
-/** Largest Release a sync reads (Debian's main archive's is ~150 KiB). */
-const MAX_RELEASE_BYTES = 16 * 1024 * 1024;
+/** Largest Release.gpg a sync reads: a detached signature per archive key is a few hundred bytes. */
+const MAX_RELEASE_SIGNATURE_BYTES = 64 * 1024;
+/**
+ * What one sync holds until it appends: the paragraphs of the versions the catalog lacks (a
+ * first sync of all of Debian's main archive for two architectures holds ~100 MiB) and the ids
+ * of every version listed (~70,000 there). Beyond, the sync stops rather than the heap.
+ */
+const MAX_NEW_PARAGRAPH_BYTES = 256 * 1024 * 1024;
+const MAX_LISTED_VERSIONS = 1_000_000;
 
 export interface FeedSyncDeps {
   readonly catalog: CatalogLog;
   readonly writer: CatalogWriter;
   readonly state: FeedState;
+  /** Where an index is spooled (a staging file, never committed) and checked before it is read. */
+  readonly store: BlobStore;
   readonly dispatcher?: Dispatcher;
   readonly now?: () => number;
 }
@@ -34,13 +45,45 @@ export interface FeedSyncResult extends FeedSyncOutcome {
  * `InRelease` (or `Release` + `Release.gpg`), verify its OpenPGP signature against the feed's
  * keyring, refuse an expired `Valid-Until` and a `Date` older than the last accepted; fetch
  * each component's and architecture's `Packages` index by the sha256 the signed Release
- * gives (by hash where the repository offers it) and check it as it streams. Only when every
+ * gives (by hash where the repository offers it), spooled to a staging file and checked
+ * against the signed size and sha256 before a byte of it is decompressed, then read within
+ * bounds (packages-index.ts, deb822.ts). A Release without `Valid-Until` older than the
+ * feed's `maxAge` is refused as stale (a mirror frozen on an old snapshot). Only when every
  * suite verified are the versions not yet in the catalog appended, each a package in state
  * `new` (`name@version`, platform = architecture, files with the signed size and sha256, the
  * feed and the file's path recorded), and, for an older version of the same name from the
  * same feed, a `supersede` record (it takes effect once the newer one is approved). A failed
  * or tampered sync adds nothing and says why.
  */
+/** A version the catalog lacks, as a sync keeps it until it is appended (its paragraphs are in the database). */
+interface NewVersion {
+  readonly name: string;
+  readonly version: string;
+  readonly section: string | undefined;
+  readonly source: PackageEntry['source'];
+  /** Per architecture (`all` once), the file. */
+  readonly files: Map<string, { filename: string; size: number; sha256: string; architecture: string }>;
+  /** `SUITE/COMPONENT` where the vendor lists it. */
+  readonly places: Set<string>;
+}
+
+/** Publish records appended at once, at most (a name's versions are never split). */
+const APPEND_CHUNK = 4000;
+
+/** The new versions in name then version order, in chunks of about `size` that never split a name. */
+function* chunksByName(found: ReadonlyMap<string, NewVersion>, size: number): Generator<[string, NewVersion][]> {
+  const sorted = [...found].sort(([, a], [, b]) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareDebianVersions(a.version, b.version)));
+  let chunk: [string, NewVersion][] = [];
+  for (const entry of sorted) {
+    if (chunk.length >= size && chunk.at(-1)![1].name !== entry[1].name) {
+      yield chunk;
+      chunk = [];
+    }
+    chunk.push(entry);
+  }
+  if (chunk.length) yield chunk;
+}
+
 export class AptFeedSync {
   private keyring: Keyring | undefined;
 
@@ -55,10 +98,16 @@ export class AptFeedSync {
     try {
       this.keyring ??= await loadKeyring(this.feed.keyringPath);
       const dates = new Map<string, number>();
-      // Only versions the catalog lacks are kept whole (with their paragraphs): a suite of the
-      // main archive lists some 60,000, nearly all known after the first sync.
-      const found = new Map<string, { entry: PackageEntry; files: Map<string, PackageEntry> }>();
+      // Only versions the catalog lacks are kept, and lightly: their paragraphs go to the
+      // database as they are read (a suite of the main archive lists some 60,000 versions,
+      // nearly all known after the first sync; the first sync's paragraphs are ~50 MB).
+      const found = new Map<string, NewVersion>();
       const listed = new Set<string>();
+      const pending: { id: string; arch: string; text: string }[] = [];
+      const flush = async () => {
+        if (pending.length) await this.d.state.saveStanzas(pending.splice(0));
+      };
+      let held = 0;
       let validUntil: number | undefined;
       for (const suite of this.feed.suites) {
         const release = await this.release(suite, now());
@@ -69,20 +118,33 @@ export class AptFeedSync {
             await this.readIndex(suite, release, component, arch, (p) => {
               const id = `${p.name}@${p.version}`;
               listed.add(id);
+              if (listed.size > MAX_LISTED_VERSIONS) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: its indexes list more than ${MAX_LISTED_VERSIONS} versions; follow fewer (the feed's packages, components or architectures); nothing was added`);
               if (this.d.catalog.state.get(id)) return;
-              const pkg = found.get(id) ?? { entry: p, files: new Map() };
+              held += p.stanza.length;
+              if (held > MAX_NEW_PARAGRAPH_BYTES) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: more than ${MAX_NEW_PARAGRAPH_BYTES} bytes of new package paragraphs in one sync; follow fewer packages (the feed's packages, components or architectures); nothing was added`);
+              const v = found.get(id) ?? { name: p.name, version: p.version, section: p.section, source: p.source, files: new Map(), places: new Set<string>() };
               // An `all` package is listed in every architecture's index: one file.
-              pkg.files.set(p.architecture === 'all' ? 'all' : p.architecture, p);
-              found.set(id, pkg);
+              const fileArch = p.architecture === 'all' ? 'all' : p.architecture;
+              if (!v.files.has(fileArch)) pending.push({ id, arch: fileArch, text: p.stanza });
+              v.files.set(fileArch, { filename: p.filename, size: p.size, sha256: p.sha256, architecture: p.architecture });
+              v.places.add(`${suite}/${component}`);
+              found.set(id, v);
             });
+            await flush();
           }
         }
       }
-      const stanzas = [...found].filter(([id]) => !this.d.catalog.state.get(id)).flatMap(([id, { files }]) => [...files].map(([arch, f]) => ({ id, arch, text: f.stanza })));
-      await this.d.state.saveStanzas(stanzas);
-      const bodies = (log: CatalogLog) => this.recordsFor(log, found, at);
-      const appended = await this.d.writer.append(bodies);
-      const ids = appended.filter((r) => r.type === 'publish').map((r) => (r as { id: string }).id);
+      // Where each new version sits in the vendor's repository (suite and component): a ring's
+      // index keeps the vendor's suites apart. Written with the paragraphs, before the records.
+      await this.d.state.savePlaces([...found].map(([id, v]) => ({ id, places: [...v.places] })));
+      // Appended a few thousand records at a time, each name's new versions together, so the
+      // primary never holds a whole archive's records and their batch at once.
+      const ids: string[] = [];
+      for (const chunk of chunksByName(found, APPEND_CHUNK)) {
+        const tips = await this.chainTips(chunk);
+        const appended = await this.d.writer.append((log) => this.recordsFor(log, chunk, tips, at));
+        for (const r of appended) if (r.type === 'publish') ids.push(r.id);
+      }
       const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
       await this.d.state.accept(this.feed.name, dates, outcome);
       return { ...outcome, feed: this.feed.name, ids };
@@ -94,22 +156,50 @@ export class AptFeedSync {
     }
   }
 
-  /** New versions as publish records (and supersede records for older ones of this feed), inside the writer's lock. */
-  private recordsFor(log: CatalogLog, found: Map<string, { entry: PackageEntry; files: Map<string, PackageEntry> }>, at: string): RecordBody[] {
+  /**
+   * Per vendor suite and package name, the newest version of this feed already catalogued and
+   * not yet superseded: where the chunk's new versions attach. Chains are per suite, since a
+   * feed may follow two releases (bookworm-security, trixie-security) whose versions of one
+   * name must never replace each other.
+   */
+  private async chainTips(chunk: readonly [string, NewVersion][]): Promise<Map<string, string>> {
+    const tips = new Map<string, string>();
+    for (const name of new Set(chunk.map(([, v]) => v.name))) {
+      for (const pkg of this.d.catalog.state.byName(name)) {
+        if (pkg.feed?.name !== this.feed.name || pkg.supersededBy) continue;
+        const places = (await this.d.state.places(pkg.id)) ?? [`${this.feed.suites[0]}/${this.feed.components[0]}`];
+        for (const place of places) tips.set(`${place.slice(0, place.indexOf('/'))}\u0000${name}`, pkg.id);
+      }
+    }
+    return tips;
+  }
+
+  /** New versions as publish records (and supersede records for older ones of this feed, per suite), inside the writer's lock. */
+  private recordsFor(log: CatalogLog, chunk: readonly [string, NewVersion][], tips: ReadonlyMap<string, string>, at: string): RecordBody[] {
     const by = `feed:${this.feed.name}`;
     const out: RecordBody[] = [];
-    const fresh = [...found].filter(([id]) => !log.state.get(id)).sort(([, a], [, b]) => (a.entry.name < b.entry.name ? -1 : a.entry.name > b.entry.name ? 1 : compareDebianVersions(a.entry.version, b.entry.version)));
-    for (const [id, { entry, files }] of fresh) {
-      const list = [...files.values()];
+    const fresh = chunk.filter(([id]) => !log.state.get(id));
+    for (const [id, v] of fresh) {
+      const list = [...v.files.values()];
       const entries: FileEntry[] = list.map((f) => ({ name: f.filename.slice(f.filename.lastIndexOf('/') + 1), size: f.size, sha256: f.sha256, ...(f.architecture === 'all' ? {} : { platform: f.architecture }) }));
-      out.push({ type: 'publish', id, severity: this.feed.severity, ...(entry.section ? { classification: entry.section.slice(0, 64) } : {}), files: entries, feed: { name: this.feed.name, paths: list.map((f) => f.filename) }, by, at });
+      const source = v.source.name === v.name && v.source.version === v.version ? undefined : { name: v.source.name, ...(v.source.version === v.version ? {} : { version: v.source.version }) };
+      out.push({ type: 'publish', id, severity: this.feed.severity, ...(v.section ? { classification: v.section.slice(0, 64) } : {}), files: entries, feed: { name: this.feed.name, paths: list.map((f) => f.filename) }, ...(source ? { source } : {}), by, at });
     }
-    // Versions of one name from this feed form a chain, oldest first: each new version
-    // supersedes the one before it (in force once the newer one is approved).
+    // Versions of one name from this feed in one suite form a chain, oldest first: each new
+    // version supersedes the one before it (in force once the newer one is approved). The
+    // chain attaches to the newest version already catalogued there (the tip).
     const chains = new Map<string, { id: string; version: string; fresh: boolean }[]>();
-    const link = (name: string, v: { id: string; version: string; fresh: boolean }) => chains.set(name, [...(chains.get(name) ?? []), v]);
-    for (const pkg of log.state.all()) if (pkg.feed?.name === this.feed.name && !pkg.supersededBy) link(pkg.name, { id: pkg.id, version: pkg.version, fresh: false });
-    for (const [id, { entry }] of fresh) link(entry.name, { id, version: entry.version, fresh: true });
+    for (const [id, v] of fresh) {
+      const first = [...v.places][0]!;
+      const key = `${first.slice(0, first.indexOf('/'))}\u0000${v.name}`;
+      let chain = chains.get(key);
+      if (!chain) {
+        const tip = tips.get(key);
+        const tipPkg = tip === undefined ? undefined : log.state.get(tip);
+        chains.set(key, (chain = tipPkg && !tipPkg.supersededBy ? [{ id: tipPkg.id, version: tipPkg.version, fresh: false }] : []));
+      }
+      chain.push({ id, version: v.version, fresh: true });
+    }
     for (const chain of chains.values()) {
       chain.sort((x, y) => compareDebianVersions(x.version, y.version));
       for (let i = 0; i + 1 < chain.length; i++) if (chain[i + 1]!.fresh) out.push({ type: 'supersede', id: chain[i]!.id, supersededBy: chain[i + 1]!.id, by, at });
@@ -122,15 +212,23 @@ export class AptFeedSync {
     const base = `${this.feed.url}/dists/${suite}`;
     let signedText: string;
     const inRelease = await this.fetch(`${base}/InRelease`, MAX_RELEASE_BYTES, true);
-    if (inRelease) signedText = await verifyClearsigned(inRelease.toString('utf8'), this.keyring!, nowMs);
+    if (inRelease) signedText = await verifyClearsigned(withinLines(inRelease, `${base}/InRelease`).toString('utf8'), this.keyring!, nowMs);
     else {
-      const data = await this.fetch(`${base}/Release`, MAX_RELEASE_BYTES);
-      const sig = await this.fetch(`${base}/Release.gpg`, 1024 * 1024);
-      signedText = await verifyDetached(data!, sig!, this.keyring!, nowMs);
+      const data = withinLines((await this.fetch(`${base}/Release`, MAX_RELEASE_BYTES))!, `${base}/Release`);
+      const sig = await this.fetch(`${base}/Release.gpg`, MAX_RELEASE_SIGNATURE_BYTES);
+      signedText = await verifyDetached(data, sig!, this.keyring!, nowMs);
     }
     const release = await parseRelease(signedText, `${base}/InRelease`);
     if (release.validUntilMs !== undefined && release.validUntilMs <= nowMs) {
       throw new SluiceError('FEED_STALE', `${base}: its Valid-Until (${new Date(release.validUntilMs).toISOString()}) has passed; the mirror serves an outdated snapshot; nothing was added`);
+    }
+    // Without Valid-Until, nothing in the Release says it is outdated: a mirror frozen on an
+    // old snapshot would be accepted forever. Its age is the only sign.
+    if (release.validUntilMs === undefined && release.dateMs < nowMs - this.feed.maxAgeMs) {
+      throw new SluiceError(
+        'FEED_STALE',
+        `${base}: its Release has no Valid-Until and is dated ${new Date(release.dateMs).toISOString()}, older than the feed's maxAge (${durationText(this.feed.maxAgeMs)}): a mirror may be frozen on an old snapshot; nothing was added. Use a mirror that is up to date; a suite that changes only at point releases (Debian's bookworm has no Valid-Until and its Date moves only at point releases) needs a longer maxAge, such as 120d`,
+      );
     }
     const last = await this.d.state.lastDateMs(this.feed.name, suite);
     if (last !== undefined && release.dateMs < last) {
@@ -143,16 +241,48 @@ export class AptFeedSync {
     const chosen = choosePackagesIndex(release.indexes, component, arch);
     const base = `${this.feed.url}/dists/${suite}`;
     if (!chosen) throw new SluiceError('FEED_MALFORMED', `${base}: the signed Release lists no Packages index for ${component}/binary-${arch}; check the feed's components and architectures`);
-    const { entry, suffix } = chosen;
+    const { entry, suffix, plain } = chosen;
+    for (const e of [entry, plain]) {
+      if (e && e.size > MAX_INDEX_BYTES) throw new SluiceError('FEED_TOO_LARGE', `${base}: the signed Release lists ${e.path} as ${e.size} bytes, more than the ${MAX_INDEX_BYTES} Sluice reads of one index; nothing was added`);
+    }
     const dir = entry.path.slice(0, entry.path.lastIndexOf('/'));
     // By hash, an index cannot change under the sync while the mirror updates.
     const url = release.acquireByHash ? `${base}/${dir}/by-hash/SHA256/${entry.sha256}` : `${base}/${entry.path}`;
-    const res = await this.open(url);
+    const staged = await this.spool(url, entry);
     try {
-      await readPackagesIndex(res, entry, suffix, url, onPackage, this.feed.packages);
+      const file = createReadStream(staged.tmpPath);
+      try {
+        await readPackagesIndex(file, { entry, suffix, plain }, url, onPackage, this.feed.packages);
+      } finally {
+        file.destroy();
+      }
     } finally {
-      res.destroy();
+      await this.d.store.discard(staged);
     }
+  }
+
+  /**
+   * The index's bytes, spooled to a staging file of the node's store (never committed; the
+   * store empties its staging area at start) and checked against the size and sha256 the
+   * signed Release lists before anything reads them: reading stops as soon as more than the
+   * signed size has arrived, and bytes a mirror altered are never decompressed or parsed.
+   * Memory stays flat whatever the index's size.
+   */
+  private async spool(url: string, entry: IndexEntry): Promise<StagedBlob> {
+    const body = await this.open(url);
+    let staged: StagedBlob;
+    try {
+      staged = await this.d.store.stage(fromVendor(body, url), { maxBytes: entry.size });
+    } catch (err) {
+      body.destroy();
+      if (isSluiceError(err, 'PAYLOAD_TOO_LARGE')) throw new SluiceError('FEED_HASH_MISMATCH', `${url}: more than the ${entry.size} bytes the signed Release lists for ${entry.path}; stopped reading there; nothing from it was used`);
+      throw err;
+    }
+    if (staged.size !== entry.size || staged.sha256 !== entry.sha256) {
+      await this.d.store.discard(staged);
+      throw new SluiceError('FEED_HASH_MISMATCH', `${url}: ${staged.size} bytes with sha256 ${staged.sha256.slice(0, 16)}…, the signed Release lists ${entry.path} as ${entry.size} bytes with ${entry.sha256.slice(0, 16)}…; nothing from it was used`);
+    }
+    return staged;
   }
 
   private async open(url: string): Promise<Readable> {
@@ -178,7 +308,7 @@ export class AptFeedSync {
       throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
     }
     if (res.statusCode === 404 && optional) {
-      await res.body.dump();
+      await res.body.dump().catch(() => undefined);
       return undefined;
     }
     if (res.statusCode !== 200) {
@@ -191,10 +321,31 @@ export class AptFeedSync {
       size += (chunk as Buffer).length;
       if (size > maxBytes) {
         res.body.destroy();
-        throw new SluiceError('FEED_MALFORMED', `${url}: larger than ${maxBytes} bytes`);
+        throw new SluiceError('FEED_TOO_LARGE', `${url}: larger than the ${maxBytes} bytes Sluice reads of it (a repository's is a few hundred KiB); stopped reading there; nothing was added`);
       }
       parts.push(chunk as Buffer);
     }
     return Buffer.concat(parts);
   }
 }
+
+/** The vendor's bytes as they arrive; a broken connection is the vendor's, not the store's. */
+async function* fromVendor(body: Readable, url: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body) yield chunk as Buffer;
+  } catch (err) {
+    throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** `bytes`, once it has no more than MAX_RELEASE_LINES lines (counted before the signature is checked: see release-file.ts). */
+function withinLines(bytes: Buffer, url: string): Buffer {
+  let lines = 0;
+  for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) {
+    if (++lines > MAX_RELEASE_LINES) throw new SluiceError('FEED_TOO_LARGE', `${url}: more than ${MAX_RELEASE_LINES} lines (a repository's has a few thousand); its signature was not checked; nothing was added`);
+  }
+  return bytes;
+}
+
+/** A duration as topology.yaml would write it: `7d`, `36h`. */
+const durationText = (ms: number): string => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : `${Math.round(ms / 3_600_000)}h`);

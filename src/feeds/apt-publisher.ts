@@ -9,11 +9,19 @@ import type { BlobStore, StagedBlob } from '../store/blob-store.js';
 import type { Topology } from '../topology/types.js';
 import { compareDebianVersions } from './debian-version.js';
 import type { FeedState } from './feed-state.js';
-import { clearsign, type RepositoryKeys } from './repository-key.js';
+import { clearsign, type RepositoryKey, type RepositoryKeys } from './repository-key.js';
 
-/** The suite and component every ring's repository has: `deb … /apt/RING stable main`. */
-export const APT_SUITE = 'stable';
-export const APT_COMPONENT = 'main';
+/** A vendor suite as a ring's repository lays it out. */
+interface SuiteLayout {
+  readonly components: readonly string[];
+  readonly architectures: readonly string[];
+}
+
+/** A package placed in one component of a suite. */
+interface Placed {
+  readonly pkg: PackageView;
+  readonly component: string;
+}
 /** Where a package file lives in a ring's repository: by its sha256, so no two versions collide. */
 export const poolPath = (sha256: string, name: string) => `pool/${sha256}/${name}`;
 
@@ -35,6 +43,8 @@ export class AptPublisher {
   private readonly stop = new AbortController();
   /** Rings already warned about for having no key (once each, not at every round). */
   private readonly keyless = new Set<string>();
+  /** Where each approved package sits in its vendor's repository (read once from the feed state). */
+  private readonly places = new Map<string, readonly string[]>();
   /** Ends the wait between two rounds (wake). */
   private woken: (() => void) | undefined;
 
@@ -71,10 +81,6 @@ export class AptPublisher {
     return [RING_ALL, ...this.d.topology.rings.filter((r) => r !== RING_ALL)];
   }
 
-  private get architectures(): string[] {
-    return [...new Set([...this.d.topology.feeds.values()].flatMap((f) => f.architectures))].sort();
-  }
-
   /**
    * A file this primary was waiting for is stored (the downloader's "stored" event): the
    * packages it completes go into their rings' indexes at the next round, not at the next
@@ -103,9 +109,8 @@ export class AptPublisher {
     }
   }
 
-  /** Builds the ring's index; appends it when its content differs or its signature is due. Returns whether it did. */
+  /** Builds the ring's index of every vendor suite; appends those whose content differs or whose signature is due. Returns whether it did. */
   async publish(ring: string): Promise<boolean> {
-    const now = (this.d.now ?? Date.now)();
     const key = await this.d.keys.keyFor(ring);
     if (!key) {
       if (!this.keyless.has(ring)) this.d.log.error({ ring }, `ring ${ring} has no APT repository key in ${this.d.keys.location}: its APT repository is not published; run "sluice keygen --apt --out ${this.d.keys.location}" (it makes the missing rings' keys), then give the ring's endpoints their .sources file ("sluice apt-source --ring ${ring}")`);
@@ -113,15 +118,25 @@ export class AptPublisher {
       return false;
     }
     this.keyless.delete(ring);
-    const packages = this.packagesFor(ring);
+    const bySuite = await this.placed(this.packagesFor(ring));
+    let any = false;
+    for (const [suite, layout] of this.suites) any = (await this.publishSuite(ring, suite, layout, bySuite.get(suite) ?? [], key)) || any;
+    return any;
+  }
+
+  /** One ring's index of one vendor suite: its components as the vendor names them, each architecture the feeds follow. */
+  private async publishSuite(ring: string, suite: string, layout: SuiteLayout, packages: readonly Placed[], key: RepositoryKey): Promise<boolean> {
+    const now = (this.d.now ?? Date.now)();
     const files = new Map<string, Buffer>();
-    for (const arch of this.architectures) {
-      const text = await this.packagesText(packages, arch);
-      files.set(`${APT_COMPONENT}/binary-${arch}/Packages`, Buffer.from(text));
-      files.set(`${APT_COMPONENT}/binary-${arch}/Packages.gz`, gzipSync(Buffer.from(text), { level: 9 }));
+    for (const component of layout.components) {
+      for (const arch of layout.architectures) {
+        const text = await this.packagesText(packages.filter((p) => p.component === component).map((p) => p.pkg), arch);
+        files.set(`${component}/binary-${arch}/Packages`, Buffer.from(text));
+        files.set(`${component}/binary-${arch}/Packages.gz`, gzipSync(Buffer.from(text), { level: 9 }));
+      }
     }
     const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    const previous = this.d.catalog.state.aptIndexesOf(ring)[0];
+    const previous = this.d.catalog.state.aptIndexesOf(ring, suite)[0];
     const same = previous && [...files].every(([p, b]) => previous.files.some((f) => f.path === p && f.sha256 === digest(b))) && previous.files.filter((f) => f.path.includes('/binary-')).length === files.size;
     const fresh = previous && now - Date.parse(previous.at) < this.d.validMs / 2;
     // A ring's new key (a rotation, or per-ring keys replacing a shared one) re-signs at once.
@@ -129,7 +144,7 @@ export class AptPublisher {
     const sameKey = previous?.files.some((f) => f.path === 'key.asc' && f.sha256 === digest(publicKey));
     if (same && fresh && sameKey) return false;
 
-    const release = this.releaseText(ring, files, now);
+    const release = this.releaseText(ring, suite, layout, files, now);
     files.set('Release', Buffer.from(release));
     files.set('InRelease', Buffer.from(await clearsign(release, key)));
     files.set('key.asc', publicKey);
@@ -138,21 +153,62 @@ export class AptPublisher {
       for (const bytes of files.values()) staged.push(await this.d.store.stage((async function* () {
         yield bytes;
       })()));
-      const body: RecordBody = { type: 'apt-index', ring, suite: APT_SUITE, files: [...files].map(([path, b], i) => ({ path, size: b.length, sha256: staged[i]!.sha256 })), by: 'apt', at: new Date(now).toISOString() };
+      const body: RecordBody = { type: 'apt-index', ring, suite, files: [...files].map(([path, b], i) => ({ path, size: b.length, sha256: staged[i]!.sha256 })), by: 'apt', at: new Date(now).toISOString() };
       await this.d.writer.append(() => [body], staged);
     } catch (err) {
       for (const s of staged) await this.d.store.discard(s).catch(() => undefined);
       throw err;
     }
-    this.d.log.info({ ring, packages: packages.length }, `APT index of ring ${ring} signed and published (${packages.length} package version(s))`);
+    this.d.log.info({ ring, suite, packages: packages.length }, `APT index of ring ${ring}, suite ${suite} signed and published (${packages.length} package version(s))`);
     return true;
+  }
+
+  /**
+   * The vendor suites the feeds follow, each with its components and architectures: every
+   * ring has one index per suite, so machines of one release never see another's packages.
+   */
+  private get suites(): Map<string, SuiteLayout> {
+    const out = new Map<string, { components: Set<string>; architectures: Set<string> }>();
+    for (const feed of this.d.topology.feeds.values()) {
+      for (const suite of feed.suites) {
+        const l = out.get(suite) ?? { components: new Set<string>(), architectures: new Set<string>() };
+        for (const c of feed.components) l.components.add(c);
+        for (const a of feed.architectures) l.architectures.add(a);
+        out.set(suite, l);
+      }
+    }
+    return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)).map(([suite, l]) => [suite, { components: [...l.components].sort(), architectures: [...l.architectures].sort() }]));
+  }
+
+  /**
+   * Each package by the suites it is listed in (the sync recorded its places); one catalogued
+   * before places were kept goes to its feed's first suite and component.
+   */
+  private async placed(packages: readonly PackageView[]): Promise<Map<string, Placed[]>> {
+    const out = new Map<string, Placed[]>();
+    for (const pkg of packages) {
+      let places = this.places.get(pkg.id);
+      if (!places) {
+        const feed = this.d.topology.feeds.get(pkg.feed!.name);
+        places = (await this.d.state.places(pkg.id)) ?? (feed ? [`${feed.suites[0]}/${feed.components[0]}`] : []);
+        this.places.set(pkg.id, places);
+      }
+      for (const place of places) {
+        const slash = place.indexOf('/');
+        const suite = place.slice(0, slash);
+        const list = out.get(suite) ?? [];
+        list.push({ pkg, component: place.slice(slash + 1) });
+        out.set(suite, list);
+      }
+    }
+    return out;
   }
 
   /** Feed packages approved for the ring (or for all), neither declined nor superseded, by name then version. */
   private packagesFor(ring: string): PackageView[] {
     const state = this.d.catalog.state;
     const out: PackageView[] = [];
-    for (const pkg of state.all()) if (pkg.feed && state.isWantedBy(pkg, ring === RING_ALL ? [] : [ring])) out.push(pkg);
+    for (const pkg of state.approved()) if (pkg.feed && state.isWantedBy(pkg, ring === RING_ALL ? [] : [ring])) out.push(pkg);
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareDebianVersions(a.version, b.version)));
   }
 
@@ -165,27 +221,29 @@ export class AptPublisher {
         if (!this.d.store.has(f.sha256)) continue;
         const stanza = await this.d.state.stanza(pkg.id, f.platform ?? 'all');
         if (!stanza) continue;
-        // The vendor's paragraph, with the file where this repository serves it.
-        stanzas.push(stanza.replace(/^Filename:.*$/im, `Filename: ${poolPath(f.sha256, f.name)}`));
+        // The vendor's paragraph, with the file where this repository serves it. Only a line
+        // that starts the stanza or follows a newline is a field: with the m flag, ^ would
+        // also match after a CR or U+2028 inside another field's value, and rewrite that.
+        stanzas.push(stanza.replace(/(^|\n)Filename:[^\n]*/i, `$1Filename: ${poolPath(f.sha256, f.name)}`));
       }
     }
     return stanzas.length ? `${stanzas.join('\n\n')}\n` : '';
   }
 
-  private releaseText(ring: string, files: ReadonlyMap<string, Buffer>, now: number): string {
+  private releaseText(ring: string, suite: string, layout: SuiteLayout, files: ReadonlyMap<string, Buffer>, now: number): string {
     const date = (ms: number) => new Date(ms).toUTCString().replace('GMT', 'UTC');
     const sums = [...files].map(([p, b]) => ` ${createHash('sha256').update(b).digest('hex')} ${String(b.length).padStart(16)} ${p}`);
     return [
       'Origin: Sluice',
       `Label: Sluice ${ring}`,
-      `Suite: ${APT_SUITE}`,
-      `Codename: ${APT_SUITE}`,
+      `Suite: ${suite}`,
+      `Codename: ${suite}`,
       `Date: ${date(now)}`,
       `Valid-Until: ${date(now + this.d.validMs)}`,
-      `Architectures: ${this.architectures.join(' ')}`,
-      `Components: ${APT_COMPONENT}`,
+      `Architectures: ${layout.architectures.join(' ')}`,
+      `Components: ${layout.components.join(' ')}`,
       'Acquire-By-Hash: yes',
-      `Description: packages approved for ring ${ring}, signed by the Sluice primary`,
+      `Description: packages of ${suite} approved for ring ${ring}, signed by the Sluice primary with the ring's key`,
       'SHA256:',
       ...sums,
       '',

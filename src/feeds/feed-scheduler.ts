@@ -4,17 +4,19 @@ import type { CatalogWriter } from '../catalog/catalog-writer.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
 import { AptFeedSync, type FeedSyncResult } from './apt-feed-sync.js';
 import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 
 /** The codes a feed sync fails with (errors.ts), each counted from zero. */
-const FEED_FAILURE_CODES = ['FEED_KEYRING', 'FEED_UNREACHABLE', 'FEED_SIGNATURE', 'FEED_STALE', 'FEED_ROLLBACK', 'FEED_HASH_MISMATCH', 'FEED_MALFORMED'] as const;
+const FEED_FAILURE_CODES = ['FEED_KEYRING', 'FEED_UNREACHABLE', 'FEED_SIGNATURE', 'FEED_STALE', 'FEED_ROLLBACK', 'FEED_HASH_MISMATCH', 'FEED_MALFORMED', 'FEED_TOO_LARGE'] as const;
 
 /** A feed as `GET /v1/feeds` and `sluice feeds` show it. */
 export interface FeedView extends Pick<Feed, 'name' | 'type' | 'url' | 'suites' | 'components' | 'architectures' | 'severity' | 'download'> {
   readonly packages: readonly string[] | null;
   readonly everySeconds: number;
+  readonly maxAgeSeconds: number;
   /** Packages of the catalog that came from this feed. */
   readonly catalogued: number;
   readonly syncing: boolean;
@@ -32,11 +34,13 @@ export class FeedScheduler {
   private readonly running = new Map<string, Promise<FeedSyncResult>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly failing = new Map<string, string>();
+  /** Feeds synced successfully since the start. */
+  private readonly succeeded = new Set<string>();
   private closed = false;
 
   constructor(
     feeds: ReadonlyMap<string, Feed>,
-    private readonly d: { readonly catalog: CatalogLog; readonly writer: CatalogWriter; readonly state: FeedState; readonly metrics: Metrics; readonly log: Logger; readonly dispatcher?: Dispatcher },
+    private readonly d: { readonly catalog: CatalogLog; readonly writer: CatalogWriter; readonly state: FeedState; readonly store: BlobStore; readonly metrics: Metrics; readonly log: Logger; readonly dispatcher?: Dispatcher },
   ) {
     for (const feed of feeds.values()) {
       this.syncs.set(feed.name, new AptFeedSync(feed, d));
@@ -47,7 +51,21 @@ export class FeedScheduler {
   }
 
   start(): void {
+    void this.restoreLastSuccess();
     for (const name of this.syncs.keys()) this.schedule(name, 0);
+  }
+
+  /**
+   * The last success of each feed as stored, so the gauge (and the alert on a feed not
+   * synced for two intervals) carries over a restart: a primary that restarts while a
+   * vendor's mirror keeps failing still shows how long ago the feed last synced.
+   */
+  private async restoreLastSuccess(): Promise<void> {
+    for (const name of this.syncs.keys()) {
+      const { lastSuccess } = await this.d.state.outcome(name).catch(() => ({ lastSuccess: undefined }));
+      // A sync that succeeded meanwhile set a newer one.
+      if (lastSuccess && !this.succeeded.has(name)) this.d.metrics.feedLastSuccess.set({ feed: name }, Date.parse(lastSuccess) / 1000);
+    }
   }
 
   close(): void {
@@ -87,6 +105,7 @@ export class FeedScheduler {
           architectures: feed.architectures,
           packages: feed.packages ? [...feed.packages] : null,
           everySeconds: Math.round(feed.everyMs / 1000),
+          maxAgeSeconds: Math.round(feed.maxAgeMs / 1000),
           severity: feed.severity,
           download: feed.download,
           catalogued: counts.get(feed.name) ?? 0,
@@ -115,6 +134,7 @@ export class FeedScheduler {
     try {
       const result = await sync.sync();
       m.feedLastSuccess.set({ feed: name }, Date.parse(result.at) / 1000);
+      this.succeeded.add(name);
       m.feedPackagesAdded.inc({ feed: name }, result.added);
       if (result.validUntil) m.feedValidUntil.set({ feed: name }, Date.parse(result.validUntil) / 1000);
       if (this.failing.delete(name)) this.d.log.info({ feed: name }, `feed ${name} syncs again`);

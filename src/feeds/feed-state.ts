@@ -59,6 +59,22 @@ export class FeedState {
     await syncBatch(this.root, stanzas.map((s) => ({ type: 'put' as const, sublevel: this.db, key: `stanza\u0000${s.id}\u0000${s.arch}`, value: s.text })));
   }
 
+  /**
+   * Where the vendor lists each new package (`SUITE/COMPONENT`, one or more): a ring's APT
+   * repository has one index per vendor suite, components as the vendor names them.
+   */
+  async savePlaces(places: readonly { id: string; places: readonly string[] }[]): Promise<void> {
+    for (let i = 0; i < places.length; i += 5000) {
+      await syncBatch(this.root, places.slice(i, i + 5000).map((p) => ({ type: 'put' as const, sublevel: this.db, key: `place\u0000${p.id}`, value: p.places })));
+    }
+  }
+
+  /** Where the vendor lists a package; undefined for one catalogued before Sluice kept it. */
+  async places(id: string): Promise<readonly string[] | undefined> {
+    const v = (await this.db.get(`place\u0000${id}`)) as unknown;
+    return Array.isArray(v) && v.every((p) => typeof p === 'string') ? (v as string[]) : undefined;
+  }
+
   async stanza(id: string, arch: string): Promise<string | undefined> {
     return (await this.db.get(`stanza\u0000${id}\u0000${arch}`)) as string | undefined;
   }

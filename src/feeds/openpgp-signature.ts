@@ -29,6 +29,18 @@ export async function loadKeyring(file: string): Promise<Keyring> {
 }
 
 /**
+ * Most signatures one Release may carry (Debian's carries two or three, one per archive key
+ * in use). Each is checked over the whole text, and the library holds a copy of the text per
+ * signature: a mirror repeating a genuine signature packet thousands of times (each fails,
+ * after hashing) would take minutes and gigabytes.
+ */
+const MAX_SIGNATURES = 8;
+
+function tooManySignatures(what: string, count: number): SluiceError | undefined {
+  return count > MAX_SIGNATURES ? new SluiceError('FEED_SIGNATURE', `${what} carries ${count} signatures; Sluice checks at most ${MAX_SIGNATURES} (a repository signs with one per archive key), so a mirror or proxy altered it`) : undefined;
+}
+
+/**
  * The text of a clear-signed `InRelease`, once a signature by one of `keys` verifies over it.
  * Only the signed text is returned: anything outside the signature (a hub or mirror could
  * prepend or append lines) is never parsed.
@@ -41,6 +53,8 @@ export async function verifyClearsigned(text: string, keys: Keyring, nowMs: numb
   } catch (err) {
     throw new SluiceError('FEED_SIGNATURE', `InRelease is not a clear-signed OpenPGP message (${(err as Error).message})`);
   }
+  const excess = tooManySignatures('InRelease', message.getSigningKeyIDs().length);
+  if (excess) throw excess;
   try {
     const result = await openpgp.verify({ message, verificationKeys: [...keys], expectSigned: true, date: new Date(nowMs) });
     return result.data as string;
@@ -59,6 +73,8 @@ export async function verifyDetached(data: Uint8Array, signature: Uint8Array, ke
   } catch (err) {
     throw new SluiceError('FEED_SIGNATURE', `Release.gpg is not an OpenPGP signature (${(err as Error).message})`);
   }
+  const excess = tooManySignatures('Release.gpg', sig.packets.length);
+  if (excess) throw excess;
   try {
     const message = await openpgp.createMessage({ binary: data });
     const result = await openpgp.verify({ message, signature: sig, verificationKeys: [...keys], expectSigned: true, date: new Date(nowMs), format: 'binary' });

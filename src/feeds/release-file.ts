@@ -1,5 +1,17 @@
 import { SluiceError } from '../errors.js';
-import { field, parseAll, Deb822Error } from './deb822.js';
+import { field, parseAll, Deb822Error, Deb822LimitError, type Deb822Limits } from './deb822.js';
+
+/**
+ * Largest `InRelease` or `Release` a sync reads, in bytes and lines. Debian's and Ubuntu's are
+ * 100-300 KiB on a few thousand lines. Both are checked on the raw bytes before the signature
+ * is: the OpenPGP library spends time and memory per line and per byte of a clear-signed text
+ * (a 16 MB InRelease of short lines, signed by anyone, held the event loop for 20 s and took
+ * over 1 GB), so an unsigned file a mirror serves must be small before it reaches it.
+ */
+export const MAX_RELEASE_BYTES = 4 * 1024 * 1024;
+export const MAX_RELEASE_LINES = 100_000;
+/** A Release is one paragraph, bounded by the file's own bounds. */
+const RELEASE_LIMITS: Deb822Limits = { lineBytes: 1024 * 1024, fields: 512, paragraphLines: MAX_RELEASE_LINES, paragraphBytes: MAX_RELEASE_BYTES };
 
 /** One index a `Release` file vouches for: its path under `dists/SUITE/`, size and sha256. */
 export interface IndexEntry {
@@ -30,8 +42,9 @@ export interface ReleaseFile {
 export async function parseRelease(text: string, where: string): Promise<ReleaseFile> {
   let paragraphs;
   try {
-    paragraphs = await parseAll(text);
+    paragraphs = await parseAll(text, RELEASE_LIMITS);
   } catch (err) {
+    if (err instanceof Deb822LimitError) throw new SluiceError('FEED_TOO_LARGE', `${where}: ${err.message}`);
     throw new SluiceError('FEED_MALFORMED', `${where}: ${err instanceof Deb822Error ? err.message : (err as Error).message}`);
   }
   const p = paragraphs[0];
@@ -48,7 +61,7 @@ export async function parseRelease(text: string, where: string): Promise<Release
     const m = /^([0-9a-f]{64})\s+(\d{1,15})\s+(\S+)$/i.exec(t);
     if (!m) throw new SluiceError('FEED_MALFORMED', `${where}: SHA256 line "${t.slice(0, 100)}" is not "HEX SIZE PATH"`);
     const path = m[3]!;
-    if (path.split('/').some((s) => s === '..' || s === '.' || s === '') || path.startsWith('/')) throw new SluiceError('FEED_MALFORMED', `${where}: index path "${path}" leaves the suite`);
+    if (!/^[\x21-\x7e]+$/.test(path) || path.split('/').some((s) => s === '..' || s === '.' || s === '') || path.startsWith('/')) throw new SluiceError('FEED_MALFORMED', `${where}: index path "${path.slice(0, 100)}" leaves the suite or is not printable ASCII`);
     indexes.set(path, { path, size: Number(m[2]), sha256: m[1]!.toLowerCase() });
   }
   return { suite: field(p, 'Suite'), codename: field(p, 'Codename'), dateMs: date, validUntilMs: validUntil, acquireByHash: field(p, 'Acquire-By-Hash')?.toLowerCase() === 'yes', indexes };

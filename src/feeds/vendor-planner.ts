@@ -62,6 +62,12 @@ export class VendorPlanner {
     return { blobs, bytes };
   }
 
+  /** Packages with vendor files still to fetch, most urgent first (the primary's pending packages in its status). */
+  pendingPackages(): string[] {
+    const missing = [...this.wanted.values()].filter((w) => !this.parts.store.has(w.sha256)).sort((a, b) => b.priority - a.priority);
+    return [...new Set(missing.flatMap((w) => w.packages))];
+  }
+
   /** What is being fetched or waits to be retried, in status order, as status transfers. */
   transfers(max = 100): TransferStatus[] {
     return transferStatuses(this.parts.downloader.transfers, max);

@@ -34,9 +34,9 @@ export class AptServing {
     private readonly fingerprintOf: (armored: string) => Promise<string>,
   ) {}
 
-  /** The index served for `ring` now, or undefined when this node holds none whole. */
-  async current(ring: string): Promise<AptIndexView | undefined> {
-    for (const index of this.catalog.state.aptIndexesOf(ring)) {
+  /** The index served for `ring`'s `suite` now, or undefined when this node holds none whole. */
+  async current(ring: string, suite: string): Promise<AptIndexView | undefined> {
+    for (const index of this.catalog.state.aptIndexesOf(ring, suite)) {
       if (!index.files.every((f) => this.store.has(f.sha256))) continue;
       const pool = await this.pool(index);
       if ([...pool].every((p) => this.store.has(p.slice(5, 69)))) return index;
@@ -50,7 +50,11 @@ export class AptServing {
    * (`sluice apt-source`), never from the node they will trust.
    */
   async keyFile(ring: string): Promise<AptFile | undefined> {
-    const key = (await this.current(ring))?.files.find((f) => f.path === 'key.asc');
+    let key: AptIndexView['files'][number] | undefined;
+    for (const { suite } of this.catalog.state.aptSuites().filter((s) => s.ring === ring)) {
+      const found = (await this.current(ring, suite))?.files.find((f) => f.path === 'key.asc');
+      if (found) key = found;
+    }
     return key ? { sha256: key.sha256, size: key.size, contentType: 'application/pgp-keys', immutable: false } : undefined;
   }
 
@@ -76,7 +80,7 @@ export class AptServing {
   }
 
   /**
-   * A path under /apt/RING/: `dists/stable/...` from the index served (by name), or from any
+   * A path under /apt/RING/: `dists/SUITE/...` from the suite's index served (by name), or from any
    * index still listed (by hash); `pool/SHA256/NAME` for a package file one of the ring's
    * listed indexes names (never another ring's, nor any other blob this node holds);
    * `key.asc` for the ring's key.
@@ -90,22 +94,20 @@ export class AptServing {
       const size = this.store.sizeOf(sha);
       return size === undefined ? undefined : { sha256: sha, size, contentType: rel.endsWith('.deb') ? 'application/vnd.debian.binary-package' : 'application/octet-stream', immutable: true };
     }
-    // The suite is the one the index names (its record's `suite`).
-    const dists = /^dists\/([^/]+)\/(.+)$/.exec(rel);
+    const dists = /^dists\/([A-Za-z0-9._-]{1,64})\/(.+)$/.exec(rel);
     if (!dists) return undefined;
-    const [, suite, path] = dists as unknown as [string, string, string];
+    const suite = dists[1]!;
+    const path = dists[2]!;
     const byHash = /^(.*)\/by-hash\/SHA256\/([0-9a-f]{64})$/.exec(path);
     if (byHash) {
-      for (const index of this.catalog.state.aptIndexesOf(ring)) {
-        if (index.suite !== suite) continue;
+      for (const index of this.catalog.state.aptIndexesOf(ring, suite)) {
         const f = index.files.find((x) => x.sha256 === byHash[2] && x.path.startsWith(`${byHash[1]}/`));
         if (f && this.store.has(f.sha256)) return { sha256: f.sha256, size: f.size, contentType: typeOf(f.path), immutable: true };
       }
       return undefined;
     }
-    const index = await this.current(ring);
-    if (index?.suite !== suite) return undefined;
-    const f = index.files.find((x) => x.path === path && x.path !== 'key.asc');
+    const index = await this.current(ring, suite);
+    const f = index?.files.find((x) => x.path === path && x.path !== 'key.asc');
     return f ? { sha256: f.sha256, size: f.size, contentType: typeOf(f.path), immutable: false } : undefined;
   }
 

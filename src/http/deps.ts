@@ -98,6 +98,11 @@ export interface HttpDeps {
   readonly updates: { answer(question: UpdatesQuery): UpdatesBody };
   /** The rings' APT repositories (every node; empty until the primary publishes one). */
   readonly apt?: AptApi;
+  /**
+   * On a primary with feeds: what an approval of feed packages for a ring leaves unmet among
+   * their Depends/Pre-Depends that a feed version would meet (feeds/dependency-check.ts).
+   */
+  readonly approvalCheck?: (ids: readonly string[], ring: string) => Promise<readonly { package: string; needs: string; candidate: string; source: string; message: string }[]>;
   /** Promotion gates, on a primary whose topology gives a ring `promote` (promote/promotion-gates.ts): each pending and decided promotion, from ring to ring. */
   readonly promotions?: { view(): { readonly pending: readonly RingStep[]; readonly decided: readonly RingStep[] } };
   /** Vendor feeds, on a primary whose topology has `feeds:`. */

@@ -14,6 +14,7 @@ import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerPackageRoutes } from './routes/packages.js';
 import { registerReportRoutes } from './routes/reports.js';
+import { registerRingRoutes } from './routes/rings.js';
 import { registerPaceRoutes } from './routes/pace.js';
 import { registerRootRoutes } from './routes/root.js';
 import { registerStatusRoutes } from './routes/status.js';
@@ -137,6 +138,7 @@ export function buildHttpServer(deps: HttpDeps): SluiceHttpServer {
   registerPackageRoutes(app, deps);
   registerUpdateRoutes(app, deps);
   registerReportRoutes(app, deps);
+  registerRingRoutes(app, deps);
   registerRootRoutes(app, deps);
   registerStatusRoutes(app, deps);
   registerAdminRoutes(app, deps);

@@ -5,6 +5,7 @@ import { CatalogRejected, verifyPage } from '../catalog/verify-page.js';
 import { retiredBlobs } from '../catalog/retention.js';
 import type { TlsFailureReason } from '../domain/labels.js';
 import { SluiceError, toSluiceError } from '../errors.js';
+import { CATALOG_ACCEPT, catalogPageText } from '../protocol/catalog-page.js';
 import { blobUrl, catalogUrl } from '../protocol/paths.js';
 import { requestDeadline } from '../protocol/request-deadline.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -103,10 +104,10 @@ async function takeBlobs(d: RecoverDeps, retired: ReadonlySet<string>): Promise<
   for (const pkg of d.catalog.state.all()) {
     for (const f of pkg.files) if (!retired.has(f.sha256)) want(f, pkg.id);
   }
-  // Each ring's newest signed APT index (InRelease, Release, Packages…): without its files
-  // the primary would serve an older index, or none, until it signs the next one.
-  for (const ring of d.catalog.state.aptRings()) {
-    const newest = d.catalog.state.aptIndexesOf(ring)[0];
+  // Each ring's newest signed APT index of every suite (InRelease, Release, Packages…):
+  // without its files the primary would serve an older index, or none, until it signs the next.
+  for (const { ring, suite } of d.catalog.state.aptSuites()) {
+    const newest = d.catalog.state.aptIndexesOf(ring, suite)[0];
     for (const f of newest?.files ?? []) want(f, `apt:${ring}`);
   }
   const out: RecoverReport['blobs'] = { fetched: 0, bytes: 0, alreadyHeld: 0, missing: [] };
@@ -160,10 +161,10 @@ async function getPage(d: RecoverDeps, url: string): Promise<{ body: unknown; by
   let status: number;
   let text: string;
   try {
-    const res = await request(url, { dispatcher: d.dispatcher, signal: deadline.signal, headersTimeout: 0, bodyTimeout: 0 });
+    const res = await request(url, { dispatcher: d.dispatcher, signal: deadline.signal, headers: CATALOG_ACCEPT, headersTimeout: 0, bodyTimeout: 0 });
     deadline.answered(PAGE_BODY_MS);
     status = res.statusCode;
-    text = await res.body.text();
+    text = await catalogPageText(res, what);
   } catch (err) {
     throw callFailed(d, deadline.expired ? deadline.signal.reason : err, what);
   } finally {

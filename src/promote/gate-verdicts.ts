@@ -50,7 +50,7 @@ export interface GateVerdict {
 export function gateVerdicts(state: CatalogState, topology: Topology, sites: Readonly<Record<string, SiteSummary>>, nowMs: number): GateVerdict[] {
   const out: GateVerdict[] = [];
   if (topology.promotions.size === 0) return out;
-  for (const pkg of state.all()) {
+  for (const pkg of state.approved()) {
     for (const gate of topology.promotions.values()) {
       const approval = pkg.approvals.get(gate.from);
       if (!approval || !state.receivedBy(pkg, gate.from) || !wouldChange(state, pkg, gate.to)) continue;

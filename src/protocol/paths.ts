@@ -21,6 +21,7 @@ export const PATHS = {
   reports: '/v1/reports',
   reportsRollup: '/v1/reports/rollup',
   reportsImport: '/v1/reports/import',
+  rings: '/v1/rings',
   updates: '/v1/updates',
   root: '/v1/root',
   readyz: '/readyz',
@@ -36,8 +37,13 @@ export const PATHS = {
 } as const;
 
 /** GET: records after `after` (held up to `waitSec` when there are none), at most `limit`. */
+/**
+ * A page of the catalog after `after`. Every client of this version asks for the compact
+ * form (records without `prev` and `hash`, which it derives from the chain it verifies) and
+ * accepts gzip: a record of Debian main then takes about a third of the bytes.
+ */
 export const catalogUrl = (base: string, after: number, limit: number, waitSec = 0): string =>
-  `${base}${PATHS.catalog}?after=${after}${waitSec > 0 ? `&wait=${waitSec}` : ''}&limit=${limit}`;
+  `${base}${PATHS.catalog}?after=${after}${waitSec > 0 ? `&wait=${waitSec}` : ''}&limit=${limit}&compact=1`;
 
 export const blobPath = (sha256: string): string => PATHS.blob.replace(':sha256', sha256);
 
@@ -62,6 +68,12 @@ export const paceUrl = (base: string, rateBytesPerSec: number): string => `${bas
 export const updatesUrl = (base: string, query: URLSearchParams): string => `${base}${PATHS.updates}?${query}`;
 
 export const reportsUrl = (base: string): string => `${base}${PATHS.reports}`;
+
+/** GET: a page of the by-ring view (`sluice status --by-ring`), one ring or every one. */
+export const ringsPath = (q: { ring?: string; offset?: number; limit?: number } = {}): string => {
+  const query = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  return query ? `${PATHS.rings}?${query}` : PATHS.rings;
+};
 
 /** POST (admin, primary): sync one vendor feed now. */
 export const feedSyncPath = (name: string): string => PATHS.feedSync.replace(':name', encodeURIComponent(name));

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SEVERITIES } from '../domain/severity.js';
 import { TRANSFER_STATES } from '../domain/labels.js';
-import type { NodeStatus } from './status.js';
+import { PENDING_PACKAGES_SHOWN, type NodeStatus } from './status.js';
 
 /**
  * The wire schema of one node's own status (NodeStatus without `children`) as it travels up
@@ -57,7 +57,9 @@ export const ownStatusSchema = z.object({
   upstream: z.object({ preferred: name, current: name, lastSyncAt: instant.nullable(), clockSkewSeconds: figure.nullable() }).nullable().default(null),
   catalog: z.object({ seq: count, headExpires: instant.nullable() }),
   store: z.object({ blobs: count, bytes: count }),
-  pending: z.object({ blobs: count, bytes: count }),
+  // `packages` added later: absent from a node of an earlier version (not defaulted, so that
+  // "names none" stays distinguishable from "has none pending").
+  pending: z.object({ blobs: count, bytes: count, packages: z.array(name).max(PENDING_PACKAGES_SHOWN).optional(), morePackages: count.optional() }),
   transfers: z.array(transferSchema).max(LIST),
   rate: z
     .object({

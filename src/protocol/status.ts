@@ -19,7 +19,13 @@ export interface NodeStatus {
   upstream: { preferred: string; current: string; lastSyncAt: string | null; clockSkewSeconds: number | null } | null;
   catalog: { seq: number; headExpires: string | null };
   store: { blobs: number; bytes: number };
-  pending: { blobs: number; bytes: number };
+  /**
+   * What this node still has to fetch for its rings and its subtree: blobs and bytes, and the
+   * packages those blobs belong to, most urgent first (`packages`, at most
+   * PENDING_PACKAGES_SHOWN; `morePackages` counts the rest). Nodes of earlier versions send no
+   * `packages`: what they hold is known only once nothing is pending.
+   */
+  pending: { blobs: number; bytes: number; packages?: string[]; morePackages?: number };
   transfers: TransferStatus[];
   /** null on the primary. */
   /** `window.label` and `window.rate` as written in the topology (`mon-fri 08:00-19:00 4Mbit/s`, `4Mbit/s`). */
@@ -39,6 +45,9 @@ export interface NodeStatus {
   /** Each downstream node's last push (`null` until it has pushed), with when it arrived. */
   children: Record<string, ChildStatus | null>;
 }
+
+/** Pending packages a node names in its status; a bound, since statuses climb the whole tree. */
+export const PENDING_PACKAGES_SHOWN = 100;
 
 export type ChildStatus = NodeStatus & { receivedAt: string; stale: boolean };
 

@@ -6,6 +6,7 @@ import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verif
 import { SluiceError, toSluiceError } from '../errors.js';
 import { NODE_HEADER } from '../protocol/headers.js';
 import { catalogUrl } from '../protocol/paths.js';
+import { CATALOG_ACCEPT, catalogPageText } from '../protocol/catalog-page.js';
 import { CLOCK_SKEW_WARN_SECONDS } from '../protocol/status.js';
 import { requestDeadline } from '../protocol/request-deadline.js';
 import type { PeerClient } from '../protocol/peer-client.js';
@@ -89,9 +90,9 @@ export class CatalogFollower {
         let res: Dispatcher.ResponseData;
         let text: string;
         try {
-          res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName }, signal: deadline.signal, headersTimeout: 0, bodyTimeout: 0 });
+          res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName, ...CATALOG_ACCEPT }, signal: deadline.signal, headersTimeout: 0, bodyTimeout: 0 });
           deadline.answered(60_000);
-          text = await res.body.text();
+          text = await catalogPageText(res, `catalog from ${peer.name}`);
         } catch (err) {
           throw deadline.expired ? deadline.signal.reason : err;
         } finally {

@@ -26,7 +26,7 @@ export interface WantedBlob {
 export function wantedBlobs(topology: Topology, node: NodeSpec, state: CatalogState): Map<string, WantedBlob> {
   const members = [node, ...subtreeOf(topology, node.name)];
   const out = new Map<string, WantedBlob>();
-  for (const pkg of state.all()) {
+  for (const pkg of state.approved()) {
     const wanting = members.filter((m) => state.isWantedBy(pkg, m.rings));
     if (wanting.length === 0) continue;
     const approvedAtMs = state.approvedAtMs(pkg, wanting.flatMap((m) => m.rings))!;

@@ -37,7 +37,7 @@ export function complianceRows(
   only: { package?: string; site?: string } = {},
 ): ComplianceRow[] {
   const rows: ComplianceRow[] = [];
-  for (const pkg of catalog.all()) {
+  for (const pkg of catalog.approved()) {
     if (catalog.stateOf(pkg) !== 'approved' || (only.package && pkg.id !== only.package)) continue;
     for (const [site, summary] of Object.entries(sites)) {
       if (only.site && site !== only.site) continue;

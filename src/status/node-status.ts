@@ -1,7 +1,7 @@
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { LastErrorView } from '../download/last-error.js';
 import type { PackageForecast } from '../schedule/forecast.js';
-import { CLOCK_SKEW_WARN_SECONDS, type NodeStatus, type TransferStatus } from '../protocol/status.js';
+import { CLOCK_SKEW_WARN_SECONDS, PENDING_PACKAGES_SHOWN, type NodeStatus, type TransferStatus } from '../protocol/status.js';
 import type { ScheduleController } from '../schedule/schedule-controller.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { NodeSpec } from '../topology/types.js';
@@ -26,7 +26,7 @@ export interface StatusParts {
   readonly schedule: ScheduleController | undefined;
   readonly children: ChildStatuses | undefined;
   /** On the primary with feeds: vendor files being fetched (the vendor is its upstream). */
-  readonly vendor?: { transfers(max: number): TransferStatus[]; pending(): { blobs: number; bytes: number } } | undefined;
+  readonly vendor?: { transfers(max: number): TransferStatus[]; pending(): { blobs: number; bytes: number }; pendingPackages(): string[] } | undefined;
   /** On the primary: catalogued blobs whose file is gone. */
   readonly lost: () => { sha256: string; packages: string[] }[];
   /** A sibling of a site: whether its Redis is reachable, and its share of the rate without it. */
@@ -45,6 +45,8 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
   const upstream = p.downstream?.upstreamView();
   const lost = p.lost();
   const missing = p.downstream?.downloader.missing() ?? [];
+  // Which packages are still on their way here: what a by-ring view tells "holds" from "fetching" by.
+  const pendingIds = p.downstream ? forecast.map((f) => f.id) : (p.vendor?.pendingPackages() ?? []);
   return {
     node: p.spec.name,
     primary: p.spec.isPrimary,
@@ -63,7 +65,11 @@ export function buildNodeStatus(p: StatusParts, maxTransfers = 100): NodeStatus 
       : null,
     catalog: { seq: p.catalog?.seq ?? 0, headExpires: head?.expires ?? null },
     store: p.store?.stats() ?? { blobs: 0, bytes: 0 },
-    pending: progress ? { blobs: progress.pendingBlobs, bytes: progress.pendingBytes } : (p.vendor?.pending() ?? { blobs: 0, bytes: 0 }),
+    pending: {
+      ...(progress ? { blobs: progress.pendingBlobs, bytes: progress.pendingBytes } : (p.vendor?.pending() ?? { blobs: 0, bytes: 0 })),
+      packages: pendingIds.slice(0, PENDING_PACKAGES_SHOWN),
+      morePackages: Math.max(0, pendingIds.length - PENDING_PACKAGES_SHOWN),
+    },
     transfers: progress?.transfers ?? p.vendor?.transfers(maxTransfers) ?? [],
     rate: p.schedule
       ? {

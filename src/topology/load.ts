@@ -193,6 +193,7 @@ function normalize(raw: RawTopology, absFile: string): Topology {
           keyringPath: path.resolve(dir, f.keyring),
           packages: f.packages ? new Set(f.packages) : undefined,
           everyMs: d(f.every ?? TOPOLOGY_DEFAULTS.feed.every),
+          maxAgeMs: d(f.maxAge ?? TOPOLOGY_DEFAULTS.feed.maxAge),
           severity: f.severity ?? TOPOLOGY_DEFAULTS.feed.severity,
           download: f.download ?? TOPOLOGY_DEFAULTS.feed.download,
         }),

@@ -91,6 +91,7 @@ export const feedSchema = z
     keyring: str('the path of the vendor\'s OpenPGP public keys, e.g. "/usr/share/keyrings/debian-archive-keyring.gpg"').min(1),
     packages: z.array(str('a package name').regex(/^[a-z0-9][a-z0-9+.-]{0,127}$/, 'expected a Debian package name (lowercase letters, digits, "+", "-", ".")')).nonempty('omit "packages" to follow every package').optional(),
     every: duration.optional(),
+    maxAge: duration.optional(),
     severity: z.enum(SEVERITIES, { errorMap: () => ({ message: `expected one of ${SEVERITIES.join(', ')}` }) }).optional(),
     download: z.enum(['approved', 'all'], { errorMap: () => ({ message: 'expected "approved" (fetch a version once a ring approves it) or "all"' }) }).optional(),
   })

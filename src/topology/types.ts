@@ -135,6 +135,8 @@ export interface Feed {
   /** Package names to follow; undefined: every package. */
   readonly packages: ReadonlySet<string> | undefined;
   readonly everyMs: number;
+  /** A Release without Valid-Until older than this is refused as stale (a mirror frozen on an old snapshot). */
+  readonly maxAgeMs: number;
   /** Severity of the packages it adds. */
   readonly severity: Severity;
   /** `approved`: a version's .deb is fetched once a ring approves it; `all`: at once. */
@@ -171,5 +173,5 @@ export const TOPOLOGY_DEFAULTS = {
   sync: { every: '10m', jitter: '2m' },
   schedule: [{ rate: 'unlimited' }],
   critical: 'schedule',
-  feed: { every: '1h', severity: 'moderate', download: 'approved' },
+  feed: { every: '1h', maxAge: '7d', severity: 'moderate', download: 'approved' },
 } as const;

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -18,6 +18,10 @@ export interface FixturePackage {
   readonly arch?: string;
   /** Random bytes shipped in the package, to make it this much larger (not packable). */
   readonly payloadBytes?: number;
+  /** Its control file's Source field (`openssl`, or `openssl (3.0.15-1)`). */
+  readonly source?: string;
+  /** Its control file's Depends field. */
+  readonly depends?: string;
 }
 
 /**
@@ -82,7 +86,7 @@ export class FixtureAptRepo {
     const root = path.join(tempDir('sluice-deb-'), 'pkg');
     mkdirSync(path.join(root, 'DEBIAN'), { recursive: true });
     mkdirSync(path.join(root, 'usr/share/doc', p.name), { recursive: true });
-    writeFileSync(path.join(root, 'DEBIAN/control'), `Package: ${p.name}\nVersion: ${p.version}\nArchitecture: ${arch}\nMaintainer: Sluice Tests <tests@example.invalid>\nSection: utils\nDescription: a package for Sluice's tests\n carried by a fixture repository\n .\n version ${p.version}\n`);
+    writeFileSync(path.join(root, 'DEBIAN/control'), `Package: ${p.name}\n${p.source ? `Source: ${p.source}\n` : ''}Version: ${p.version}\nArchitecture: ${arch}\nMaintainer: Sluice Tests <tests@example.invalid>\n${p.depends ? `Depends: ${p.depends}\n` : ''}Section: utils\nDescription: a package for Sluice's tests\n carried by a fixture repository\n .\n version ${p.version}\n`);
     writeFileSync(path.join(root, 'usr/share/doc', p.name, 'README'), `${p.name} ${p.version}\n`);
     if (p.payloadBytes) writeFileSync(path.join(root, 'usr/share/doc', p.name, 'payload.bin'), randomBytes(p.payloadBytes));
     const filename = `pool/main/${p.name[0]}/${p.name}/${p.name}_${p.version.replace(/^\d+:/, '')}_${arch}.deb`;
@@ -96,7 +100,7 @@ export class FixtureAptRepo {
    * Writes the suite's indexes for what the pool holds (every .deb under pool/), signed:
    * Packages and Packages.xz per architecture, by-hash copies, Release, InRelease.
    */
-  publish(o: { suite?: string; archs?: readonly string[]; date?: Date; validSeconds?: number } = {}): void {
+  publish(o: { suite?: string; archs?: readonly string[]; date?: Date; validSeconds?: number | null } = {}): void {
     const suite = o.suite ?? 'stable';
     const dists = path.join(this.dir, 'dists', suite);
     for (const arch of o.archs ?? ['amd64']) {
@@ -107,12 +111,54 @@ export class FixtureAptRepo {
       execFileSync('xz', ['-k', '-f', path.join(dir, 'Packages')]);
       for (const f of ['Packages', 'Packages.xz']) copyFileSync(path.join(dir, f), path.join(dir, 'by-hash', 'SHA256', createHash('sha256').update(readFileSync(path.join(dir, f))).digest('hex')));
     }
+    this.release(suite, o);
+  }
+
+  /**
+   * A signed snapshot whose indexes are the bytes given (paths under dists/SUITE/, e.g.
+   * `main/binary-amd64/Packages.xz`): what the vendor's own key signs, however hostile. Every
+   * other Packages file of those directories is removed, so the Release lists these alone.
+   */
+  publishIndexes(files: Readonly<Record<string, Buffer>>, o: { suite?: string; archs?: readonly string[]; date?: Date; validSeconds?: number | null } = {}): void {
+    const suite = o.suite ?? 'stable';
+    const dists = path.join(this.dir, 'dists', suite);
+    for (const dir of new Set(Object.keys(files).map((f) => path.join(dists, path.dirname(f))))) {
+      mkdirSync(path.join(dir, 'by-hash', 'SHA256'), { recursive: true });
+      for (const f of readdirSync(dir)) if (f.startsWith('Packages')) rmSync(path.join(dir, f));
+    }
+    for (const [rel, bytes] of Object.entries(files)) {
+      const file = path.join(dists, rel);
+      writeFileSync(file, bytes);
+      copyFileSync(file, path.join(path.dirname(file), 'by-hash', 'SHA256', createHash('sha256').update(bytes).digest('hex')));
+    }
+    this.release(suite, o);
+  }
+
+  /** The by-hash path the current Release names for an index (`main/binary-amd64/Packages.xz`). */
+  byHashPath(rel: string, suite = 'stable'): string {
+    const hex = createHash('sha256').update(readFileSync(path.join(this.dir, 'dists', suite, rel))).digest('hex');
+    return `/dists/${suite}/${path.dirname(rel)}/by-hash/SHA256/${hex}`;
+  }
+
+  /** TEXT clear-signed with this repository's key, as an InRelease is. */
+  clearsign(text: string | Buffer): Buffer {
+    return this.gpg(['--clearsign'], text);
+  }
+
+  /** A detached binary signature of DATA by this repository's key, as a Release.gpg is. */
+  detachSign(data: string | Buffer): Buffer {
+    return this.gpg(['--detach-sign'], data);
+  }
+
+  /** Writes Release (from the index files under dists/SUITE) and its InRelease. */
+  private release(suite: string, o: { archs?: readonly string[]; date?: Date; validSeconds?: number | null }): void {
+    const dists = path.join(this.dir, 'dists', suite);
     const date = (o.date ?? new Date()).toUTCString().replace('GMT', 'UTC');
     // The previous snapshot's Release files would be listed in the new one.
     for (const f of ['Release', 'InRelease']) rmSync(path.join(dists, f), { force: true });
     const release = execFileSync(
       'apt-ftparchive',
-      ['-o', `APT::FTPArchive::Release::Suite=${suite}`, '-o', `APT::FTPArchive::Release::Codename=${suite}`, '-o', `APT::FTPArchive::Release::Date=${date}`, '-o', `APT::FTPArchive::Release::ValidTime=${o.validSeconds ?? 86_400}`, '-o', 'APT::FTPArchive::Release::Acquire-By-Hash=yes', '-o', `APT::FTPArchive::Release::Architectures=${(o.archs ?? ['amd64']).join(' ')}`, '-o', 'APT::FTPArchive::Release::Components=main', 'release', '.'],
+      ['-o', `APT::FTPArchive::Release::Suite=${suite}`, '-o', `APT::FTPArchive::Release::Codename=${suite}`, '-o', `APT::FTPArchive::Release::Date=${date}`, ...(o.validSeconds === null ? [] : ['-o', `APT::FTPArchive::Release::ValidTime=${o.validSeconds ?? 86_400}`]), '-o', 'APT::FTPArchive::Release::Acquire-By-Hash=yes', '-o', `APT::FTPArchive::Release::Architectures=${(o.archs ?? ['amd64']).join(' ')}`, '-o', 'APT::FTPArchive::Release::Components=main', 'release', '.'],
       { cwd: dists },
     );
     writeFileSync(path.join(dists, 'Release.tmp'), release);
@@ -120,7 +166,18 @@ export class FixtureAptRepo {
     this.gpg(['--yes', '--clearsign', '-o', path.join(dists, 'InRelease'), path.join(dists, 'Release')]);
   }
 
-  private gpg(args: string[]): Buffer {
-    return execFileSync('gpg', ['--homedir', this.gnupg, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  private gpg(args: string[], input?: string | Buffer): Buffer {
+    return execFileSync('gpg', ['--homedir', this.gnupg, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'ignore'], input, maxBuffer: 64 * 1024 * 1024 });
   }
+}
+
+/**
+ * An xz compression bomb made by the real `xz` from a stream: `Package:` and `Version:` lines,
+ * then `decompressedBytes` of " c" lines (one paragraph of millions of continuation lines);
+ * or, `blank`, of empty lines alone (no paragraph at all). xz's fastest preset packs 600 MB
+ * of it into ~90 KB in a few seconds.
+ */
+export function xzBomb(decompressedBytes: number, o: { blank?: boolean } = {}): Buffer {
+  const text = o.blank ? `yes ''` : `{ printf 'Package: bomb\\nVersion: 1\\n'; yes ' c'; }`;
+  return execFileSync('sh', ['-c', `${text} | head -c ${Math.floor(decompressedBytes)} | xz -0 -T1`], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
 }

@@ -101,7 +101,8 @@ export class FaultProxy {
       return void res.end(this.frozen);
     }
     if (this.catalogFault === 'runaway') return this.runaway(url, req, res);
-    const up = await request(`${this.target}${fetchUrl}`, { headers: forwardable(req) });
+    // The meddling hub reads and rewrites JSON: it asks its upstream for plain text.
+    const up = await request(`${this.target}${fetchUrl}`, { headers: plainText(req) });
     let text = await up.body.text();
     if (up.statusCode === 200 && this.catalogFault !== 'freeze') this.frozen = JSON.stringify({ ...JSON.parse(text), records: [] });
     this.firstCatalog ??= up.statusCode === 200 && JSON.parse(text).records.length > 0 ? text : undefined;
@@ -137,7 +138,8 @@ export class FaultProxy {
   private async runaway(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const after = Number(/after=(\d+)/.exec(url)?.[1] ?? 0);
     const limit = Number(/limit=(\d+)/.exec(url)?.[1] ?? 500);
-    const up = await request(`${this.target}${url.replace(/wait=\d+/, 'wait=0')}`, { headers: forwardable(req) });
+    // Full records (with their hashes), which it extends hash to hash.
+    const up = await request(`${this.target}${url.replace(/wait=\d+/, 'wait=0').replace('&compact=1', '')}`, { headers: plainText(req) });
     const page = (await up.body.json()) as { records: { seq: number; hash: string }[]; head: { seq: number }; more: boolean };
     let prev = this.madeUp.get(after);
     if (prev === undefined) page.records = page.records.slice(0, limit);
@@ -146,7 +148,7 @@ export class FaultProxy {
     prev ??= page.records.at(-1)?.hash;
     if (prev === undefined) {
       // After the genuine tip itself: the record's hash comes from one page back.
-      const back = await request(`${this.target}/v1/catalog?after=${Math.max(0, after - 1)}&limit=1`, { headers: forwardable(req) });
+      const back = await request(`${this.target}/v1/catalog?after=${Math.max(0, after - 1)}&limit=1`, { headers: plainText(req) });
       prev = ((await back.body.json()) as { records: { hash: string }[] }).records[0]!.hash;
     }
     while (page.records.length < limit) {
@@ -285,6 +287,12 @@ export class FaultProxy {
       }
     }
   }
+}
+
+/** The request's headers without its accept-encoding: a proxy that edits the body asks for it plain. */
+function plainText(req: IncomingMessage): Record<string, string> {
+  const { 'accept-encoding': _encoding, ...rest } = forwardable(req);
+  return rest;
 }
 
 function forwardable(req: IncomingMessage): Record<string, string> {

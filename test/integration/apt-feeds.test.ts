@@ -136,6 +136,38 @@ describe('vendor feeds: an APT repository synced into the catalog at the primary
     assert.equal(listed.find((f) => f.name === 'vendor')!.last.error.code, 'FEED_ROLLBACK');
   });
 
+  it('a Release without Valid-Until older than the feed\'s maxAge (7d unless set) is FEED_STALE and says why; a longer maxAge takes it; with a Valid-Until, the Valid-Until governs', async () => {
+    const repo = new FixtureAptRepo();
+    await repo.listen();
+    repo.addPackage({ name: 'frozen', version: '1' });
+    const eightDaysAgo = new Date(Date.now() - 8 * 86_400_000);
+    repo.publish({ archs: ['amd64', 'arm64'], validSeconds: null, date: eightDaysAgo });
+    const { hq, cli } = await primaryWithFeeds([feedYaml('vendor', repo.url, repo.keyringPath), feedYaml('patient', repo.url, repo.keyringPath, ', maxAge: 120d'), feedYaml('governed', repo.url, repo.keyringPath)]);
+
+    // A mirror frozen on a snapshot of eight days ago, which nothing in it says is outdated.
+    const frozen = await sync(cli, 'vendor');
+    assert.equal(frozen.ok, false);
+    assert.match(frozen.stderr, /FEED_STALE/);
+    assert.match(frozen.stderr, /has no Valid-Until and is dated .* older than the feed's maxAge \(7d\): a mirror may be frozen on an old snapshot/);
+    assert.match(frozen.stderr, /Debian's bookworm has no Valid-Until .* needs a longer maxAge, such as 120d/);
+    assert.ok((await metric(hq, 'sluice_feed_sync_failures_total{feed="vendor",code="FEED_STALE"}')) >= 1);
+    // A suite that changes rarely, followed with a longer maxAge (it synced at start too).
+    const patient = await sync(cli, 'patient');
+    assert.ok(patient.ok, patient.stderr);
+    assert.equal(hq.catalog.state.get('frozen@1')?.feed?.name, 'patient', 'taken by the patient feed, never by the other');
+
+    // A current Release without Valid-Until is taken with the default.
+    repo.addPackage({ name: 'fresh', version: '1' });
+    repo.publish({ archs: ['amd64', 'arm64'], validSeconds: null });
+    const fresh = await sync(cli, 'vendor');
+    assert.ok(fresh.ok, fresh.stderr);
+    assert.ok(hq.catalog.state.get('fresh@1'));
+    // Eight days old with a Valid-Until still ahead: the Valid-Until governs, not maxAge.
+    repo.publish({ archs: ['amd64', 'arm64'], date: eightDaysAgo, validSeconds: 9 * 86_400 });
+    const governed = await sync(cli, 'governed');
+    assert.ok(governed.ok, governed.stderr);
+  });
+
   it('content follows approval: the primary fetches the approved version from the vendor, verified, and the tree replicates it; altered bytes are refused and retried', async () => {
     const repo = new FixtureAptRepo();
     await repo.listen();

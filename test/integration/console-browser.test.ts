@@ -245,14 +245,14 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
     ] as const) {
       const page = await context.newPage();
       await page.setViewportSize(viewport);
-      for (const view of ['packages', 'tree', 'compliance', 'schedules']) {
+      for (const view of ['packages', 'rings', 'tree', 'compliance', 'schedules']) {
         await page.goto(`${base}/ui/${view}`);
         await page.locator('h1').waitFor();
         // Wide tables scroll inside their frame; the page itself never scrolls sideways.
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow <= 0, `${view} at ${label}: the page is ${overflow}px wider than the screen`);
         await assertContrast(page, `${view} (${label})`);
-        if (label === 'desktop' && (view === 'packages' || view === 'schedules')) await shot(page, view);
+        if (label === 'desktop' && (view === 'packages' || view === 'rings' || view === 'schedules')) await shot(page, view);
         if (label === 'phone' && view === 'tree') await shot(page, 'tree-phone');
       }
       // The skip link is the first stop of the keyboard and lands on the content.
@@ -290,6 +290,23 @@ describe('admin console in Chromium: sign in, publish, approve, watch the tree, 
     assert.equal((await amy.cookies()).some((k) => k.name === 'sluice_session'), false, 'the session cookie is gone');
     assert.equal(hq.catalog.seq, seq, 'nothing was approved');
     assert.ok(!hq.catalog.state.get('openssl-fix@3.0.15')!.approvals.has('broad'));
+    await page.close();
+  });
+
+  it('withdraws one ring\'s approval from the package page, after a review saying what that ring\'s machines get instead', async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/ui/packages/openssl-fix%403.0.15`);
+    const pilotRow = page.locator('tr[data-ring="pilot"]');
+    assert.match(await pilotRow.innerText(), /receives it/);
+    await page.getByRole('button', { name: 'Review withdrawing the approval for pilot' }).click();
+    const confirm = page.locator('#confirm');
+    await confirm.getByRole('heading').waitFor();
+    assert.match(await confirm.innerText(), /Withdraw the approval of openssl-fix@3\.0\.15 for pilot\?/);
+    assert.match(await confirm.innerText(), /machines of pilot are no longer offered any version of openssl-fix/);
+    await confirm.getByRole('button', { name: 'Withdraw from pilot' }).click();
+    await waitFor('the page again, pilot withdrawn', async () => /not approved for it/.test(await page.locator('tr[data-ring="pilot"]').innerText().catch(() => '')));
+    assert.match(await page.locator('#toast').innerText(), /Withdrew openssl-fix@3\.0\.15 from pilot/);
+    assert.equal(hq.catalog.state.get('openssl-fix@3.0.15')!.approvals.has('pilot'), false);
     await page.close();
   });
 

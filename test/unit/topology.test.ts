@@ -75,6 +75,20 @@ describe('topology validation: every error is located (file:line:col, YAML path,
     assert.ok(Object.isFrozen(t) && Object.isFrozen(hq), 'the result is frozen');
   });
 
+  it('a feed\'s maxAge is a duration, 7d when unset; anything else is an error at its line', () => {
+    const sample = readFileSync(path.join(REPO_ROOT, 'topology.yaml'), 'utf8');
+    assert.equal(parseTopology(sample, '/abs/t.yaml', 't.yaml').feeds.get('demo')!.maxAgeMs, 36_500 * 86_400_000, 'the demo\'s fixed snapshot');
+    assert.equal(parseTopology(sample.replace(/^ *maxAge: .*\n/m, ''), '/abs/t.yaml', 't.yaml').feeds.get('demo')!.maxAgeMs, 7 * 86_400_000);
+    const line = sample.split('\n').findIndex((l) => /^ *maxAge:/.test(l)) + 1;
+    assert.throws(
+      () => parseTopology(sample.replace(/maxAge: \S+/, 'maxAge: a week'), '/abs/t.yaml', 't.yaml'),
+      (err: SluiceError) => {
+        assert.match([err.message, ...err.details].join('\n'), new RegExp(`t\\.yaml:${line}:\\d+ feeds\\.demo\\.maxAge: expected a whole number and a unit`));
+        return true;
+      },
+    );
+  });
+
   it('the shipped topology.yaml is valid: a primary and downstream nodes in two regions', () => {
     const t = loadTopology(path.join(REPO_ROOT, 'topology.yaml'));
     const downstream = [...t.nodes.values()].filter((n) => !n.isPrimary);

@@ -3,7 +3,11 @@ import { RING_ALL } from '../../catalog/records.js';
 import { SEVERITIES } from '../../domain/severity.js';
 import { SluiceError } from '../../errors.js';
 import { formatBytes } from '../../topology/units.js';
+import { approvalUnchanged } from '../../catalog/decisions.js';
 import { previewApproval } from '../approval-preview.js';
+import { previewWithdraw } from '../withdraw-preview.js';
+import { mayOnRings, requireRings, ringsInScope } from '../ring-scope.js';
+import { packageRingsSection } from './package-rings.js';
 import { html, type Html } from '../html.js';
 import { page, plural, utc } from '../layout.js';
 import { pageNav, pageOf } from '../paging.js';
@@ -67,8 +71,9 @@ ${pageNav(paged, '/ui/packages', { q: filter.q, state: filter.state, severity: f
 
 /** Patch day: every new package the filter shows, approved for one ring after a review. */
 function bulkApproveForm(ctx: ViewContext, filter: PackageFilter, count: number): Html {
-  if (count < 2) return html``;
-  const rings = [...ctx.deps.topology.rings.filter((r) => r !== RING_ALL), RING_ALL];
+  // Only the rings the person may approve for: the API would refuse the others.
+  const rings = ringsInScope(ctx, 'approve');
+  if (count < 2 || rings.length === 0) return html``;
   return html`<form class="inline bulk" action="/ui/approvals/confirm" method="get" hx-get="/ui/approvals/confirm" hx-target="#confirm-bulk" hx-swap="outerHTML">
   <input type="hidden" name="q" value="${filter.q ?? ''}"><input type="hidden" name="severity" value="${filter.severity ?? ''}"><input type="hidden" name="feed" value="${filter.feed ?? ''}">
   <label>Approve the ${count} new packages shown for ring <select name="ring" required><option value="">choose a ring</option>${rings.map((r) => html`<option>${r}</option>`)}</select></label>
@@ -94,6 +99,7 @@ export function bulkSelection(ctx: ViewContext, filter: PackageFilter): PackageV
 export function bulkConfirmFragment(ctx: ViewContext, filter: PackageFilter, ring: string): Html {
   const { topology } = ctx.deps;
   if (ring !== RING_ALL && !topology.rings.includes(ring)) throw new SluiceError('UNKNOWN_RING', `choose a ring: "all" or one of ${topology.rings.join(', ')}`);
+  requireRings(ctx, 'approve', [ring]);
   const chosen = bulkSelection(ctx, filter).slice(0, 1000);
   const query = new URLSearchParams(Object.entries({ q: filter.q, severity: filter.severity, feed: filter.feed }).filter(([, v]) => v) as [string, string][]).toString();
   const done = `/ui/packages${query ? `?${query}` : ''}`;
@@ -144,13 +150,15 @@ function publishForm(): Html {
 
 /** One package: its files, its decisions, and (primary, signed in) approve and decline. */
 export function packagePage(ctx: ViewContext, id: string): Html {
-  const { catalog, topology } = ctx.deps;
+  const { catalog } = ctx.deps;
   const p = catalog.state.get(id);
   if (!p) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}; see the package list at /ui/packages`);
   const state = catalog.state.stateOf(p);
   const size = p.files.reduce((n, f) => n + f.size, 0);
-  // The widest choice last: `all` sends a package to every site.
-  const rings = [...topology.rings.filter((r) => r !== RING_ALL), RING_ALL];
+  // Only the rings the person may approve for (the widest, `all`, last).
+  const rings = ctx.canAct ? ringsInScope(ctx, 'approve') : [];
+  // Declining everywhere withdraws every ring it is approved for (all, when none yet).
+  const mayDeclineEverywhere = ctx.canAct && mayOnRings(ctx, 'decline', p.approvals.size ? [...p.approvals.keys()] : [RING_ALL]);
   const body = html`
 <p><a href="/ui/packages">← Packages</a></p>
 <h1>${p.id}</h1>
@@ -164,16 +172,17 @@ export function packagePage(ctx: ViewContext, id: string): Html {
   ${p.supersedes ? html`<dt>Supersedes</dt><dd><a href="/ui/packages/${encodeURIComponent(p.supersedes)}">${p.supersedes}</a></dd>` : ''}
   ${p.supersededBy ? html`<dt>Superseded by</dt><dd><a href="/ui/packages/${encodeURIComponent(p.supersededBy)}">${p.supersededBy}</a></dd>` : ''}
 </dl>
+${packageRingsSection(ctx, p)}
 ${
   ctx.may('approve')
     ? html`<section class="panel actions" aria-labelledby="actions-title">
 <h2 id="actions-title">Decide</h2>
-<form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">
+${rings.length ? html`<form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">
   <input type="hidden" name="action" value="approve">
   <label>Ring <select name="ring" required><option value="">choose a ring</option>${rings.map((r) => html`<option>${r}</option>`)}</select></label>
   <button type="submit">Review approval…</button>
-</form>
-${p.declined ? '' : html`<form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">
+</form>` : ''}
+${p.declined || !mayDeclineEverywhere ? '' : html`<form class="inline" action="/ui/packages/${encodeURIComponent(p.id)}/confirm" method="get" hx-get="/ui/packages/${encodeURIComponent(p.id)}/confirm" hx-target="#confirm" hx-swap="outerHTML">
   <input type="hidden" name="action" value="decline">
   <button type="submit" class="danger">Review decline…</button>
 </form>`}
@@ -203,6 +212,7 @@ export function confirmFragment(ctx: ViewContext, id: string, action: string, ri
   const api = packagePath(id);
   const done = `/ui/packages/${encodeURIComponent(id)}`;
   if (action === 'decline') {
+    requireRings(ctx, 'decline', p.approvals.size ? [...p.approvals.keys()] : [RING_ALL]);
     const holders = [...topology.nodes.values()].filter((n) => !n.isPrimary && catalog.state.isWantedBy(p, n.rings)).map((n) => n.name);
     return html`<section id="confirm" class="confirm" tabindex="-1" aria-labelledby="confirm-title">
 <h3 id="confirm-title">Decline ${p.id}?</h3>
@@ -211,17 +221,46 @@ export function confirmFragment(ctx: ViewContext, id: string, action: string, ri
 </section>`;
   }
   if (ring !== RING_ALL && !topology.rings.includes(ring)) throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${topology.rings.join(', ')}`);
+  if (action === 'withdraw') return withdrawFragment(ctx, p, ring);
+  requireRings(ctx, 'approve', [ring]);
   const preview = previewApproval(topology, catalog.state, p, ring);
+  const unchanged = approvalUnchanged(catalog, p, ring);
   return html`<section id="confirm" class="confirm" tabindex="-1" aria-labelledby="confirm-title">
 <h3 id="confirm-title">Approve ${p.id} (${p.severity}) for ring ${ring}?</h3>
+${unchanged ? html`<p class="error">This would change nothing for any machine: ${unchanged.message.replace(/; nothing was changed$/, '')} (${unchanged.code}).</p>` : ''}
 ${
   preview.moves.length
     ? html`<p>${formatBytes(preview.totalBytes)} will move to ${plural(preview.moves.length, 'node')}${p.severity === 'critical' ? ' through the critical lane' : ''}:</p>
 <ul class="moves">${preview.moves.map((m) => html`<li><strong>${m.node}</strong> (${m.region}) ${m.role === 'relay' ? 'relays' : 'receives'} ${plural(m.files, 'file')}, ${formatBytes(m.bytes)}</li>`)}</ul>`
     : html`<p>No node will start fetching: ${preview.already.length ? 'every node of the ring already receives it.' : 'no node of the ring accepts its files.'}</p>`
 }
+${preview.rings.some((r) => r.from) ? html`<p>Machines of ${preview.rings.filter((r) => r.from).map((r, i) => html`${i ? ', ' : ''}<strong>${r.ring}</strong> move from ${r.from}`)} to ${p.id}.</p>` : ''}
+${preview.unchanged.length ? html`<p>Other rings keep theirs: ${preview.unchanged.map((u, i) => html`${i ? '; ' : ''}${u.ring} keeps ${u.keeps}`)}.</p>` : ''}
 ${preview.already.length ? html`<p class="muted">Already receiving it: ${preview.already.join(', ')}.</p>` : ''}
 ${preview.filtered.length ? html`<p class="muted">In the ring but taking none of its files (accept filters): ${preview.filtered.join(', ')}.</p>` : ''}
-<form data-api="${api}/approve" data-body='${JSON.stringify({ ring })}' data-done="${done}" data-success="Approved ${p.id} for ${ring}"><button type="submit">Approve for ${ring}</button> <a href="${done}">Cancel</a></form>
+${unchanged ? html`<p><a href="${done}">Back</a></p>` : html`<form data-api="${api}/approve" data-body='${JSON.stringify({ ring })}' data-done="${done}" data-success="Approved ${p.id} for ${ring}"><button type="submit">Approve for ${ring}</button> <a href="${done}">Cancel</a></form>`}
+</section>`;
+}
+
+/** Withdrawing one ring's approval (`sluice decline ID --ring R`): what that ring's machines receive afterwards. */
+function withdrawFragment(ctx: ViewContext, p: PackageView, ring: string): Html {
+  requireRings(ctx, 'decline', [ring]);
+  if (!p.approvals.has(ring)) throw new SluiceError('NOT_APPROVED_FOR_RING', `${p.id} is not approved for ${ring} (approved for: ${[...p.approvals.keys()].join(', ') || 'no ring'}); there is nothing to withdraw`);
+  const done = `/ui/packages/${encodeURIComponent(p.id)}`;
+  const outcomes = previewWithdraw(ctx.deps.topology, ctx.deps.catalog.state, p, ring);
+  const said = outcomes.map((o) =>
+    o.kind === 'replaced'
+      ? html`<li><strong>${o.ring}</strong> receives ${o.by} already, which replaced it there: no machine changes</li>`
+      : o.kind === 'through-all'
+        ? html`<li><strong>${o.ring}</strong> keeps receiving it through its approval for all</li>`
+        : o.kind === 'falls-back'
+          ? html`<li>machines of <strong>${o.ring}</strong> go back to ${o.to}</li>`
+          : html`<li>machines of <strong>${o.ring}</strong> are no longer offered any version of ${p.name}</li>`,
+  );
+  return html`<section id="confirm" class="confirm" tabindex="-1" aria-labelledby="confirm-title">
+<h3 id="confirm-title">Withdraw the approval of ${p.id} for ${ring}?</h3>
+${said.length ? html`<ul class="moves">${said}</ul>` : ''}
+<p>Every other ring keeps what it has. Installed copies stay installed.</p>
+<form data-api="${packagePath(p.id)}/decline" data-body='${JSON.stringify({ ring })}' data-done="${done}" data-success="Withdrew ${p.id} from ${ring}"><button type="submit" class="danger">Withdraw from ${ring}</button> <a href="${done}">Cancel</a></form>
 </section>`;
 }

@@ -9,7 +9,7 @@ const RING = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /**
  * The rings' APT repositories for stock clients: an endpoint's `.sources` (made at head office
  * by `sluice apt-source`) points at https://NODE/apt/RING with the ring's key inline.
- * GET /apt/RING/dists/stable/… is the ring's signed index (by name, or by hash),
+ * GET /apt/RING/dists/SUITE/… is the ring's signed index of a vendor suite (by name, or by hash),
  * /apt/RING/pool/SHA256/NAME a package file the ring's index lists, /apt/RING/key.asc the
  * ring's public key (for comparing fingerprints). Everything is served unchanged from what
  * the primary signed; apt checks it.
@@ -28,7 +28,7 @@ export function registerAptRoutes(app: FastifyInstance, deps: SendBlobDeps & Pic
   });
   app.get(PATHS.aptFile, async (request, reply) => {
     const { ring, '*': rel } = request.params as { ring: string; '*': string };
-    if (!RING.test(ring) || rel.length > 300) throw new SluiceError('BAD_REQUEST', 'expected /apt/RING/dists/stable/..., /apt/RING/pool/SHA256/NAME or /apt/RING/key.asc');
+    if (!RING.test(ring) || rel.length > 300) throw new SluiceError('BAD_REQUEST', 'expected /apt/RING/dists/SUITE/..., /apt/RING/pool/SHA256/NAME or /apt/RING/key.asc');
     return send(request, reply, deps.apt ? await deps.apt.resolve(ring, rel) : undefined, `/apt/${ring}/${rel}`);
   });
 }

@@ -1,4 +1,7 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
+import { compactRecord } from '../../catalog/verify-page.js';
 import { SluiceError } from '../../errors.js';
 import { PATHS } from '../../protocol/paths.js';
 import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
@@ -6,15 +9,17 @@ import { intParam } from '../params.js';
 import { NODE_HEADER } from '../../protocol/headers.js';
 
 /**
- * GET /v1/catalog?after=SEQ&wait=SECONDS&limit=N → { records, head, more }.
+ * GET /v1/catalog?after=SEQ&wait=SECONDS&limit=N[&compact=1] → { records, head, more } (gzip when asked).
  * With nothing after SEQ it holds the request up to `wait` seconds and answers as soon as a
- * record lands. Records and head are sent exactly as stored, so relays cannot alter them
- * without breaking the chain or the signature.
+ * record lands. Records and head are sent as stored (compact: without `prev` and `hash`,
+ * which the receiver derives as it checks the chain), so relays cannot alter them without
+ * breaking the chain or the signature.
  */
 export function registerCatalogRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'idleTimeoutMs' | 'node' | 'topology'>): void {
+  const gzipAsync = promisify(gzip);
   // Nodes found ahead of this primary, warned about once each (they ask every few seconds).
   const warnedAhead = new Set<string>();
-  app.get(PATHS.catalog, async (request) => {
+  app.get(PATHS.catalog, async (request, reply) => {
     const q = request.query as Record<string, string | undefined>;
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const waitSec = intParam(q, 'wait', 0, 0, HTTP_LIMITS.maxWaitSeconds);
@@ -50,6 +55,12 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     const more = records.length > limit;
     if (more) records.pop();
     // The timestamp is relayed as verified: it proves to the next tier that this is current.
-    return { records, head, ...(timestamp ? { timestamp } : {}), more };
+    const page = { records: q.compact === '1' ? records.map(compactRecord) : records, head, ...(timestamp ? { timestamp } : {}), more };
+    // Large pages go compressed to clients that take gzip (every node and agent of this
+    // version): a catalog record is mostly text and hex, about a third of its size gzipped.
+    const json = JSON.stringify(page);
+    if (json.length < 16 * 1024 || !/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) return reply.type('application/json; charset=utf-8').send(json);
+    const zipped = await gzipAsync(json, { level: 4 });
+    return reply.type('application/json; charset=utf-8').header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(zipped);
   });
 }

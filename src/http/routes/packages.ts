@@ -2,17 +2,36 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { CatalogWriter } from '../../catalog/catalog-writer.js';
 import { approveManyRecords, approveRecords, checkPublishable, declineRecords, packageJson, parsePublishMeta, publishRecords, type PublishMeta } from '../../catalog/decisions.js';
-import type { FileEntry } from '../../catalog/records.js';
+import { parsePackageId, type FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { StagedBlob } from '../../store/blob-store.js';
 import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { actorOf, auditTarget, authorize, requireRole } from '../require-token.js';
+import { intParam } from '../params.js';
+import type { CatalogState, PackageView } from '../../catalog/catalog-state.js';
+
+/** The filters of GET /v1/packages, checked: a bad value is a 400 that says what is expected. */
+function packageFilter(state: CatalogState, q: Record<string, string | undefined>): (p: PackageView) => boolean {
+  const states = ['new', 'approved', 'declined', 'superseded'];
+  if (q.state !== undefined && !states.includes(q.state)) throw new SluiceError('BAD_REQUEST', `state must be one of ${states.join(', ')}`);
+  for (const k of ['feed', 'source', 'name', 'ring', 'q'] as const) if (q[k] !== undefined && (q[k]!.length === 0 || q[k]!.length > 200)) throw new SluiceError('BAD_REQUEST', `${k} must be 1 to 200 characters`);
+  const source = q.source === undefined ? undefined : q.source.includes('@') ? parsePackageId(q.source) : { name: q.source, version: undefined };
+  if (q.source !== undefined && !source) throw new SluiceError('BAD_REQUEST', 'source must be a source name, or name@version');
+  const text = q.q?.toLowerCase();
+  return (p) =>
+    (q.state === undefined || state.stateOf(p) === q.state) &&
+    (q.feed === undefined || (q.feed === '-' ? !p.feed : p.feed?.name === q.feed)) &&
+    (q.name === undefined || p.name === q.name) &&
+    (source === undefined || (p.source !== undefined && p.source.name === source.name && (source.version === undefined || p.source.version === source.version))) &&
+    (q.ring === undefined || state.approvedFor(p, q.ring)) &&
+    (text === undefined || p.id.toLowerCase().includes(text) || (p.classification ?? '').toLowerCase().includes(text));
+}
 
 /** Packages one bulk approval may name. */
 const MAX_APPROVALS = 1000;
 
-export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer'>): void {
+export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer' | 'approvalCheck'>): void {
   const publisher = requireRole(deps, 'publish');
   const approver = requireRole(deps, 'approve');
   const decliner = requireRole(deps, 'decline');
@@ -24,10 +43,32 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     return deps.writer;
   };
 
-  app.get(PATHS.packages, async () => ({
-    seq: deps.catalog.seq,
-    packages: [...deps.catalog.state.all()].map((p) => packageJson(deps.catalog, p)),
-  }));
+  /**
+   * The catalog's packages. Without a filter or `limit`, all of them (as before paging);
+   * with any, a page in publish order: `limit` (1-1000) after the cursor `after` (the last
+   * page's `next`), filtered by `state`, `feed` (`-`: published by people), `source` (a
+   * source name, or name@version), `name`, `ring` (approved for it or all) and `q` (in the
+   * id or classification), with `total` matches.
+   */
+  app.get(PATHS.packages, async (request) => {
+    const q = request.query as Record<string, string | undefined>;
+    const paged = ['limit', 'after', 'state', 'feed', 'source', 'name', 'ring', 'q'].some((k) => q[k] !== undefined);
+    if (!paged) return { seq: deps.catalog.seq, packages: [...deps.catalog.state.all()].map((p) => packageJson(deps.catalog, p)) };
+    const limit = intParam(q, 'limit', 100, 1, 1000);
+    const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
+    const matches = packageFilter(deps.catalog.state, q);
+    const page: PackageView[] = [];
+    let total = 0;
+    let next: number | null = null;
+    for (const p of deps.catalog.state.all()) {
+      if (!matches(p)) continue;
+      total++;
+      if (p.published.seq <= after) continue;
+      if (page.length < limit) page.push(p);
+      else next ??= page.at(-1)!.published.seq;
+    }
+    return { seq: deps.catalog.seq, total, packages: page.map((p) => packageJson(deps.catalog, p)), next };
+  });
 
   app.get(PATHS.package, async (request) => {
     const { id } = request.params as { id: string };
@@ -46,8 +87,9 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     const ring = body.ring ?? 'all';
     auditTarget(request, `${id} for ${ring}`);
     authorize(request, 'approve', { rings: [ring] });
+    const warnings = (await deps.approvalCheck?.([id], ring)) ?? [];
     const records = await writer.append((log) => approveRecords(log, id, ring, deps.topology.rings, actorOf(request), new Date().toISOString()));
-    return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
+    return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq), warnings };
   });
 
   /**
@@ -57,22 +99,37 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
    */
   app.post(PATHS.approvals, { onRequest: approver }, async (request) => {
     const writer = primaryWriter();
-    const body = (request.body ?? {}) as { ids?: unknown; ring?: unknown };
-    const ids = body.ids;
-    if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_APPROVALS || !ids.every((i) => typeof i === 'string') || (body.ring !== undefined && typeof body.ring !== 'string')) {
-      throw new SluiceError('BAD_REQUEST', `expected { "ids": ["name@version", ...] (1 to ${MAX_APPROVALS}), "ring": "pilot" } (ring defaults to "all")`);
+    const body = (request.body ?? {}) as { ids?: unknown; source?: unknown; feed?: unknown; ring?: unknown; dryRun?: unknown };
+    const usage = `expected { "ids": ["name@version", ...] (1 to ${MAX_APPROVALS}) or "source": "name@version" (every binary built from that source version; "feed" to take one feed's), "ring": "pilot" (default "all"), "dryRun": true to see what it would do }`;
+    if (typeof body !== 'object' || (body.ring !== undefined && typeof body.ring !== 'string') || (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') || (body.feed !== undefined && typeof body.feed !== 'string') || (body.ids === undefined) === (body.source === undefined)) throw new SluiceError('BAD_REQUEST', usage);
+    let ids: string[];
+    if (body.source !== undefined) {
+      const source = typeof body.source === 'string' ? parsePackageId(body.source) : undefined;
+      if (!source) throw new SluiceError('BAD_REQUEST', `"source" must be name@version, e.g. "openssl@3.0.15-1~deb12u1"; ${usage}`);
+      ids = deps.catalog.state.fromSource(source.name, source.version).filter((p) => body.feed === undefined || p.feed?.name === body.feed).map((p) => p.id);
+      if (ids.length === 0) throw new SluiceError('PACKAGE_NOT_FOUND', `no feed package is built from source ${source.name} ${source.version}${body.feed ? ` in feed ${String(body.feed)}` : ''}; see "sluice packages --source ${source.name}"`);
+    } else {
+      const list = body.ids;
+      if (!Array.isArray(list) || list.length === 0 || list.length > MAX_APPROVALS || !list.every((i) => typeof i === 'string')) throw new SluiceError('BAD_REQUEST', usage);
+      ids = list as string[];
     }
     const ring = (body.ring as string | undefined) ?? 'all';
-    auditTarget(request, `${(ids as string[]).length} packages for ${ring}: ${(ids as string[]).slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`);
+    auditTarget(request, `${body.source !== undefined ? `source ${String(body.source)}, ` : ''}${ids.length} packages for ${ring}: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`);
     authorize(request, 'approve', { rings: [ring] });
     const at = new Date().toISOString();
+    if (body.dryRun === true) {
+      const planned = approveManyRecords(deps.catalog, ids, ring, deps.topology.rings, actorOf(request), at);
+      const would = planned.records.map((r) => (r as { id: string }).id);
+      return { ring, approved: [], wouldApprove: would, unchanged: planned.unchanged.length, unchangedIds: planned.unchanged, appended: [], warnings: (await deps.approvalCheck?.(would, ring)) ?? [] };
+    }
+    const warnings = (await deps.approvalCheck?.(ids, ring)) ?? [];
     let unchanged: { id: string; code: string; message: string }[] = [];
     const records = await writer.append((log) => {
-      const planned = approveManyRecords(log, ids as string[], ring, deps.topology.rings, actorOf(request), at);
+      const planned = approveManyRecords(log, ids, ring, deps.topology.rings, actorOf(request), at);
       unchanged = planned.unchanged;
       return planned.records;
     });
-    return { ring, approved: records.map((r) => (r as { id: string }).id), unchanged: unchanged.length, unchangedIds: unchanged, appended: records.map((r) => r.seq) };
+    return { ring, approved: records.map((r) => (r as { id: string }).id), unchanged: unchanged.length, unchangedIds: unchanged, appended: records.map((r) => r.seq), warnings };
   });
 
   app.post(PATHS.decline, { onRequest: decliner }, async (request) => {
