@@ -333,6 +333,8 @@ export class SluiceNode {
     sampleStoreGauges(this.metrics, this.data.store, this.spec.dataDir);
     sampleCatalogGauges(this.metrics, this.data.catalog);
     this.downstream?.updateMetrics();
+    // The primary's transfers are its vendor files: the same gauges.
+    this.primary?.downloader.updateMetrics();
     this.metrics.blobsLost.set(this.primary?.lost.list().length ?? 0);
     if (this.rollup) sampleComplianceGauges(this.metrics, this.data.catalog.state, this.options.topology, this.rollup.subtree());
   }
