@@ -93,13 +93,20 @@ class PackageEntry implements PackageView {
     return this.approvalMap ?? NO_APPROVALS;
   }
 
+  /** The feed and, built only when read, its paths (a walk asking only the feed's name builds none). */
   get feed(): PackageView['feed'] {
     if (this.feedName === undefined) return undefined;
     const dirs = this.feedDirs!;
-    return { name: this.feedName, paths: this.files.map((f, i) => {
-      const dir = typeof dirs === 'string' ? dirs : dirs[i]!;
-      return dir === '' ? f.name : `${dir}/${f.name}`;
-    }) };
+    const files = this.files;
+    return {
+      name: this.feedName,
+      get paths() {
+        return files.map((f, i) => {
+          const dir = typeof dirs === 'string' ? dirs : dirs[i]!;
+          return dir === '' ? f.name : `${dir}/${f.name}`;
+        });
+      },
+    };
   }
 }
 

@@ -4,6 +4,7 @@ import { request, type Dispatcher } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogWriter } from '../catalog/catalog-writer.js';
 import type { FileEntry, RecordBody } from '../catalog/records.js';
+import { collectGarbage } from '../log/heap.js';
 import { SluiceError, isSluiceError, toSluiceError } from '../errors.js';
 import type { BlobStore, StagedBlob } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
@@ -67,6 +68,9 @@ interface NewVersion {
   readonly places: Set<string>;
 }
 
+/** Paragraphs written to the database at once while an index is read. */
+const STANZAS_PER_WRITE = 1000;
+
 /** Publish records appended at once, at most (a name's versions are never split). */
 const APPEND_CHUNK = 4000;
 
@@ -115,7 +119,7 @@ export class AptFeedSync {
         if (release.validUntilMs !== undefined) validUntil = Math.min(validUntil ?? Infinity, release.validUntilMs);
         for (const component of this.feed.components) {
           for (const arch of this.feed.architectures) {
-            await this.readIndex(suite, release, component, arch, (p) => {
+            await this.readIndex(suite, release, component, arch, async (p) => {
               const id = `${p.name}@${p.version}`;
               listed.add(id);
               if (listed.size > MAX_LISTED_VERSIONS) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: its indexes list more than ${MAX_LISTED_VERSIONS} versions; follow fewer (the feed's packages, components or architectures); nothing was added`);
@@ -129,6 +133,7 @@ export class AptFeedSync {
               v.files.set(fileArch, { filename: p.filename, size: p.size, sha256: p.sha256, architecture: p.architecture });
               v.places.add(`${suite}/${component}`);
               found.set(id, v);
+              if (pending.length >= STANZAS_PER_WRITE) await flush();
             });
             await flush();
           }
@@ -144,6 +149,7 @@ export class AptFeedSync {
         const tips = await this.chainTips(chunk);
         const appended = await this.d.writer.append((log) => this.recordsFor(log, chunk, tips, at));
         for (const r of appended) if (r.type === 'publish') ids.push(r.id);
+        if (appended.length >= APPEND_CHUNK / 2) collectGarbage();
       }
       const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
       await this.d.state.accept(this.feed.name, dates, outcome);
@@ -237,7 +243,7 @@ export class AptFeedSync {
     return release;
   }
 
-  private async readIndex(suite: string, release: ReleaseFile, component: string, arch: string, onPackage: (p: PackageEntry) => void): Promise<void> {
+  private async readIndex(suite: string, release: ReleaseFile, component: string, arch: string, onPackage: (p: PackageEntry) => void | Promise<void>): Promise<void> {
     const chosen = choosePackagesIndex(release.indexes, component, arch);
     const base = `${this.feed.url}/dists/${suite}`;
     if (!chosen) throw new SluiceError('FEED_MALFORMED', `${base}: the signed Release lists no Packages index for ${component}/binary-${arch}; check the feed's components and architectures`);

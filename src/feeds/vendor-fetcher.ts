@@ -135,7 +135,9 @@ export class VendorFetcher {
   private wanted(): VendorBlob[] {
     const out = new Map<string, VendorBlob>();
     const state = this.d.catalog.state;
-    for (const pkg of state.all()) {
+    // Only approved packages are fetched, unless a feed downloads everything.
+    const all = [...this.d.feeds.values()].some((f) => f.download === 'all');
+    for (const pkg of all ? state.all() : state.approved()) {
       if (!pkg.feed || !this.shouldHold(pkg)) continue;
       const feed = this.d.feeds.get(pkg.feed.name);
       if (!feed) continue;
