@@ -8,6 +8,7 @@ import { previewApproval } from '../approval-preview.js';
 import { previewWithdraw } from '../withdraw-preview.js';
 import { mayOnRings, requireRings, ringsInScope } from '../ring-scope.js';
 import { packageRingsSection } from './package-rings.js';
+import { packagePromotionSection } from './package-promotion.js';
 import { html, type Html } from '../html.js';
 import { page, plural, utc } from '../layout.js';
 import { pageNav, pageOf } from '../paging.js';
@@ -173,6 +174,7 @@ export function packagePage(ctx: ViewContext, id: string): Html {
   ${p.supersededBy ? html`<dt>Superseded by</dt><dd><a href="/ui/packages/${encodeURIComponent(p.supersededBy)}">${p.supersededBy}</a></dd>` : ''}
 </dl>
 ${packageRingsSection(ctx, p)}
+${packagePromotionSection(ctx, p)}
 ${
   ctx.may('approve')
     ? html`<section class="panel actions" aria-labelledby="actions-title">
