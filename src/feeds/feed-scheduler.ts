@@ -92,7 +92,7 @@ export class FeedScheduler {
 
   async list(): Promise<FeedView[]> {
     const counts = new Map<string, number>();
-    for (const pkg of this.d.catalog.state.all()) if (pkg.feed) counts.set(pkg.feed.name, (counts.get(pkg.feed.name) ?? 0) + 1);
+    for (const pkg of this.d.catalog.state.all()) if (pkg.feedName !== undefined) counts.set(pkg.feedName, (counts.get(pkg.feedName) ?? 0) + 1);
     return Promise.all(
       [...this.syncs.values()].map(async ({ feed }) => {
         const { last, lastSuccess } = await this.d.state.outcome(feed.name);

@@ -21,7 +21,7 @@ function packageFilter(state: CatalogState, q: Record<string, string | undefined
   const text = q.q?.toLowerCase();
   return (p) =>
     (q.state === undefined || state.stateOf(p) === q.state) &&
-    (q.feed === undefined || (q.feed === '-' ? !p.feed : p.feed?.name === q.feed)) &&
+    (q.feed === undefined || (q.feed === '-' ? p.feedName === undefined : p.feedName === q.feed)) &&
     (q.name === undefined || p.name === q.name) &&
     (source === undefined || (p.source !== undefined && p.source.name === source.name && (source.version === undefined || p.source.version === source.version))) &&
     (q.ring === undefined || state.approvedFor(p, q.ring)) &&
