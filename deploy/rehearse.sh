@@ -97,7 +97,7 @@ if [ -z "$APT_MISSING" ]; then
       });
     }).listen(Number(port), "127.0.0.1");' "$VENDOR" "$P_VENDOR" &
   VENDOR_PID=$!
-  VENDOR_FPR=$(gpg --show-keys --with-colons "$VENDOR_KEYRING" 2>/dev/null | awk -F: '/^fpr:/ { print $10; exit }')
+  VENDOR_FPR=$(vgpg --show-keys --with-colons "$VENDOR_KEYRING" 2>/dev/null | awk -F: '/^fpr:/ { print $10; exit }')
   echo "vendor at http://127.0.0.1:$P_VENDOR: hello 1.0-1 and 1.1-1 in suite stable, signed by $VENDOR_FPR"
   FEEDS="feeds:
   vendor:
@@ -191,12 +191,15 @@ export SLUICE_TOKEN=$ADMIN SLUICE_CA="$ETC/keys/ca.pem"
 "$SLUICE" publish "$ROOT/tool-1.0.bin" --name tool --version 1.0 --severity important -t "$ETC/topology.yaml"
 "$SLUICE" approve tool@1.0 -t "$ETC/topology.yaml"
 json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(eval("JSON.parse(s)."+process.argv[1])))' "$1"; }
+# Polls retry a command that fails (a node busy restarting, a refused connection on a loaded
+# machine) until their deadline, as an operator would, rather than end the rehearsal.
 # lyon has caught up: the primary's catalog position, nothing pending for its rings, and at
 # least $1 files (the packages so far; with feeds, each ring's APT index files come on top).
 lyon_holds() {
   for _ in $(seq 1 150); do
-    primary=$("$SLUICE" status --node hq --json -t "$ETC/topology.yaml" | json_field catalog.seq)
-    read -r seq pending blobs < <("$SLUICE" status --node lyon --json -t "$ETC/topology.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(j.catalog.seq,j.pending.blobs,j.store.blobs)})')
+    primary=$("$SLUICE" status --node hq --json -t "$ETC/topology.yaml" | json_field catalog.seq) || primary=""
+    lyon=$("$SLUICE" status --node lyon --json -t "$ETC/topology.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(j.catalog.seq,j.pending.blobs,j.store.blobs)})') || lyon=""
+    read -r seq pending blobs <<< "${lyon:-x x 0}"
     [ "$seq" = "$primary" ] && [ "$pending" = 0 ] && [ "$blobs" -ge "$1" ] && return 0
     sleep 0.2
   done
@@ -223,7 +226,7 @@ sed -e "s|^SLUICE_AGENT_SERVERS=.*|SLUICE_AGENT_SERVERS=\"https://127.0.0.1:$P_L
 cmp "$ROOT/tool-1.0.bin" "$ROOT/installed.bin" || fail "the endpoint did not install the published file"
 [ -z "$(ls -A "$ROOT/var/cache/sluice-agent/files" 2>/dev/null)" ] || fail "the agent kept an installed file in its cache"
 for _ in $(seq 1 100); do
-  clients=$("$SLUICE" report --json -t "$ETC/topology.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).rows.find((r)=>r.site==="lyon")?.clients ?? 0))')
+  clients=$("$SLUICE" report --json -t "$ETC/topology.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).rows.find((r)=>r.site==="lyon")?.clients ?? 0))') || clients=0
   [ "$clients" = 1 ] && break
   sleep 0.2
 done
@@ -293,7 +296,7 @@ offered() {
 installed() { dpkg-query --admindir="$EP/var/lib/dpkg" -W -f '${Status} ${Version}' hello 2>/dev/null; }
 reported() {
   for _ in $(seq 1 100); do
-    ok=$("$SLUICE" report --json -t "$ETC/topology.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).rows.find((r)=>r.package===process.argv[1]&&r.site==="lyon")?.counts.succeeded ?? 0))' "$1")
+    ok=$("$SLUICE" report --json -t "$ETC/topology.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).rows.find((r)=>r.package===process.argv[1]&&r.site==="lyon")?.counts.succeeded ?? 0))' "$1") || ok=0
     [ "$ok" = 1 ] && return 0
     sleep 0.2
   done
@@ -330,7 +333,7 @@ sed -i "s|^SLUICE_SIGNING_KEY=.*|SLUICE_SIGNING_KEY=$ETC/keys/catalog.key,$ETC/k
 stop hq && start hq && wait_ready "https://127.0.0.1:$P_HQ"
 "$SLUICE" root apply "$ROOT/root-2.json" -t "$ETC/topology.yaml"
 for _ in $(seq 1 150); do
-  version=$("$SLUICE" root show --node lyon -t "$ETC/topology.yaml" | json_field version)
+  version=$("$SLUICE" root show --node lyon -t "$ETC/topology.yaml" | json_field version) || version=""
   [ "$version" = 2 ] && break
   sleep 0.2
 done
