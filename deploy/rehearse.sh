@@ -294,9 +294,11 @@ offered() {
   fail "lyon's broad index never offered hello $1"
 }
 installed() { dpkg-query --admindir="$EP/var/lib/dpkg" -W -f '${Status} ${Version}' hello 2>/dev/null; }
+# Whether lyon's report counts PACKAGE succeeded once: at the node itself (--server), or at head
+# office, where it arrives with lyon's next push up the tree.
 reported() {
   for _ in $(seq 1 100); do
-    ok=$("$SLUICE" report --json -t "$ETC/topology.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).rows.find((r)=>r.package===process.argv[1]&&r.site==="lyon")?.counts.succeeded ?? 0))' "$1") || ok=0
+    ok=$("$SLUICE" report --json -t "$ETC/topology.yaml" ${2:+--server "$2"} | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).rows.find((r)=>r.package===process.argv[1]&&r.site==="lyon")?.counts.succeeded ?? 0))' "$1") || ok=0
     [ "$ok" = 1 ] && return 0
     sleep 0.2
   done
@@ -306,7 +308,7 @@ offered 1.0-1
 ep_apt apt-get -q -y install hello
 [ "$(installed)" = "install ok installed 1.0-1" ] || fail "dpkg did not install hello 1.0-1 (it says: $(installed))"
 grep -q 'hello 1.0-1' "$EP/usr/share/doc/hello/README" || fail "hello 1.0-1's files are not in the endpoint's root"
-reported hello@1.0-1
+reported hello@1.0-1 "https://127.0.0.1:$P_LYON"
 echo "the apt endpoint installed hello 1.0-1 from lyon; the dpkg hook reported it"
 
 # Patch day: the vendor's fix, approved for pilot (paris's machines) and then for broad; the

@@ -24,7 +24,9 @@ describe('deploy/README.md, followed step by step (deploy/rehearse.sh)', () => {
     const tarball = readdirSync(out).find((f) => f.endsWith('.tgz'))!;
     // Its own TMPDIR: whatever the rehearsal leaves in a temporary directory shows there.
     const scratch = tempDir();
-    const r = await runCommand('bash', [path.join(REPO_ROOT, 'deploy/rehearse.sh'), path.join(out, tarball), tempDir()], { timeoutMs: 240_000, env: { TMPDIR: scratch } });
+    // A bound for the whole rehearsal, far above its usual 1.5-2 minutes: each of its waits has
+    // its own deadline and says which step failed; this one only stops a rehearsal that hangs.
+    const r = await runCommand('bash', [path.join(REPO_ROOT, 'deploy/rehearse.sh'), path.join(out, tarball), tempDir()], { timeoutMs: 360_000, env: { TMPDIR: scratch } });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /REHEARSAL PASSED/);
     assert.match(r.stdout, /tool@1\.0 +lyon +1 +1 .* 100%/);
