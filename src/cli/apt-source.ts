@@ -104,7 +104,7 @@ export function sourcesFile(o: { ring: string; base: string; armored: string; fi
   return [
     `# Sluice: ring ${o.ring}, suite ${o.suite}, installed from ${o.base}. Made at head office by "sluice apt-source";`,
     `# the ring's key is inline (fingerprint ${o.fingerprint}): compare it with "sluice keygen --apt" or "sluice root show".`,
-    ...(o.base.startsWith('https:') ? [`# apt must trust the nodes' CA, e.g. in /etc/apt/apt.conf.d/60sluice-ca: Acquire::https::${host.replace(/:\d+$/, '')}::CaInfo "/etc/sluice/ca.pem";`] : []),
+    ...(o.base.startsWith('https:') ? [`# apt must trust the nodes' CA, e.g. in /etc/apt/apt.conf.d/60sluice-ca: Acquire::https::${host.replace(/:\d+$/, '')}::CaInfo "/etc/sluice-agent/ca.pem";`] : []),
     'Types: deb',
     `URIs: ${o.base}/apt/${o.ring}`,
     `Suites: ${o.suite}`,
