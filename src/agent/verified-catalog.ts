@@ -78,7 +78,7 @@ export class VerifiedCatalog {
     let bytes = 0;
     for (;;) {
       const res = await request(catalogUrl(server, tip.seq, 5000), { dispatcher, headers: CATALOG_ACCEPT, headersTimeout: 30_000, bodyTimeout: 60_000 });
-      const text = await catalogPageText(res, `catalog from ${server}`);
+      const text = await catalogPageText(res, `catalog from ${server}`, 5000);
       if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
       bytes += text.length;
       let body: unknown;
