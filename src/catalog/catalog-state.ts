@@ -18,6 +18,11 @@ export interface PackageView {
   readonly declined: Decision | undefined;
   readonly supersededBy: string | undefined;
   readonly supersedes: string | undefined;
+  /**
+   * Rings whose approval a person withdrew (and nobody gave back since): a promotion gate
+   * never re-approves the package there; only a person can.
+   */
+  readonly withdrawnFrom: ReadonlySet<string>;
   /** The feed's name alone (no allocation): what walks over the whole catalog ask. */
   readonly feedName: string | undefined;
   /** A feed package's source package and version (itself when the vendor names none); undefined for packages published by people. */
@@ -64,6 +69,9 @@ class FeedRef {
   }
 }
 
+/** Rings of a package never withdrawn: one shared, empty set. */
+const NO_RINGS: ReadonlySet<string> = new Set();
+
 /** Approvals of a package never approved: one shared, empty map. */
 const NO_APPROVALS: ReadonlyMap<string, Decision> = new Map();
 
@@ -76,6 +84,7 @@ const NO_APPROVALS: ReadonlyMap<string, Decision> = new Map();
  */
 class PackageEntry implements PackageView {
   approvalMap: Map<string, Decision> | undefined;
+  withdrawnSet: Set<string> | undefined;
   declined: Decision | undefined;
   supersededBy: string | undefined;
   supersedes: string | undefined;
@@ -109,6 +118,10 @@ class PackageEntry implements PackageView {
 
   get approvals(): ReadonlyMap<string, Decision> {
     return this.approvalMap ?? NO_APPROVALS;
+  }
+
+  get withdrawnFrom(): ReadonlySet<string> {
+    return this.withdrawnSet ?? NO_RINGS;
   }
 
   /** The feed and, built only when read, its paths (a walk asking only the feed's name builds none). */
@@ -176,6 +189,7 @@ export class CatalogState {
       case 'approve':
         pkg.declined = undefined;
         (pkg.approvalMap ??= new Map()).set(intern(record.ring), decision);
+        if (pkg.withdrawnSet?.delete(record.ring) && pkg.withdrawnSet.size === 0) pkg.withdrawnSet = undefined;
         this.approvedIds.add(pkg.id);
         break;
       case 'decline':
@@ -185,6 +199,7 @@ export class CatalogState {
         break;
       case 'withdraw':
         pkg.approvalMap?.delete(record.ring);
+        (pkg.withdrawnSet ??= new Set()).add(intern(record.ring));
         if (!pkg.approvalMap?.size) {
           pkg.approvalMap = undefined;
           this.approvedIds.delete(pkg.id);
