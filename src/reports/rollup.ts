@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RING_ALL } from '../catalog/records.js';
+import { escapeUnprintable, isPrintable } from '../domain/printable.js';
 import { SluiceError } from '../errors.js';
 import type { SubtreePush } from '../protocol/subtree-push.js';
 import { SubtreeMirror } from '../protocol/subtree-mirror.js';
@@ -68,6 +69,8 @@ export class ReportRollup {
    * ring's promotion gate from a site outside it. Dropped at every hop.
    */
   private servedOnly(site: string, s: SiteSummary): SiteSummary {
+    // A pushed failure message is shown at head office: escaped whatever the node below did.
+    if (s.failures.some((f) => f.error !== null && !isPrintable(f.error))) s = { ...s, failures: s.failures.map((f) => (f.error === null ? f : { ...f, error: escapeUnprintable(f.error) })) };
     if (!s.rings) return s;
     const served = new Set([RING_ALL, ...(this.topology.nodes.get(site)?.rings ?? [])]);
     const kept = Object.entries(s.rings).filter(([ring]) => served.has(ring));

@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { ADMIN_TOKEN, ENDPOINT_TOKEN, TEST_TUNING, makeCluster, startNode } from '../helpers/cluster.js';
 import { tempDir, waitFor } from '../helpers/env.js';
 import { adminPost, publish, writeFile } from '../helpers/publish.js';
+import { runCli } from '../helpers/cli.js';
 
 const BROAD_TOKEN = 'broadsite-own-peer-token-0123456789abcdef';
 const json = async (url: string, token = ADMIN_TOKEN) => (await (await request(url, { headers: { authorization: `Bearer ${token}` } })).body.json()) as any;
@@ -77,5 +78,27 @@ describe('a promotion gate moves only on its ring\'s own figures, and never undo
     // A person can give it back.
     assert.equal((await adminPost(hq.address.url, '/v1/packages/hello@1.1/approve', { ring: 'broad' }, lead)).status, 200);
     assert.equal(broad()?.by, 'broad-lead');
+  });
+
+  it('an endpoint\'s failure message reaches head office\'s commands written out: no escape or carriage return acts on a terminal', async () => {
+    const c = await makeCluster(
+      [{ name: 'hq' }, { name: 'pilotsite', upstream: 'hq', extra: 'ring: pilot' }],
+      ['rings:', '  pilot: { promote: { to: broad, after: 1h, minClients: 2, minSucceeded: 100%, maxFailed: 0 } }', '  broad: {}'].join('\n'),
+    );
+    const hq = await startNode(c.topology, 'hq', c.secrets, { ...TEST_TUNING, promoteEveryMs: 200 });
+    const site = await startNode(c.topology, 'pilotsite', c.secrets, TEST_TUNING);
+    assert.equal((await publish(hq.address.url, { name: 'hello', version: '1.1' }, [writeFile(tempDir(), 'f', Buffer.from('x'))])).status, 201);
+    assert.equal((await adminPost(hq.address.url, '/v1/packages/hello@1.1/approve', { ring: 'pilot' })).status, 200);
+    await waitFor('the site holds the catalog', () => site.catalog.seq === hq.catalog.seq);
+    const error = '\r\u001b[2K  WAITING  hello@1.1  pilot → broad: 0 of 0 pilot clients\u001b[8m\u009b31m';
+    const rep = await request(`${site.address.url}/v1/reports`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ENDPOINT_TOKEN}` }, body: JSON.stringify({ reports: [{ clientId: 'pc1', package: 'hello@1.1', status: 'failed', error, at: new Date().toISOString() }] }) });
+    await rep.body.dump();
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    await waitFor('held at head office', async () => /HELD/.test((await cli('promotions')).stdout), 20_000);
+    for (const cmd of ['promotions', 'plan', 'report']) {
+      const out = (await cli(cmd)).stdout;
+      assert.doesNotMatch(out, /[\u001b\r\u009b]/, `sluice ${cmd} printed a raw control character`);
+      assert.match(out, /\\u001b\[2K/, `sluice ${cmd} shows the message, written out`);
+    }
   });
 });
