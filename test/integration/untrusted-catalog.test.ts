@@ -7,7 +7,7 @@ import { VerifiedCatalog } from '../../src/agent/verified-catalog.js';
 import { readPublicKey } from '../../src/catalog/keys.js';
 import { CatalogRejected } from '../../src/catalog/verify-page.js';
 import { TEST_TUNING, makeCluster, startNode } from '../helpers/cluster.js';
-import { onTeardown, tempDir, waitFor } from '../helpers/env.js';
+import { freePorts, onTeardown, tempDir, waitFor } from '../helpers/env.js';
 import { metric, release } from '../helpers/replication.js';
 
 const LIMITS = { unverifiedMaxRecords: 2000, unverifiedMaxBytes: 64 * 1024 * 1024, unverifiedMaxMs: 60_000, catalogPage: 500 };
@@ -85,5 +85,35 @@ describe('a hub that answers a catalog poll with a page built to be huge once pa
       clearInterval(sampler);
     }
     assert.ok(peak - before < 256 * 1024 * 1024, `heap grew ${Math.round((peak - before) / 2 ** 20)} MiB`);
+  });
+});
+
+describe('a node that drips its catalog answer to an agent', () => {
+  it('the agent gives the page up at its deadline, so it can try its next server', async () => {
+    const c = await makeCluster([{ name: 'hq' }]);
+    const [port] = await freePorts(1);
+    const timers = new Set<NodeJS.Timeout>();
+    const slow = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{');
+      const t = setInterval(() => res.write(' '), 100);
+      timers.add(t);
+      res.on('close', () => clearInterval(t));
+    });
+    await new Promise<void>((resolve) => slow.listen(port, '127.0.0.1', resolve));
+    onTeardown(() => {
+      for (const t of timers) clearInterval(t);
+      slow.closeAllConnections();
+      return new Promise<void>((resolve) => slow.close(() => resolve()));
+    });
+    const catalog = await VerifiedCatalog.open(tempDir(), readPublicKey(`${c.dir}/keys/catalog.pub`, 'the catalog key'));
+    const dispatcher = new Agent();
+    const started = Date.now();
+    try {
+      await assert.rejects(catalog.sync(`http://127.0.0.1:${port}`, dispatcher, Date.now(), undefined, { headersMs: 1000, bodyMs: 1000 }), /the answer did not complete within 1 s/);
+    } finally {
+      await dispatcher.close();
+    }
+    assert.ok(Date.now() - started < 10_000, 'given up at the deadline, not held by each byte that trickled in');
   });
 });
