@@ -78,7 +78,7 @@ function verdictFor(pkg: PackageView, gate: PromotionGate, approvedAtMs: number,
   const base = { package: pkg.id, severity: pkg.severity, from: gate.from, to: gate.to, mode: gate.mode, approvedAt: new Date(approvedAtMs).toISOString(), earliestAt: new Date(earliestMs).toISOString(), gate: { afterMs: rule.afterMs, minClients: rule.minClients, minSucceededPercent: rule.minSucceededPercent, maxFailed: rule.maxFailed }, evidence };
   const counted = `${evidence.clients} ${gate.from} client${evidence.clients === 1 ? '' : 's'}`;
   if (evidence.failed > rule.maxFailed) {
-    return { ...base, state: 'held', reason: `${evidence.failed} of ${counted} failed${evidence.failure ? `: ${evidence.failure}` : ''} (the gate allows ${rule.maxFailed}); held until the failures are resolved or the package is withdrawn` };
+    return { ...base, state: 'held', reason: `${evidence.failed} of ${counted} failed${evidence.failure ? `: ${evidence.failure}` : ''} (the gate allows ${rule.maxFailed}); held until fewer fail (a machine fixed reports again with its next run: sluice report names them), or withdraw it from ${gate.from} (sluice decline ${pkg.id} --ring ${gate.from})` };
   }
   if (nowMs < earliestMs) {
     return { ...base, state: 'waiting', reason: `promotes to ${gate.to} at ${base.earliestAt} at the earliest (${formatDuration(rule.afterMs)} after its approval for ${gate.from}), if the reports hold: ${evidence.succeeded} of ${counted} succeeded so far, ${rule.minClients} needed` };

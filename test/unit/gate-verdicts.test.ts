@@ -59,7 +59,7 @@ describe('promotion gates decide from the reports alone, the same way every time
     const failures = [{ clientId: 'x', package: 'fix@2', error: 'dpkg exit 1', at: at(0) }];
     const held = gateVerdicts(s, t, { b: site({ 'fix@2': { succeeded: 11, failed: 1 } }, failures) }, T0 + H).find((x) => x.package === 'fix@2')!;
     assert.equal(held.state, 'held');
-    assert.equal(held.reason, '1 of 12 pilot clients failed: dpkg exit 1 (the gate allows 0); held until the failures are resolved or the package is withdrawn');
+    assert.equal(held.reason, '1 of 12 pilot clients failed: dpkg exit 1 (the gate allows 0); held until fewer fail (a machine fixed reports again with its next run: sluice report names them), or withdraw it from pilot (sluice decline fix@2 --ring pilot)');
     const hot = gateVerdicts(s, t, { b: site({ 'hot@1': { succeeded: 3 } }) }, T0 + 2 * H).find((x) => x.package === 'hot@1')!;
     assert.equal(hot.state, 'ready', 'two hours suffice for a critical package');
     assert.equal(hot.gate.afterMs, 2 * H);
