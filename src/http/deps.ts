@@ -46,6 +46,8 @@ export interface AptFileRef {
 /** Each ring's signed APT repository as this node serves it. */
 export interface AptApi {
   resolve(ring: string, rel: string): Promise<AptFileRef | undefined>;
+  /** The rings this node holds an APT index of (for a message naming them). */
+  ringsHeld(): string[];
   /** Each ring's key fingerprint as the catalog names it (GET /v1/root). */
   ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]>;
 }
