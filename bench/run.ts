@@ -13,6 +13,7 @@ import { treeScenario } from './scenarios/tree.js';
 import { siblingsScenario } from './scenarios/siblings.js';
 import { backgroundScenario } from './scenarios/background.js';
 import { feedsScenario } from './scenarios/feeds.js';
+import { feedsMainScenario } from './scenarios/feeds-main.js';
 
 /**
  * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
@@ -32,7 +33,9 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   tree: treeScenario,
   siblings: siblingsScenario,
   background: backgroundScenario,
-  feeds: feedsScenario,
+  // The security suite, then the whole release suite (Debian main): both from this machine's mirror.
+  feeds: async () => `${await feedsScenario()}\n\n${await feedsMainScenario()}`,
+  'feeds-main': feedsMainScenario,
 };
 
 const args = process.argv.slice(2);

@@ -73,6 +73,7 @@ export const ERROR_CATALOGUE = {
   FEED_MALFORMED: { status: 502, retryable: true },
   FEED_TOO_LARGE: { status: 502, retryable: true },
   FEED_NOT_FOUND: { status: 404, retryable: false },
+  FEED_CONFLICT: { status: 409, retryable: false },
   // transfers and peers
   UPSTREAM_UNREACHABLE: { status: 502, retryable: true },
   UPSTREAM_BAD_RESPONSE: { status: 502, retryable: true },

@@ -45,7 +45,7 @@ export class AdminTokens {
     let who: string | undefined;
     for (const e of this.entries) if (timingSafeEqual(e.digest, presented) && who === undefined) who = e.who;
     if (who === undefined) {
-      throw new SluiceError('FORBIDDEN', this.configured ? `the token is not one this node accepts (${this.envName} on the node)` : `this node has no token configured in ${this.envName}, so it accepts no such calls`);
+      throw new SluiceError('FORBIDDEN', this.configured ? `the token is not one this node accepts (${this.envName} on the node)${m[1]!.includes('=') ? '; send the token alone: in a NAME=TOKEN entry of the node\'s list, only the part after "="' : ''}` : `this node has no token configured in ${this.envName}, so it accepts no such calls`);
     }
     return who;
   }

@@ -57,6 +57,25 @@ const ALLOWED: Readonly<Record<Action, readonly Role[]>> = {
   tokens: ['admin'],
 };
 
+/** Each action as a sentence's verb phrase: "may not read reports", "may not manage tokens". */
+const PHRASE: Readonly<Record<Action, string>> = {
+  publish: 'publish',
+  restore: 'restore files',
+  approve: 'approve',
+  decline: 'decline',
+  verify: 'verify',
+  import: 'import',
+  reports: 'read reports',
+  audit: 'read the audit trail',
+  root: 'change the root of trust',
+  feeds: 'sync feeds',
+  promotions: 'read the promotion gates',
+  tokens: 'manage tokens',
+};
+
+/** `action` as words for a message ("read reports"). */
+export const actionWords = (action: Action): string => PHRASE[action];
+
 /** The roles that may take `action` (for messages and the console). */
 export function rolesFor(action: Action): readonly Role[] {
   return ALLOWED[action];
@@ -93,10 +112,10 @@ function globToRegExp(pattern: string): RegExp {
  * on nodes its scope names; an auditor's scope narrows what it reads, not whether.
  */
 export function refusalOf(p: Principal, action: Action, target: { rings?: readonly string[]; node?: string } = {}): string | undefined {
-  if (!roleAllows(p.role, action)) return `${p.who} (${p.role}) may not ${action}: that needs the role ${ALLOWED[action].join(' or ')}`;
+  if (!roleAllows(p.role, action)) return `${p.who} (${p.role}) may not ${actionWords(action)}: that needs the role ${ALLOWED[action].join(' or ')}`;
   if (p.role === 'approver' && (action === 'approve' || action === 'decline')) {
     const outside = (target.rings ?? []).filter((r) => !ringInScope(p.scope.rings, r));
-    if (outside.length) return `${p.who} (approver for ${(p.scope.rings ?? []).join(', ') || 'no rings'}) may not ${action} for ${outside.join(', ')}`;
+    if (outside.length) return `${p.who} (approver for ${(p.scope.rings ?? []).join(', ') || 'no rings'}) may not ${action} for ${outside.join(', ')}${outside.includes('all') && !(p.scope.rings ?? []).includes('*') ? ` (name a ring of yours: --ring ${(p.scope.rings ?? []).find((r) => !r.includes('*')) ?? 'RING'})` : ''}`;
   }
   if (p.role === 'operator' && target.node !== undefined && !scopeMatches(p.scope.nodes, target.node)) {
     return `${p.who} (operator of ${(p.scope.nodes ?? []).join(', ') || 'no nodes'}) may not ${action} on ${target.node}`;

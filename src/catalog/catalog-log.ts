@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { SluiceError } from '../errors.js';
+import { collectGarbage } from '../log/heap.js';
 import type { BatchOp, MetaDb, Sublevel } from '../store/meta-db.js';
 import { sublevels, syncBatch } from '../store/meta-db.js';
 import { CatalogState } from './catalog-state.js';
@@ -8,6 +9,10 @@ import { implicitRoot, nextRoot, type TrustRoot } from './root.js';
 import { GENESIS_HASH, hashRecord, recordSchema, type CatalogRecord } from './records.js';
 
 const HEAD_KEY = 'catalog-head';
+/** Records read and applied at a time when a head is committed. */
+const APPLY_BATCH = 2000;
+/** Records after which the garbage of reading them is collected at once (log/heap.ts). */
+const LARGE_COMMIT = 10_000;
 const TIMESTAMP_KEY = 'catalog-timestamp';
 /** Zero-padded so LevelDB's byte order is sequence order. */
 export const seqKey = (seq: number): string => String(seq).padStart(16, '0');
@@ -28,6 +33,7 @@ export class CatalogLog {
   /** Where received (staged, not yet trusted) records end, and the root in force after them. */
   private received: { seq: number; hash: string; root: TrustRoot } | undefined;
   private closing = false;
+  private stagedSinceCollect = 0;
   private readonly waiters = new Set<() => void>();
   readonly records: Sublevel;
   private readonly stateDb: Sublevel;
@@ -73,6 +79,7 @@ export class CatalogLog {
       if (parsedTs?.success && parsedTs.data.seq === head.seq && timestampSignedBy(parsedTs.data, log.currentRoot.catalogKeys)) log.currentTimestamp = parsedTs.data;
     }
     await log.discardUnverified();
+    if (log.lastSeq >= LARGE_COMMIT) collectGarbage();
     return log;
   }
 
@@ -100,19 +107,39 @@ export class CatalogLog {
     await this.records.batch(records.map((r) => ({ type: 'put' as const, key: seqKey(r.seq), value: r })));
     const last = records[records.length - 1]!;
     this.received = { seq: last.seq, hash: last.hash, root: rootAfter };
+    // A long first sync: the pages read so far are garbage once written.
+    this.stagedSinceCollect += records.length;
+    if (this.stagedSinceCollect >= LARGE_COMMIT) {
+      this.stagedSinceCollect = 0;
+      collectGarbage();
+    }
   }
 
-  /** Makes every staged record up to `head.seq` trusted, durably, then applies and announces them. */
-  async commitHead(head: SignedHead, timestamp: SignedTimestamp | undefined, root: TrustRoot): Promise<CatalogRecord[]> {
-    const fresh: CatalogRecord[] = [];
-    if (head.seq > this.lastSeq) {
-      for await (const value of this.records.values({ gt: seqKey(this.lastSeq), lte: seqKey(head.seq) }) as AsyncIterable<unknown>) fresh.push(value as CatalogRecord);
-    }
+  /**
+   * Makes every staged record up to `head.seq` trusted, durably, then applies and announces
+   * them; returns how many. Applied a few thousand at a time, never all held at once: a
+   * node's first sync of a whole archive commits some 60,000 records here. The head is
+   * written first, so a crash in between re-applies them from disk at the next open; the
+   * new head is announced (and served) only once every record is applied.
+   */
+  async commitHead(head: SignedHead, timestamp: SignedTimestamp | undefined, root: TrustRoot): Promise<number> {
     await syncBatch(this.db, this.headWrites(head, timestamp));
     this.received = undefined;
     this.currentRoot = root;
-    this.applied(fresh, head, timestamp);
-    return fresh;
+    let count = 0;
+    while (this.lastSeq < head.seq) {
+      const batch = await this.read(this.lastSeq, APPLY_BATCH, head.seq);
+      if (batch.length === 0) break;
+      for (const r of batch) {
+        this.state.apply(r);
+        this.lastSeq = r.seq;
+        this.lastHash = r.hash;
+      }
+      count += batch.length;
+    }
+    this.applied([], head, timestamp, undefined, count > 0);
+    if (count >= LARGE_COMMIT) collectGarbage();
+    return count;
   }
 
   /**
@@ -169,7 +196,7 @@ export class CatalogLog {
    * Call after the batch from `writes` is durable: updates memory and wakes long-polls. The
    * primary passes the root its records put in force.
    */
-  applied(records: readonly CatalogRecord[], head: SignedHead, timestamp: SignedTimestamp | undefined, root?: TrustRoot): void {
+  applied(records: readonly CatalogRecord[], head: SignedHead, timestamp: SignedTimestamp | undefined, root?: TrustRoot, recordsApplied = false): void {
     for (const r of records) {
       this.state.apply(r);
       this.lastSeq = r.seq;
@@ -177,7 +204,7 @@ export class CatalogLog {
     }
     if (root) this.currentRoot = root;
     // New records, a re-signed head or a fresh timestamp: downstream long-polls should hear of it.
-    const changed = records.length > 0 || this.currentHead?.expires !== head.expires || (timestamp !== undefined && this.currentTimestamp?.issued !== timestamp.issued);
+    const changed = records.length > 0 || recordsApplied || this.currentHead?.expires !== head.expires || (timestamp !== undefined && this.currentTimestamp?.issued !== timestamp.issued);
     this.currentHead = head;
     if (timestamp) this.currentTimestamp = timestamp;
     if (changed) for (const wake of [...this.waiters]) wake();

@@ -136,8 +136,11 @@ export function approveManyRecords(log: CatalogLog, ids: readonly string[], ring
  * withdraws that ring's approval only: the ring falls back to the newest version still
  * approved for it, and every other ring keeps what it has.
  */
-export function declineRecords(log: CatalogLog, id: string, by: string, at: string, ring?: string): RecordBody[] {
+export function declineRecords(log: CatalogLog, id: string, by: string, at: string, ring?: string, knownRings?: readonly string[]): RecordBody[] {
   const pkg = requirePackage(log, id);
+  if (ring !== undefined && ring !== RING_ALL && knownRings && !knownRings.includes(ring) && !pkg.approvals.has(ring)) {
+    throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${knownRings.join(', ') || '(no rings in the topology)'}`);
+  }
   if (ring === undefined) {
     if (pkg.declined) throw new SluiceError('ALREADY_DECLINED', `${id} is already declined (it replicates nowhere); nothing was changed`);
     return [{ type: 'decline', id, by, at }];
@@ -175,7 +178,7 @@ export function packageJson(log: CatalogLog, pkg: PackageView) {
     supersedes: pkg.supersedes ?? null,
     supersededBy: pkg.supersededBy ?? null,
     /** The vendor feed it came from (null: published by a person). */
-    feed: pkg.feed?.name ?? null,
+    feed: pkg.feedName ?? null,
     /** A feed package's source package and version (null: published by a person). */
     source: pkg.source ?? null,
   };

@@ -9,7 +9,7 @@ import { NAME_PATTERN } from '../topology/schema.js';
 export function registerKeygen(program: Command): void {
   program
     .command('keygen')
-    .description('write an Ed25519 catalog key pair: DIR/catalog.key (private, 0600) and DIR/catalog.pub')
+    .description('write an Ed25519 catalog key pair: DIR/catalog.key (private, 0600) and DIR/catalog.pub; with --apt, the rings\' APT repository keys')
     .requiredOption('--out <dir>', 'directory for the key pair')
     .option('--force', 'replace an existing pair (every node then needs the new catalog.pub)')
     .option('--name <name>', 'write DIR/NAME.key and DIR/NAME.pub instead (e.g. root-1 for an offline root key, catalog-2 for a new online key)')
@@ -36,6 +36,12 @@ async function generateAptKeys(opts: { out: string; force?: boolean; ring?: stri
     rings = opts.ring.split(',').map((r) => r.trim()).filter(Boolean);
     const bad = rings.find((r) => !NAME_PATTERN.test(r));
     if (bad !== undefined || rings.length === 0) throw new SluiceError('USAGE', `--ring ${opts.ring}: expected ring names separated by commas`);
+    // A key may come before its ring is declared; said, since a typo would make a key nobody uses.
+    if (existsSync(opts.topology)) {
+      const declared = loadTopology(opts.topology).rings;
+      const unknown = rings.filter((r) => r !== RING_ALL && !declared.includes(r));
+      if (unknown.length) process.stderr.write(`warning: ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a ring of ${opts.topology} (its rings: ${declared.join(', ') || 'none'}); its key is made anyway, for a ring you are about to add\n`);
+    }
   } else {
     if (!existsSync(opts.topology)) throw new SluiceError('USAGE', `--apt makes a key for each ring of the topology, and ${opts.topology} does not exist; pass -t FILE, or name the rings with --ring pilot,broad`);
     rings = [RING_ALL, ...loadTopology(opts.topology).rings.filter((r) => r !== RING_ALL)];

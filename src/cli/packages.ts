@@ -61,6 +61,7 @@ export function registerPackageCommands(program: Command): void {
       const client = clientFor(cmd);
       if (opts.source) {
         if (ids.length || opts.newFromFeed) throw new SluiceError('USAGE', '--source approves every binary of one source version: name no ids and no --new-from-feed with it');
+        if (!/^[^@\s]+@[^@\s]+$/.test(opts.source)) throw new SluiceError('USAGE', `--source ${opts.source}: expected NAME@VERSION, the source version to approve (sluice packages --source ${opts.source.split('@')[0]} lists its versions); --dry-run shows what it would approve`);
         const result = await client.postJson<ApprovalsResult>(PATHS.approvals, { source: opts.source, ring: opts.ring, ...(opts.feed ? { feed: opts.feed } : {}), ...(opts.dryRun ? { dryRun: true } : {}) });
         return printApprovals(cmd, result, new Set(), opts.dryRun === true);
       }

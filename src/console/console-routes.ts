@@ -1,3 +1,4 @@
+import { addressPrefix } from '../auth/address-prefix.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -169,8 +170,11 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     ui.get('/ui/sign-in/oidc', async (request, reply) => {
       if (!oidc) throw new SluiceError('ROUTE_NOT_FOUND', 'this node has no identity provider (access.signIn in the topology); sign in with a token');
       // Needs no credential and holds a place among the sign-ins in progress: counted per address.
-      await signInStarts.begin(request.ip, (s) => void reply.header('retry-after', String(s)));
-      const started = await oidc.start(safeNext((request.query as { next?: unknown }).next), request.ip);
+      // Counted per network (an IPv4 /24, an IPv6 /64), not per address: one holder of many
+      // addresses is one source.
+      const source = addressPrefix(request.ip);
+      await signInStarts.begin(source, (s) => void reply.header('retry-after', String(s)));
+      const started = await oidc.start(safeNext((request.query as { next?: unknown }).next), source);
       // Lax, not Strict: the browser must send it back when the provider redirects here.
       void reply.setCookie(OIDC_STATE_COOKIE, started.state, { ...cookieOptions(deps, 600), sameSite: 'lax' as const });
       return reply.redirect(started.url, 303);

@@ -1,8 +1,10 @@
 import { LRUCache } from 'lru-cache';
+import { SluiceError } from '../errors.js';
 
 /**
  * Sign-ins begun with the identity provider and not yet back, by their state: at most `max`
- * for `ttlMs` each, and at most `perSource` from one source address. An address past its
+ * for `ttlMs` each, and at most `perSource` from one source network (auth/address-prefix.ts);
+ * when full, a source holding none is refused rather than another's evicted. An address past its
  * share drops its own oldest, never another's: starting a sign-in needs no credential, so
  * without the share one address could start sign-ins in a loop until every real sign-in in
  * progress was pushed out of the store and failed on its way back from the provider.
@@ -20,14 +22,22 @@ export class PendingSignIns<T> {
     this.entries = new LRUCache({ max, ttl: ttlMs, dispose: (entry, state) => this.forget(entry.source, state) });
   }
 
+  /** Throws TOO_MANY_ATTEMPTS when the store is full and `source` holds none to give up. */
   add(state: string, source: string, value: T): void {
     const mine = this.bySource.get(source) ?? new Set<string>();
     // Those past their time no longer count against the share.
     for (const s of mine) if (!this.entries.has(s)) mine.delete(s);
-    for (const oldest of mine) {
-      if (mine.size < this.perSource) break;
+    const dropOldest = () => {
+      const oldest = mine.values().next().value as string;
       mine.delete(oldest);
       this.entries.delete(oldest);
+    };
+    while (mine.size >= this.perSource) dropOldest();
+    // Full: a source makes room from its own, never another's (many addresses together would
+    // otherwise evict a real sign-in); one holding none is refused.
+    if (this.entries.size >= this.max) {
+      if (mine.size === 0) throw new SluiceError('TOO_MANY_ATTEMPTS', `${this.max} sign-ins are in progress at this node; try again in a few minutes`);
+      dropOldest();
     }
     mine.add(state);
     this.bySource.set(source, mine);

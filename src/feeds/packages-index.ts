@@ -82,7 +82,7 @@ export interface IndexToRead {
  * it is parsed. Nothing read may be used before the end: the caller commits only once this
  * resolves, which it does only when the whole index read within its bounds.
  */
-export async function readPackagesIndex(source: Readable, index: IndexToRead, where: string, onPackage: (p: PackageEntry) => void, wanted?: ReadonlySet<string>): Promise<number> {
+export async function readPackagesIndex(source: Readable, index: IndexToRead, where: string, onPackage: (p: PackageEntry) => void | Promise<void>, wanted?: ReadonlySet<string>): Promise<number> {
   const codec = COMPRESSIONS.find((c) => c.suffix === index.suffix)!;
   const limit = decompressedLimit(index);
   const hash = createHash('sha256');
@@ -135,7 +135,8 @@ export async function readPackagesIndex(source: Readable, index: IndexToRead, wh
       const problem = check(entry);
       if (problem) throw new SluiceError('FEED_MALFORMED', `${where}: package ${JSON.stringify(name.slice(0, 80))} ${JSON.stringify(entry.version.slice(0, 40))}: ${problem}`);
       count++;
-      onPackage(entry);
+      // Awaited: the caller may write what it takes as it goes (a paragraph at a time in memory).
+      await onPackage(entry);
     }
   } catch (err) {
     if (err instanceof SluiceError) throw err;

@@ -86,9 +86,12 @@ export class VendorPlanner {
   private plan(): void {
     const out = new Map<string, { size: number; source: UrlSource; packages: string[]; severity: Severity; approvedAtMs: number }>();
     const state = this.parts.catalog.state;
-    for (const pkg of state.all()) {
-      if (!pkg.feed || !this.shouldHold(pkg)) continue;
-      const feed = this.parts.feeds.get(pkg.feed.name);
+    // Only approved packages are fetched, unless a feed downloads everything: walking the
+    // approved index keeps a replan cheap at a whole archive's size.
+    const all = [...this.parts.feeds.values()].some((f) => f.download === 'all');
+    for (const pkg of all ? state.all() : state.approved()) {
+      if (pkg.feedName === undefined || !this.shouldHold(pkg)) continue;
+      const feed = this.parts.feeds.get(pkg.feedName);
       if (!feed) continue;
       const approvedAtMs = state.approvedAtMs(pkg) ?? Date.parse(pkg.published.at);
       pkg.files.forEach((f, i) => {
@@ -105,7 +108,7 @@ export class VendorPlanner {
   }
 
   private shouldHold(pkg: PackageView): boolean {
-    const feed = this.parts.feeds.get(pkg.feed!.name);
+    const feed = this.parts.feeds.get(pkg.feedName!);
     const state = this.parts.catalog.state.stateOf(pkg);
     if (feed?.download === 'all') return state !== 'declined';
     return state === 'approved';

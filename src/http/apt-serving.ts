@@ -34,6 +34,11 @@ export class AptServing {
     private readonly fingerprintOf: (armored: string) => Promise<string>,
   ) {}
 
+  /** The rings this node has an APT index of, held whole or not yet. */
+  ringsHeld(): string[] {
+    return [...this.catalog.state.aptRings()].sort();
+  }
+
   /** The index served for `ring`'s `suite` now, or undefined when this node holds none whole. */
   async current(ring: string, suite: string): Promise<AptIndexView | undefined> {
     for (const index of this.catalog.state.aptIndexesOf(ring, suite)) {

@@ -2,6 +2,7 @@
  * What the HTTP layer is given by the daemon, and the limits it enforces: its own module, so
  * that the server and every route import it and none imports another.
  */
+import type { PromotionsView } from '../reports/promotion-view.js';
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -33,12 +34,6 @@ export interface FeedsApi {
   syncNow(name: string): Promise<unknown>;
 }
 
-/** A promotion's step from one ring to the next, as the API filters them by scope (more fields go out as they are). */
-export interface RingStep {
-  readonly from: string;
-  readonly to: string;
-}
-
 /** A file an APT client is answered with (apt-serving.ts). */
 export interface AptFileRef {
   readonly sha256: string;
@@ -50,6 +45,8 @@ export interface AptFileRef {
 /** Each ring's signed APT repository as this node serves it. */
 export interface AptApi {
   resolve(ring: string, rel: string): Promise<AptFileRef | undefined>;
+  /** The rings this node holds an APT index of (for a message naming them). */
+  ringsHeld(): string[];
   /** Each ring's key fingerprint as the catalog names it (GET /v1/root). */
   ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]>;
 }
@@ -104,7 +101,7 @@ export interface HttpDeps {
    */
   readonly approvalCheck?: (ids: readonly string[], ring: string) => Promise<readonly { package: string; needs: string; candidate: string; source: string; message: string }[]>;
   /** Promotion gates, on a primary whose topology gives a ring `promote` (promote/promotion-gates.ts): each pending and decided promotion, from ring to ring. */
-  readonly promotions?: { view(): { readonly pending: readonly RingStep[]; readonly decided: readonly RingStep[] } };
+  readonly promotions?: { view(): PromotionsView };
   /** Vendor feeds, on a primary whose topology has `feeds:`. */
   readonly feeds?: FeedsApi;
   /** Caps on what this node sends (egress: { rate, perChild }). */

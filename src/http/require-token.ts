@@ -4,7 +4,7 @@ import type {} from '@fastify/cookie';
 import type { AdminTokens } from '../auth/admin-tokens.js';
 import { ConsoleSessions } from '../auth/console-sessions.js';
 import type { Credentials } from '../auth/credentials.js';
-import { refusalOf, roleAllows, rolesFor, type Action, type Principal } from '../auth/roles.js';
+import { actionWords, refusalOf, roleAllows, rolesFor, type Action, type Principal } from '../auth/roles.js';
 import { SluiceError } from '../errors.js';
 
 const actors = new WeakMap<FastifyRequest, string>();
@@ -117,7 +117,7 @@ function authenticate(deps: RoleDeps, request: FastifyRequest): Principal {
 }
 
 function forbidden(p: Principal, action: Action): SluiceError {
-  return new SluiceError('FORBIDDEN_ROLE', `${p.who} has the role ${p.role}, which may not ${action}; that needs ${rolesFor(action).join(' or ')} (ask an admin: "sluice token add NAME --role ${rolesFor(action).find((r) => r !== 'admin') ?? 'admin'}")`);
+  return new SluiceError('FORBIDDEN_ROLE', `${p.who} has the role ${p.role}, which may not ${actionWords(action)}; that needs ${rolesFor(action).join(' or ')} (ask an admin: "sluice token add NAME --role ${rolesFor(action).find((r) => r !== 'admin') ?? 'admin'}")`);
 }
 
 /**

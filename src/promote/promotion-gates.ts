@@ -8,14 +8,10 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { SiteSummary } from '../reports/report-store.js';
 import type { Topology } from '../topology/types.js';
 import { gateVerdicts, type GateVerdict } from './gate-verdicts.js';
-import type { PromotionDecision, PromotionLog } from './promotion-log.js';
+import type { PromotionLog } from './promotion-log.js';
+import type { PromotionsView } from '../reports/promotion-view.js';
 
-export interface PromotionsView {
-  /** Packages in a gated ring not yet given to the next, with their gate's verdict now. */
-  readonly pending: readonly GateVerdict[];
-  /** Promotions made, newest first, with the evidence each was decided on. */
-  readonly decided: readonly PromotionDecision[];
-}
+export type { PromotionsView } from '../reports/promotion-view.js';
 
 /** Who the catalog and the audit trail name for a promotion (the record's `by` holds 128 characters). */
 export const ruleName = (from: string, to: string) => `rule:${from.slice(0, 60)}→${to.slice(0, 60)}`;
@@ -87,7 +83,7 @@ export class PromotionGates {
     const at = new Date(this.now()).toISOString();
     const records = await this.d.writer.append((log) => {
       const pkg = log.state.get(v.package);
-      if (!pkg || !pkg.approvals.has(v.from) || !log.state.receivedBy(pkg, v.from) || approvalUnchanged(log, pkg, v.to)) return [];
+      if (!pkg || !pkg.approvals.has(v.from) || !log.state.receivedBy(pkg, v.from) || pkg.withdrawnFrom.has(v.to) || approvalUnchanged(log, pkg, v.to)) return [];
       return [{ type: 'approve', id: v.package, ring: v.to, by, at } satisfies RecordBody];
     });
     const record = records[0];

@@ -1,22 +1,9 @@
 import type { Sublevel } from '../store/meta-db.js';
 import { syncBatch } from '../store/meta-db.js';
-import type { GateEvidence } from './gate-verdicts.js';
-import type { GateRule } from '../topology/types.js';
+import type { PromotionDecision } from '../reports/promotion-view.js';
 
-/** A promotion the primary made, with what it was decided from. */
-export interface PromotionDecision {
-  /** The approve record it appended (catalog seq). */
-  readonly seq: number;
-  readonly at: string;
-  readonly package: string;
-  readonly from: string;
-  readonly to: string;
-  /** `rule:FROM→TO`: who the catalog names as the approver. */
-  readonly by: string;
-  /** The gate applied, and the reports it read: the decision can be checked against them. */
-  readonly gate: GateRule;
-  readonly evidence: GateEvidence;
-}
+export type { PromotionDecision } from '../reports/promotion-view.js';
+
 
 const PREFIX = 'promotion:';
 /** Decisions kept in memory for the API; all are kept on disk. */

@@ -1,6 +1,5 @@
 import { request, type Dispatcher } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
-import type { CatalogRecord } from '../catalog/records.js';
 import { UnverifiedRun } from '../catalog/unverified-run.js';
 import { CatalogRejected, verifyPage, type RejectReason } from '../catalog/verify-page.js';
 import { SluiceError, toSluiceError } from '../errors.js';
@@ -27,7 +26,7 @@ export interface FollowerDeps {
   readonly syncEveryMs: number;
   readonly syncJitterMs: number;
   /** Called after newly verified records were committed. */
-  readonly onRecords: (records: readonly CatalogRecord[]) => void;
+  readonly onRecords: () => void;
   readonly onError: (err: SluiceError) => void;
   /** Called after a page from the upstream verified: an earlier sync error no longer holds. */
   readonly onSynced?: () => void;
@@ -92,7 +91,7 @@ export class CatalogFollower {
         try {
           res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName, ...CATALOG_ACCEPT }, signal: deadline.signal, headersTimeout: 0, bodyTimeout: 0 });
           deadline.answered(60_000);
-          text = await catalogPageText(res, `catalog from ${peer.name}`);
+          text = await catalogPageText(res, `catalog from ${peer.name}`, this.d.tuning.catalogPage);
         } catch (err) {
           throw deadline.expired ? deadline.signal.reason : err;
         } finally {
@@ -120,9 +119,9 @@ export class CatalogFollower {
           if (page.root.version !== rootBefore) this.d.log.info({ version: page.root.version, peer: peer.name }, 'new root of trust verified and in force');
           this.lastSyncAt = now();
           this.d.metrics.upstreamLastSync.set({ peer: peer.name }, this.lastSyncAt / 1000);
-          if (fresh.length) {
-            this.d.log.debug({ peer: peer.name, seq: this.d.catalog.seq, records: fresh.length }, 'catalog records verified and committed');
-            this.d.onRecords(fresh);
+          if (fresh) {
+            this.d.log.debug({ peer: peer.name, seq: this.d.catalog.seq, records: fresh }, 'catalog records verified and committed');
+            this.d.onRecords();
           }
         }
         // Only a page that reaches a verified head is progress: staging alone never makes a

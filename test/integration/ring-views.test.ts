@@ -186,7 +186,7 @@ describe('rings that hold, shown as such: a site serving pilot and broad', { tim
     const publisher = await runCli(['token', 'add', 'pub', '--role', 'publisher', '--server', base], { env: env() });
     const forbidden = await runCli(['status', '--by-ring', '--server', base], { env: { SLUICE_TOKEN: publisher.stdout.trim() } });
     assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /FORBIDDEN_ROLE.*may not reports/);
+    assert.match(forbidden.stderr, /FORBIDDEN_ROLE.*may not read reports/);
     const unknown = await cli('--ring', 'nowhere');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /UNKNOWN_RING/);

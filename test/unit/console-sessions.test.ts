@@ -86,9 +86,20 @@ describe('sign-ins in progress with the identity provider', () => {
     assert.equal(pending.take('ana-state'), undefined, 'a state is used once');
   });
 
-  it('many addresses still share a bounded store', () => {
+  it('many sources still share a bounded store: once full, a source holding none is refused, and nobody else\'s is evicted', () => {
     const pending = new PendingSignIns<number>(50, 5);
-    for (let i = 0; i < 500; i++) pending.add(`s${i}`, `10.0.${i % 200}.1`, i);
+    pending.add('victim', 'victim-net', -1);
+    let refused = 0;
+    for (let i = 0; i < 500; i++) {
+      try {
+        pending.add(`s${i}`, `net-${i % 200}`, i);
+      } catch (err) {
+        assert.match((err as Error).message, /50 sign-ins are in progress at this node/);
+        refused++;
+      }
+    }
     assert.equal(pending.size, 50);
+    assert.ok(refused > 0);
+    assert.equal(pending.take('victim'), -1, 'the first sign-in is still there');
   });
 });

@@ -29,6 +29,10 @@ export function registerAptRoutes(app: FastifyInstance, deps: SendBlobDeps & Pic
   app.get(PATHS.aptFile, async (request, reply) => {
     const { ring, '*': rel } = request.params as { ring: string; '*': string };
     if (!RING.test(ring) || rel.length > 300) throw new SluiceError('BAD_REQUEST', 'expected /apt/RING/dists/SUITE/..., /apt/RING/pool/SHA256/NAME or /apt/RING/key.asc');
-    return send(request, reply, deps.apt ? await deps.apt.resolve(ring, rel) : undefined, `/apt/${ring}/${rel}`);
+    const file = deps.apt ? await deps.apt.resolve(ring, rel) : undefined;
+    const held = deps.apt?.ringsHeld() ?? [];
+    // A ring this node has no index of is said as such: a machine's source naming the wrong node or ring.
+    if (!file && !held.includes(ring)) throw new SluiceError('ROUTE_NOT_FOUND', `this node has no APT repository of ring ${ring} (it has: ${held.join(', ') || 'none yet'}); the machine's source names another ring's node, or a ring whose index the primary has not signed yet`);
+    return send(request, reply, file, `/apt/${ring}/${rel}`);
   });
 }

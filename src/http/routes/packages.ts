@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { CatalogWriter } from '../../catalog/catalog-writer.js';
 import { approveManyRecords, approveRecords, checkPublishable, declineRecords, packageJson, parsePublishMeta, publishRecords, type PublishMeta } from '../../catalog/decisions.js';
-import { parsePackageId, type FileEntry } from '../../catalog/records.js';
+import { RING_ALL, parsePackageId, type FileEntry } from '../../catalog/records.js';
 import { SluiceError } from '../../errors.js';
 import type { StagedBlob } from '../../store/blob-store.js';
 import { PATHS } from '../../protocol/paths.js';
@@ -12,16 +12,20 @@ import { intParam } from '../params.js';
 import type { CatalogState, PackageView } from '../../catalog/catalog-state.js';
 
 /** The filters of GET /v1/packages, checked: a bad value is a 400 that says what is expected. */
-function packageFilter(state: CatalogState, q: Record<string, string | undefined>): (p: PackageView) => boolean {
+function packageFilter(state: CatalogState, q: Record<string, string | undefined>, topology: HttpDeps['topology']): (p: PackageView) => boolean {
   const states = ['new', 'approved', 'declined', 'superseded'];
   if (q.state !== undefined && !states.includes(q.state)) throw new SluiceError('BAD_REQUEST', `state must be one of ${states.join(', ')}`);
   for (const k of ['feed', 'source', 'name', 'ring', 'q'] as const) if (q[k] !== undefined && (q[k]!.length === 0 || q[k]!.length > 200)) throw new SluiceError('BAD_REQUEST', `${k} must be 1 to 200 characters`);
   const source = q.source === undefined ? undefined : q.source.includes('@') ? parsePackageId(q.source) : { name: q.source, version: undefined };
   if (q.source !== undefined && !source) throw new SluiceError('BAD_REQUEST', 'source must be a source name, or name@version');
+  // A ring or feed nobody has is a typo, not "no package matches".
+  if (q.ring !== undefined && q.ring !== RING_ALL && !topology.rings.includes(q.ring)) throw new SluiceError('UNKNOWN_RING', `unknown ring "${q.ring}"; expected "all" or one of: ${topology.rings.join(', ') || '(no rings in the topology)'}`);
+  const feeds = new Set([...topology.feeds.keys(), ...state.feedNames()]);
+  if (q.feed !== undefined && q.feed !== '-' && !feeds.has(q.feed)) throw new SluiceError('FEED_NOT_FOUND', `no feed "${q.feed}"; feeds: ${[...feeds].join(', ') || 'none'} (or "-" for packages published by people)`);
   const text = q.q?.toLowerCase();
   return (p) =>
     (q.state === undefined || state.stateOf(p) === q.state) &&
-    (q.feed === undefined || (q.feed === '-' ? !p.feed : p.feed?.name === q.feed)) &&
+    (q.feed === undefined || (q.feed === '-' ? p.feedName === undefined : p.feedName === q.feed)) &&
     (q.name === undefined || p.name === q.name) &&
     (source === undefined || (p.source !== undefined && p.source.name === source.name && (source.version === undefined || p.source.version === source.version))) &&
     (q.ring === undefined || state.approvedFor(p, q.ring)) &&
@@ -56,7 +60,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     if (!paged) return { seq: deps.catalog.seq, packages: [...deps.catalog.state.all()].map((p) => packageJson(deps.catalog, p)) };
     const limit = intParam(q, 'limit', 100, 1, 1000);
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
-    const matches = packageFilter(deps.catalog.state, q);
+    const matches = packageFilter(deps.catalog.state, q, deps.topology);
     const page: PackageView[] = [];
     let total = 0;
     let next: number | null = null;
@@ -106,8 +110,12 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     if (body.source !== undefined) {
       const source = typeof body.source === 'string' ? parsePackageId(body.source) : undefined;
       if (!source) throw new SluiceError('BAD_REQUEST', `"source" must be name@version, e.g. "openssl@3.0.15-1~deb12u1"; ${usage}`);
-      ids = deps.catalog.state.fromSource(source.name, source.version).filter((p) => body.feed === undefined || p.feed?.name === body.feed).map((p) => p.id);
-      if (ids.length === 0) throw new SluiceError('PACKAGE_NOT_FOUND', `no feed package is built from source ${source.name} ${source.version}${body.feed ? ` in feed ${String(body.feed)}` : ''}; see "sluice packages --source ${source.name}"`);
+      const built = deps.catalog.state.fromSource(source.name, source.version).filter((p) => body.feed === undefined || p.feedName === body.feed);
+      if (built.length === 0) throw new SluiceError('PACKAGE_NOT_FOUND', `no feed package is built from source ${source.name} ${source.version}${body.feed ? ` in feed ${String(body.feed)}` : ''}; see "sluice packages --source ${source.name}"`);
+      // A source name is the vendor's word: two feeds may both claim one. Never mix them.
+      const feeds = [...new Set(built.map((p) => p.feedName))];
+      if (feeds.length > 1) throw new SluiceError('BAD_REQUEST', `source ${source.name} ${source.version} is claimed by feeds ${feeds.join(' and ')}; name the vendor whose fix this is with "feed" (sluice approve --source ${source.name}@${source.version} --feed ${feeds[0]})`);
+      ids = built.map((p) => p.id);
     } else {
       const list = body.ids;
       if (!Array.isArray(list) || list.length === 0 || list.length > MAX_APPROVALS || !list.every((i) => typeof i === 'string')) throw new SluiceError('BAD_REQUEST', usage);
@@ -149,7 +157,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     const records = await writer.append((log) => {
       const pkg = log.state.get(id);
       authorize(request, 'decline', { rings: ring !== undefined ? [ring] : pkg && pkg.approvals.size > 0 ? [...pkg.approvals.keys()] : ['all'] });
-      return declineRecords(log, id, actorOf(request), new Date().toISOString(), ring);
+      return declineRecords(log, id, actorOf(request), new Date().toISOString(), ring, deps.topology.rings);
     });
     return { ...packageJson(deps.catalog, deps.catalog.state.get(id)!), appended: records.map((r) => r.seq) };
   });
