@@ -10,6 +10,7 @@ import { FeedState } from '../feeds/feed-state.js';
 import { dependencyWarnings, type DependencyWarning } from '../feeds/dependency-check.js';
 import { RepositoryKeys } from '../feeds/repository-key.js';
 import { VendorFetcher } from '../feeds/vendor-fetcher.js';
+import { VendorFileChecks } from '../feeds/vendor-file-check.js';
 import { ScheduleController } from '../schedule/schedule-controller.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { NodeSpec } from '../topology/types.js';
@@ -71,7 +72,8 @@ export class PrimaryRole {
     this.vendorSchedule = new ScheduleController(p.spec.schedule ?? region.schedule, region.timezone, region.critical, p.metrics, p.log.child({ component: 'schedule' }));
     this.vendorSchedule.start();
     const t = p.tuning;
-    this.vendorFetcher = new VendorFetcher({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, metrics: p.metrics, log: p.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs, budget: this.vendorSchedule.budget, criticalBudget: this.vendorSchedule.criticalBudget });
+    const checks = new VendorFileChecks(p.topology.feeds, p.metrics);
+    this.vendorFetcher = new VendorFetcher({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, metrics: p.metrics, log: p.log.child({ component: 'vendor' }), dispatcher: this.vendorClient, stallMs: t.stallMs, checkpointBytes: t.checkpointBytes, checkpointMs: t.checkpointMs, backoffFloorMs: t.backoffFloorMs, backoffCapMs: t.backoffCapMs, budget: this.vendorSchedule.budget, criticalBudget: this.vendorSchedule.criticalBudget, checkFile: checks.check.bind(checks) });
     p.relays.attach(this.vendorFetcher);
   }
 

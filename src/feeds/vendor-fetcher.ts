@@ -73,6 +73,8 @@ export class VendorFetcher {
       /** The primary's own schedule (its region's windows): what vendor fetches may use now; critical packages take their lane. */
       readonly budget?: RateBudget;
       readonly criticalBudget?: RateBudget;
+      /** What a file must pass beyond its sha256 before it is stored (an RPM feed's package signature). */
+      readonly checkFile?: (feed: string, path: string, what: string) => Promise<void>;
     },
   ) {}
 
@@ -202,6 +204,7 @@ export class VendorFetcher {
           }
         },
       });
+      await this.d.checkFile?.(b.feed, outcome.staged.tmpPath, `${b.url} (${b.packages.join(', ')})`);
       arrival.verified();
       await arrival.commit(this.d.store, outcome.staged, [this.d.store.partials.forgetOp(b.sha256)]);
       this.attempts.delete(b.sha256);
@@ -218,7 +221,8 @@ export class VendorFetcher {
       const e: SluiceError = toSluiceError(err, `fetching ${b.url}`, 'FEED_UNREACHABLE');
       const first = a.lastError?.code !== e.code;
       a.lastError = { code: e.code, message: e.message, at: new Date().toISOString() };
-      const backoff = Math.min(this.d.backoffCapMs, this.d.backoffFloorMs * 2 ** Math.min(a.attempts, 16));
+      // Bytes the catalog pins by sha256 never pass a check they failed: wait the longest.
+      const backoff = e.code === 'FEED_PACKAGE_SIGNATURE' ? this.d.backoffCapMs : Math.min(this.d.backoffCapMs, this.d.backoffFloorMs * 2 ** Math.min(a.attempts, 16));
       a.retryAt = Date.now() + backoff * (0.5 + Math.random() / 2);
       if (first) this.d.log.warn({ sha256: b.sha256, url: b.url, code: e.code }, `cannot fetch ${b.packages.join(', ')} from the vendor: ${e.message}; retrying`);
     } finally {
