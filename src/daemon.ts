@@ -224,6 +224,7 @@ export class SluiceNode {
       ...(this.primary?.feeds ? { feeds: this.primary.feeds } : {}),
       ...(this.primary?.promotions ? { promotions: this.primary.promotions } : {}),
       ...(this.primary?.approvalCheck ? { approvalCheck: this.primary.approvalCheck } : {}),
+      ...(this.primary?.feedState ? { advisories: this.primary.feedState } : {}),
       apt: new AptServing(catalog, store),
       egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
       metrics: this.metrics,

@@ -14,10 +14,11 @@ export const GENESIS_HASH = '0'.repeat(64);
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 /**
  * `name@version`; names and versions are what package managers commonly allow. Debian
- * versions are taken as they are: an epoch (`1:2.3-4`), `~` and `+` included.
+ * versions are taken as they are: an epoch (`1:2.3-4`), `~` and `+` included; so are RPM
+ * ones (`[epoch:]version-release`), whose snapshots sort with `^` (Fedora's `0^20240101git…`).
  */
 export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]{0,127}$/i;
-export const PACKAGE_VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_~:-]{0,127}$/;
+export const PACKAGE_VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_~^:-]{0,127}$/;
 export const RING_ALL = 'all';
 
 const sha256 = z.string().regex(SHA256_PATTERN);

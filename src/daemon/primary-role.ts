@@ -38,6 +38,8 @@ export class PrimaryRole {
   private aptPublisher: AptPublisher | undefined;
   private retention: SupersededRetention | undefined;
   promotions: PromotionGates | undefined;
+  /** With feeds: what the feeds keep at the primary (advisories among it). */
+  feedState: FeedState | undefined;
   /** With feeds: the dependencies an approval of feed packages leaves unmet in its ring. */
   approvalCheck: ((ids: readonly string[], ring: string) => Promise<readonly DependencyWarning[]>) | undefined;
 
@@ -59,7 +61,7 @@ export class PrimaryRole {
   private async buildFeeds(p: PrimaryParts): Promise<void> {
     // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
     this.vendorClient = new EnvHttpProxyAgent();
-    const feedState = new FeedState(p.db);
+    const feedState = (this.feedState = new FeedState(p.db));
     this.approvalCheck = (ids, ring) => dependencyWarnings(p.catalog.state, feedState, ids, ring);
     this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, store: p.store, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
     if (p.secrets.aptKeyPath) {

@@ -117,7 +117,8 @@ export class FixtureRpmRepo {
         `Summary: ${p.name}, a package for Sluice's tests`,
         'License: MIT',
         'URL: https://example.invalid/',
-        `BuildArch: ${arch}`,
+        // noarch is a BuildArch; any other is the build's target (an x86_64 host builds aarch64 packages of files alone).
+        ...(arch === 'noarch' ? ['BuildArch: noarch'] : []),
         'AutoReqProv: no',
         ...(p.requires ?? []).map((r) => `Requires: ${r}`),
         '%description',
@@ -137,7 +138,7 @@ export class FixtureRpmRepo {
         '',
       ].join('\n'),
     );
-    execFileSync('rpmbuild', ['--define', `_topdir ${top}`, '--define', '_build_id_links none', '--quiet', '-bb', path.join(top, 'SPECS', 'p.spec')], { stdio: 'ignore' });
+    execFileSync('rpmbuild', ['--target', arch, '--define', `_topdir ${top}`, '--define', '_build_id_links none', '--quiet', '-bb', path.join(top, 'SPECS', 'p.spec')], { stdio: 'ignore' });
     const built = path.join(top, 'RPMS', arch, `${p.name}-${version}-${release}.${arch}.rpm`);
     const href = `Packages/${p.name}-${version}-${release}.${arch}.rpm`;
     const file = path.join(this.dir, repo, href);
@@ -162,13 +163,21 @@ export class FixtureRpmRepo {
   publish(o: { repo?: string; advisories?: readonly FixtureAdvisory[]; compress?: 'gz' | 'xz' | 'zstd'; unsignedMetadata?: boolean; revision?: number } = {}): void {
     const root = path.join(this.dir, o.repo ?? '');
     rmSync(path.join(root, 'repodata'), { recursive: true, force: true });
-    execFileSync('createrepo_c', ['--no-database', '--quiet', '--general-compress-type', o.compress ?? 'gz', ...(o.revision !== undefined ? ['--revision', String(o.revision)] : []), root], { stdio: 'ignore' });
+    execFileSync('createrepo_c', ['--no-database', '--quiet', '--general-compress-type', o.compress === 'zstd' ? 'gz' : (o.compress ?? 'gz'), ...(o.revision !== undefined ? ['--revision', String(o.revision)] : []), root], { stdio: 'ignore' });
+    // Debian's createrepo_c has no zstd (Fedora's default since 2023): recompressed with the real zstd, repomd.xml rewritten to match.
+    if (o.compress === 'zstd') recompressZstd(path.join(root, 'repodata'));
     if (o.advisories?.length) {
       const xml = path.join(tempDir('sluice-updateinfo-'), 'updateinfo.xml');
       writeFileSync(xml, updateinfoXml(o.advisories));
       execFileSync('modifyrepo_c', ['--mdtype=updateinfo', `--compress-type=${o.compress ?? 'gz'}`, xml, path.join(root, 'repodata')], { stdio: 'ignore' });
     }
-    if (!o.unsignedMetadata) this.gpg(['--yes', '--armor', '--detach-sign', '-o', path.join(root, 'repodata', 'repomd.xml.asc'), path.join(root, 'repodata', 'repomd.xml')]);
+    if (!o.unsignedMetadata) this.signRepomd(o.repo);
+  }
+
+  /** Signs REPO/repodata/repomd.xml as it is now (repomd.xml.asc, armored). */
+  signRepomd(repo = ''): void {
+    const root = path.join(this.dir, repo);
+    this.gpg(['--yes', '--armor', '--detach-sign', '-o', path.join(root, 'repodata', 'repomd.xml.asc'), path.join(root, 'repodata', 'repomd.xml')]);
   }
 
   /** The repodata file of `type` the current repomd.xml names (its path under the url). */
@@ -189,6 +198,20 @@ export class FixtureRpmRepo {
 }
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Each .xml.gz of a repodata directory as .xml.zst (the real zstd), repomd.xml's checksum, size and location updated. */
+function recompressZstd(repodata: string): void {
+  let repomd = readFileSync(path.join(repodata, 'repomd.xml'), 'utf8');
+  for (const f of readdirSync(repodata).filter((x) => x.endsWith('.xml.gz'))) {
+    const gz = readFileSync(path.join(repodata, f));
+    const zst = execFileSync('sh', ['-c', 'gzip -dc | zstd -q -c'], { input: gz, maxBuffer: 256 * 1024 * 1024 });
+    const name = `${sha256(zst)}-${f.replace(/^[0-9a-f]{64}-/, '').replace(/\.gz$/, '.zst')}`;
+    writeFileSync(path.join(repodata, name), zst);
+    rmSync(path.join(repodata, f));
+    repomd = repomd.replace(`<checksum type="sha256">${sha256(gz)}</checksum>`, `<checksum type="sha256">${sha256(zst)}</checksum>`).replace(`repodata/${f}"`, `repodata/${name}"`).replace(new RegExp(`(repodata/${name}"/>\\s*<timestamp>\\d+</timestamp>\\s*<size>)${gz.length}(</size>)`), `$1${zst.length}$2`);
+  }
+  writeFileSync(path.join(repodata, 'repomd.xml'), repomd);
+}
 
 /** updateinfo.xml as Fedora and Red Hat write it. */
 export function updateinfoXml(advisories: readonly FixtureAdvisory[]): string {
