@@ -19,6 +19,7 @@ import { PrimaryRole, loadSigningKeys } from './daemon/primary-role.js';
 import { runCloseSteps } from './daemon/close-steps.js';
 import { SluiceError, toSluiceError } from './errors.js';
 import { AptServing } from './feeds/apt-serving.js';
+import { RpmServing } from './feeds/rpm-serving.js';
 import { closeDrained } from './http/drain.js';
 import { PeerAuth } from './http/peer-auth.js';
 import { HTTP_LIMITS, buildHttpServer, tlsServerOptions, type HttpDeps, type SluiceHttpServer } from './http/server.js';
@@ -226,6 +227,7 @@ export class SluiceNode {
       ...(this.primary?.approvalCheck ? { approvalCheck: this.primary.approvalCheck } : {}),
       ...(this.primary?.feedState ? { advisories: this.primary.feedState } : {}),
       apt: new AptServing(catalog, store),
+      rpm: new RpmServing(catalog, store),
       egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
       metrics: this.metrics,
       logger: this.log,

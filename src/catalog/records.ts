@@ -34,6 +34,9 @@ export const fileEntrySchema = z
   })
   .strict();
 
+/** The files of a signed repository index (APT or dnf): relative paths, each a blob. */
+const indexFiles = z.array(z.object({ path: z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/).refine((p) => !p.split('/').some((s) => s === '..' || s === '' || s === '.'), 'a relative path'), size: z.number().int().nonnegative(), sha256 }).strict()).min(1).max(200);
+
 const base = { seq: z.number().int().positive(), prev: sha256, hash: sha256, at: z.string().datetime(), by: z.string().min(1).max(128) };
 
 export const recordSchema = z.discriminatedUnion('type', [
@@ -80,7 +83,23 @@ export const recordSchema = z.discriminatedUnion('type', [
       type: z.literal('apt-index'),
       ring: z.string().min(1).max(64),
       suite: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
-      files: z.array(z.object({ path: z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/).refine((p) => !p.split('/').some((s) => s === '..' || s === '' || s === '.'), 'a relative path'), size: z.number().int().nonnegative(), sha256 }).strict()).min(1).max(200),
+      files: indexFiles,
+    })
+    .strict(),
+  /**
+   * A ring's dnf repository of one vendor RPM repository as the primary signed it (repomd.xml,
+   * its detached repomd.xml.asc, primary, filelists, other and updateinfo, the ring's key), each
+   * file a blob: nodes serve it unchanged once they hold every file it lists and every package
+   * its primary names, so dnf on an endpoint checks the primary's signature (repo_gpgcheck)
+   * whatever hub it came through.
+   */
+  z
+    .object({
+      ...base,
+      type: z.literal('rpm-index'),
+      ring: z.string().min(1).max(64),
+      repo: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/),
+      files: indexFiles,
     })
     .strict(),
 ]);

@@ -5,6 +5,7 @@ import { LostBlobs } from '../catalog/lost-blobs.js';
 import { SupersededRetention } from '../catalog/superseded-retention.js';
 import { SluiceError } from '../errors.js';
 import { AptPublisher } from '../feeds/apt-publisher.js';
+import { RpmPublisher } from '../feeds/rpm-publisher.js';
 import { FeedScheduler } from '../feeds/feed-scheduler.js';
 import { FeedState } from '../feeds/feed-state.js';
 import { dependencyWarnings, type DependencyWarning } from '../feeds/dependency-check.js';
@@ -36,6 +37,7 @@ export class PrimaryRole {
   vendorFetcher: VendorFetcher | undefined;
   private vendorSchedule: ScheduleController | undefined;
   private aptPublisher: AptPublisher | undefined;
+  private rpmPublisher: RpmPublisher | undefined;
   private retention: SupersededRetention | undefined;
   promotions: PromotionGates | undefined;
   /** With feeds: what the feeds keep at the primary (advisories among it). */
@@ -67,7 +69,10 @@ export class PrimaryRole {
     if (p.secrets.aptKeyPath) {
       const keys = await RepositoryKeys.open(p.secrets.aptKeyPath);
       if (keys.shared) p.log.warn(`SLUICE_APT_KEY names one key file (${keys.location}) that signs every ring's APT index: a hub can then hand one ring's index to another ring's new machines. Make one key per ring with "sluice keygen --apt --out DIR", point SLUICE_APT_KEY at DIR, and give endpoints their ring's .sources file ("sluice apt-source"): see the CHANGELOG`);
-      this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.aptIndexTtlMs });
+      const types = new Set([...p.topology.feeds.values()].map((f) => f.type));
+      if (types.has('apt')) this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.aptIndexTtlMs });
+      // The same ring keys sign each ring's dnf repositories (repomd.xml.asc).
+      if (types.has('rpm')) this.rpmPublisher = new RpmPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'rpm' }) });
     } else p.log.warn('SLUICE_APT_KEY is not set: feed packages replicate, but no signed APT repository is published for stock apt clients; create the rings\' keys with "sluice keygen --apt --out DIR"');
     // The primary's own region windows pace what it takes from vendors.
     const region = p.topology.regions.get(p.spec.region)!;
@@ -96,6 +101,7 @@ export class PrimaryRole {
     this.feeds?.start();
     this.vendorFetcher?.start();
     this.aptPublisher?.start();
+    this.rpmPublisher?.start();
   }
 
   /** In order: stop taking from vendors, then stop signing. */
@@ -105,6 +111,7 @@ export class PrimaryRole {
       ['vendor fetches', () => this.vendorFetcher?.close()],
       ['vendor schedule', () => this.vendorSchedule?.close()],
       ['apt index', () => this.aptPublisher?.close()],
+      ['dnf repositories', () => this.rpmPublisher?.close()],
       ['promotions', () => this.promotions?.close()],
       ['retention', () => this.retention?.close()],
       ['writer', () => this.writer.close()],

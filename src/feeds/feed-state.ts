@@ -142,6 +142,19 @@ export class FeedState {
     return Array.isArray(v) && v.every((a) => typeof a === 'string') ? (v as string[]) : undefined;
   }
 
+  /**
+   * A package file's repodata entries, made once from its verified header (the file named by
+   * its sha256 never changes) and reused by every ring's repository that lists it.
+   */
+  async rpmMetadata(sha256: string): Promise<{ primary: string; filelists: string; other: string } | undefined> {
+    const v = (await this.db.get(`rpmmeta\u0000${sha256}`)) as { primary?: unknown; filelists?: unknown; other?: unknown } | undefined;
+    return v && typeof v.primary === 'string' && typeof v.filelists === 'string' && typeof v.other === 'string' ? { primary: v.primary, filelists: v.filelists, other: v.other } : undefined;
+  }
+
+  async saveRpmMetadata(sha256: string, meta: { primary: string; filelists: string; other: string }): Promise<void> {
+    await this.db.put(`rpmmeta\u0000${sha256}`, meta);
+  }
+
   async outcome(feed: string): Promise<{ last: FeedSyncOutcome | undefined; lastSuccess: string | undefined }> {
     const [last, lastSuccess] = await Promise.all([this.db.get(`outcome\u0000${feed}`), this.db.get(`success\u0000${feed}`)]);
     return { last: last as FeedSyncOutcome | undefined, lastSuccess: lastSuccess as string | undefined };

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 
 /**
  * The parts of an `.rpm` file Sluice reads (rpm's file format, as rpm 4 writes it): a 96-byte
@@ -221,23 +221,50 @@ export interface RpmHead {
 export async function readRpmHead(path: string): Promise<RpmHead> {
   const file = await open(path, 'r');
   try {
-    return await readHead(file, path);
+    return await readHead(async (at, length) => {
+      const buf = Buffer.alloc(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await file.read(buf, got, length - got, at + got);
+        if (bytesRead === 0) throw new RpmFormatError(`${path}: ends inside its headers (at byte ${at + got})`);
+        got += bytesRead;
+      }
+      return buf;
+    }, path);
   } finally {
     await file.close();
   }
 }
 
-async function readHead(file: FileHandle, what: string): Promise<RpmHead> {
-  const exactly = async (at: number, length: number): Promise<Buffer> => {
-    const buf = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await file.read(buf, got, length - got, at + got);
-      if (bytesRead === 0) throw new RpmFormatError(`${what}: ends inside its headers (at byte ${at + got})`);
-      got += bytesRead;
+/**
+ * The lead and both headers from a stream of the file's bytes (a stored blob), reading no
+ * further than the end of the main header; the caller ends the stream.
+ */
+export async function readRpmHeadFrom(source: AsyncIterable<Buffer | Uint8Array>, what: string): Promise<RpmHead> {
+  const iterator = source[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  let held = 0;
+  let base = 0;
+  return readHead(async (at, length) => {
+    while (held < at + length - base) {
+      const next = await iterator.next();
+      if (next.done) throw new RpmFormatError(`${what}: ends inside its headers (at byte ${base + held})`);
+      const chunk = Buffer.from(next.value);
+      chunks.push(chunk);
+      held += chunk.length;
     }
-    return buf;
-  };
+    // Reads go forward: what lies before `at` is dropped.
+    const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const slice = Buffer.from(all.subarray(at - base, at - base + length));
+    chunks.length = 0;
+    chunks.push(all.subarray(at - base));
+    held = chunks[0]!.length;
+    base = at;
+    return slice;
+  }, what);
+}
+
+async function readHead(exactly: (at: number, length: number) => Promise<Buffer>, what: string): Promise<RpmHead> {
   const lead = await exactly(0, RPM_LEAD_BYTES);
   if (lead.readUInt32BE(0) !== LEAD_MAGIC) throw new RpmFormatError(`${what}: not an rpm package (no lead magic)`);
   if (lead[4]! < 3) throw new RpmFormatError(`${what}: an rpm package of format ${lead[4]}, older than Sluice reads`);

@@ -56,6 +56,11 @@ export interface AptApi {
   ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]>;
 }
 
+/** Each ring's signed dnf repositories as this node serves them. */
+export interface RpmApi {
+  resolve(ring: string, rel: string): Promise<AptFileRef | undefined>;
+}
+
 export interface HttpDeps {
   readonly topology: Topology;
   readonly node: NodeSpec;
@@ -112,7 +117,7 @@ export interface HttpDeps {
    */
   readonly advisories?: AdvisoriesApi;
   /** The rings' dnf repositories (every node; empty until the primary publishes one). */
-  readonly rpm?: AptApi;
+  readonly rpm?: RpmApi;
   /** Promotion gates, on a primary whose topology gives a ring `promote`. */
   readonly promotions?: { view(): PromotionsView };
   /** Vendor feeds, on a primary whose topology has `feeds:`. */
