@@ -48,7 +48,7 @@ function aptKeyWarnings(topology: Topology): string[] {
   if (!topology.feeds.size || !dir) return [];
   const shown = path.relative(process.cwd(), dir) || dir;
   const missing = [RING_ALL, ...topology.rings.filter((r) => r !== RING_ALL)].filter((r) => !existsSync(ringKeyPaths(dir, r).publicPath));
-  return missing.length ? [`warning: trust.aptKeys ${shown} has no key for ring(s) ${missing.join(', ')}: their APT repositories are not signed; make them with "sluice keygen --apt --out ${shown}" (on the primary, where SLUICE_APT_KEY points)`] : [];
+  return missing.length ? [`warning: trust.aptKeys ${shown} has no key for ring(s) ${missing.join(', ')}: their APT and dnf repositories are not signed; make them with "sluice keygen --apt --out ${shown}" (on the primary, where SLUICE_APT_KEY points)`] : [];
 }
 
 /** Plain HTTP beyond this machine carries tokens in clear; trust.ca must exist for https nodes. */

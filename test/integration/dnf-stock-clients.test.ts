@@ -79,6 +79,10 @@ describe('stock dnf clients install from the nearest node, with the ring\'s sign
     // Before approval: the ring's repository is signed and empty; dnf reads it, installs nothing.
     await waitFor('the empty pilot repository at the branch', async () => (await listed('pilot', 'packages="0"')) === true, 30_000);
     const pilot = await endpoint('pilot', branch.address.url);
+    // The ring's fingerprint, as the signed catalog names it, is the one the .repo file's comment gives.
+    const root = (await (await request(`${branch.address.url}/v1/root`)).body.json()) as { aptKeys: { ring: string; fingerprint: string }[] };
+    const fingerprint = root.aptKeys.find((k) => k.ring === 'pilot')?.fingerprint;
+    assert.match(readFileSync(path.join(pilot.reposDir, 'sluice.repo'), 'utf8'), new RegExp(`fingerprint ${fingerprint}`));
     let r = await pilot.run('install', 'hello');
     assert.notEqual(r.code, 0, r.out);
     assert.match(r.out, /No match for argument: hello|Unable to find a match/, r.out);
