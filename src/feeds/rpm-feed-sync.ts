@@ -26,6 +26,8 @@ const MAX_RATIO = 50;
 const RATIO_FLOOR_BYTES = 1024 * 1024;
 /** Versions one sync may list, and new ones it may hold until it appends (each a few hundred bytes here). */
 const MAX_LISTED_VERSIONS = 1_000_000;
+/** Packages named by the advisories of one sync, all told (Fedora's updates repository: some 100,000). */
+const MAX_ADVISORY_PACKAGES = 2_000_000;
 /** Publish records appended at once, at most (a name's versions are never split). */
 const APPEND_CHUNK = 4000;
 
@@ -74,6 +76,7 @@ export class RpmFeedSync {
       const found = new Map<string, NewVersion>();
       const listed = new Set<string>();
       const advisories: StoredAdvisory[] = [];
+      let named = 0;
       for (const [repo, dir] of this.feed.repos) {
         const base = dir ? `${this.feed.url}/${dir}` : this.feed.url;
         const { repomd, wasSigned } = await this.repomd(repo, base, now());
@@ -95,20 +98,28 @@ export class RpmFeedSync {
           }),
         );
         const updateinfo = repomd.data.get('updateinfo');
-        if (updateinfo) await this.readFile(base, updateinfo, (source, bounds, where) => readUpdateinfo(source, bounds, where, (a) => void advisories.push(this.stored(a))));
+        if (updateinfo)
+          await this.readFile(base, updateinfo, (source, bounds, where) =>
+            readUpdateinfo(source, bounds, where, (a) => {
+              const kept = this.stored(a);
+              named += kept.packages.length;
+              if (named > MAX_ADVISORY_PACKAGES) throw new SluiceError('FEED_TOO_LARGE', `${where}: its advisories name more than ${MAX_ADVISORY_PACKAGES} packages of the feed's architectures; nothing was added`);
+              advisories.push(kept);
+            }),
+          );
       }
       // Advisories first, so a package is never catalogued before the advisory that names it is kept.
-      const named = new Map<string, Severity>();
+      const severities = new Map<string, Severity>();
       for (const a of advisories) {
         const severity = severityOf(a.severity);
-        if (severity) for (const p of a.packages) named.set(p.id, mostUrgent(named.get(p.id) ?? severity, severity));
+        if (severity) for (const p of a.packages) severities.set(p.id, mostUrgent(severities.get(p.id) ?? severity, severity));
       }
       await this.d.state.saveAdvisories(advisories.filter((a) => a.packages.some((p) => listed.has(p.id) || this.d.catalog.state.get(p.id))).map((a) => ({ ...a, packages: a.packages.filter((p) => listed.has(p.id) || this.d.catalog.state.get(p.id)) })));
       await this.d.state.savePlaces([...found].map(([id, v]) => ({ id, places: [...v.repos] })));
       const ids: string[] = [];
       for (const chunk of chunksByName(found, APPEND_CHUNK)) {
         const tips = this.chainTips(chunk);
-        const appended = await this.d.writer.append((log) => this.recordsFor(log, chunk, tips, named, at));
+        const appended = await this.d.writer.append((log) => this.recordsFor(log, chunk, tips, severities, at));
         for (const r of appended) if (r.type === 'publish') ids.push(r.id);
         if (appended.length >= APPEND_CHUNK / 2) collectGarbage();
       }

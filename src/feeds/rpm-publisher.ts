@@ -53,6 +53,8 @@ export class RpmPublisher {
   /** Per ring and repository, what the last index built listed (a round that would list the same builds nothing). */
   private readonly built = new Map<string, string>();
   private pending = false;
+  /** Where each approved package sits among the vendor's repositories (read once from the feed state). */
+  private readonly places = new Map<string, readonly string[]>();
 
   constructor(
     private readonly d: {
@@ -128,7 +130,11 @@ export class RpmPublisher {
     }
     packages.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareRpmVersions(a.version, b.version)));
     for (const pkg of packages) {
-      const places = (await this.d.state.places(pkg.id)) ?? [...(this.d.topology.feeds.get(pkg.feed!.name)?.repos.keys() ?? [])].slice(0, 1);
+      let places = this.places.get(pkg.id);
+      if (!places) {
+        places = (await this.d.state.places(pkg.id)) ?? [...(this.d.topology.feeds.get(pkg.feed!.name)?.repos.keys() ?? [])].slice(0, 1);
+        this.places.set(pkg.id, places);
+      }
       for (const file of pkg.files) {
         // A file still on its way from the vendor is listed once it is here (and verified).
         if (!this.d.store.has(file.sha256)) {
