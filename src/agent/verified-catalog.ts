@@ -3,6 +3,7 @@ import { appendFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { CATALOG_ACCEPT, catalogPageText } from '../protocol/catalog-page.js';
+import { requestDeadline } from '../protocol/request-deadline.js';
 import { catalogUrl } from '../protocol/paths.js';
 import { CatalogState } from '../catalog/catalog-state.js';
 import { GENESIS_HASH, type CatalogRecord } from '../catalog/records.js';
@@ -28,6 +29,10 @@ export const AGENT_UNVERIFIED_LIMITS: UnverifiedLimits = Object.freeze({ records
  * head signed with the pinned key, never older than what it holds, not expired. File hashes
  * the agent trusts come only from here, never from the node's /v1/updates answer.
  */
+/** A catalog page's answer must begin within this, and complete within the next. */
+const PAGE_HEADERS_MS = 30_000;
+const PAGE_BODY_MS = 120_000;
+
 export class VerifiedCatalog {
   readonly state = new CatalogState();
   private seq = 0;
@@ -71,14 +76,26 @@ export class VerifiedCatalog {
    * a page reaches the head: under a head the root in force does not sign (a forging node
    * sending "more" for ever), only a bounded run is taken before the server is given up.
    */
-  async sync(server: string, dispatcher?: Dispatcher, now = Date.now(), limits: UnverifiedLimits = AGENT_UNVERIFIED_LIMITS): Promise<number> {
+  async sync(server: string, dispatcher?: Dispatcher, now = Date.now(), limits: UnverifiedLimits = AGENT_UNVERIFIED_LIMITS, pageDeadline = { headersMs: PAGE_HEADERS_MS, bodyMs: PAGE_BODY_MS }): Promise<number> {
     const fresh: CatalogRecord[] = [];
     let tip = { seq: this.seq, hash: this.hash };
     let root = this.root;
     let bytes = 0;
     for (;;) {
-      const res = await request(catalogUrl(server, tip.seq, 5000), { dispatcher, headers: CATALOG_ACCEPT, headersTimeout: 30_000, bodyTimeout: 60_000 });
-      const text = await catalogPageText(res, `catalog from ${server}`);
+      // A page has a whole deadline, not only idle ones: a node dripping a byte now and then
+      // would otherwise hold the agent for ever, never trying its next --server.
+      const deadline = requestDeadline(pageDeadline.headersMs, undefined, `catalog from ${server}`);
+      let res: Dispatcher.ResponseData;
+      let text: string;
+      try {
+        res = await request(catalogUrl(server, tip.seq, 5000), { dispatcher, headers: CATALOG_ACCEPT, signal: deadline.signal, headersTimeout: 0, bodyTimeout: 0 });
+        deadline.answered(pageDeadline.bodyMs);
+        text = await catalogPageText(res, `catalog from ${server}`, 5000);
+      } catch (err) {
+        throw deadline.expired ? deadline.signal.reason : err;
+      } finally {
+        deadline.clear();
+      }
       if (res.statusCode !== 200) throw new SluiceError('UPSTREAM_BAD_RESPONSE', `catalog from ${server}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
       bytes += text.length;
       let body: unknown;

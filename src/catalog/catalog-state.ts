@@ -18,6 +18,13 @@ export interface PackageView {
   readonly declined: Decision | undefined;
   readonly supersededBy: string | undefined;
   readonly supersedes: string | undefined;
+  /**
+   * Rings whose approval a person withdrew (and nobody gave back since): a promotion gate
+   * never re-approves the package there; only a person can.
+   */
+  readonly withdrawnFrom: ReadonlySet<string>;
+  /** The feed's name alone (no allocation): what walks over the whole catalog ask. */
+  readonly feedName: string | undefined;
   /** A feed package's source package and version (itself when the vendor names none); undefined for packages published by people. */
   readonly source: { readonly name: string; readonly version: string } | undefined;
 }
@@ -55,6 +62,25 @@ export interface RpmIndexView {
 /** APT (and dnf) indexes kept per ring: the newest, and older ones a node serves until it holds the newest. */
 const APT_INDEXES_KEPT = 3;
 
+/** A feed package's feed, its file paths rebuilt from the interned directories when read. */
+class FeedRef {
+  constructor(
+    readonly name: string,
+    private readonly files: readonly FileEntry[],
+    private readonly dirs: string | readonly string[],
+  ) {}
+
+  get paths(): string[] {
+    return this.files.map((f, i) => {
+      const dir = typeof this.dirs === 'string' ? this.dirs : this.dirs[i]!;
+      return dir === '' ? f.name : `${dir}/${f.name}`;
+    });
+  }
+}
+
+/** Rings of a package never withdrawn: one shared, empty set. */
+const NO_RINGS: ReadonlySet<string> = new Set();
+
 /** Approvals of a package never approved: one shared, empty map. */
 const NO_APPROVALS: ReadonlyMap<string, Decision> = new Map();
 
@@ -67,6 +93,7 @@ const NO_APPROVALS: ReadonlyMap<string, Decision> = new Map();
  */
 class PackageEntry implements PackageView {
   approvalMap: Map<string, Decision> | undefined;
+  withdrawnSet: Set<string> | undefined;
   declined: Decision | undefined;
   supersededBy: string | undefined;
   supersedes: string | undefined;
@@ -77,7 +104,7 @@ class PackageEntry implements PackageView {
     readonly classification: string | undefined,
     readonly files: readonly FileEntry[],
     readonly published: Decision,
-    private readonly feedName: string | undefined,
+    readonly feedName: string | undefined,
     /** Per file, the directory of its path in the vendor's repository (interned); one string for one file. */
     private readonly feedDirs: string | readonly string[] | undefined,
     /** The source's name when it is not the package's own (interned), and its version when it differs. */
@@ -102,20 +129,13 @@ class PackageEntry implements PackageView {
     return this.approvalMap ?? NO_APPROVALS;
   }
 
+  get withdrawnFrom(): ReadonlySet<string> {
+    return this.withdrawnSet ?? NO_RINGS;
+  }
+
   /** The feed and, built only when read, its paths (a walk asking only the feed's name builds none). */
   get feed(): PackageView['feed'] {
-    if (this.feedName === undefined) return undefined;
-    const dirs = this.feedDirs!;
-    const files = this.files;
-    return {
-      name: this.feedName,
-      get paths() {
-        return files.map((f, i) => {
-          const dir = typeof dirs === 'string' ? dirs : dirs[i]!;
-          return dir === '' ? f.name : `${dir}/${f.name}`;
-        });
-      },
-    };
+    return this.feedName === undefined ? undefined : new FeedRef(this.feedName, this.files, this.feedDirs!);
   }
 }
 
@@ -142,6 +162,7 @@ export class CatalogState {
   /** Packages with an approval for some ring: what every question of "who receives what" starts from. */
   private readonly approvedIds = new Set<string>();
   private readonly strings = new Interner();
+  private readonly feeds = new Set<string>();
 
   apply(record: CatalogRecord): void {
     const intern = <T extends string | undefined>(v: T) => this.strings.get(v);
@@ -157,6 +178,7 @@ export class CatalogState {
       const entry = new PackageEntry(record.id, intern(record.severity), intern(record.classification), files, decision, feed?.name ?? (record.feed ? intern(record.feed.name) : undefined), feed?.dirs.length === 1 ? feed.dirs[0] : feed?.dirs, intern(record.source?.name), intern(record.source?.version));
       // A path that is not DIR/NAME (never written by Sluice's feeds) keeps its full form.
       if (record.feed && !feed) Object.defineProperty(entry, 'feed', { value: { name: record.feed.name, paths: record.feed.paths } });
+      if (record.feed) this.feeds.add(intern(record.feed.name));
       if (record.feed && this.sourceIndex) this.indexSource(entry);
       if (this.nameIndex) this.indexName(entry);
       this.packages.set(record.id, entry);
@@ -183,6 +205,7 @@ export class CatalogState {
       case 'approve':
         pkg.declined = undefined;
         (pkg.approvalMap ??= new Map()).set(intern(record.ring), decision);
+        if (pkg.withdrawnSet?.delete(record.ring) && pkg.withdrawnSet.size === 0) pkg.withdrawnSet = undefined;
         this.approvedIds.add(pkg.id);
         break;
       case 'decline':
@@ -192,6 +215,7 @@ export class CatalogState {
         break;
       case 'withdraw':
         pkg.approvalMap?.delete(record.ring);
+        (pkg.withdrawnSet ??= new Set()).add(intern(record.ring));
         if (!pkg.approvalMap?.size) {
           pkg.approvalMap = undefined;
           this.approvedIds.delete(pkg.id);
@@ -296,6 +320,11 @@ export class CatalogState {
 
   all(): IterableIterator<PackageView> {
     return this.packages.values();
+  }
+
+  /** The feeds the catalog has packages of. */
+  feedNames(): ReadonlySet<string> {
+    return this.feeds;
   }
 
   /** How many packages have an approval: the work of every per-ring question. */

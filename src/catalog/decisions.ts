@@ -175,7 +175,7 @@ export function packageJson(log: CatalogLog, pkg: PackageView) {
     supersedes: pkg.supersedes ?? null,
     supersededBy: pkg.supersededBy ?? null,
     /** The vendor feed it came from (null: published by a person). */
-    feed: pkg.feed?.name ?? null,
+    feed: pkg.feedName ?? null,
     /** A feed package's source package and version (null: published by a person). */
     source: pkg.source ?? null,
   };

@@ -4,6 +4,7 @@ import { RING_ALL } from '../catalog/records.js';
 import { SluiceError, describeFsError } from '../errors.js';
 import { fingerprintOf, ringKeyPaths } from '../feeds/repository-key.js';
 import { NAME_PATTERN } from '../topology/schema.js';
+import { subtreeOf } from '../topology/tree.js';
 import type { Topology } from '../topology/types.js';
 import { common, globalOptions, topologyOf } from './context.js';
 
@@ -30,7 +31,7 @@ export function registerAptSource(program: Command): void {
       if (!NAME_PATTERN.test(ring)) throw new SluiceError('USAGE', `--ring ${ring}: expected a ring name`);
       const topology = readTopology(cmd, opts);
       if (topology && ring !== RING_ALL && !topology.rings.includes(ring)) throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${topology.rings.join(', ') || '(no rings in the topology)'}`);
-      const base = serverUrl(opts, topology);
+      const base = serverUrl(opts, topology, ring);
       const keyPath = publicKeyPath(ring, opts.keys ?? topology?.trust.aptKeysDir);
       let armored: string;
       try {
@@ -53,15 +54,22 @@ function readTopology(cmd: Command, opts: { server?: string; keys?: string }): T
   return topologyOf(cmd);
 }
 
-function serverUrl(opts: { server?: string; node?: string }, topology: Topology | undefined): string {
+export function serverUrl(opts: { server?: string; node?: string }, topology: Topology | undefined, ring: string): string {
   if (opts.server && opts.node) throw new SluiceError('USAGE', 'pass --server URL or --node NAME, not both');
   let url = opts.server;
   if (!url && opts.node) {
     const node = topology?.nodes.get(opts.node);
-    if (!node) throw new SluiceError('UNKNOWN_NODE', `--node ${opts.node}: no such node in the topology; expected one of: ${[...(topology?.nodes.keys() ?? [])].join(', ')}`);
+    if (!node || !topology) throw new SluiceError('UNKNOWN_NODE', `--node ${opts.node}: no such node in the topology; expected one of: ${[...(topology?.nodes.keys() ?? [])].join(', ')}`);
+    // A node holds the indexes of the rings it and the nodes below it are in (all: every node).
+    const served = new Set([node, ...subtreeOf(topology, node.name)].flatMap((n) => n.rings));
+    if (ring !== RING_ALL && !node.isPrimary && !served.has(ring)) throw new SluiceError('USAGE', `--node ${node.name} does not serve ring ${ring} (its rings: ${[...served].join(', ') || 'none: all only'}); name a node of ring ${ring}${[...topology.nodes.values()].some((n) => n.rings.includes(ring)) ? `, e.g. ${[...topology.nodes.values()].find((n) => n.rings.includes(ring))!.name}` : ''}`);
     url = node.url;
   }
   if (!url) throw new SluiceError('USAGE', 'name the node the endpoint installs from: --server https://NODE:PORT or --node NAME');
+  // The URL is written into a file apt reads line by line: a line break in it would add a
+  // stanza of the caller's choosing (an unsigned source). URL parsing drops such characters,
+  // so they are refused before, and what is written is the parsed form.
+  if (/[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(url)) throw new SluiceError('USAGE', `--server ${JSON.stringify(url.slice(0, 100))}: a URL holds no spaces, line breaks or control characters`);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -69,7 +77,8 @@ function serverUrl(opts: { server?: string; node?: string }, topology: Topology 
     throw new SluiceError('USAGE', `--server ${url} is not a URL; expected e.g. https://branch.example:7402`);
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new SluiceError('USAGE', `--server ${url}: expected an https:// (or http://) URL`);
-  return url.replace(/\/+$/, '');
+  if (parsed.username || parsed.password || parsed.search || parsed.hash) throw new SluiceError('USAGE', `--server ${url}: expected the node's URL alone (no credentials, query or fragment)`);
+  return parsed.href.replace(/\/+$/, '');
 }
 
 /**
@@ -104,7 +113,7 @@ export function sourcesFile(o: { ring: string; base: string; armored: string; fi
   return [
     `# Sluice: ring ${o.ring}, suite ${o.suite}, installed from ${o.base}. Made at head office by "sluice apt-source";`,
     `# the ring's key is inline (fingerprint ${o.fingerprint}): compare it with "sluice keygen --apt" or "sluice root show".`,
-    ...(o.base.startsWith('https:') ? [`# apt must trust the nodes' CA, e.g. in /etc/apt/apt.conf.d/60sluice-ca: Acquire::https::${host.replace(/:\d+$/, '')}::CaInfo "/etc/sluice/ca.pem";`] : []),
+    ...(o.base.startsWith('https:') ? [`# apt must trust the nodes' CA, e.g. in /etc/apt/apt.conf.d/60sluice-ca: Acquire::https::${host.replace(/:\d+$/, '')}::CaInfo "/etc/sluice-agent/ca.pem";`] : []),
     'Types: deb',
     `URIs: ${o.base}/apt/${o.ring}`,
     `Suites: ${o.suite}`,

@@ -11,7 +11,9 @@ import { certificates } from './cert.js';
 import { loadTlsMaterial } from '../tls/tls-files.js';
 import { renderTree } from '../topology/tree.js';
 import type { Topology } from '../topology/types.js';
-import { common, globalOptions, topologyOf } from './context.js';
+import { checkTopologyFile, formatIssue, invalidTopology } from '../topology/load.js';
+import { common, globalOptions } from './context.js';
+import { checkFeeds, type KeyringSummary } from './feed-checks.js';
 import { isLocalAddress } from './up.js';
 
 const EXPIRY_WARNING_DAYS = 30;
@@ -23,10 +25,18 @@ export function registerCheck(program: Command): void {
     .option('--node <name>', 'also check this node\'s TLS certificate and key (SLUICE_TLS_CERT, SLUICE_TLS_KEY, from the environment or --secrets)')
     .option('--secrets <file>', 'secrets file to read SLUICE_TLS_CERT and SLUICE_TLS_KEY from (default $SLUICE_SECRETS_FILE)')
     .action(async (opts: { node?: string; secrets?: string }, cmd: Command) => {
-      const topology = topologyOf(cmd);
+      const file = globalOptions(cmd).topology;
+      const checked = checkTopologyFile(file);
+      // The feeds' keyrings are read by the primary alone: on another node's host (--node) they need not exist.
+      const primary = isPrimaryName(checked.raw);
+      const keyrings = !opts.node || opts.node === primary;
+      const feeds = await checkFeeds(checked.raw, path.dirname(path.resolve(file)), { keyrings });
+      const errors = [...checked.issues, ...feeds.errors.map((i) => checked.locate(i))];
+      if (errors.length || !checked.topology) throw invalidTopology(file, errors);
+      const topology = checked.topology;
+      const warnings: string[] = feeds.warnings.map((i) => `warning: ${formatIssue(checked.locate(i))}`);
       const keyPath = topology.trust.catalogKeyPath;
       const shown = path.relative(process.cwd(), keyPath) || keyPath;
-      const warnings: string[] = [];
       if (!existsSync(keyPath)) {
         warnings.push(`warning: trust.catalogKey ${shown} does not exist yet; create the pair with "sluice keygen --out ${path.dirname(shown)}" (npm start does this on first run)`);
       } else {
@@ -36,10 +46,39 @@ export function registerCheck(program: Command): void {
       warnings.push(...aptKeyWarnings(topology));
       if (opts.node) warnings.push(...(await nodeCertificateWarnings(topology, opts.node, opts.secrets)));
       process.stdout.write(`${renderTree(topology)}\n`);
+      if (topology.feeds.size) process.stdout.write(`\n${feedsSummary(topology, feeds.keyrings, keyrings ? undefined : topology.primary)}`);
       const n = topology.nodes.size;
       process.stdout.write(`\n${globalOptions(cmd).topology}: ok (${n} node${n === 1 ? '' : 's'}, ${topology.regions.size} region${topology.regions.size === 1 ? '' : 's'})\n`);
       for (const w of warnings) process.stderr.write(`${w}\n`);
     });
+}
+
+function isPrimaryName(raw: unknown): string | undefined {
+  const primary = raw && typeof raw === 'object' ? (raw as { primary?: unknown }).primary : undefined;
+  return typeof primary === 'string' ? primary : undefined;
+}
+
+/**
+ * Each feed as the primary will follow it, with the keys its keyring verifies with today: the
+ * one thing a check without the network cannot tell is whether they are the vendor's, and
+ * their fingerprints are what a person compares with the vendor's published ones.
+ */
+function feedsSummary(topology: Topology, keyrings: ReadonlyMap<string, KeyringSummary>, skippedFor: string | undefined): string {
+  const lines = ['feeds (checked without the network; the vendor\'s signature is checked at each sync):'];
+  for (const f of topology.feeds.values()) {
+    const where = f.type === 'rpm' ? `repos ${[...f.repos].map(([repo, dir]) => `${repo}=${dir || '.'}`).join(',')}${f.requireSignedMetadata ? '  signed metadata required' : ''}` : `suites ${f.suites.join(',')}  components ${f.components.join(',')}`;
+    lines.push(`  ${f.name}  ${f.url}  ${where}  architectures ${f.architectures.join(',')}${f.packages ? `  packages ${[...f.packages].join(',')}` : ''}`);
+    const k = keyrings.get(f.name);
+    const relative = path.relative(process.cwd(), f.keyringPath);
+    const shown = relative && !relative.startsWith('..') ? relative : f.keyringPath;
+    if (!k) {
+      lines.push(`    keyring ${shown}: not opened (only the primary${skippedFor ? `, ${skippedFor},` : ''} reads it)`);
+      continue;
+    }
+    lines.push(`    keyring ${shown}: ${k.usable.length} usable key${k.usable.length === 1 ? '' : 's'}${k.usable.length < k.total ? ` of ${k.total}` : ''}`);
+    for (const key of k.usable) lines.push(`      ${key.fingerprint}  ${key.userId}${key.expiresMs === Infinity ? '' : `  (expires ${new Date(key.expiresMs).toISOString().slice(0, 10)})`}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /** With feeds, each ring's public APT key where trust.aptKeys says (what sluice apt-source reads). */

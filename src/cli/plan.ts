@@ -4,6 +4,7 @@ import { clientFor, common, globalOptions, printJson } from './context.js';
 import { planRows, type StatusJson } from '../protocol/status-text.js';
 import { PATHS } from '../protocol/paths.js';
 import { promotionsFor } from './promotions.js';
+import { escapeUnprintable } from '../domain/printable.js';
 import { fetchRings } from './fetch-rings.js';
 import { renderRingsPlan } from './render-rings.js';
 
@@ -46,7 +47,7 @@ export function registerPlan(program: Command): void {
       }
       if (promotions?.pending.length) {
         process.stdout.write('\npromotions:\n');
-        for (const v of promotions.pending) process.stdout.write(`  ${v.package} ${v.from} → ${v.to}: ${v.state === 'held' ? 'HELD: ' : ''}${v.reason}\n`);
+        for (const v of promotions.pending) process.stdout.write(`  ${escapeUnprintable(`${v.package} ${v.from} → ${v.to}: ${v.state === 'held' ? 'HELD: ' : ''}${v.reason}`)}\n`);
       }
       if (byRing) process.stdout.write(`\n${renderRingsPlan(byRing)}\n`);
     });

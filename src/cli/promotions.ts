@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ApiClient } from '../client/api-client.js';
+import { escapeUnprintable } from '../domain/printable.js';
 import { SluiceError } from '../errors.js';
 import { PATHS } from '../protocol/paths.js';
 import { formatDuration } from '../topology/units.js';
@@ -57,7 +58,8 @@ export function promotionsText(view: PromotionsJson): string {
     const sites = Object.entries(d.evidence.sites).map(([s, e]) => `${s} ${e.succeeded}/${e.clients}`).join(', ');
     out.push(`  ${d.at.slice(0, 16).replace('T', ' ')}Z  ${d.package}  ${d.from} → ${d.to} by ${d.by}: ${d.evidence.succeeded} of ${d.evidence.clients} succeeded, ${d.evidence.failed} failed${sites ? ` (${sites})` : ''}`);
   }
-  return `${out.join('\n')}\n`;
+  // Reasons quote endpoints' messages: whatever a terminal would act on is written out.
+  return `${escapeUnprintable(out.join('\n'))}\n`;
 }
 
 /** The gates' view for `sluice plan`, or undefined when the node or role has none to give. */

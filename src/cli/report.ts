@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { escapeUnprintable } from '../domain/printable.js';
 import type { ComplianceRow } from '../reports/compliance.js';
 import type { SiteSummary } from '../reports/report-store.js';
 import { REPORT_STATUSES } from '../domain/report-statuses.js';
@@ -54,7 +55,7 @@ export function registerReport(program: Command): void {
       for (const r of [head, ...table]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
       if (failures.length) {
         process.stdout.write('\nfailed endpoints (last error):\n');
-        for (const f of failures) process.stdout.write(`  ${f.site}/${f.clientId}  ${f.package}  ${f.at.slice(0, 16).replace('T', ' ')}Z  ${f.error ?? ''}\n`);
+        for (const f of failures) process.stdout.write(`  ${escapeUnprintable(`${f.site}/${f.clientId}  ${f.package}  ${f.at.slice(0, 16).replace('T', ' ')}Z  ${f.error ?? ''}`)}\n`);
       }
       if (late.length) {
         process.stdout.write('\npast deadline and not fully compliant:\n');

@@ -6,7 +6,8 @@ import { SluiceError, describeFsError } from '../errors.js';
 import { loadKeyring } from '../feeds/openpgp-signature.js';
 import { fingerprintOf, ringKeyPaths } from '../feeds/repository-key.js';
 import { NAME_PATTERN } from '../topology/schema.js';
-import type { Feed, Topology } from '../topology/types.js';
+import type { Feed } from '../topology/types.js';
+import { serverUrl } from './apt-source.js';
 import { common, globalOptions, topologyOf } from './context.js';
 
 /** Where the keys are on an endpoint (the usual place for dnf's keys). */
@@ -40,7 +41,9 @@ export function registerRpmRepo(program: Command): void {
       if (!path.isAbsolute(opts.keyDir)) throw new SluiceError('USAGE', `--key-dir ${opts.keyDir}: expected an absolute path on the endpoint, e.g. ${DEFAULT_KEY_DIR}`);
       const topology = topologyOf(cmd);
       if (ring !== RING_ALL && !topology.rings.includes(ring)) throw new SluiceError('UNKNOWN_RING', `unknown ring "${ring}"; expected "all" or one of: ${topology.rings.join(', ') || '(no rings in the topology)'}`);
-      const base = serverUrl(opts, topology);
+      const base = serverUrl(opts, topology, ring);
+      // What is written into the .repo, which dnf reads line by line: a line break would add options of the caller's choosing (gpgcheck=0).
+      for (const [flag, value] of [['--ca', opts.ca], ['--key-dir', opts.keyDir]] as const) if (/[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(value)) throw new SluiceError('USAGE', `${flag} ${JSON.stringify(value.slice(0, 100))}: a path written into the .repo file holds no spaces, line breaks or control characters`);
       const feeds = [...topology.feeds.values()].filter((f) => f.type === 'rpm');
       const all = new Map(feeds.flatMap((f) => [...f.repos.keys()].map((repo) => [repo, f] as const)));
       if (all.size === 0) throw new SluiceError('USAGE', 'the topology has no feed of type rpm: there is no dnf repository to point an endpoint at');
@@ -71,25 +74,6 @@ export function registerRpmRepo(program: Command): void {
       for (const feed of used) writeFileSync(path.join(opts.out, files.vendor(feed)), vendorKeys.get(feed.name)!, { mode: 0o644 });
       if (!globalOptions(cmd).json) process.stderr.write(`wrote ${repoPath} (ring ${ring} from ${base}, key ${fingerprint}) and ${used.length + 1} key file(s) beside it: place the .repo in /etc/yum.repos.d/ and the keys in ${opts.keyDir}/\n`);
     });
-}
-
-function serverUrl(opts: { server?: string; node?: string }, topology: Topology): string {
-  if (opts.server && opts.node) throw new SluiceError('USAGE', 'pass --server URL or --node NAME, not both');
-  let url = opts.server;
-  if (!url && opts.node) {
-    const node = topology.nodes.get(opts.node);
-    if (!node) throw new SluiceError('UNKNOWN_NODE', `--node ${opts.node}: no such node in the topology; expected one of: ${[...topology.nodes.keys()].join(', ')}`);
-    url = node.url;
-  }
-  if (!url) throw new SluiceError('USAGE', 'name the node the endpoint installs from: --server https://NODE:PORT or --node NAME');
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new SluiceError('USAGE', `--server ${url} is not a URL; expected e.g. https://branch.example:7402`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new SluiceError('USAGE', `--server ${url}: expected an https:// (or http://) URL`);
-  return url.replace(/\/+$/, '');
 }
 
 /** A dnf .repo file: one section per repository, both signature checks on. */

@@ -68,6 +68,9 @@ interface NewVersion {
   readonly places: Set<string>;
 }
 
+/** Conflicting ids named in one sync's error, at most. */
+const MAX_CONFLICTS = 20;
+
 /** Paragraphs written to the database at once while an index is read. */
 const STANZAS_PER_WRITE = 1000;
 
@@ -107,6 +110,7 @@ export class AptFeedSync {
       // nearly all known after the first sync; the first sync's paragraphs are ~50 MB).
       const found = new Map<string, NewVersion>();
       const listed = new Set<string>();
+      const conflicts = new Map<string, string>();
       const pending: { id: string; arch: string; text: string }[] = [];
       const flush = async () => {
         if (pending.length) await this.d.state.saveStanzas(pending.splice(0));
@@ -123,7 +127,14 @@ export class AptFeedSync {
               const id = `${p.name}@${p.version}`;
               listed.add(id);
               if (listed.size > MAX_LISTED_VERSIONS) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: its indexes list more than ${MAX_LISTED_VERSIONS} versions; follow fewer (the feed's packages, components or architectures); nothing was added`);
-              if (this.d.catalog.state.get(id)) return;
+              const known = this.d.catalog.state.get(id);
+              if (known) {
+                // The same id from another feed (or published by a person) with other bytes: the
+                // catalog holds one package per id, so this vendor's version cannot enter.
+                // Said loudly, never skipped in silence: it would withhold this vendor's fix.
+                if (known.feedName !== this.feed.name && !known.files.some((f) => f.sha256 === p.sha256) && conflicts.size < MAX_CONFLICTS) conflicts.set(id, known.feedName === undefined ? 'published by a person' : `from feed ${known.feedName}`);
+                return;
+              }
               held += p.stanza.length;
               if (held > MAX_NEW_PARAGRAPH_BYTES) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: more than ${MAX_NEW_PARAGRAPH_BYTES} bytes of new package paragraphs in one sync; follow fewer packages (the feed's packages, components or architectures); nothing was added`);
               const v = found.get(id) ?? { name: p.name, version: p.version, section: p.section, source: p.source, files: new Map(), places: new Set<string>() };
@@ -151,10 +162,20 @@ export class AptFeedSync {
         for (const r of appended) if (r.type === 'publish') ids.push(r.id);
         if (appended.length >= APPEND_CHUNK / 2) collectGarbage();
       }
-      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: validUntil === undefined ? null : new Date(validUntil).toISOString() };
+      const validUntilText = validUntil === undefined ? null : new Date(validUntil).toISOString();
+      if (conflicts.size) {
+        // The rest of the feed is in; the sync still fails, every time, until a person resolves it.
+        const list = [...conflicts].map(([id, where]) => `${id} (${where})`).join(', ');
+        const conflict = new SluiceError('FEED_CONFLICT', `feed ${this.feed.name}: ${conflicts.size}${conflicts.size >= MAX_CONFLICTS ? '+' : ''} version(s) it lists are in the catalog already with other files: ${list}; this feed's versions of them were not added (the ${ids.length} other new version(s) were). Another feed, or a person's publish, took these ids first: remove that feed or package, or narrow the feeds with packages:`);
+        await this.d.state.acceptDates(this.feed.name, dates);
+        await this.d.state.failed(this.feed.name, { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: ids.length, listed: listed.size, error: { code: conflict.code, message: conflict.message }, validUntil: validUntilText });
+        throw Object.assign(conflict, { recorded: true });
+      }
+      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: validUntilText };
       await this.d.state.accept(this.feed.name, dates, outcome);
       return { ...outcome, feed: this.feed.name, ids };
     } catch (err) {
+      if ((err as { recorded?: boolean }).recorded) throw err;
       const e = toSluiceError(err, `feed ${this.feed.name}`, 'FEED_UNREACHABLE');
       const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: 0, listed: 0, error: { code: e.code, message: e.message }, validUntil: null };
       await this.d.state.failed(this.feed.name, outcome).catch(() => undefined);

@@ -4,6 +4,9 @@ import { field, parseAll } from './deb822.js';
 import { parseRelations, satisfies, type Relation } from './depends.js';
 import type { FeedState } from './feed-state.js';
 
+/** How long one check may run before it stops and says so. */
+const CHECK_BUDGET_MS = 2000;
+
 /** A dependency an approval leaves unmet in the ring, that a version in the feed would meet. */
 export interface DependencyWarning {
   /** The package being approved. */
@@ -37,20 +40,36 @@ export async function dependencyWarnings(state: CatalogState, feeds: FeedState, 
 
   const out: DependencyWarning[] = [];
   const seen = new Set<string>();
-  for (const pkg of approving) {
+  // Each name's feed versions looked up once per check, not once per alternative.
+  const versions = new Map<string, readonly PackageView[]>();
+  const feedVersions = (name: string) => {
+    let list = versions.get(name);
+    if (!list) versions.set(name, (list = state.byName(name).filter((c) => c.feedName !== undefined && !c.declined)));
+    return list;
+  };
+  // A check that would take long (a vendor's pathological fields) says so and stops: it warns,
+  // it must never hold the primary's event loop.
+  const deadline = Date.now() + CHECK_BUDGET_MS;
+  const outOfTime = (pkg: PackageView) => {
+    if (Date.now() <= deadline) return false;
+    out.push({ package: pkg.id, needs: '', candidate: '', source: '', message: `the dependencies of ${pkg.id} (and any after it in this act) were not all checked: the check stopped after ${CHECK_BUDGET_MS / 1000} s` });
+    return true;
+  };
+  check: for (const pkg of approving) {
     for (const file of pkg.files) {
       const stanza = await feeds.stanza(pkg.id, file.platform ?? 'all');
       if (!stanza) continue;
       const paragraph = (await parseAll(stanza).catch(() => []))[0];
       if (!paragraph) continue;
       for (const group of [...parseRelations(field(paragraph, 'Pre-Depends')), ...parseRelations(field(paragraph, 'Depends'))]) {
+        if (outOfTime(pkg)) break check;
         if (group.some(inRing)) continue;
         // The newest feed version that would meet one of the alternatives.
         let best: PackageView | undefined;
         let met: Relation | undefined;
         for (const r of group) {
-          for (const candidate of state.byName(r.name)) {
-            if (!candidate.feed || candidate.declined || !satisfies(r, candidate.version)) continue;
+          for (const candidate of feedVersions(r.name)) {
+            if (!satisfies(r, candidate.version)) continue;
             if (!best || candidate.published.seq > best.published.seq) {
               best = candidate;
               met = r;

@@ -11,7 +11,7 @@ import { RpmFeedSync } from './rpm-feed-sync.js';
 import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 
 /** The codes a feed sync fails with (errors.ts), each counted from zero. */
-const FEED_FAILURE_CODES = ['FEED_KEYRING', 'FEED_UNREACHABLE', 'FEED_SIGNATURE', 'FEED_STALE', 'FEED_ROLLBACK', 'FEED_HASH_MISMATCH', 'FEED_MALFORMED', 'FEED_TOO_LARGE'] as const;
+const FEED_FAILURE_CODES = ['FEED_KEYRING', 'FEED_UNREACHABLE', 'FEED_SIGNATURE', 'FEED_STALE', 'FEED_ROLLBACK', 'FEED_HASH_MISMATCH', 'FEED_MALFORMED', 'FEED_TOO_LARGE', 'FEED_CONFLICT'] as const;
 
 /** A feed as `GET /v1/feeds` and `sluice feeds` show it. */
 export interface FeedView extends Pick<Feed, 'name' | 'type' | 'url' | 'suites' | 'components' | 'architectures' | 'severity' | 'download'> {
@@ -96,7 +96,7 @@ export class FeedScheduler {
 
   async list(): Promise<FeedView[]> {
     const counts = new Map<string, number>();
-    for (const pkg of this.d.catalog.state.all()) if (pkg.feed) counts.set(pkg.feed.name, (counts.get(pkg.feed.name) ?? 0) + 1);
+    for (const pkg of this.d.catalog.state.all()) if (pkg.feedName !== undefined) counts.set(pkg.feedName, (counts.get(pkg.feedName) ?? 0) + 1);
     return Promise.all(
       [...this.syncs.values()].map(async ({ feed }) => {
         const { last, lastSuccess } = await this.d.state.outcome(feed.name);

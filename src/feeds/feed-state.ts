@@ -58,6 +58,14 @@ export class FeedState {
     ]);
   }
 
+  /** The suites' signed dates of a sync that verified but failed afterwards (so an older Release stays refused). */
+  async acceptDates(feed: string, dates: ReadonlyMap<string, number>, signedRepos: readonly string[] = []): Promise<void> {
+    await syncBatch(this.root, [
+      ...[...dates].map(([suite, dateMs]) => ({ type: 'put' as const, sublevel: this.db, key: `date\u0000${feed}\u0000${suite}`, value: { dateMs } satisfies SuiteState })),
+      ...signedRepos.map((repo) => ({ type: 'put' as const, sublevel: this.db, key: `signed\u0000${feed}\u0000${repo}`, value: true })),
+    ]);
+  }
+
   async failed(feed: string, outcome: FeedSyncOutcome): Promise<void> {
     await syncBatch(this.root, [{ type: 'put' as const, sublevel: this.db, key: `outcome\u0000${feed}`, value: outcome }]);
   }

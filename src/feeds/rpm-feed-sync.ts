@@ -28,6 +28,8 @@ const RATIO_FLOOR_BYTES = 1024 * 1024;
 const MAX_LISTED_VERSIONS = 1_000_000;
 /** Packages named by the advisories of one sync, all told (Fedora's updates repository: some 100,000). */
 const MAX_ADVISORY_PACKAGES = 2_000_000;
+/** Conflicting versions named in one FEED_CONFLICT message, at most. */
+const MAX_CONFLICTS = 20;
 /** Publish records appended at once, at most (a name's versions are never split). */
 const APPEND_CHUNK = 4000;
 
@@ -76,6 +78,7 @@ export class RpmFeedSync {
       const found = new Map<string, NewVersion>();
       const listed = new Set<string>();
       const advisories: StoredAdvisory[] = [];
+      const conflicts = new Map<string, string>();
       let named = 0;
       for (const [repo, dir] of this.feed.repos) {
         const base = dir ? `${this.feed.url}/${dir}` : this.feed.url;
@@ -90,7 +93,13 @@ export class RpmFeedSync {
             const id = `${p.name}@${version}`;
             listed.add(id);
             if (listed.size > MAX_LISTED_VERSIONS) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: its repositories list more than ${MAX_LISTED_VERSIONS} versions; follow fewer (the feed's packages or architectures); nothing was added`);
-            if (this.d.catalog.state.get(id)) return;
+            const known = this.d.catalog.state.get(id);
+            if (known) {
+              // The same id from another feed (or published by a person) with other bytes: the
+              // catalog holds one package per id; said loudly, as for APT feeds (FEED_CONFLICT).
+              if (known.feedName !== this.feed.name && !known.files.some((f) => f.sha256 === p.sha256) && conflicts.size < MAX_CONFLICTS) conflicts.set(id, known.feedName === undefined ? 'published by a person' : `from feed ${known.feedName}`);
+              return;
+            }
             const v = found.get(id) ?? { name: p.name, version, repo, repos: new Set<string>(), source: p.sourceRpm ? parseSourceRpm(p.sourceRpm) : undefined, files: new Map() };
             v.repos.add(repo);
             if (!v.files.has(p.arch)) v.files.set(p.arch, { href: dir ? `${dir}/${p.href}` : p.href, size: p.size, sha256: p.sha256, arch: p.arch });
@@ -123,10 +132,19 @@ export class RpmFeedSync {
         for (const r of appended) if (r.type === 'publish') ids.push(r.id);
         if (appended.length >= APPEND_CHUNK / 2) collectGarbage();
       }
+      if (conflicts.size) {
+        // The rest of the feed is in; the sync still fails, every time, until a person resolves it.
+        const list = [...conflicts].map(([id, where]) => `${id} (${where})`).join(', ');
+        const conflict = new SluiceError('FEED_CONFLICT', `feed ${this.feed.name}: ${conflicts.size}${conflicts.size >= MAX_CONFLICTS ? '+' : ''} version(s) it lists are in the catalog already with other files: ${list}; this feed's versions of them were not added (the ${ids.length} other new version(s) were). Another feed, or a person's publish, took these ids first: remove that feed or package, or narrow the feeds with packages:`);
+        await this.d.state.acceptDates(this.feed.name, dates, signed);
+        await this.d.state.failed(this.feed.name, { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: ids.length, listed: listed.size, error: { code: conflict.code, message: conflict.message }, validUntil: null });
+        throw Object.assign(conflict, { recorded: true });
+      }
       const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: null };
       await this.d.state.accept(this.feed.name, dates, outcome, signed);
       return { ...outcome, feed: this.feed.name, ids };
     } catch (err) {
+      if ((err as { recorded?: boolean }).recorded) throw err;
       const e = toSluiceError(err, `feed ${this.feed.name}`, 'FEED_UNREACHABLE');
       const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: 0, listed: 0, error: { code: e.code, message: e.message }, validUntil: null };
       await this.d.state.failed(this.feed.name, outcome).catch(() => undefined);

@@ -140,8 +140,8 @@ export class VendorFetcher {
     // Only approved packages are fetched, unless a feed downloads everything.
     const all = [...this.d.feeds.values()].some((f) => f.download === 'all');
     for (const pkg of all ? state.all() : state.approved()) {
-      if (!pkg.feed || !this.shouldHold(pkg)) continue;
-      const feed = this.d.feeds.get(pkg.feed.name);
+      if (pkg.feedName === undefined || !this.shouldHold(pkg)) continue;
+      const feed = this.d.feeds.get(pkg.feedName);
       if (!feed) continue;
       pkg.files.forEach((f, i) => {
         if (this.d.store.has(f.sha256)) return;

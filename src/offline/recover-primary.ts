@@ -167,7 +167,7 @@ async function getPage(d: RecoverDeps, url: string): Promise<{ body: unknown; by
     const res = await request(url, { dispatcher: d.dispatcher, signal: deadline.signal, headers: CATALOG_ACCEPT, headersTimeout: 0, bodyTimeout: 0 });
     deadline.answered(PAGE_BODY_MS);
     status = res.statusCode;
-    text = await catalogPageText(res, what);
+    text = await catalogPageText(res, what, PAGE);
   } catch (err) {
     throw callFailed(d, deadline.expired ? deadline.signal.reason : err, what);
   } finally {

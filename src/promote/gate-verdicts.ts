@@ -54,7 +54,7 @@ export function gateVerdicts(state: CatalogState, topology: Topology, sites: Rea
     for (const gate of topology.promotions.values()) {
       const approval = pkg.approvals.get(gate.from);
       if (!approval || !state.receivedBy(pkg, gate.from) || !wouldChange(state, pkg, gate.to)) continue;
-      out.push(verdictFor(pkg, gate, Date.parse(approval.at), sites, nowMs));
+      out.push(verdictFor(pkg, gate, Date.parse(approval.at), sites, nowMs, topology));
     }
   }
   return out.sort((a, b) => (a.state === b.state ? Date.parse(a.approvedAt) - Date.parse(b.approvedAt) : order(a.state) - order(b.state)));
@@ -62,15 +62,18 @@ export function gateVerdicts(state: CatalogState, topology: Topology, sites: Rea
 
 const order = (s: GateState) => (s === 'held' ? 0 : s === 'ready' ? 1 : 2);
 
-/** Whether approving the package for `ring` would change what that ring receives. */
+/**
+ * Whether the gate may approve the package for `ring`: it would change what that ring receives,
+ * and no person withdrew it from that ring (a rule never undoes a person's act there).
+ */
 function wouldChange(state: CatalogState, pkg: PackageView, ring: string): boolean {
-  if (pkg.declined || pkg.approvals.has(ring) || (ring !== RING_ALL && pkg.approvals.has(RING_ALL))) return false;
+  if (pkg.declined || pkg.approvals.has(ring) || (ring !== RING_ALL && pkg.approvals.has(RING_ALL)) || pkg.withdrawnFrom.has(ring)) return false;
   return state.supersededFor(pkg, ring) === undefined;
 }
 
-function verdictFor(pkg: PackageView, gate: PromotionGate, approvedAtMs: number, sites: Readonly<Record<string, SiteSummary>>, nowMs: number): GateVerdict {
+function verdictFor(pkg: PackageView, gate: PromotionGate, approvedAtMs: number, sites: Readonly<Record<string, SiteSummary>>, nowMs: number, topology: Topology): GateVerdict {
   const rule = pkg.severity === 'critical' ? gate.critical : gate;
-  const evidence = evidenceFor(pkg.id, gate.from, sites);
+  const evidence = evidenceFor(pkg.id, gate.from, sites, (site, ring) => topology.nodes.get(site)?.rings.includes(ring) ?? false);
   const earliestMs = approvedAtMs + rule.afterMs;
   const base = { package: pkg.id, severity: pkg.severity, from: gate.from, to: gate.to, mode: gate.mode, approvedAt: new Date(approvedAtMs).toISOString(), earliestAt: new Date(earliestMs).toISOString(), gate: { afterMs: rule.afterMs, minClients: rule.minClients, minSucceededPercent: rule.minSucceededPercent, maxFailed: rule.maxFailed }, evidence };
   const counted = `${evidence.clients} ${gate.from} client${evidence.clients === 1 ? '' : 's'}`;
@@ -92,7 +95,7 @@ function verdictFor(pkg: PackageView, gate: PromotionGate, approvedAtMs: number,
 }
 
 /** The ring's reports on the package, summed over every site of the tree. */
-export function evidenceFor(id: string, ring: string, sites: Readonly<Record<string, SiteSummary>>): GateEvidence {
+export function evidenceFor(id: string, ring: string, sites: Readonly<Record<string, SiteSummary>>, serves: (site: string, ring: string) => boolean = () => true): GateEvidence {
   let clients = 0;
   let succeeded = 0;
   let failed = 0;
@@ -100,6 +103,8 @@ export function evidenceFor(id: string, ring: string, sites: Readonly<Record<str
   const bySite: Record<string, { clients: number; succeeded: number; failed: number; pending: number }> = {};
   const messages = new Map<string, number>();
   for (const [site, summary] of Object.entries(sites)) {
+    // Only sites whose node serves the ring speak for it (the rollup drops the rest too).
+    if (!serves(site, ring)) continue;
     const c = summary.rings?.[ring]?.packages[id];
     if (!c) continue;
     const ok = (c.succeeded ?? 0) + (c['succeeded-reboot'] ?? 0);

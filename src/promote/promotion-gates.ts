@@ -87,7 +87,7 @@ export class PromotionGates {
     const at = new Date(this.now()).toISOString();
     const records = await this.d.writer.append((log) => {
       const pkg = log.state.get(v.package);
-      if (!pkg || !pkg.approvals.has(v.from) || !log.state.receivedBy(pkg, v.from) || approvalUnchanged(log, pkg, v.to)) return [];
+      if (!pkg || !pkg.approvals.has(v.from) || !log.state.receivedBy(pkg, v.from) || pkg.withdrawnFrom.has(v.to) || approvalUnchanged(log, pkg, v.to)) return [];
       return [{ type: 'approve', id: v.package, ring: v.to, by, at } satisfies RecordBody];
     });
     const record = records[0];

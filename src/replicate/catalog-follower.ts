@@ -92,7 +92,7 @@ export class CatalogFollower {
         try {
           res = await request(url, { dispatcher: this.d.client.dispatcher, headers: { [NODE_HEADER]: this.d.selfName, ...CATALOG_ACCEPT }, signal: deadline.signal, headersTimeout: 0, bodyTimeout: 0 });
           deadline.answered(60_000);
-          text = await catalogPageText(res, `catalog from ${peer.name}`);
+          text = await catalogPageText(res, `catalog from ${peer.name}`, this.d.tuning.catalogPage);
         } catch (err) {
           throw deadline.expired ? deadline.signal.reason : err;
         } finally {

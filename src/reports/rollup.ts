@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { RING_ALL } from '../catalog/records.js';
+import { escapeUnprintable, isPrintable } from '../domain/printable.js';
 import { SluiceError } from '../errors.js';
 import type { SubtreePush } from '../protocol/subtree-push.js';
 import { SubtreeMirror } from '../protocol/subtree-mirror.js';
@@ -17,7 +19,7 @@ export class ReportRollup {
   private readonly mirror: SubtreeMirror<SiteSummary>;
 
   constructor(
-    topology: Topology,
+    private readonly topology: Topology,
     private readonly self: NodeSpec,
     private readonly store: ReportStore,
     staleMs: number,
@@ -36,7 +38,7 @@ export class ReportRollup {
   forPush(): Map<string, PushedEntry<SiteSummary>> {
     const cut = (s: SiteSummary): SiteSummary => ({ ...s, failures: s.failures.slice(0, PUSHED_FAILURES_PER_SITE), ...(s.withheld ? { withheld: s.withheld.slice(0, PUSHED_FAILURES_PER_SITE) } : {}) });
     const out = new Map<string, PushedEntry<SiteSummary>>([[this.self.name, { parent: null, value: cut(this.store.summary()), stale: false }]]);
-    for (const e of this.mirror.entries()) out.set(e.name, { parent: e.parent, value: e.value, stale: e.stale });
+    for (const e of this.mirror.entries()) out.set(e.name, { parent: e.parent, value: this.servedOnly(e.name, e.value), stale: e.stale });
     return out;
   }
 
@@ -57,8 +59,24 @@ export class ReportRollup {
   /** Site → summary for this node and everything below it. */
   subtree(): Record<string, SiteSummary> {
     const out: Record<string, SiteSummary> = { [this.self.name]: this.store.summary() };
-    for (const e of this.mirror.entries()) out[e.name] = e.value;
+    for (const e of this.mirror.entries()) out[e.name] = this.servedOnly(e.name, e.value);
     return out;
+  }
+
+  /**
+   * A site's figures with only the rings its node serves (and `all`): its endpoints can be in
+   * no other, so figures for another ring are a node's (or a hub's) lie, and would move that
+   * ring's promotion gate from a site outside it. Dropped at every hop.
+   */
+  private servedOnly(site: string, s: SiteSummary): SiteSummary {
+    // A pushed failure message is shown at head office: escaped whatever the node below did.
+    if (s.failures.some((f) => f.error !== null && !isPrintable(f.error))) s = { ...s, failures: s.failures.map((f) => (f.error === null ? f : { ...f, error: escapeUnprintable(f.error) })) };
+    if (!s.rings) return s;
+    const served = new Set([RING_ALL, ...(this.topology.nodes.get(site)?.rings ?? [])]);
+    const kept = Object.entries(s.rings).filter(([ring]) => served.has(ring));
+    if (kept.length === Object.keys(s.rings).length) return s;
+    const { rings: _all, ...rest } = s;
+    return kept.length ? { ...rest, rings: Object.fromEntries(kept) } : rest;
   }
 }
 

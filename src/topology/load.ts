@@ -29,37 +29,69 @@ export function formatIssue(i: LocatedIssue): string {
  */
 export function loadTopology(file: string): Topology {
   const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (err) {
-    throw new SluiceError('TOPOLOGY_NOT_FOUND', `cannot read topology file ${file}: ${(err as Error).message}; pass its path with -t FILE`, { cause: err });
-  }
-  return parseTopology(text, abs, file);
+  return parseTopology(readTopologyText(file, abs), abs, file);
 }
 
 /** `displayName` is how messages name the file (as the user typed it). */
 export function parseTopology(text: string, absFile: string, displayName = absFile): Topology {
+  const checked = checkTopologyText(text, absFile, displayName);
+  if (checked.topology) return checked.topology;
+  throw invalidTopology(displayName, checked.issues);
+}
+
+/**
+ * A topology file checked without throwing: the topology when it is valid, every located
+ * issue otherwise, and the parsed document, so that `sluice check` can locate what it finds
+ * beyond the loader (a feed's keyring) in the same file:line:col form.
+ */
+export interface TopologyCheck {
+  readonly topology: Topology | undefined;
+  readonly issues: readonly LocatedIssue[];
+  /** The document as plain data; undefined when its YAML does not parse. */
+  readonly raw: unknown;
+  /** Where `issue.path` is in the file (its parent when the path goes beyond the document). */
+  locate(issue: TopologyIssue): LocatedIssue;
+}
+
+export function checkTopologyFile(file: string): TopologyCheck {
+  const abs = path.resolve(file);
+  return checkTopologyText(readTopologyText(file, abs), abs, file);
+}
+
+/** TOPOLOGY_INVALID with every located issue, in file order. */
+export function invalidTopology(displayName: string, issues: readonly LocatedIssue[]): SluiceError {
+  const located = [...issues].sort((a, b) => a.line - b.line || a.col - b.col);
+  const count = located.length;
+  return new SluiceError('TOPOLOGY_INVALID', `${displayName}: ${count} error${count === 1 ? '' : 's'}; fix ${count === 1 ? 'it' : 'them'} and run "sluice check" again`, {
+    details: located.map(formatIssue),
+  });
+}
+
+function readTopologyText(file: string, abs: string): string {
+  try {
+    return readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new SluiceError('TOPOLOGY_NOT_FOUND', `cannot read topology file ${file}: ${(err as Error).message}; pass its path with -t FILE`, { cause: err });
+  }
+}
+
+function checkTopologyText(text: string, absFile: string, displayName: string): TopologyCheck {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const at = (issue: TopologyIssue) => locate(issue, doc, lines, displayName);
   const located: LocatedIssue[] = [];
   for (const e of doc.errors) {
     const pos = lines.linePos(e.pos[0]);
     located.push({ file: displayName, line: pos.line, col: pos.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
   }
-  if (located.length === 0) {
-    const raw: unknown = doc.toJS();
-    const parsed = topologySchema.safeParse(raw);
-    const issues: TopologyIssue[] = parsed.success ? [] : parsed.error.issues.flatMap(fromZod);
-    issues.push(...checkRules(raw));
-    for (const issue of issues) located.push(locate(issue, doc, lines, displayName));
-    if (located.length === 0 && parsed.success) return normalize(parsed.data, absFile);
-  }
-  located.sort((a, b) => a.line - b.line || a.col - b.col);
-  const count = located.length;
-  throw new SluiceError('TOPOLOGY_INVALID', `${displayName}: ${count} error${count === 1 ? '' : 's'}; fix ${count === 1 ? 'it' : 'them'} and run "sluice check" again`, {
-    details: located.map(formatIssue),
-  });
+  if (located.length) return { topology: undefined, issues: located, raw: undefined, locate: at };
+  const raw: unknown = doc.toJS();
+  const parsed = topologySchema.safeParse(raw);
+  const issues: TopologyIssue[] = parsed.success ? [] : parsed.error.issues.flatMap(fromZod);
+  issues.push(...checkRules(raw));
+  for (const issue of issues) located.push(at(issue));
+  const topology = located.length === 0 && parsed.success ? normalize(parsed.data, absFile) : undefined;
+  return { topology, issues: located, raw, locate: at };
 }
 
 /** The allowed key a typo most likely meant: within two edits (one for short keys), else none. */

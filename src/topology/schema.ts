@@ -50,7 +50,7 @@ export const regionSchema = z
 
 export const nodeSchema = z
   .object({
-    url: str('an http:// or https:// URL such as "http://10.0.0.5:7400"').url('expected an http:// or https:// URL such as "http://10.0.0.5:7400"'),
+    url: str('an http:// or https:// URL such as "http://10.0.0.5:7400"').url('expected an http:// or https:// URL such as "http://10.0.0.5:7400"').refine((u) => !/[\s\p{Cc}\p{Cf}]/u.test(u), 'expected a URL without spaces, line breaks or control characters'),
     region: name,
     upstream: name.optional(),
     fallback: names('node names').optional(),

@@ -160,4 +160,22 @@ describe("an endpoint's first trust comes from head office, and one ring's index
     const aptKeys = (JSON.parse(shown.stdout) as { aptKeys: { ring: string; fingerprint: string }[] }).aptKeys;
     assert.deepEqual(Object.fromEntries(aptKeys.map((k) => [k.ring, k.fingerprint])), Object.fromEntries(fingerprints));
   });
+
+  it('sluice apt-source writes nothing but the one source: a server URL with a line break (a second, unsigned stanza) is refused, and so is a node that does not serve the ring', async () => {
+    const c = await makeCluster([{ name: 'hq' }, { name: 'p', upstream: 'hq', extra: 'ring: pilot' }, { name: 'b', upstream: 'hq', extra: 'ring: broad' }], 'rings: [pilot, broad]', undefined, { trust: 'aptKeys: keys/apt' });
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    assert.equal((await cli('keygen', '--apt', '--out', path.join(c.dir, 'keys', 'apt'))).code, 0);
+    const evil = 'http://branch.example:7402/x\n\nTypes: deb\nURIs: http://evil.example\nSuites: stable\nComponents: main\nTrusted: yes\nX-Rest: ';
+    let r = await cli('apt-source', '--ring', 'pilot', '--server', evil, '--suite', 'stable');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /a URL holds no spaces, line breaks or control characters/);
+    assert.equal(r.stdout, '');
+    r = await cli('apt-source', '--ring', 'pilot', '--node', 'b', '--suite', 'stable');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--node b does not serve ring pilot \(its rings: broad\); name a node of ring pilot, e\.g\. p/);
+    r = await cli('apt-source', '--ring', 'pilot', '--node', 'p', '--suite', 'stable');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.match(/^Types: /gm)?.length, 1, 'one stanza');
+    assert.match(r.stdout, new RegExp(`^URIs: ${c.topology.nodes.get('p')!.url}/apt/pilot$`, 'm'));
+  });
 });

@@ -43,7 +43,7 @@ describe('vendor feeds: an APT repository synced into the catalog at the primary
     assert.equal(hq.catalog.state.stateOf(hello), 'new', 'nothing replicates until a person approves');
     assert.equal(hello.severity, 'important');
     assert.deepEqual(hello.files.map((f) => [f.platform, f.sha256]).sort(), [['amd64', v1.sha256], ['arm64', v1arm.sha256]]);
-    assert.deepEqual(hello.feed, { name: 'vendor', paths: [v1.filename, v1arm.filename] });
+    assert.deepEqual({ name: hello.feed?.name, paths: hello.feed?.paths }, { name: 'vendor', paths: [v1.filename, v1arm.filename] });
     const docs = hq.catalog.state.get('docs@2.3+dfsg-1')!;
     assert.equal(docs.files.length, 1, 'an arch: all package listed in both indexes is one file');
     assert.equal(docs.files[0]!.platform, undefined, 'for every platform');

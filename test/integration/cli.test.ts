@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent, request } from 'undici';
@@ -21,10 +21,18 @@ async function readyz(url: string, caFile?: string): Promise<boolean> {
   }
 }
 
+/** The shipped topology as a fresh clone holds it: with the demo feed's keyring, without keys. */
+function freshClone(): string {
+  const dir = tempDir();
+  copyFileSync(path.join(REPO_ROOT, 'topology.yaml'), path.join(dir, 'topology.yaml'));
+  mkdirSync(path.join(dir, 'assets/demo-feed'), { recursive: true });
+  copyFileSync(path.join(REPO_ROOT, 'assets/demo-feed/vendor.gpg'), path.join(dir, 'assets/demo-feed/vendor.gpg'));
+  return dir;
+}
+
 describe('sluice check', () => {
   it('passes on the shipped topology in a fresh clone (no keys yet): prints the tree, warns how to create the key', async () => {
-    const dir = tempDir();
-    copyFileSync(path.join(REPO_ROOT, 'topology.yaml'), path.join(dir, 'topology.yaml'));
+    const dir = freshClone();
     const r = await runCli(['check'], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /hq {2}\(primary\)/);
@@ -41,9 +49,8 @@ describe('sluice check', () => {
   });
 
   it('a public key that is not an Ed25519 key is an error, not a warning', async () => {
-    const dir = tempDir();
-    copyFileSync(path.join(REPO_ROOT, 'topology.yaml'), path.join(dir, 'topology.yaml'));
-    (await import('node:fs')).mkdirSync(path.join(dir, 'keys'));
+    const dir = freshClone();
+    mkdirSync(path.join(dir, 'keys'));
     writeFileSync(path.join(dir, 'keys/catalog.pub'), 'not a key');
     const r = await runCli(['check', '-t', path.join(dir, 'topology.yaml')]);
     assert.equal(r.code, 1);

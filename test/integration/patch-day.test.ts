@@ -112,4 +112,44 @@ describe('patch day as Debian ships fixes: whole source packages, and each vendo
       assert.ok(!policy.out.includes(theirs), `a ${suite} machine sees nothing of the other suite`);
     }
   });
+
+  it('two feeds never mix: a source one claims is refused without --feed, and an id another feed took first fails the sync loudly instead of withholding the fix', async () => {
+    const debian = new FixtureAptRepo();
+    await debian.listen();
+    debian.addPackage({ name: 'libssl3', version: '3.0.14-1', source: 'openssl' });
+    debian.addPackage({ name: 'openssl', version: '3.0.14-1' });
+    debian.publish({ suite: 'bookworm-security' });
+    const third = new FixtureAptRepo();
+    await third.listen();
+    third.addPackage({ name: 'vendor-agent', version: '6.6.6', source: 'openssl (3.0.14-1)' });
+    third.addPackage({ name: 'openssl', version: '3.0.15-1' });
+    third.publish({ suite: 'stable' });
+    const feed = (name: string, repo: FixtureAptRepo, suite: string) => `  ${name}: { type: apt, url: "${repo.url}", suites: [${suite}], components: [main], architectures: [amd64], keyring: "${repo.keyringPath}" }`;
+    const c = await makeCluster([{ name: 'hq' }], ['rings: [pilot]', 'feeds:', feed('debian', debian, 'bookworm-security'), feed('thirdparty', third, 'stable')].join('\n'));
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    const hq = await startNode(c.topology, 'hq', c.secrets, TEST_TUNING);
+    assert.equal((await cli('feeds', 'sync', 'debian')).code, 0);
+    assert.equal((await cli('feeds', 'sync', 'thirdparty')).code, 0);
+
+    // The third party also names openssl as a source: the source alone is ambiguous.
+    let r = await cli('approve', '--source', 'openssl@3.0.14-1', '--ring', 'pilot');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /source openssl 3\.0\.14-1 is claimed by feeds (debian and thirdparty|thirdparty and debian); name the vendor whose fix this is with "feed"/);
+    r = await cli('approve', '--source', 'openssl@3.0.14-1', '--feed', 'debian', '--ring', 'pilot');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /approved for pilot: libssl3@3\.0\.14-1, openssl@3\.0\.14-1\n/);
+    assert.deepEqual([...(hq.catalog.state.get('vendor-agent@6.6.6')?.approvals.keys() ?? [])], []);
+
+    // Debian ships openssl 3.0.15-1, an id the third party took first: the sync says so and fails.
+    debian.addPackage({ name: 'libssl3', version: '3.0.15-1', source: 'openssl' });
+    debian.addPackage({ name: 'openssl', version: '3.0.15-1' });
+    debian.publish({ suite: 'bookworm-security' });
+    r = await cli('feeds', 'sync', 'debian');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /FEED_CONFLICT.*openssl@3\.0\.15-1 \(from feed thirdparty\).*the 1 other new version\(s\) were/);
+    assert.ok(hq.catalog.state.get('libssl3@3.0.15-1'), 'the rest of the feed is in');
+    const feeds = await cli('feeds');
+    assert.equal(feeds.code, 1, 'sluice feeds fails while a conflict stands');
+    assert.match(feeds.stderr, /FEED_CONFLICT/);
+  });
 });

@@ -120,5 +120,9 @@ describe('rings that hold: pilot gets the fix while broad keeps what it has, the
     const plan = await cli('plan');
     assert.match(plan.stdout, /hello@1\.2-1 pilot → broad: HELD: 1 of 3 pilot clients failed/);
     assert.ok((await indexOf('broad')).includes('Version: 1.1-1') && !(await indexOf('broad')).includes('Version: 1.2-1'), 'broad keeps 1.1-1');
+    // The console says the same, on each package's page at the primary.
+    const page = async (id: string) => (await request(`${c.topology.nodes.get('hq')!.url}/ui/packages/${encodeURIComponent(id)}`)).body.text();
+    assert.match(await page('hello@1.2-1'), /pilot → broad<\/strong>: <span class="state state-declined">held<\/span> 1 of 3 pilot clients failed: dpkg left it half-configured/);
+    assert.match(await page('hello@1.1-1'), /pilot → broad<\/strong>: promoted .* by rule:pilot→broad: 2 of 2 pilot clients succeeded, 0 failed \(branch 2\/2\)/);
   });
 });

@@ -86,6 +86,13 @@ describe('vendor feeds: RPM repositories synced into the catalog at the primary'
     assert.notEqual(unknown.code, 0);
     assert.match(unknown.stderr, /PACKAGE_NOT_FOUND.*no feed listed it/);
 
+    // An endpoint's .repo is read line by line by dnf: nothing the caller passes may add a line (gpgcheck=0).
+    for (const args of [['--server', 'https://branch.example:7402/\ngpgcheck=0'], ['--server', 'https://branch.example:7402', '--ca', '/etc/ca.pem\ngpgcheck=0'], ['--server', 'https://branch.example:7402', '--key-dir', '/etc/pki\rgpgcheck=0']]) {
+      const refused = await cli('rpm-repo', '--ring', 'pilot', '--keys', '/nonexistent', ...args);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /USAGE.*(no spaces, line breaks or control characters)/);
+    }
+
     // Approved: the primary fetches each .rpm and stores it once its signature verified.
     await waitFor('the approved packages stored at the primary', () => hq.store.has(hello2.sha256) && hq.store.has(docs.sha256), 30_000);
   });

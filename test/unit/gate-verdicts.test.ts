@@ -27,7 +27,7 @@ function state(bodies: RecordBody[]): CatalogState {
 function topology(rings: string) {
   const dir = tempDir();
   const file = path.join(dir, 'topology.yaml');
-  writeFileSync(file, ['version: 1', 'primary: hq', 'trust: { catalogKey: k.pub }', rings, 'regions: { main: { timezone: UTC } }', 'nodes:', '  hq: { url: "http://127.0.0.1:1", region: main }', '  b: { url: "http://127.0.0.1:2", region: main, upstream: hq, ring: [pilot, broad] }'].join('\n'));
+  writeFileSync(file, ['version: 1', 'primary: hq', 'trust: { catalogKey: k.pub }', rings, 'regions: { main: { timezone: UTC } }', 'nodes:', '  hq: { url: "http://127.0.0.1:1", region: main }', '  b: { url: "http://127.0.0.1:2", region: main, upstream: hq, ring: [pilot, broad] }', '  c: { url: "http://127.0.0.1:3", region: main, upstream: hq, ring: pilot }', '  d: { url: "http://127.0.0.1:4", region: main, upstream: hq, ring: broad }'].join('\n'));
   return loadTopology(file);
 }
 
@@ -63,6 +63,14 @@ describe('promotion gates decide from the reports alone, the same way every time
     const hot = gateVerdicts(s, t, { b: site({ 'hot@1': { succeeded: 3 } }) }, T0 + 2 * H).find((x) => x.package === 'hot@1')!;
     assert.equal(hot.state, 'ready', 'two hours suffice for a critical package');
     assert.equal(hot.gate.afterMs, 2 * H);
+  });
+
+  it('counts only sites whose node serves the gated ring: a broad-only site\'s figures for pilot move nothing', () => {
+    const s = state(records);
+    const v = gateVerdicts(s, t, { d: site({ 'fix@2': { succeeded: 50 } }), b: site({ 'fix@2': { succeeded: 1 } }) }, T0 + 80 * H).find((x) => x.package === 'fix@2')!;
+    assert.equal(v.evidence.clients, 1, 'd serves broad only');
+    assert.deepEqual(Object.keys(v.evidence.sites), ['b']);
+    assert.equal(v.state, 'waiting');
   });
 
   it('leaves the gate once the next ring has it, or a successor replaced it in its ring; propose asks a person', () => {

@@ -8,6 +8,7 @@ import { previewApproval } from '../approval-preview.js';
 import { previewWithdraw } from '../withdraw-preview.js';
 import { mayOnRings, requireRings, ringsInScope } from '../ring-scope.js';
 import { packageRingsSection } from './package-rings.js';
+import { packagePromotionSection } from './package-promotion.js';
 import { html, type Html } from '../html.js';
 import { page, plural, utc } from '../layout.js';
 import { pageNav, pageOf } from '../paging.js';
@@ -29,16 +30,24 @@ export interface PackageFilter {
 /** Packages: the catalog with state, severity, rings, files and sizes; filter, search, publish. */
 export function packagesPage(ctx: ViewContext, filter: PackageFilter): Html {
   const { catalog } = ctx.deps;
-  const all = [...catalog.state.all()].reverse();
   const q = (filter.q ?? '').trim().toLowerCase();
-  const shown = all.filter(
-    (p) =>
-      (!q || p.id.toLowerCase().includes(q) || (p.classification ?? '').toLowerCase().includes(q)) &&
-      (!filter.state || catalog.state.stateOf(p) === filter.state) &&
-      (!filter.severity || p.severity === filter.severity) &&
-      (!filter.feed || (filter.feed === '-' ? !p.feed : p.feed?.name === filter.feed)),
-  );
-  const feeds = [...new Set([...ctx.deps.topology.feeds.keys(), ...all.flatMap((p) => (p.feed ? [p.feed.name] : []))])].sort();
+  // One pass over the catalog (a whole archive is 60,000 versions): the matches, newest first,
+  // and how many of them are new; only the page's rows are rendered.
+  const shown: PackageView[] = [];
+  let fresh = 0;
+  const stateFilter = filter.state || ctx.may('approve');
+  for (const p of catalog.state.all()) {
+    if (q && !p.id.toLowerCase().includes(q) && !(p.classification ?? '').toLowerCase().includes(q)) continue;
+    if (filter.severity && p.severity !== filter.severity) continue;
+    if (filter.feed && (filter.feed === '-' ? p.feedName !== undefined : p.feedName !== filter.feed)) continue;
+    const state = stateFilter ? catalog.state.stateOf(p) : undefined;
+    if (filter.state && state !== filter.state) continue;
+    if (state === 'new') fresh++;
+    shown.push(p);
+  }
+  shown.reverse();
+  const all = { length: catalog.state.size };
+  const feeds = [...new Set([...ctx.deps.topology.feeds.keys(), ...catalog.state.feedNames()])].sort();
   const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v) as [string, string][]).toString();
   const paged = pageOf(shown, filter.page);
   const body = html`
@@ -54,7 +63,7 @@ ${ctx.may('publish') ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ?
 </form>
 <div id="package-list" hx-get="/ui/packages${query ? `?${query}` : ''}" hx-trigger="sse:catalog" hx-select="#package-list" hx-swap="outerHTML">
 <p class="count" aria-live="polite">${shown.length === all.length ? plural(all.length, 'package') : `${shown.length} of ${plural(all.length, 'package')}`}</p>
-${ctx.may('approve') ? bulkApproveForm(ctx, filter, shown.filter((p) => catalog.state.stateOf(p) === 'new').length) : ''}
+${ctx.may('approve') ? bulkApproveForm(ctx, filter, fresh) : ''}
 <div class="table-wrap" tabindex="0" role="region" aria-label="Packages">
 <table>
 <thead><tr><th scope="col">Package</th><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Rings</th><th scope="col">Files</th><th scope="col" class="num">Size</th><th scope="col">Published</th></tr></thead>
@@ -91,7 +100,7 @@ export function bulkSelection(ctx: ViewContext, filter: PackageFilter): PackageV
       catalog.state.stateOf(p) === 'new' &&
       (!q || p.id.toLowerCase().includes(q) || (p.classification ?? '').toLowerCase().includes(q)) &&
       (!filter.severity || p.severity === filter.severity) &&
-      (!filter.feed || (filter.feed === '-' ? !p.feed : p.feed?.name === filter.feed)),
+      (!filter.feed || (filter.feed === '-' ? p.feedName === undefined : p.feedName === filter.feed)),
   );
 }
 
@@ -173,6 +182,7 @@ export function packagePage(ctx: ViewContext, id: string): Html {
   ${p.supersededBy ? html`<dt>Superseded by</dt><dd><a href="/ui/packages/${encodeURIComponent(p.supersededBy)}">${p.supersededBy}</a></dd>` : ''}
 </dl>
 ${packageRingsSection(ctx, p)}
+${packagePromotionSection(ctx, p)}
 ${
   ctx.may('approve')
     ? html`<section class="panel actions" aria-labelledby="actions-title">

@@ -21,7 +21,7 @@ function packageFilter(state: CatalogState, q: Record<string, string | undefined
   const text = q.q?.toLowerCase();
   return (p) =>
     (q.state === undefined || state.stateOf(p) === q.state) &&
-    (q.feed === undefined || (q.feed === '-' ? !p.feed : p.feed?.name === q.feed)) &&
+    (q.feed === undefined || (q.feed === '-' ? p.feedName === undefined : p.feedName === q.feed)) &&
     (q.name === undefined || p.name === q.name) &&
     (source === undefined || (p.source !== undefined && p.source.name === source.name && (source.version === undefined || p.source.version === source.version))) &&
     (q.ring === undefined || state.approvedFor(p, q.ring)) &&
@@ -126,8 +126,12 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     } else if (body.source !== undefined) {
       const source = typeof body.source === 'string' ? parsePackageId(body.source) : undefined;
       if (!source) throw new SluiceError('BAD_REQUEST', `"source" must be name@version, e.g. "openssl@3.0.15-1~deb12u1"; ${usage}`);
-      ids = deps.catalog.state.fromSource(source.name, source.version).filter((p) => body.feed === undefined || p.feed?.name === body.feed).map((p) => p.id);
-      if (ids.length === 0) throw new SluiceError('PACKAGE_NOT_FOUND', `no feed package is built from source ${source.name} ${source.version}${body.feed ? ` in feed ${String(body.feed)}` : ''}; see "sluice packages --source ${source.name}"`);
+      const built = deps.catalog.state.fromSource(source.name, source.version).filter((p) => body.feed === undefined || p.feedName === body.feed);
+      if (built.length === 0) throw new SluiceError('PACKAGE_NOT_FOUND', `no feed package is built from source ${source.name} ${source.version}${body.feed ? ` in feed ${String(body.feed)}` : ''}; see "sluice packages --source ${source.name}"`);
+      // A source name is the vendor's word: two feeds may both claim one. Never mix them.
+      const feeds = [...new Set(built.map((p) => p.feedName))];
+      if (feeds.length > 1) throw new SluiceError('BAD_REQUEST', `source ${source.name} ${source.version} is claimed by feeds ${feeds.join(' and ')}; name the vendor whose fix this is with "feed" (sluice approve --source ${source.name}@${source.version} --feed ${feeds[0]})`);
+      ids = built.map((p) => p.id);
     } else {
       const list = body.ids;
       if (!Array.isArray(list) || list.length === 0 || list.length > MAX_APPROVALS || !list.every((i) => typeof i === 'string')) throw new SluiceError('BAD_REQUEST', usage);

@@ -8,6 +8,7 @@ import { HTTP_LIMITS, type HttpDeps } from '../deps.js';
 import { authorize, principalOf, requireRole, requireToken } from '../require-token.js';
 import { visibleSites } from '../../auth/site-scope.js';
 import { RING_ALL } from '../../catalog/records.js';
+import { escapeUnprintable } from '../../domain/printable.js';
 
 export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'endpointTokens' | 'node' | 'reports' | 'rollup' | 'credentials' | 'refusals' | 'sessions' | 'metrics' | 'peerAuth' | 'catalog' | 'topology'>): void {
   /** Endpoints report install outcomes with their site's token (SLUICE_ENDPOINT_TOKEN). */
@@ -27,7 +28,8 @@ export function registerReportRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 
     const rings = deps.node.rings;
     const foreign = parsed.data.reports.find((r) => r.ring !== undefined && r.ring !== RING_ALL && !rings.includes(r.ring));
     if (foreign) throw new SluiceError('BAD_REQUEST', `report for ${foreign.package.slice(0, 200)} names ring "${foreign.ring}", which node ${deps.node.name} does not serve (its rings: ${rings.join(', ') || 'none: all only'}); set the endpoint's ring to one of them`);
-    const tagged = parsed.data.reports.map((r) => (r.ring === undefined && rings.length === 1 ? { ...r, ring: rings[0]! } : r));
+    // An installer's message is an endpoint's text: what a terminal would act on is written out.
+    const tagged = parsed.data.reports.map((r) => ({ ...r, ...(r.error !== undefined ? { error: escapeUnprintable(r.error).slice(0, 2000) } : {}), ...(r.ring === undefined && rings.length === 1 ? { ring: rings[0]! } : {}) }));
     const known = tagged.filter((r) => deps.catalog.state.get(r.package) !== undefined);
     const unknown = parsed.data.reports.length - known.length;
     if (unknown > 0) deps.metrics.reportsIgnored.inc(unknown);
