@@ -8,6 +8,7 @@ import { AptPublisher } from '../feeds/apt-publisher.js';
 import { RpmPublisher } from '../feeds/rpm-publisher.js';
 import { FeedScheduler } from '../feeds/feed-scheduler.js';
 import { FeedState } from '../feeds/feed-state.js';
+import { advisoryWarnings } from '../feeds/advisory-check.js';
 import { dependencyWarnings, type DependencyWarning } from '../feeds/dependency-check.js';
 import { RepositoryKeys } from '../feeds/repository-key.js';
 import { VendorFetcher } from '../feeds/vendor-fetcher.js';
@@ -64,7 +65,7 @@ export class PrimaryRole {
     // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
     this.vendorClient = new EnvHttpProxyAgent();
     const feedState = (this.feedState = new FeedState(p.db));
-    this.approvalCheck = (ids, ring) => dependencyWarnings(p.catalog.state, feedState, ids, ring);
+    this.approvalCheck = async (ids, ring) => [...(await dependencyWarnings(p.catalog.state, feedState, ids, ring)), ...(await advisoryWarnings(p.catalog.state, feedState, ids, ring))];
     this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, store: p.store, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
     if (p.secrets.aptKeyPath) {
       const keys = await RepositoryKeys.open(p.secrets.aptKeyPath);

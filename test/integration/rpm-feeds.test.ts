@@ -82,6 +82,11 @@ describe('vendor feeds: RPM repositories synced into the catalog at the primary'
     assert.match(approved.stdout, /approved for pilot: .*hello/);
     assert.equal(hq.catalog.seq, seq + 2, 'two approvals, one append');
     assert.ok(state.approvedFor(state.get('hello-docs@1.0-1.el9')!, 'pilot'));
+    assert.doesNotMatch(approved.stderr, /warning/, 'the whole advisory: nothing left out');
+    // Part of an advisory: approved, with a warning naming the rest and the command that takes it whole.
+    const part = await cli('approve', 'hello@1.0-2.el9', '--ring', 'broad');
+    assert.equal(part.code, 0, part.stderr);
+    assert.match(part.stderr, /warning: hello@1\.0-2\.el9 is one of the 2 packages of advisory TEST-2024:0002; hello-docs@1\.0-1\.el9 is not approved for broad: approve the whole advisory \(sluice approve --advisory TEST-2024:0002 --ring broad\)/);
     const unknown = await cli('approve', '--advisory', 'TEST-2099:9999', '--ring', 'pilot');
     assert.notEqual(unknown.code, 0);
     assert.match(unknown.stderr, /PACKAGE_NOT_FOUND.*no feed listed it/);
