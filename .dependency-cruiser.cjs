@@ -31,10 +31,10 @@ const forbidden = [
   { name: 'primary-not-downstream', comment: 'What only the primary runs never imports what only a downstream node runs.', severity: 'error', from: { path: folder(roles.primary) }, to: { path: folder(roles.downstream) } },
   {
     name: 'every-node-not-roles',
-    comment: 'What every node runs (the store, the downloader, serving blobs and APT, status...) knows no role; the daemon joins them. The Debian formats (feeds/deb822.ts, a control-file parser; feeds/debian-version.ts, version order) are read by every node (APT serving, the by-ring view), not the primary\'s work.',
+    comment: 'What every node runs (the store, the downloader, serving blobs and APT, status...) knows no role; the daemon joins them. The package formats (feeds/deb822.ts, a control-file parser; feeds/repodata-stream.ts, dnf metadata; feeds/version-order.ts over debian-version.ts and rpm-version.ts) are read by every node (APT and dnf serving, the by-ring view), not the primary\'s work.',
     severity: 'error',
     from: { path: folder(everyNode) },
-    to: { path: folder([...roles.primary, ...roles.downstream]), pathNot: '^src/feeds/(deb822|debian-version)\\.ts$' },
+    to: { path: folder([...roles.primary, ...roles.downstream]), pathNot: '^src/feeds/(deb822|debian-version|rpm-version|version-order|repodata-stream)\\.ts$' },
   },
   { name: 'replicate-not-http', comment: 'The daemon joins HTTP and replication; neither knows the other (HTTP is every node\'s, so it knows no role either).', severity: 'error', from: { path: folder(['replicate']) }, to: { path: folder(['http', 'console']) } },
   { name: 'http-not-console', comment: 'The daemon registers the console on the node\'s server; the HTTP layer never knows the console (the console may use http/ helpers).', severity: 'error', from: { path: folder(['http']) }, to: { path: folder(['console']) } },

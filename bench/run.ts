@@ -14,6 +14,7 @@ import { siblingsScenario } from './scenarios/siblings.js';
 import { backgroundScenario } from './scenarios/background.js';
 import { feedsScenario } from './scenarios/feeds.js';
 import { feedsMainScenario } from './scenarios/feeds-main.js';
+import { feedsRpmScenario } from './scenarios/feeds-rpm.js';
 
 /**
  * `npm run bench [-- --quick] [scenario...]`: each scenario against Sluice and a reference
@@ -33,9 +34,11 @@ const SCENARIOS: Record<string, (o: { quick: boolean; reps: number }) => Promise
   tree: treeScenario,
   siblings: siblingsScenario,
   background: backgroundScenario,
-  // The security suite, then the whole release suite (Debian main): both from this machine's mirror.
-  feeds: async () => `${await feedsScenario()}\n\n${await feedsMainScenario()}`,
+  // The security suite, then the whole release suite (Debian main): both from this machine's
+  // mirror; then a generated RPM repository of 20,000 NEVRAs.
+  feeds: async () => `${await feedsScenario()}\n\n${await feedsMainScenario()}\n\n${await feedsRpmScenario()}`,
   'feeds-main': feedsMainScenario,
+  'feeds-rpm': feedsRpmScenario,
 };
 
 const args = process.argv.slice(2);

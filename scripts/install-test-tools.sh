@@ -13,6 +13,9 @@
 #   dpkg-dev, apt-utils, gnupg, xz-utils
 #               the vendor-feed tests build a real APT repository (dpkg-deb, apt-ftparchive,
 #               a throwaway gpg key, xz) and drive the real apt-get against the tree
+#   rpm, createrepo-c, dnf, zstd
+#               the RPM-feed tests build real RPM repositories (rpmbuild, rpmsign, createrepo_c,
+#               modifyrepo_c; zstd for zstd-compressed repodata) and drive the real dnf against the tree
 # Benchmarks also use wrk and pv (npm run bench names whichever is missing).
 set -euo pipefail
 need=()
@@ -30,6 +33,10 @@ command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-scanpackages >/dev/null 2
 command -v apt-ftparchive >/dev/null 2>&1 || need+=(apt-utils)
 command -v gpg >/dev/null 2>&1 && command -v gpgv >/dev/null 2>&1 || need+=(gnupg gpgv)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v rpmbuild >/dev/null 2>&1 && command -v rpmsign >/dev/null 2>&1 || need+=(rpm)
+command -v createrepo_c >/dev/null 2>&1 && command -v modifyrepo_c >/dev/null 2>&1 || need+=(createrepo-c)
+command -v dnf >/dev/null 2>&1 || need+=(dnf)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -19,6 +19,7 @@ import { PrimaryRole, loadSigningKeys } from './daemon/primary-role.js';
 import { runCloseSteps } from './daemon/close-steps.js';
 import { SluiceError, toSluiceError } from './errors.js';
 import { AptServing } from './http/apt-serving.js';
+import { RpmServing } from './http/rpm-serving.js';
 import { fingerprintOf } from './feeds/repository-key.js';
 import { closeDrained } from './http/drain.js';
 import { PeerAuth } from './http/peer-auth.js';
@@ -222,7 +223,9 @@ export class SluiceNode {
       ...(this.primary?.feeds ? { feeds: this.primary.feeds } : {}),
       ...(this.primary?.promotions ? { promotions: this.primary.promotions } : {}),
       ...(this.primary?.approvalCheck ? { approvalCheck: this.primary.approvalCheck } : {}),
+      ...(this.primary?.feedState ? { advisories: this.primary.feedState } : {}),
       apt: new AptServing(catalog, store, fingerprintOf),
+      rpm: new RpmServing(catalog, store, fingerprintOf),
       egress: new EgressLimiter(this.spec.egress.rateBytesPerSec, this.spec.egress.perChildBytesPerSec),
       metrics: this.metrics,
       logger: this.log,

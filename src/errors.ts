@@ -63,7 +63,7 @@ export const ERROR_CATALOGUE = {
   CATALOG_ROOT_INVALID: { status: 502, retryable: true },
   CATALOG_STALE: { status: 502, retryable: true },
   CATALOG_UNVERIFIED: { status: 502, retryable: true },
-  // vendor feeds (the primary following an APT repository)
+  // vendor feeds (the primary following an APT or RPM repository)
   FEED_KEYRING: { status: 500, retryable: false },
   FEED_UNREACHABLE: { status: 502, retryable: true },
   FEED_SIGNATURE: { status: 502, retryable: true },
@@ -74,6 +74,7 @@ export const ERROR_CATALOGUE = {
   FEED_TOO_LARGE: { status: 502, retryable: true },
   FEED_NOT_FOUND: { status: 404, retryable: false },
   FEED_CONFLICT: { status: 409, retryable: false },
+  FEED_PACKAGE_SIGNATURE: { status: 502, retryable: false },
   // transfers and peers
   UPSTREAM_UNREACHABLE: { status: 502, retryable: true },
   UPSTREAM_BAD_RESPONSE: { status: 502, retryable: true },

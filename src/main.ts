@@ -2,6 +2,7 @@
 import { Command, CommanderError, type Option } from 'commander';
 import { registerAgent } from './cli/agent.js';
 import { registerAptSource } from './cli/apt-source.js';
+import { registerRpmRepo } from './cli/rpm-repo.js';
 import { registerPromotions } from './cli/promotions.js';
 import { registerCert } from './cli/cert.js';
 import { registerCheck } from './cli/check.js';
@@ -52,6 +53,7 @@ registerReport(program);
 registerOffline(program);
 registerFeeds(program);
 registerAptSource(program);
+registerRpmRepo(program);
 registerPromotions(program);
 registerAccess(program);
 for (const cmd of program.commands) cmd.exitOverride();

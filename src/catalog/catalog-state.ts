@@ -50,7 +50,16 @@ export interface AptIndexView {
   readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string }[];
 }
 
-/** APT indexes kept per ring: the newest, and older ones a node serves until it holds the newest. */
+/** A ring's signed dnf repository of one vendor RPM repository (records.ts `rpm-index`). */
+export interface RpmIndexView {
+  readonly ring: string;
+  readonly repo: string;
+  readonly seq: number;
+  readonly at: string;
+  readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string }[];
+}
+
+/** APT (and dnf) indexes kept per ring: the newest, and older ones a node serves until it holds the newest. */
 const APT_INDEXES_KEPT = 3;
 
 /** A feed package's feed, its file paths rebuilt from the interned directories when read. */
@@ -149,6 +158,7 @@ class Interner {
 export class CatalogState {
   private readonly packages = new Map<string, PackageEntry>();
   private readonly aptIndexes = new Map<string, AptIndexView[]>();
+  private readonly rpmIndexes = new Map<string, RpmIndexView[]>();
   /** Packages with an approval for some ring: what every question of "who receives what" starts from. */
   private readonly approvedIds = new Set<string>();
   private readonly strings = new Interner();
@@ -180,6 +190,12 @@ export class CatalogState {
       const key = `${record.ring}\u0000${record.suite}`;
       const list = [{ ring: record.ring, suite: record.suite, seq: record.seq, at: record.at, files: record.files }, ...(this.aptIndexes.get(key) ?? [])];
       this.aptIndexes.set(key, list.slice(0, APT_INDEXES_KEPT));
+      return;
+    }
+    if (record.type === 'rpm-index') {
+      const key = `${record.ring}\u0000${record.repo}`;
+      const list = [{ ring: record.ring, repo: record.repo, seq: record.seq, at: record.at, files: record.files }, ...(this.rpmIndexes.get(key) ?? [])];
+      this.rpmIndexes.set(key, list.slice(0, APT_INDEXES_KEPT));
       return;
     }
     const pkg = this.packages.get(record.id);
@@ -278,6 +294,24 @@ export class CatalogState {
   /** Every (ring, suite) with an APT index. */
   aptSuites(): { ring: string; suite: string }[] {
     return [...this.aptIndexes.keys()].map((k) => ({ ring: k.slice(0, k.indexOf('\u0000')), suite: k.slice(k.indexOf('\u0000') + 1) }));
+  }
+
+  /** A ring's dnf indexes of one repository, newest first; without a repository, those of every repository of the ring. */
+  rpmIndexesOf(ring: string, repo?: string): readonly RpmIndexView[] {
+    if (repo !== undefined) return this.rpmIndexes.get(`${ring}\u0000${repo}`) ?? [];
+    const out: RpmIndexView[] = [];
+    for (const [key, list] of this.rpmIndexes) if (key.slice(0, key.indexOf('\u0000')) === ring) out.push(...list);
+    return out.sort((a, b) => b.seq - a.seq);
+  }
+
+  /** Rings that have a dnf index. */
+  rpmRings(): IterableIterator<string> {
+    return new Set([...this.rpmIndexes.keys()].map((k) => k.slice(0, k.indexOf('\u0000')))).values();
+  }
+
+  /** Every (ring, repo) with a dnf index. */
+  rpmRepos(): { ring: string; repo: string }[] {
+    return [...this.rpmIndexes.keys()].map((k) => ({ ring: k.slice(0, k.indexOf('\u0000')), repo: k.slice(k.indexOf('\u0000') + 1) }));
   }
 
   get(id: string): PackageView | undefined {

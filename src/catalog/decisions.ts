@@ -16,7 +16,7 @@ const label = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", 
 export const publishMetaSchema = z
   .object({
     name: z.string().regex(PACKAGE_NAME_PATTERN, 'a package name: letters, digits, ".", "_", "+" or "-", starting with a letter or digit, at most 128'),
-    version: z.string().regex(PACKAGE_VERSION_PATTERN, 'a version: letters, digits, ".", "+", "_", "~", ":" or "-", at most 128'),
+    version: z.string().regex(PACKAGE_VERSION_PATTERN, 'a version: letters, digits, ".", "+", "_", "~", "^", ":" or "-", at most 128'),
     severity: z.enum(SEVERITIES).default('moderate'),
     classification: label.optional(),
     platform: label.optional(),

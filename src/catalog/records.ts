@@ -14,10 +14,11 @@ export const GENESIS_HASH = '0'.repeat(64);
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 /**
  * `name@version`; names and versions are what package managers commonly allow. Debian
- * versions are taken as they are: an epoch (`1:2.3-4`), `~` and `+` included.
+ * versions are taken as they are: an epoch (`1:2.3-4`), `~` and `+` included; so are RPM
+ * ones (`[epoch:]version-release`), whose snapshots sort with `^` (Fedora's `0^20240101git…`).
  */
 export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._+-]{0,127}$/i;
-export const PACKAGE_VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_~:-]{0,127}$/;
+export const PACKAGE_VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_~^:-]{0,127}$/;
 export const RING_ALL = 'all';
 
 const sha256 = z.string().regex(SHA256_PATTERN);
@@ -32,6 +33,9 @@ export const fileEntrySchema = z
     language: z.string().max(64).optional(),
   })
   .strict();
+
+/** The files of a signed repository index (APT or dnf): relative paths, each a blob. */
+const indexFiles = z.array(z.object({ path: z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/).refine((p) => !p.split('/').some((s) => s === '..' || s === '' || s === '.'), 'a relative path'), size: z.number().int().nonnegative(), sha256 }).strict()).min(1).max(200);
 
 const base = { seq: z.number().int().positive(), prev: sha256, hash: sha256, at: z.string().datetime(), by: z.string().min(1).max(128) };
 
@@ -79,7 +83,23 @@ export const recordSchema = z.discriminatedUnion('type', [
       type: z.literal('apt-index'),
       ring: z.string().min(1).max(64),
       suite: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
-      files: z.array(z.object({ path: z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/).refine((p) => !p.split('/').some((s) => s === '..' || s === '' || s === '.'), 'a relative path'), size: z.number().int().nonnegative(), sha256 }).strict()).min(1).max(200),
+      files: indexFiles,
+    })
+    .strict(),
+  /**
+   * A ring's dnf repository of one vendor RPM repository as the primary signed it (repomd.xml,
+   * its detached repomd.xml.asc, primary, filelists, other and updateinfo, the ring's key), each
+   * file a blob: nodes serve it unchanged once they hold every file it lists and every package
+   * its primary names, so dnf on an endpoint checks the primary's signature (repo_gpgcheck)
+   * whatever hub it came through.
+   */
+  z
+    .object({
+      ...base,
+      type: z.literal('rpm-index'),
+      ring: z.string().min(1).max(64),
+      repo: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/),
+      files: indexFiles,
     })
     .strict(),
 ]);

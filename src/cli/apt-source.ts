@@ -54,7 +54,7 @@ function readTopology(cmd: Command, opts: { server?: string; keys?: string }): T
   return topologyOf(cmd);
 }
 
-function serverUrl(opts: { server?: string; node?: string }, topology: Topology | undefined, ring: string): string {
+export function serverUrl(opts: { server?: string; node?: string }, topology: Topology | undefined, ring: string): string {
   if (opts.server && opts.node) throw new SluiceError('USAGE', 'pass --server URL or --node NAME, not both');
   let url = opts.server;
   if (!url && opts.node) {

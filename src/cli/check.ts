@@ -66,7 +66,8 @@ function isPrimaryName(raw: unknown): string | undefined {
 function feedsSummary(topology: Topology, keyrings: ReadonlyMap<string, KeyringSummary>, skippedFor: string | undefined): string {
   const lines = ['feeds (checked without the network; the vendor\'s signature is checked at each sync):'];
   for (const f of topology.feeds.values()) {
-    lines.push(`  ${f.name}  ${f.url}  suites ${f.suites.join(',')}  components ${f.components.join(',')}  architectures ${f.architectures.join(',')}${f.packages ? `  packages ${[...f.packages].join(',')}` : ''}`);
+    const where = f.type === 'rpm' ? `repos ${[...f.repos].map(([repo, dir]) => `${repo}=${dir || '.'}`).join(',')}${f.requireSignedMetadata ? '  signed metadata required' : ''}` : `suites ${f.suites.join(',')}  components ${f.components.join(',')}`;
+    lines.push(`  ${f.name}  ${f.url}  ${where}  architectures ${f.architectures.join(',')}${f.packages ? `  packages ${[...f.packages].join(',')}` : ''}`);
     const k = keyrings.get(f.name);
     const relative = path.relative(process.cwd(), f.keyringPath);
     const shown = relative && !relative.startsWith('..') ? relative : f.keyringPath;
@@ -86,7 +87,7 @@ function aptKeyWarnings(topology: Topology): string[] {
   if (!topology.feeds.size || !dir) return [];
   const shown = path.relative(process.cwd(), dir) || dir;
   const missing = [RING_ALL, ...topology.rings.filter((r) => r !== RING_ALL)].filter((r) => !existsSync(ringKeyPaths(dir, r).publicPath));
-  return missing.length ? [`warning: trust.aptKeys ${shown} has no key for ring(s) ${missing.join(', ')}: their APT repositories are not signed; make them with "sluice keygen --apt --out ${shown}" (on the primary, where SLUICE_APT_KEY points)`] : [];
+  return missing.length ? [`warning: trust.aptKeys ${shown} has no key for ring(s) ${missing.join(', ')}: their APT and dnf repositories are not signed; make them with "sluice keygen --apt --out ${shown}" (on the primary, where SLUICE_APT_KEY points)`] : [];
 }
 
 /** Plain HTTP beyond this machine carries tokens in clear; trust.ca must exist for https nodes. */

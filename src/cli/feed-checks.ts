@@ -42,6 +42,8 @@ const EXPIRY_WARNING_DAYS = 30;
  * Architecture names of Debian's and Ubuntu's archives (released and ports): a name outside
  * them is most likely a typo, which the first sync would only report as a missing index.
  */
+/** The architectures RPM distributions build for (rpm's names), for a typo's warning. */
+const KNOWN_RPM_ARCHITECTURES = ['x86_64', 'aarch64', 'ppc64le', 's390x', 'i686', 'armv7hl', 'riscv64', 'x86_64_v2', 'x86_64_v3', 'x86_64_v4'];
 const KNOWN_ARCHITECTURES = ['amd64', 'arm64', 'armel', 'armhf', 'i386', 'mips64el', 'mipsel', 'ppc64el', 'riscv64', 's390x', 'loong64', 'alpha', 'hppa', 'hurd-amd64', 'hurd-i386', 'ia64', 'm68k', 'powerpc', 'ppc64', 'sh4', 'sparc64', 'x32'];
 
 type Obj = Record<string, unknown>;
@@ -69,7 +71,15 @@ export async function checkFeeds(raw: unknown, topologyDir: string, o: { keyring
     duplicates(feed.components, at('components'), 'component', out.errors);
     duplicates(feed.architectures, at('architectures'), 'architecture', out.errors);
     duplicates(feed.packages, at('packages'), 'package', out.warnings);
-    if (Array.isArray(feed.architectures)) {
+    if (Array.isArray(feed.architectures) && feed.type === 'rpm') {
+      feed.architectures.forEach((arch, i) => {
+        if (!isStr(arch) || KNOWN_RPM_ARCHITECTURES.includes(arch)) return;
+        if (arch === 'noarch') return void out.warnings.push({ path: at('architectures', i), message: '"noarch" is not a machine\'s architecture: noarch packages always come along; list the architectures of your machines (x86_64, aarch64, ...)' });
+        const guess = closest(arch, KNOWN_RPM_ARCHITECTURES);
+        const near = distance(arch, guess) <= 2 ? ` (did you mean "${guess}"?)` : '';
+        out.warnings.push({ path: at('architectures', i), message: `"${arch}" is not an architecture RPM distributions build for${near}; no package of the repositories would be followed but noarch ones` });
+      });
+    } else if (Array.isArray(feed.architectures)) {
       feed.architectures.forEach((arch, i) => {
         if (!isStr(arch) || KNOWN_ARCHITECTURES.includes(arch)) return;
         if (arch === 'all') return void out.warnings.push({ path: at('architectures', i), message: '"all" is not a machine\'s architecture: packages of Architecture: all come with every architecture\'s index; list the architectures of your machines (amd64, arm64, ...)' });

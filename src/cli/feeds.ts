@@ -6,6 +6,7 @@ interface FeedRow {
   name: string;
   url: string;
   suites: string[];
+  repos?: Record<string, string> | null;
   catalogued: number;
   syncing: boolean;
   lastSuccess: string | null;
@@ -33,7 +34,7 @@ export function registerFeeds(program: Command): void {
       else if (rows.length === 0) process.stdout.write('no feeds: add them under "feeds:" in the topology (see README, Feeds and stock clients)\n');
       for (const f of globalOptions(cmd).json ? [] : rows) {
         const last = f.last ? (f.last.ok ? `ok at ${f.last.at}: ${f.last.added} added of ${f.last.listed} listed` : `FAILED at ${f.last.at}: ${f.last.error?.code} ${f.last.error?.message}`) : 'not synced yet';
-        process.stdout.write(`${f.name}  ${f.url} ${f.suites.join(',')}\n  ${f.catalogued} package version(s) in the catalog; last success ${f.lastSuccess ?? 'never'}${f.syncing ? '; syncing now' : ''}\n  last sync: ${last}${f.last?.validUntil ? `; valid until ${f.last.validUntil}` : ''}\n`);
+        process.stdout.write(`${f.name}  ${f.url} ${f.repos ? Object.keys(f.repos).join(',') : f.suites.join(',')}\n  ${f.catalogued} package version(s) in the catalog; last success ${f.lastSuccess ?? 'never'}${f.syncing ? '; syncing now' : ''}\n  last sync: ${last}${f.last?.validUntil ? `; valid until ${f.last.validUntil}` : ''}\n`);
       }
       // A monitoring script or a person running this after a change learns of a failing feed
       // from the exit status, in text and --json alike, and from stderr which one and why.

@@ -54,11 +54,17 @@ export function registerPackageCommands(program: Command): void {
     .option('--ring <ring>', 'ring to approve for', 'all')
     .option('--new-from-feed <feed>', 'every package of this vendor feed the ring does not have yet, the newest version of each name (patch day)')
     .option('--source <name@version>', "every binary built from this source version (a Debian security fix's unit), in one signed append")
-    .option('--feed <feed>', 'with --source: only that feed\'s packages')
+    .option('--advisory <id>', "every package an RPM feed's advisory names (RHSA-2024:1234, FEDORA-2024-…), in one signed append")
+    .option('--feed <feed>', 'with --source or --advisory: only that feed\'s packages')
     .option('--dry-run', 'say what would be approved and which dependencies it would leave unmet, without approving')
-    .action(async (ids: string[], opts: { ring: string; newFromFeed?: string; source?: string; feed?: string; dryRun?: boolean }, cmd: Command) => {
-      if (ids.length === 0 && !opts.newFromFeed && !opts.source) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), --source NAME@VERSION, or --new-from-feed FEED');
+    .action(async (ids: string[], opts: { ring: string; newFromFeed?: string; source?: string; advisory?: string; feed?: string; dryRun?: boolean }, cmd: Command) => {
+      if (ids.length === 0 && !opts.newFromFeed && !opts.source && !opts.advisory) throw new SluiceError('USAGE', 'name the packages to approve (sluice approve ID... --ring R), --source NAME@VERSION, --advisory ID, or --new-from-feed FEED');
       const client = clientFor(cmd);
+      if (opts.advisory) {
+        if (ids.length || opts.newFromFeed || opts.source) throw new SluiceError('USAGE', '--advisory approves every package of one advisory: name no ids, no --source and no --new-from-feed with it');
+        const result = await client.postJson<ApprovalsResult>(PATHS.approvals, { advisory: opts.advisory, ring: opts.ring, ...(opts.feed ? { feed: opts.feed } : {}), ...(opts.dryRun ? { dryRun: true } : {}) });
+        return printApprovals(cmd, result, new Set(), opts.dryRun === true);
+      }
       if (opts.source) {
         if (ids.length || opts.newFromFeed) throw new SluiceError('USAGE', '--source approves every binary of one source version: name no ids and no --new-from-feed with it');
         if (!/^[^@\s]+@[^@\s]+$/.test(opts.source)) throw new SluiceError('USAGE', `--source ${opts.source}: expected NAME@VERSION, the source version to approve (sluice packages --source ${opts.source.split('@')[0]} lists its versions); --dry-run shows what it would approve`);
@@ -96,13 +102,14 @@ export function registerPackageCommands(program: Command): void {
     });
 
   common(program.command('packages'), { server: true, json: true })
-    .description('the catalog with each package\'s state; filtered on the node (--state, --feed, --source, --name, --ring), a page at a time')
+    .description('the catalog with each package\'s state; filtered on the node (--state, --feed, --source, --name, --ring, --advisory), a page at a time')
     .option('--state <state>', 'new, approved, declined or superseded')
     .option('--feed <feed>', 'a vendor feed\'s packages ("-": those published by people)')
     .option('--source <source>', 'binaries built from a source package: NAME, or NAME@VERSION')
     .option('--name <name>', 'every version of one package name')
     .option('--ring <ring>', 'packages approved for this ring (or all)')
-    .action(async (opts: { state?: string; feed?: string; source?: string; name?: string; ring?: string }, cmd: Command) => {
+    .option('--advisory <id>', "the packages an RPM feed's advisory names (asked of the primary, where advisories are kept)")
+    .action(async (opts: { state?: string; feed?: string; source?: string; name?: string; ring?: string; advisory?: string }, cmd: Command) => {
       const client = clientFor(cmd);
       const filters = Object.entries(opts).filter(([, v]) => v !== undefined) as [string, string][];
       let res: { seq: number; packages: PackageJson[]; total?: number };

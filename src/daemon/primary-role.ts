@@ -5,13 +5,16 @@ import { LostBlobs } from '../primary/lost-blobs.js';
 import { SupersededRetention } from '../primary/superseded-retention.js';
 import { SluiceError } from '../errors.js';
 import { AptPublisher } from '../feeds/apt-publisher.js';
+import { RpmPublisher } from '../feeds/rpm-publisher.js';
 import { FeedScheduler } from '../feeds/feed-scheduler.js';
 import { FeedState } from '../feeds/feed-state.js';
+import { advisoryWarnings } from '../feeds/advisory-check.js';
 import { dependencyWarnings, type DependencyWarning } from '../feeds/dependency-check.js';
 import { RepositoryKeys } from '../feeds/repository-key.js';
 import { VendorPlanner } from '../feeds/vendor-planner.js';
 import { freeBytesOf } from '../download/disk-space.js';
 import { Downloader } from '../download/downloader.js';
+import { VendorFileChecks } from '../feeds/vendor-file-check.js';
 import { ScheduleController } from '../schedule/schedule-controller.js';
 import { UNLIMITED_BUDGET } from '../schedule/rate-budget.js';
 import type { Secrets } from '../auth/secrets.js';
@@ -43,8 +46,11 @@ export class PrimaryRole {
   downloader!: Downloader;
   private vendorSchedule: ScheduleController | undefined;
   private aptPublisher: AptPublisher | undefined;
+  private rpmPublisher: RpmPublisher | undefined;
   private retention: SupersededRetention | undefined;
   promotions: PromotionGates | undefined;
+  /** With feeds: what the feeds keep at the primary (advisories among it). */
+  feedState: FeedState | undefined;
   /** With feeds: the dependencies an approval of feed packages leaves unmet in its ring. */
   approvalCheck: ((ids: readonly string[], ring: string) => Promise<readonly DependencyWarning[]>) | undefined;
 
@@ -72,23 +78,27 @@ export class PrimaryRole {
   private async buildFeeds(p: PrimaryParts): Promise<void> {
     // Vendors are reached as any HTTP client of this host would: HTTP(S)_PROXY and NO_PROXY apply.
     this.vendorClient = new EnvHttpProxyAgent();
-    const feedState = new FeedState(p.db);
-    this.approvalCheck = (ids, ring) => dependencyWarnings(p.catalog.state, feedState, ids, ring);
+    const feedState = (this.feedState = new FeedState(p.db));
+    this.approvalCheck = async (ids, ring) => [...(await dependencyWarnings(p.catalog.state, feedState, ids, ring)), ...(await advisoryWarnings(p.catalog.state, feedState, ids, ring))];
     this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, store: p.store, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
     if (p.secrets.aptKeyPath) {
       const keys = await RepositoryKeys.open(p.secrets.aptKeyPath);
       if (keys.shared) p.log.warn(`SLUICE_APT_KEY names one key file (${keys.location}) that signs every ring's APT index: a hub can then hand one ring's index to another ring's new machines. Make one key per ring with "sluice keygen --apt --out DIR", point SLUICE_APT_KEY at DIR, and give endpoints their ring's .sources file ("sluice apt-source"): see the CHANGELOG`);
-      this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.aptIndexTtlMs });
+      const types = new Set([...p.topology.feeds.values()].map((f) => f.type));
+      if (types.has('apt')) this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.aptIndexTtlMs });
+      // The same ring keys sign each ring's dnf repositories (repomd.xml.asc).
+      if (types.has('rpm')) this.rpmPublisher = new RpmPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'rpm' }) });
     } else p.log.warn('SLUICE_APT_KEY is not set: feed packages replicate, but no signed APT repository is published for stock apt clients; create the rings\' keys with "sluice keygen --apt --out DIR"');
     // The primary's own region windows pace what it takes from vendors.
     const region = p.topology.regions.get(p.spec.region)!;
     this.vendorSchedule = new ScheduleController(p.spec.schedule ?? region.schedule, region.timezone, region.critical, p.metrics, p.log.child({ component: 'schedule' }));
     this.vendorSchedule.start();
     this.downloader = this.newDownloader(p, { normal: this.vendorSchedule.budget, critical: this.vendorSchedule.criticalBudget });
-    this.vendor = new VendorPlanner({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, downloader: this.downloader, dispatcher: this.vendorClient });
-    // A vendor file stored completes packages for the rings' indexes.
-    const publisher = this.aptPublisher;
-    if (publisher) this.downloader.onStored(() => publisher.wake());
+    const checks = new VendorFileChecks(p.topology.feeds, p.metrics);
+    this.vendor = new VendorPlanner({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, downloader: this.downloader, dispatcher: this.vendorClient, checkFile: checks.check.bind(checks) });
+    // A vendor file stored completes packages for the rings' indexes and repositories.
+    const publishers = [this.aptPublisher, this.rpmPublisher];
+    this.downloader.onStored(() => publishers.forEach((publisher) => publisher?.wake()));
   }
 
   /**
@@ -109,6 +119,7 @@ export class PrimaryRole {
     this.vendor?.start();
     this.downloader.start();
     this.aptPublisher?.start();
+    this.rpmPublisher?.start();
   }
 
   /** In order: stop taking from vendors, then stop signing. */
@@ -119,6 +130,7 @@ export class PrimaryRole {
       ['downloads', () => this.downloader.close()],
       ['vendor schedule', () => this.vendorSchedule?.close()],
       ['apt index', () => this.aptPublisher?.close()],
+      ['dnf repositories', () => this.rpmPublisher?.close()],
       ['promotions', () => this.promotions?.close()],
       ['retention', () => this.retention?.close()],
       ['writer', () => this.writer.close()],

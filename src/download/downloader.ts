@@ -10,6 +10,7 @@ import { packable } from '../store/blob-sizes.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { tlsErrorCode, tlsFailureReason } from '../tls/node-identity.js';
 import { Arrival } from './arrival.js';
+import { bufferBytes, downloadBytes } from './bytes-from.js';
 import type { BatchOutcome } from './blob-batcher.js';
 import { judgeFailure } from './failure-policy.js';
 import { TransferPaused } from './fetch-blob.js';
@@ -266,6 +267,7 @@ export class Downloader {
           task.received(n, this.now());
         },
       });
+      if (want.source.check) await this.checked(want, () => want.source.check!(downloadBytes(inbound.download), want), () => inbound.abandon());
       arrival.verified();
       if (outcome.resumedFrom > 0) this.deps.metrics.transferResumes.inc();
       want.source.succeeded(route);
@@ -343,6 +345,7 @@ export class Downloader {
           task.offset += n;
         },
       });
+      if (task.want.source.check) await this.checked(task.want, () => task.want.source.check!(bufferBytes(data), task.want));
       task.end(controller);
       task.want.source.succeeded(route);
       this.commitSmall(task, route, data);
@@ -445,6 +448,22 @@ export class Downloader {
     );
   }
 
+  /**
+   * A source's check of bytes that hashed to their sha256 (an RPM feed's package signature):
+   * bytes it refuses are dropped (`drop`) and never stored or relayed whole; its error, which
+   * retrying the same bytes cannot help, is the attempt's.
+   */
+  private async checked(want: Want, check: () => Promise<void>, drop?: () => Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (err) {
+      await drop?.();
+      const e = toSluiceError(err, `checking blob ${want.sha256.slice(0, 12)}…`);
+      this.deps.log.warn({ sha256: want.sha256, code: e.code, packages: want.packages.slice(0, 5) }, `refused ${want.packages.slice(0, 3).join(', ')}: ${e.message}`);
+      throw e;
+    }
+  }
+
   /** A verified small blob, committed from memory into a pack file with the rest of its round. */
   private commitSmall(task: Task, route: Route, data: Buffer): void {
     this.commit(task, route, () => this.deps.store.commit([this.deps.store.stageBuffer(task.want.sha256, data)]));
@@ -476,12 +495,6 @@ export class Downloader {
     if (verdict.blamePeer && route && want.source.failed(route, e) && e.code === 'BLOB_NOT_FOUND') task.notFoundSince = undefined;
     task.rateBytesPerSec = 0;
     const delay = verdict.retryInMs;
-    if (delay === undefined) {
-      // Tried again when the planner next wants it anew (refresh recreates the task).
-      this.tasks.delete(sha);
-      this.deps.log.warn({ sha256: sha, code: e.code }, `transfer failed and will not be retried until the catalog changes: ${e.message}`);
-      return;
-    }
     task.state = 'waiting';
     if (news) this.deps.log.warn({ sha256: sha, code: e.code, from: route?.name, delayMs: delay }, `cannot fetch blob ${sha.slice(0, 12)}… (${want.packages.join(', ')}): ${e.message}; retrying`);
     else this.deps.log.debug({ sha256: sha, code: e.code, attempt: task.attempts, delayMs: delay }, 'transfer failed; retrying');

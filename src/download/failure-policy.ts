@@ -16,8 +16,8 @@ export interface FailureVerdict {
   readonly record: boolean;
   /** Since when the peer has answered 404 for this blob (undefined once it answers otherwise). */
   readonly notFoundSince: number | undefined;
-  /** Try again after this long; undefined: not until the catalog changes (retrying cannot help). */
-  readonly retryInMs: number | undefined;
+  /** Try again after this long. */
+  readonly retryInMs: number;
 }
 
 /**
@@ -43,8 +43,10 @@ export function judgeFailure(
   const since = notFound ? (notFoundSince ?? now) : undefined;
   // A relay that failed because the peer's own transfer failed is its upstream's doing, not the peer's.
   const blamePeer = notFound ? now - since! >= tuning.missingAfterMs : PEER_FAULTS.has(e.code);
-  // The error's own flag decides: one that retrying cannot help is not retried.
-  if (!e.retryable) return { blamePeer, record: true, notFoundSince: since, retryInMs: undefined };
+  // The error's own flag decides: one that retrying cannot help (a vendor package whose
+  // signature fails, a refusal) waits the longest, shown meanwhile as the transfer's error: the
+  // same bytes never pass, and what could change (a keyring, a grant) is a person's act.
+  if (!e.retryable) return { blamePeer, record: true, notFoundSince: since, retryInMs: tuning.backoffCapMs };
   // An upstream that does not hold the blob yet will soon (or relays it as it arrives): ask
   // again quickly rather than backing off for a minute.
   const retryInMs = notFound ? backoffMs(attempts - 1, SOON.floorMs, SOON.capMs) : backoffMs(attempts - 1, tuning.backoffFloorMs, tuning.backoffCapMs);

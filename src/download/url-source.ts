@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { DownloadTarget } from '../store/download.js';
 import { fetchBlob } from './fetch-blob.js';
 import { fetchSmallBlob } from './fetch-small-blob.js';
-import type { Attempt, FetchOutcome, Route, Source, Want } from './want.js';
+import type { Attempt, BytesFrom, FetchOutcome, Route, Source, Want } from './want.js';
 
 /**
  * A file at a plain URL as the source of a blob: a vendor's repository, whose pool files are
@@ -19,6 +19,8 @@ export class UrlSource implements Source {
     readonly url: string,
     /** The connection pool to use (the vendor's: HTTP(S)_PROXY applies). */
     private readonly dispatcher?: Dispatcher,
+    /** What the file must pass beyond its sha256 (Source.check). */
+    readonly check?: (bytes: BytesFrom, want: Want) => Promise<void>,
   ) {}
 
   async route(): Promise<Route> {

@@ -41,6 +41,12 @@ export interface Route {
   readonly dispatcher?: Dispatcher;
 }
 
+/**
+ * A download's bytes read from `start` to its end, in order (a file, a buffer): what a
+ * source's `check` reads. The caller ends the generator (return) once it has read enough.
+ */
+export type BytesFrom = (start: number) => AsyncGenerator<Buffer>;
+
 /** What the downloader gives one attempt: the byte budget, its signal, and where progress goes. */
 export interface Attempt {
   readonly budget: RateBudget;
@@ -91,6 +97,12 @@ export interface Source {
   failed(route: Route, e: SluiceError): boolean;
   /** Fetches many small blobs per request (a node peer); absent: one request each. */
   readonly batches?: BatchFetcher;
+  /**
+   * What the bytes must pass beyond their sha256 before they are stored or relayed whole (an
+   * RPM feed's package signature): called once they hashed to the catalog's sha256; a throw
+   * drops them. Absent: the sha256 is enough (the catalog, or a signed index, pins it).
+   */
+  readonly check?: (bytes: BytesFrom, want: Want) => Promise<void>;
   /**
    * A 404 means "not there yet" (a node that will hold it: asked again within seconds, blamed
    * only after `missingAfterMs`) rather than "not there" (a vendor: backed off like any failure).

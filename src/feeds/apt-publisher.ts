@@ -208,7 +208,8 @@ export class AptPublisher {
   private packagesFor(ring: string): PackageView[] {
     const state = this.d.catalog.state;
     const out: PackageView[] = [];
-    for (const pkg of state.approved()) if (pkg.feed && state.isWantedBy(pkg, ring === RING_ALL ? [] : [ring])) out.push(pkg);
+    // An RPM feed's packages are dnf's (rpm-publisher.ts).
+    for (const pkg of state.approved()) if (pkg.feed && this.d.topology.feeds.get(pkg.feed.name)?.type !== 'rpm' && state.isWantedBy(pkg, ring === RING_ALL ? [] : [ring])) out.push(pkg);
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareDebianVersions(a.version, b.version)));
   }
 

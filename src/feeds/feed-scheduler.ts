@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
 import { AptFeedSync, type FeedSyncResult } from './apt-feed-sync.js';
+import { RpmFeedSync } from './rpm-feed-sync.js';
 import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 
 /** The codes a feed sync fails with (errors.ts), each counted from zero. */
@@ -15,6 +16,9 @@ const FEED_FAILURE_CODES = ['FEED_KEYRING', 'FEED_UNREACHABLE', 'FEED_SIGNATURE'
 /** A feed as `GET /v1/feeds` and `sluice feeds` show it. */
 export interface FeedView extends Pick<Feed, 'name' | 'type' | 'url' | 'suites' | 'components' | 'architectures' | 'severity' | 'download'> {
   readonly packages: readonly string[] | null;
+  /** An RPM feed's repositories (name → path under url; '' for the url itself); null for APT. */
+  readonly repos: Readonly<Record<string, string>> | null;
+  readonly requireSignedMetadata: boolean;
   readonly everySeconds: number;
   readonly maxAgeSeconds: number;
   /** Packages of the catalog that came from this feed. */
@@ -30,7 +34,7 @@ export interface FeedView extends Pick<Feed, 'name' | 'type' | 'url' | 'suites' 
  * logged when they change (failing → healthy and back), counted, and kept for `sluice feeds`.
  */
 export class FeedScheduler {
-  private readonly syncs = new Map<string, AptFeedSync>();
+  private readonly syncs = new Map<string, AptFeedSync | RpmFeedSync>();
   private readonly running = new Map<string, Promise<FeedSyncResult>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly failing = new Map<string, string>();
@@ -43,7 +47,7 @@ export class FeedScheduler {
     private readonly d: { readonly catalog: CatalogLog; readonly writer: CatalogWriter; readonly state: FeedState; readonly store: BlobStore; readonly metrics: Metrics; readonly log: Logger; readonly dispatcher?: Dispatcher },
   ) {
     for (const feed of feeds.values()) {
-      this.syncs.set(feed.name, new AptFeedSync(feed, d));
+      this.syncs.set(feed.name, feed.type === 'rpm' ? new RpmFeedSync(feed, d) : new AptFeedSync(feed, d));
       // Present from the start, so alert expressions have a series before anything fails.
       d.metrics.feedInterval.set({ feed: feed.name }, feed.everyMs / 1000);
       for (const code of FEED_FAILURE_CODES) d.metrics.feedSyncFailures.inc({ feed: feed.name, code }, 0);
@@ -104,6 +108,8 @@ export class FeedScheduler {
           components: feed.components,
           architectures: feed.architectures,
           packages: feed.packages ? [...feed.packages] : null,
+          repos: feed.type === 'rpm' ? Object.fromEntries(feed.repos) : null,
+          requireSignedMetadata: feed.requireSignedMetadata,
           everySeconds: Math.round(feed.everyMs / 1000),
           maxAgeSeconds: Math.round(feed.maxAgeMs / 1000),
           severity: feed.severity,
@@ -128,7 +134,7 @@ export class FeedScheduler {
     this.timers.set(name, timer);
   }
 
-  private async run(sync: AptFeedSync): Promise<FeedSyncResult> {
+  private async run(sync: AptFeedSync | RpmFeedSync): Promise<FeedSyncResult> {
     const name = sync.feed.name;
     const m = this.d.metrics;
     try {

@@ -1,4 +1,15 @@
 import { sublevels, syncBatch, type MetaDb, type Sublevel } from '../store/meta-db.js';
+import type { Advisory } from './updateinfo.js';
+
+/**
+ * An advisory as the primary keeps it: the vendor's fields, and the catalog packages it names
+ * (per package id, the architectures the feed follows and the source rpm), from every feed and
+ * repository that listed it.
+ */
+export interface StoredAdvisory extends Omit<Advisory, 'packages'> {
+  readonly feed: string;
+  readonly packages: readonly { readonly id: string; readonly arch: string; readonly src: string | undefined }[];
+}
 
 /** The outcome of a feed's last sync, as `sluice feeds` and `GET /v1/feeds` show it. */
 export interface FeedSyncOutcome {
@@ -38,17 +49,21 @@ export class FeedState {
     return typeof v?.dateMs === 'number' ? v.dateMs : undefined;
   }
 
-  async accept(feed: string, dates: ReadonlyMap<string, number>, outcome: FeedSyncOutcome): Promise<void> {
+  async accept(feed: string, dates: ReadonlyMap<string, number>, outcome: FeedSyncOutcome, signedRepos: readonly string[] = []): Promise<void> {
     await syncBatch(this.root, [
       ...[...dates].map(([suite, dateMs]) => ({ type: 'put' as const, sublevel: this.db, key: `date\u0000${feed}\u0000${suite}`, value: { dateMs } satisfies SuiteState })),
+      ...signedRepos.map((repo) => ({ type: 'put' as const, sublevel: this.db, key: `signed\u0000${feed}\u0000${repo}`, value: true })),
       { type: 'put' as const, sublevel: this.db, key: `outcome\u0000${feed}`, value: outcome },
       { type: 'put' as const, sublevel: this.db, key: `success\u0000${feed}`, value: outcome.at },
     ]);
   }
 
   /** The suites' signed dates of a sync that verified but failed afterwards (so an older Release stays refused). */
-  async acceptDates(feed: string, dates: ReadonlyMap<string, number>): Promise<void> {
-    await syncBatch(this.root, [...dates].map(([suite, dateMs]) => ({ type: 'put' as const, sublevel: this.db, key: `date\u0000${feed}\u0000${suite}`, value: { dateMs } satisfies SuiteState })));
+  async acceptDates(feed: string, dates: ReadonlyMap<string, number>, signedRepos: readonly string[] = []): Promise<void> {
+    await syncBatch(this.root, [
+      ...[...dates].map(([suite, dateMs]) => ({ type: 'put' as const, sublevel: this.db, key: `date\u0000${feed}\u0000${suite}`, value: { dateMs } satisfies SuiteState })),
+      ...signedRepos.map((repo) => ({ type: 'put' as const, sublevel: this.db, key: `signed\u0000${feed}\u0000${repo}`, value: true })),
+    ]);
   }
 
   async failed(feed: string, outcome: FeedSyncOutcome): Promise<void> {
@@ -82,6 +97,70 @@ export class FeedState {
 
   async stanza(id: string, arch: string): Promise<string | undefined> {
     return (await this.db.get(`stanza\u0000${id}\u0000${arch}`)) as string | undefined;
+  }
+
+  /**
+   * Whether an RPM repository's repomd.xml was once accepted with a signature (repomd.xml.asc):
+   * from then on one without is refused, so a mirror cannot strip the signature to slip in
+   * metadata the vendor never signed.
+   */
+  async wasSigned(feed: string, repo: string): Promise<boolean> {
+    return (await this.db.get(`signed\u0000${feed}\u0000${repo}`)) === true;
+  }
+
+  /**
+   * Advisories of a sync, each under its id, their packages added to any the primary kept for
+   * that id before (another repository or feed may list the same advisory), and each package's
+   * advisories beside it (what `sluice approve --advisory` and a ring's updateinfo.xml read).
+   */
+  async saveAdvisories(advisories: readonly StoredAdvisory[]): Promise<void> {
+    for (let i = 0; i < advisories.length; i += 1000) {
+      const ops: Parameters<typeof syncBatch>[1][number][] = [];
+      const links = new Map<string, Set<string>>();
+      for (const a of advisories.slice(i, i + 1000)) {
+        const before = await this.advisory(a.id);
+        const seen = new Set(a.packages.map((p) => `${p.id}\u0000${p.arch}`));
+        const packages = [...a.packages, ...(before?.packages ?? []).filter((p) => !seen.has(`${p.id}\u0000${p.arch}`))];
+        ops.push({ type: 'put', sublevel: this.db, key: `advisory\u0000${a.id}`, value: { ...a, packages } satisfies StoredAdvisory });
+        for (const p of packages) {
+          const set = links.get(p.id) ?? new Set((await this.advisoriesOf(p.id)) ?? []);
+          set.add(a.id);
+          links.set(p.id, set);
+        }
+      }
+      for (const [id, set] of links) ops.push({ type: 'put', sublevel: this.db, key: `advisories-of\u0000${id}`, value: [...set] });
+      await syncBatch(this.root, ops);
+    }
+  }
+
+  async advisory(id: string): Promise<StoredAdvisory | undefined> {
+    const v = (await this.db.get(`advisory\u0000${id}`)) as StoredAdvisory | undefined;
+    return v && typeof v.id === 'string' && Array.isArray(v.packages) ? v : undefined;
+  }
+
+  /** The catalog ids of the packages an advisory names (each once), or undefined for one no feed listed. */
+  async packagesOf(id: string): Promise<readonly string[] | undefined> {
+    const a = await this.advisory(id);
+    return a ? [...new Set(a.packages.map((p) => p.id))] : undefined;
+  }
+
+  /** The advisories that name a package (ids), or undefined when none does. */
+  async advisoriesOf(id: string): Promise<readonly string[] | undefined> {
+    const v = (await this.db.get(`advisories-of\u0000${id}`)) as unknown;
+    return Array.isArray(v) && v.every((a) => typeof a === 'string') ? (v as string[]) : undefined;
+  }
+
+  /**
+   * A package file's repodata entries, made once from its verified header (the file named by
+   * its sha256 never changes) and reused by every ring's repository that lists it.
+   */
+  async rpmMetadata(sha256: string): Promise<{ primary: string; filelists: string; other: string } | undefined> {
+    const v = (await this.db.get(`rpmmeta\u0000${sha256}`)) as { primary?: unknown; filelists?: unknown; other?: unknown } | undefined;
+    return v && typeof v.primary === 'string' && typeof v.filelists === 'string' && typeof v.other === 'string' ? { primary: v.primary, filelists: v.filelists, other: v.other } : undefined;
+  }
+
+  async saveRpmMetadata(sha256: string, meta: { primary: string; filelists: string; other: string }): Promise<void> {
+    await this.db.put(`rpmmeta\u0000${sha256}`, meta);
   }
 
   async outcome(feed: string): Promise<{ last: FeedSyncOutcome | undefined; lastSuccess: string | undefined }> {

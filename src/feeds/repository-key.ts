@@ -133,3 +133,9 @@ export async function clearsign(text: string, key: RepositoryKey): Promise<strin
   const openpgp = await openpgpModule();
   return openpgp.sign({ message: await openpgp.createCleartextMessage({ text }), signingKeys: key.privateKey });
 }
+
+/** A detached, armored signature of `data` (repomd.xml.asc, which dnf checks with repo_gpgcheck). */
+export async function detachSign(data: Uint8Array, key: RepositoryKey): Promise<string> {
+  const openpgp = await openpgpModule();
+  return openpgp.sign({ message: await openpgp.createMessage({ binary: data }), signingKeys: key.privateKey, detached: true, format: 'armored' });
+}

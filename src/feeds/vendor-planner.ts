@@ -6,7 +6,7 @@ import type { Downloader } from '../download/downloader.js';
 import { priorityOf } from '../download/priority.js';
 import { transferStatuses } from '../download/transfer-status.js';
 import { UrlSource } from '../download/url-source.js';
-import type { Want } from '../download/want.js';
+import type { BytesFrom, Want } from '../download/want.js';
 import type { TransferStatus } from '../protocol/status.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
@@ -36,6 +36,8 @@ export class VendorPlanner {
       readonly downloader: Downloader;
       /** The vendors' connection pool (HTTP(S)_PROXY and NO_PROXY apply). */
       readonly dispatcher?: Dispatcher;
+      /** What a feed's file must pass beyond its sha256 before it is stored (an RPM feed's package signature: vendor-file-check.ts). */
+      readonly checkFile?: (feed: string, bytes: BytesFrom, what: string) => Promise<void>;
     },
   ) {}
 
@@ -100,11 +102,16 @@ export class VendorPlanner {
           prev.packages.push(pkg.id);
           prev.severity = mostUrgent(prev.severity, pkg.severity);
           prev.approvedAtMs = Math.min(prev.approvedAtMs, approvedAtMs);
-        } else out.set(f.sha256, { size: f.size, source: new UrlSource(`feed:${feed.name}`, `${feed.url}/${pkg.feed!.paths[i]}`, this.parts.dispatcher), packages: [pkg.id], severity: pkg.severity, approvedAtMs });
+        } else out.set(f.sha256, { size: f.size, source: this.sourceOf(feed.name, `${feed.url}/${pkg.feed!.paths[i]}`), packages: [pkg.id], severity: pkg.severity, approvedAtMs });
       });
     }
     this.wanted = new Map([...out].map(([sha256, w]) => [sha256, { sha256, size: w.size, priority: priorityOf(w), source: w.source, severity: w.severity, packages: w.packages }]));
     this.parts.downloader.want(this.wanted);
+  }
+
+  private sourceOf(feed: string, url: string): UrlSource {
+    const check = this.parts.checkFile;
+    return new UrlSource(`feed:${feed}`, url, this.parts.dispatcher, check ? (bytes, want) => check(feed, bytes, `${url} (${want.packages.join(', ')})`) : undefined);
   }
 
   private shouldHold(pkg: PackageView): boolean {

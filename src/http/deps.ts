@@ -34,6 +34,12 @@ export interface FeedsApi {
   syncNow(name: string): Promise<unknown>;
 }
 
+/** The advisories RPM feeds listed, at the primary. */
+export interface AdvisoriesApi {
+  /** The catalog ids of the packages advisory `id` names, or undefined for an advisory no feed listed. */
+  packagesOf(id: string): Promise<readonly string[] | undefined>;
+}
+
 /** A file an APT client is answered with (apt-serving.ts). */
 export interface AptFileRef {
   readonly sha256: string;
@@ -47,6 +53,13 @@ export interface AptApi {
   resolve(ring: string, rel: string): Promise<AptFileRef | undefined>;
   /** The rings this node holds an APT index of (for a message naming them). */
   ringsHeld(): string[];
+  /** Each ring's key fingerprint as the catalog names it (GET /v1/root). */
+  ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]>;
+}
+
+/** Each ring's signed dnf repositories as this node serves them. */
+export interface RpmApi {
+  resolve(ring: string, rel: string): Promise<AptFileRef | undefined>;
   /** Each ring's key fingerprint as the catalog names it (GET /v1/root). */
   ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]>;
 }
@@ -100,6 +113,14 @@ export interface HttpDeps {
    * their Depends/Pre-Depends that a feed version would meet (feeds/dependency-check.ts).
    */
   readonly approvalCheck?: (ids: readonly string[], ring: string) => Promise<readonly { package: string; needs: string; candidate: string; source: string; message: string }[]>;
+  /**
+   * On a primary with feeds: the advisories its RPM feeds listed (feeds/feed-state.ts), each
+   * with the catalog packages it names: the unit `POST /v1/approvals {advisory}` approves and
+   * `GET /v1/packages?advisory=` filters by.
+   */
+  readonly advisories?: AdvisoriesApi;
+  /** The rings' dnf repositories (every node; empty until the primary publishes one). */
+  readonly rpm?: RpmApi;
   /** Promotion gates, on a primary whose topology gives a ring `promote` (promote/promotion-gates.ts): each pending and decided promotion, from ring to ring. */
   readonly promotions?: { view(): PromotionsView };
   /** Vendor feeds, on a primary whose topology has `feeds:`. */

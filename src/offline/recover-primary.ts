@@ -110,6 +110,9 @@ async function takeBlobs(d: RecoverDeps, retired: ReadonlySet<string>): Promise<
     const newest = d.catalog.state.aptIndexesOf(ring, suite)[0];
     for (const f of newest?.files ?? []) want(f, `apt:${ring}`);
   }
+  for (const { ring, repo } of d.catalog.state.rpmRepos()) {
+    for (const f of d.catalog.state.rpmIndexesOf(ring, repo)[0]?.files ?? []) want(f, `rpm:${ring}`);
+  }
   const out: RecoverReport['blobs'] = { fetched: 0, bytes: 0, alreadyHeld: 0, missing: [] };
   for (const [sha256, w] of wanted) {
     if (d.store.has(sha256)) {

@@ -15,6 +15,7 @@ export const PATHS = {
   healthz: '/healthz',
   aptKey: '/apt/key.asc',
   aptFile: '/apt/:ring/*',
+  rpmFile: '/rpm/:ring/*',
   blob: '/v1/blobs/:sha256',
   blobBatch: '/v1/blobs/batch',
   status: '/v1/status',

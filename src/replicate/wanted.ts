@@ -46,12 +46,15 @@ export function wantedBlobs(topology: Topology, node: NodeSpec, state: CatalogSt
   // for every index still listed so a node serves the previous one until it holds the newest.
   // Critical: an index is valid for hours only (trust.aptIndexTtl), so its re-signed files
   // go first, whatever else is queued.
-  for (const ring of state.aptRings()) {
-    if (ring !== RING_ALL && !members.some((m) => m.rings.includes(ring))) continue;
-    for (const index of state.aptIndexesOf(ring)) {
-      for (const file of index.files) {
-        if (out.has(file.sha256)) continue;
-        out.set(file.sha256, { sha256: file.sha256, size: file.size, severity: 'critical', approvedAtMs: Date.parse(index.at), packages: [`apt:${ring}`] });
+  // The rings' dnf repositories likewise.
+  for (const [kind, rings, indexesOf] of [['apt', state.aptRings(), (r: string) => state.aptIndexesOf(r)], ['rpm', state.rpmRings(), (r: string) => state.rpmIndexesOf(r)]] as const) {
+    for (const ring of rings) {
+      if (ring !== RING_ALL && !members.some((m) => m.rings.includes(ring))) continue;
+      for (const index of indexesOf(ring)) {
+        for (const file of index.files) {
+          if (out.has(file.sha256)) continue;
+          out.set(file.sha256, { sha256: file.sha256, size: file.size, severity: 'critical', approvedAtMs: Date.parse(index.at), packages: [`${kind}:${ring}`] });
+        }
       }
     }
   }

@@ -3,7 +3,7 @@ import { accepts } from '../catalog/node-accepts.js';
 import { RING_ALL } from '../catalog/records.js';
 import { REPORT_STATUSES, type ReportStatus } from '../domain/report-statuses.js';
 import type { Severity } from '../domain/severity.js';
-import { compareDebianVersions } from '../feeds/debian-version.js';
+import { compareFeedVersions } from '../feeds/version-order.js';
 import { planRows, type StatusJson } from '../protocol/status-text.js';
 import { subtreeOf } from '../topology/tree.js';
 import type { NodeSpec, Topology } from '../topology/types.js';
@@ -63,7 +63,7 @@ export interface RingVersion {
 
 export interface RingPackage {
   readonly name: string;
-  /** Newest first: Debian version order for a feed's packages, else the order they were published in. */
+  /** Newest first: the feed's version order (Debian's or rpm's) for a feed's packages, else the order they were published in. */
   readonly versions: readonly RingVersion[];
 }
 
@@ -150,7 +150,7 @@ export function ringsView(input: RingsViewInput, only: { ring?: string; q?: stri
     index += names.length;
     const packages = names.slice(from, to).map((name) => ({
       name,
-      versions: byName.get(name)!.sort(newestFirst).map((pkg) => versionRow(catalog, topology, pkg, ring, members, statuses, expected, figures)),
+      versions: byName.get(name)!.sort((a, b) => newestFirst(topology, a, b)).map((pkg) => versionRow(catalog, topology, pkg, ring, members, statuses, expected, figures)),
     }));
     out.push({ ring, nodes: members.map((n) => n.name), sites: [...figures].map(([site, f]) => ({ site, clients: f.clients })), clients, names: names.length, packages });
   }
@@ -186,8 +186,8 @@ function figuresFor(summary: SiteSummary, spec: NodeSpec | undefined, ring: stri
   return { clients: 0, packages: {} };
 }
 
-function newestFirst(a: PackageView, b: PackageView): number {
-  if (a.feed && b.feed) return compareDebianVersions(b.version, a.version);
+function newestFirst(topology: Topology, a: PackageView, b: PackageView): number {
+  if (a.feed && b.feed && a.feed.name === b.feed.name) return compareFeedVersions(topology, a.feed.name, b.version, a.version);
   return b.published.seq - a.published.seq;
 }
 

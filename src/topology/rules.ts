@@ -168,6 +168,19 @@ export function checkRules(raw: unknown): TopologyIssue[] {
     }
     checkSchedule(region.schedule, ['regions', name, 'schedule'], issues);
   }
+
+  // Each ring has one dnf repository per RPM repository name (/rpm/RING/NAME): two feeds must
+  // not both name one, or one release's packages would be served to another's machines.
+  const repoOwners = new Map<string, string>();
+  for (const [feedName, feed] of Object.entries(isObj(raw.feeds) ? raw.feeds : {})) {
+    if (!isObj(feed) || feed.type !== 'rpm') continue;
+    const repos = isObj(feed.repos) ? Object.keys(feed.repos) : [feedName];
+    for (const repo of repos) {
+      const owner = repoOwners.get(repo);
+      if (owner !== undefined) issues.push({ path: ['feeds', feedName, ...(isObj(feed.repos) ? ['repos', repo] : [])], atKey: true, message: `repository "${repo}" is also a repository of feed "${owner}"; each RPM repository needs its own name (endpoints read /rpm/RING/NAME), e.g. el9-${repo}` });
+      else repoOwners.set(repo, feedName);
+    }
+  }
   return issues;
 }
 

@@ -77,25 +77,44 @@ export const siteSchema = z
   .strict();
 
 /**
- * A vendor's APT repository the primary follows (`feeds:`): its signed indexes become catalog
- * packages in state `new`; nothing replicates until a person approves.
+ * A vendor repository the primary follows (`feeds:`): an APT repository (`type: apt`: suites,
+ * components) or RPM repositories (`type: rpm`: repos, each a directory holding repodata/).
+ * Its signed indexes become catalog packages in state `new`; nothing replicates until a person
+ * approves. One object for both types, so an unknown key is named with the keys of either; what
+ * belongs to one type only is checked per type.
  */
 const debToken = (what: string) => str(what).regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/, `expected ${what}`);
+/** A repository's path under the feed's url: relative, no `..`, printable. */
+const repoPath = str('a path under the feed\'s url, e.g. "BaseOS/x86_64/os" ("." for the url itself)').regex(/^(\.|[A-Za-z0-9._+~-]+(\/[A-Za-z0-9._+~-]+)*)$/, 'expected a relative path such as "BaseOS/x86_64/os" (letters, digits, "._+~-" between slashes; "." for the url itself)').refine((p) => p === '.' || !p.split('/').some((s) => s === '..' || s === '.'), 'expected a path that stays under the feed\'s url');
+const APT_ONLY = ['suites', 'components'] as const;
+const RPM_ONLY = ['repos', 'requireSignedMetadata'] as const;
 export const feedSchema = z
   .object({
-    type: z.literal('apt', { errorMap: () => ({ message: 'expected "apt" (the only feed type)' }) }),
+    type: z.enum(['apt', 'rpm'], { errorMap: () => ({ message: 'expected "apt" (a Debian/Ubuntu repository) or "rpm" (RPM repositories read by dnf)' }) }),
     url: str('the repository\'s base URL, e.g. "http://mirror.example.net/debian-security"').url('expected an http:// or https:// URL such as "http://mirror.example.net/debian-security"').refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL'),
-    suites: z.array(debToken('a suite such as "bookworm-security"'), { invalid_type_error: 'expected a list of suites' }).nonempty('expected at least one suite'),
-    components: z.array(debToken('a component such as "main"'), { invalid_type_error: 'expected a list of components' }).nonempty('expected at least one component'),
+    suites: z.array(debToken('a suite such as "bookworm-security"'), { invalid_type_error: 'expected a list of suites' }).nonempty('expected at least one suite').optional(),
+    components: z.array(debToken('a component such as "main"'), { invalid_type_error: 'expected a list of components' }).nonempty('expected at least one component').optional(),
+    /** RPM: repository name (as endpoints name it: /rpm/RING/NAME) → its path under `url`. */
+    repos: z.record(name, repoPath, { invalid_type_error: 'expected a map of repository name → path under url, e.g. { el9-baseos: BaseOS/x86_64/os }' }).optional(),
     architectures: z.array(debToken('an architecture such as "amd64"'), { invalid_type_error: 'expected a list of architectures' }).nonempty('expected at least one architecture'),
     keyring: str('the path of the vendor\'s OpenPGP public keys, e.g. "/usr/share/keyrings/debian-archive-keyring.gpg"').min(1),
-    packages: z.array(str('a package name').regex(/^[a-z0-9][a-z0-9+.-]{0,127}$/, 'expected a Debian package name (lowercase letters, digits, "+", "-", ".")')).nonempty('omit "packages" to follow every package').optional(),
+    packages: z.array(str('a package name').regex(/^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}$/, 'expected a package name (letters, digits, "+", "-", ".", "_")')).nonempty('omit "packages" to follow every package').optional(),
+    /** RPM: refuse a repomd.xml without a detached signature by the keyring (repomd.xml.asc). */
+    requireSignedMetadata: z.boolean({ invalid_type_error: 'expected true or false' }).optional(),
     every: duration.optional(),
     maxAge: duration.optional(),
     severity: z.enum(SEVERITIES, { errorMap: () => ({ message: `expected one of ${SEVERITIES.join(', ')}` }) }).optional(),
     download: z.enum(['approved', 'all'], { errorMap: () => ({ message: 'expected "approved" (fetch a version once a ring approves it) or "all"' }) }).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((f, ctx) => {
+    const other = f.type === 'apt' ? RPM_ONLY : APT_ONLY;
+    for (const key of other) if (f[key] !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: f.type === 'apt' ? `"${key}" is for feeds of type rpm; an apt feed names suites and components` : `"${key}" is for feeds of type apt; an rpm feed names its repos (name → path under url)` });
+    if (f.type === 'apt') {
+      for (const key of APT_ONLY) if (f[key] === undefined) ctx.addIssue({ code: z.ZodIssueCode.invalid_type, expected: 'array', received: 'undefined', path: [key], message: `missing; expected a list of ${key} such as [${key === 'suites' ? 'bookworm-security' : 'main'}]` });
+    } else if (f.repos !== undefined && Object.keys(f.repos).length === 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['repos'], message: 'expected at least one repository; omit "repos" for one repository at the url itself' });
+    if (f.type === 'apt' && f.packages?.some((p) => !/^[a-z0-9][a-z0-9+.-]{0,127}$/.test(p))) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['packages'], message: 'expected Debian package names (lowercase letters, digits, "+", "-", ".")' });
+  });
 
 /** `95%` or `95.5%`: a share of endpoints. */
 const percent = str('a share such as "95%"').regex(/^(100|[0-9]{1,2}(\.[0-9]{1,2})?)%$/, 'expected a share from "0%" to "100%", e.g. "95%"');
@@ -184,7 +203,7 @@ export const topologySchema = z
     regions: z.record(name, regionSchema, { invalid_type_error: 'expected a map of region name → region', required_error: 'expected a map of region name → { timezone, schedule, ... }' }),
     sites: z.record(name, siteSchema, { invalid_type_error: 'expected a map of site name → { redis }' }).optional(),
     nodes: z.record(name, nodeSchema, { invalid_type_error: 'expected a map of node name → node', required_error: 'expected a map of node name → { url, region, upstream, ... }' }),
-    feeds: z.record(name, feedSchema, { invalid_type_error: 'expected a map of feed name → { type: apt, url, suites, components, architectures, keyring }' }).optional(),
+    feeds: z.record(name, feedSchema, { invalid_type_error: 'expected a map of feed name → { type: apt, url, suites, components, architectures, keyring } or { type: rpm, url, repos, architectures, keyring }' }).optional(),
     access: accessSchema.optional(),
   })
   .strict();

@@ -121,14 +121,22 @@ export interface Access {
   readonly groups: ReadonlyMap<string, Grant>;
 }
 
-/** A vendor's APT repository the primary follows. */
+/** A vendor's APT repository, or RPM repositories, the primary follows. */
 export interface Feed {
   readonly name: string;
-  readonly type: 'apt';
+  readonly type: 'apt' | 'rpm';
   /** Without a trailing slash. */
   readonly url: string;
+  /** APT: the suites and components followed (empty for an RPM feed). */
   readonly suites: readonly string[];
   readonly components: readonly string[];
+  /**
+   * RPM: each repository followed, by the name endpoints use (/rpm/RING/NAME), with its path
+   * under `url` ('' for the url itself); empty for an APT feed.
+   */
+  readonly repos: ReadonlyMap<string, string>;
+  /** RPM: a repomd.xml must carry a detached signature (repomd.xml.asc) by the keyring. */
+  readonly requireSignedMetadata: boolean;
   readonly architectures: readonly string[];
   /** Absolute path of the vendor's OpenPGP public keys. */
   readonly keyringPath: string;

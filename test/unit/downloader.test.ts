@@ -183,7 +183,7 @@ describe('the downloader', () => {
       await done;
     });
 
-    it('an error retrying cannot help waits for the next plan; a failing transfer is not pending for a child that asks', async () => {
+    it('an error retrying cannot help waits the longest, shown with its error; a failing transfer is not pending for a child that asks', async () => {
       const source = new FakeSource();
       const w = blob(source);
       source.failures.set(w.sha256, [new SluiceError('UPSTREAM_BAD_RESPONSE', 'refused'), new SluiceError('FORBIDDEN', 'not for you')]);
@@ -196,9 +196,13 @@ describe('the downloader', () => {
       mock.timers.tick(60_000);
       await source.untilStarted(2);
       await settle();
-      assert.equal(d.transfers.has(w.sha256), false, 'dropped until the planner wants it anew');
+      assert.equal(d.transfers.get(w.sha256)?.lastError?.code, 'FORBIDDEN', 'kept, with its error, for status');
       d.want(wanting(w));
+      mock.timers.tick(59_000);
+      await settle();
+      assert.equal(source.started.length, 2, 'a plan does not start it again before the longest backoff');
       const done = stored(d, w.sha256);
+      mock.timers.tick(1_000);
       await done;
     });
   });

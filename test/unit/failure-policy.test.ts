@@ -33,7 +33,8 @@ describe('the failure policy', () => {
     assert.ok(v.retryInMs! <= 2000);
   });
 
-  it('an error retrying cannot help waits for the next plan', () => {
-    assert.equal(judgeFailure(e('FORBIDDEN'), 1, undefined, 0, tuning).retryInMs, undefined);
+  it('an error retrying cannot help waits the longest, recorded', () => {
+    const v = judgeFailure(e('FORBIDDEN'), 1, undefined, 0, tuning);
+    assert.deepEqual([v.record, v.retryInMs], [true, tuning.backoffCapMs]);
   });
 });

@@ -70,6 +70,27 @@ describe('the by-ring view (reports/rings-view.ts)', () => {
     ]);
   });
 
+  it("orders an RPM feed's versions in rpm order (a caret snapshot before the next release, where dpkg would put it after)", () => {
+    const rpmTopology = parseTopology(
+      `version: 1
+primary: hq
+trust: { catalogKey: k.pub }
+rings: [pilot]
+regions:
+  main: { timezone: UTC }
+nodes:
+  hq: { url: "http://127.0.0.1:1", region: main }
+feeds:
+  fedora: { type: rpm, url: "http://127.0.0.1:9", architectures: [x86_64], keyring: k.asc }
+`,
+      '/t/topology.yaml',
+    );
+    const feed = (n: number) => ({ feed: { name: 'fedora', paths: [`Packages/f${n}.rpm`] } });
+    const state = stateOf([publish('tool@0.1-1', 1, feed(1)), publish('tool@0^20240101git1-1', 2, feed(2)), approve('tool@0.1-1', 'pilot', 3), approve('tool@0^20240101git1-1', 'pilot', 4)]);
+    const [pilot] = ringsView({ catalog: state, topology: rpmTopology, status: nodeStatus({ catalog: { seq: 4, headExpires: null }, children: {} }), sites: {} }, { ring: 'pilot' }).rings;
+    assert.deepEqual(pilot!.packages.map((p) => [p.name, p.versions.map((v) => v.version)]), [['tool', ['0.1-1', '0^20240101git1-1']]]);
+  });
+
   it('holds, fetching, behind or unknown, from each node\'s status; hubs relay; a node taking none of the files is left out', () => {
     const state = stateOf([publish('app@1', 1, { files: [file(1, 'fr')] }), publish('doc@1', 2, { files: [file(2, 'de')] }), approve('app@1', 'broad', 3), approve('doc@1', 'broad', 4)]);
     const view = (children: Parameters<typeof tree>[0]) => {

@@ -7,14 +7,14 @@ import { PATHS } from '../../protocol/paths.js';
 const RING = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /**
- * The rings' APT repositories for stock clients: an endpoint's `.sources` (made at head office
+ * The rings' APT and dnf repositories for stock clients: an endpoint's `.sources` (made at head office
  * by `sluice apt-source`) points at https://NODE/apt/RING with the ring's key inline.
  * GET /apt/RING/dists/SUITE/… is the ring's signed index of a vendor suite (by name, or by hash),
  * /apt/RING/pool/SHA256/NAME a package file the ring's index lists, /apt/RING/key.asc the
  * ring's public key (for comparing fingerprints). Everything is served unchanged from what
  * the primary signed; apt checks it.
  */
-export function registerAptRoutes(app: FastifyInstance, deps: SendBlobDeps & Pick<HttpDeps, 'apt'>): void {
+export function registerAptRoutes(app: FastifyInstance, deps: SendBlobDeps & Pick<HttpDeps, 'apt' | 'rpm'>): void {
   // The blob route's own answer (conditional requests, ranges for apt's resumes, egress caps,
   // byte counters), labelled as the repository file it is.
   const send = (request: FastifyRequest, reply: FastifyReply, file: AptFileRef | undefined, what: string) => {
@@ -34,5 +34,15 @@ export function registerAptRoutes(app: FastifyInstance, deps: SendBlobDeps & Pic
     // A ring this node has no index of is said as such: a machine's source naming the wrong node or ring.
     if (!file && !held.includes(ring)) throw new SluiceError('ROUTE_NOT_FOUND', `this node has no APT repository of ring ${ring} (it has: ${held.join(', ') || 'none yet'}); the machine's source names another ring's node, or a ring whose index the primary has not signed yet`);
     return send(request, reply, file, `/apt/${ring}/${rel}`);
+  });
+  // The rings' dnf repositories: an endpoint's .repo file (made at head office by `sluice
+  // rpm-repo`) points at https://NODE/rpm/RING/REPO, gpgcheck and repo_gpgcheck on, the keys
+  // beside it. /rpm/RING/REPO/repodata/… is the ring's signed repodata of a vendor repository,
+  // /rpm/RING/REPO/pool/SHA256/NAME.rpm a package its primary.xml lists, /rpm/RING/key.asc the
+  // ring's public key. Served unchanged from what the primary signed; dnf checks it.
+  app.get(PATHS.rpmFile, async (request, reply) => {
+    const { ring, '*': rel } = request.params as { ring: string; '*': string };
+    if (!RING.test(ring) || rel.length > 300) throw new SluiceError('BAD_REQUEST', 'expected /rpm/RING/REPO/repodata/..., /rpm/RING/REPO/pool/SHA256/NAME or /rpm/RING/key.asc');
+    return send(request, reply, deps.rpm ? await deps.rpm.resolve(ring, rel) : undefined, `/rpm/${ring}/${rel}`);
   });
 }

@@ -12,10 +12,10 @@ import { intParam } from '../params.js';
 import type { CatalogState, PackageView } from '../../catalog/catalog-state.js';
 
 /** The filters of GET /v1/packages, checked: a bad value is a 400 that says what is expected. */
-function packageFilter(state: CatalogState, q: Record<string, string | undefined>, topology: HttpDeps['topology']): (p: PackageView) => boolean {
+function packageFilter(state: CatalogState, q: Record<string, string | undefined>, topology: HttpDeps['topology'], advisory: ReadonlySet<string> | undefined): (p: PackageView) => boolean {
   const states = ['new', 'approved', 'declined', 'superseded'];
   if (q.state !== undefined && !states.includes(q.state)) throw new SluiceError('BAD_REQUEST', `state must be one of ${states.join(', ')}`);
-  for (const k of ['feed', 'source', 'name', 'ring', 'q'] as const) if (q[k] !== undefined && (q[k]!.length === 0 || q[k]!.length > 200)) throw new SluiceError('BAD_REQUEST', `${k} must be 1 to 200 characters`);
+  for (const k of ['feed', 'source', 'name', 'ring', 'q', 'advisory'] as const) if (q[k] !== undefined && (q[k]!.length === 0 || q[k]!.length > 200)) throw new SluiceError('BAD_REQUEST', `${k} must be 1 to 200 characters`);
   const source = q.source === undefined ? undefined : q.source.includes('@') ? parsePackageId(q.source) : { name: q.source, version: undefined };
   if (q.source !== undefined && !source) throw new SluiceError('BAD_REQUEST', 'source must be a source name, or name@version');
   // A ring or feed nobody has is a typo, not "no package matches".
@@ -29,16 +29,30 @@ function packageFilter(state: CatalogState, q: Record<string, string | undefined
     (q.name === undefined || p.name === q.name) &&
     (source === undefined || (p.source !== undefined && p.source.name === source.name && (source.version === undefined || p.source.version === source.version))) &&
     (q.ring === undefined || state.approvedFor(p, q.ring)) &&
+    (advisory === undefined || advisory.has(p.id)) &&
     (text === undefined || p.id.toLowerCase().includes(text) || (p.classification ?? '').toLowerCase().includes(text));
 }
 
 /** Packages one bulk approval may name. */
 const MAX_APPROVALS = 1000;
 
-export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer' | 'approvalCheck'>): void {
+/** An advisory id as vendors write them (RHSA-2024:1234, FEDORA-2024-0123abcd). */
+const ADVISORY_ID = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/;
+
+export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer' | 'approvalCheck' | 'advisories'>): void {
   const publisher = requireRole(deps, 'publish');
   const approver = requireRole(deps, 'approve');
   const decliner = requireRole(deps, 'decline');
+  const primary = () => deps.topology.nodes.get(deps.topology.primary)!;
+  /** The packages an advisory names: advisories are kept where the feeds are read, at the primary. */
+  const advisoryPackages = async (id: string): Promise<readonly string[] | undefined> => {
+    if (!ADVISORY_ID.test(id)) throw new SluiceError('BAD_REQUEST', 'advisory must be an advisory id such as RHSA-2024:1234');
+    if (!deps.advisories) {
+      if (deps.writer) return undefined;
+      throw new SluiceError('NOT_PRIMARY', `advisories are kept at the primary, where the feeds are read; ask ${primary().name} at ${primary().url} (--server ${primary().url})`);
+    }
+    return deps.advisories.packagesOf(id);
+  };
   const primaryWriter = (): CatalogWriter => {
     if (!deps.writer) {
       const primary = deps.topology.nodes.get(deps.topology.primary)!;
@@ -56,11 +70,12 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
    */
   app.get(PATHS.packages, async (request) => {
     const q = request.query as Record<string, string | undefined>;
-    const paged = ['limit', 'after', 'state', 'feed', 'source', 'name', 'ring', 'q'].some((k) => q[k] !== undefined);
+    const paged = ['limit', 'after', 'state', 'feed', 'source', 'name', 'ring', 'q', 'advisory'].some((k) => q[k] !== undefined);
     if (!paged) return { seq: deps.catalog.seq, packages: [...deps.catalog.state.all()].map((p) => packageJson(deps.catalog, p)) };
     const limit = intParam(q, 'limit', 100, 1, 1000);
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
-    const matches = packageFilter(deps.catalog.state, q, deps.topology);
+    const advisory = q.advisory === undefined ? undefined : new Set((await advisoryPackages(q.advisory)) ?? []);
+    const matches = packageFilter(deps.catalog.state, q, deps.topology, advisory);
     const page: PackageView[] = [];
     let total = 0;
     let next: number | null = null;
@@ -103,11 +118,16 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
    */
   app.post(PATHS.approvals, { onRequest: approver }, async (request) => {
     const writer = primaryWriter();
-    const body = (request.body ?? {}) as { ids?: unknown; source?: unknown; feed?: unknown; ring?: unknown; dryRun?: unknown };
-    const usage = `expected { "ids": ["name@version", ...] (1 to ${MAX_APPROVALS}) or "source": "name@version" (every binary built from that source version; "feed" to take one feed's), "ring": "pilot" (default "all"), "dryRun": true to see what it would do }`;
-    if (typeof body !== 'object' || (body.ring !== undefined && typeof body.ring !== 'string') || (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') || (body.feed !== undefined && typeof body.feed !== 'string') || (body.ids === undefined) === (body.source === undefined)) throw new SluiceError('BAD_REQUEST', usage);
+    const body = (request.body ?? {}) as { ids?: unknown; source?: unknown; advisory?: unknown; feed?: unknown; ring?: unknown; dryRun?: unknown };
+    const usage = `expected { "ids": ["name@version", ...] (1 to ${MAX_APPROVALS}), "source": "name@version" (every binary built from that source version; "feed" to take one feed's) or "advisory": "RHSA-2024:1234" (every package an RPM feed's advisory names), "ring": "pilot" (default "all"), "dryRun": true to see what it would do }`;
+    if (typeof body !== 'object' || (body.ring !== undefined && typeof body.ring !== 'string') || (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') || (body.feed !== undefined && typeof body.feed !== 'string') || [body.ids, body.source, body.advisory].filter((v) => v !== undefined).length !== 1) throw new SluiceError('BAD_REQUEST', usage);
     let ids: string[];
-    if (body.source !== undefined) {
+    if (body.advisory !== undefined) {
+      if (typeof body.advisory !== 'string') throw new SluiceError('BAD_REQUEST', usage);
+      const named = await advisoryPackages(body.advisory);
+      ids = (named ?? []).filter((id) => deps.catalog.state.get(id) && (body.feed === undefined || deps.catalog.state.get(id)!.feed?.name === body.feed));
+      if (ids.length === 0) throw new SluiceError('PACKAGE_NOT_FOUND', `no package of the catalog is named by advisory ${body.advisory}${body.feed ? ` in feed ${String(body.feed)}` : ''}${named ? '' : ' (no feed listed it: check the id, and that the feed\'s repository has updateinfo.xml)'}; see "sluice packages --advisory ${body.advisory}"`);
+    } else if (body.source !== undefined) {
       const source = typeof body.source === 'string' ? parsePackageId(body.source) : undefined;
       if (!source) throw new SluiceError('BAD_REQUEST', `"source" must be name@version, e.g. "openssl@3.0.15-1~deb12u1"; ${usage}`);
       const built = deps.catalog.state.fromSource(source.name, source.version).filter((p) => body.feed === undefined || p.feedName === body.feed);
@@ -122,7 +142,7 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
       ids = list as string[];
     }
     const ring = (body.ring as string | undefined) ?? 'all';
-    auditTarget(request, `${body.source !== undefined ? `source ${String(body.source)}, ` : ''}${ids.length} packages for ${ring}: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`);
+    auditTarget(request, `${body.source !== undefined ? `source ${String(body.source)}, ` : ''}${body.advisory !== undefined ? `advisory ${String(body.advisory)}, ` : ''}${ids.length} packages for ${ring}: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`);
     authorize(request, 'approve', { rings: [ring] });
     const at = new Date().toISOString();
     if (body.dryRun === true) {
