@@ -41,6 +41,8 @@ const SETTLE_MS = 300;
 export class AptPublisher {
   private running: Promise<void> | undefined;
   private readonly stop = new AbortController();
+  /** Index records this round appended (nextWaitFrom). */
+  private ownRecords = 0;
   /** Rings already warned about for having no key (once each, not at every round). */
   private readonly keyless = new Set<string>();
   /** Where each approved package sits in its vendor's repository (read once from the feed state). */
@@ -90,6 +92,18 @@ export class AptPublisher {
     this.woken?.();
   }
 
+  /**
+   * Where the wait after a round starts: past the round's own index records (they change
+   * nothing, so the round after them would publish nothing), but from the round's start when
+   * anyone else appended meanwhile: an approval made while a round ran is published at once,
+   * not at the next record or the validity's tenth (hours).
+   */
+  private nextWaitFrom(startSeq: number): number {
+    const others = this.d.catalog.seq - startSeq - this.ownRecords;
+    this.ownRecords = 0;
+    return others > 0 ? startSeq : this.d.catalog.seq;
+  }
+
   private async loop(): Promise<void> {
     const signal = this.stop.signal;
     while (!signal.aborted) {
@@ -103,7 +117,7 @@ export class AptPublisher {
       // the round after them publishes nothing), by a file stored, and at least every tenth
       // of the validity.
       const stored = new Promise<void>((resolve) => (this.woken = resolve));
-      await Promise.race([this.d.catalog.waitForRecords(this.d.catalog.seq > seq ? this.d.catalog.seq : seq, Math.max(1000, this.d.validMs / 10), signal), stored]);
+      await Promise.race([this.d.catalog.waitForRecords(this.nextWaitFrom(seq), Math.max(1000, this.d.validMs / 10), signal), stored]);
       this.woken = undefined;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS).unref());
     }
@@ -154,7 +168,7 @@ export class AptPublisher {
         yield bytes;
       })()));
       const body: RecordBody = { type: 'apt-index', ring, suite, files: [...files].map(([path, b], i) => ({ path, size: b.length, sha256: staged[i]!.sha256 })), by: 'apt', at: new Date(now).toISOString() };
-      await this.d.writer.append(() => [body], staged);
+      this.ownRecords += (await this.d.writer.append(() => [body], staged)).length;
     } catch (err) {
       for (const s of staged) await this.d.store.discard(s).catch(() => undefined);
       throw err;

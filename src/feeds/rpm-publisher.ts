@@ -49,6 +49,8 @@ const ROOT = { primary: 'metadata', filelists: 'filelists', other: 'otherdata' }
 export class RpmPublisher {
   private running: Promise<void> | undefined;
   private readonly stop = new AbortController();
+  /** Index records this round appended (nextWaitFrom). */
+  private ownRecords = 0;
   private readonly keyless = new Set<string>();
   /** Per ring and repository, what the last index built listed (a round that would list the same builds nothing). */
   private readonly built = new Map<string, string>();
@@ -96,6 +98,18 @@ export class RpmPublisher {
     return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 
+  /**
+   * Where the wait after a round starts: past the round's own index records (they change
+   * nothing, so the round after them would publish nothing), but from the round's start when
+   * anyone else appended meanwhile: an approval made while a round ran is published at once,
+   * not at the next record or the validity's tenth (hours).
+   */
+  private nextWaitFrom(startSeq: number): number {
+    const others = this.d.catalog.seq - startSeq - this.ownRecords;
+    this.ownRecords = 0;
+    return others > 0 ? startSeq : this.d.catalog.seq;
+  }
+
   private async loop(): Promise<void> {
     const signal = this.stop.signal;
     while (!signal.aborted) {
@@ -107,7 +121,7 @@ export class RpmPublisher {
         if (!signal.aborted) this.d.log.error({ err: (err as Error).message }, 'building a dnf repository failed; retrying after the next catalog change');
       }
       const stored = new Promise<void>((resolve) => (this.woken = resolve));
-      await Promise.race([this.d.catalog.waitForRecords(this.d.catalog.seq > seq ? this.d.catalog.seq : seq, this.pending ? PENDING_RECHECK_MS : IDLE_RECHECK_MS, signal), stored]);
+      await Promise.race([this.d.catalog.waitForRecords(this.nextWaitFrom(seq), this.pending ? PENDING_RECHECK_MS : IDLE_RECHECK_MS, signal), stored]);
       this.woken = undefined;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS).unref());
     }
@@ -222,7 +236,7 @@ export class RpmPublisher {
       }
       for (const d of data) files.push({ path: hrefOf(d), size: d.staged.size, sha256: d.staged.sha256 });
       const body: RecordBody = { type: 'rpm-index', ring, repo, files, by: 'rpm', at: new Date(now).toISOString() };
-      await this.d.writer.append(() => [body], staged);
+      this.ownRecords += (await this.d.writer.append(() => [body], staged)).length;
     } catch (err) {
       for (const s of staged) await this.d.store.discard(s).catch(() => undefined);
       throw err;
