@@ -17,6 +17,7 @@ import type { Html } from './html.js';
 import { LIVE_TOPICS, LiveEvents, type LiveTopic } from './live-events.js';
 import { complianceCsv, compliancePage, type ComplianceFilter } from './views/compliance.js';
 import { bulkConfirmFragment, confirmFragment, packagePage, packagesPage, type PackageFilter } from './views/packages.js';
+import { advisoryMembers, groupConfirmFragment, groupOf } from './views/group-approval.js';
 import { ringsPage, type RingsFilter } from './views/rings.js';
 import { schedulesPage } from './views/schedules.js';
 import { errorPage, signInPage, signedInPage } from './views/sign-in.js';
@@ -213,13 +214,22 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       return reply.redirect('/ui/sign-in', 303);
     });
 
-    ui.get('/ui/packages', async (request, reply) => send(reply, packagesPage(context(request), request.query as PackageFilter)));
-    ui.get('/ui/packages/:id', async (request, reply) => send(reply, packagePage(context(request), (request.params as { id: string }).id)));
+    ui.get('/ui/packages', async (request, reply) => {
+      const ctx = context(request);
+      const q = request.query as PackageFilter;
+      // An advisory's packages are read from the feeds (at the primary) before the page renders.
+      return send(reply, packagesPage(ctx, q, await advisoryMembers(ctx, groupOf(q))));
+    });
+    ui.get('/ui/packages/:id', async (request, reply) => {
+      const { id } = request.params as { id: string };
+      return send(reply, packagePage(context(request), id, (await deps.advisories?.advisoriesOf(id)) ?? []));
+    });
     ui.get('/ui/approvals/confirm', async (request, reply) => {
       const ctx = context(request);
       if (!ctx.canAct) throw ctx.session ? new SluiceError('NOT_PRIMARY', 'decisions are made at the primary\'s console') : new SluiceError('UNAUTHORIZED', 'sign in (top right) to approve');
       const q = request.query as PackageFilter & { ring?: string };
-      return send(reply, bulkConfirmFragment(ctx, q, q.ring ?? ''));
+      const group = groupOf(q);
+      return send(reply, group ? await groupConfirmFragment(ctx, group, q.ring ?? '') : bulkConfirmFragment(ctx, q, q.ring ?? ''));
     });
     ui.get('/ui/packages/:id/confirm', async (request, reply) => {
       const ctx = context(request);

@@ -3,7 +3,7 @@ import type { HttpDeps } from '../http/deps.js';
 import type { Action } from '../auth/roles.js';
 
 /** What every console view may read: the node's parts, and who is looking. */
-export type ConsoleDeps = Pick<HttpDeps, 'topology' | 'node' | 'catalog' | 'writer' | 'status' | 'reports' | 'rollup' | 'sessions' | 'credentials' | 'audit' | 'tls' | 'refusals' | 'oidcClientSecret' | 'promotions'>;
+export type ConsoleDeps = Pick<HttpDeps, 'topology' | 'node' | 'catalog' | 'writer' | 'status' | 'reports' | 'rollup' | 'sessions' | 'credentials' | 'audit' | 'tls' | 'refusals' | 'oidcClientSecret' | 'promotions' | 'advisories' | 'approvalCheck'>;
 
 /** What a page may follow live (console/live-events.ts LIVE_TOPICS). */
 export type LiveTopicName = 'tree' | 'catalog' | 'reports' | 'holdings';

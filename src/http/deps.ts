@@ -38,6 +38,8 @@ export interface FeedsApi {
 export interface AdvisoriesApi {
   /** The catalog ids of the packages advisory `id` names, or undefined for an advisory no feed listed. */
   packagesOf(id: string): Promise<readonly string[] | undefined>;
+  /** The advisories that name package `id` (their ids), or undefined when none does. */
+  advisoriesOf(id: string): Promise<readonly string[] | undefined>;
 }
 
 /** A file an APT client is answered with (apt-serving.ts). */

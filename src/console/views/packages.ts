@@ -9,6 +9,7 @@ import { previewWithdraw } from '../withdraw-preview.js';
 import { mayOnRings, requireRings, ringsInScope } from '../ring-scope.js';
 import { packageRingsSection } from './package-rings.js';
 import { packagePromotionSection } from './package-promotion.js';
+import { groupApprovalForm, groupOf, inGroup } from './group-approval.js';
 import { html, type Html } from '../html.js';
 import { page, plural, utc } from '../layout.js';
 import { pageNav, pageOf } from '../paging.js';
@@ -23,13 +24,21 @@ export interface PackageFilter {
   severity?: string;
   /** A vendor feed's name: only its packages; `-` for packages published by people. */
   feed?: string;
+  /** A source package (`NAME` or `NAME@VERSION`): the binaries built from it. */
+  source?: string;
+  /** An RPM feed's advisory id: the packages it names. */
+  advisory?: string;
   /** 1-based page of PAGE_ROWS rows. */
   page?: string;
 }
 
-/** Packages: the catalog with state, severity, rings, files and sizes; filter, search, publish. */
-export function packagesPage(ctx: ViewContext, filter: PackageFilter): Html {
+/**
+ * Packages: the catalog with state, severity, rings, files and sizes; filter, search, publish.
+ * `advisoryIds`: the packages the filter's advisory names (read from the feeds by the route).
+ */
+export function packagesPage(ctx: ViewContext, filter: PackageFilter, advisoryIds?: ReadonlySet<string>): Html {
   const { catalog } = ctx.deps;
+  const group = groupOf(filter);
   const q = (filter.q ?? '').trim().toLowerCase();
   // One pass over the catalog (a whole archive is 60,000 versions): the matches, newest first,
   // and how many of them are new; only the page's rows are rendered.
@@ -40,6 +49,7 @@ export function packagesPage(ctx: ViewContext, filter: PackageFilter): Html {
     if (q && !p.id.toLowerCase().includes(q) && !(p.classification ?? '').toLowerCase().includes(q)) continue;
     if (filter.severity && p.severity !== filter.severity) continue;
     if (filter.feed && (filter.feed === '-' ? p.feedName !== undefined : p.feedName !== filter.feed)) continue;
+    if (group && !inGroup(group, p, advisoryIds)) continue;
     const state = stateFilter ? catalog.state.stateOf(p) : undefined;
     if (filter.state && state !== filter.state) continue;
     if (state === 'new') fresh++;
@@ -59,11 +69,13 @@ ${ctx.may('publish') ? publishForm() : ctx.deps.node.isPrimary && !ctx.session ?
   <label>State <select name="state"><option value="">any</option>${STATES.map((s) => html`<option${filter.state === s ? html` selected` : ''}>${s}</option>`)}</select></label>
   <label>Severity <select name="severity"><option value="">any</option>${SEVERITIES.map((s) => html`<option${filter.severity === s ? html` selected` : ''}>${s}</option>`)}</select></label>
   ${feeds.length ? html`<label>Source <select name="feed"><option value="">any</option><option value="-"${filter.feed === '-' ? html` selected` : ''}>published here</option>${feeds.map((f) => html`<option value="${f}"${filter.feed === f ? html` selected` : ''}>feed ${f}</option>`)}</select></label>` : ''}
+  ${filter.source ? html`<input type="hidden" name="source" value="${filter.source}">` : ''}${filter.advisory ? html`<input type="hidden" name="advisory" value="${filter.advisory}">` : ''}
   <button type="submit">Filter</button>
 </form>
+${group ? html`<p class="lede">Showing ${group.kind === 'advisory' ? html`the packages of advisory <strong>${group.id}</strong>` : html`the binaries of source <strong>${group.name}${group.version ? ` ${group.version}` : ''}</strong>`} · <a href="/ui/packages">show all</a></p>` : ''}
 <div id="package-list" hx-get="/ui/packages${query ? `?${query}` : ''}" hx-trigger="sse:catalog" hx-select="#package-list" hx-swap="outerHTML">
 <p class="count" aria-live="polite">${shown.length === all.length ? plural(all.length, 'package') : `${shown.length} of ${plural(all.length, 'package')}`}</p>
-${ctx.may('approve') ? bulkApproveForm(ctx, filter, fresh) : ''}
+${ctx.may('approve') ? (group ? groupApprovalForm(ctx, group, shown.length) : bulkApproveForm(ctx, filter, fresh)) : ''}
 <div class="table-wrap" tabindex="0" role="region" aria-label="Packages">
 <table>
 <thead><tr><th scope="col">Package</th><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Rings</th><th scope="col">Files</th><th scope="col" class="num">Size</th><th scope="col">Published</th></tr></thead>
@@ -73,7 +85,7 @@ ${shown.length === 0 ? html`<tr><td colspan="7">No package matches.${all.length 
 </tbody>
 </table>
 </div>
-${pageNav(paged, '/ui/packages', { q: filter.q, state: filter.state, severity: filter.severity, feed: filter.feed })}
+${pageNav(paged, '/ui/packages', { q: filter.q, state: filter.state, severity: filter.severity, feed: filter.feed, source: filter.source, advisory: filter.advisory })}
 </div>`;
   return page(ctx, 'packages', 'Packages', body, ['catalog']);
 }
@@ -157,8 +169,8 @@ function publishForm(): Html {
 </details>`;
 }
 
-/** One package: its files, its decisions, and (primary, signed in) approve and decline. */
-export function packagePage(ctx: ViewContext, id: string): Html {
+/** One package: its files, its decisions, and (primary, signed in) approve and decline. `advisories`: those naming it (RPM feeds, at the primary). */
+export function packagePage(ctx: ViewContext, id: string, advisories: readonly string[] = []): Html {
   const { catalog } = ctx.deps;
   const p = catalog.state.get(id);
   if (!p) throw new SluiceError('PACKAGE_NOT_FOUND', `no package ${id}; see the package list at /ui/packages`);
@@ -175,6 +187,8 @@ export function packagePage(ctx: ViewContext, id: string): Html {
   <dt>State</dt><dd><span class="state state-${state}">${state}</span></dd>
   <dt>Severity</dt><dd><span class="sev sev-${p.severity}">${p.severity}</span></dd>
   ${p.classification ? html`<dt>Classification</dt><dd>${p.classification}</dd>` : ''}
+  ${p.feed && p.source ? html`<dt>Source</dt><dd><a href="/ui/packages?${new URLSearchParams({ source: `${p.source.name}@${p.source.version}`, feed: p.feed.name }).toString()}">${p.source.name} ${p.source.version}</a> <span class="muted">(every binary it builds, approved together)</span></dd>` : ''}
+  ${advisories.length ? html`<dt>Advisories</dt><dd>${advisories.slice(0, 20).map((a, i) => html`${i ? ', ' : ''}<a href="/ui/packages?${new URLSearchParams({ advisory: a }).toString()}">${a}</a>`)}</dd>` : ''}
   <dt>Published</dt><dd>${utc(p.published.at)} by ${p.published.by}</dd>
   <dt>Approved for</dt><dd>${p.approvals.size ? [...p.approvals].map(([ring, d]) => html`<div>${ring}: ${utc(d.at)} by ${d.by}</div>`) : '–'}</dd>
   ${p.declined ? html`<dt>Declined</dt><dd>${utc(p.declined.at)} by ${p.declined.by}</dd>` : ''}

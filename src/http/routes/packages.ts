@@ -9,6 +9,7 @@ import { PATHS } from '../../protocol/paths.js';
 import type { HttpDeps } from '../deps.js';
 import { actorOf, auditTarget, authorize, requireRole } from '../require-token.js';
 import { intParam } from '../params.js';
+import { ADVISORY_ID } from '../../domain/advisory-id.js';
 import type { CatalogState, PackageView } from '../../catalog/catalog-state.js';
 
 /** The filters of GET /v1/packages, checked: a bad value is a 400 that says what is expected. */
@@ -36,8 +37,6 @@ function packageFilter(state: CatalogState, q: Record<string, string | undefined
 /** Packages one bulk approval may name. */
 const MAX_APPROVALS = 1000;
 
-/** An advisory id as vendors write them (RHSA-2024:1234, FEDORA-2024-0123abcd). */
-const ADVISORY_ID = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/;
 
 export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'catalog' | 'maxUploadBytes' | 'node' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer' | 'approvalCheck' | 'advisories'>): void {
   const publisher = requireRole(deps, 'publish');
