@@ -64,17 +64,20 @@ export interface PlanRow {
  */
 export function planRows(root: StatusJson): PlanRow[] {
   const rows: PlanRow[] = [];
-  const walk = (name: string, s: StatusJson | null, upstream: PlanRow | null) => {
+  const walk = (name: string, s: StatusJson | null, upstream: PlanRow | null, upstreamStatus: StatusJson | null) => {
     if (!s) {
       rows.push({ node: name, upstream: upstream?.node ?? null, pendingBlobs: 0, pendingBytes: 0, rate: null, doneAt: null, late: [], reported: false, asOf: null, catalogSeq: null });
       return;
     }
     const own = s.forecast?.doneAt ?? null;
     const pending = s.pending.blobs > 0;
-    // Waiting on the upstream: not done before it is.
+    // Waiting on the upstream: not done before it is, unless what the upstream still fetches is
+    // none of what this node waits for (a package refused at head office for one ring must not
+    // make a node of another ring, fetching what its upstream holds, look as if it never finished).
+    const waits = pending && upstream !== null && !pendingDisjoint(s, upstreamStatus);
     let doneAt = pending ? own : null;
-    if (pending && own && upstream?.doneAt && upstream.doneAt > own) doneAt = upstream.doneAt;
-    if (pending && upstream && upstream.pendingBlobs > 0 && upstream.doneAt === null && upstream.reported) doneAt = null;
+    if (waits && own && upstream?.doneAt && upstream.doneAt > own) doneAt = upstream.doneAt;
+    if (waits && upstream && upstream.pendingBlobs > 0 && upstream.doneAt === null && upstream.reported) doneAt = null;
     const row: PlanRow = {
       node: s.node,
       upstream: upstream?.node ?? null,
@@ -88,8 +91,20 @@ export function planRows(root: StatusJson): PlanRow[] {
       catalogSeq: s.catalog?.seq ?? null,
     };
     rows.push(row);
-    for (const [kid, ks] of Object.entries(s.children ?? {})) walk(kid, ks, row);
+    for (const [kid, ks] of Object.entries(s.children ?? {})) walk(kid, ks, row, s);
   };
-  walk(root.node, root, null);
+  walk(root.node, root, null, null);
   return rows;
+}
+
+/**
+ * Whether a node's pending packages and its upstream's are known in full and share none. A
+ * list cut short (`morePackages`), or missing (a node of an earlier version), proves nothing:
+ * the node is then taken to wait on its upstream.
+ */
+function pendingDisjoint(node: StatusJson, upstream: StatusJson | null): boolean {
+  const complete = (p: StatusJson['pending']) => p.blobs === 0 || (p.packages !== undefined && p.packages.length > 0 && !(p.morePackages ?? 0));
+  if (!upstream || !complete(node.pending) || !complete(upstream.pending)) return false;
+  const theirs = new Set(upstream.pending.packages ?? []);
+  return !(node.pending.packages ?? []).some((id) => theirs.has(id));
 }
