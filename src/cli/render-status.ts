@@ -1,7 +1,7 @@
-import { errorText, etaText, rateText, type StatusJson } from '../protocol/status-text.js';
+import { errorText, etaText, rateText, transferErrorText, type StatusJson } from '../protocol/status-text.js';
 import { formatBytes, formatDuration, formatRateIn, rateFamilyOf } from '../topology/units.js';
 
-export { errorText, etaText, rateText, type StatusJson };
+export { errorText, etaText, rateText, transferErrorText, type StatusJson };
 
 /** A node's rings as status shows them: `all` applies to every node, so a node without rings has only that. */
 export function ringsText(rings: readonly string[] | undefined): string {
@@ -43,7 +43,7 @@ export function renderStatus(root: StatusJson, maxTransfers = 5): string {
       const pct = t.size ? Math.floor((t.offset / t.size) * 100) : 100;
       // Labelled: the node line's ETA follows the schedule; this one only extrapolates the current rate.
       const rate = t.state === 'active' && t.rateBytesPerSec > 0 ? `  ${formatRateIn(t.rateBytesPerSec, family)}, ${formatDuration(((t.size - t.offset) / t.rateBytesPerSec) * 1000)} at this rate` : '';
-      const err = t.state === 'waiting' && t.lastError ? `  retrying: ${t.lastError.code}` : '';
+      const err = t.state === 'waiting' && t.lastError ? `  ${transferErrorText(t.lastError)}` : '';
       lines.push(`${childPrefix}  ${t.state.padEnd(9)} ${t.packages.join(',')} ${bar(t.offset / (t.size || 1))} ${pct}% ${formatBytes(t.offset)}/${formatBytes(t.size)}${rate}${err}`);
     }
     if (s.transfers.length > maxTransfers) lines.push(`${childPrefix}  … ${s.transfers.length - maxTransfers} more transfers`);

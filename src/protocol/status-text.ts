@@ -1,4 +1,5 @@
 import type { NodeStatus } from './status.js';
+import { ERROR_CATALOGUE } from '../errors.js';
 import { formatBytes, formatDuration, formatRateIn, rateFamilyOf } from '../topology/units.js';
 
 /**
@@ -26,6 +27,16 @@ export function errorText(e: NonNullable<StatusJson['lastError']>): string {
   const when = (iso: string) => `${iso.slice(0, 19).replace('T', ' ')}Z`;
   if (e.clearedAt) return `last error ${e.code} seen ${when(e.at)}${e.source ? ` (${e.source})` : ''}, cleared ${when(e.clearedAt)}`;
   return `ERROR ${e.code}${e.source ? ` in ${e.source}` : ''} since ${when(e.since ?? e.at)}: ${e.message}`;
+}
+
+/**
+ * A waiting transfer's last error. One that retrying cannot help (a vendor package whose
+ * signature was refused: the catalog pins its bytes) is not "retrying": it is said so, with its
+ * message, which says what to do (decline it, fix the keyring), since nothing else shows it.
+ */
+export function transferErrorText(e: { code: string; message: string }): string {
+  const entry = (ERROR_CATALOGUE as Record<string, { retryable: boolean } | undefined>)[e.code];
+  return entry && !entry.retryable ? `${e.code}, retrying cannot help: ${e.message}` : `retrying: ${e.code}`;
 }
 
 /** The schedule-aware forecast when the node sent one (labelled so), else remaining bytes over current speed. */

@@ -56,3 +56,19 @@ describe('sluice status speaks the topology\'s language', () => {
     assert.doesNotMatch(out, /retry shortly|ERROR/);
   });
 });
+
+describe('sluice status: a transfer that retrying cannot help says so', () => {
+  const waiting = (code: string, message: string) => branch({
+    transfers: [{ sha256: 'b'.repeat(64), packages: ['hello-rpm@1.2-1.el9'], severity: 'moderate', size: 6215, offset: 0, state: 'waiting', rateBytesPerSec: 0, attempts: 1, peer: 'feed:el9', lastError: { code, message, at: new Date(now).toISOString() } }],
+  });
+
+  it('a refused vendor package shows its code and what to do, not "retrying"', () => {
+    const text = renderStatus(waiting('FEED_PACKAGE_SIGNATURE', 'it carries no header signature; ask the vendor for a signed package, or decline it'));
+    assert.doesNotMatch(text, /retrying: FEED_PACKAGE_SIGNATURE/);
+    assert.match(text, /hello-rpm@1\.2-1\.el9 .* FEED_PACKAGE_SIGNATURE, retrying cannot help: it carries no header signature; ask the vendor for a signed package, or decline it/);
+  });
+
+  it('an error a retry may cure still reads "retrying"', () => {
+    assert.match(renderStatus(waiting('BLOB_NOT_FOUND', 'the peer does not hold it')), /hello-rpm@1\.2-1\.el9 .* retrying: BLOB_NOT_FOUND$/m);
+  });
+});

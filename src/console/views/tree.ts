@@ -1,4 +1,4 @@
-import { errorText, etaText, rateText, type StatusJson } from '../../protocol/status-text.js';
+import { errorText, etaText, rateText, transferErrorText, type StatusJson } from '../../protocol/status-text.js';
 import { formatBytes, formatDuration, formatRateIn, rateFamilyOf } from '../../topology/units.js';
 import { html, type Html } from '../html.js';
 import { page, plural, utc } from '../layout.js';
@@ -71,7 +71,7 @@ function nodeRow(s: StatusJson, depth: number, primarySeq: number, now: number):
     const pct = t.size ? Math.floor((t.offset / t.size) * 100) : 100;
     const eta = t.state === 'active' && t.rateBytesPerSec > 0 ? `, ${formatRateIn(t.rateBytesPerSec, family)}, ${formatDuration(((t.size - t.offset) / t.rateBytesPerSec) * 1000)} at this rate` : '';
     return html`<li class="transfer"><span class="tstate">${t.state}</span> ${t.packages.join(', ')}
-<progress max="${t.size || 1}" value="${t.offset}" aria-label="${t.packages.join(', ')} ${pct}%"></progress> ${pct}% ${formatBytes(t.offset)} of ${formatBytes(t.size)}${eta}${t.state === 'waiting' && t.lastError ? html` <span class="badge err">retrying: ${t.lastError.code}</span>` : ''}</li>`;
+<progress max="${t.size || 1}" value="${t.offset}" aria-label="${t.packages.join(', ')} ${pct}%"></progress> ${pct}% ${formatBytes(t.offset)} of ${formatBytes(t.size)}${eta}${t.state === 'waiting' && t.lastError ? html` <span class="badge err">${transferErrorText(t.lastError)}</span>` : ''}</li>`;
   });
   const more = s.transfers.length > TRANSFERS_SHOWN ? html`<li class="muted">and ${s.transfers.length - TRANSFERS_SHOWN} more</li>` : '';
   const late = (s.forecast?.late ?? []).map((l) => html`<li><span class="badge err">late</span> ${l.id} (${l.severity}) due ${utc(l.deadline)}</li>`);
