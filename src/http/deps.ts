@@ -62,6 +62,8 @@ export interface AptApi {
 /** Each ring's signed dnf repositories as this node serves them. */
 export interface RpmApi {
   resolve(ring: string, rel: string): Promise<AptFileRef | undefined>;
+  /** The rings this node holds a dnf repository of (for a message naming them). */
+  ringsHeld(): string[];
   /** Each ring's key fingerprint as the catalog names it (GET /v1/root). */
   ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]>;
 }

@@ -42,6 +42,11 @@ export class RpmServing {
     private readonly fingerprintOf: (armored: string) => Promise<string>,
   ) {}
 
+  /** The rings this node holds a dnf repository of (for a message naming them). */
+  ringsHeld(): string[] {
+    return [...new Set(this.catalog.state.rpmRepos().map((r) => r.ring))].sort();
+  }
+
   /** The index served for `ring`'s `repo` now, or undefined when this node holds none whole. */
   async current(ring: string, repo: string): Promise<RpmIndexView | undefined> {
     for (const index of this.catalog.state.rpmIndexesOf(ring, repo)) {

@@ -81,6 +81,10 @@ describe("an endpoint's first trust comes from head office, and one ring's index
       await res.body.dump();
       return res.statusCode === 200;
     }, 30_000);
+    // A ring this node has no index of is said as such, naming those it has.
+    const nowhere = await request(`${branch.address.url}/apt/nosuchring/dists/stable/InRelease`);
+    assert.equal(nowhere.statusCode, 404);
+    assert.match(((await nowhere.body.json()) as { error: { message: string } }).error.message, /has no APT repository of ring nosuchring \(it has: [^)]*pilot/);
 
     // The endpoint's source, made at head office with its ring's key inline (the docs' set-up).
     const sources = async (ring: string, server: string) => {

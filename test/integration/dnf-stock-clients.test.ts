@@ -78,6 +78,10 @@ describe('stock dnf clients install from the nearest node, with the ring\'s sign
 
     // Before approval: the ring's repository is signed and empty; dnf reads it, installs nothing.
     await waitFor('the empty pilot repository at the branch', async () => (await listed('pilot', 'packages="0"')) === true, 30_000);
+    // A ring this node has no repository of is said as such, naming those it has.
+    const nowhere = await request(`${branch.address.url}/rpm/nosuchring/el9-os/repodata/repomd.xml`);
+    assert.equal(nowhere.statusCode, 404);
+    assert.match(((await nowhere.body.json()) as { error: { message: string } }).error.message, /has no dnf repository of ring nosuchring \(it has: [^)]*pilot/);
     const pilot = await endpoint('pilot', branch.address.url);
     // The ring's fingerprint, as the signed catalog names it, is the one the .repo file's comment gives.
     const root = (await (await request(`${branch.address.url}/v1/root`)).body.json()) as { aptKeys: { ring: string; fingerprint: string }[] };

@@ -43,6 +43,9 @@ export function registerAptRoutes(app: FastifyInstance, deps: SendBlobDeps & Pic
   app.get(PATHS.rpmFile, async (request, reply) => {
     const { ring, '*': rel } = request.params as { ring: string; '*': string };
     if (!RING.test(ring) || rel.length > 300) throw new SluiceError('BAD_REQUEST', 'expected /rpm/RING/REPO/repodata/..., /rpm/RING/REPO/pool/SHA256/NAME or /rpm/RING/key.asc');
-    return send(request, reply, deps.rpm ? await deps.rpm.resolve(ring, rel) : undefined, `/rpm/${ring}/${rel}`);
+    const file = deps.rpm ? await deps.rpm.resolve(ring, rel) : undefined;
+    const held = deps.rpm?.ringsHeld() ?? [];
+    if (!file && !held.includes(ring)) throw new SluiceError('ROUTE_NOT_FOUND', `this node has no dnf repository of ring ${ring} (it has: ${held.join(', ') || 'none yet'}); the machine's .repo names another ring's node, or a ring whose repository the primary has not signed yet`);
+    return send(request, reply, file, `/rpm/${ring}/${rel}`);
   });
 }
