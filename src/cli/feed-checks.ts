@@ -65,8 +65,12 @@ export async function checkFeeds(raw: unknown, topologyDir: string, o: { keyring
   for (const [name, feed] of Object.entries(feeds)) {
     if (!isObj(feed)) continue;
     const at = (...p: (string | number)[]) => ['feeds', name, ...p];
-    const url = isStr(feed.url) ? checkUrl(feed.url) : undefined;
+    const rpm = feed.type === 'rpm';
+    const url = isStr(feed.url) ? checkUrl(feed.url, rpm) : undefined;
     if (url) out.errors.push({ path: at('url'), message: url });
+    if (rpm && isObj(feed.repos)) {
+      for (const [repo, sub] of Object.entries(feed.repos)) if (isStr(sub) && intoRepodata(sub)) out.errors.push({ path: at('repos', repo), message: `the path points into the repository's repodata/: expected the directory that holds repodata/ (e.g. "${sub.replace(/\/?repodata(\/.*)?$/, '') || '.'}")` });
+    }
     duplicates(feed.suites, at('suites'), 'suite', out.errors);
     duplicates(feed.components, at('components'), 'component', out.errors);
     duplicates(feed.architectures, at('architectures'), 'architecture', out.errors);
@@ -104,7 +108,7 @@ export async function checkFeeds(raw: unknown, topologyDir: string, o: { keyring
     if (o.keyrings && isStr(feed.keyring) && feed.keyring.length > 0) {
       const file = path.resolve(topologyDir, feed.keyring);
       let job = opened.get(file);
-      if (!job) opened.set(file, (job = openKeyring(file, nowMs)));
+      if (!job) opened.set(file, (job = openKeyring(file, nowMs, rpm)));
       const result = await job;
       for (const message of result.errors) out.errors.push({ path: at('keyring'), message });
       for (const message of result.warnings) out.warnings.push({ path: at('keyring'), message });
@@ -114,8 +118,14 @@ export async function checkFeeds(raw: unknown, topologyDir: string, o: { keyring
   return out;
 }
 
-/** Why `url` cannot be the base of an APT repository the sync appends `dists/SUITE/...` to; undefined when it can. */
-function checkUrl(text: string): string | undefined {
+/** Whether a path reaches into an RPM repository's repodata/ (its metadata), not the repository itself. */
+const intoRepodata = (p: string) => /(^|\/)repodata(\/|$)/.test(p);
+
+/**
+ * Why `url` cannot be the base of a repository the sync appends to (`dists/SUITE/...` for APT,
+ * `repodata/repomd.xml` for RPM, under each of `repos`); undefined when it can.
+ */
+function checkUrl(text: string, rpm: boolean): string | undefined {
   let url: URL;
   try {
     url = new URL(text);
@@ -123,7 +133,8 @@ function checkUrl(text: string): string | undefined {
     return undefined; // the schema says so
   }
   if (url.username || url.password) return 'the URL holds credentials: the topology is on every site and holds no secrets, and "sluice feeds" shows the URL; use a mirror that needs none (or a proxy on the primary\'s side that adds them)';
-  if (url.search || url.hash) return `the URL has a ${url.search ? 'query' : 'fragment'}: the sync appends dists/SUITE/... to the repository's base URL; remove "${url.search || url.hash}"`;
+  if (url.search || url.hash) return `the URL has a ${url.search ? 'query' : 'fragment'}: the sync appends ${rpm ? 'repodata/repomd.xml' : 'dists/SUITE/...'} to the repository's base URL; remove "${url.search || url.hash}"`;
+  if (rpm) return intoRepodata(url.pathname) ? `the URL points into the repository's repodata/: expected the directory that holds repodata/ (e.g. "${url.origin}${url.pathname.replace(/\/?repodata(\/.*)?$/, '') || '/'}")` : undefined;
   const segments = url.pathname.split('/');
   const dists = segments.indexOf('dists');
   if (dists >= 0) return `the URL points into the repository's dists/: expected its base, the part before /dists (e.g. "${url.origin}${segments.slice(0, dists).join('/') || '/'}"), and the suite under "suites"`;
@@ -145,8 +156,10 @@ function duplicates(list: unknown, at: (string | number)[], what: string, into: 
  * openpgp's defaults (no DSA, no RSA under 2048 bits): the same test the sync's verification
  * makes, so a keyring that passes here is one the sync can use.
  */
-async function openKeyring(file: string, nowMs: number): Promise<{ summary?: KeyringSummary; errors: string[]; warnings: string[] }> {
-  const fix = 'install the vendor\'s keyring (Debian: apt-get install debian-archive-keyring, then /usr/share/keyrings/debian-archive-keyring.gpg) or point "keyring" at the file of its public keys';
+async function openKeyring(file: string, nowMs: number, rpm: boolean): Promise<{ summary?: KeyringSummary; errors: string[]; warnings: string[] }> {
+  const fix = rpm
+    ? 'give the vendor\'s package-signing keys (Fedora, RHEL and their rebuilds ship them as /etc/pki/rpm-gpg/RPM-GPG-KEY-* files; one such file, or several joined into one, is a keyring) or point "keyring" at the file of its public keys'
+    : 'install the vendor\'s keyring (Debian: apt-get install debian-archive-keyring, then /usr/share/keyrings/debian-archive-keyring.gpg) or point "keyring" at the file of its public keys';
   let st;
   try {
     st = statSync(file);

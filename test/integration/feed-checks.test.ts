@@ -111,6 +111,25 @@ describe('feeds checked before they run: sluice check opens each keyring and val
     assert.match(w.stderr, /warning: .*topology\.yaml:6:\d+ feeds\.everything\.every: syncing every 7d: a fix the vendor publishes reaches the catalog up to that late/);
   });
 
+  it('an RPM feed: a URL or repository path into repodata/ is a located error, and a missing keyring says where RPM vendors ship theirs', async () => {
+    const repo = new FixtureAptRepo();
+    const c = await makeCluster(
+      [{ name: 'hq' }],
+      [
+        'feeds:',
+        `  el9: { type: rpm, url: "http://127.0.0.1:9/el9/repodata", architectures: [x86_64], keyring: "${repo.keyringPath}" }`,
+        `  el9b: { type: rpm, url: "http://127.0.0.1:9/el9b", repos: { os: BaseOS/x86_64/os/repodata }, architectures: [x86_64], keyring: "${repo.keyringPath}" }`,
+        `  el9c: { type: rpm, url: "http://127.0.0.1:9/el9c", architectures: [x86_64], keyring: "missing/RPM-GPG-KEY-vendor" }`,
+      ].join('\n'),
+    );
+    const r = await runCli(['check', '-t', c.file]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /topology\.yaml:5:\d+ feeds\.el9\.url: the URL points into the repository's repodata\/: expected the directory that holds repodata\/ \(e\.g\. "http:\/\/127\.0\.0\.1:9\/el9"\)/);
+    assert.match(r.stderr, /topology\.yaml:6:\d+ feeds\.el9b\.repos\.os: the path points into the repository's repodata\/: expected the directory that holds repodata\/ \(e\.g\. "BaseOS\/x86_64\/os"\)/);
+    assert.match(r.stderr, /feeds\.el9c\.keyring: cannot read the keyring .*RPM-GPG-KEY-\*/);
+    assert.doesNotMatch(r.stderr, /feeds\.el9c\.keyring: .*debian-archive-keyring/, 'no Debian advice for an RPM feed');
+  });
+
   it('sluice feeds exits 1 when a feed\'s last sync failed, in text and --json, naming the feed and the reason; a healthy feed is not blamed', async () => {
     const repo = new FixtureAptRepo();
     await repo.listen();
