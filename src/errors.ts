@@ -73,6 +73,7 @@ export const ERROR_CATALOGUE = {
   FEED_MALFORMED: { status: 502, retryable: true },
   FEED_TOO_LARGE: { status: 502, retryable: true },
   FEED_NOT_FOUND: { status: 404, retryable: false },
+  ADVISORY_NOT_FOUND: { status: 404, retryable: false },
   FEED_CONFLICT: { status: 409, retryable: false },
   FEED_PACKAGE_SIGNATURE: { status: 502, retryable: false },
   // transfers and peers

@@ -76,6 +76,10 @@ describe('vendor feeds: RPM repositories synced into the catalog at the primary'
     const listed = await cli('packages', '--advisory', 'TEST-2024:0002', '--json');
     assert.equal(listed.code, 0, listed.stderr);
     assert.deepEqual((JSON.parse(listed.stdout) as { packages: { id: string }[] }).packages.map((p) => p.id).sort(), ['hello-docs@1.0-1.el9', 'hello@1.0-2.el9']);
+    // An advisory no feed listed is said as such, not "no package matches".
+    const typo = await cli('packages', '--advisory', 'TEST-2024:9999');
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.stderr, /ADVISORY_NOT_FOUND.*no feed listed advisory TEST-2024:9999/);
     const seq = hq.catalog.seq;
     const approved = await cli('approve', '--advisory', 'TEST-2024:0002', '--ring', 'pilot');
     assert.equal(approved.code, 0, approved.stderr);

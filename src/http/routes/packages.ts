@@ -73,7 +73,10 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
     if (!paged) return { seq: deps.catalog.seq, packages: [...deps.catalog.state.all()].map((p) => packageJson(deps.catalog, p)) };
     const limit = intParam(q, 'limit', 100, 1, 1000);
     const after = intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
-    const advisory = q.advisory === undefined ? undefined : new Set((await advisoryPackages(q.advisory)) ?? []);
+    const named = q.advisory === undefined ? undefined : await advisoryPackages(q.advisory);
+    // An advisory nobody listed is a typo (or a feed without updateinfo.xml), not "no package matches".
+    if (q.advisory !== undefined && named === undefined) throw new SluiceError('ADVISORY_NOT_FOUND', `no feed listed advisory ${q.advisory}: check the id as the vendor writes it (e.g. RHSA-2024:1234), and that the feed's repository has updateinfo.xml`);
+    const advisory = named === undefined ? undefined : new Set(named);
     const matches = packageFilter(deps.catalog.state, q, deps.topology, advisory);
     const page: PackageView[] = [];
     let total = 0;
