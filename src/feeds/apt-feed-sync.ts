@@ -1,18 +1,18 @@
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { CatalogWriter } from '../catalog/catalog-writer.js';
 import type { FileEntry, RecordBody } from '../catalog/records.js';
 import { collectGarbage } from '../log/heap.js';
-import { SluiceError, isSluiceError, toSluiceError } from '../errors.js';
-import type { BlobStore, StagedBlob } from '../store/blob-store.js';
+import { SluiceError, toSluiceError } from '../errors.js';
+import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
+import { VendorFiles } from './vendor-files.js';
 import { compareDebianVersions } from './debian-version.js';
 import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 import { loadKeyring, verifyClearsigned, verifyDetached, type Keyring } from './openpgp-signature.js';
 import { MAX_INDEX_BYTES, choosePackagesIndex, readPackagesIndex, type PackageEntry } from './packages-index.js';
-import { MAX_RELEASE_BYTES, MAX_RELEASE_LINES, parseRelease, type IndexEntry, type ReleaseFile } from './release-file.js';
+import { MAX_RELEASE_BYTES, MAX_RELEASE_LINES, parseRelease, type ReleaseFile } from './release-file.js';
 
 /** Largest Release.gpg a sync reads: a detached signature per archive key is a few hundred bytes. */
 const MAX_RELEASE_SIGNATURE_BYTES = 64 * 1024;
@@ -97,7 +97,12 @@ export class AptFeedSync {
   constructor(
     readonly feed: Feed,
     private readonly d: FeedSyncDeps,
-  ) {}
+  ) {
+    this.files = new VendorFiles(d.store, d.dispatcher);
+  }
+
+  /** The vendor's files: small ones whole, indexes spooled and checked against the signed metadata. */
+  private readonly files: VendorFiles;
 
   async sync(): Promise<FeedSyncResult> {
     const now = this.d.now ?? Date.now;
@@ -238,11 +243,11 @@ export class AptFeedSync {
   private async release(suite: string, nowMs: number): Promise<ReleaseFile> {
     const base = `${this.feed.url}/dists/${suite}`;
     let signedText: string;
-    const inRelease = await this.fetch(`${base}/InRelease`, MAX_RELEASE_BYTES, true);
+    const inRelease = await this.files.fetch(`${base}/InRelease`, MAX_RELEASE_BYTES, true);
     if (inRelease) signedText = await verifyClearsigned(withinLines(inRelease, `${base}/InRelease`).toString('utf8'), this.keyring!, nowMs);
     else {
-      const data = withinLines((await this.fetch(`${base}/Release`, MAX_RELEASE_BYTES))!, `${base}/Release`);
-      const sig = await this.fetch(`${base}/Release.gpg`, MAX_RELEASE_SIGNATURE_BYTES);
+      const data = withinLines((await this.files.fetch(`${base}/Release`, MAX_RELEASE_BYTES))!, `${base}/Release`);
+      const sig = await this.files.fetch(`${base}/Release.gpg`, MAX_RELEASE_SIGNATURE_BYTES);
       signedText = await verifyDetached(data, sig!, this.keyring!, nowMs);
     }
     const release = await parseRelease(signedText, `${base}/InRelease`);
@@ -275,7 +280,7 @@ export class AptFeedSync {
     const dir = entry.path.slice(0, entry.path.lastIndexOf('/'));
     // By hash, an index cannot change under the sync while the mirror updates.
     const url = release.acquireByHash ? `${base}/${dir}/by-hash/SHA256/${entry.sha256}` : `${base}/${entry.path}`;
-    const staged = await this.spool(url, entry);
+    const staged = await this.files.spool(url, entry, { by: 'the signed Release', as: entry.path });
     try {
       const file = createReadStream(staged.tmpPath);
       try {
@@ -286,82 +291,6 @@ export class AptFeedSync {
     } finally {
       await this.d.store.discard(staged);
     }
-  }
-
-  /**
-   * The index's bytes, spooled to a staging file of the node's store (never committed; the
-   * store empties its staging area at start) and checked against the size and sha256 the
-   * signed Release lists before anything reads them: reading stops as soon as more than the
-   * signed size has arrived, and bytes a mirror altered are never decompressed or parsed.
-   * Memory stays flat whatever the index's size.
-   */
-  private async spool(url: string, entry: IndexEntry): Promise<StagedBlob> {
-    const body = await this.open(url);
-    let staged: StagedBlob;
-    try {
-      staged = await this.d.store.stage(fromVendor(body, url), { maxBytes: entry.size });
-    } catch (err) {
-      body.destroy();
-      if (isSluiceError(err, 'PAYLOAD_TOO_LARGE')) throw new SluiceError('FEED_HASH_MISMATCH', `${url}: more than the ${entry.size} bytes the signed Release lists for ${entry.path}; stopped reading there; nothing from it was used`);
-      throw err;
-    }
-    if (staged.size !== entry.size || staged.sha256 !== entry.sha256) {
-      await this.d.store.discard(staged);
-      throw new SluiceError('FEED_HASH_MISMATCH', `${url}: ${staged.size} bytes with sha256 ${staged.sha256.slice(0, 16)}…, the signed Release lists ${entry.path} as ${entry.size} bytes with ${entry.sha256.slice(0, 16)}…; nothing from it was used`);
-    }
-    return staged;
-  }
-
-  private async open(url: string): Promise<Readable> {
-    let res;
-    try {
-      res = await request(url, { dispatcher: this.d.dispatcher, headersTimeout: 60_000, bodyTimeout: 60_000 });
-    } catch (err) {
-      throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
-    }
-    if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => undefined);
-      throw new SluiceError('FEED_UNREACHABLE', `${url}: HTTP ${res.statusCode}`);
-    }
-    return res.body as unknown as Readable;
-  }
-
-  /** A whole small file; undefined for a 404 when `optional`. */
-  private async fetch(url: string, maxBytes: number, optional = false): Promise<Buffer | undefined> {
-    let res;
-    try {
-      res = await request(url, { dispatcher: this.d.dispatcher, headersTimeout: 60_000, bodyTimeout: 60_000 });
-    } catch (err) {
-      throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
-    }
-    if (res.statusCode === 404 && optional) {
-      await res.body.dump().catch(() => undefined);
-      return undefined;
-    }
-    if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => undefined);
-      throw new SluiceError('FEED_UNREACHABLE', `${url}: HTTP ${res.statusCode}`);
-    }
-    const parts: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > maxBytes) {
-        res.body.destroy();
-        throw new SluiceError('FEED_TOO_LARGE', `${url}: larger than the ${maxBytes} bytes Sluice reads of it (a repository's is a few hundred KiB); stopped reading there; nothing was added`);
-      }
-      parts.push(chunk as Buffer);
-    }
-    return Buffer.concat(parts);
-  }
-}
-
-/** The vendor's bytes as they arrive; a broken connection is the vendor's, not the store's. */
-async function* fromVendor(body: Readable, url: string): AsyncGenerator<Buffer> {
-  try {
-    for await (const chunk of body) yield chunk as Buffer;
-  } catch (err) {
-    throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -1,13 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { request } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { FileEntry, RecordBody } from '../catalog/records.js';
 import { mostUrgent, type Severity } from '../domain/severity.js';
-import { SluiceError, isSluiceError, toSluiceError } from '../errors.js';
+import { SluiceError, toSluiceError } from '../errors.js';
 import { collectGarbage } from '../log/heap.js';
-import type { StagedBlob } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
+import { VendorFiles } from './vendor-files.js';
 import type { FeedSyncDeps, FeedSyncResult } from './apt-feed-sync.js';
 import type { FeedSyncOutcome, StoredAdvisory } from './feed-state.js';
 import { loadKeyring, verifyDetached, type Keyring } from './openpgp-signature.js';
@@ -66,7 +65,12 @@ export class RpmFeedSync {
   constructor(
     readonly feed: Feed,
     private readonly d: FeedSyncDeps,
-  ) {}
+  ) {
+    this.files = new VendorFiles(d.store, d.dispatcher);
+  }
+
+  /** The vendor's files: small ones whole, indexes spooled and checked against the signed metadata. */
+  private readonly files: VendorFiles;
 
   async sync(): Promise<FeedSyncResult> {
     const now = this.d.now ?? Date.now;
@@ -237,8 +241,8 @@ export class RpmFeedSync {
   /** The repository's repomd.xml, its signature checked as the feed requires, and checked against rollback and age. */
   private async repomd(repo: string, base: string, nowMs: number): Promise<{ repomd: Repomd; wasSigned: boolean }> {
     const url = `${base}/repodata/repomd.xml`;
-    const bytes = (await this.fetch(url, MAX_REPOMD_BYTES))!;
-    const signature = await this.fetch(`${url}.asc`, MAX_SIGNATURE_BYTES, true);
+    const bytes = (await this.files.fetch(url, MAX_REPOMD_BYTES))!;
+    const signature = await this.files.fetch(`${url}.asc`, MAX_SIGNATURE_BYTES, true);
     if (signature) await verifyDetached(bytes, signature, this.keyring!, nowMs).catch((err: unknown) => {
       throw new SluiceError('FEED_SIGNATURE', `${url}: ${(err as Error).message.replace(/^Release/, 'repomd.xml')}; nothing was added`);
     });
@@ -259,7 +263,7 @@ export class RpmFeedSync {
     for (const size of [data.size, data.open?.size ?? 0]) {
       if (size > MAX_REPODATA_BYTES) throw new SluiceError('FEED_TOO_LARGE', `${url}: repomd.xml lists it as ${size} bytes, more than the ${MAX_REPODATA_BYTES} Sluice reads of one file; nothing was added`);
     }
-    const staged = await this.spool(url, data);
+    const staged = await this.files.spool(url, data, { by: 'repomd.xml' });
     try {
       const file = createReadStream(staged.tmpPath);
       try {
@@ -271,67 +275,6 @@ export class RpmFeedSync {
     } finally {
       await this.d.store.discard(staged);
     }
-  }
-
-  /** The file's bytes in a staging file, checked against repomd.xml's size and sha256 before anything reads them. */
-  private async spool(url: string, data: RepomdData): Promise<StagedBlob> {
-    const body = await this.open(url);
-    let staged: StagedBlob;
-    try {
-      staged = await this.d.store.stage(fromVendor(body, url), { maxBytes: data.size });
-    } catch (err) {
-      body.destroy();
-      if (isSluiceError(err, 'PAYLOAD_TOO_LARGE')) throw new SluiceError('FEED_HASH_MISMATCH', `${url}: more than the ${data.size} bytes repomd.xml lists; stopped reading there; nothing from it was used`);
-      throw err;
-    }
-    if (staged.size !== data.size || staged.sha256 !== data.sha256) {
-      await this.d.store.discard(staged);
-      throw new SluiceError('FEED_HASH_MISMATCH', `${url}: ${staged.size} bytes with sha256 ${staged.sha256.slice(0, 16)}…, repomd.xml lists ${data.size} bytes with ${data.sha256.slice(0, 16)}…; nothing from it was used`);
-    }
-    return staged;
-  }
-
-  private async open(url: string): Promise<Readable> {
-    let res;
-    try {
-      res = await request(url, { dispatcher: this.d.dispatcher, headersTimeout: 60_000, bodyTimeout: 60_000 });
-    } catch (err) {
-      throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
-    }
-    if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => undefined);
-      throw new SluiceError('FEED_UNREACHABLE', `${url}: HTTP ${res.statusCode}`);
-    }
-    return res.body as unknown as Readable;
-  }
-
-  /** A whole small file; undefined for a 404 when `optional`. */
-  private async fetch(url: string, maxBytes: number, optional = false): Promise<Buffer | undefined> {
-    let res;
-    try {
-      res = await request(url, { dispatcher: this.d.dispatcher, headersTimeout: 60_000, bodyTimeout: 60_000 });
-    } catch (err) {
-      throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
-    }
-    if (res.statusCode === 404 && optional) {
-      await res.body.dump().catch(() => undefined);
-      return undefined;
-    }
-    if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => undefined);
-      throw new SluiceError('FEED_UNREACHABLE', `${url}: HTTP ${res.statusCode}`);
-    }
-    const parts: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > maxBytes) {
-        res.body.destroy();
-        throw new SluiceError('FEED_TOO_LARGE', `${url}: larger than the ${maxBytes} bytes Sluice reads of it; stopped reading there; nothing was added`);
-      }
-      parts.push(chunk as Buffer);
-    }
-    return Buffer.concat(parts);
   }
 }
 
@@ -349,11 +292,3 @@ function* chunksByName(found: ReadonlyMap<string, NewVersion>, size: number): Ge
   if (chunk.length) yield chunk;
 }
 
-/** The vendor's bytes as they arrive; a broken connection is the vendor's, not the store's. */
-async function* fromVendor(body: Readable, url: string): AsyncGenerator<Buffer> {
-  try {
-    for await (const chunk of body) yield chunk as Buffer;
-  } catch (err) {
-    throw new SluiceError('FEED_UNREACHABLE', `${url}: ${(err as Error).message}`, { cause: err });
-  }
-}
