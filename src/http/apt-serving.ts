@@ -1,6 +1,7 @@
 import type { AptIndexView } from '../catalog/catalog-state.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { RingKeyFingerprints } from './ring-key-fingerprints.js';
 // The Debian control-file format, shared with the primary's feed sync: a parser, not its work.
 import { field, paragraphs } from '../feeds/deb822.js';
 
@@ -24,15 +25,17 @@ export interface AptFile {
 export class AptServing {
   /** Per index (its record's seq): the path (`pool/SHA256/NAME`) of every package file its Packages list. */
   private readonly poolOf = new Map<number, Promise<ReadonlySet<string>>>();
-  /** Fingerprints of the key files seen, by the file's sha256 (a key is parsed once). */
-  private readonly fingerprints = new Map<string, Promise<string>>();
-
   constructor(
     private readonly catalog: CatalogLog,
     private readonly store: BlobStore,
     /** The fingerprint of an armored public key (feeds/repository-key.ts: OpenPGP, loaded when first asked). */
-    private readonly fingerprintOf: (armored: string) => Promise<string>,
-  ) {}
+    fingerprintOf: (armored: string) => Promise<string>,
+  ) {
+    this.keys = new RingKeyFingerprints(store, fingerprintOf);
+  }
+
+  /** The rings' key fingerprints (GET /v1/root). */
+  private readonly keys: RingKeyFingerprints;
 
   /** The rings this node has an APT index of, held whole or not yet. */
   ringsHeld(): string[] {
@@ -69,19 +72,7 @@ export class AptServing {
    * so a person can check a `.sources` file against what head office signs with.
    */
   async ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]> {
-    const out: { ring: string; fingerprint: string }[] = [];
-    for (const ring of [...this.catalog.state.aptRings()].sort()) {
-      const key = this.catalog.state.aptIndexesOf(ring)[0]?.files.find((f) => f.path === 'key.asc');
-      if (!key || !this.store.has(key.sha256)) continue;
-      let p = this.fingerprints.get(key.sha256);
-      if (!p) {
-        p = readWhole(this.store.read(key.sha256), 64 * 1024).then(this.fingerprintOf);
-        p.catch(() => this.fingerprints.delete(key.sha256));
-        this.fingerprints.set(key.sha256, p);
-      }
-      out.push({ ring, fingerprint: await p });
-    }
-    return out;
+    return this.keys.of(this.catalog.state.aptRings(), (ring) => this.catalog.state.aptIndexesOf(ring)[0]?.files.find((f) => f.path === 'key.asc'));
   }
 
   /**
@@ -156,17 +147,6 @@ export class AptServing {
   }
 }
 
-/** A small blob's whole text, refusing more than `max` bytes. */
-async function readWhole(stream: NodeJS.ReadableStream, max: number): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw new Error(`larger than ${max} bytes`);
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
 
 function typeOf(path: string): string {
   if (path.endsWith('.gz')) return 'application/gzip';

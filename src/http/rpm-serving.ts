@@ -1,20 +1,9 @@
 import type { RpmIndexView } from '../catalog/catalog-state.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { RingKeyFingerprints } from './ring-key-fingerprints.js';
 import type { AptFile } from './apt-serving.js';
 import { readRepodataXml } from '../feeds/repodata-stream.js';
-
-/** A small blob's whole text, refusing more than `max` bytes. */
-async function readSmallText(stream: NodeJS.ReadableStream, max: number): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw new Error(`larger than ${max} bytes`);
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
 
 /** A served primary.xml is read within this many bytes decompressed (the primary signed it; the bound keeps a node's memory flat). */
 const MAX_PRIMARY_BYTES = 1024 * 1024 * 1024;
@@ -29,9 +18,6 @@ const MAX_PRIMARY_BYTES = 1024 * 1024 * 1024;
  * repomd.xml fetches them. A ring's pool serves only the files its listed indexes name.
  */
 export class RpmServing {
-  /** Fingerprints of the key files seen, by the file's sha256 (a key is parsed once). */
-  private readonly fingerprints = new Map<string, Promise<string>>();
-
   /** Per index (its record's seq): the path (`pool/SHA256/NAME`) of every package file its primary.xml lists. */
   private readonly poolOf = new Map<number, Promise<ReadonlySet<string>>>();
 
@@ -39,8 +25,13 @@ export class RpmServing {
     private readonly catalog: CatalogLog,
     private readonly store: BlobStore,
     /** The fingerprint of an armored public key (feeds/repository-key.ts: OpenPGP, loaded when first asked). */
-    private readonly fingerprintOf: (armored: string) => Promise<string>,
-  ) {}
+    fingerprintOf: (armored: string) => Promise<string>,
+  ) {
+    this.keys = new RingKeyFingerprints(store, fingerprintOf);
+  }
+
+  /** The rings' key fingerprints (GET /v1/root). */
+  private readonly keys: RingKeyFingerprints;
 
   /** The rings this node holds a dnf repository of (for a message naming them). */
   ringsHeld(): string[] {
@@ -95,19 +86,7 @@ export class RpmServing {
 
   /** Each ring's key fingerprint, as the newest dnf index of the ring carries it (GET /v1/root). */
   async ringKeyFingerprints(): Promise<{ ring: string; fingerprint: string }[]> {
-    const out: { ring: string; fingerprint: string }[] = [];
-    for (const ring of [...this.catalog.state.rpmRings()].sort()) {
-      const key = this.catalog.state.rpmIndexesOf(ring)[0]?.files.find((f) => f.path === 'key.asc');
-      if (!key || !this.store.has(key.sha256)) continue;
-      let p = this.fingerprints.get(key.sha256);
-      if (!p) {
-        p = readSmallText(this.store.read(key.sha256), 64 * 1024).then(this.fingerprintOf);
-        p.catch(() => this.fingerprints.delete(key.sha256));
-        this.fingerprints.set(key.sha256, p);
-      }
-      out.push({ ring, fingerprint: await p });
-    }
-    return out;
+    return this.keys.of(this.catalog.state.rpmRings(), (ring) => this.catalog.state.rpmIndexesOf(ring)[0]?.files.find((f) => f.path === 'key.asc'));
   }
 
   /** Whether a `pool/...` path is named by the primary.xml of one of the ring's listed indexes of `repo`. */
