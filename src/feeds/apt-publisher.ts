@@ -3,6 +3,7 @@ import { gzipSync } from 'node:zlib';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { PackageView } from '../catalog/catalog-state.js';
 import type { CatalogWriter } from '../catalog/catalog-writer.js';
+import { PublishRounds } from './publish-rounds.js';
 import { RING_ALL, type RecordBody } from '../catalog/records.js';
 import type { Logger } from '../log/logger.js';
 import type { BlobStore, StagedBlob } from '../store/blob-store.js';
@@ -25,9 +26,6 @@ interface Placed {
 /** Where a package file lives in a ring's repository: by its sha256, so no two versions collide. */
 export const poolPath = (sha256: string, name: string) => `pool/${sha256}/${name}`;
 
-/** Waits this long after a catalog change before building, so an approval burst makes one index. */
-const SETTLE_MS = 300;
-
 /**
  * Builds, signs and publishes each ring's APT repository index on the primary: for `all` and
  * every ring of the topology, the feed packages approved for it (not declined, not
@@ -39,16 +37,12 @@ const SETTLE_MS = 300;
  * is rebuilt when what it lists changes, and re-signed when half its validity is gone.
  */
 export class AptPublisher {
-  private running: Promise<void> | undefined;
-  private readonly stop = new AbortController();
-  /** Index records this round appended (nextWaitFrom). */
-  private ownRecords = 0;
+  /** Its rounds: one at a time, run again when the catalog or the store calls for it. */
+  private readonly rounds: PublishRounds;
   /** Rings already warned about for having no key (once each, not at every round). */
   private readonly keyless = new Set<string>();
   /** Where each approved package sits in its vendor's repository (read once from the feed state). */
   private readonly places = new Map<string, readonly string[]>();
-  /** Ends the wait between two rounds (wake). */
-  private woken: (() => void) | undefined;
 
   constructor(
     private readonly d: {
@@ -67,15 +61,20 @@ export class AptPublisher {
       readonly validMs: number;
       readonly now?: () => number;
     },
-  ) {}
-
-  start(): void {
-    this.running = this.loop();
+  ) {
+    // Woken by the next record, by a file stored, and at least every tenth of the validity
+    // (an index due for its signature is re-signed).
+    this.rounds = new PublishRounds({ catalog: d.catalog, log: d.log, what: 'an APT index', waitMs: () => Math.max(1000, d.validMs / 10), round: async () => {
+      for (const ring of this.rings) await this.publish(ring);
+    } });
   }
 
-  async close(): Promise<void> {
-    this.stop.abort();
-    await this.running;
+  start(): void {
+    this.rounds.start();
+  }
+
+  close(): Promise<void> {
+    return this.rounds.close();
   }
 
   /** The rings a repository is published for. */
@@ -89,38 +88,7 @@ export class AptPublisher {
    * catalog change.
    */
   wake(): void {
-    this.woken?.();
-  }
-
-  /**
-   * Where the wait after a round starts: past the round's own index records (they change
-   * nothing, so the round after them would publish nothing), but from the round's start when
-   * anyone else appended meanwhile: an approval made while a round ran is published at once,
-   * not at the next record or the validity's tenth (hours).
-   */
-  private nextWaitFrom(startSeq: number): number {
-    const others = this.d.catalog.seq - startSeq - this.ownRecords;
-    this.ownRecords = 0;
-    return others > 0 ? startSeq : this.d.catalog.seq;
-  }
-
-  private async loop(): Promise<void> {
-    const signal = this.stop.signal;
-    while (!signal.aborted) {
-      const seq = this.d.catalog.seq;
-      try {
-        for (const ring of this.rings) await this.publish(ring);
-      } catch (err) {
-        if (!signal.aborted) this.d.log.error({ err: (err as Error).message }, 'building an APT index failed; retrying after the next catalog change');
-      }
-      // Woken by the next record (its own index records included: they change nothing, so
-      // the round after them publishes nothing), by a file stored, and at least every tenth
-      // of the validity.
-      const stored = new Promise<void>((resolve) => (this.woken = resolve));
-      await Promise.race([this.d.catalog.waitForRecords(this.nextWaitFrom(seq), Math.max(1000, this.d.validMs / 10), signal), stored]);
-      this.woken = undefined;
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS).unref());
-    }
+    this.rounds.wake();
   }
 
   /** Builds the ring's index of every vendor suite; appends those whose content differs or whose signature is due. Returns whether it did. */
@@ -168,7 +136,7 @@ export class AptPublisher {
         yield bytes;
       })()));
       const body: RecordBody = { type: 'apt-index', ring, suite, files: [...files].map(([path, b], i) => ({ path, size: b.length, sha256: staged[i]!.sha256 })), by: 'apt', at: new Date(now).toISOString() };
-      this.ownRecords += (await this.d.writer.append(() => [body], staged)).length;
+      this.rounds.appended((await this.d.writer.append(() => [body], staged)).length);
     } catch (err) {
       for (const s of staged) await this.d.store.discard(s).catch(() => undefined);
       throw err;

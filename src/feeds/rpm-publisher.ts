@@ -4,6 +4,7 @@ import { createGzip } from 'node:zlib';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { PackageView } from '../catalog/catalog-state.js';
 import type { CatalogWriter } from '../catalog/catalog-writer.js';
+import { PublishRounds } from './publish-rounds.js';
 import { RING_ALL, type FileEntry, type RecordBody } from '../catalog/records.js';
 import type { Logger } from '../log/logger.js';
 import type { BlobStore, StagedBlob } from '../store/blob-store.js';
@@ -15,8 +16,6 @@ import { detachSign, type RepositoryKey, type RepositoryKeys } from './repositor
 import { readRpmHeadFrom } from './rpm-header.js';
 import { compareRpmVersions } from './rpm-version.js';
 
-/** Waits this long after a catalog change before building, so an approval burst makes one repository. */
-const SETTLE_MS = 300;
 /** How often a round runs while an approved package's file is still on its way to the primary. */
 const PENDING_RECHECK_MS = 1000;
 /** How often a round runs otherwise (an advisory updated by a sync changes no catalog record). */
@@ -47,16 +46,12 @@ const ROOT = { primary: 'metadata', filelists: 'filelists', other: 'otherdata' }
  * expiry for dnf to check, so nothing is re-signed on a timer.
  */
 export class RpmPublisher {
-  private running: Promise<void> | undefined;
-  private readonly stop = new AbortController();
-  /** Index records this round appended (nextWaitFrom). */
-  private ownRecords = 0;
+  /** Its rounds: one at a time, run again when the catalog or the store calls for it. */
+  private readonly rounds: PublishRounds;
   private readonly keyless = new Set<string>();
   /** Per ring and repository, what the last index built listed (a round that would list the same builds nothing). */
   private readonly built = new Map<string, string>();
   private pending = false;
-  /** Ends the wait between two rounds (wake). */
-  private woken: (() => void) | undefined;
   /** Where each approved package sits among the vendor's repositories (read once from the feed state). */
   private readonly places = new Map<string, readonly string[]>();
 
@@ -71,20 +66,26 @@ export class RpmPublisher {
       readonly log: Logger;
       readonly now?: () => number;
     },
-  ) {}
-
-  start(): void {
-    this.running = this.loop();
+  ) {
+    // While an approved package's file is still on its way, a round runs every second;
+    // otherwise every minute (an advisory a sync updated changes no catalog record).
+    this.rounds = new PublishRounds({ catalog: d.catalog, log: d.log, what: 'a dnf repository', waitMs: () => (this.pending ? PENDING_RECHECK_MS : IDLE_RECHECK_MS), round: async () => {
+      this.pending = false;
+      for (const ring of this.rings) await this.publish(ring);
+    } });
   }
 
-  async close(): Promise<void> {
-    this.stop.abort();
-    await this.running;
+  start(): void {
+    this.rounds.start();
+  }
+
+  close(): Promise<void> {
+    return this.rounds.close();
   }
 
   /** A file this primary was waiting for is stored (the downloader's "stored" event): publish again now. */
   wake(): void {
-    this.woken?.();
+    this.rounds.wake();
   }
 
   get rings(): string[] {
@@ -96,35 +97,6 @@ export class RpmPublisher {
     const out = new Map<string, string>();
     for (const feed of this.d.topology.feeds.values()) if (feed.type === 'rpm') for (const repo of feed.repos.keys()) out.set(repo, feed.name);
     return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
-  }
-
-  /**
-   * Where the wait after a round starts: past the round's own index records (they change
-   * nothing, so the round after them would publish nothing), but from the round's start when
-   * anyone else appended meanwhile: an approval made while a round ran is published at once,
-   * not at the next record or the validity's tenth (hours).
-   */
-  private nextWaitFrom(startSeq: number): number {
-    const others = this.d.catalog.seq - startSeq - this.ownRecords;
-    this.ownRecords = 0;
-    return others > 0 ? startSeq : this.d.catalog.seq;
-  }
-
-  private async loop(): Promise<void> {
-    const signal = this.stop.signal;
-    while (!signal.aborted) {
-      const seq = this.d.catalog.seq;
-      this.pending = false;
-      try {
-        for (const ring of this.rings) await this.publish(ring);
-      } catch (err) {
-        if (!signal.aborted) this.d.log.error({ err: (err as Error).message }, 'building a dnf repository failed; retrying after the next catalog change');
-      }
-      const stored = new Promise<void>((resolve) => (this.woken = resolve));
-      await Promise.race([this.d.catalog.waitForRecords(this.nextWaitFrom(seq), this.pending ? PENDING_RECHECK_MS : IDLE_RECHECK_MS, signal), stored]);
-      this.woken = undefined;
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS).unref());
-    }
   }
 
   /** Builds the ring's repository of every vendor RPM repository; returns whether it appended any. */
@@ -236,7 +208,7 @@ export class RpmPublisher {
       }
       for (const d of data) files.push({ path: hrefOf(d), size: d.staged.size, sha256: d.staged.sha256 });
       const body: RecordBody = { type: 'rpm-index', ring, repo, files, by: 'rpm', at: new Date(now).toISOString() };
-      this.ownRecords += (await this.d.writer.append(() => [body], staged)).length;
+      this.rounds.appended((await this.d.writer.append(() => [body], staged)).length);
     } catch (err) {
       for (const s of staged) await this.d.store.discard(s).catch(() => undefined);
       throw err;
