@@ -1,9 +1,21 @@
 import type { BytesFrom } from '../download/want.js';
-import { toSluiceError } from '../errors.js';
+import { SluiceError, toSluiceError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Feed } from '../topology/types.js';
 import { loadKeyring, type Keyring } from './openpgp-signature.js';
+import { rpmVersionOf } from './primary-index.js';
+import { TAG, type RpmHead } from './rpm-header.js';
 import { verifyRpmPackage } from './rpm-signature.js';
+
+/** What the catalog says a vendor file is: the package id that lists it and the file's architecture. */
+export interface ListedAs {
+  /** `name@[epoch:]version-release`. */
+  readonly id: string;
+  readonly name: string;
+  readonly version: string;
+  /** The file's platform, `noarch` when it has none. */
+  readonly arch: string;
+}
 
 /**
  * What a vendor file must pass, beyond its sha256, before the primary stores it: for an RPM
@@ -25,12 +37,21 @@ export class VendorFileChecks {
     for (const feed of feeds.values()) if (feed.type === 'rpm') metrics.feedPackagesRefused.inc({ feed: feed.name, code: 'FEED_PACKAGE_SIGNATURE' }, 0);
   }
 
-  /** Throws FEED_PACKAGE_SIGNATURE (or FEED_KEYRING) when the file `bytes` read, from feed `feedName`, may not be stored. */
-  async check(feedName: string, bytes: BytesFrom, what: string): Promise<void> {
+  /**
+   * Throws FEED_PACKAGE_SIGNATURE (or FEED_KEYRING) when the file `bytes` read, from feed
+   * `feedName`, may not be stored: its signature does not verify, or its signed header is not
+   * the package every catalog entry in `listedAs` says it is. The catalog's name and version
+   * come from primary.xml, which a mirror may write where the vendor does not sign repomd.xml:
+   * without this, a mirror could list a vendor-signed old openssl as the new one (or another
+   * package under a trusted name), an approver would approve the id, and the ring would get
+   * the other package.
+   */
+  async check(feedName: string, bytes: BytesFrom, what: string, listedAs: readonly ListedAs[]): Promise<void> {
     const feed = this.feeds.get(feedName);
     if (feed?.type !== 'rpm') return;
     try {
-      await verifyRpmPackage(bytes, await this.keyringOf(feed), this.now(), what);
+      const { head } = await verifyRpmPackage(bytes, await this.keyringOf(feed), this.now(), what);
+      checkListing(head, listedAs, what);
     } catch (err) {
       const e = toSluiceError(err, what, 'FEED_PACKAGE_SIGNATURE');
       this.metrics.feedPackagesRefused.inc({ feed: feed.name, code: e.code });
@@ -47,5 +68,20 @@ export class VendorFileChecks {
       this.keyrings.set(feed.name, keys);
     }
     return keys;
+  }
+}
+
+/** The signed header names the package (name, epoch, version, release, arch) each listing says it is. */
+function checkListing(head: RpmHead, listedAs: readonly ListedAs[], what: string): void {
+  const h = head.header;
+  const name = h.string(TAG.NAME) ?? '';
+  const version = rpmVersionOf({ epoch: String(h.number(TAG.EPOCH) ?? 0), version: h.string(TAG.VERSION) ?? '', release: h.string(TAG.RELEASE) ?? '' });
+  const arch = h.has(TAG.SOURCEPACKAGE) ? 'src' : (h.string(TAG.ARCH) ?? '');
+  for (const l of listedAs) {
+    if (l.name === name && l.version === version && l.arch === arch) continue;
+    throw new SluiceError(
+      'FEED_PACKAGE_SIGNATURE',
+      `${what}: its signed header is ${JSON.stringify(`${name}-${version}.${arch}`.slice(0, 200))}, but the feed's metadata listed it as ${l.id} (${l.arch}): a mirror relabelled a package the vendor signed (an older build as a newer one, or another package under this name); it was not stored. Use a mirror that is not altered, then decline ${l.id}`,
+    );
   }
 }

@@ -10,6 +10,7 @@ import type { BytesFrom, Want } from '../download/want.js';
 import type { TransferStatus } from '../protocol/status.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
+import type { ListedAs } from './vendor-file-check.js';
 
 /** How often the plan is made again without a catalog change (a feed's `download` changed nothing else). */
 const REPLAN_MS = 60_000;
@@ -37,7 +38,7 @@ export class VendorPlanner {
       /** The vendors' connection pool (HTTP(S)_PROXY and NO_PROXY apply). */
       readonly dispatcher?: Dispatcher;
       /** What a feed's file must pass beyond its sha256 before it is stored (an RPM feed's package signature: vendor-file-check.ts). */
-      readonly checkFile?: (feed: string, bytes: BytesFrom, what: string) => Promise<void>;
+      readonly checkFile?: (feed: string, bytes: BytesFrom, what: string, listedAs: readonly ListedAs[]) => Promise<void>;
     },
   ) {}
 
@@ -111,7 +112,18 @@ export class VendorPlanner {
 
   private sourceOf(feed: string, url: string): UrlSource {
     const check = this.parts.checkFile;
-    return new UrlSource(`feed:${feed}`, url, this.parts.dispatcher, check ? (bytes, want) => check(feed, bytes, `${url} (${want.packages.join(', ')})`) : undefined);
+    return new UrlSource(`feed:${feed}`, url, this.parts.dispatcher, check ? (bytes, want) => check(feed, bytes, `${url} (${want.packages.join(', ')})`, this.listedAs(want)) : undefined);
+  }
+
+  /** What each package wanting the file says it is, read when the file is checked (the catalog's word, from the vendor's metadata). */
+  private listedAs(want: Want): ListedAs[] {
+    const out: ListedAs[] = [];
+    for (const id of want.packages) {
+      const pkg = this.parts.catalog.state.get(id);
+      const file = pkg?.files.find((f) => f.sha256 === want.sha256);
+      if (pkg && file) out.push({ id: pkg.id, name: pkg.name, version: pkg.version, arch: file.platform ?? 'noarch' });
+    }
+    return out;
   }
 
   private shouldHold(pkg: PackageView): boolean {

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { request } from 'undici';
+import { FixtureRpmRepo, rpmToolsMissing, type BuiltRpm } from '../helpers/rpm-repo.js';
+import { ADMIN_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
+import { runCli } from '../helpers/cli.js';
+import { waitFor } from '../helpers/env.js';
+import { metric } from '../helpers/replication.js';
+
+const skip = rpmToolsMissing();
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/** A listing of primary.xml as a mirror writes it: the NEVRA it claims, the file it points at. */
+interface Listing {
+  readonly name: string;
+  readonly epoch?: string;
+  readonly ver: string;
+  readonly rel: string;
+  readonly arch: string;
+  readonly file: BuiltRpm;
+}
+
+/**
+ * A hostile mirror's repodata, written by hand (createrepo_c would read the NEVRA from each
+ * header): an unsigned repomd.xml and a plain primary.xml naming each file by its true sha256
+ * and size, under whatever name and version the mirror chooses. Red Hat, Rocky and Fedora sign
+ * no repomd.xml, so this is all a mirror (or its path) needs.
+ */
+function mirrorRepodata(repo: FixtureRpmRepo, listings: readonly Listing[]): void {
+  const dir = path.join(repo.dir, 'repodata');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  const packages = listings.map(
+    (l) =>
+      `<package type="rpm"><name>${l.name}</name><arch>${l.arch}</arch><version epoch="${l.epoch ?? '0'}" ver="${l.ver}" rel="${l.rel}"/>` +
+      `<checksum type="sha256" pkgid="YES">${l.file.sha256}</checksum><size package="${l.file.bytes.length}" installed="0" archive="0"/>` +
+      `<location href="${l.file.href}"/><format><rpm:sourcerpm>${l.name}-${l.ver}-${l.rel}.src.rpm</rpm:sourcerpm></format></package>`,
+  );
+  const primary = `<?xml version="1.0" encoding="UTF-8"?>\n<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="${listings.length}">\n${packages.join('\n')}\n</metadata>\n`;
+  writeFileSync(path.join(dir, 'primary.xml'), primary);
+  const now = Math.floor(Date.now() / 1000);
+  writeFileSync(
+    path.join(dir, 'repomd.xml'),
+    `<?xml version="1.0" encoding="UTF-8"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>${now}</revision>` +
+      `<data type="primary"><checksum type="sha256">${sha256(primary)}</checksum><location href="repodata/primary.xml"/><timestamp>${now}</timestamp><size>${Buffer.byteLength(primary)}</size></data></repomd>\n`,
+  );
+}
+
+async function primaryWithFeed(repo: FixtureRpmRepo) {
+  const c = await makeCluster([{ name: 'hq' }], ['rings: [pilot, broad]', 'feeds:', `  vendor: { type: rpm, url: "${repo.url}", architectures: [x86_64], keyring: "${repo.keyringPath}" }`].join('\n'));
+  const hq = await startNode(c.topology, 'hq', c.secrets);
+  const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+  return { hq, cli };
+}
+
+describe('a hostile RPM mirror, at the primary', { skip }, () => {
+  it('a vendor-signed .rpm listed under another name or version (an old openssl as the new one) is refused: the approved id is what the ring gets, or nothing', async () => {
+    const repo = new FixtureRpmRepo();
+    await repo.listen();
+    // Both genuinely signed by the vendor: the mirror cannot forge a signature, only relabel.
+    const old = repo.addPackage({ name: 'openssl', version: '1.0-1' });
+    const other = repo.addPackage({ name: 'telnet-server', version: '0.17-1' });
+    const honest = repo.addPackage({ name: 'hello', version: '1.0-1' });
+    mirrorRepodata(repo, [
+      // The fix a security team waits for, pointing at the old vulnerable build.
+      { name: 'openssl', ver: '3.0.7', rel: '28', arch: 'x86_64', file: old },
+      // Another package altogether under a name the approver trusts.
+      { name: 'nginx', ver: '1.24', rel: '1', arch: 'x86_64', file: other },
+      { name: 'hello', ver: '1.0', rel: '1', arch: 'x86_64', file: honest },
+    ]);
+    const { hq, cli } = await primaryWithFeed(repo);
+    const synced = await cli('feeds', 'sync', 'vendor', '--json');
+    assert.equal(synced.code, 0, synced.stderr);
+    await waitFor('the listings catalogued', () => hq.catalog.state.get('openssl@3.0.7-28') && hq.catalog.state.get('nginx@1.24-1') && hq.catalog.state.get('hello@1.0-1'));
+
+    for (const id of ['openssl@3.0.7-28', 'nginx@1.24-1', 'hello@1.0-1']) {
+      const r = await cli('approve', id, '--ring', 'pilot');
+      assert.equal(r.code, 0, r.stderr);
+    }
+    // The honest listing is fetched and stored: the refusal below is about the relabelling.
+    await waitFor('the honest package stored', () => hq.store.has(honest.sha256), 30_000);
+    await waitFor('both relabelled files refused', async () => (await metric(hq, 'sluice_feed_packages_refused_total{feed="vendor",code="FEED_PACKAGE_SIGNATURE"}')) >= 2, 30_000);
+    assert.equal(hq.store.has(old.sha256), false, 'openssl 1.0-1 never stored as openssl@3.0.7-28');
+    assert.equal(hq.store.has(other.sha256), false, 'telnet-server never stored as nginx');
+
+    const status = (await (await request(`${hq.address.url}/v1/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.json()) as { transfers: { packages?: string[]; lastError: { code: string; message: string } | null }[] };
+    const messages = status.transfers.map((t) => t.lastError?.message ?? '').join('\n');
+    assert.match(messages, /openssl-1\.0-1\.x86_64.*openssl@3\.0\.7-28|openssl@3\.0\.7-28.*openssl-1\.0-1\.x86_64/);
+    assert.match(messages, /telnet-server-0\.17-1\.x86_64/);
+  });
+});
