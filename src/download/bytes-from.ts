@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import type { Download } from '../store/download.js';
 import type { BytesFrom } from './want.js';
 
@@ -25,5 +26,12 @@ export function downloadBytes(download: Pick<Download, 'openForRead' | 'size'>):
 export function bufferBytes(data: Buffer): BytesFrom {
   return async function* (start: number) {
     for (let position = start; position < data.length; position += CHUNK) yield data.subarray(position, Math.min(data.length, position + CHUNK));
+  };
+}
+
+/** A whole file's bytes (a staged blob), read as they are asked for. */
+export function fileBytes(path: string): BytesFrom {
+  return async function* (start: number) {
+    for await (const chunk of createReadStream(path, { start, highWaterMark: CHUNK })) yield chunk as Buffer;
   };
 }

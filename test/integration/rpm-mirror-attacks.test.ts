@@ -92,4 +92,29 @@ describe('a hostile RPM mirror, at the primary', { skip }, () => {
     assert.match(messages, /openssl-1\.0-1\.x86_64.*openssl@3\.0\.7-28|openssl@3\.0\.7-28.*openssl-1\.0-1\.x86_64/);
     assert.match(messages, /telnet-server-0\.17-1\.x86_64/);
   });
+
+  it('a restore (PUT /v1/blobs) is no way around the check: a publisher putting back a refused unsigned .rpm is refused, and it is not stored', async () => {
+    const repo = new FixtureRpmRepo();
+    await repo.listen();
+    const unsigned = repo.addPackage({ name: 'hello', version: '1.0-1', unsigned: true });
+    repo.publish({ unsignedMetadata: true });
+    const { hq, cli } = await primaryWithFeed(repo);
+    const synced = await cli('feeds', 'sync', 'vendor', '--json');
+    assert.equal(synced.code, 0, synced.stderr);
+    await waitFor('catalogued', () => hq.catalog.state.get(unsigned.id));
+    assert.equal((await cli('approve', unsigned.id, '--ring', 'pilot')).code, 0);
+    await waitFor('the unsigned package refused', async () => (await metric(hq, 'sluice_feed_packages_refused_total{feed="vendor",code="FEED_PACKAGE_SIGNATURE"}')) >= 1, 30_000);
+    assert.equal(hq.store.has(unsigned.sha256), false);
+
+    const made = await request(`${hq.address.url}/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'pub', role: 'publisher' }) });
+    assert.equal(made.statusCode, 201);
+    const publisher = ((await made.body.json()) as { token: string }).token;
+    const put = await request(`${hq.address.url}/v1/blobs/${unsigned.sha256}`, { method: 'PUT', headers: { authorization: `Bearer ${publisher}`, 'content-type': 'application/octet-stream' }, body: unsigned.bytes });
+    const answer = (await put.body.json()) as { restored?: boolean; error?: { code: string; message: string } };
+    assert.equal(put.statusCode, 502, JSON.stringify(answer));
+    assert.equal(answer.error?.code, 'FEED_PACKAGE_SIGNATURE');
+    assert.match(answer.error!.message, /no header signature/);
+    assert.equal(hq.store.has(unsigned.sha256), false, 'not stored: no ring can list it');
+  });
 });
+
