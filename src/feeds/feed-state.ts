@@ -109,19 +109,21 @@ export class FeedState {
   }
 
   /**
-   * Advisories of a sync, each under its id, their packages added to any the primary kept for
-   * that id before (another repository or feed may list the same advisory), and each package's
-   * advisories beside it (what `sluice approve --advisory` and a ring's updateinfo.xml read).
+   * Advisories of a sync, each under its id and its feed, their packages added to any the
+   * primary kept for that id and feed before (another repository of the feed may list the same
+   * advisory), and each package's advisories beside it (what `sluice approve --advisory` and a
+   * ring's updateinfo.xml read). Kept per feed: an advisory id is the vendor's word, and another
+   * feed's mirror listing the same id never changes this feed's words or packages.
    */
   async saveAdvisories(advisories: readonly StoredAdvisory[]): Promise<void> {
     for (let i = 0; i < advisories.length; i += 1000) {
       const ops: Parameters<typeof syncBatch>[1][number][] = [];
       const links = new Map<string, Set<string>>();
       for (const a of advisories.slice(i, i + 1000)) {
-        const before = await this.advisory(a.id);
+        const before = await this.advisory(a.id, a.feed);
         const seen = new Set(a.packages.map((p) => `${p.id}\u0000${p.arch}`));
         const packages = [...a.packages, ...(before?.packages ?? []).filter((p) => !seen.has(`${p.id}\u0000${p.arch}`))];
-        ops.push({ type: 'put', sublevel: this.db, key: `advisory\u0000${a.id}`, value: { ...a, packages } satisfies StoredAdvisory });
+        ops.push({ type: 'put', sublevel: this.db, key: advisoryKey(a.id, a.feed), value: { ...a, packages } satisfies StoredAdvisory });
         for (const p of packages) {
           const set = links.get(p.id) ?? new Set((await this.advisoriesOf(p.id)) ?? []);
           set.add(a.id);
@@ -133,15 +135,25 @@ export class FeedState {
     }
   }
 
-  async advisory(id: string): Promise<StoredAdvisory | undefined> {
-    const v = (await this.db.get(`advisory\u0000${id}`)) as StoredAdvisory | undefined;
-    return v && typeof v.id === 'string' && Array.isArray(v.packages) ? v : undefined;
+  /** Advisory `id` as feed `feed` listed it. */
+  async advisory(id: string, feed: string): Promise<StoredAdvisory | undefined> {
+    return validAdvisory(await this.db.get(advisoryKey(id, feed)));
   }
 
-  /** The catalog ids of the packages an advisory names (each once), or undefined for one no feed listed. */
+  /** Advisory `id` as each feed that listed it did, in feed order. */
+  async advisoriesById(id: string): Promise<StoredAdvisory[]> {
+    const out: StoredAdvisory[] = [];
+    for await (const [, v] of this.db.iterator({ gt: advisoryKey(id, ''), lt: advisoryKey(id, '\uffff') }) as AsyncIterable<[string, unknown]>) {
+      const a = validAdvisory(v);
+      if (a) out.push(a);
+    }
+    return out;
+  }
+
+  /** The catalog ids of the packages an advisory names (each once, every feed's), or undefined for one no feed listed. */
   async packagesOf(id: string): Promise<readonly string[] | undefined> {
-    const a = await this.advisory(id);
-    return a ? [...new Set(a.packages.map((p) => p.id))] : undefined;
+    const list = await this.advisoriesById(id);
+    return list.length ? [...new Set(list.flatMap((a) => a.packages.map((p) => p.id)))] : undefined;
   }
 
   /** The advisories that name a package (ids), or undefined when none does. */
@@ -167,4 +179,12 @@ export class FeedState {
     const [last, lastSuccess] = await Promise.all([this.db.get(`outcome\u0000${feed}`), this.db.get(`success\u0000${feed}`)]);
     return { last: last as FeedSyncOutcome | undefined, lastSuccess: lastSuccess as string | undefined };
   }
+}
+
+/** Where an advisory is kept: by id, then feed (the feeds that list one id read together). */
+const advisoryKey = (id: string, feed: string) => `advisory\u0000${id}\u0000${feed}`;
+
+function validAdvisory(v: unknown): StoredAdvisory | undefined {
+  const a = v as StoredAdvisory | undefined;
+  return a && typeof a.id === 'string' && typeof a.feed === 'string' && Array.isArray(a.packages) ? a : undefined;
 }

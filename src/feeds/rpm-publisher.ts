@@ -294,11 +294,14 @@ export class RpmPublisher {
   private async advisoriesFor(listed: readonly Listed[]): Promise<{ advisory: StoredAdvisory; packages: { id: string; arch: string; src: string | undefined; name: string; version: string; file: string }[] }[]> {
     const here = new Map<string, Listed>();
     for (const l of listed) here.set(`${l.pkg.id}\u0000${l.file.platform ?? 'noarch'}`, l);
-    const ids = new Set<string>();
-    for (const l of listed) for (const a of (await this.d.state.advisoriesOf(l.pkg.id)) ?? []) ids.add(a);
+    // Each package's advisories as its own feed listed them: another feed's mirror listing the
+    // same advisory id changes neither the words nor the packages of this one.
+    const ids = new Map<string, { id: string; feed: string }>();
+    for (const l of listed) for (const a of (await this.d.state.advisoriesOf(l.pkg.id)) ?? []) ids.set(`${a}\u0000${l.pkg.feed!.name}`, { id: a, feed: l.pkg.feed!.name });
     const out = [];
-    for (const id of [...ids].sort()) {
-      const advisory = await this.d.state.advisory(id);
+    for (const key of [...ids.keys()].sort()) {
+      const { id, feed } = ids.get(key)!;
+      const advisory = await this.d.state.advisory(id, feed);
       if (!advisory) continue;
       const packages = advisory.packages.flatMap((p) => {
         const l = here.get(`${p.id}\u0000${p.arch}`);

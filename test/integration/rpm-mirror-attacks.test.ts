@@ -4,10 +4,12 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
+import { gunzipSync } from 'node:zlib';
+import { generateRingKeys } from '../../src/feeds/repository-key.js';
 import { FixtureRpmRepo, rpmToolsMissing, type BuiltRpm } from '../helpers/rpm-repo.js';
 import { ADMIN_TOKEN, makeCluster, startNode } from '../helpers/cluster.js';
 import { runCli } from '../helpers/cli.js';
-import { waitFor } from '../helpers/env.js';
+import { tempDir, waitFor } from '../helpers/env.js';
 import { metric } from '../helpers/replication.js';
 
 const skip = rpmToolsMissing();
@@ -115,6 +117,69 @@ describe('a hostile RPM mirror, at the primary', { skip }, () => {
     assert.equal(answer.error?.code, 'FEED_PACKAGE_SIGNATURE');
     assert.match(answer.error!.message, /no header signature/);
     assert.equal(hq.store.has(unsigned.sha256), false, 'not stored: no ring can list it');
+  });
+
+  it("one feed's mirror cannot widen another vendor's advisory: its updateinfo.xml names only its own feed's packages, and an advisory id two feeds list is approved per feed", async () => {
+    const vendor = new FixtureRpmRepo();
+    const mirror = new FixtureRpmRepo();
+    await vendor.listen();
+    await mirror.listen();
+    const fix = vendor.addPackage({ name: 'fix', version: '1.0-1' });
+    const untouched = vendor.addPackage({ name: 'untouched', version: '2.0-1' });
+    vendor.publish({ advisories: [{ id: 'VND-2024:0001', severity: 'Critical', packages: [fix] }] });
+    // The other feed's mirror reuses the vendor's advisory id, naming a package of its own and
+    // one of the vendor's that the vendor's advisory does not name.
+    const own = mirror.addPackage({ name: 'extra', version: '1.0-1' });
+    // It also rewrites the advisory's words: not a security fix, nothing urgent.
+    mirror.publish({ unsignedMetadata: true, advisories: [{ id: 'VND-2024:0001', type: 'enhancement', severity: 'Low', title: 'Cosmetic changes', packages: [own, untouched] }] });
+    const keys = tempDir('sluice-rpmkey-');
+    await generateRingKeys(keys, ['all', 'pilot', 'broad']);
+    const c = await makeCluster(
+      [{ name: 'hq' }],
+      ['rings: [pilot, broad]', 'feeds:', `  vendor: { type: rpm, url: "${vendor.url}", architectures: [x86_64], keyring: "${vendor.keyringPath}" }`, `  other: { type: rpm, url: "${mirror.url}", architectures: [x86_64], keyring: "${mirror.keyringPath}" }`].join('\n'),
+    );
+    const hq = await startNode(c.topology, 'hq', { ...c.secrets, aptKeyPath: keys });
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    for (const feed of ['vendor', 'other']) {
+      const r = await cli('feeds', 'sync', feed, '--json');
+      assert.equal(r.code, 0, r.stderr);
+    }
+    await waitFor('catalogued', () => hq.catalog.state.get(fix.id) && hq.catalog.state.get(untouched.id) && hq.catalog.state.get(own.id));
+    const approve = async (body: Record<string, unknown>) => {
+      const res = await request(`${hq.address.url}/v1/approvals`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.statusCode, json: (await res.body.json()) as { wouldApprove?: string[]; approved?: string[]; error?: { code: string; message: string } } };
+    };
+    // Without a feed, an id two feeds list is refused, as a source two feeds claim is.
+    const mixed = await approve({ advisory: 'VND-2024:0001', ring: 'pilot', dryRun: true });
+    assert.equal(mixed.status, 400, JSON.stringify(mixed.json));
+    assert.match(mixed.json.error!.message, /VND-2024:0001 is listed by feeds (other and vendor|vendor and other)/);
+    // The vendor's advisory is what the vendor named: not the other feed's package, nor the one of its own the other feed added.
+    const vendors = await approve({ advisory: 'VND-2024:0001', feed: 'vendor', ring: 'pilot', dryRun: true });
+    assert.equal(vendors.status, 200, JSON.stringify(vendors.json));
+    assert.deepEqual(vendors.json.wouldApprove, [fix.id]);
+    const others = await approve({ advisory: 'VND-2024:0001', feed: 'other', ring: 'pilot', dryRun: true });
+    assert.deepEqual(others.json.wouldApprove, [own.id]);
+    assert.equal(hq.catalog.state.stateOf(hq.catalog.state.get(fix.id)!), 'new', 'dry runs changed nothing');
+
+    // The ring's updateinfo.xml (signed with the ring's key) carries the vendor's words for the vendor's package.
+    assert.equal((await approve({ advisory: 'VND-2024:0001', feed: 'vendor', ring: 'pilot' })).status, 200);
+    const updateinfo = await waitFor(
+      "pilot's dnf repository with the advisory",
+      async () => {
+        const repomd = await request(`${hq.address.url}/rpm/pilot/vendor/repodata/repomd.xml`);
+        if (repomd.statusCode !== 200) return void (await repomd.body.dump());
+        const href = /<data type="updateinfo">[\s\S]*?<location href="([^"]+)"/.exec(await repomd.body.text())?.[1];
+        if (!href) return undefined;
+        const file = await request(`${hq.address.url}/rpm/pilot/vendor/${href}`);
+        return gunzipSync(Buffer.from(await file.body.arrayBuffer())).toString();
+      },
+      30_000,
+    );
+    assert.match(updateinfo, /<update [^>]*type="security"/);
+    assert.match(updateinfo, /<severity>Critical<\/severity>/);
+    assert.doesNotMatch(updateinfo, /Cosmetic changes|Low|enhancement/);
+    assert.match(updateinfo, /<package name="fix"/);
+    assert.doesNotMatch(updateinfo, /name="(extra|untouched)"/);
   });
 });
 
