@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import type { BlobStore } from '../store/blob-store.js';
 import type { Download } from '../store/download.js';
 import type { BytesFrom } from './want.js';
 
@@ -33,5 +34,14 @@ export function bufferBytes(data: Buffer): BytesFrom {
 export function fileBytes(path: string): BytesFrom {
   return async function* (start: number) {
     for await (const chunk of createReadStream(path, { start, highWaterMark: CHUNK })) yield chunk as Buffer;
+  };
+}
+
+/** A stored blob's bytes. */
+export function storedBytes(store: Pick<BlobStore, 'read' | 'sizeOf'>, sha256: string): BytesFrom {
+  return async function* (start: number) {
+    const size = store.sizeOf(sha256) ?? 0;
+    if (start >= size) return;
+    for await (const chunk of store.read(sha256, { start, end: size - 1 })) yield chunk as Buffer;
   };
 }

@@ -11,6 +11,15 @@ export interface StoredAdvisory extends Omit<Advisory, 'packages'> {
   readonly packages: readonly { readonly id: string; readonly arch: string; readonly src: string | undefined }[];
 }
 
+/** An RPM file whose signature verified: the package its signed header names, and the key that signed it. */
+export interface VerifiedRpmFile {
+  readonly name: string;
+  /** `[epoch:]version-release`, as a catalog id writes it. */
+  readonly version: string;
+  readonly arch: string;
+  readonly signer: string;
+}
+
 /** The outcome of a feed's last sync, as `sluice feeds` and `GET /v1/feeds` show it. */
 export interface FeedSyncOutcome {
   readonly at: string;
@@ -173,6 +182,20 @@ export class FeedState {
 
   async saveRpmMetadata(sha256: string, meta: { primary: string; filelists: string; other: string }): Promise<void> {
     await this.db.put(`rpmmeta\u0000${sha256}`, meta);
+  }
+
+  /**
+   * What an RPM file's signed header says it is, kept once its signature verified against
+   * feed `feed`'s keyring (the file named by its sha256 never changes): a listing of the file
+   * is compared with it without reading the file again.
+   */
+  async rpmVerified(sha256: string, feed: string): Promise<VerifiedRpmFile | undefined> {
+    const v = (await this.db.get(`rpmverified\u0000${sha256}\u0000${feed}`)) as Partial<VerifiedRpmFile> | undefined;
+    return v && typeof v.name === 'string' && typeof v.version === 'string' && typeof v.arch === 'string' && typeof v.signer === 'string' ? { name: v.name, version: v.version, arch: v.arch, signer: v.signer } : undefined;
+  }
+
+  async saveRpmVerified(sha256: string, feed: string, v: VerifiedRpmFile): Promise<void> {
+    await this.db.put(`rpmverified\u0000${sha256}\u0000${feed}`, v);
   }
 
   async outcome(feed: string): Promise<{ last: FeedSyncOutcome | undefined; lastSuccess: string | undefined }> {

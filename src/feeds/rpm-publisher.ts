@@ -14,6 +14,9 @@ import { packageMetadata, xmlText, type PackageMetadata } from './repodata-from-
 import { detachSign, type RepositoryKey, type RepositoryKeys } from './repository-key.js';
 import { readRpmHeadFrom } from './rpm-header.js';
 import { compareRpmVersions } from './rpm-version.js';
+import type { VendorFileChecks } from './vendor-file-check.js';
+import { storedBytes } from '../download/bytes-from.js';
+import { toSluiceError } from '../errors.js';
 
 /** Waits this long after a catalog change before building, so an approval burst makes one repository. */
 const SETTLE_MS = 300;
@@ -57,6 +60,8 @@ export class RpmPublisher {
   private pending = false;
   /** Ends the wait between two rounds (wake). */
   private woken: (() => void) | undefined;
+  /** Per package id and file: whether its held file is the package, signed (a refusal is final, the file never changes). */
+  private readonly verdicts = new Map<string, boolean>();
   /** Where each approved package sits among the vendor's repositories (read once from the feed state). */
   private readonly places = new Map<string, readonly string[]>();
 
@@ -70,6 +75,8 @@ export class RpmPublisher {
       readonly topology: Topology;
       readonly log: Logger;
       readonly now?: () => number;
+      /** What a held file must be to be listed (vendor-file-check.ts): signed, and the package the catalog lists. */
+      readonly checks?: Pick<VendorFileChecks, 'checkStored'>;
     },
   ) {}
 
@@ -164,6 +171,7 @@ export class RpmPublisher {
           this.pending = true;
           continue;
         }
+        if (!(await this.verified(pkg, file))) continue;
         for (const repo of places) {
           const list = out.get(repo) ?? [];
           list.push({ pkg, file });
@@ -244,6 +252,33 @@ export class RpmPublisher {
     this.built.set(builtKey, content);
     this.d.log.info({ ring, repo, packages: listed.length, advisories: advisories.length }, `dnf repository of ring ${ring}, ${repo} signed and published (${listed.length} package file(s), ${advisories.length} advisory(ies))`);
     return true;
+  }
+
+  /**
+   * Whether a held file may be listed as `pkg`: signed by a key of its feed's keyring and its
+   * header naming `pkg` (checkStored). A file enters the store other ways than the vendor
+   * planner's checked download (a person's publish of the same bytes, a file the feed listed
+   * again under another id); the ring lists none of them unchecked. A refusal is logged and
+   * counted once; an error that may pass (a keyring unreadable, the disk) is tried again.
+   */
+  private async verified(pkg: PackageView, file: FileEntry): Promise<boolean> {
+    const checks = this.d.checks;
+    if (!checks || !pkg.feed) return true;
+    const key = `${pkg.id}\u0000${file.sha256}`;
+    const known = this.verdicts.get(key);
+    if (known !== undefined) return known;
+    try {
+      await checks.checkStored(pkg.feed.name, file.sha256, storedBytes(this.d.store, file.sha256), `${pkg.id} (${file.name}, held)`, [{ id: pkg.id, name: pkg.name, version: pkg.version, arch: file.platform ?? 'noarch' }]);
+      this.verdicts.set(key, true);
+      return true;
+    } catch (err) {
+      const e = toSluiceError(err, `checking ${pkg.id}`, 'FEED_PACKAGE_SIGNATURE');
+      if (e.code === 'FEED_PACKAGE_SIGNATURE') {
+        this.verdicts.set(key, false);
+        this.d.log.error({ package: pkg.id, sha256: file.sha256, code: e.code }, `${e.message}; it is left out of the dnf repositories`);
+      } else this.d.log.warn({ package: pkg.id, sha256: file.sha256, code: e.code }, `cannot check ${pkg.id} (${file.name}): ${e.message}; it is left out of the dnf repositories until it can`);
+      return false;
+    }
   }
 
   /** One metadata file's text, a package at a time (its entries made once from its verified header). */

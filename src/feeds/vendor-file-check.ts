@@ -2,6 +2,7 @@ import type { BytesFrom } from '../download/want.js';
 import { SluiceError, toSluiceError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Feed } from '../topology/types.js';
+import type { FeedState, VerifiedRpmFile } from './feed-state.js';
 import { loadKeyring, type Keyring } from './openpgp-signature.js';
 import { rpmVersionOf } from './primary-index.js';
 import { TAG, type RpmHead } from './rpm-header.js';
@@ -32,6 +33,8 @@ export class VendorFileChecks {
   constructor(
     private readonly feeds: ReadonlyMap<string, Feed>,
     private readonly metrics: Metrics,
+    /** Where a verified file's identity is kept (checkStored reads it rather than the file). */
+    private readonly state?: Pick<FeedState, 'rpmVerified' | 'saveRpmVerified'>,
     private readonly now: () => number = Date.now,
   ) {
     for (const feed of feeds.values()) if (feed.type === 'rpm') metrics.feedPackagesRefused.inc({ feed: feed.name, code: 'FEED_PACKAGE_SIGNATURE' }, 0);
@@ -46,12 +49,34 @@ export class VendorFileChecks {
    * package under a trusted name), an approver would approve the id, and the ring would get
    * the other package.
    */
-  async check(feedName: string, bytes: BytesFrom, what: string, listedAs: readonly ListedAs[]): Promise<void> {
+  async check(feedName: string, sha256: string, bytes: BytesFrom, what: string, listedAs: readonly ListedAs[]): Promise<void> {
     const feed = this.feeds.get(feedName);
     if (feed?.type !== 'rpm') return;
+    await this.refusalsCounted(feed, what, async () => {
+      const { head, signer } = await verifyRpmPackage(bytes, await this.keyringOf(feed), this.now(), what);
+      const is = identityOf(head);
+      checkListing(is, listedAs, what);
+      await this.state?.saveRpmVerified(sha256, feed.name, { ...is, signer });
+    });
+  }
+
+  /**
+   * The same for a file already stored, as a ring's dnf repository lists it: one the check
+   * passed before (for this feed) is compared with `listedAs` by the identity kept then; any
+   * other (stored by a person's publish, or before this check existed) is checked whole now.
+   * Whatever way a file entered the store, a ring lists it only as the package it is, signed.
+   */
+  async checkStored(feedName: string, sha256: string, bytes: BytesFrom, what: string, listedAs: readonly ListedAs[]): Promise<void> {
+    const feed = this.feeds.get(feedName);
+    if (feed?.type !== 'rpm') return;
+    const known = await this.state?.rpmVerified(sha256, feed.name);
+    if (!known) return this.check(feedName, sha256, bytes, what, listedAs);
+    await this.refusalsCounted(feed, what, async () => checkListing(known, listedAs, what));
+  }
+
+  private async refusalsCounted(feed: Feed, what: string, run: () => Promise<void>): Promise<void> {
     try {
-      const { head } = await verifyRpmPackage(bytes, await this.keyringOf(feed), this.now(), what);
-      checkListing(head, listedAs, what);
+      await run();
     } catch (err) {
       const e = toSluiceError(err, what, 'FEED_PACKAGE_SIGNATURE');
       this.metrics.feedPackagesRefused.inc({ feed: feed.name, code: e.code });
@@ -71,12 +96,18 @@ export class VendorFileChecks {
   }
 }
 
-/** The signed header names the package (name, epoch, version, release, arch) each listing says it is. */
-function checkListing(head: RpmHead, listedAs: readonly ListedAs[], what: string): void {
+/** The package a signed header names, as a catalog id and file write it. */
+function identityOf(head: RpmHead): Omit<VerifiedRpmFile, 'signer'> {
   const h = head.header;
-  const name = h.string(TAG.NAME) ?? '';
-  const version = rpmVersionOf({ epoch: String(h.number(TAG.EPOCH) ?? 0), version: h.string(TAG.VERSION) ?? '', release: h.string(TAG.RELEASE) ?? '' });
-  const arch = h.has(TAG.SOURCEPACKAGE) ? 'src' : (h.string(TAG.ARCH) ?? '');
+  return {
+    name: h.string(TAG.NAME) ?? '',
+    version: rpmVersionOf({ epoch: String(h.number(TAG.EPOCH) ?? 0), version: h.string(TAG.VERSION) ?? '', release: h.string(TAG.RELEASE) ?? '' }),
+    arch: h.has(TAG.SOURCEPACKAGE) ? 'src' : (h.string(TAG.ARCH) ?? ''),
+  };
+}
+
+/** The signed header names the package (name, epoch, version, release, arch) each listing says it is. */
+function checkListing({ name, version, arch }: Omit<VerifiedRpmFile, 'signer'>, listedAs: readonly ListedAs[], what: string): void {
   for (const l of listedAs) {
     if (l.name === name && l.version === version && l.arch === arch) continue;
     throw new SluiceError(

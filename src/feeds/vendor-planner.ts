@@ -39,7 +39,7 @@ export class VendorPlanner {
       /** The vendors' connection pool (HTTP(S)_PROXY and NO_PROXY apply). */
       readonly dispatcher?: Dispatcher;
       /** What a feed's file must pass beyond its sha256 before it is stored (an RPM feed's package signature: vendor-file-check.ts). */
-      readonly checkFile?: (feed: string, bytes: BytesFrom, what: string, listedAs: readonly ListedAs[]) => Promise<void>;
+      readonly checkFile?: (feed: string, sha256: string, bytes: BytesFrom, what: string, listedAs: readonly ListedAs[]) => Promise<void>;
     },
   ) {}
 
@@ -91,7 +91,7 @@ export class VendorPlanner {
       list.push({ id: pkg.id, name: pkg.name, version: pkg.version, arch: file.platform ?? 'noarch' });
       byFeed.set(pkg.feedName, list);
     }
-    for (const [feed, listedAs] of byFeed) await check(feed, fileBytes(path), `blob ${sha256.slice(0, 12)}… put back (${listedAs.map((l) => l.id).join(', ')})`, listedAs);
+    for (const [feed, listedAs] of byFeed) await check(feed, sha256, fileBytes(path), `blob ${sha256.slice(0, 12)}… put back (${listedAs.map((l) => l.id).join(', ')})`, listedAs);
   }
 
   /** What is being fetched or waits to be retried, in status order, as status transfers. */
@@ -135,7 +135,7 @@ export class VendorPlanner {
 
   private sourceOf(feed: string, url: string): UrlSource {
     const check = this.parts.checkFile;
-    return new UrlSource(`feed:${feed}`, url, this.parts.dispatcher, check ? (bytes, want) => check(feed, bytes, `${url} (${want.packages.join(', ')})`, this.listedAs(want)) : undefined);
+    return new UrlSource(`feed:${feed}`, url, this.parts.dispatcher, check ? (bytes, want) => check(feed, want.sha256, bytes, `${url} (${want.packages.join(', ')})`, this.listedAs(want)) : undefined);
   }
 
   /** What each package wanting the file says it is, read when the file is checked (the catalog's word, from the vendor's metadata). */

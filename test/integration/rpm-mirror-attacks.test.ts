@@ -181,5 +181,49 @@ describe('a hostile RPM mirror, at the primary', { skip }, () => {
     assert.match(updateinfo, /<package name="fix"/);
     assert.doesNotMatch(updateinfo, /name="(extra|untouched)"/);
   });
+
+  it('a file already held, listed again under another id, is not listed in a ring as that id: the ring gets the package it approved, or nothing', async () => {
+    const repo = new FixtureRpmRepo();
+    await repo.listen();
+    const hello = repo.addPackage({ name: 'hello', version: '1.0-1' });
+    const world = repo.addPackage({ name: 'world', version: '1.0-1' });
+    mirrorRepodata(repo, [
+      { name: 'hello', ver: '1.0', rel: '1', arch: 'x86_64', file: hello },
+      { name: 'world', ver: '1.0', rel: '1', arch: 'x86_64', file: world },
+    ]);
+    const keys = tempDir('sluice-rpmkey-');
+    await generateRingKeys(keys, ['all', 'pilot', 'broad']);
+    const c = await makeCluster([{ name: 'hq' }], ['rings: [pilot, broad]', 'feeds:', `  vendor: { type: rpm, url: "${repo.url}", architectures: [x86_64], keyring: "${repo.keyringPath}" }`].join('\n'));
+    const hq = await startNode(c.topology, 'hq', { ...c.secrets, aptKeyPath: keys });
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    assert.equal((await cli('feeds', 'sync', 'vendor', '--json')).code, 0);
+    await waitFor('catalogued', () => hq.catalog.state.get('hello@1.0-1'));
+    assert.equal((await cli('approve', 'hello@1.0-1', '--ring', 'pilot')).code, 0);
+    await waitFor('hello held, checked as itself', () => hq.store.has(hello.sha256), 30_000);
+
+    // The mirror lists the held file again, as the security fix an approver waits for.
+    mirrorRepodata(repo, [
+      { name: 'hello', ver: '1.0', rel: '1', arch: 'x86_64', file: hello },
+      { name: 'world', ver: '1.0', rel: '1', arch: 'x86_64', file: world },
+      { name: 'openssl', ver: '3.0.7', rel: '28', arch: 'x86_64', file: hello },
+    ]);
+    const synced = await cli('feeds', 'sync', 'vendor', '--json');
+    assert.equal(synced.code, 0, synced.stderr);
+    await waitFor('the relabelled listing catalogued', () => hq.catalog.state.get('openssl@3.0.7-28'));
+    for (const id of ['openssl@3.0.7-28', 'world@1.0-1']) assert.equal((await cli('approve', id, '--ring', 'broad')).code, 0);
+
+    const primaryXml = async (ring: string): Promise<string | undefined> => {
+      const repomd = await request(`${hq.address.url}/rpm/${ring}/vendor/repodata/repomd.xml`);
+      if (repomd.statusCode !== 200) return void (await repomd.body.dump());
+      const href = /<data type="primary">[\s\S]*?<location href="([^"]+)"/.exec(await repomd.body.text())?.[1];
+      if (!href) return undefined;
+      return gunzipSync(Buffer.from(await (await request(`${hq.address.url}/rpm/${ring}/vendor/${href}`)).body.arrayBuffer())).toString();
+    };
+    const broad = await waitFor("broad's repository with world", async () => ((await primaryXml('broad'))?.includes('<name>world</name>') ? primaryXml('broad') : undefined), 30_000);
+    assert.doesNotMatch(broad, /<name>hello<\/name>/, 'broad approved openssl@3.0.7-28, not hello');
+    assert.ok((await metric(hq, 'sluice_feed_packages_refused_total{feed="vendor",code="FEED_PACKAGE_SIGNATURE"}')) >= 1, 'the refusal counted');
+    // Pilot, which approved hello as itself, still lists it.
+    assert.match((await primaryXml('pilot')) ?? '', /<name>hello<\/name>/);
+  });
 });
 
