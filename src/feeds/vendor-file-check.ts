@@ -70,7 +70,9 @@ export class VendorFileChecks {
     const feed = this.feeds.get(feedName);
     if (feed?.type !== 'rpm') return;
     const known = await this.state?.rpmVerified(sha256, feed.name);
-    if (!known) return this.check(feedName, sha256, bytes, what, listedAs);
+    // Checked whole again when the key that signed it has left the keyring (a vendor key
+    // withdrawn after a compromise): what it signed is listed no more.
+    if (!known || !signs(await this.keyringOf(feed), known.signer)) return this.check(feedName, sha256, bytes, what, listedAs);
     await this.refusalsCounted(feed, what, async () => checkListing(known, listedAs, what));
   }
 
@@ -115,4 +117,9 @@ function checkListing({ name, version, arch }: Omit<VerifiedRpmFile, 'signer'>, 
       `${what}: its signed header is ${JSON.stringify(`${name}-${version}.${arch}`.slice(0, 200))}, but the feed's metadata listed it as ${l.id} (${l.arch}): a mirror relabelled a package the vendor signed (an older build as a newer one, or another package under this name); it was not stored. Use a mirror that is not altered, then decline ${l.id}`,
     );
   }
+}
+
+/** Whether a key (or subkey) of `keys` has fingerprint (or, for one the keyring did not name, key id) `signer`. */
+function signs(keys: Keyring, signer: string): boolean {
+  return keys.some((key) => [key, ...key.getSubkeys()].some((k) => k.getFingerprint().toUpperCase() === signer || k.getKeyID().toHex().toUpperCase() === signer));
 }

@@ -225,5 +225,41 @@ describe('a hostile RPM mirror, at the primary', { skip }, () => {
     // Pilot, which approved hello as itself, still lists it.
     assert.match((await primaryXml('pilot')) ?? '', /<name>hello<\/name>/);
   });
+
+  it("a vendor key withdrawn from the feed's keyring (after a compromise): the packages it signed that the primary holds are listed no more", async () => {
+    const repo = new FixtureRpmRepo();
+    const rotated = new FixtureRpmRepo();
+    await repo.listen();
+    const hello = repo.addPackage({ name: 'hello', version: '1.0-1' });
+    repo.publish();
+    const keyring = path.join(tempDir('sluice-keyring-'), 'RPM-GPG-KEY-vendor');
+    writeFileSync(keyring, repo.armoredKey);
+    const keys = tempDir('sluice-rpmkey-');
+    await generateRingKeys(keys, ['all', 'pilot', 'broad']);
+    const c = await makeCluster([{ name: 'hq' }], ['rings: [pilot, broad]', 'feeds:', `  vendor: { type: rpm, url: "${repo.url}", architectures: [x86_64], keyring: "${keyring}" }`].join('\n'));
+    const hq = await startNode(c.topology, 'hq', { ...c.secrets, aptKeyPath: keys });
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    assert.equal((await cli('feeds', 'sync', 'vendor', '--json')).code, 0);
+    await waitFor('catalogued', () => hq.catalog.state.get(hello.id));
+    assert.equal((await cli('approve', hello.id, '--ring', 'pilot')).code, 0);
+    const primaryXml = async (node: { address: { url: string } }): Promise<string | undefined> => {
+      const repomd = await request(`${node.address.url}/rpm/pilot/vendor/repodata/repomd.xml`);
+      if (repomd.statusCode !== 200) return void (await repomd.body.dump());
+      const href = /<data type="primary">[\s\S]*?<location href="([^"]+)"/.exec(await repomd.body.text())?.[1];
+      if (!href) return undefined;
+      return gunzipSync(Buffer.from(await (await request(`${node.address.url}/rpm/pilot/vendor/${href}`)).body.arrayBuffer())).toString();
+    };
+    await waitFor('pilot lists hello', async () => (await primaryXml(hq))?.includes('<name>hello</name>'), 30_000);
+
+    // The vendor's key leaks; the keyring now holds its new key only. The primary restarts on the same data.
+    await hq.close();
+    writeFileSync(keyring, rotated.armoredKey);
+    const again = await startNode(c.topology, 'hq', { ...c.secrets, aptKeyPath: keys });
+    await waitFor('pilot lists hello no more', async () => {
+      const xml = await primaryXml(again);
+      return xml !== undefined && !xml.includes('<name>hello</name>') && xml.includes('packages="0"');
+    }, 30_000);
+    assert.ok((await metric(again, 'sluice_feed_packages_refused_total{feed="vendor",code="FEED_PACKAGE_SIGNATURE"}')) >= 1);
+  });
 });
 
