@@ -223,6 +223,7 @@ export class SluiceNode {
       ...(this.primary?.feeds ? { feeds: this.primary.feeds } : {}),
       ...(this.primary?.promotions ? { promotions: this.primary.promotions } : {}),
       ...(this.primary?.approvalCheck ? { approvalCheck: this.primary.approvalCheck } : {}),
+      ...(this.primary?.vendor ? { checkRestored: (sha256: string, path: string) => this.primary!.vendor!.checkHeld(sha256, path) } : {}),
       ...(this.primary?.feedState ? { advisories: this.primary.feedState } : {}),
       apt: new AptServing(catalog, store, fingerprintOf),
       rpm: new RpmServing(catalog, store, fingerprintOf),

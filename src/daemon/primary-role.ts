@@ -80,6 +80,8 @@ export class PrimaryRole {
     this.vendorClient = new EnvHttpProxyAgent();
     const feedState = (this.feedState = new FeedState(p.db));
     this.approvalCheck = async (ids, ring) => [...(await dependencyWarnings(p.catalog.state, feedState, ids, ring)), ...(await advisoryWarnings(p.catalog.state, feedState, ids, ring))];
+    // What a vendor's file must pass to be stored, and a held one to be listed in a ring's dnf repository.
+    const checks = new VendorFileChecks(p.topology.feeds, p.metrics, feedState);
     this.feeds = new FeedScheduler(p.topology.feeds, { catalog: p.catalog, writer: this.writer, state: feedState, store: p.store, metrics: p.metrics, log: p.log.child({ component: 'feeds' }), dispatcher: this.vendorClient });
     if (p.secrets.aptKeyPath) {
       const keys = await RepositoryKeys.open(p.secrets.aptKeyPath);
@@ -87,14 +89,13 @@ export class PrimaryRole {
       const types = new Set([...p.topology.feeds.values()].map((f) => f.type));
       if (types.has('apt')) this.aptPublisher = new AptPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'apt' }), validMs: p.topology.trust.aptIndexTtlMs });
       // The same ring keys sign each ring's dnf repositories (repomd.xml.asc).
-      if (types.has('rpm')) this.rpmPublisher = new RpmPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'rpm' }) });
+      if (types.has('rpm')) this.rpmPublisher = new RpmPublisher({ catalog: p.catalog, writer: this.writer, store: p.store, state: feedState, keys, topology: p.topology, log: p.log.child({ component: 'rpm' }), checks });
     } else p.log.warn('SLUICE_APT_KEY is not set: feed packages replicate, but no signed APT repository is published for stock apt clients; create the rings\' keys with "sluice keygen --apt --out DIR"');
     // The primary's own region windows pace what it takes from vendors.
     const region = p.topology.regions.get(p.spec.region)!;
     this.vendorSchedule = new ScheduleController(p.spec.schedule ?? region.schedule, region.timezone, region.critical, p.metrics, p.log.child({ component: 'schedule' }));
     this.vendorSchedule.start();
     this.downloader = this.newDownloader(p, { normal: this.vendorSchedule.budget, critical: this.vendorSchedule.criticalBudget });
-    const checks = new VendorFileChecks(p.topology.feeds, p.metrics);
     this.vendor = new VendorPlanner({ catalog: p.catalog, store: p.store, feeds: p.topology.feeds, downloader: this.downloader, dispatcher: this.vendorClient, checkFile: checks.check.bind(checks) });
     // A vendor file stored completes packages for the rings' indexes and repositories.
     const publishers = [this.aptPublisher, this.rpmPublisher];

@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import type { BlobStore } from '../store/blob-store.js';
 import type { Download } from '../store/download.js';
 import type { BytesFrom } from './want.js';
 
@@ -25,5 +27,21 @@ export function downloadBytes(download: Pick<Download, 'openForRead' | 'size'>):
 export function bufferBytes(data: Buffer): BytesFrom {
   return async function* (start: number) {
     for (let position = start; position < data.length; position += CHUNK) yield data.subarray(position, Math.min(data.length, position + CHUNK));
+  };
+}
+
+/** A whole file's bytes (a staged blob), read as they are asked for. */
+export function fileBytes(path: string): BytesFrom {
+  return async function* (start: number) {
+    for await (const chunk of createReadStream(path, { start, highWaterMark: CHUNK })) yield chunk as Buffer;
+  };
+}
+
+/** A stored blob's bytes. */
+export function storedBytes(store: Pick<BlobStore, 'read' | 'sizeOf'>, sha256: string): BytesFrom {
+  return async function* (start: number) {
+    const size = store.sizeOf(sha256) ?? 0;
+    if (start >= size) return;
+    for await (const chunk of store.read(sha256, { start, end: size - 1 })) yield chunk as Buffer;
   };
 }

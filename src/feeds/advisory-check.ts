@@ -19,11 +19,14 @@ export async function advisoryWarnings(state: CatalogState, feeds: FeedState, id
   const out: DependencyWarning[] = [];
   const seen = new Set<string>();
   for (const id of ids) {
-    if (!state.get(id)?.feed) continue;
+    const feed = state.get(id)?.feed?.name;
+    if (!feed) continue;
     for (const advisory of (await feeds.advisoriesOf(id)) ?? []) {
-      if (seen.has(advisory)) continue;
-      seen.add(advisory);
-      const named = (await feeds.packagesOf(advisory)) ?? [];
+      if (seen.has(`${advisory}\u0000${feed}`)) continue;
+      seen.add(`${advisory}\u0000${feed}`);
+      // The advisory as the package's own feed lists it: another feed may list the same id.
+      const named = [...new Set(((await feeds.advisory(advisory, feed))?.packages ?? []).map((p) => p.id))];
+      const byFeeds = (await feeds.advisoriesById(advisory)).length > 1 ? ` --feed ${feed}` : '';
       const missing = named.filter((other) => {
         if (approving.has(other)) return false;
         const pkg = state.get(other);
@@ -31,7 +34,7 @@ export async function advisoryWarnings(state: CatalogState, feeds: FeedState, id
       });
       if (missing.length === 0) continue;
       const list = `${missing.slice(0, NAMED).join(', ')}${missing.length > NAMED ? ` and ${missing.length - NAMED} more` : ''}`;
-      out.push({ package: id, needs: `advisory ${advisory}`, candidate: missing[0]!, source: advisory, message: `${id} is one of the ${named.length} packages of advisory ${advisory}; ${list} ${missing.length === 1 ? 'is' : 'are'} not approved for ${ring}: approve the whole advisory (sluice approve --advisory ${advisory} --ring ${ring})` });
+      out.push({ package: id, needs: `advisory ${advisory}`, candidate: missing[0]!, source: advisory, message: `${id} is one of the ${named.length} packages of advisory ${advisory}; ${list} ${missing.length === 1 ? 'is' : 'are'} not approved for ${ring}: approve the whole advisory (sluice approve --advisory ${advisory}${byFeeds} --ring ${ring})` });
     }
   }
   return out;

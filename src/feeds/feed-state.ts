@@ -11,6 +11,15 @@ export interface StoredAdvisory extends Omit<Advisory, 'packages'> {
   readonly packages: readonly { readonly id: string; readonly arch: string; readonly src: string | undefined }[];
 }
 
+/** An RPM file whose signature verified: the package its signed header names, and the key that signed it. */
+export interface VerifiedRpmFile {
+  readonly name: string;
+  /** `[epoch:]version-release`, as a catalog id writes it. */
+  readonly version: string;
+  readonly arch: string;
+  readonly signer: string;
+}
+
 /** The outcome of a feed's last sync, as `sluice feeds` and `GET /v1/feeds` show it. */
 export interface FeedSyncOutcome {
   readonly at: string;
@@ -109,19 +118,21 @@ export class FeedState {
   }
 
   /**
-   * Advisories of a sync, each under its id, their packages added to any the primary kept for
-   * that id before (another repository or feed may list the same advisory), and each package's
-   * advisories beside it (what `sluice approve --advisory` and a ring's updateinfo.xml read).
+   * Advisories of a sync, each under its id and its feed, their packages added to any the
+   * primary kept for that id and feed before (another repository of the feed may list the same
+   * advisory), and each package's advisories beside it (what `sluice approve --advisory` and a
+   * ring's updateinfo.xml read). Kept per feed: an advisory id is the vendor's word, and another
+   * feed's mirror listing the same id never changes this feed's words or packages.
    */
   async saveAdvisories(advisories: readonly StoredAdvisory[]): Promise<void> {
     for (let i = 0; i < advisories.length; i += 1000) {
       const ops: Parameters<typeof syncBatch>[1][number][] = [];
       const links = new Map<string, Set<string>>();
       for (const a of advisories.slice(i, i + 1000)) {
-        const before = await this.advisory(a.id);
+        const before = await this.advisory(a.id, a.feed);
         const seen = new Set(a.packages.map((p) => `${p.id}\u0000${p.arch}`));
         const packages = [...a.packages, ...(before?.packages ?? []).filter((p) => !seen.has(`${p.id}\u0000${p.arch}`))];
-        ops.push({ type: 'put', sublevel: this.db, key: `advisory\u0000${a.id}`, value: { ...a, packages } satisfies StoredAdvisory });
+        ops.push({ type: 'put', sublevel: this.db, key: advisoryKey(a.id, a.feed), value: { ...a, packages } satisfies StoredAdvisory });
         for (const p of packages) {
           const set = links.get(p.id) ?? new Set((await this.advisoriesOf(p.id)) ?? []);
           set.add(a.id);
@@ -133,15 +144,25 @@ export class FeedState {
     }
   }
 
-  async advisory(id: string): Promise<StoredAdvisory | undefined> {
-    const v = (await this.db.get(`advisory\u0000${id}`)) as StoredAdvisory | undefined;
-    return v && typeof v.id === 'string' && Array.isArray(v.packages) ? v : undefined;
+  /** Advisory `id` as feed `feed` listed it. */
+  async advisory(id: string, feed: string): Promise<StoredAdvisory | undefined> {
+    return validAdvisory(await this.db.get(advisoryKey(id, feed)));
   }
 
-  /** The catalog ids of the packages an advisory names (each once), or undefined for one no feed listed. */
+  /** Advisory `id` as each feed that listed it did, in feed order. */
+  async advisoriesById(id: string): Promise<StoredAdvisory[]> {
+    const out: StoredAdvisory[] = [];
+    for await (const [, v] of this.db.iterator({ gt: advisoryKey(id, ''), lt: advisoryKey(id, '\uffff') }) as AsyncIterable<[string, unknown]>) {
+      const a = validAdvisory(v);
+      if (a) out.push(a);
+    }
+    return out;
+  }
+
+  /** The catalog ids of the packages an advisory names (each once, every feed's), or undefined for one no feed listed. */
   async packagesOf(id: string): Promise<readonly string[] | undefined> {
-    const a = await this.advisory(id);
-    return a ? [...new Set(a.packages.map((p) => p.id))] : undefined;
+    const list = await this.advisoriesById(id);
+    return list.length ? [...new Set(list.flatMap((a) => a.packages.map((p) => p.id)))] : undefined;
   }
 
   /** The advisories that name a package (ids), or undefined when none does. */
@@ -163,8 +184,30 @@ export class FeedState {
     await this.db.put(`rpmmeta\u0000${sha256}`, meta);
   }
 
+  /**
+   * What an RPM file's signed header says it is, kept once its signature verified against
+   * feed `feed`'s keyring (the file named by its sha256 never changes): a listing of the file
+   * is compared with it without reading the file again.
+   */
+  async rpmVerified(sha256: string, feed: string): Promise<VerifiedRpmFile | undefined> {
+    const v = (await this.db.get(`rpmverified\u0000${sha256}\u0000${feed}`)) as Partial<VerifiedRpmFile> | undefined;
+    return v && typeof v.name === 'string' && typeof v.version === 'string' && typeof v.arch === 'string' && typeof v.signer === 'string' ? { name: v.name, version: v.version, arch: v.arch, signer: v.signer } : undefined;
+  }
+
+  async saveRpmVerified(sha256: string, feed: string, v: VerifiedRpmFile): Promise<void> {
+    await this.db.put(`rpmverified\u0000${sha256}\u0000${feed}`, v);
+  }
+
   async outcome(feed: string): Promise<{ last: FeedSyncOutcome | undefined; lastSuccess: string | undefined }> {
     const [last, lastSuccess] = await Promise.all([this.db.get(`outcome\u0000${feed}`), this.db.get(`success\u0000${feed}`)]);
     return { last: last as FeedSyncOutcome | undefined, lastSuccess: lastSuccess as string | undefined };
   }
+}
+
+/** Where an advisory is kept: by id, then feed (the feeds that list one id read together). */
+const advisoryKey = (id: string, feed: string) => `advisory\u0000${id}\u0000${feed}`;
+
+function validAdvisory(v: unknown): StoredAdvisory | undefined {
+  const a = v as StoredAdvisory | undefined;
+  return a && typeof a.id === 'string' && typeof a.feed === 'string' && Array.isArray(a.packages) ? a : undefined;
 }

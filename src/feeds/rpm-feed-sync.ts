@@ -127,7 +127,11 @@ export class RpmFeedSync {
         const severity = severityOf(a.severity);
         if (severity) for (const p of a.packages) severities.set(p.id, mostUrgent(severities.get(p.id) ?? severity, severity));
       }
-      await this.d.state.saveAdvisories(advisories.filter((a) => a.packages.some((p) => listed.has(p.id) || this.d.catalog.state.get(p.id))).map((a) => ({ ...a, packages: a.packages.filter((p) => listed.has(p.id) || this.d.catalog.state.get(p.id)) })));
+      // An advisory names this feed's packages only (listed now, or catalogued from it before):
+      // a mirror's updateinfo.xml, unsigned where the vendor signs no repomd.xml, never adds
+      // another vendor's packages to an approval of an advisory id both list.
+      const ours = (id: string) => listed.has(id) || this.d.catalog.state.get(id)?.feedName === this.feed.name;
+      await this.d.state.saveAdvisories(advisories.filter((a) => a.packages.some((p) => ours(p.id))).map((a) => ({ ...a, packages: a.packages.filter((p) => ours(p.id)) })));
       await this.d.state.savePlaces([...found].map(([id, v]) => ({ id, places: [...v.repos] })));
       const ids: string[] = [];
       for (const chunk of chunksByName(found, APPEND_CHUNK)) {

@@ -242,25 +242,38 @@ export async function readRpmHead(path: string): Promise<RpmHead> {
  */
 export async function readRpmHeadFrom(source: AsyncIterable<Buffer | Uint8Array>, what: string): Promise<RpmHead> {
   const iterator = source[Symbol.asyncIterator]();
-  const chunks: Buffer[] = [];
-  let held = 0;
+  // The bytes read from `base` on and not handed out yet: `rest`, then `spill`. A read is
+  // copied once, into a buffer of its own length, as the chunks arrive: a main header may be
+  // tens of MiB, read before any signature says whose it is, and is held once, not twice.
+  let rest: Buffer = Buffer.alloc(0);
+  let spill: Buffer = Buffer.alloc(0);
   let base = 0;
   return readHead(async (at, length) => {
-    while (held < at + length - base) {
-      const next = await iterator.next();
-      if (next.done) throw new RpmFormatError(`${what}: ends inside its headers (at byte ${base + held})`);
-      const chunk = Buffer.from(next.value);
-      chunks.push(chunk);
-      held += chunk.length;
-    }
-    // Reads go forward: what lies before `at` is dropped.
-    const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    const slice = Buffer.from(all.subarray(at - base, at - base + length));
-    chunks.length = 0;
-    chunks.push(all.subarray(at - base));
-    held = chunks[0]!.length;
+    // Reads go forward (or read again from where the last began): what lies before `at` is dropped.
+    const skip = at - base;
+    if (skip >= rest.length) {
+      spill = spill.subarray(skip - rest.length);
+      rest = Buffer.alloc(0);
+    } else rest = rest.subarray(skip);
     base = at;
-    return slice;
+    if (rest.length >= length) return rest.subarray(0, length);
+    const out = Buffer.allocUnsafe(length);
+    let got = rest.copy(out);
+    const take = (chunk: Buffer): Buffer => {
+      const n = Math.min(chunk.length, length - got);
+      chunk.copy(out, got, 0, n);
+      got += n;
+      return chunk.subarray(n);
+    };
+    spill = take(spill);
+    while (got < length) {
+      const next = await iterator.next();
+      if (next.done) throw new RpmFormatError(`${what}: ends inside its headers (at byte ${base + got})`);
+      const v = next.value;
+      spill = take(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    }
+    rest = out;
+    return out;
   }, what);
 }
 
@@ -274,7 +287,8 @@ async function readHead(exactly: (at: number, length: number) => Promise<Buffer>
     const count = intro.readUInt32BE(8);
     const size = intro.readUInt32BE(12);
     if (count > MAX_ENTRIES || size > maxData) throw new RpmFormatError(`${what}: its ${name} header holds ${count} entries and ${size} bytes, more than Sluice reads (${MAX_ENTRIES} and ${maxData})`);
-    return Buffer.concat([intro, await exactly(at + 16, count * 16 + size)]);
+    // The whole header from its magic again, in one piece (not its intro and the rest joined: a copy).
+    return exactly(at, 16 + count * 16 + size);
   };
   const sigBytes = await blob(RPM_LEAD_BYTES, MAX_SIGNATURE_DATA, 'signature');
   const signature = RpmHeader.parse(sigBytes, `${what} (signature header)`);

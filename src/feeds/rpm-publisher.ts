@@ -15,6 +15,9 @@ import { packageMetadata, xmlText, type PackageMetadata } from './repodata-from-
 import { detachSign, type RepositoryKey, type RepositoryKeys } from './repository-key.js';
 import { readRpmHeadFrom } from './rpm-header.js';
 import { compareRpmVersions } from './rpm-version.js';
+import type { VendorFileChecks } from './vendor-file-check.js';
+import { storedBytes } from '../download/bytes-from.js';
+import { toSluiceError } from '../errors.js';
 
 /** How often a round runs while an approved package's file is still on its way to the primary. */
 const PENDING_RECHECK_MS = 1000;
@@ -52,6 +55,8 @@ export class RpmPublisher {
   /** Per ring and repository, what the last index built listed (a round that would list the same builds nothing). */
   private readonly built = new Map<string, string>();
   private pending = false;
+  /** Per package id and file: whether its held file is the package, signed (a refusal is final, the file never changes). */
+  private readonly verdicts = new Map<string, boolean>();
   /** Where each approved package sits among the vendor's repositories (read once from the feed state). */
   private readonly places = new Map<string, readonly string[]>();
 
@@ -65,6 +70,8 @@ export class RpmPublisher {
       readonly topology: Topology;
       readonly log: Logger;
       readonly now?: () => number;
+      /** What a held file must be to be listed (vendor-file-check.ts): signed, and the package the catalog lists. */
+      readonly checks?: Pick<VendorFileChecks, 'checkStored'>;
     },
   ) {
     // While an approved package's file is still on its way, a round runs every second;
@@ -136,6 +143,7 @@ export class RpmPublisher {
           this.pending = true;
           continue;
         }
+        if (!(await this.verified(pkg, file))) continue;
         for (const repo of places) {
           const list = out.get(repo) ?? [];
           list.push({ pkg, file });
@@ -218,6 +226,33 @@ export class RpmPublisher {
     return true;
   }
 
+  /**
+   * Whether a held file may be listed as `pkg`: signed by a key of its feed's keyring and its
+   * header naming `pkg` (checkStored). A file enters the store other ways than the vendor
+   * planner's checked download (a person's publish of the same bytes, a file the feed listed
+   * again under another id); the ring lists none of them unchecked. A refusal is logged and
+   * counted once; an error that may pass (a keyring unreadable, the disk) is tried again.
+   */
+  private async verified(pkg: PackageView, file: FileEntry): Promise<boolean> {
+    const checks = this.d.checks;
+    if (!checks || !pkg.feed) return true;
+    const key = `${pkg.id}\u0000${file.sha256}`;
+    const known = this.verdicts.get(key);
+    if (known !== undefined) return known;
+    try {
+      await checks.checkStored(pkg.feed.name, file.sha256, storedBytes(this.d.store, file.sha256), `${pkg.id} (${file.name}, held)`, [{ id: pkg.id, name: pkg.name, version: pkg.version, arch: file.platform ?? 'noarch' }]);
+      this.verdicts.set(key, true);
+      return true;
+    } catch (err) {
+      const e = toSluiceError(err, `checking ${pkg.id}`, 'FEED_PACKAGE_SIGNATURE');
+      if (e.code === 'FEED_PACKAGE_SIGNATURE') {
+        this.verdicts.set(key, false);
+        this.d.log.error({ package: pkg.id, sha256: file.sha256, code: e.code }, `${e.message}; it is left out of the dnf repositories`);
+      } else this.d.log.warn({ package: pkg.id, sha256: file.sha256, code: e.code }, `cannot check ${pkg.id} (${file.name}): ${e.message}; it is left out of the dnf repositories until it can`);
+      return false;
+    }
+  }
+
   /** One metadata file's text, a package at a time (its entries made once from its verified header). */
   private async *metadataXml(type: 'primary' | 'filelists' | 'other', listed: readonly Listed[]): AsyncGenerator<string> {
     yield `<?xml version="1.0" encoding="UTF-8"?>\n<${ROOT[type]} ${NS[type]} packages="${listed.length}">\n`;
@@ -266,11 +301,14 @@ export class RpmPublisher {
   private async advisoriesFor(listed: readonly Listed[]): Promise<{ advisory: StoredAdvisory; packages: { id: string; arch: string; src: string | undefined; name: string; version: string; file: string }[] }[]> {
     const here = new Map<string, Listed>();
     for (const l of listed) here.set(`${l.pkg.id}\u0000${l.file.platform ?? 'noarch'}`, l);
-    const ids = new Set<string>();
-    for (const l of listed) for (const a of (await this.d.state.advisoriesOf(l.pkg.id)) ?? []) ids.add(a);
+    // Each package's advisories as its own feed listed them: another feed's mirror listing the
+    // same advisory id changes neither the words nor the packages of this one.
+    const ids = new Map<string, { id: string; feed: string }>();
+    for (const l of listed) for (const a of (await this.d.state.advisoriesOf(l.pkg.id)) ?? []) ids.set(`${a}\u0000${l.pkg.feed!.name}`, { id: a, feed: l.pkg.feed!.name });
     const out = [];
-    for (const id of [...ids].sort()) {
-      const advisory = await this.d.state.advisory(id);
+    for (const key of [...ids.keys()].sort()) {
+      const { id, feed } = ids.get(key)!;
+      const advisory = await this.d.state.advisory(id, feed);
       if (!advisory) continue;
       const packages = advisory.packages.flatMap((p) => {
         const l = here.get(`${p.id}\u0000${p.arch}`);

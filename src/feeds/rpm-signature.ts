@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type * as OpenPgp from 'openpgp';
+import PQueue from 'p-queue';
 import { SluiceError } from '../errors.js';
 import { openpgpModule } from './load-openpgp.js';
 import type { Keyring } from './openpgp-signature.js';
@@ -27,7 +28,18 @@ export interface VerifiedRpm {
  * no payload digest: its header signature is checked, and rpm checks each file against the
  * signed header's digests when it installs.
  */
-export async function verifyRpmPackage(file: string | BytesFrom, keys: Keyring, nowMs: number, what: string): Promise<VerifiedRpm> {
+export function verifyRpmPackage(file: string | BytesFrom, keys: Keyring, nowMs: number, what: string): Promise<VerifiedRpm> {
+  return oneAtATime.add(() => verify(file, keys, nowMs, what));
+}
+
+/**
+ * One package is checked at a time in the process: a main header is read whole (up to
+ * MAX_HEADER_DATA) before its signature says whose it is, so a mirror listing many packages
+ * of made-up huge headers would otherwise hold one per transfer lane at once.
+ */
+const oneAtATime = new PQueue({ concurrency: 1 });
+
+async function verify(file: string | BytesFrom, keys: Keyring, nowMs: number, what: string): Promise<VerifiedRpm> {
   const bytes = typeof file === 'string' ? fileBytes(file) : file;
   let head: RpmHead;
   const start = bytes(0);
@@ -47,7 +59,7 @@ export async function verifyRpmPackage(file: string | BytesFrom, keys: Keyring, 
   for (const bytes of signatures) {
     try {
       const signature = await openpgp.readSignature({ binarySignature: new Uint8Array(bytes) });
-      const message = await openpgp.createMessage({ binary: new Uint8Array(head.headerBytes) });
+      const message = await openpgp.createMessage({ binary: head.headerBytes });
       const result = await openpgp.verify({ message, signature, verificationKeys: [...keys], date: new Date(nowMs), format: 'binary' });
       const first = result.signatures[0];
       if (!first) throw new Error('no signature packet');

@@ -42,6 +42,12 @@ const MAX_PACKAGES = 10_000;
 export const MAX_ADVISORIES = 200_000;
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/;
+/**
+ * The child elements of an advisory Sluice keeps: any other is skipped as it is read, so an
+ * advisory of millions of made-up elements (a mirror's updateinfo.xml, unsigned where the
+ * vendor signs no repomd.xml) holds nothing in memory.
+ */
+const FIELDS: ReadonlySet<string> = new Set(['id', 'title', 'severity', 'summary', 'description']);
 
 /** The vendor's severity word as a Sluice severity (Red Hat's and Fedora's words are the same four). */
 export function severityOf(word: string | undefined): Severity | undefined {
@@ -65,7 +71,7 @@ export async function readUpdateinfo(source: Readable, bounds: DecompressBounds,
     if (depth === 2 && e.path[1] === 'update') {
       if (e.name === 'issued' || e.name === 'updated') {
         if (e.attributes.date) a.dates.set(e.name, e.attributes.date.slice(0, 40));
-      } else if (e.name !== 'references' && e.name !== 'pkglist') a.fields.set(e.name, text(e.text));
+      } else if (FIELDS.has(e.name)) a.fields.set(e.name, text(e.text));
       return;
     }
     if (e.name === 'reference' && e.path.at(-1) === 'references') {

@@ -6,10 +6,12 @@ import type { Downloader } from '../download/downloader.js';
 import { priorityOf } from '../download/priority.js';
 import { transferStatuses } from '../download/transfer-status.js';
 import { UrlSource } from '../download/url-source.js';
+import { fileBytes } from '../download/bytes-from.js';
 import type { BytesFrom, Want } from '../download/want.js';
 import type { TransferStatus } from '../protocol/status.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
+import type { ListedAs } from './vendor-file-check.js';
 
 /** How often the plan is made again without a catalog change (a feed's `download` changed nothing else). */
 const REPLAN_MS = 60_000;
@@ -37,7 +39,7 @@ export class VendorPlanner {
       /** The vendors' connection pool (HTTP(S)_PROXY and NO_PROXY apply). */
       readonly dispatcher?: Dispatcher;
       /** What a feed's file must pass beyond its sha256 before it is stored (an RPM feed's package signature: vendor-file-check.ts). */
-      readonly checkFile?: (feed: string, bytes: BytesFrom, what: string) => Promise<void>;
+      readonly checkFile?: (feed: string, sha256: string, bytes: BytesFrom, what: string, listedAs: readonly ListedAs[]) => Promise<void>;
     },
   ) {}
 
@@ -68,6 +70,28 @@ export class VendorPlanner {
   pendingPackages(): string[] {
     const missing = [...this.wanted.values()].filter((w) => !this.parts.store.has(w.sha256)).sort((a, b) => b.priority - a.priority);
     return [...new Set(missing.flatMap((w) => w.packages))];
+  }
+
+  /**
+   * Checks a file that enters the store other than from the vendor (a lost blob put back by
+   * hand, PUT /v1/blobs) as the downloader checks the vendor's: for each feed whose packages
+   * list `sha256`, what that feed's files must pass (an RPM feed's package signature, and
+   * that its signed header is each listing's package). Without it a restore would store an
+   * .rpm the primary refused, or never checked, and the ring's dnf repository would list it.
+   */
+  async checkHeld(sha256: string, path: string): Promise<void> {
+    const check = this.parts.checkFile;
+    if (!check) return;
+    const byFeed = new Map<string, ListedAs[]>();
+    for (const pkg of this.parts.catalog.state.all()) {
+      if (pkg.feedName === undefined) continue;
+      const file = pkg.files.find((f) => f.sha256 === sha256);
+      if (!file) continue;
+      const list = byFeed.get(pkg.feedName) ?? [];
+      list.push({ id: pkg.id, name: pkg.name, version: pkg.version, arch: file.platform ?? 'noarch' });
+      byFeed.set(pkg.feedName, list);
+    }
+    for (const [feed, listedAs] of byFeed) await check(feed, sha256, fileBytes(path), `blob ${sha256.slice(0, 12)}… put back (${listedAs.map((l) => l.id).join(', ')})`, listedAs);
   }
 
   /** What is being fetched or waits to be retried, in status order, as status transfers. */
@@ -111,7 +135,18 @@ export class VendorPlanner {
 
   private sourceOf(feed: string, url: string): UrlSource {
     const check = this.parts.checkFile;
-    return new UrlSource(`feed:${feed}`, url, this.parts.dispatcher, check ? (bytes, want) => check(feed, bytes, `${url} (${want.packages.join(', ')})`) : undefined);
+    return new UrlSource(`feed:${feed}`, url, this.parts.dispatcher, check ? (bytes, want) => check(feed, want.sha256, bytes, `${url} (${want.packages.join(', ')})`, this.listedAs(want)) : undefined);
+  }
+
+  /** What each package wanting the file says it is, read when the file is checked (the catalog's word, from the vendor's metadata). */
+  private listedAs(want: Want): ListedAs[] {
+    const out: ListedAs[] = [];
+    for (const id of want.packages) {
+      const pkg = this.parts.catalog.state.get(id);
+      const file = pkg?.files.find((f) => f.sha256 === want.sha256);
+      if (pkg && file) out.push({ id: pkg.id, name: pkg.name, version: pkg.version, arch: file.platform ?? 'noarch' });
+    }
+    return out;
   }
 
   private shouldHold(pkg: PackageView): boolean {

@@ -14,7 +14,7 @@ import { auditTarget, authorize, requireRole } from './require-token.js';
 import { sendBlob } from './send-blob.js';
 
 /** What the blob routes use of the node. */
-export type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'downloads' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer'>;
+export type BlobDeps = Pick<HttpDeps, 'catalog' | 'egress' | 'downloads' | 'metrics' | 'node' | 'peerAuth' | 'store' | 'credentials' | 'refusals' | 'sessions' | 'topology' | 'writer' | 'checkRestored'>;
 
 /**
  * Everything about /v1/blobs in one plugin: GET/HEAD of a blob (the route, and the fast path
@@ -43,7 +43,8 @@ export function blobsPlugin(deps: BlobDeps): { readonly plugin: FastifyPluginAsy
 /**
  * PUT /v1/blobs/SHA256 (admin, primary): puts back the file of a catalogued blob that the
  * primary lost (disk failure, quarantined by verify). Only a blob the catalog names and the
- * store lacks is accepted, and only if the body hashes to it: nothing new enters this way.
+ * store lacks is accepted, only if the body hashes to it, and a feed's file only if it passes
+ * the feed's check (an RPM feed's package signature): nothing new enters this way.
  */
 async function restoreBlob(request: FastifyRequest, deps: BlobDeps): Promise<unknown> {
   const { sha256 } = request.params as { sha256: string };
@@ -57,6 +58,14 @@ async function restoreBlob(request: FastifyRequest, deps: BlobDeps): Promise<unk
   if (staged.sha256 !== sha256 || staged.size !== size) {
     await deps.store.discard(staged);
     throw new SluiceError('HASH_MISMATCH', `the uploaded bytes hash to ${staged.sha256} (${staged.size} bytes), not to blob ${sha256} (${size} bytes); restore the original file`);
+  }
+  // A feed's file passes what it would have passed coming from the vendor (an RPM feed's
+  // package signature): a restore is no way around the check.
+  try {
+    await deps.checkRestored?.(sha256, staged.tmpPath);
+  } catch (err) {
+    await deps.store.discard(staged);
+    throw err;
   }
   await deps.store.commit([staged]);
   request.log.info({ sha256, size }, 'lost blob restored');

@@ -123,6 +123,12 @@ export interface HttpDeps {
    * `GET /v1/packages?advisory=` filters by.
    */
   readonly advisories?: AdvisoriesApi;
+  /**
+   * On a primary with feeds: what a file put back by hand (PUT /v1/blobs) must pass before it
+   * is stored, as a vendor's file does when it is fetched (an RPM feed's package signature);
+   * throws the refusal.
+   */
+  readonly checkRestored?: (sha256: string, path: string) => Promise<void>;
   /** The rings' dnf repositories (every node; empty until the primary publishes one). */
   readonly rpm?: RpmApi;
   /** Promotion gates, on a primary whose topology gives a ring `promote` (promote/promotion-gates.ts): each pending and decided promotion, from ring to ring. */

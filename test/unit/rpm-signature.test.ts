@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isSluiceError } from '../../src/errors.js';
@@ -56,3 +56,51 @@ describe('an .rpm is stored only when its header signature is by the feed\'s key
     assert.ok(other.keyringPath);
   });
 });
+
+describe('an .rpm of a made-up huge header (a mirror needs no key to list one)', () => {
+  it('is refused, and checks of many at once hold one header in memory, not one per transfer', async () => {
+    const magic = Buffer.from([0x8e, 0xad, 0xe8, 0x01]);
+    const size = 60 * 1024 * 1024;
+    /** A header of `entries` and `dataSize` bytes of data, of which `data` is given (the rest is written after it). */
+    const header = (entries: [number, number, number, number][], data: Buffer, dataSize = data.length) => {
+      const intro = Buffer.alloc(16 + 16 * entries.length);
+      magic.copy(intro);
+      intro.writeUInt32BE(entries.length, 8);
+      intro.writeUInt32BE(dataSize, 12);
+      entries.forEach(([tag, type, offset, count], i) => {
+        intro.writeInt32BE(tag, 16 + i * 16);
+        intro.writeUInt32BE(type, 20 + i * 16);
+        intro.writeInt32BE(offset, 24 + i * 16);
+        intro.writeUInt32BE(count, 28 + i * 16);
+      });
+      return Buffer.concat([intro, data]);
+    };
+    const lead = Buffer.alloc(96);
+    lead.writeUInt32BE(0xedabeedb, 0);
+    lead[4] = 3;
+    // A signature tag that is no signature, then a main header of 60 MiB of nothing.
+    const signature = header([[268, 7, 0, 8]], Buffer.alloc(8, 1));
+    const file = path.join(tempDir('sluice-rpmhuge-'), 'huge.rpm');
+    // Written a MiB at a time: no large buffer of the test's own is left for the measure below.
+    const fd = openSync(file, 'w');
+    writeSync(fd, Buffer.concat([lead, signature, Buffer.alloc((8 - (signature.length % 8)) % 8), header([[1000, 7, 0, size]], Buffer.alloc(0), size)]));
+    const mib = Buffer.alloc(1024 * 1024, 7);
+    for (let i = 0; i < size / mib.length; i++) writeSync(fd, mib);
+    writeSync(fd, Buffer.alloc(1024));
+    closeSync(fd);
+
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = before;
+    const sample = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers)), 2);
+    try {
+      const checks = Array.from({ length: 4 }, () => verifyRpmPackage(file, [], Date.now(), 'huge.rpm'));
+      for (const check of checks) await assert.rejects(check, (err) => isSluiceError(err, 'FEED_PACKAGE_SIGNATURE') && /not signed by a key of the feed's keyring/.test((err as Error).message));
+    } finally {
+      clearInterval(sample);
+    }
+    const grown = peak - before;
+    // One check at a time, one copy of its header (and the stream's chunks until collected): about 2.5 times it; four at once held 7 times it.
+    assert.ok(grown < 4 * size, `buffers grew by ${Math.round(grown / 2 ** 20)} MiB checking four packages of a ${size / 2 ** 20} MiB header`);
+  });
+});
+

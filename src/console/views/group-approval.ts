@@ -75,7 +75,7 @@ export async function groupConfirmFragment(ctx: ViewContext, group: PackageGroup
   const members = (group.kind === 'source' ? catalog.state.fromSource(group.name, group.version!) : [...(advisoryIds ?? [])].flatMap((id) => catalog.state.get(id) ?? [])).filter((p) => inGroup(group, p, advisoryIds));
   if (members.length === 0) throw new SluiceError('PACKAGE_NOT_FOUND', `no package of the catalog belongs to ${label(group)}${group.feed ? ` in feed ${group.feed}` : ''}`);
   const feeds = [...new Set(members.map((p) => p.feedName))];
-  if (group.kind === 'source' && feeds.length > 1) throw new SluiceError('BAD_REQUEST', `${label(group)} is claimed by feeds ${feeds.join(' and ')}; filter by the feed whose fix this is`);
+  if (feeds.length > 1) throw new SluiceError('BAD_REQUEST', `${label(group)} is claimed by feeds ${feeds.join(' and ')}; filter by the feed whose fix this is`);
   const planned = approveManyRecords(catalog, members.map((p) => p.id), ring, topology.rings, ctx.session?.actor ?? '-', new Date().toISOString());
   const would = planned.records.map((r) => (r as { id: string }).id);
   const warnings = would.length ? ((await ctx.deps.approvalCheck?.(would, ring)) ?? []) : [];

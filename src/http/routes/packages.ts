@@ -129,6 +129,10 @@ export function registerPackageRoutes(app: FastifyInstance, deps: Pick<HttpDeps,
       const named = await advisoryPackages(body.advisory);
       ids = (named ?? []).filter((id) => deps.catalog.state.get(id) && (body.feed === undefined || deps.catalog.state.get(id)!.feed?.name === body.feed));
       if (ids.length === 0) throw new SluiceError('PACKAGE_NOT_FOUND', `no package of the catalog is named by advisory ${body.advisory}${body.feed ? ` in feed ${String(body.feed)}` : ''}${named ? '' : ' (no feed listed it: check the id, and that the feed\'s repository has updateinfo.xml)'}; see "sluice packages --advisory ${body.advisory}"`);
+      // An advisory id is the vendor's word, and another feed's mirror may list the same one:
+      // as for a source, never mix two feeds' packages in one approval.
+      const feeds = [...new Set(ids.map((id) => deps.catalog.state.get(id)!.feedName ?? '-'))].sort();
+      if (feeds.length > 1) throw new SluiceError('BAD_REQUEST', `advisory ${body.advisory} is listed by feeds ${feeds.join(' and ')}; name the vendor whose advisory this is with "feed" (sluice approve --advisory ${body.advisory} --feed ${feeds[0]})`);
     } else if (body.source !== undefined) {
       const source = typeof body.source === 'string' ? parsePackageId(body.source) : undefined;
       if (!source) throw new SluiceError('BAD_REQUEST', `"source" must be name@version, e.g. "openssl@3.0.15-1~deb12u1"; ${usage}`);
