@@ -125,7 +125,9 @@ describe('logs', () => {
     pretty.kill('SIGTERM');
     await exited(pretty);
     const out = pretty.output().trim().split('\n');
-    assert.ok(out.every((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|DEBUG|ERROR): /.test(l)), out.join('\n'));
+    // A record's line, or an indented field of the record above it (an error's text: "    err: ...").
+    assert.ok(out.every((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|DEBUG|ERROR): /.test(l) || /^ {4}[a-zA-Z]+: /.test(l)), out.join('\n'));
+    assert.ok(/^\[/.test(out[0]!), 'the first line is a record');
     assert.ok(out.some((l) => /INFO: branch\/schedule schedule window active/.test(l)));
     hq.kill('SIGTERM');
     await exited(hq);
