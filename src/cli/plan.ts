@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../topology/units.js';
 import { clientFor, common, globalOptions, printJson } from './context.js';
-import { planRows, type StatusJson } from '../protocol/status-text.js';
+import { allHereText, planRows, type StatusJson } from '../protocol/status-text.js';
 import { PATHS } from '../protocol/paths.js';
 import { promotionsFor } from './promotions.js';
 import { escapeUnprintable } from '../domain/printable.js';
@@ -35,7 +35,7 @@ export function registerPlan(program: Command): void {
         r.node,
         r.reported ? `${r.pendingBlobs} blobs ${formatBytes(r.pendingBytes)}` : 'no report',
         r.rate ?? '-',
-        !r.reported ? '?' : r.pendingBlobs === 0 && !r.doneAt ? 'now' : r.doneAt ? r.doneAt.slice(0, 19).replace('T', ' ') + 'Z' : 'not within 400 days',
+        allHereText(r),
         String(r.late.length),
         asOfText(r, now, headSeq),
       ]);
@@ -55,9 +55,9 @@ export function registerPlan(program: Command): void {
 
 
 /** How old the status a row is from, and whether it predates catalog records the primary holds. */
-function asOfText(r: { asOf: string | null; catalogSeq: number | null }, now: number, headSeq: number | null): string {
+function asOfText(r: { asOf: string | null; catalogSeq: number | null; stale: boolean }, now: number, headSeq: number | null): string {
   if (!r.asOf) return '-';
-  const age = `${Math.max(0, Math.round((now - Date.parse(r.asOf)) / 1000))}s ago`;
+  const age = `${r.stale ? 'STALE, ' : ''}${Math.max(0, Math.round((now - Date.parse(r.asOf)) / 1000))}s ago`;
   const behind = headSeq !== null && r.catalogSeq !== null && r.catalogSeq < headSeq ? headSeq - r.catalogSeq : 0;
   return behind ? `${age}, ${behind} records behind` : age;
 }

@@ -26,16 +26,17 @@ export function renderStatus(root: StatusJson, maxTransfers = 5): string {
       return;
     }
     const parts = [`${s.node}${s.primary ? ' (primary)' : ''}`, `catalog ${s.catalog.seq}${s.catalog.seq < primarySeq ? ` (${primarySeq - s.catalog.seq} behind)` : ''}`, `store ${s.store.blobs} blobs ${formatBytes(s.store.bytes)}`];
+    // A silent node's figures are its last ones: said first, so no line reads as complete now.
+    if (s.stale) parts.splice(1, 0, `STALE: last report ${s.receivedAt}, figures as of then`);
     if (!s.primary) {
       // A node holds only what its rings (and `all`) approve: with nothing pending it holds all
       // of that, though packages approved for other rings exist.
       parts.push(`rings ${ringsText(s.rings)}`);
-      if (s.pending.blobs === 0) parts.push('nothing pending for its rings');
+      if (s.pending.blobs === 0) parts.push(s.stale ? 'nothing was pending for its rings then' : 'nothing pending for its rings');
       else parts.push(`pending ${s.pending.blobs} blobs ${formatBytes(s.pending.bytes)}, ${etaText(s)}`);
       if (s.upstream) parts.push(s.upstream.current === s.upstream.preferred ? `via ${s.upstream.current}` : `via FALLBACK ${s.upstream.current} (${s.upstream.preferred} offline)`);
     }
     if (s.rate) parts.push(`rate ${rateText(s.rate)}`);
-    if (s.stale) parts.push(`STALE: last report ${s.receivedAt}`);
     lines.push(`${prefix}${parts.join('  ')}`);
     // Rates in the unit family the node's schedule is written in.
     const family = rateFamilyOf(s.rate?.window?.rate);

@@ -67,6 +67,20 @@ export interface PlanRow {
    */
   asOf: string | null;
   catalogSeq: number | null;
+  /** The node has not reported for longer than the tree expects (stopped, or cut off): its figures are its last ones. */
+  stale: boolean;
+}
+
+/**
+ * The plan's "all here by" for a row: `now`, a time, `not within 400 days`, `?` for a node that
+ * never reported, and for a silent node neither `now` nor a time, since what it held at its
+ * last report says nothing of what it holds now.
+ */
+export function allHereText(r: PlanRow): string {
+  if (!r.reported) return '?';
+  if (r.stale) return 'unknown: silent';
+  if (r.pendingBlobs === 0 && !r.doneAt) return 'now';
+  return r.doneAt ? `${r.doneAt.slice(0, 19).replace('T', ' ')}Z` : 'not within 400 days';
 }
 
 /**
@@ -77,7 +91,7 @@ export function planRows(root: StatusJson): PlanRow[] {
   const rows: PlanRow[] = [];
   const walk = (name: string, s: StatusJson | null, upstream: PlanRow | null, upstreamStatus: StatusJson | null) => {
     if (!s) {
-      rows.push({ node: name, upstream: upstream?.node ?? null, pendingBlobs: 0, pendingBytes: 0, rate: null, doneAt: null, late: [], reported: false, asOf: null, catalogSeq: null });
+      rows.push({ node: name, upstream: upstream?.node ?? null, pendingBlobs: 0, pendingBytes: 0, rate: null, doneAt: null, late: [], reported: false, asOf: null, catalogSeq: null, stale: false });
       return;
     }
     const own = s.forecast?.doneAt ?? null;
@@ -100,6 +114,7 @@ export function planRows(root: StatusJson): PlanRow[] {
       reported: true,
       asOf: s.at ?? null,
       catalogSeq: s.catalog?.seq ?? null,
+      stale: s.stale === true,
     };
     rows.push(row);
     for (const [kid, ks] of Object.entries(s.children ?? {})) walk(kid, ks, row, s);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ChildStatus, NodeStatus } from '../../src/protocol/status.js';
-import { planRows, type StatusJson } from '../../src/protocol/status-text.js';
+import { allHereText, planRows, type StatusJson } from '../../src/protocol/status-text.js';
 import { nodeStatus } from '../helpers/status-fixture.js';
 
 const soon = new Date(Date.UTC(2026, 11, 6, 7, 11)).toISOString();
@@ -53,5 +53,18 @@ describe('planRows: a node waits on its upstream only for what the upstream stil
     assert.equal(doneAt(cut, 'broadNode'), null);
     const old = tree({ blobs: 1, bytes: 6215, packages: ['hello-rpm@1.2-1.el9'], morePackages: 0 }, { blobs: 1, bytes: 1 });
     assert.equal(doneAt(old, 'broadNode'), null);
+  });
+
+  it('a silent node is never "all here now": its figures are its last report\'s', () => {
+    const root = nodeStatus({
+      pending: { blobs: 0, bytes: 0 },
+      forecast: { doneAt: null, pendingPackages: 0, late: [] },
+      children: { stopped: { ...child('stopped', { blobs: 0, bytes: 0, packages: [], morePackages: 0 }, null), stale: true }, live: child('live', { blobs: 0, bytes: 0, packages: [], morePackages: 0 }, null) },
+    });
+    const rows = planRows(root);
+    const row = (n: string) => rows.find((r) => r.node === n)!;
+    assert.equal(row('stopped').stale, true);
+    assert.equal(allHereText(row('stopped')), 'unknown: silent');
+    assert.equal(allHereText(row('live')), 'now');
   });
 });

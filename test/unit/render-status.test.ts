@@ -71,4 +71,11 @@ describe('sluice status: a transfer that retrying cannot help says so', () => {
   it('an error a retry may cure still reads "retrying"', () => {
     assert.match(renderStatus(waiting('BLOB_NOT_FOUND', 'the peer does not hold it')), /hello-rpm@1\.2-1\.el9 .* retrying: BLOB_NOT_FOUND$/m);
   });
+
+  it('a silent node is said to be so first, and its figures as of its last report', () => {
+    const text = renderStatus(branch({ pending: { blobs: 0, bytes: 0 }, transfers: [], stale: true, receivedAt: '2026-11-27T09:00:00.000Z' }));
+    assert.match(text, /^paris {2}STALE: last report 2026-11-27T09:00:00\.000Z, figures as of then {2}catalog 5/);
+    assert.match(text, /nothing was pending for its rings then/);
+    assert.doesNotMatch(text, /nothing pending for its rings/);
+  });
 });
