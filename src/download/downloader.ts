@@ -30,8 +30,8 @@ export type RelayAnswer =
   | { readonly kind: 'stored' }
   /** Wanted and on its way (queued, or its source is fetching it), not started within the wait. */
   | { readonly kind: 'pending' }
-  /** Not wanted here, or its transfer is failing: not found. */
-  | { readonly kind: 'absent' };
+  /** Not wanted here, or its transfer is failing (`failed`: its last error, which a child is told): not found. */
+  | { readonly kind: 'absent'; readonly failed?: { readonly code: string; readonly message: string } };
 
 export interface DownloaderDeps {
   readonly store: BlobStore;
@@ -129,7 +129,7 @@ export class Downloader {
     const arriving = this.arrivals.get(sha256);
     if (arriving) return { kind: 'arriving', arrival: arriving };
     if (this.deps.store.has(sha256)) return { kind: 'stored' };
-    if (!this.pending(sha256) || waitMs <= 0) return { kind: this.pending(sha256) ? 'pending' : 'absent' };
+    if (!this.pending(sha256) || waitMs <= 0) return this.pending(sha256) ? { kind: 'pending' } : this.absent(sha256);
     const small = packable(this.wanted.get(sha256)!.size);
     const arrival = await new Promise<Arrival | undefined>((resolve) => {
       const done = (a: Arrival | undefined) => {
@@ -145,7 +145,13 @@ export class Downloader {
     });
     if (arrival && !small) return { kind: 'arriving', arrival };
     if (this.deps.store.has(sha256)) return { kind: 'stored' };
-    return { kind: this.pending(sha256) ? 'pending' : 'absent' };
+    return this.pending(sha256) ? { kind: 'pending' } : this.absent(sha256);
+  }
+
+  /** Not found here; with the reason when this node wants the blob and its own transfer is failing (a child shows it, not a bare 404). */
+  private absent(sha256: string): RelayAnswer {
+    const failed = this.wanted.has(sha256) ? this.tasks.get(sha256)?.lastError : undefined;
+    return failed ? { kind: 'absent', failed: { code: failed.code, message: failed.message } } : { kind: 'absent' };
   }
 
   /**

@@ -1,3 +1,4 @@
+import { escapeUnprintable } from '../domain/printable.js';
 import type { Dispatcher } from 'undici';
 import { SluiceError, type ErrorCode } from '../errors.js';
 import { blobUrl } from '../protocol/paths.js';
@@ -24,26 +25,29 @@ const RELAYED_CODES: ReadonlySet<ErrorCode> = new Set(['BLOB_PENDING', 'RELAY_FA
  * it failed while relaying says RELAY_FAILED. Reads at most 4 KiB of the body for that code.
  */
 export async function refuseStatus(res: Dispatcher.ResponseData, what: string): Promise<never> {
-  const code = await errorCodeOf(res);
+  const { code, message } = await errorOf(res);
   if (code && RELAYED_CODES.has(code as ErrorCode)) {
     throw new SluiceError(code as ErrorCode, code === 'BLOB_PENDING' ? `${what}: the peer is fetching it itself; asked again shortly` : `${what}: the peer's own transfer of it failed while relaying it; asked again`);
   }
-  if (res.statusCode === 404) throw new SluiceError('BLOB_NOT_FOUND', `${what}: the peer does not hold it`);
+  // A node that wants the blob but whose own transfer fails says why (a vendor file refused at
+  // head office): kept, bounded and escaped, so this node's status points at the cause.
+  const why = code === 'BLOB_NOT_FOUND' && message?.includes('its own transfer of it fails') ? ` (${escapeUnprintable(message.slice(message.indexOf('its own transfer'), message.indexOf('its own transfer') + 400))})` : '';
+  if (res.statusCode === 404) throw new SluiceError('BLOB_NOT_FOUND', `${what}: the peer does not hold it${why}`);
   throw new SluiceError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected HTTP ${res.statusCode}`);
 }
 
-/** The `error.code` of a JSON error body of at most 4 KiB; undefined for anything else. The body is consumed. */
-async function errorCodeOf(res: Dispatcher.ResponseData): Promise<string | undefined> {
+/** The `error.code` and `error.message` of a JSON error body of at most 4 KiB; nothing for anything else. The body is consumed. */
+async function errorOf(res: Dispatcher.ResponseData): Promise<{ code?: string; message?: string }> {
   const type = String(res.headers['content-type'] ?? '');
   if (!type.startsWith('application/json') || Number(res.headers['content-length'] ?? 0) > 4096) {
     await res.body.dump().catch(() => undefined);
-    return undefined;
+    return {};
   }
   try {
-    const parsed = JSON.parse(await res.body.text()) as { error?: { code?: unknown } };
-    return typeof parsed.error?.code === 'string' ? parsed.error.code : undefined;
+    const parsed = JSON.parse(await res.body.text()) as { error?: { code?: unknown; message?: unknown } };
+    return { ...(typeof parsed.error?.code === 'string' ? { code: parsed.error.code } : {}), ...(typeof parsed.error?.message === 'string' ? { message: parsed.error.message } : {}) };
   } catch {
-    return undefined;
+    return {};
   }
 }
 

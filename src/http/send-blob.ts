@@ -27,6 +27,8 @@ export async function sendBlob(request: FastifyRequest, reply: FastifyReply, dep
   if (size === undefined && !label) {
     const answer = await deps.downloads.relay(sha256, LIVE_WAIT_MS);
     if (answer.kind === 'arriving') live = answer.arrival;
+    // This node wants it but its own transfer fails: say why, so the node below shows the cause (a vendor file refused at head office) rather than a bare "not stored".
+    else if (answer.kind === 'absent' && answer.failed) throw new SluiceError('BLOB_NOT_FOUND', `blob ${sha256} is not stored on node ${deps.node.name}: its own transfer of it fails (${answer.failed.code}: ${answer.failed.message.slice(0, 300)})`);
     else if (answer.kind === 'pending') throw new SluiceError('BLOB_PENDING', `blob ${sha256} is not stored on node ${deps.node.name} yet: the node is fetching it, and its transfer did not start within ${LIVE_WAIT_MS / 1000} s; ask again shortly`);
   }
   if (live) size = live.size;

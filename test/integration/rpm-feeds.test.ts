@@ -171,4 +171,25 @@ describe('vendor feeds: RPM repositories synced into the catalog at the primary'
     assert.equal(t?.lastError?.code, 'FEED_PACKAGE_SIGNATURE');
     assert.match(t!.lastError!.message, /not signed by a key of the feed's keyring/);
   });
+
+  it('a node below head office is told why head office does not hold a refused .rpm, not only that it does not', async () => {
+    const repo = new FixtureRpmRepo();
+    const other = new FixtureRpmRepo();
+    await repo.listen();
+    const hello = repo.addPackage({ name: 'hello', version: '1.0-1' });
+    writeFileSync(hello.file, resignedBy(hello, other));
+    // A critical fix: asked of head office on a request of its own, whose answer carries the reason.
+    repo.publish({ advisories: [{ id: 'TEST-2024:0009', severity: 'Critical', cves: ['CVE-2024-0009'], packages: [hello] }] });
+    const c = await makeCluster([{ name: 'hq' }, { name: 'hub', upstream: 'hq', extra: 'ring: pilot' }], ['rings: [pilot, broad]', 'feeds:', feedYaml('vendor', repo.url, repo.keyringPath)].join('\n'));
+    const hq = await startNode(c.topology, 'hq', c.secrets);
+    const hub = await startNode(c.topology, 'hub', c.secrets);
+    const cli = (...args: string[]) => runCli([...args, '-t', c.file], { env: c.env, timeoutMs: 60_000 });
+    assert.ok((await sync(cli, 'vendor')).ok);
+    assert.equal((await cli('approve', 'hello@1.0-1', '--ring', 'pilot')).code, 0);
+    const sha = hq.catalog.state.get('hello@1.0-1')!.files[0]!.sha256;
+    const transferError = () => (hub.status() as { transfers: { sha256: string; lastError: { code: string; message: string } | null }[] }).transfers.find((t) => t.sha256 === sha)?.lastError;
+    const seen = await waitFor('the hub\'s transfer to name head office\'s refusal', () => (/FEED_PACKAGE_SIGNATURE/.test(transferError()?.message ?? '') ? transferError() : undefined), 30_000);
+    assert.equal(seen!.code, 'BLOB_NOT_FOUND');
+    assert.match(seen!.message, /from hq: the peer does not hold it \(its own transfer of it fails \(FEED_PACKAGE_SIGNATURE: .*not signed by a key of the feed's keyring/);
+  });
 });
