@@ -8,6 +8,7 @@ import { SluiceError, toSluiceError } from '../errors.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
 import { VendorFiles } from './vendor-files.js';
+import { APPEND_CHUNK, chunksByName } from './append-chunks.js';
 import { compareDebianVersions } from './debian-version.js';
 import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 import { loadKeyring, verifyClearsigned, verifyDetached, type Keyring } from './openpgp-signature.js';
@@ -74,22 +75,7 @@ const MAX_CONFLICTS = 20;
 /** Paragraphs written to the database at once while an index is read. */
 const STANZAS_PER_WRITE = 1000;
 
-/** Publish records appended at once, at most (a name's versions are never split). */
-const APPEND_CHUNK = 4000;
 
-/** The new versions in name then version order, in chunks of about `size` that never split a name. */
-function* chunksByName(found: ReadonlyMap<string, NewVersion>, size: number): Generator<[string, NewVersion][]> {
-  const sorted = [...found].sort(([, a], [, b]) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareDebianVersions(a.version, b.version)));
-  let chunk: [string, NewVersion][] = [];
-  for (const entry of sorted) {
-    if (chunk.length >= size && chunk.at(-1)![1].name !== entry[1].name) {
-      yield chunk;
-      chunk = [];
-    }
-    chunk.push(entry);
-  }
-  if (chunk.length) yield chunk;
-}
 
 export class AptFeedSync {
   private keyring: Keyring | undefined;
@@ -161,7 +147,7 @@ export class AptFeedSync {
       // Appended a few thousand records at a time, each name's new versions together, so the
       // primary never holds a whole archive's records and their batch at once.
       const ids: string[] = [];
-      for (const chunk of chunksByName(found, APPEND_CHUNK)) {
+      for (const chunk of chunksByName(found, APPEND_CHUNK, compareDebianVersions)) {
         const tips = await this.chainTips(chunk);
         const appended = await this.d.writer.append((log) => this.recordsFor(log, chunk, tips, at));
         for (const r of appended) if (r.type === 'publish') ids.push(r.id);

@@ -7,6 +7,7 @@ import { SluiceError, toSluiceError } from '../errors.js';
 import { collectGarbage } from '../log/heap.js';
 import type { Feed } from '../topology/types.js';
 import { VendorFiles } from './vendor-files.js';
+import { APPEND_CHUNK, chunksByName } from './append-chunks.js';
 import type { FeedSyncDeps, FeedSyncResult } from './apt-feed-sync.js';
 import type { FeedSyncOutcome, StoredAdvisory } from './feed-state.js';
 import { loadKeyring, verifyDetached, type Keyring } from './openpgp-signature.js';
@@ -29,8 +30,6 @@ const MAX_LISTED_VERSIONS = 1_000_000;
 const MAX_ADVISORY_PACKAGES = 2_000_000;
 /** Conflicting versions named in one FEED_CONFLICT message, at most. */
 const MAX_CONFLICTS = 20;
-/** Publish records appended at once, at most (a name's versions are never split). */
-const APPEND_CHUNK = 4000;
 
 /** A version the catalog lacks, as a sync keeps it until it is appended. */
 interface NewVersion {
@@ -134,7 +133,7 @@ export class RpmFeedSync {
       await this.d.state.saveAdvisories(advisories.filter((a) => a.packages.some((p) => ours(p.id))).map((a) => ({ ...a, packages: a.packages.filter((p) => ours(p.id)) })));
       await this.d.state.savePlaces([...found].map(([id, v]) => ({ id, places: [...v.repos] })));
       const ids: string[] = [];
-      for (const chunk of chunksByName(found, APPEND_CHUNK)) {
+      for (const chunk of chunksByName(found, APPEND_CHUNK, compareRpmVersions)) {
         const tips = this.chainTips(chunk);
         const appended = await this.d.writer.append((log) => this.recordsFor(log, chunk, tips, severities, at));
         for (const r of appended) if (r.type === 'publish') ids.push(r.id);
@@ -282,17 +281,4 @@ export class RpmFeedSync {
   }
 }
 
-/** The new versions in name then rpm version order, in chunks of about `size` that never split a name. */
-function* chunksByName(found: ReadonlyMap<string, NewVersion>, size: number): Generator<[string, NewVersion][]> {
-  const sorted = [...found].sort(([, a], [, b]) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareRpmVersions(a.version, b.version)));
-  let chunk: [string, NewVersion][] = [];
-  for (const entry of sorted) {
-    if (chunk.length >= size && chunk.at(-1)![1].name !== entry[1].name) {
-      yield chunk;
-      chunk = [];
-    }
-    chunk.push(entry);
-  }
-  if (chunk.length) yield chunk;
-}
 

@@ -46,6 +46,9 @@ export async function advisoryMembers(ctx: ViewContext, group: PackageGroup | un
   return new Set((await ctx.deps.advisories?.packagesOf(group.id)) ?? []);
 }
 
+/** Packages a review lists by name, at most (an advisory of a whole update stream names thousands). */
+const SHOWN = 200;
+
 const label = (g: PackageGroup) => (g.kind === 'advisory' ? `advisory ${g.id}` : `source ${g.name} ${g.version ?? ''}`.trimEnd());
 
 /** Above a list filtered to one source version or advisory: approve all of it for one of the person's rings, after a review. */
@@ -85,9 +88,9 @@ export async function groupConfirmFragment(ctx: ViewContext, group: PackageGroup
   return html`<section id="confirm-bulk" class="confirm" tabindex="-1" aria-labelledby="group-title">
 <h3 id="group-title">Approve ${label(group)} for ring ${ring}?</h3>
 ${would.length ? html`<p>${plural(would.length, 'package')}, ${formatBytes(bytes)}, approved together in one step:</p>
-<ul class="moves">${would.map((id) => html`<li><strong>${id}</strong></li>`)}</ul>` : html`<p class="error">This would change nothing for any machine of ${ring}.</p>`}
-${planned.unchanged.length ? html`<p class="muted">Left as they are: ${planned.unchanged.map((u, i) => html`${i ? '; ' : ''}${u.id} (${u.code})`)}.</p>` : ''}
-${warnings.length ? html`<ul class="warnings" aria-label="Warnings">${warnings.map((w) => html`<li class="error">${w.message}</li>`)}</ul>` : ''}
+<ul class="moves">${would.slice(0, SHOWN).map((id) => html`<li><strong>${id}</strong></li>`)}${would.length > SHOWN ? html`<li>and ${would.length - SHOWN} more</li>` : ''}</ul>` : html`<p class="error">This would change nothing for any machine of ${ring}.</p>`}
+${planned.unchanged.length ? html`<p class="muted">Left as they are: ${planned.unchanged.slice(0, SHOWN).map((u, i) => html`${i ? '; ' : ''}${u.id} (${u.code})`)}${planned.unchanged.length > SHOWN ? `; and ${planned.unchanged.length - SHOWN} more` : ''}.</p>` : ''}
+${warnings.length ? html`<ul class="warnings" aria-label="Warnings">${warnings.slice(0, SHOWN).map((w) => html`<li class="error">${w.message}</li>`)}</ul>` : ''}
 ${would.length ? html`<form data-api="${PATHS.approvals}" data-body='${JSON.stringify(body)}' data-done="${done}" data-success="Approved ${label(group)} for ${ring}"><button type="submit">Approve ${would.length} for ${ring}</button> <a href="${done}">Cancel</a></form>` : html`<p><a href="${done}">Back</a></p>`}
 </section>`;
 }
