@@ -85,9 +85,10 @@ export async function startCluster(nodes: BenchNode[], opts: ClusterOptions = {}
   const env = { ...process.env, SLUICE_SIGNING_KEY: keys.privatePath, SLUICE_ADMIN_TOKEN: ADMIN, SLUICE_PEER_TOKEN: 'bench-peer-token-0123456789abcdef', SLUICE_ENDPOINT_TOKEN: ENDPOINT, SLUICE_LOG_LEVEL: 'warn', ...opts.env };
   const children = new Map<string, ChildProcess>();
   const url = (name: string) => `${scheme}://127.0.0.1:${ports.get(name)}`;
-  const spawnNode = (name: string, extraArgs: string[] = []) => {
+  /** extraEnv: this node's own settings over every node's (e.g. the unit's environment for one node of a comparison). */
+  const spawnNode = (name: string, extraArgs: string[] = [], extraEnv: Record<string, string> = {}) => {
     const tls = opts.tls ? { SLUICE_TLS_CERT: path.join(tlsDir, `${name}.crt`), SLUICE_TLS_KEY: path.join(tlsDir, `${name}.key`) } : {};
-    const child = spawn(process.execPath, [...extraArgs, CLI, 'serve', '--node', name, '-t', file], { env: { ...env, ...tls }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [...extraArgs, CLI, 'serve', '--node', name, '-t', file], { env: { ...env, ...tls, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'] });
     children.set(name, child);
     return child;
   };

@@ -1,29 +1,23 @@
 import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { startCluster, until } from '../lib/cluster.js';
 import { writeRandomFile } from '../lib/files.js';
 import { currentRss, peakRss } from '../lib/proc.js';
 import { table } from '../lib/report.js';
-
-/** The NODE_OPTIONS the production unit sets (deploy/systemd/sluice@.service), read from it. */
-function unitNodeOptions(): string | undefined {
-  const unit = readFileSync(fileURLToPath(new URL('../../../deploy/systemd/sluice@.service', import.meta.url)), 'utf8');
-  return /^Environment=NODE_OPTIONS=(.+)$/m.exec(unit)?.[1]?.trim();
-}
+import { defaultsFor, describeEnv, unitEnvironment } from '../lib/unit-env.js';
 
 /**
  * Peak RSS of a downstream node replicating a huge blob while serving 100 concurrent
- * downloads: once as the systemd unit runs a node (its NODE_OPTIONS), once with Node.js's
- * defaults, so the setting's share is visible.
+ * downloads: once as the systemd unit runs a node (its environment: NODE_OPTIONS, glibc's
+ * malloc tunables), once with Node.js's and glibc's defaults, so the settings' share is visible.
  */
 export async function memoryScenario(opts: { quick: boolean }): Promise<string> {
   const size = opts.quick ? 256 * 1024 ** 2 : 4 * 1024 ** 3;
-  const nodeOptions = unitNodeOptions();
+  const unit = unitEnvironment();
   const runs = [
-    ...(nodeOptions ? [{ name: `as the systemd unit runs it (NODE_OPTIONS=${nodeOptions})`, env: { NODE_OPTIONS: nodeOptions } }] : []),
-    { name: 'Node.js defaults', env: { NODE_OPTIONS: '' } },
+    ...(Object.keys(unit).length ? [{ name: `as the systemd unit runs it (${describeEnv(unit)})`, env: unit }] : []),
+    { name: 'Node.js and glibc defaults', env: { ...defaultsFor(unit), NODE_OPTIONS: '' } },
   ];
   const rows: string[][] = [];
   let downloads = 0;
