@@ -1,16 +1,13 @@
 import { createReadStream } from 'node:fs';
-import type { Dispatcher } from 'undici';
 import type { CatalogLog } from '../catalog/catalog-log.js';
-import type { CatalogWriter } from '../catalog/catalog-writer.js';
 import type { FileEntry, RecordBody } from '../catalog/records.js';
 import { collectGarbage } from '../log/heap.js';
-import { SluiceError, toSluiceError } from '../errors.js';
-import type { BlobStore } from '../store/blob-store.js';
+import { SluiceError } from '../errors.js';
 import type { Feed } from '../topology/types.js';
 import { VendorFiles } from './vendor-files.js';
 import { APPEND_CHUNK, chunksByName } from './append-chunks.js';
 import { compareDebianVersions } from './debian-version.js';
-import type { FeedState, FeedSyncOutcome } from './feed-state.js';
+import { FeedConflicts, recordFailure, recordSync, type FeedSyncDeps, type FeedSyncResult } from './feed-sync.js';
 import { loadKeyring, verifyClearsigned, verifyDetached, type Keyring } from './openpgp-signature.js';
 import { MAX_INDEX_BYTES, choosePackagesIndex, readPackagesIndex, type PackageEntry } from './packages-index.js';
 import { MAX_RELEASE_BYTES, MAX_RELEASE_LINES, parseRelease, type ReleaseFile } from './release-file.js';
@@ -25,22 +22,20 @@ const MAX_RELEASE_SIGNATURE_BYTES = 64 * 1024;
 const MAX_NEW_PARAGRAPH_BYTES = 256 * 1024 * 1024;
 const MAX_LISTED_VERSIONS = 1_000_000;
 
-export interface FeedSyncDeps {
-  readonly catalog: CatalogLog;
-  readonly writer: CatalogWriter;
-  readonly state: FeedState;
-  /** Where an index is spooled (a staging file, never committed) and checked before it is read. */
-  readonly store: BlobStore;
-  readonly dispatcher?: Dispatcher;
-  readonly now?: () => number;
+/** A version the catalog lacks, as a sync keeps it until it is appended (its paragraphs are in the database). */
+interface NewVersion {
+  readonly name: string;
+  readonly version: string;
+  readonly section: string | undefined;
+  readonly source: PackageEntry['source'];
+  /** Per architecture (`all` once), the file. */
+  readonly files: Map<string, { filename: string; size: number; sha256: string; architecture: string }>;
+  /** `SUITE/COMPONENT` where the vendor lists it. */
+  readonly places: Set<string>;
 }
 
-/** What one sync of one feed did. */
-export interface FeedSyncResult extends FeedSyncOutcome {
-  readonly feed: string;
-  /** The ids added, in catalog order. */
-  readonly ids: readonly string[];
-}
+/** Paragraphs written to the database at once while an index is read. */
+const STANZAS_PER_WRITE = 1000;
 
 /**
  * Follows one vendor APT repository at the primary. A sync, for every suite: fetch
@@ -57,26 +52,6 @@ export interface FeedSyncResult extends FeedSyncOutcome {
  * same feed, a `supersede` record (it takes effect once the newer one is approved). A failed
  * or tampered sync adds nothing and says why.
  */
-/** A version the catalog lacks, as a sync keeps it until it is appended (its paragraphs are in the database). */
-interface NewVersion {
-  readonly name: string;
-  readonly version: string;
-  readonly section: string | undefined;
-  readonly source: PackageEntry['source'];
-  /** Per architecture (`all` once), the file. */
-  readonly files: Map<string, { filename: string; size: number; sha256: string; architecture: string }>;
-  /** `SUITE/COMPONENT` where the vendor lists it. */
-  readonly places: Set<string>;
-}
-
-/** Conflicting ids named in one sync's error, at most. */
-const MAX_CONFLICTS = 20;
-
-/** Paragraphs written to the database at once while an index is read. */
-const STANZAS_PER_WRITE = 1000;
-
-
-
 export class AptFeedSync {
   private keyring: Keyring | undefined;
 
@@ -93,6 +68,7 @@ export class AptFeedSync {
   async sync(): Promise<FeedSyncResult> {
     const now = this.d.now ?? Date.now;
     const at = new Date(now()).toISOString();
+    const run = { feed: this.feed.name, state: this.d.state, at, now };
     try {
       this.keyring ??= await loadKeyring(this.feed.keyringPath);
       const dates = new Map<string, number>();
@@ -101,7 +77,7 @@ export class AptFeedSync {
       // nearly all known after the first sync; the first sync's paragraphs are ~50 MB).
       const found = new Map<string, NewVersion>();
       const listed = new Set<string>();
-      const conflicts = new Map<string, string>();
+      const conflicts = new FeedConflicts(this.feed.name);
       const pending: { id: string; arch: string; text: string }[] = [];
       const flush = async () => {
         if (pending.length) await this.d.state.saveStanzas(pending.splice(0));
@@ -120,10 +96,7 @@ export class AptFeedSync {
               if (listed.size > MAX_LISTED_VERSIONS) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: its indexes list more than ${MAX_LISTED_VERSIONS} versions; follow fewer (the feed's packages, components or architectures); nothing was added`);
               const known = this.d.catalog.state.get(id);
               if (known) {
-                // The same id from another feed (or published by a person) with other bytes: the
-                // catalog holds one package per id, so this vendor's version cannot enter.
-                // Said loudly, never skipped in silence: it would withhold this vendor's fix.
-                if (known.feedName !== this.feed.name && !known.files.some((f) => f.sha256 === p.sha256) && conflicts.size < MAX_CONFLICTS) conflicts.set(id, known.feedName === undefined ? 'published by a person' : `from feed ${known.feedName}`);
+                conflicts.note(id, known, p.sha256);
                 return;
               }
               held += p.stanza.length;
@@ -154,23 +127,9 @@ export class AptFeedSync {
         if (appended.length >= APPEND_CHUNK / 2) collectGarbage();
       }
       const validUntilText = validUntil === undefined ? null : new Date(validUntil).toISOString();
-      if (conflicts.size) {
-        // The rest of the feed is in; the sync still fails, every time, until a person resolves it.
-        const list = [...conflicts].map(([id, where]) => `${id} (${where})`).join(', ');
-        const conflict = new SluiceError('FEED_CONFLICT', `feed ${this.feed.name}: ${conflicts.size}${conflicts.size >= MAX_CONFLICTS ? '+' : ''} version(s) it lists are in the catalog already with other files: ${list}; this feed's versions of them were not added (the ${ids.length} other new version(s) were). Another feed, or a person's publish, took these ids first: remove that feed or package, or narrow the feeds with packages:`);
-        await this.d.state.acceptDates(this.feed.name, dates);
-        await this.d.state.failed(this.feed.name, { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: ids.length, listed: listed.size, error: { code: conflict.code, message: conflict.message }, validUntil: validUntilText });
-        throw Object.assign(conflict, { recorded: true });
-      }
-      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: validUntilText };
-      await this.d.state.accept(this.feed.name, dates, outcome);
-      return { ...outcome, feed: this.feed.name, ids };
+      return await recordSync(run, { dates, ids, listed: listed.size, conflicts, validUntil: validUntilText });
     } catch (err) {
-      if ((err as { recorded?: boolean }).recorded) throw err;
-      const e = toSluiceError(err, `feed ${this.feed.name}`, 'FEED_UNREACHABLE');
-      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: 0, listed: 0, error: { code: e.code, message: e.message }, validUntil: null };
-      await this.d.state.failed(this.feed.name, outcome).catch(() => undefined);
-      throw e;
+      throw await recordFailure(run, err);
     }
   }
 

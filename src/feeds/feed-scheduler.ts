@@ -6,7 +6,8 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Feed } from '../topology/types.js';
-import { AptFeedSync, type FeedSyncResult } from './apt-feed-sync.js';
+import { AptFeedSync } from './apt-feed-sync.js';
+import type { FeedSyncResult } from './feed-sync.js';
 import { RpmFeedSync } from './rpm-feed-sync.js';
 import type { FeedState, FeedSyncOutcome } from './feed-state.js';
 

@@ -3,13 +3,13 @@ import { Readable } from 'node:stream';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { FileEntry, RecordBody } from '../catalog/records.js';
 import { mostUrgent, type Severity } from '../domain/severity.js';
-import { SluiceError, toSluiceError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { collectGarbage } from '../log/heap.js';
 import type { Feed } from '../topology/types.js';
 import { VendorFiles } from './vendor-files.js';
 import { APPEND_CHUNK, chunksByName } from './append-chunks.js';
-import type { FeedSyncDeps, FeedSyncResult } from './apt-feed-sync.js';
-import type { FeedSyncOutcome, StoredAdvisory } from './feed-state.js';
+import type { StoredAdvisory } from './feed-state.js';
+import { FeedConflicts, recordFailure, recordSync, type FeedSyncDeps, type FeedSyncResult } from './feed-sync.js';
 import { loadKeyring, verifyDetached, type Keyring } from './openpgp-signature.js';
 import { parseSourceRpm, readPrimary, rpmVersionOf, type RpmEntry } from './primary-index.js';
 import { MAX_REPOMD_BYTES, parseRepomd, type Repomd, type RepomdData } from './repomd.js';
@@ -28,8 +28,6 @@ const RATIO_FLOOR_BYTES = 1024 * 1024;
 const MAX_LISTED_VERSIONS = 1_000_000;
 /** Packages named by the advisories of one sync, all told (Fedora's updates repository: some 100,000). */
 const MAX_ADVISORY_PACKAGES = 2_000_000;
-/** Conflicting versions named in one FEED_CONFLICT message, at most. */
-const MAX_CONFLICTS = 20;
 
 /** A version the catalog lacks, as a sync keeps it until it is appended. */
 interface NewVersion {
@@ -74,6 +72,7 @@ export class RpmFeedSync {
   async sync(): Promise<FeedSyncResult> {
     const now = this.d.now ?? Date.now;
     const at = new Date(now()).toISOString();
+    const run = { feed: this.feed.name, state: this.d.state, at, now };
     try {
       this.keyring ??= await loadKeyring(this.feed.keyringPath);
       const dates = new Map<string, number>();
@@ -81,7 +80,7 @@ export class RpmFeedSync {
       const found = new Map<string, NewVersion>();
       const listed = new Set<string>();
       const advisories: StoredAdvisory[] = [];
-      const conflicts = new Map<string, string>();
+      const conflicts = new FeedConflicts(this.feed.name);
       let named = 0;
       for (const [repo, dir] of this.feed.repos) {
         const base = dir ? `${this.feed.url}/${dir}` : this.feed.url;
@@ -98,9 +97,7 @@ export class RpmFeedSync {
             if (listed.size > MAX_LISTED_VERSIONS) throw new SluiceError('FEED_TOO_LARGE', `feed ${this.feed.name}: its repositories list more than ${MAX_LISTED_VERSIONS} versions; follow fewer (the feed's packages or architectures); nothing was added`);
             const known = this.d.catalog.state.get(id);
             if (known) {
-              // The same id from another feed (or published by a person) with other bytes: the
-              // catalog holds one package per id; said loudly, as for APT feeds (FEED_CONFLICT).
-              if (known.feedName !== this.feed.name && !known.files.some((f) => f.sha256 === p.sha256) && conflicts.size < MAX_CONFLICTS) conflicts.set(id, known.feedName === undefined ? 'published by a person' : `from feed ${known.feedName}`);
+              conflicts.note(id, known, p.sha256);
               return;
             }
             const v = found.get(id) ?? { name: p.name, version, repo, repos: new Set<string>(), source: p.sourceRpm ? parseSourceRpm(p.sourceRpm) : undefined, files: new Map() };
@@ -139,23 +136,9 @@ export class RpmFeedSync {
         for (const r of appended) if (r.type === 'publish') ids.push(r.id);
         if (appended.length >= APPEND_CHUNK / 2) collectGarbage();
       }
-      if (conflicts.size) {
-        // The rest of the feed is in; the sync still fails, every time, until a person resolves it.
-        const list = [...conflicts].map(([id, where]) => `${id} (${where})`).join(', ');
-        const conflict = new SluiceError('FEED_CONFLICT', `feed ${this.feed.name}: ${conflicts.size}${conflicts.size >= MAX_CONFLICTS ? '+' : ''} version(s) it lists are in the catalog already with other files: ${list}; this feed's versions of them were not added (the ${ids.length} other new version(s) were). Another feed, or a person's publish, took these ids first: remove that feed or package, or narrow the feeds with packages:`);
-        await this.d.state.acceptDates(this.feed.name, dates, signed);
-        await this.d.state.failed(this.feed.name, { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: ids.length, listed: listed.size, error: { code: conflict.code, message: conflict.message }, validUntil: null });
-        throw Object.assign(conflict, { recorded: true });
-      }
-      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: true, added: ids.length, listed: listed.size, error: null, validUntil: null };
-      await this.d.state.accept(this.feed.name, dates, outcome, signed);
-      return { ...outcome, feed: this.feed.name, ids };
+      return await recordSync(run, { dates, signed, ids, listed: listed.size, conflicts, validUntil: null });
     } catch (err) {
-      if ((err as { recorded?: boolean }).recorded) throw err;
-      const e = toSluiceError(err, `feed ${this.feed.name}`, 'FEED_UNREACHABLE');
-      const outcome: FeedSyncOutcome = { at, durationMs: Math.round(now() - Date.parse(at)), ok: false, added: 0, listed: 0, error: { code: e.code, message: e.message }, validUntil: null };
-      await this.d.state.failed(this.feed.name, outcome).catch(() => undefined);
-      throw e;
+      throw await recordFailure(run, err);
     }
   }
 

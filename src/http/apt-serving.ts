@@ -1,6 +1,7 @@
 import type { AptIndexView } from '../catalog/catalog-state.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { IndexPools } from './index-pools.js';
 import { RingKeyFingerprints } from './ring-key-fingerprints.js';
 // The Debian control-file format, shared with the primary's feed sync: a parser, not its work.
 import { field, paragraphs } from '../feeds/deb822.js';
@@ -23,8 +24,7 @@ export interface AptFile {
  * client that read the previous InRelease finds its Packages during a switch.
  */
 export class AptServing {
-  /** Per index (its record's seq): the path (`pool/SHA256/NAME`) of every package file its Packages list. */
-  private readonly poolOf = new Map<number, Promise<ReadonlySet<string>>>();
+  private readonly pools = new IndexPools();
   constructor(
     private readonly catalog: CatalogLog,
     private readonly store: BlobStore,
@@ -117,18 +117,7 @@ export class AptServing {
   }
 
   private pool(index: AptIndexView): Promise<ReadonlySet<string>> {
-    let p = this.poolOf.get(index.seq);
-    if (!p) {
-      p = this.readPool(index).catch((err: unknown) => {
-        this.poolOf.delete(index.seq);
-        throw err;
-      });
-      this.poolOf.set(index.seq, p);
-      // Only the indexes still listed are asked about.
-      const listed = new Set([...this.catalog.state.aptRings()].flatMap((r) => this.catalog.state.aptIndexesOf(r).map((i) => i.seq)));
-      for (const seq of this.poolOf.keys()) if (!listed.has(seq)) this.poolOf.delete(seq);
-    }
-    return p;
+    return this.pools.get(index.seq, () => this.readPool(index), () => new Set([...this.catalog.state.aptRings()].flatMap((r) => this.catalog.state.aptIndexesOf(r).map((i) => i.seq))));
   }
 
   /** The pool path of every stanza of the index's uncompressed Packages files (blobs held and verified here). */

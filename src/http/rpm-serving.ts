@@ -1,6 +1,7 @@
 import type { RpmIndexView } from '../catalog/catalog-state.js';
 import type { CatalogLog } from '../catalog/catalog-log.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { IndexPools } from './index-pools.js';
 import { RingKeyFingerprints } from './ring-key-fingerprints.js';
 import type { AptFile } from './apt-serving.js';
 import { readRepodataXml } from '../feeds/repodata-stream.js';
@@ -18,8 +19,7 @@ const MAX_PRIMARY_BYTES = 1024 * 1024 * 1024;
  * repomd.xml fetches them. A ring's pool serves only the files its listed indexes name.
  */
 export class RpmServing {
-  /** Per index (its record's seq): the path (`pool/SHA256/NAME`) of every package file its primary.xml lists. */
-  private readonly poolOf = new Map<number, Promise<ReadonlySet<string>>>();
+  private readonly pools = new IndexPools();
 
   constructor(
     private readonly catalog: CatalogLog,
@@ -100,17 +100,7 @@ export class RpmServing {
   }
 
   private pool(index: RpmIndexView): Promise<ReadonlySet<string>> {
-    let p = this.poolOf.get(index.seq);
-    if (!p) {
-      p = this.readPool(index).catch((err: unknown) => {
-        this.poolOf.delete(index.seq);
-        throw err;
-      });
-      this.poolOf.set(index.seq, p);
-      const listed = new Set(this.catalog.state.rpmRepos().flatMap(({ ring, repo }) => this.catalog.state.rpmIndexesOf(ring, repo).map((i) => i.seq)));
-      for (const seq of this.poolOf.keys()) if (!listed.has(seq)) this.poolOf.delete(seq);
-    }
-    return p;
+    return this.pools.get(index.seq, () => this.readPool(index), () => new Set(this.catalog.state.rpmRepos().flatMap(({ ring, repo }) => this.catalog.state.rpmIndexesOf(ring, repo).map((i) => i.seq))));
   }
 
   /** The location of every package of the index's primary.xml (a blob held and verified here). */
